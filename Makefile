@@ -1,0 +1,23 @@
+# nova3r_ros: the two set-up commands of the README are `make test` and `make demo`.
+# Each creates or reuses the project venv (.venv) and installs everything first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export AMENT_PREFIX_PATH := $(abspath $(VENV))
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+.PHONY: setup test lint bench clean-venv
+
+setup:
+	@bash scripts/setup_env.sh $(VENV)
+
+test: setup
+	$(PY) -m pytest -q test
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) bench/conversions.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,4 @@
+"""ROS-free geometry core: cameras, transforms, point clouds, occupancy, shared types.
+
+Nothing in this package imports rclpy.
+"""

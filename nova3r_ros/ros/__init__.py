@@ -1,0 +1,1 @@
+"""Thin ROS 2 layer: message conversions, the node, sync and replay."""
