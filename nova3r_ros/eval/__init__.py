@@ -1,0 +1,1 @@
+"""Evaluation: metrics, baselines and the evaluation command (ROS-free)."""
