@@ -237,7 +237,7 @@ def ate(T_pred: Sequence[np.ndarray], T_gt: Sequence[np.ndarray]) -> float:
 
 
 def voxel_iou(pred: np.ndarray, gt: np.ndarray, voxel_size: float) -> float:
-    """IoU of the sets of voxels (edge ``voxel_size``, grid at the origin) the clouds occupy."""
+    """Return the IoU of the voxel sets (edge ``voxel_size``, grid at the origin) of two clouds."""
     a = _voxel_keys(_as_cloud(pred, "pred"), voxel_size)
     b = _voxel_keys(_as_cloud(gt, "gt"), voxel_size)
     inter = np.intersect1d(a, b, assume_unique=True).size
@@ -251,7 +251,7 @@ def _voxel_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
 
 
 def grid_iou(pred_grid: np.ndarray, gt_grid: np.ndarray) -> float:
-    """IoU of occupied cells (value 100) of two aligned 2D occupancy grids (same shape)."""
+    """Return the IoU of occupied cells (value 100) of two aligned, same-shape 2D grids."""
     if pred_grid.shape != gt_grid.shape:
         raise ValueError(f"grids differ in shape: {pred_grid.shape} vs {gt_grid.shape}")
     a, b = pred_grid == 100, gt_grid == 100
