@@ -18,6 +18,8 @@ from itertools import combinations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from nova3r_ros.core.transforms import align_camera_centres, rotation_angle_deg, transform_points
+
 N_EVAL_POINTS = 16_384
 METRIC_THRESHOLDS_CM = (1, 2, 5)
 NORMALIZED_THRESHOLDS = (0.1, 0.05, 0.02)
@@ -158,11 +160,6 @@ def density_metrics(pred: np.ndarray, seed: int = 0) -> dict[str, float]:
     }
 
 
-def _rotation_angle_deg(R: np.ndarray) -> np.ndarray:
-    cos = (np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
 def _direction_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na < 1e-12 or nb < 1e-12:
@@ -187,7 +184,7 @@ def pairwise_pose_errors(
     for i, j in combinations(range(len(T_gt)), 2):
         rel_p = np.linalg.inv(T_pred[i]) @ T_pred[j]
         rel_g = np.linalg.inv(T_gt[i]) @ T_gt[j]
-        r_err.append(float(_rotation_angle_deg(rel_p[:3, :3].T @ rel_g[:3, :3])))
+        r_err.append(float(rotation_angle_deg(rel_p[:3, :3].T @ rel_g[:3, :3])))
         t_err.append(_direction_angle_deg(rel_p[:3, 3], rel_g[:3, 3]))
     return np.asarray(r_err), np.asarray(t_err)
 
@@ -208,21 +205,6 @@ def pose_metrics(T_pred: Sequence[np.ndarray], T_gt: Sequence[np.ndarray]) -> di
     return out
 
 
-def umeyama_sim3(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares Sim(3) with ``dst ~ s R src + t`` (Umeyama 1991); returns (s, R, t)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    cov = xd.T @ xs / src.shape[0]
-    U, S, Vt = np.linalg.svd(cov)
-    D = np.eye(3)
-    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
-        D[2, 2] = -1
-    R = U @ D @ Vt
-    var = np.mean(np.sum(xs * xs, axis=1))
-    s = float(np.trace(np.diag(S) @ D) / var) if var > 0 else 1.0
-    return s, R, mu_d - s * R @ mu_s
-
-
 def ate(T_pred: Sequence[np.ndarray], T_gt: Sequence[np.ndarray]) -> float:
     """Absolute trajectory error (m): RMSE of camera centres after Sim(3) alignment."""
     c_pred = np.array([T[:3, 3] for T in T_pred], dtype=np.float64)
@@ -231,8 +213,7 @@ def ate(T_pred: Sequence[np.ndarray], T_gt: Sequence[np.ndarray]) -> float:
         raise ValueError("ATE needs the same number (>= 2) of predicted and true poses")
     if c_pred.shape[0] == 2:  # a Sim(3) maps any 2 centres onto any 2: error 0 by definition
         return 0.0
-    s, R, t = umeyama_sim3(c_pred, c_gt)
-    aligned = (s * (R @ c_pred.T)).T + t
+    aligned = transform_points(align_camera_centres(T_pred, T_gt), c_pred)
     return float(np.sqrt(np.mean(np.sum((aligned - c_gt) ** 2, axis=1))))
 
 

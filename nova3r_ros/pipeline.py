@@ -1,0 +1,106 @@
+"""Window -> Reconstruction, whatever the backend (used by the node, the CLI and eval).
+
+Backends:
+    ``depth``: pixel-aligned fusion of the input depth. With true poses it is the
+        oracle the model must beat; without a GPU or weights it is the fallback.
+        Needs depth on every view, and poses on every view when there is more
+        than one. Output is metric, in the world frame when poses were given,
+        else in view 0's optical frame ("reference").
+    ``model``: the network (added by the model issue behind this same call).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from nova3r_ros.core.pointcloud import backproject_depth, voxel_downsample
+from nova3r_ros.core.types import Reconstruction, Window
+
+BACKENDS = ("depth", "model")
+
+
+class PipelineError(ValueError):
+    """The window cannot be reconstructed by the chosen backend."""
+
+
+@dataclass(frozen=True)
+class DepthBackendConfig:
+    """Options of the ``depth`` backend.
+
+    Attributes:
+        voxel_size: merge points per voxel of this edge (m); 0 keeps every pixel (raw).
+        stride: use every ``stride``-th pixel in both directions.
+        max_depth: ignore depth beyond this range (m); 0 = no limit.
+        world_frame: the name given to the output frame when poses are inputs.
+
+    """
+
+    voxel_size: float = 0.0
+    stride: int = 1
+    max_depth: float = 0.0
+    world_frame: str = "world"
+
+    def __post_init__(self) -> None:
+        if self.voxel_size < 0 or self.max_depth < 0:
+            raise ValueError("voxel_size and max_depth must be >= 0")
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+
+
+def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstruction:
+    """Reconstruct ``window`` with ``backend`` ("depth" or "model")."""
+    if backend == "depth":
+        return reconstruct_depth(window, config or DepthBackendConfig())
+    if backend == "model":
+        raise PipelineError("the model backend is not available in this build")
+    raise PipelineError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+
+
+def reconstruct_depth(window: Window, config: DepthBackendConfig) -> Reconstruction:
+    """Back-project every view's depth and merge (see the module docstring)."""
+    t0 = time.perf_counter()
+    if not window.has_depth:
+        raise PipelineError("the depth backend needs depth on every view")
+    if not window.has_intrinsics:
+        raise PipelineError("the depth backend needs K on every view")
+    posed = window.has_poses
+    if len(window) > 1 and not posed:
+        raise PipelineError(
+            "the depth backend fuses several views only with known poses (T_world_cam); "
+            "use the model backend for unposed views"
+        )
+    if posed:
+        poses = [v.T_world_cam for v in window.views]
+        frame = config.world_frame
+    else:
+        poses = [np.eye(4)]
+        frame = "reference"
+    pts, cols = [], []
+    for view, T in zip(window.views, poses, strict=True):
+        depth = view.depth
+        if config.max_depth > 0:
+            depth = np.where(depth <= config.max_depth, depth, 0).astype(np.float32)
+        p, c, _ = backproject_depth(depth, view.K, T, stride=config.stride, rgb=view.image)
+        pts.append(p)
+        cols.append(c)
+    points = np.concatenate(pts).astype(np.float32)
+    colors = np.concatenate(cols).astype(np.uint8)
+    t1 = time.perf_counter()
+    if config.voxel_size > 0 and len(points):
+        points, colors = voxel_downsample(points, config.voxel_size, colors=colors)[:2]
+    t2 = time.perf_counter()
+    n = points.shape[0]
+    return Reconstruction(
+        points=points,
+        colors=colors,
+        observed=np.ones(n, bool),
+        confidence=np.ones(n, np.float32),
+        T_ref_cam=[np.asarray(T, np.float64) for T in poses],
+        K=[v.K for v in window.views][: len(poses)],
+        scale_mode="metric",
+        frame=frame,
+        timings={"backproject": t1 - t0, "merge": t2 - t1},
+    )
