@@ -6,7 +6,8 @@ Backends:
         Needs depth on every view, and poses on every view when there is more
         than one. Output is metric, in the world frame when poses were given,
         else in view 0's optical frame ("reference").
-    ``model``: the network (added by the model issue behind this same call).
+    ``model``: the network (:mod:`nova3r_ros.model`), loaded once per checkpoint
+        and device; see :class:`ModelBackendConfig`.
 """
 
 from __future__ import annotations
@@ -50,12 +51,65 @@ class DepthBackendConfig:
             raise ValueError(f"stride must be >= 1, got {self.stride}")
 
 
+@dataclass(frozen=True)
+class ModelBackendConfig:
+    """Options of the ``model`` backend.
+
+    Attributes:
+        checkpoint: checkpoint directory (safetensors + config.json).
+        device: "auto" (CUDA when available), "cuda" or "cpu".
+        n_points, steps, sampler: decoding options (see model.inference.InferenceConfig).
+        world_frame: the name given to the output frame when poses are inputs.
+
+    """
+
+    checkpoint: str = ""
+    device: str = "auto"
+    n_points: int = 16_384
+    steps: int = 25
+    sampler: str = "euler"
+    world_frame: str = "world"
+
+
+_MODELS: dict[tuple[str, str], object] = {}
+
+
+def load_model(config: ModelBackendConfig):
+    """Load (once) and return the network for ``config``; raises PipelineError if impossible."""
+    import torch
+
+    from nova3r_ros.model.checkpoint import CheckpointError, load_checkpoint
+
+    device = config.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("device 'cuda' requested but no CUDA device is available")
+    key = (config.checkpoint, device)
+    if key not in _MODELS:
+        try:
+            _MODELS[key] = load_checkpoint(config.checkpoint, device)
+        except CheckpointError as exc:
+            raise PipelineError(f"cannot load the model: {exc}") from exc
+    return _MODELS[key]
+
+
 def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstruction:
     """Reconstruct ``window`` with ``backend`` ("depth" or "model")."""
     if backend == "depth":
         return reconstruct_depth(window, config or DepthBackendConfig())
     if backend == "model":
-        raise PipelineError("the model backend is not available in this build")
+        from nova3r_ros.model.inference import InferenceConfig, InferenceError, infer
+
+        config = config or ModelBackendConfig()
+        model = load_model(config)
+        try:
+            return infer(model, window, InferenceConfig(
+                n_points=config.n_points, steps=config.steps, sampler=config.sampler,
+                world_frame=config.world_frame,
+            ))  # fmt: skip
+        except InferenceError as exc:
+            raise PipelineError(str(exc)) from exc
     raise PipelineError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
 
 

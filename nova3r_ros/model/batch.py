@@ -1,0 +1,144 @@
+"""World-frame window tensors -> network inputs and targets in canonical coordinates.
+
+One function serves training (synthetic batches) and inference (a Window turned
+into the same tensors), so both see identical inputs. Canonical coordinates:
+``p_canon = p_ref / s - (0, 0, 1)`` with ``p_ref`` in view 0's optical frame and
+``s`` the window scale (median valid depth of view 0 when depth is an input,
+else the ground truth's median distance to camera 0 in training and 1 at
+inference, i.e. normalised output).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from nova3r_ros.model.config import ModelConfig
+
+SHIFT = torch.tensor([0.0, 0.0, 1.0])
+
+
+def _inv(T: torch.Tensor) -> torch.Tensor:
+    """Invert rigid transforms (..., 4, 4)."""
+    R, t = T[..., :3, :3], T[..., :3, 3:]
+    out = torch.zeros_like(T)
+    out[..., :3, :3] = R.transpose(-1, -2)
+    out[..., :3, 3:] = -R.transpose(-1, -2) @ t
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def median_valid_depth(depth: torch.Tensor) -> torch.Tensor:
+    """Median of the positive entries of each (B, H, W) map -> (B,); 1 where none is valid."""
+    d = torch.where(depth > 0, depth, torch.nan).flatten(1)
+    med = torch.nanmedian(d, dim=1).values
+    return torch.where(torch.isfinite(med), med, torch.ones_like(med))
+
+
+def prepare(
+    cfg: ModelConfig,
+    images: torch.Tensor,
+    K: torch.Tensor,
+    depth: torch.Tensor | None = None,
+    T_world_cam: torch.Tensor | None = None,
+    use_depth: torch.Tensor | None = None,
+    use_K: torch.Tensor | None = None,
+    use_pose: torch.Tensor | None = None,
+    points: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Build network inputs (and targets when ``points`` is given).
+
+    Args:
+        cfg: the model config (network image size).
+        images: (B, V, 3, H, W) uint8 or float in [0, 1], RGB.
+        K: (B, V, 3, 3) intrinsics at (H, W).
+        depth: (B, V, H, W) metres, 0 = invalid.
+        T_world_cam: (B, V, 4, 4) camera-to-world (needed for pose inputs and targets).
+        use_depth, use_K: (B,) bool, which windows get depth / intrinsics as inputs.
+        use_pose: (B,) bool, which windows get known relative poses as inputs.
+        points: (B, M, 3) ground-truth world points (training targets).
+
+    Returns:
+        dict with ``pixels`` (B, V, 8, h, w), ``pose_in`` (B, V, 12), ``pose_known``
+        (B, V), ``scale`` (B,), ``metric`` (B,) bool; with targets also ``points``
+        (B, M, 3) canonical, ``T_ref_cam`` (B, V, 4, 4) canonical translation and
+        ``focal`` (B, V) = fx / W.
+
+    """
+    B, V, _, H, W = images.shape
+    dev = images.device
+    h, w = cfg.image_height, cfg.image_width
+    false = torch.zeros(B, dtype=torch.bool, device=dev)
+    use_depth = false if use_depth is None or depth is None else use_depth
+    use_K = ~false if use_K is None else use_K
+    use_pose = false if use_pose is None or T_world_cam is None else use_pose
+
+    rgb = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    rgb = F.interpolate(rgb.flatten(0, 1), size=(h, w), mode="bilinear", antialias=True)
+    sx, sy = w / W, h / H
+    Kn = K.float().clone()
+    Kn[..., 0, :] *= sx
+    Kn[..., 1, :] *= sy
+    Kn[..., 0, 2] += 0.5 * sx - 0.5
+    Kn[..., 1, 2] += 0.5 * sy - 0.5
+
+    T_ref_cam = None
+    if T_world_cam is not None:
+        T_ref_cam = _inv(T_world_cam[:, :1].float()) @ T_world_cam.float()
+    if depth is not None:
+        d = F.interpolate(depth.float().flatten(0, 1)[:, None], size=(h, w), mode="nearest")
+        d = d.view(B, V, h, w)
+        depth_scale = median_valid_depth(d[:, 0])
+    else:
+        d = torch.zeros(B, V, h, w, device=dev)
+        depth_scale = torch.ones(B, device=dev)
+    pts_ref = None
+    if points is not None:
+        pts_ref = _transform(_inv(T_world_cam[:, 0].float()), points.float())
+        gt_scale = pts_ref.norm(dim=-1).median(dim=1).values.clamp_min(1e-6)
+        scale = torch.where(use_depth, depth_scale, gt_scale)
+    else:
+        scale = torch.where(use_depth, depth_scale, torch.ones_like(depth_scale))
+
+    dmask = (d > 0) & use_depth[:, None, None, None]
+    dchan = torch.where(dmask, d / scale[:, None, None, None], torch.zeros_like(d))
+    u = torch.arange(w, device=dev, dtype=torch.float32)
+    v = torch.arange(h, device=dev, dtype=torch.float32)
+    rx = (u[None, None, None, :] - Kn[..., 0, 2, None, None]) / Kn[..., 0, 0, None, None]
+    ry = (v[None, None, :, None] - Kn[..., 1, 2, None, None]) / Kn[..., 1, 1, None, None]
+    kmask = use_K[:, None, None, None].float()
+    pixels = torch.cat(
+        [
+            rgb.view(B, V, 3, h, w) * 2 - 1,
+            dchan[:, :, None],
+            dmask[:, :, None].float(),
+            (rx.expand(B, V, h, w) * kmask)[:, :, None],
+            (ry.expand(B, V, h, w) * kmask)[:, :, None],
+            kmask.expand(B, V, h, w)[:, :, None],
+        ],
+        dim=2,
+    )
+    pose_in = torch.zeros(B, V, 12, device=dev)
+    if T_ref_cam is not None:
+        pose_in[..., :9] = T_ref_cam[..., :3, :3].flatten(-2)
+        pose_in[..., 9:] = T_ref_cam[..., :3, 3] / scale[:, None, None]
+    pose_known = use_pose[:, None].float().expand(B, V)
+    out = {"pixels": pixels, "pose_in": pose_in, "pose_known": pose_known, "scale": scale,
+           "metric": use_depth}  # fmt: skip
+    if points is not None:
+        out["points"] = pts_ref / scale[:, None, None] - SHIFT.to(dev)
+        T_c = T_ref_cam.clone()
+        T_c[..., :3, 3] = T_c[..., :3, 3] / scale[:, None, None]
+        out["T_ref_cam"] = T_c
+        out["focal"] = Kn[..., 0, 0] / w
+    return out
+
+
+def _transform(T: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Apply (B, 4, 4) transforms to (B, N, 3) points."""
+    return p @ T[:, :3, :3].transpose(1, 2) + T[:, None, :3, 3]
+
+
+def to_reference_frame(points_canon: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Canonical (B, N, 3) -> view 0's optical frame (metres when the scale is metric)."""
+    return (points_canon + SHIFT.to(points_canon.device)) * scale[:, None, None]

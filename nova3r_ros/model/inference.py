@@ -1,0 +1,133 @@
+"""``infer(model, window)``: inference mode, strict input checks, bf16 autocast on CUDA.
+
+Output frame: view 0's optical frame ("reference"), or the world frame of the
+input poses when every view has a known ``T_world_cam`` (the prediction is
+then mapped by view 0's known pose). Scale: metric when every view has depth,
+else normalised (median distance to camera 0 = 1), stated in ``scale_mode``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nova3r_ros.core.types import Reconstruction, Window
+from nova3r_ros.model.batch import prepare, to_reference_frame
+from nova3r_ros.model.flow import SAMPLERS, sample
+from nova3r_ros.model.network import Nova3r
+
+
+class InferenceError(ValueError):
+    """The window cannot be given to the model."""
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Decoding options.
+
+    Attributes:
+        n_points: points to decode; steps: ODE steps; sampler: "euler" or "heun".
+        observed_threshold: logit above which a point is flagged observed.
+        seed: noise seed (None = random).
+        world_frame: output frame name when poses are inputs.
+
+    """
+
+    n_points: int = 16_384
+    steps: int = 25
+    sampler: str = "euler"
+    observed_threshold: float = 0.0
+    seed: int | None = 0
+    world_frame: str = "world"
+
+    def __post_init__(self) -> None:
+        if self.n_points < 1 or self.steps < 1:
+            raise ValueError("n_points and steps must be >= 1")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+
+
+def _check(window: Window, model: Nova3r) -> None:
+    if len(window) > model.cfg.max_views:
+        raise InferenceError(
+            f"{len(window)} views exceed the model's max_views {model.cfg.max_views}"
+        )
+    sizes = {(v.height, v.width) for v in window.views}
+    if len(sizes) != 1:
+        raise InferenceError(f"all views must have the same size, got {sorted(sizes)}")
+    if not window.has_intrinsics:
+        raise InferenceError("every view needs K (intrinsics estimation is not supported yet)")
+    depth = [v.depth is not None for v in window.views]
+    if any(depth) and not all(depth):
+        raise InferenceError("give depth for every view or for none")
+
+
+@torch.inference_mode()
+def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) -> Reconstruction:
+    """Reconstruct ``window`` with the network (see the module docstring)."""
+    config = config or InferenceConfig()
+    _check(window, model)
+    t0 = time.perf_counter()
+    dev = next(model.parameters()).device
+    images = torch.from_numpy(np.stack([v.image for v in window.views])).permute(0, 3, 1, 2)
+    K = torch.from_numpy(np.stack([v.K for v in window.views])).float()
+    has_depth = window.has_depth
+    depth = torch.from_numpy(np.stack([v.depth for v in window.views])) if has_depth else None
+    posed = window.has_poses
+    T = (
+        torch.from_numpy(np.stack([v.T_world_cam for v in window.views])).float()
+        if posed
+        else None
+    )
+    one = torch.ones(1, dtype=torch.bool, device=dev)
+    inputs = prepare(
+        model.cfg,
+        images[None].to(dev),
+        K[None].to(dev),
+        None if depth is None else depth[None].to(dev),
+        None if T is None else T[None].to(dev),
+        use_depth=one if has_depth else ~one,
+        use_K=one,
+        use_pose=one if posed else ~one,
+    )
+    t1 = time.perf_counter()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
+    gen = None
+    if config.seed is not None:
+        gen = torch.Generator(device=dev).manual_seed(config.seed)
+    with autocast:
+        scene, T_pred, _ = model.encode_images(
+            inputs["pixels"], inputs["pose_in"], inputs["pose_known"]
+        )
+        t2 = time.perf_counter()
+        pts, logits = sample(model.decoder, scene, config.n_points, config.steps,
+                             config.sampler, generator=gen)  # fmt: skip
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t3 = time.perf_counter()
+    scale = inputs["scale"]
+    pts_ref = to_reference_frame(pts, scale)[0].cpu().numpy().astype(np.float64)
+    T_ref = T_pred[0].float().cpu().numpy().astype(np.float64)
+    T_ref[:, :3, 3] *= float(scale[0])
+    frame = "reference"
+    if posed:  # express in the input world frame; known poses replace the predicted ones
+        T0 = window.views[0].T_world_cam
+        pts_ref = pts_ref @ T0[:3, :3].T + T0[:3, 3]
+        T_ref = np.stack([v.T_world_cam for v in window.views])
+        frame = config.world_frame
+    logits = logits[0].cpu().numpy()
+    n = pts_ref.shape[0]
+    return Reconstruction(
+        points=pts_ref.astype(np.float32),
+        colors=np.full((n, 3), 180, np.uint8),
+        observed=logits > config.observed_threshold,
+        confidence=np.ones(n, np.float32),
+        T_ref_cam=list(T_ref),
+        K=[v.K for v in window.views],
+        scale_mode="metric" if has_depth else "normalized",
+        frame=frame,
+        timings={"prepare": t1 - t0, "encode": t2 - t1, "decode": t3 - t2},
+    )

@@ -1,0 +1,40 @@
+"""``python -m nova3r_ros.train``: run one training stage (see loop.py)."""
+
+import argparse
+import sys
+
+from nova3r_ros.train.loop import TrainConfig, train
+
+
+def main(argv=None) -> int:
+    """Parse arguments and train."""
+    p = argparse.ArgumentParser(prog="python -m nova3r_ros.train", description=__doc__)
+    p.add_argument("--stage", type=int, default=1, choices=(1, 2))
+    p.add_argument("--model", default="base", help="model config name (tiny, base)")
+    p.add_argument("--minutes", type=float, default=8.0, help="wall-clock training time")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--n-points", type=int, default=4096, help="target points per window")
+    p.add_argument("--views", type=int, nargs="+", default=[1, 1, 2, 4])
+    p.add_argument("--p-depth", type=float, default=0.5, help="probability of depth input")
+    p.add_argument("--p-pose", type=float, default=0.2, help="probability of pose input")
+    p.add_argument("--init", default=None, help="checkpoint directory to start from")
+    p.add_argument("--out", default="ckpt", help="output directory (checkpoint + logs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mesh-dir", default=None)
+    p.add_argument("--mesh-exclude", nargs="*", default=[], help="meshes held out of training")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--reuse", type=int, default=2, help="steps per generated batch")
+    a = p.parse_args(argv)
+    cfg = TrainConfig(
+        stage=a.stage, model=a.model, minutes=a.minutes, batch=a.batch, lr=a.lr,
+        n_points=a.n_points, views=tuple(a.views), p_depth=a.p_depth, p_pose=a.p_pose,
+        init=a.init, out=a.out, seed=a.seed, mesh_dir=a.mesh_dir,
+        mesh_exclude=tuple(a.mesh_exclude), device=a.device, reuse=a.reuse,
+    )  # fmt: skip
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

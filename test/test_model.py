@@ -1,0 +1,158 @@
+"""The network on CPU with the tiny config, checkpoints, infer(), training, shipped weights."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nova3r_ros.core.types import View, Window
+from nova3r_ros.model.batch import prepare, to_reference_frame
+from nova3r_ros.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nova3r_ros.model.config import CONFIGS, ModelConfig
+from nova3r_ros.model.flow import flow_loss, sample
+from nova3r_ros.model.inference import InferenceConfig, InferenceError, infer
+from nova3r_ros.model.network import Nova3r, rot6d_to_matrix
+from nova3r_ros.pipeline import ModelBackendConfig, PipelineError, reconstruct
+
+TINY = CONFIGS["tiny"]
+SHIPPED = Path(__file__).resolve().parents[1] / "nova3r_ros" / "model" / "checkpoints" / "base"
+K = np.array([[40.0, 0, 23.5], [0, 40.0, 15.5], [0, 0, 1]])
+
+
+def window(n=2, depth=True, posed=False):
+    rng = np.random.default_rng(0)
+    views = []
+    for i in range(n):
+        T = np.eye(4)
+        T[0, 3] = 0.1 * i
+        image = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+        d = np.full((32, 48), 0.8, np.float32) if depth else None
+        views.append(View(image, d, K, T if posed else None, i, f"cam{i}_optical_frame", f"c{i}"))
+    return Window(views)
+
+
+def test_forward_shapes_and_reference_pose():
+    torch.manual_seed(0)
+    model = Nova3r(TINY)
+    px = torch.randn(2, 3, 8, TINY.image_height, TINY.image_width)
+    scene, T, focal = model.encode_images(px, torch.zeros(2, 3, 12), torch.zeros(2, 3))
+    assert scene.shape == (2, TINY.scene_tokens, TINY.dim) and focal.shape == (2, 3)
+    assert torch.equal(T[:, 0], torch.eye(4).expand(2, 4, 4))  # view 0 is the reference
+    R = T[:, 1:, :3, :3]
+    assert torch.allclose(R @ R.transpose(-1, -2), torch.eye(3).expand_as(R), atol=1e-5)
+    out = model.decoder(torch.randn(2, 100, 3), torch.rand(2), scene)
+    assert out.shape == (2, 100, 4)
+
+
+def test_rot6d_identity():
+    assert torch.allclose(rot6d_to_matrix(torch.tensor([1.0, 0, 0, 0, 1, 0])), torch.eye(3))
+
+
+def test_canonical_coordinates_round_trip_and_metric_scale():
+    B, V, H, W = 2, 2, 32, 48
+    T = torch.eye(4).repeat(B, V, 1, 1)
+    T[:, :, 0, 3] = 0.3  # both cameras moved: points must come back in view 0's frame
+    pts_world = torch.rand(B, 50, 3) + torch.tensor([0.3, 0.0, 1.0])
+    depth = torch.full((B, V, H, W), 2.0)
+    use = torch.tensor([True, False])
+    inp = prepare(TINY, torch.zeros(B, V, 3, H, W, dtype=torch.uint8),
+                  torch.as_tensor(K, dtype=torch.float32).expand(B, V, 3, 3), depth, T,
+                  use, None, None, pts_world)  # fmt: skip
+    assert inp["scale"][0] == pytest.approx(2.0)  # median depth of view 0 when depth is input
+    expected_ref = pts_world - torch.tensor([0.3, 0.0, 0.0])
+    back = to_reference_frame(inp["points"], inp["scale"])
+    assert torch.allclose(back, expected_ref, atol=1e-5)
+    # without depth, the scale normalises the median distance to camera 0 to 1
+    assert inp["scale"][1] == pytest.approx(float(expected_ref[1].norm(dim=-1).median()), rel=1e-5)
+    assert inp["pixels"].shape == (B, V, 8, TINY.image_height, TINY.image_width)
+
+
+def test_flow_loss_and_samplers():
+    torch.manual_seed(0)
+    model = Nova3r(TINY)
+    scene = torch.randn(2, TINY.scene_tokens, TINY.dim)
+    loss = flow_loss(model.decoder, scene, torch.randn(2, 64, 3), torch.rand(2, 64) > 0.5)
+    assert torch.isfinite(loss["total"]) and loss["observed"] > 0
+    g = torch.Generator().manual_seed(1)
+    a, la = sample(model.decoder, scene, 70, steps=3, method="heun", chunk=32, generator=g)
+    assert a.shape == (2, 70, 3) and la.shape == (2, 70)
+    with pytest.raises(ValueError, match="sampler"):
+        sample(model.decoder, scene, 10, method="rk4")
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    torch.manual_seed(0)
+    model = Nova3r(TINY)
+    save_checkpoint(tmp_path / "ck", model, dtype="float32")
+    loaded = load_checkpoint(tmp_path / "ck")
+    for k, v in model.inference_state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    doc = json.loads((tmp_path / "ck" / "config.json").read_text())
+    doc["format_version"] = 99
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="format_version 99"):
+        load_checkpoint(tmp_path / "ck")
+    save_checkpoint(tmp_path / "ck2", model)
+    shard = tmp_path / "ck2" / "weights-00.safetensors"
+    shard.write_bytes(shard.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(tmp_path / "ck2")
+    save_checkpoint(tmp_path / "ck3", Nova3r(ModelConfig(**{**TINY.to_dict(), "dim": 64})))
+    doc = json.loads((tmp_path / "ck3" / "config.json").read_text())
+    doc["model"]["dim"] = TINY.dim
+    (tmp_path / "ck3" / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="shape"):
+        load_checkpoint(tmp_path / "ck3")
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def test_infer_scale_modes_frames_and_checks():
+    torch.manual_seed(0)
+    model = Nova3r(TINY).eval()
+    cfg = InferenceConfig(n_points=300, steps=2)
+    rec = infer(model, window(2, depth=True), cfg)
+    assert rec.scale_mode == "metric" and rec.frame == "reference" and len(rec) == 300
+    assert np.all(np.isfinite(rec.points)) and len(rec.T_ref_cam) == 2
+    assert infer(model, window(1, depth=False), cfg).scale_mode == "normalized"
+    posed = infer(model, window(2, posed=True), InferenceConfig(300, 2, world_frame="map"))
+    assert posed.frame == "map"
+    np.testing.assert_allclose(posed.T_ref_cam[1][0, 3], 0.1)  # known poses are kept
+    bad = window(2)
+    bad.views[1].depth = None
+    with pytest.raises(InferenceError, match="depth for every view or for none"):
+        infer(model, bad, cfg)
+    with pytest.raises(InferenceError, match="exceed"):
+        infer(model, Window(window(1).views * 9), cfg)
+
+
+def test_train_both_stages_then_pipeline(tmp_path):
+    from nova3r_ros.train.loop import TrainConfig, train
+
+    common = dict(model="tiny", batch=2, n_points=128, views=(1, 2), device="cpu", reuse=1)
+    s1 = train(TrainConfig(stage=1, minutes=0.02, out=str(tmp_path / "s1"), **common))
+    s2 = train(TrainConfig(stage=2, minutes=0.02, init=str(tmp_path / "s1"),
+                           out=str(tmp_path / "s2"), **common))  # fmt: skip
+    assert s1["steps"] >= 1 and s2["steps"] >= 1
+    log = [
+        json.loads(x) for x in (tmp_path / "s2" / "train_stage2.jsonl").read_text().splitlines()
+    ]
+    assert "camera" in log[0] and np.isfinite(log[0]["total"])
+    backend = ModelBackendConfig(str(tmp_path / "s2"), "cpu", n_points=200, steps=2)
+    rec = reconstruct(window(2), "model", backend)
+    assert len(rec) == 200 and rec.scale_mode == "metric"
+    with pytest.raises(PipelineError, match="cannot load the model"):
+        reconstruct(window(1), "model", ModelBackendConfig(str(tmp_path / "none"), "cpu"))
+
+
+@pytest.mark.skipif(not SHIPPED.is_dir(), reason="no shipped checkpoint")
+def test_shipped_checkpoint_loads_and_runs():
+    doc = json.loads((SHIPPED / "config.json").read_text())
+    sizes = [p.stat().st_size for p in SHIPPED.glob("*.safetensors")]
+    assert max(sizes) < 16 * 2**20 and sum(sizes) < 32 * 2**20
+    model = load_checkpoint(SHIPPED)
+    assert model.cfg == ModelConfig.from_dict(doc["model"])
+    rec = infer(model, window(1), InferenceConfig(n_points=256, steps=2))
+    assert np.all(np.isfinite(rec.points))
