@@ -24,5 +24,5 @@ setup(
     description="Amodal multi-camera 3D reconstruction for ROS 2 (NOVA3R + Mix3R).",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["nova3r = nova3r_ros.cli:main"]},
 )
