@@ -68,7 +68,8 @@ class _Builder:
         self.meshes: list[dict] = []
         self.objects: list[dict] = []
 
-    def look(self, scale: tuple[float, float]) -> tuple:
+    def look(self, scale: tuple[float, float], textured: bool = False) -> tuple:
+        """Colours, texture kind and scale; ``textured`` never draws a plain surface."""
         h, s, v, dh, ds, dv, tx, sc = self.rng.random(8)
         c1 = np.array(colorsys.hsv_to_rgb(h, 0.15 + 0.75 * s, 0.3 + 0.65 * v))
         h2 = (h + (0.0, 0.08, 0.5)[int(dh * 3)]) % 1.0
@@ -76,6 +77,8 @@ class _Builder:
             h2, (0.15 + 0.75 * s) * (0.3 + 0.7 * ds), c1.max() * (0.3 + 0.5 * dv)
         )
         tex = (tx >= 0.3) + (tx >= 0.55) + (tx >= 0.8)  # plain, checker, stripes, noise
+        if textured:  # support surfaces carry appearance cues (features for pose estimation)
+            tex = 1 + int(tx * 3) % 3
         return c1, np.array(c2), int(tex), scale[0] + (scale[1] - scale[0]) * float(sc)
 
     def add(self, kind, pos, yaw, params, obj_id, look) -> None:
@@ -189,7 +192,7 @@ def sample_tabletop(
     wx, wy = rng.uniform(0.2, min(0.3, lx - 0.05)), rng.uniform(0.15, min(0.25, ly - 0.03))
     cx, cy = rng.uniform(-(lx - wx), lx - wx), rng.uniform(-(ly - wy), ly - wy)
     table = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, lx, ly]
-    b.add("rect", [cx, cy, 0.0], 0.0, table, 1, b.look((0.03, 0.2)))
+    b.add("rect", [cx, cy, 0.0], 0.0, table, 1, b.look((0.03, 0.2), textured=True))
     n = int(rng.integers(n_objects[0], n_objects[1] + 1))
     _add_objects(b, [((0.0, 0.0, 0.0), 0.0, (wx, wy))], n, kinds, meshes, mesh_prob, 2)
     target = np.array([0.0, 0.0, 0.04])
@@ -225,8 +228,15 @@ def sample_room(
     """
     b = _Builder(rng)
     hx, hy, hz = rng.uniform(1.5, 3.0), rng.uniform(1.5, 3.0), rng.uniform(2.4, 2.8)
-    b.add("rect", [0.0, 0.0, 0.0], 0.0, [1, 0, 0, 0, 1, 0, hx, hy], 1, b.look((0.1, 0.5)))
-    wall_look = b.look((0.2, 0.6))
+    b.add(
+        "rect",
+        [0.0, 0.0, 0.0],
+        0.0,
+        [1, 0, 0, 0, 1, 0, hx, hy],
+        1,
+        b.look((0.1, 0.5), textured=True),
+    )
+    wall_look = b.look((0.2, 0.6), textured=True)
     for sx in (-1.0, 1.0):
         b.add("rect", [sx * hx, 0, hz / 2], 0.0, [0, 1, 0, 0, 0, 1, hy, hz / 2], 1, wall_look)
         b.add("rect", [0, sx * hy, hz / 2], 0.0, [1, 0, 0, 0, 0, 1, hx, hz / 2], 1, wall_look)
