@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nova3r_ros.core.checks import as_points, positive
+
 _BIAS = 1 << 20
 _BITS = 21
 _MASK = (1 << _BITS) - 1
@@ -49,22 +51,6 @@ def _vec3(x, name: str) -> np.ndarray:
     return a
 
 
-def _positive(x, name: str) -> float:
-    x = float(x)
-    if not np.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {x}")
-    return x
-
-
-def _points(p, name: str) -> np.ndarray:
-    a = np.asarray(p, dtype=np.float64)
-    if a.ndim != 2 or a.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (N, 3), got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains non-finite values")
-    return a
-
-
 def _indices(idx, name: str) -> np.ndarray:
     a = np.asarray(idx)
     if a.size == 0:
@@ -78,8 +64,8 @@ def occupied_voxels(
     points: np.ndarray, voxel_size: float, origin: Sequence[float] = (0.0, 0.0, 0.0)
 ) -> np.ndarray:
     """Return unique voxel indices (M, 3) int64 of the voxels holding world points (N, 3)."""
-    p = _points(points, "points")
-    vs, o = _positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
+    p = as_points(points, "points", np.float64)
+    vs, o = positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
     idx = np.floor((p - o) / vs).astype(np.int64)
     return _unpack(np.unique(_pack(idx)))
 
@@ -89,7 +75,7 @@ def voxel_centres(
 ) -> np.ndarray:
     """Return world coordinates (M, 3) float64 of the centres of voxels ``indices`` (M, 3) int."""
     idx = _indices(indices, "indices")
-    vs, o = _positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
+    vs, o = positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
     return (idx + 0.5) * vs + o
 
 
@@ -144,18 +130,18 @@ def _traverse(a: np.ndarray, e: np.ndarray) -> np.ndarray:
 def _rays(camera_centres, points, point_cam_index) -> tuple[np.ndarray, np.ndarray]:
     """Return (ray origins (N, 3), ray ends (N, 3)) float64 from the accepted input forms."""
     C = np.asarray(camera_centres, dtype=np.float64)
-    C = _points(C[None] if C.ndim == 1 else C, "camera_centres")
+    C = as_points(C[None] if C.ndim == 1 else C, "camera_centres", np.float64)
     per_camera = isinstance(points, list | tuple) and all(np.ndim(p) == 2 for p in points)
     if per_camera and len(points) > 0:  # [(N0, 3), (N1, 3), ...], one array per camera
         if point_cam_index is not None:
             raise ValueError("give points as one (N, 3) array with point_cam_index, or a list")
         if len(points) != C.shape[0]:
             raise ValueError(f"{len(points)} point arrays for {C.shape[0]} camera centres")
-        pts = [_points(p, f"points[{i}]") for i, p in enumerate(points)]
+        pts = [as_points(p, f"points[{i}]", np.float64) for i, p in enumerate(points)]
         cam = np.repeat(np.arange(len(pts)), [p.shape[0] for p in pts])
         P = np.concatenate(pts) if pts else np.zeros((0, 3))
     else:
-        P = _points(points, "points")
+        P = as_points(points, "points", np.float64)
         if point_cam_index is None:
             if C.shape[0] != 1:
                 raise ValueError("point_cam_index is required with more than one camera")
@@ -173,12 +159,12 @@ def _rays(camera_centres, points, point_cam_index) -> tuple[np.ndarray, np.ndarr
 
 def _carve_keys(camera_centres, points, point_cam_index, voxel_size, origin, max_range, trunc):
     """Return (occupied keys, free keys), unique int64, free excluding occupied."""
-    vs, o = _positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
+    vs, o = positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
     trunc = vs if trunc is None else float(trunc)
     if not np.isfinite(trunc) or trunc < 0:
         raise ValueError(f"truncation must be finite and >= 0 metres, got {trunc}")
     if max_range is not None:
-        max_range = _positive(max_range, "max_range")
+        max_range = positive(max_range, "max_range")
     c, p = _rays(camera_centres, points, point_cam_index)
     length = np.linalg.norm(p - c, axis=1)
     in_range = np.ones(p.shape[0], bool) if max_range is None else length <= max_range
@@ -257,7 +243,7 @@ class OccupancyGrid2D:
         if np.any((data != -1) & ((data < 0) | (data > 100))):
             raise ValueError("grid data values must be -1 (unknown) or 0..100")
         self.data = data.astype(np.int8, copy=False)
-        self.resolution = _positive(self.resolution, "resolution")
+        self.resolution = positive(self.resolution, "resolution")
         xy = np.asarray(self.origin_xy, dtype=np.float64)
         if xy.shape != (2,) or not np.all(np.isfinite(xy)) or not np.isfinite(self.origin_z):
             raise ValueError(f"origin must be finite (x, y) and z, got {self.origin_xy!r}")
@@ -303,7 +289,7 @@ def grid_from_voxels(
 
     """
     occ, free = _indices(occupied_idx, "occupied_idx"), _indices(free_idx, "free_idx")
-    vs, o = _positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
+    vs, o = positive(voxel_size, "voxel_size"), _vec3(origin, "origin")
     z_min, z_max = float(z_min), float(z_max)
     if not (np.isfinite(z_min) and np.isfinite(z_max) and z_min <= z_max):
         raise ValueError(f"need finite z_min <= z_max, got {z_min}, {z_max}")
@@ -351,9 +337,9 @@ class OccupancyMap:
         max_range: float | None = None,
         truncation: float | None = None,
     ) -> None:
-        self.voxel_size = _positive(voxel_size, "voxel_size")
+        self.voxel_size = positive(voxel_size, "voxel_size")
         self.origin = _vec3(origin, "origin")
-        self.max_range = None if max_range is None else _positive(max_range, "max_range")
+        self.max_range = None if max_range is None else positive(max_range, "max_range")
         self.truncation = truncation
         self.clear()
 

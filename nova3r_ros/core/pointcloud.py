@@ -14,26 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from nova3r_ros.core.checks import as_points, positive
 from nova3r_ros.core.transforms import transform_points
-
-
-def _as_points(points, name: str = "points") -> np.ndarray:
-    """Return ``points`` as an (N, 3) floating array (dtype kept), finite, else raise."""
-    p = np.asarray(points)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (N, 3), got {p.shape}")
-    if not np.issubdtype(p.dtype, np.floating):
-        p = p.astype(np.float64)
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} contains {int(np.sum(~np.isfinite(p)))} non-finite values")
-    return p
-
-
-def _positive(x, name: str) -> float:
-    x = float(x)
-    if not np.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {x}")
-    return x
 
 
 def backproject_depth(
@@ -146,8 +128,8 @@ def voxel_downsample(
         input dtype, one row per occupied voxel, ordered by voxel index (x, y, z).
 
     """
-    points = _as_points(points)
-    voxel_size = _positive(voxel_size, "voxel_size")
+    points = as_points(points)
+    voxel_size = positive(voxel_size, "voxel_size")
     n_pts = points.shape[0]
     for name, a in (("colors", colors), ("extra", extra)):
         if a is not None and np.shape(a)[:1] != (n_pts,):
@@ -177,7 +159,7 @@ def merge_clouds(
     has = [c is not None for _, c in clouds]
     if any(has) and not all(has):
         raise ValueError("merge_clouds: colors given for some clouds but not all")
-    pts = [_as_points(p, f"clouds[{i}] points") for i, (p, _) in enumerate(clouds)]
+    pts = [as_points(p, f"clouds[{i}] points") for i, (p, _) in enumerate(clouds)]
     points = np.concatenate(pts).astype(np.float32, copy=False)
     if not all(has):
         return points, None
@@ -201,10 +183,10 @@ def statistical_outlier_removal(
     ``mean + std_ratio * std`` of that quantity over the cloud (Open3D semantics).
     With fewer than 2 points everything is kept; ``k`` is capped at N - 1.
     """
-    points = _as_points(points)
+    points = as_points(points)
     if int(k) != k or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k}")
-    std_ratio = _positive(std_ratio, "std_ratio")
+    std_ratio = positive(std_ratio, "std_ratio")
     n = points.shape[0]
     if n < 2:
         return np.ones(n, dtype=bool)
@@ -219,8 +201,8 @@ def radius_outlier_removal(points: np.ndarray, radius: float, min_neighbors: int
 
     The point itself is not counted; distances are Euclidean in the points' unit.
     """
-    points = _as_points(points)
-    radius = _positive(radius, "radius")
+    points = as_points(points)
+    radius = positive(radius, "radius")
     if int(min_neighbors) != min_neighbors or min_neighbors < 0:
         raise ValueError(f"min_neighbors must be an integer >= 0, got {min_neighbors}")
     if points.shape[0] == 0:
@@ -231,7 +213,7 @@ def radius_outlier_removal(points: np.ndarray, radius: float, min_neighbors: int
 
 def crop_box(points: np.ndarray, lo: Sequence[float], hi: Sequence[float]) -> np.ndarray:
     """Return a keep mask (N,) bool: True where ``lo <= p <= hi`` on every axis (points' frame)."""
-    points = _as_points(points)
+    points = as_points(points)
     lo_a, hi_a = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     if lo_a.shape != (3,) or hi_a.shape != (3,) or np.any(np.isnan(lo_a) | np.isnan(hi_a)):
         raise ValueError(f"lo and hi must be 3-vectors (inf allowed), got {lo!r} and {hi!r}")

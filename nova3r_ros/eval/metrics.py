@@ -18,6 +18,7 @@ from itertools import combinations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from nova3r_ros.core.checks import as_points
 from nova3r_ros.core.transforms import align_camera_centres, rotation_angle_deg, transform_points
 
 N_EVAL_POINTS = 16_384
@@ -28,20 +29,11 @@ POSE_THRESHOLDS_DEG = (5, 15, 30)
 
 def resample(points: np.ndarray, n: int = N_EVAL_POINTS, seed: int = 0) -> np.ndarray:
     """Return a random subset of ``n`` rows of an Nx3 cloud (all rows if N <= n)."""
-    points = _as_cloud(points, "points")
+    points = as_points(points, "points", np.float64)
     if points.shape[0] <= n:
         return points
     idx = np.random.default_rng(seed).choice(points.shape[0], n, replace=False)
     return points[np.sort(idx)]
-
-
-def _as_cloud(points: np.ndarray, name: str) -> np.ndarray:
-    p = np.asarray(points, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"{name} must be Nx3, got shape {p.shape}")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} contains non-finite coordinates")
-    return p
 
 
 def nn_distances(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -127,7 +119,7 @@ def hidden_recall(
     (prediction = observed points) scores exactly 0 by construction.
     """
     pred, gt = resample(pred, seed=seed), resample(gt, seed=seed + 1)
-    observed = _as_cloud(observed, "observed")
+    observed = as_points(observed, "observed", np.float64)
     d_obs = nn_distances(gt, observed)
     d_pred = nn_distances(gt, pred)
     out: dict[str, float] = {}
@@ -219,8 +211,8 @@ def ate(T_pred: Sequence[np.ndarray], T_gt: Sequence[np.ndarray]) -> float:
 
 def voxel_iou(pred: np.ndarray, gt: np.ndarray, voxel_size: float) -> float:
     """Return the IoU of the voxel sets (edge ``voxel_size``, grid at the origin) of two clouds."""
-    a = _voxel_keys(_as_cloud(pred, "pred"), voxel_size)
-    b = _voxel_keys(_as_cloud(gt, "gt"), voxel_size)
+    a = _voxel_keys(as_points(pred, "pred", np.float64), voxel_size)
+    b = _voxel_keys(as_points(gt, "gt", np.float64), voxel_size)
     inter = np.intersect1d(a, b, assume_unique=True).size
     union = a.size + b.size - inter
     return inter / union if union else 1.0
