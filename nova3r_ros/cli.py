@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 
+from nova3r_ros.eval.report import markdown_table
 from nova3r_ros.eval.run import METHODS, EvalConfig, evaluate
 
 
 def _eval(args: argparse.Namespace) -> int:
+    methods = [m.strip() for group in args.method for m in group.split(",") if m.strip()]
     model_fn = None
-    if "model" in args.methods:
+    if "model" in methods:
         from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
 
         backend = ModelBackendConfig(args.checkpoint or "", args.device, args.points, args.steps,
@@ -21,20 +23,17 @@ def _eval(args: argparse.Namespace) -> int:
             return reconstruct(window, "model", backend)
 
     cfg = EvalConfig(
-        n_views=args.views, windows=args.windows, seed=args.seed, family=args.family,
-        methods=args.methods, height=args.height, width=args.width, rgb_only=args.rgb_only,
-        unposed=args.unposed,
-        mesh_dir=args.mesh_dir, mesh_names=args.mesh_names, out=args.out, model_fn=model_fn,
+        data=args.data, n_views=args.views, spread=args.spread, windows=args.windows,
+        family=args.family, methods=methods, height=args.height, width=args.width,
+        rgb_only=not args.depth, unposed=args.unposed, mesh_dir=args.mesh_dir,
+        mesh_names=args.mesh_names, out=args.out, model_fn=model_fn,
     )  # fmt: skip
     result = evaluate(cfg, log=lambda msg: print(msg, file=sys.stderr))
-    keys = ("fscore@1cm", "precision@1cm", "hidden_recall@2cm", "duplication", "auc@30")
-    for method, m in result.items():
-        shown = ", ".join(f"{k}={m[k]:.3f}" for k in keys if k in m)
-        print(f"{method}: {shown}")
     if args.out:
-        print(f"wrote {args.out}/metrics.json")
+        print((Path(args.out) / "metrics.md").read_text())
+        print(f"wrote {args.out}/metrics.json, metrics.md, metrics.png, example.png")
     else:
-        print(json.dumps(result, indent=1, sort_keys=True))
+        print(markdown_table(result))
     return 0
 
 
@@ -43,15 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nova3r", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("eval", help="evaluate methods on synthetic windows -> metrics.json")
+    ev.add_argument("--method", nargs="+", default=["oracle,tsdf,colmap"],
+                    help=f"comma-separated, some of {','.join(METHODS)}")  # fmt: skip
+    ev.add_argument("--data", default="synthetic:1000000-1000099",
+                    help="synthetic:FIRST-LAST (seeds), 7scenes:DIR or bag:PATH")  # fmt: skip
     ev.add_argument("--views", type=int, default=1, help="views per window (1, 2, 4, ...)")
-    ev.add_argument("--windows", type=int, default=100)
-    ev.add_argument("--seed", type=int, default=1_000_000, help="first window's seed")
+    ev.add_argument(
+        "--spread",
+        type=float,
+        default=None,
+        help="azimuth range (deg) the synthetic views cover (default: benchmark)",
+    )
+    ev.add_argument(
+        "--depth",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give the methods depth (--no-depth: RGB only)",
+    )
+    ev.add_argument("--windows", type=int, default=10, help="windows of a 7-Scenes sequence")
     ev.add_argument("--family", choices=("tabletop", "room"), default="tabletop")
-    ev.add_argument("--methods", nargs="+", choices=METHODS,
-                    default=["oracle", "oracle_merged", "tsdf", "colmap"])  # fmt: skip
     ev.add_argument("--height", type=int, default=192)
     ev.add_argument("--width", type=int, default=256)
-    ev.add_argument("--rgb-only", action="store_true", help="methods get no depth")
     ev.add_argument("--unposed", action="store_true", help="methods get no camera poses")
     ev.add_argument("--mesh-dir", default=None, help="OBJ meshes for the scenes")
     ev.add_argument("--mesh-names", nargs="*", default=None, help="which meshes to use")

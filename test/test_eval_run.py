@@ -1,14 +1,20 @@
 import json
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nova3r_ros.cli import main
-from nova3r_ros.eval.run import EvalConfig
+from nova3r_ros.eval.data import parse_data, sevenscenes_windows
+from nova3r_ros.eval.run import EvalConfig, evaluate
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "7scenes-redkitchen-dev"
 
 
-def test_nova3r_eval_writes_metrics_json(tmp_path, capsys):
-    args = ["eval", "--views", "2", "--windows", "2", "--height", "48", "--width", "64"]
-    rc = main([*args, "--methods", "oracle", "oracle_merged", "colmap", "--out", str(tmp_path)])
+def test_nova3r_eval_writes_metrics_table_and_figures(tmp_path, capsys):
+    args = ["eval", "--data", "synthetic:1000000-1000001", "--views", "2", "--spread", "45"]
+    rc = main([*args, "--method", "oracle,oracle_merged", "colmap", "--out", str(tmp_path)])
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert set(m) == {"oracle", "oracle_merged", "colmap"}
@@ -20,7 +26,34 @@ def test_nova3r_eval_writes_metrics_json(tmp_path, capsys):
                 "voxel_iou@2cm", "grid_iou"):  # fmt: skip
         assert key in oracle, key
     assert {"rra@5", "rta@15", "auc@30"} <= set(m["colmap"])
-    assert "oracle:" in capsys.readouterr().out
+    assert (tmp_path / "metrics.png").stat().st_size > 1000
+    assert (tmp_path / "example.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "| oracle |" in out and "| colmap |" in out
+
+
+def test_bag_source_matches_the_generator(tmp_path):
+    from nova3r_ros.synth.bag_writer import write_bag
+    from nova3r_ros.synth.config import benchmark_config
+    from nova3r_ros.synth.generate import generate_window
+
+    window, gt = generate_window(1_000_123, benchmark_config(2, height=48, width=64))
+    write_bag(tmp_path / "bag", window.views, gt)
+    from_bag = evaluate(EvalConfig(data=f"bag:{tmp_path / 'bag'}", n_views=2,
+                                   methods=("oracle",)))  # fmt: skip
+    direct = evaluate(EvalConfig(data="synthetic:1000123-1000123", n_views=2, height=48,
+                                 width=64, methods=("oracle",)))  # fmt: skip
+    for key in ("fscore@1cm", "precision@1cm", "hidden_fraction@2cm"):
+        assert from_bag["oracle"][key] == pytest.approx(direct["oracle"][key], abs=1e-6), key
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} not present")
+def test_sevenscenes_source_uses_fused_reference(tmp_path):
+    for f in sorted(DATA.glob("frame-00000[0-6].*")) + [DATA / "camera-intrinsics.txt"]:
+        shutil.copy(f, tmp_path / f.name)
+    (window, gt, complete), *_ = sevenscenes_windows(str(tmp_path), 2, 1, stride=2, voxel=0.03)
+    assert not complete and len(window) == 2 and window.has_poses
+    assert len(gt.points) > 1000 and np.all(np.isfinite(gt.points))
 
 
 def test_bad_eval_configs():
@@ -28,4 +61,8 @@ def test_bad_eval_configs():
         EvalConfig(methods=("magic",))
     with pytest.raises(ValueError, match="needs a model"):
         EvalConfig(methods=("model",))
-    assert main(["eval", "--windows", "0"]) == 2
+    with pytest.raises(ValueError, match="synthetic:FIRST-LAST"):
+        parse_data("synthetic:12")
+    with pytest.raises(ValueError, match="does not exist"):
+        parse_data("bag:/nonexistent/bag")
+    assert main(["eval", "--data", "synthetic:5-1"]) == 2

@@ -29,6 +29,7 @@ from nova3r_ros.core.occupancy import grid_from_voxels, occupied_voxels
 from nova3r_ros.core.transforms import se3_inverse, transform_points
 from nova3r_ros.core.types import GroundTruth, Reconstruction, View, Window
 from nova3r_ros.eval import baselines, metrics
+from nova3r_ros.eval.data import bag_windows, parse_data, sevenscenes_windows, synthetic_windows
 
 GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", "model")
 METHODS = (*GEOMETRY_METHODS, "colmap")
@@ -40,9 +41,11 @@ class EvalConfig:
     """What to evaluate.
 
     Attributes:
+        data: ``synthetic:FIRST-LAST`` (seed range; training uses seeds < 1,000,000),
+            ``7scenes:DIR`` or ``bag:PATH`` (see :mod:`nova3r_ros.eval.data`).
         n_views: views per window (the amodal benchmark uses 1, 2 and 4).
-        windows: how many windows.
-        seed: first seed; window i uses ``seed + i`` (keep clear of training seeds).
+        spread: azimuth range (deg) the synthetic views cover; None = the benchmark's.
+        windows: how many windows of a 7-Scenes sequence.
         family: "tabletop" or "room".
         methods: subset of ``METHODS``.
         height, width: image size.
@@ -53,9 +56,10 @@ class EvalConfig:
 
     """
 
+    data: str = "synthetic:1000000-1000099"
     n_views: int = 1
-    windows: int = 100
-    seed: int = 1_000_000
+    spread: float | None = None
+    windows: int = 10
     family: str = "tabletop"
     methods: Sequence[str] = ("oracle", "oracle_merged", "tsdf", "colmap")
     height: int = 192
@@ -68,6 +72,7 @@ class EvalConfig:
     model_fn: Callable[[Window], Reconstruction] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        self.source = parse_data(self.data)
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown methods {sorted(unknown)}; expected some of {METHODS}")
@@ -94,9 +99,17 @@ def _gt_in_frame(rec: Reconstruction, gt: GroundTruth) -> np.ndarray:
 
 
 def geometry_metrics(
-    rec: Reconstruction, gt: GroundTruth, observed_world: np.ndarray, family: str
+    rec: Reconstruction,
+    gt: GroundTruth,
+    observed_world: np.ndarray,
+    family: str,
+    complete: bool = True,
 ) -> dict[str, float]:
-    """All cloud metrics of one method on one window."""
+    """All cloud metrics of one method on one window.
+
+    With ``complete`` False (real data: the reference is a fusion of observed
+    surfaces) hidden recall and the occupancy IoUs are not defined and left out.
+    """
     gt_pts = _gt_in_frame(rec, gt)
     observed = observed_world
     if rec.frame == "reference":
@@ -109,6 +122,8 @@ def geometry_metrics(
     out.update(metrics.density_metrics(rec.points))
     if rec.scale_mode == "metric":
         out.update(metrics.metric_geometry(rec.points, gt_pts))
+        if not complete:
+            return out
         out.update(metrics.hidden_recall(rec.points, gt_pts, observed))
         for cm in (2, 5):
             out[f"voxel_iou@{cm}cm"] = metrics.voxel_iou(rec.points, gt_pts, cm / 100)
@@ -139,27 +154,40 @@ def pose_metrics(T_pred: Sequence[np.ndarray], gt: GroundTruth) -> dict[str, flo
     return out
 
 
-def evaluate_window(window: Window, gt: GroundTruth, cfg: EvalConfig) -> dict[str, dict]:
+def _run_method(method: str, window: Window, inputs: Window, gt: GroundTruth, cfg):
+    """Run one geometry method (``inputs`` is the window as the method may see it)."""
+    if method == "oracle":
+        return baselines.oracle_raw(window, gt)
+    if method == "oracle_merged":
+        return baselines.oracle_merged(window, gt)
+    if method == "tsdf":
+        return baselines.tsdf(window, gt)
+    return cfg.model_fn(inputs)
+
+
+def reconstructions(window: Window, gt: GroundTruth, cfg: EvalConfig) -> dict:
+    """Run every configured geometry method on one window: name -> Reconstruction."""
+    inputs = strip_inputs(window, depth=cfg.rgb_only, poses=cfg.unposed)
+    return {m: _run_method(m, window, inputs, gt, cfg) for m in cfg.methods if m != "colmap"}
+
+
+def evaluate_window(
+    window: Window, gt: GroundTruth, cfg: EvalConfig, complete: bool = True
+) -> dict[str, dict]:
     """Run every configured method on one window; return method -> metrics (+ seconds)."""
     t0 = time.perf_counter()
     oracle = baselines.oracle_raw(window, gt)  # also defines the observed (non-hidden) set
     oracle_seconds = time.perf_counter() - t0
     inputs = strip_inputs(window, depth=cfg.rgb_only, poses=cfg.unposed)
     results: dict[str, dict] = {}
-    runners = {
-        "oracle": lambda: oracle,
-        "oracle_merged": lambda: baselines.oracle_merged(window, gt),
-        "tsdf": lambda: baselines.tsdf(window, gt),
-        "model": lambda: cfg.model_fn(inputs),
-    }
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "colmap":
             m = pose_metrics(baselines.classical_poses(window, gt.K), gt)
             m["scale_mode"] = "normalized"
         else:
-            rec = runners[method]()
-            m = geometry_metrics(rec, gt, oracle.points, cfg.family)
+            rec = oracle if method == "oracle" else _run_method(method, window, inputs, gt, cfg)
+            m = geometry_metrics(rec, gt, oracle.points, cfg.family, complete)
             if method == "model" and not inputs.has_poses:  # known poses would score 1
                 m.update(pose_metrics(rec.T_ref_cam, gt))
             m["scale_mode"] = rec.scale_mode
@@ -188,23 +216,36 @@ def average(per_window: list[dict[str, dict]]) -> dict[str, dict]:
 
 def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, dict]:
     """Generate ``cfg.windows`` windows, evaluate every method, write and return metrics."""
-    from nova3r_ros.synth.config import benchmark_config
-    from nova3r_ros.synth.generate import generate_window
+    src = cfg.source
+    if src.kind == "synthetic":
+        from nova3r_ros.synth.config import benchmark_config
 
-    synth_cfg = benchmark_config(
-        cfg.n_views, family=cfg.family, height=cfg.height, width=cfg.width,
-        mesh_dir=cfg.mesh_dir, mesh_names=cfg.mesh_names,
-    )  # fmt: skip
-    per_window = []
-    for i in range(cfg.windows):
-        window, gt = generate_window(cfg.seed + i, synth_cfg)
-        per_window.append(evaluate_window(window, gt, cfg))
-        if (i + 1) % max(1, cfg.windows // 10) == 0:
-            log(f"[eval] {i + 1}/{cfg.windows} windows")
+        extra = {} if cfg.spread is None else {"azimuth_spread_deg": cfg.spread}
+        synth_cfg = benchmark_config(
+            cfg.n_views, family=cfg.family, height=cfg.height, width=cfg.width,
+            mesh_dir=cfg.mesh_dir, mesh_names=cfg.mesh_names, **extra,
+        )  # fmt: skip
+        source, total = synthetic_windows(src, synth_cfg), src.last - src.first + 1
+    elif src.kind == "7scenes":
+        source, total = sevenscenes_windows(src.path, cfg.n_views, cfg.windows), cfg.windows
+    else:
+        source, total = bag_windows(src.path, cfg.n_views), None
+    per_window, examples = [], []
+    for i, (window, gt, complete) in enumerate(source):
+        per_window.append(evaluate_window(window, gt, cfg, complete))
+        if i == 0 and cfg.out:
+            examples.append((window, gt))
+        if total and (i + 1) % max(1, total // 10) == 0:
+            log(f"[eval] {i + 1}/{total} windows")
+    if not per_window:
+        raise ValueError(f"no windows in {cfg.data}")
     result = average(per_window)
     if cfg.out:
         out = Path(cfg.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(result, indent=1, sort_keys=True))
         (out / "per_window.json").write_text(json.dumps(per_window))
+        from nova3r_ros.eval.report import write_report
+
+        write_report(out, result, cfg, examples[0] if examples else None)
     return result
