@@ -99,6 +99,10 @@ def test_ate_zero_after_sim3_and_known_error():
     assert metrics.ate([S @ T for T in Ts], Ts) == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="same number"):
         metrics.ate(Ts[:3], Ts)
+    # all predictions at one point (failed registration): RMS spread of the true centres
+    centres = np.array([T[:3, 3] for T in Ts])
+    spread = np.sqrt(np.mean(np.sum((centres - centres.mean(0)) ** 2, axis=1)))
+    assert metrics.ate([np.eye(4)] * 6, Ts) == pytest.approx(spread)
 
 
 def test_voxel_and_grid_iou():

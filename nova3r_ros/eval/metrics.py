@@ -205,7 +205,12 @@ def ate(T_pred: Sequence[np.ndarray], T_gt: Sequence[np.ndarray]) -> float:
         raise ValueError("ATE needs the same number (>= 2) of predicted and true poses")
     if c_pred.shape[0] == 2:  # a Sim(3) maps any 2 centres onto any 2: error 0 by definition
         return 0.0
-    aligned = transform_points(align_camera_centres(T_pred, T_gt), c_pred)
+    try:
+        aligned = transform_points(align_camera_centres(T_pred, T_gt), c_pred)
+    except ValueError:
+        # Degenerate prediction (e.g. every registration failed, all centres at one point):
+        # the best Sim(3) then has scale 0 and puts every centre at the true centroid.
+        aligned = np.broadcast_to(c_gt.mean(axis=0), c_gt.shape)
     return float(np.sqrt(np.mean(np.sum((aligned - c_gt) ** 2, axis=1))))
 
 
