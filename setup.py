@@ -24,5 +24,11 @@ setup(
     description="Amodal multi-camera 3D reconstruction for ROS 2 (NOVA3R + Mix3R).",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": ["nova3r = nova3r_ros.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "nova3r = nova3r_ros.cli:main",
+            "reconstruction_node = nova3r_ros.ros.node:main",
+            "nova3r_replay = nova3r_ros.ros.replay:main",
+        ]
+    },
 )

@@ -32,6 +32,8 @@ class ModelConfig:
         fourier_bands: frequency bands of the point Fourier features.
         max_views: largest number of views a window may have.
         mlp_ratio: hidden width of MLPs relative to ``dim``.
+        noise_std: standard deviation of the flow's Gaussian source (canonical units);
+            near the scene's own spread, so that 1 cm is a larger share of the path.
 
     """
 
@@ -47,6 +49,7 @@ class ModelConfig:
     fourier_bands: int = 10
     max_views: int = 16
     mlp_ratio: float = 4.0
+    noise_std: float = 1.0  # checkpoints from before this field was added used 1.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -91,5 +94,5 @@ CONFIGS = {
         mlp_ratio=2.0,
     ),
     # ~14M parameters for inference: 28 MB as bf16, inside the 32 MB shipping budget
-    "base": ModelConfig(),
+    "base": ModelConfig(noise_std=0.25),
 }

@@ -19,6 +19,7 @@ def flow_loss(
     scene: torch.Tensor,
     target: torch.Tensor,
     observed: torch.Tensor | None = None,
+    noise_std: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Flow-matching loss (and observed-logit BCE) for one batch.
 
@@ -27,6 +28,7 @@ def flow_loss(
         scene: (B, S, D) scene tokens.
         target: (B, N, 3) canonical target points.
         observed: (B, N) bool labels (seen by an input view), or None.
+        noise_std: standard deviation of the Gaussian source ``x_0``.
 
     Returns:
         dict with ``flow`` (MSE of the velocity), ``observed`` (BCE, 0 if no labels), ``total``.
@@ -35,7 +37,7 @@ def flow_loss(
     B = target.shape[0]
     # logit-normal t puts more weight on the middle of the path (SD3)
     t = torch.sigmoid(torch.randn(B, device=target.device))
-    x0 = torch.randn_like(target)
+    x0 = torch.randn_like(target) * noise_std
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * target
     out = decoder(xt, t, scene).float()
     flow = F.mse_loss(out[..., :3], target - x0)
@@ -56,6 +58,7 @@ def sample(
     method: str = "euler",
     chunk: int = 32_768,
     generator: torch.Generator | None = None,
+    noise_std: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrate the flow from noise to points.
 
@@ -65,6 +68,7 @@ def sample(
             independent given the tokens).
         steps: ODE steps; method: "euler" or "heun".
         generator: optional RNG for reproducible noise.
+        noise_std: standard deviation of the Gaussian source (the model config's).
 
     Returns:
         (points (B, n_points, 3) canonical float32, observed logits (B, n_points)).
@@ -78,7 +82,7 @@ def sample(
     pts, logits = [], []
     for start in range(0, n_points, chunk):
         n = min(chunk, n_points - start)
-        x = torch.randn(B, n, 3, device=scene.device, generator=generator)
+        x = torch.randn(B, n, 3, device=scene.device, generator=generator) * noise_std
         dt = 1.0 / steps
         for i in range(steps):
             t = torch.full((B,), i * dt, device=scene.device)

@@ -103,8 +103,10 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             inputs["pixels"], inputs["pose_in"], inputs["pose_known"]
         )
         t2 = time.perf_counter()
-        pts, logits = sample(model.decoder, scene, config.n_points, config.steps,
-                             config.sampler, generator=gen)  # fmt: skip
+        pts, logits = sample(
+            model.decoder, scene, config.n_points, config.steps, config.sampler,
+            generator=gen, noise_std=model.cfg.noise_std,
+        )  # fmt: skip
     if dev.type == "cuda":
         torch.cuda.synchronize()
     t3 = time.perf_counter()

@@ -95,9 +95,9 @@ def losses(model: Nova3r, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tens
     target = inp["points"]
     if cfg.stage == 1:
         scene = model.point_encoder(target)
-        return flow_loss(model.decoder, scene, target, batch["visible"])
+        return flow_loss(model.decoder, scene, target, batch["visible"], model.cfg.noise_std)
     scene, T_pred, focal = model.encode_images(inp["pixels"], inp["pose_in"], inp["pose_known"])
-    out = flow_loss(model.decoder, scene, target, batch["visible"])
+    out = flow_loss(model.decoder, scene, target, batch["visible"], model.cfg.noise_std)
     if T_pred.shape[1] > 1:
         T_true = inp["T_ref_cam"][:, 1:]
         rot = F.mse_loss(T_pred[:, 1:, :3, :3], T_true[..., :3, :3])

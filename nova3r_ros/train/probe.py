@@ -40,7 +40,7 @@ def main(argv=None) -> None:
     gt = to_reference_frame(inp["points"], inp["scale"]).cpu().numpy()
     for steps in a.steps:
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=dev == "cuda"):
-            pts, _ = sample(model.decoder, scene, a.points, steps)
+            pts, _ = sample(model.decoder, scene, a.points, steps, noise_std=model.cfg.noise_std)
         pred = to_reference_frame(pts.float(), inp["scale"]).cpu().numpy()
         rows = [metrics.metric_geometry(pred[i], gt[i]) for i in range(a.windows)]
         for key in ("fscore@1cm", "precision@1cm", "recall@1cm", "fscore@2cm"):

@@ -1,0 +1,140 @@
+"""Per-camera subscriptions: convert, check, stamp and push (O(1) work per message).
+
+Bad input never stops the node: a message that cannot be converted (unknown
+encoding, inconsistent size or step, image size not matching CameraInfo,
+unusable CameraInfo, depth with no valid pixel) is counted, a throttled warning
+says what was wrong, and the message is ignored; everything already buffered
+(and the last good CameraInfo) is kept. Depth pixels that are NaN, inf or
+negative are masked to 0 (invalid) and counted; the frame is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from nova3r_ros.ros.conversions import (
+    ConversionError,
+    camera_info_to_camera,
+    compressed_to_depth,
+    compressed_to_rgb,
+    image_to_depth,
+    image_to_rgb,
+    stamp_to_ns,
+)
+from nova3r_ros.ros.params import CameraConfig
+from nova3r_ros.ros.sync import CameraFrame, FrameSync
+
+WARN_PERIOD = 5.0  # seconds between repeated warnings of one kind
+
+
+def input_qos(reliability: str, depth: int) -> QoSProfile:
+    """Return the input QoS: ``reliability`` "best_effort" (sensor data) or "reliable"."""
+    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else (
+        ReliabilityPolicy.BEST_EFFORT)  # fmt: skip
+    return QoSProfile(depth=int(depth), reliability=policy)
+
+
+class CameraInputs:
+    """Subscriptions of one camera feeding a :class:`FrameSync`.
+
+    Args:
+        node: the rclpy node that owns the subscriptions.
+        camera: topics and options of the camera.
+        sync: where frames and depth maps go.
+        qos: QoS of the three subscriptions.
+        counters: shared counter of bad input, keyed ``<camera>/<kind>``.
+
+    """
+
+    def __init__(self, node, camera: CameraConfig, sync: FrameSync, qos, counters: Counter):
+        self.node = node
+        self.camera = camera
+        self.sync = sync
+        self.counters = counters
+        self.intrinsics = None
+        self._log = node.get_logger()
+        self._warned: dict[str, float] = {}
+        image_type = CompressedImage if camera.compressed else Image
+        self._subs = [
+            node.create_subscription(CameraInfo, camera.info_topic, self._on_info, qos),
+            node.create_subscription(image_type, camera.image_topic, self._on_image, qos),
+        ]
+        if camera.use_depth:
+            self._subs.append(
+                node.create_subscription(image_type, camera.depth_topic, self._on_depth, qos)
+            )
+
+    def destroy(self) -> None:
+        """Destroy the subscriptions."""
+        for sub in self._subs:
+            self.node.destroy_subscription(sub)
+        self._subs = []
+
+    def _bad(self, kind: str, text: str, action: str = "ignored") -> None:
+        key = f"{self.camera.name}/{kind}"
+        self.counters[key] += 1
+        now = time.monotonic()
+        if now - self._warned.get(kind, -WARN_PERIOD) >= WARN_PERIOD:  # throttled per kind
+            self._warned[kind] = now
+            name, count = self.camera.name, self.counters[key]
+            self._log.warning(f"camera {name}: {text} ({action}; {kind} so far: {count})")
+
+    def _size_ok(self, shape, what: str) -> bool:
+        info = self.intrinsics
+        if info is None or (shape[1], shape[0]) == (info.width, info.height):
+            return True
+        self._bad(
+            "size_mismatch",
+            f"{what} is {shape[1]}x{shape[0]} but CameraInfo says {info.width}x{info.height}",
+        )
+        return False
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics = camera_info_to_camera(msg)
+        except ConversionError as exc:
+            self._bad("bad_camera_info", f"{exc}; keeping the last good CameraInfo")
+        except Exception as exc:  # never let one message stop the executor
+            self._bad("callback_error", f"CameraInfo callback failed: {exc!r}")
+
+    def _on_image(self, msg) -> None:
+        try:
+            rgb = compressed_to_rgb(msg) if self.camera.compressed else image_to_rgb(msg)
+        except ConversionError as exc:
+            self._bad("bad_image", str(exc))
+            return
+        except Exception as exc:
+            self._bad("callback_error", f"image callback failed: {exc!r}")
+            return
+        if not self._size_ok(rgb.shape, "image"):
+            return
+        frame_id = msg.header.frame_id or f"{self.camera.name}_optical_frame"
+        self.sync.push_image(CameraFrame(
+            self.camera.name, stamp_to_ns(msg.header.stamp), frame_id, rgb, None, self.intrinsics
+        ))  # fmt: skip
+
+    def _on_depth(self, msg) -> None:
+        try:
+            d = compressed_to_depth(msg) if self.camera.compressed else image_to_depth(msg)
+        except ConversionError as exc:
+            self._bad("bad_depth", str(exc))
+            return
+        except Exception as exc:
+            self._bad("callback_error", f"depth callback failed: {exc!r}")
+            return
+        if d.invalid_count:
+            self._bad(
+                "depth_nonfinite",
+                f"{d.invalid_count} NaN/inf/negative depth pixels",
+                "masked as invalid, frame kept",
+            )
+        if not np.any(d.depth > 0):
+            self._bad("bad_depth", "depth image has no valid pixel")
+            return
+        if self._size_ok(d.depth.shape, "depth"):
+            self.sync.push_depth(self.camera.name, stamp_to_ns(msg.header.stamp), d.depth)

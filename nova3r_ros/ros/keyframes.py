@@ -1,0 +1,125 @@
+"""Keyframe policy and the sliding window of the K newest keyframes (ROS-free).
+
+A group of camera frames becomes a keyframe when at least ``min_interval`` has
+passed since the last keyframe and either some camera moved (TF poses in the
+world frame: ``min_translation`` metres or ``min_rotation`` degrees) or some
+camera's image changed (mean absolute difference of a 32x24 grey thumbnail,
+0..1, at least ``min_image_change``). Zero thresholds accept every group that
+respects the interval. The window keeps the K newest keyframes, oldest first;
+the worker flattens them as K frames x N cameras, so view 0 (the reference
+view) is the oldest keyframe's first camera.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from nova3r_ros.core.transforms import rotation_angle_deg
+from nova3r_ros.ros.sync import FrameGroup
+
+THUMB_W, THUMB_H = 32, 24
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """Return a float32 (24, 32) grey thumbnail in [0, 1] of an HxWx3 uint8 image (strided)."""
+    h, w = image.shape[:2]
+    rows = np.linspace(0, h - 1, THUMB_H).astype(np.int64)
+    cols = np.linspace(0, w - 1, THUMB_W).astype(np.int64)
+    return image[rows][:, cols].mean(axis=2, dtype=np.float32) / np.float32(255.0)
+
+
+@dataclass
+class Keyframe:
+    """A group of frames plus what TF knew about its cameras.
+
+    Attributes:
+        group: one frame per camera.
+        T_world_cams: per camera 4x4 camera-to-world from TF, or None where unknown.
+        T_rig_cams: per camera 4x4 camera-to-rig (rig_frame) from TF, or None.
+        thumbs: per camera (24, 32) float32 grey thumbnail.
+
+    """
+
+    group: FrameGroup
+    T_world_cams: list[np.ndarray | None]
+    T_rig_cams: list[np.ndarray | None]
+    thumbs: list[np.ndarray]
+
+    @property
+    def stamp(self) -> int:
+        """Return the group's stamp in nanoseconds."""
+        return self.group.stamp
+
+
+@dataclass(frozen=True)
+class KeyframePolicy:
+    """Thresholds (seconds, metres, degrees, 0..1 image change); see the module docstring."""
+
+    min_interval: float = 0.5
+    min_translation: float = 0.05
+    min_rotation: float = 5.0
+    min_image_change: float = 0.02
+
+
+def _motion(a: Keyframe, b: Keyframe) -> tuple[float, float] | None:
+    """Return the largest (translation m, rotation deg) of any camera from a to b, or None."""
+    pairs = [(Ta, Tb) for Ta, Tb in zip(a.T_world_cams, b.T_world_cams, strict=True)]
+    if not pairs or any(Ta is None or Tb is None for Ta, Tb in pairs):
+        return None
+    dt = max(float(np.linalg.norm(Tb[:3, 3] - Ta[:3, 3])) for Ta, Tb in pairs)
+    dr = max(float(rotation_angle_deg(Ta[:3, :3].T @ Tb[:3, :3])) for Ta, Tb in pairs)
+    return dt, dr
+
+
+def _image_change(a: Keyframe, b: Keyframe) -> float:
+    return max(float(np.abs(ta - tb).mean()) for ta, tb in zip(a.thumbs, b.thumbs, strict=True))
+
+
+class KeyframeWindow:
+    """The K newest keyframes and the counters of the policy's decisions.
+
+    Args:
+        size: K, the number of keyframes kept.
+        policy: thresholds for accepting a new keyframe.
+
+    """
+
+    def __init__(self, size: int, policy: KeyframePolicy) -> None:
+        if size < 1:
+            raise ValueError(f"window size must be >= 1, got {size}")
+        self.size = int(size)
+        self.policy = policy
+        self.keyframes: deque[Keyframe] = deque(maxlen=self.size)
+        self.accepted = 0
+        self.rejected_interval = 0
+        self.rejected_static = 0
+
+    def clear(self) -> None:
+        """Forget every keyframe (counters are kept)."""
+        self.keyframes.clear()
+
+    def offer(self, kf: Keyframe) -> bool:
+        """Add ``kf`` if the policy accepts it (the oldest may leave); return True if added."""
+        if self.keyframes:
+            last = self.keyframes[-1]
+            p = self.policy
+            if kf.stamp - last.stamp < p.min_interval * 1e9 or kf.stamp <= last.stamp:
+                self.rejected_interval += 1
+                return False
+            motion = _motion(last, kf)
+            moved = motion is not None and (
+                motion[0] >= p.min_translation or motion[1] >= p.min_rotation
+            )
+            if not moved and _image_change(last, kf) < p.min_image_change:
+                self.rejected_static += 1
+                return False
+        self.keyframes.append(kf)
+        self.accepted += 1
+        return True
+
+    def snapshot(self) -> list[Keyframe]:
+        """Return the keyframes, oldest first (a new list; the keyframes are shared)."""
+        return list(self.keyframes)

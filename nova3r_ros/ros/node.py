@@ -1,0 +1,343 @@
+"""The reconstruction lifecycle node: cameras in; cloud, poses, TF and occupancy out.
+
+Lifecycle (ros2/demos ``lifecycle_py`` pattern):
+    ``__init__``      declare every parameter (``ros/params.py``); nothing else.
+    ``configure``     validate the parameters, build the backend and load its weights;
+                      on any problem log why and stay unconfigured. Create the
+                      publishers (lifecycle: silent until active), services, TF lookup
+                      and diagnostics.
+    ``activate``      create the subscriptions, the grouping timer and the worker.
+    ``deactivate``    destroy subscriptions and timer, stop the worker, free GPU memory.
+    ``cleanup``       destroy everything configure made; ``shutdown`` does both.
+Threads: the executor runs callbacks (convert + push, O(1)), the grouping/keyframe
+timer and services; one worker thread runs the backend and publishes results.
+Services: ``~/reset`` (std_srvs/Trigger) clears the map, the keyframes and the
+world anchoring; ``~/save`` writes ``cloud.ply``, ``map.pgm``, ``map.yaml`` to
+``save_directory``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import TransitionCallbackReturn
+from std_srvs.srv import Trigger
+
+from nova3r_ros.pipeline import PipelineError
+from nova3r_ros.ros.backend import Backend
+from nova3r_ros.ros.diagnostics import RateMeter, diagnostic_array, summarise
+from nova3r_ros.ros.inputs import CameraInputs, input_qos
+from nova3r_ros.ros.keyframes import Keyframe, KeyframePolicy, KeyframeWindow, thumbnail
+from nova3r_ros.ros.outputs import Outputs
+from nova3r_ros.ros.params import declare_parameters, load_config, validate
+from nova3r_ros.ros.processing import Processor, ProcessorConfig, Result
+from nova3r_ros.ros.save import save_result
+from nova3r_ros.ros.sync import FrameSync
+from nova3r_ros.ros.tf_listener import make_tf_lookup
+from nova3r_ros.ros.worker import Worker
+
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+
+
+class ReconstructionNode(LifecycleNode):
+    """Lifecycle node running amodal reconstruction on synchronised camera windows."""
+
+    def __init__(self, node_name: str = "nova3r_reconstruction", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self.bad_input: Counter = Counter()
+        self.last_error = ""
+        self._lock = threading.Lock()
+        self._clear_members()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        declare_parameters(self)
+
+    def _clear_members(self) -> None:
+        self.config = self.backend = self.processor = self.outputs = self.tf = None
+        self.sync = self.keyframes = self.worker = self.latest = None
+        self.inputs: list[CameraInputs] = []
+        self._srv, self._diag_timers, self._diag_pub = [], [], None
+        self._sync_timer = None
+        self._rates = RateMeter()
+        self._last_window = ""
+        self._stamp_age_ms = 0.0
+        self._told_normalized = False
+
+    @property
+    def state(self) -> str:
+        """Return the lifecycle state's label ("unconfigured", "inactive", "active", ...)."""
+        return self._state_machine.current_state[1]
+
+    def _on_set_parameters(self, params):
+        current = {n: p.value for n, p in self.get_parameters_by_prefix("").items()}
+        result = validate(params, current)
+        if result.successful and self.config is not None:
+            names = ", ".join(p.name for p in params)
+            self.get_logger().info(f"parameters {names} changed: applied at the next configure")
+        return result
+
+    # ----------------------------------------------------------------- lifecycle
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        """Validate parameters and load the backend; stay unconfigured on failure."""
+        try:
+            config = load_config(self)
+            backend = Backend(config["backend"], config.values, config["world_frame"])
+            backend.load()
+        except (PipelineError, ValueError) as exc:
+            self.last_error = f"configure failed: {exc}"
+            self.get_logger().error(f"{self.last_error}; the node stays unconfigured")
+            return FAILURE
+        self.config, self.backend = config, backend
+        lo, hi = config.crop_box
+        self.processor = Processor(backend, ProcessorConfig(
+            world_frame=config["world_frame"], frame_prefix=config["frame_prefix"], crop_lo=lo,
+            crop_hi=hi, resolution=config["occupancy.resolution"],
+            z_min=config["occupancy.z_min"], z_max=config["occupancy.z_max"],
+            max_range=config["occupancy.max_range"], voxels=config["publish_voxels"],
+        ))  # fmt: skip
+        self.outputs = Outputs(self)
+        self.tf = make_tf_lookup(self, config["frame_prefix"]) if config["use_tf_poses"] else None
+        self._srv = [
+            self.create_service(Trigger, "~/reset", self._on_reset),
+            self.create_service(Trigger, "~/save", self._on_save),
+        ]
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timers = [
+            self.create_timer(config["diagnostics_period"], self._publish_diagnostics)
+        ]
+        cams = ", ".join(f"{c.name} ({c.image_topic}{', depth' if c.use_depth else ''})"
+                         for c in config.cameras)  # fmt: skip
+        self.get_logger().info(
+            f"configured: backend {backend.name} on {backend.device}, cameras {cams}, "
+            f"window {config['window_size']} keyframes, world frame {config['world_frame']}"
+        )
+        return SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        """Subscribe, start the grouping timer and the worker, enable the publishers."""
+        cfg = self.config
+        try:
+            self.backend.load()  # weights were freed by a deactivate
+        except PipelineError as exc:
+            self.last_error = f"activate failed: {exc}"
+            self.get_logger().error(self.last_error)
+            return FAILURE
+        self.sync = FrameSync([c.name for c in cfg.cameras], [c.use_depth for c in cfg.cameras],
+                              int(cfg["sync.slop"] * 1e9), cfg["queue_length"])  # fmt: skip
+        self.keyframes = KeyframeWindow(cfg["window_size"], KeyframePolicy(
+            cfg["keyframe.min_interval"], cfg["keyframe.min_translation"],
+            cfg["keyframe.min_rotation"], cfg["keyframe.min_image_change"],
+        ))  # fmt: skip
+        qos = input_qos(cfg["qos.reliability"], cfg["qos.depth"])
+        self.inputs = [CameraInputs(self, c, self.sync, qos, self.bad_input) for c in cfg.cameras]
+        self.worker = Worker(self.processor.process, self._on_result, self._on_error)
+        self.worker.start()
+        self._sync_timer = self.create_timer(cfg["sync.period"], self._on_sync_timer)
+        self.get_logger().info("active")
+        return super().on_activate(state)
+
+    def _stop(self) -> None:
+        if self._sync_timer is not None:
+            self.destroy_timer(self._sync_timer)
+            self._sync_timer = None
+        for inp in self.inputs:
+            inp.destroy()
+        self.inputs = []
+        if self.worker is not None and not self.worker.stop(timeout=30.0):
+            self.get_logger().warning("worker did not stop within 30 s (window still running)")
+        self.worker = None
+        if self.backend is not None:
+            self.backend.release()
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        """Unsubscribe, stop the worker and free the backend's GPU memory."""
+        self._stop()
+        self.get_logger().info("inactive: inputs closed, worker stopped, GPU memory freed")
+        return super().on_deactivate(state)
+
+    def _teardown(self) -> None:
+        self._stop()
+        for t in self._diag_timers:
+            self.destroy_timer(t)
+        for s in self._srv:
+            self.destroy_service(s)
+        if self._diag_pub is not None:
+            self.destroy_publisher(self._diag_pub)
+        if self.outputs is not None:
+            self.outputs.destroy()
+        if self.tf is not None:
+            self.tf.destroy()
+        self._clear_members()
+
+    def destroy_node(self) -> None:
+        """Stop the worker and destroy everything, whatever the lifecycle state, then the node."""
+        self._teardown()
+        super().destroy_node()
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        """Destroy everything configure created."""
+        self._teardown()
+        self.get_logger().info("cleaned up")
+        return SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        """Stop and destroy everything, from any state."""
+        self._teardown()
+        return SUCCESS
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        """Tear down after a failed transition; the node returns to unconfigured."""
+        self.get_logger().error(f"transition error; cleaning up ({self.last_error})")
+        self._teardown()
+        return SUCCESS
+
+    # ---------------------------------------------------------------- data path
+    def _lookup(self, target: str, source: str):
+        return None if self.tf is None or not target else self.tf.lookup(target, source)
+
+    def _on_sync_timer(self) -> None:
+        """Group frames, attach TF poses, apply the keyframe policy, hand windows to the worker."""
+        group = self.sync.pop_newest_group()
+        if group is None:
+            return
+        world, rig = self.config["world_frame"], self.config["rig_frame"]
+        frames = group.frames
+        kf = Keyframe(
+            group=group,
+            T_world_cams=[self._lookup(world, f.frame_id) for f in frames],
+            T_rig_cams=[self._lookup(rig, f.frame_id) for f in frames],
+            thumbs=[thumbnail(f.image) for f in frames],
+        )
+        if self.keyframes.offer(kf) and self.worker is not None:
+            self.worker.submit(self.keyframes.snapshot())
+
+    def _on_result(self, result: Result) -> None:
+        """Worker thread: publish a window's outputs and keep it for ~/save."""
+        if result.scale_mode == "normalized" and not self._told_normalized:
+            self._told_normalized = True
+            self.get_logger().warning(
+                "normalised scale (no depth and no known camera extrinsics): the cloud is "
+                "published up to scale; ~/occupancy and ~/voxels are withheld"
+            )
+        self.outputs.publish(result)
+        age = (self.get_clock().now().nanoseconds - result.stamp) / 1e6
+        with self._lock:
+            self.latest = result
+            self._last_window = "ok"
+            self._stamp_age_ms = age
+
+    def _on_error(self, exc: BaseException) -> None:
+        """Worker thread: count and report a window that could not be processed."""
+        with self._lock:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._last_window = "failed"
+        level = "warning" if isinstance(exc, PipelineError) else "error"
+        getattr(self.get_logger(), level)(
+            f"window not reconstructed: {self.last_error}", throttle_duration_sec=5.0
+        )
+
+    # ----------------------------------------------------------------- services
+    def _on_reset(self, request, response):
+        if self.processor is None:
+            response.success, response.message = False, f"node is {self.state}"
+            return response
+        now = self.processor.reset()
+        if self.keyframes is not None:
+            self.keyframes.clear()
+        with self._lock:
+            self.latest = None
+        if self.state == "active":
+            stamp, res = self.get_clock().now().nanoseconds, self.processor.map.voxel_size
+            self.outputs.clear_map(self.config["world_frame"], stamp, res)
+        when = "now" if now else "before the next window"
+        response.success, response.message = True, f"map and world anchoring cleared ({when})"
+        return response
+
+    def _on_save(self, request, response):
+        with self._lock:
+            result = self.latest
+        if result is None:
+            response.success, response.message = False, "nothing reconstructed yet"
+            return response
+        folder = self.config["save_directory"]
+        grid = result.grid if result.grid is not None and result.grid.data.size else None
+        try:
+            written = save_result(folder, result, grid)
+        except OSError as exc:
+            response.success, response.message = False, f"cannot write to {folder}: {exc}"
+            return response
+        note = "" if grid is not None else " (no grid: normalised scale or empty map)"
+        response.success = True
+        response.message = "wrote " + ", ".join(str(p) for p in written) + note
+        self.get_logger().info(response.message)
+        return response
+
+    # -------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        counters = dict(self.sync.counters()) if self.sync is not None else {}
+        counters.update({f"bad_input/{k}": v for k, v in self.bad_input.items()})
+        w = self.worker
+        if w is not None:
+            counters.update(windows_processed=w.processed, windows_failed=w.failed,
+                            windows_replaced=w.replaced)  # fmt: skip
+        rates, grown = self._rates.rates(counters)
+        with self._lock:
+            result, last_window, last_error = self.latest, self._last_window, self.last_error
+            age = self._stamp_age_ms
+        values: dict[str, object] = {
+            "state": self.state,
+            "backend": self.backend.name if self.backend else "",
+            "device": self.backend.device if self.backend else "",
+            "scale_mode": result.scale_mode if result else "unknown",
+            "pose_source": result.pose_source if result else "unknown",
+            "anchoring": result.anchoring if result else "",
+            "points": len(result.points) if result else 0,
+            "last_window": last_window,
+            "last_error": last_error,
+        }
+        values.update(counters)
+        if self.keyframes is not None:
+            k = self.keyframes
+            values.update(keyframes_accepted=k.accepted, keyframes_rejected_interval=(
+                k.rejected_interval), keyframes_rejected_static=k.rejected_static)  # fmt: skip
+        for key, rate in rates.items():
+            if key.endswith("_received") or key == "windows_processed":
+                values[f"rate_hz/{key.removesuffix('_received')}"] = rate
+        if w is not None:
+            for stage, sec in w.times.last.items():
+                values[f"latency_ms/{stage}"] = 1e3 * sec
+                values[f"mean_latency_ms/{stage}"] = 1e3 * w.times.mean[stage]
+        if self.outputs is not None:
+            values["latency_ms/publish"] = 1e3 * self.outputs.build_time
+        values["stamp_age_ms"] = age  # clock now - window stamp at publication (live data)
+        level, message = summarise(values, grown)
+        hw = values["device"] or "none"
+        self._diag_pub.publish(diagnostic_array(
+            f"{self.get_name()}: reconstruction", hw, level, message, values,
+            self.get_clock().now().nanoseconds,
+        ))  # fmt: skip
+
+
+def main(args=None) -> None:
+    """Run the node (``autostart`` true: configure and activate it at once)."""
+    rclpy.init(args=args)
+    node = ReconstructionNode()
+    if node.get_parameter("autostart").value and node.trigger_configure() == SUCCESS:
+        node.trigger_activate()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

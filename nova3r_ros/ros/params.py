@@ -1,0 +1,263 @@
+"""Every parameter of the reconstruction node, in one table, with its validation.
+
+The table :data:`PARAMETERS` gives each parameter's name, default, range (or
+choices) and description; :func:`declare_parameters` declares them with a
+``ParameterDescriptor`` (``FloatingPointRange`` / ``IntegerRange``), so rclpy
+itself rejects out-of-range values and ``ros2 param describe`` shows the text.
+:func:`validate` adds what descriptors cannot say (choices, min <= max pairs,
+names) and runs in the node's on-set-parameters callback. Per camera ``<cam>``
+there are five more parameters ``camera.<cam>.{image_topic, info_topic,
+depth_topic, transport, use_depth}`` (table :data:`CAMERA_PARAMETERS`).
+
+Values are read once per configure (:func:`load_config`): a change made while the
+node is configured is validated at once and takes effect at the next configure.
+Frames: the crop box and the occupancy band are in the world frame (metres, z up).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+
+INF = 1.0e4  # bound of coordinate-like parameters (m)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One row of the table: name, default, range (lo, hi) or choices, description."""
+
+    name: str
+    default: Any
+    description: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+P = Param
+PARAMETERS: tuple[Param, ...] = (
+    P("backend", "depth", "reconstruction backend: 'model' (the network, needs `checkpoint`) "
+      "or 'depth' (fusion of input depth; CPU fallback)", choices=("model", "depth")),
+    P("device", "auto", "compute device of the model backend", choices=("auto", "cuda", "cpu")),
+    P("checkpoint", "", "model checkpoint directory (safetensors + config.json); '' = the "
+      "packaged nova3r_ros/model/checkpoints/base when present"),
+    P("n_points", 16384, "points the model decodes per window", 256, 1_000_000),
+    P("ode_steps", 25, "flow-matching ODE steps of the model's point decoder", 1, 1000),
+    P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
+      0.0, 1.0),
+    P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),
+    P("max_depth", 0.0, "ignore input depth beyond this range (m); 0 = no limit", 0.0, 1000.0),
+    P("cameras", ["cam0"], "camera names; camera <cam> reads /<cam>/image_raw, "
+      "/<cam>/camera_info and /<cam>/depth/image_raw unless camera.<cam>.* says otherwise"),
+    P("transport", "raw", "default image transport: 'raw' (sensor_msgs/Image) or 'compressed' "
+      "(CompressedImage on <image_topic>/compressed, depth on <depth_topic>/compressedDepth)",
+      choices=("raw", "compressed")),
+    P("use_depth", True, "default for every camera: subscribe to depth and require it per frame"),
+    P("qos.reliability", "best_effort", "reliability of the input subscriptions",
+      choices=("best_effort", "reliable")),
+    P("qos.depth", 5, "history depth of the input subscriptions", 1, 1000),
+    P("queue_length", 4, "per-topic input buffer (messages); when full the oldest is dropped "
+      "and counted", 1, 1000),
+    P("sync.slop", 0.02, "max stamp difference (s) within a group of camera frames and "
+      "between an image and its depth", 0.0, 10.0),
+    P("sync.period", 0.02, "period (s) of the grouping and keyframe step", 0.001, 1.0),
+    P("window_size", 4, "keyframes per window K (a window holds K x N camera views)", 1, 64),
+    P("keyframe.min_interval", 0.5, "minimum time (s) between keyframes", 0.0, 3600.0),
+    P("keyframe.min_translation", 0.05, "a camera moved this far (m, from TF) makes a keyframe",
+      0.0, 100.0),
+    P("keyframe.min_rotation", 5.0, "a camera turned this much (deg, from TF) makes a keyframe",
+      0.0, 180.0),
+    P("keyframe.min_image_change", 0.02, "mean absolute change (0..1) of a grey 32x24 thumbnail "
+      "that makes a keyframe (with or without TF)", 0.0, 1.0),
+    P("world_frame", "map", "fixed, gravity-aligned frame of every output (REP 105)"),
+    P("rig_frame", "", "frame of known rig extrinsics (e.g. base_link); '' = only TF poses "
+      "in world_frame are used"),
+    P("use_tf_poses", True, "use camera poses known to TF as inputs (never re-published)"),
+    P("frame_prefix", "nova3r/", "estimated camera frames are published as "
+      "<prefix><image frame_id>, e.g. nova3r/cam0_optical_frame"),
+    P("crop.min_x", -INF, "workspace crop box, world frame (m)", -INF, INF),
+    P("crop.min_y", -INF, "workspace crop box, world frame (m)", -INF, INF),
+    P("crop.min_z", -INF, "workspace crop box, world frame (m)", -INF, INF),
+    P("crop.max_x", INF, "workspace crop box, world frame (m)", -INF, INF),
+    P("crop.max_y", INF, "workspace crop box, world frame (m)", -INF, INF),
+    P("crop.max_z", INF, "workspace crop box, world frame (m)", -INF, INF),
+    P("occupancy.resolution", 0.05, "voxel edge and 2D grid cell (m)", 0.005, 5.0),
+    P("occupancy.z_min", 0.05, "lowest voxel centre height (m, world z) projected to the grid",
+      -INF, INF),
+    P("occupancy.z_max", 2.0, "highest voxel centre height (m, world z) projected to the grid",
+      -INF, INF),
+    P("occupancy.max_range", 5.0, "rays carve free space up to this range (m); 0 = unlimited",
+      0.0, 1000.0),
+    P("publish_voxels", True, "publish ~/voxels (occupied voxel centres)"),
+    P("diagnostics_period", 1.0, "period (s) of /diagnostics", 0.05, 60.0),
+    P("save_directory", "~/.ros/nova3r", "where ~/save writes cloud.ply, map.pgm, map.yaml"),
+    P("autostart", False, "main() configures and activates the node itself (no launch file)"),
+)  # fmt: skip
+CAMERA_PARAMETERS: tuple[Param, ...] = (
+    P("image_topic", "/{cam}/image_raw", "colour image topic of camera {cam}"),
+    P("info_topic", "/{cam}/camera_info", "CameraInfo topic of camera {cam}"),
+    P("depth_topic", "/{cam}/depth/image_raw", "depth topic of camera {cam} (16UC1 mm / 32FC1 m)"),
+    P("transport", "{transport}", "image transport of camera {cam} (default: the global "
+      "`transport` at start-up)", choices=("raw", "compressed")),
+    P("use_depth", True, "camera {cam} subscribes to depth (default: the global `use_depth` "
+      "at start-up)"),
+)  # fmt: skip
+_BY_NAME = {p.name: p for p in PARAMETERS}
+_PAIRS = [(f"crop.min_{a}", f"crop.max_{a}") for a in "xyz"]
+_PAIRS.append(("occupancy.z_min", "occupancy.z_max"))
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_FRAME = re.compile(r"^[A-Za-z0-9_/.\-]*$")
+
+
+def _descriptor(p: Param, camera: str | None = None) -> ParameterDescriptor:
+    text = p.description.replace("{cam}", camera) if camera else p.description
+    if p.choices:
+        text += f" (one of {', '.join(repr(c) for c in p.choices)})"
+    d = ParameterDescriptor(description=text)
+    if p.lo is not None and isinstance(p.default, float):
+        d.floating_point_range = [FloatingPointRange(from_value=p.lo, to_value=p.hi, step=0.0)]
+    elif p.lo is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+        d.integer_range = [IntegerRange(from_value=int(p.lo), to_value=int(p.hi), step=1)]
+    return d
+
+
+def camera_param(camera: str, key: str) -> str:
+    """Return the full name of camera ``camera``'s parameter ``key`` (``camera.<cam>.<key>``)."""
+    return f"camera.{camera}.{key}"
+
+
+def declare_parameters(node) -> None:
+    """Declare every table parameter on ``node``, then the per-camera ones."""
+    for p in PARAMETERS:
+        node.declare_parameter(p.name, p.default, _descriptor(p))
+    declare_camera_parameters(node, node.get_parameter("cameras").value)
+
+
+def declare_camera_parameters(node, cameras) -> None:
+    """Declare ``camera.<cam>.*`` for every camera not declared yet (defaults from the table)."""
+    for cam in cameras:
+        if not _NAME.match(cam):
+            continue  # rejected by validate(); nothing to declare under a bad name
+        for p in CAMERA_PARAMETERS:
+            name = camera_param(cam, p.name)
+            if node.has_parameter(name):
+                continue
+            if p.name == "use_depth":
+                default = node.get_parameter("use_depth").value
+            else:
+                default = p.default.format(
+                    cam=cam, transport=node.get_parameter("transport").value
+                )
+            node.declare_parameter(name, default, _descriptor(p, cam))
+
+
+def _check_one(name: str, value) -> str | None:
+    p = _BY_NAME.get(name)
+    key = name.rsplit(".", 1)[-1]
+    if p is None and name.startswith("camera."):
+        p = next((c for c in CAMERA_PARAMETERS if c.name == key), None)
+    if p is None:
+        return None
+    if p.choices and value not in p.choices:
+        return f"{name} must be one of {list(p.choices)}, got {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be finite, got {value}"
+    if name == "cameras":
+        if not value:
+            return "cameras must name at least one camera"
+        bad = [c for c in value if not _NAME.match(c)]
+        if bad:
+            return f"camera names must match [A-Za-z][A-Za-z0-9_]*, got {bad}"
+        if len(set(value)) != len(value):
+            return f"camera names must be unique, got {list(value)}"
+    if name in ("world_frame", "rig_frame", "frame_prefix") and not _FRAME.match(value):
+        return f"{name} {value!r} is not a valid frame name"
+    if name == "world_frame" and not value:
+        return "world_frame must not be empty"
+    if name.endswith("_topic") and (not value or " " in value):
+        return f"{name} must be a topic name, got {value!r}"
+    return None
+
+
+def validate(params, current: dict[str, Any]) -> SetParametersResult:
+    """Check a set of parameter changes against the others' ``current`` values.
+
+    Args:
+        params: the rclpy ``Parameter`` objects being set (or declared).
+        current: name -> value of every parameter already declared.
+
+    Returns:
+        SetParametersResult; ``successful`` False with the reason on the first problem.
+
+    """
+    merged = {p.name: p.default for p in PARAMETERS}
+    merged.update(current)
+    for param in params:
+        error = _check_one(param.name, param.value)
+        if error:
+            return SetParametersResult(successful=False, reason=error)
+        merged[param.name] = param.value
+    changed = {param.name for param in params}
+    for lo, hi in _PAIRS:
+        if (lo in changed or hi in changed) and merged[lo] > merged[hi]:
+            return SetParametersResult(
+                successful=False, reason=f"{lo} ({merged[lo]}) must be <= {hi} ({merged[hi]})"
+            )
+    return SetParametersResult(successful=True)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Inputs of one camera (topics already resolved for the transport)."""
+
+    name: str
+    image_topic: str
+    info_topic: str
+    depth_topic: str
+    compressed: bool
+    use_depth: bool
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """A snapshot of every parameter, taken at configure (units as in the table)."""
+
+    values: dict[str, Any]
+    cameras: tuple[CameraConfig, ...]
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+    @property
+    def crop_box(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """Return the workspace crop box ``(lo xyz, hi xyz)`` in the world frame (m)."""
+        v = self.values
+        lo = (v["crop.min_x"], v["crop.min_y"], v["crop.min_z"])
+        return lo, (v["crop.max_x"], v["crop.max_y"], v["crop.max_z"])
+
+
+def load_config(node) -> NodeConfig:
+    """Read every parameter of ``node`` into a :class:`NodeConfig` (declaring new cameras)."""
+    values = {p.name: node.get_parameter(p.name).value for p in PARAMETERS}
+    cams = list(values["cameras"])
+    declare_camera_parameters(node, cams)
+    cameras = []
+    for cam in cams:
+        c = {p.name: node.get_parameter(camera_param(cam, p.name)).value
+             for p in CAMERA_PARAMETERS}  # fmt: skip
+        compressed, use_depth = c["transport"] == "compressed", bool(c["use_depth"])
+        image, depth = c["image_topic"], c["depth_topic"]
+        if compressed:
+            image, depth = image + "/compressed", depth + "/compressedDepth"
+        cameras.append(CameraConfig(cam, image, c["info_topic"], depth, compressed, use_depth))
+    values["save_directory"] = str(values["save_directory"])
+    return NodeConfig(values=values, cameras=tuple(cameras))

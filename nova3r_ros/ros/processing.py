@@ -1,0 +1,258 @@
+"""What the worker does with one window: backend, world anchoring, crop, occupancy (ROS-free).
+
+Pose sources, decided per window from what TF knew about every view:
+    ``tf_world``: every view's camera-to-world pose is known. The depth backend
+        (or the model with depth) takes them as inputs and answers in the world
+        frame; the model without depth predicts poses and is scaled onto the
+        known ones by a Sim(3) of the camera centres (metric). Nothing is
+        re-published on TF.
+    ``tf_rig``: extrinsics in ``rig_frame`` are known but not the rig's motion.
+        The depth backend fuses the newest keyframe's cameras in the rig frame;
+        the model predicts the whole window and the newest keyframe's predicted
+        poses are Sim(3)-aligned onto the extrinsics (metric from the rig).
+    ``estimated``: nothing known. The model predicts poses (normalised scale
+        unless depth is given); the depth backend reconstructs the newest frame
+        of a single camera.
+Outputs not in the world frame are anchored by :class:`~nova3r_ros.ros.world.WorldAnchor`.
+Frames: every output array is in the world frame (metres when ``scale_mode`` is
+"metric"); ``T_world_cam`` maps OpenCV optical-frame points into the world.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nova3r_ros.core.camera import Undistorter
+from nova3r_ros.core.occupancy import OccupancyGrid2D, OccupancyMap, voxel_centres
+from nova3r_ros.core.pointcloud import crop_box
+from nova3r_ros.core.transforms import project_to_so3, transform_points
+from nova3r_ros.core.types import View, Window
+from nova3r_ros.pipeline import PipelineError
+from nova3r_ros.ros.backend import Backend
+from nova3r_ros.ros.keyframes import Keyframe
+from nova3r_ros.ros.world import WorldAnchor, align_poses
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """Options of the post-processing (metres, world frame)."""
+
+    world_frame: str = "map"
+    frame_prefix: str = "nova3r/"
+    crop_lo: tuple[float, float, float] = (-1e4, -1e4, -1e4)
+    crop_hi: tuple[float, float, float] = (1e4, 1e4, 1e4)
+    resolution: float = 0.05
+    z_min: float = 0.05
+    z_max: float = 2.0
+    max_range: float = 5.0
+    voxels: bool = True
+
+
+@dataclass
+class Result:
+    """One window's outputs, everything in the world frame, stamped with the window's stamp."""
+
+    stamp: int
+    frame: str
+    points: np.ndarray
+    colors: np.ndarray
+    observed: np.ndarray
+    confidence: np.ndarray
+    T_world_cams: list[np.ndarray]
+    view_cameras: list[str]
+    tf: list[tuple[np.ndarray, str]]
+    grid: OccupancyGrid2D | None
+    voxels: np.ndarray | None
+    scale_mode: str
+    pose_source: str
+    anchoring: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _rigid(T: np.ndarray) -> np.ndarray:
+    out = np.array(T, np.float64)
+    out[:3, :3] = project_to_so3(out[:3, :3])
+    return out
+
+
+class Processor:
+    """Turns keyframe windows into :class:`Result` s; keeps the world and the map between them.
+
+    Call :meth:`process` from one thread (the worker); :meth:`reset` from any.
+    """
+
+    def __init__(self, backend: Backend, config: ProcessorConfig) -> None:
+        self.backend = backend
+        self.config = config
+        self.anchor = WorldAnchor()
+        self.map = OccupancyMap(config.resolution, max_range=config.max_range or None)
+        self._undistorters: dict[str, Undistorter] = {}
+        self._lock = threading.Lock()
+        self._reset_pending = False
+
+    def reset(self) -> bool:
+        """Clear the map and world anchoring; True if done now, False if before the next window."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._clear()
+            finally:
+                self._lock.release()
+            return True
+        self._reset_pending = True
+        return False
+
+    def _clear(self) -> None:
+        self.anchor.reset()
+        self.map.clear()
+        self._reset_pending = False
+
+    def _view(self, kf: Keyframe, i: int, T_world_cam=None) -> View:
+        f = kf.group.frames[i]
+        image, depth, K = f.image, f.depth, None
+        if f.intrinsics is not None:
+            K = f.intrinsics.K
+            if f.intrinsics.is_distorted:
+                u = self._undistorters.get(f.camera)
+                if u is None or u.camera != f.intrinsics:
+                    u = self._undistorters[f.camera] = Undistorter(f.intrinsics)
+                image = u.image(image)
+                depth = None if depth is None else u.depth(depth)
+        if self.backend.needs_depth and depth is None:
+            raise PipelineError(f"camera {f.camera} gave no depth; the depth backend needs it")
+        return View(image=image, depth=depth, K=K, T_world_cam=T_world_cam, stamp=f.stamp,
+                    frame_id=f.frame_id, camera=f.camera)  # fmt: skip
+
+    def process(self, keyframes: list[Keyframe]) -> Result:
+        """Reconstruct the window of ``keyframes`` (oldest first); raises PipelineError."""
+        with self._lock:
+            if self._reset_pending:
+                self._clear()
+            return self._process(keyframes)
+
+    def _process(self, keyframes: list[Keyframe]) -> Result:
+        t0 = time.perf_counter()
+        cfg, backend = self.config, self.backend
+        items = [(kf, i) for kf in keyframes for i in range(len(kf.group.frames))]
+        world = [kf.T_world_cams[i] for kf, i in items]
+        if all(T is not None for T in world):
+            source = "tf_world"
+        elif all(kf.T_rig_cams[i] is not None for kf, i in items):
+            source = "tf_rig"
+        else:
+            source = "estimated"
+        if backend.needs_depth and source != "tf_world":
+            items = [(keyframes[-1], i) for i in range(len(keyframes[-1].group.frames))]
+            if source == "estimated" and len(items) > 1:
+                raise PipelineError(
+                    "the depth backend fuses several cameras only with their poses from TF "
+                    "(world_frame or rig_frame); set rig_frame or use backend 'model'"
+                )
+        keys = [(kf.group.frames[i].camera, kf.group.frames[i].stamp) for kf, i in items]
+        known = {
+            "tf_world": [kf.T_world_cams[i] for kf, i in items],
+            "tf_rig": [kf.T_rig_cams[i] for kf, i in items],
+        }.get(source)
+        posed_input = known is not None and (backend.needs_depth or source == "tf_world")
+        views = [self._view(kf, i, known[n] if posed_input else None)
+                 for n, (kf, i) in enumerate(items)]  # fmt: skip
+        window = Window(views)
+        if source == "tf_world" and not backend.needs_depth and not window.has_depth:
+            posed_input = False  # the model predicts; its poses are scaled onto TF's below
+            window = Window([View(v.image, v.depth, v.K, None, v.stamp, v.frame_id, v.camera)
+                             for v in views])  # fmt: skip
+        rec = backend.run(window)
+        t1 = time.perf_counter()
+        T_out_cams = [np.asarray(T) for T in rec.T_ref_cam]
+        points, scale_mode, note = rec.points, rec.scale_mode, ""
+        if known is not None and not posed_input:  # Sim(3) onto the known extrinsics
+            sel = range(len(items)) if source == "tf_world" else [
+                n for n, (kf, _) in enumerate(items) if kf is keyframes[-1]]  # fmt: skip
+            S = align_poses(  # scale only once: never rescale a metric output
+                [T_out_cams[n] for n in sel], [known[n] for n in sel], rec.scale_mode != "metric"
+            )
+            points = transform_points(S, points)
+            T_out_cams = [_rigid(S @ T) for T in T_out_cams]
+            centres = np.array([known[n][:3, 3] for n in sel])
+            scaled = len(sel) >= 2 and float(np.ptp(centres, axis=0).max()) > 1e-6
+            scale_mode = "metric" if scaled or window.has_depth else rec.scale_mode
+            kind = "Sim(3)" if rec.scale_mode != "metric" else "rigid"
+            note = f"; predicted poses {kind}-aligned to {len(sel)} known camera poses"
+        if source == "tf_world":
+            T_world_out, how = np.eye(4), f"poses from TF in {cfg.world_frame}"
+            T_world_cams = known  # the known poses, not their predicted copies
+        else:
+            T_world_out = self.anchor.anchor(
+                keys, T_out_cams, points, scale_mode == "metric", source == "tf_rig"
+            )
+            how = self.anchor.how
+            T_world_cams = [_rigid(T_world_out @ T) for T in T_out_cams]
+            points = transform_points(T_world_out, points)
+        self.anchor.remember(keys, T_world_cams)
+        keep = crop_box(points, cfg.crop_lo, cfg.crop_hi)
+        points = points[keep].astype(np.float32)
+        observed = rec.observed[keep]
+        t2 = time.perf_counter()
+        grid = voxels = None
+        if scale_mode == "metric":
+            self._integrate(points[observed], points[~observed], views, T_world_cams)
+            grid = self.map.to_grid(cfg.z_min, cfg.z_max)
+            if cfg.voxels:
+                voxels = voxel_centres(self.map.occupied(), cfg.resolution).astype(np.float32)
+        t3 = time.perf_counter()
+        timings = dict(rec.timings)
+        timings.update(backend=t1 - t0, anchor=t2 - t1, occupancy=t3 - t2, total=t3 - t0)
+        newest: dict[str, tuple[np.ndarray, str]] = {}
+        if source != "tf_world":
+            for v, T in zip(views, T_world_cams, strict=True):
+                child = cfg.frame_prefix + (v.frame_id or f"{v.camera}_optical_frame")
+                newest[v.camera] = (T, child)
+        return Result(
+            stamp=window.stamp, frame=cfg.world_frame, points=points, colors=rec.colors[keep],
+            observed=observed, confidence=rec.confidence[keep], T_world_cams=T_world_cams,
+            view_cameras=[v.camera for v in views], tf=list(newest.values()), grid=grid,
+            voxels=voxels, scale_mode=scale_mode, pose_source=source, anchoring=how + note,
+            timings=timings,
+        )  # fmt: skip
+
+    def _integrate(self, seen: np.ndarray, hidden: np.ndarray, views, T_world_cams) -> None:
+        """Carve free space along rays to observed points; hidden points are occupied only."""
+        cam = _assign_cameras(seen, views, T_world_cams, self.config.resolution)
+        rayed = cam >= 0
+        lone = np.concatenate([seen[~rayed], hidden]).astype(np.float64)  # own centre: no ray
+        centres = np.array([T[:3, 3] for T in T_world_cams], np.float64).reshape(-1, 3)
+        self.map.integrate(
+            np.concatenate([seen[rayed], lone]),
+            np.concatenate([centres, lone]),
+            np.concatenate([cam[rayed], len(centres) + np.arange(len(lone))]),
+        )
+
+
+def _assign_cameras(points: np.ndarray, views, T_world_cams, resolution: float) -> np.ndarray:
+    """Return per point (N,) the index of a view that sees it, or -1.
+
+    A view sees a world point when it projects inside its image in front of the
+    camera and, where the view has depth, lies within ``max(2 res, 3 %)`` of the
+    measured depth. Newer views (later in the list) are preferred.
+    """
+    out = np.full(points.shape[0], -1, np.int64)
+    for n in range(len(views) - 1, -1, -1):
+        v, T = views[n], T_world_cams[n]
+        todo = np.nonzero(out < 0)[0]
+        if v.K is None or todo.size == 0:
+            continue
+        p = (points[todo].astype(np.float64) - T[:3, 3]) @ T[:3, :3]  # world -> camera
+        z = p[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.rint(v.K[0, 0] * p[:, 0] / z + v.K[0, 2])
+            r = np.rint(v.K[1, 1] * p[:, 1] / z + v.K[1, 2])
+        ok = (z > 0) & (u >= 0) & (u < v.width) & (r >= 0) & (r < v.height)
+        if v.depth is not None:
+            d = np.zeros_like(z)
+            d[ok] = v.depth[r[ok].astype(np.int64), u[ok].astype(np.int64)]
+            ok &= (d > 0) & (np.abs(z - d) <= np.maximum(2 * resolution, 0.03 * z))
+        out[todo[ok]] = n
+    return out

@@ -1,0 +1,125 @@
+"""One worker thread that owns the backend (and the GPU) and processes the newest window.
+
+:meth:`Worker.submit` never blocks: it puts a job into a one-slot mailbox; a job
+still waiting there is replaced by the newer one and counted as ``replaced``.
+The thread takes the newest job, runs ``process(job)`` and hands the result to
+``on_result`` (or the exception to ``on_error``); the result carries the
+window's stamp, so outputs are stamped with the data they came from. ROS-free.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StageTimes:
+    """Last and running-mean seconds per stage."""
+
+    last: dict[str, float] = field(default_factory=dict)
+    mean: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, timings: dict[str, float]) -> None:
+        """Fold one result's ``timings`` into the statistics."""
+        self.count += 1
+        for k, v in timings.items():
+            self.last[k] = float(v)
+            self.mean[k] = self.mean.get(k, 0.0) + (float(v) - self.mean.get(k, 0.0)) / self.count
+
+
+class Worker:
+    """A thread running ``process`` on the newest submitted job.
+
+    Args:
+        process: job -> result; runs on the worker thread only.
+        on_result: called on the worker thread with each result.
+        on_error: called on the worker thread with each exception of ``process``.
+        name: the thread's name.
+
+    """
+
+    def __init__(
+        self,
+        process: Callable[[Any], Any],
+        on_result: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+        name: str = "nova3r_worker",
+    ) -> None:
+        self._process = process
+        self._on_result = on_result
+        self._on_error = on_error
+        self._cond = threading.Condition()
+        self._job = None
+        self._stop = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.submitted = 0
+        self.replaced = 0
+        self.processed = 0
+        self.failed = 0
+        self.times = StageTimes()
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Return True while the thread runs."""
+        return self._thread.is_alive()
+
+    @property
+    def busy(self) -> bool:
+        """Return True while a job is being processed."""
+        return self._busy
+
+    def submit(self, job) -> None:
+        """Queue ``job``, replacing a job not taken yet; never blocks on processing."""
+        with self._cond:
+            if self._job is not None:
+                self.replaced += 1
+            self._job = (job, time.perf_counter())
+            self.submitted += 1
+            self._cond.notify()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Ask the thread to finish its current job and exit; return True if it did in time."""
+        with self._cond:
+            self._stop = True
+            self._job = None
+            self._cond.notify()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._job is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                (job, queued), self._job = self._job, None
+                self._busy = True
+            try:
+                wait = time.perf_counter() - queued
+                result = self._process(job)
+            except Exception as exc:  # the worker must survive any bad window
+                self.failed += 1
+                self._busy = False
+                self._on_error(exc)
+                continue
+            timings = dict(getattr(result, "timings", {}) or {})
+            timings["queue_wait"] = wait
+            self.times.add(timings)
+            self.processed += 1
+            self._busy = False
+            try:
+                self._on_result(result)
+            except Exception as exc:
+                self._on_error(exc)

@@ -1,0 +1,207 @@
+"""World anchoring of window outputs: support-plane gravity and chaining over windows.
+
+Frames: a backend returns points and camera poses in an *output frame* (view 0's
+optical frame, or a rig frame). The node's world frame is fixed and z-up
+(REP 105). The first window defines it, unless TF already gives one: the
+dominant support plane (floor or table) found by RANSAC becomes z = 0 with z
+pointing to the cameras' side, the origin lies below camera 0's centre and x
+follows camera 0's viewing direction. Later windows are chained: the views
+they share with earlier windows (same camera, same stamp) fix ``T_world_out``
+(Sim(3) for normalised scale, rigid for metric); with no shared view, the
+latest world pose of the same camera is used (a static camera assumption).
+
+ROS-free: numpy only. ``T_a_b`` maps points in frame b into frame a (4x4 float64).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from nova3r_ros.core.transforms import align_camera_centres, project_to_so3, se3_inverse
+
+MAX_PLANE_TILT_DEG = 50.0  # support plane normals within this of camera 0's "up"
+RANSAC_ITERATIONS = 256
+RANSAC_SAMPLE = 4000
+
+
+def fit_support_plane(
+    points: np.ndarray,
+    up_hint: np.ndarray,
+    threshold: float,
+    seed: int = 0,
+) -> tuple[np.ndarray, float, int] | None:
+    """Find the plane with most inliers among those facing ``up_hint`` (RANSAC + SVD refit).
+
+    Args:
+        points: (N, 3) points in any frame.
+        up_hint: (3,) rough "up" in that frame (e.g. minus camera 0's y axis).
+        threshold: inlier distance, in the points' unit.
+        seed: RNG seed (deterministic result).
+
+    Returns:
+        (unit normal n (3,) with n . up_hint > 0, offset d with n . p + d = 0 on the
+        plane, inlier count), or None with fewer than 3 points or no plane within
+        ``MAX_PLANE_TILT_DEG`` of ``up_hint``.
+
+    """
+    pts = np.asarray(points, np.float64)
+    if pts.shape[0] < 3:
+        return None
+    up = np.asarray(up_hint, np.float64) / np.linalg.norm(up_hint)
+    rng = np.random.default_rng(seed)
+    sample = pts[rng.choice(pts.shape[0], min(RANSAC_SAMPLE, pts.shape[0]), replace=False)]
+    tri = sample[rng.integers(0, sample.shape[0], (RANSAC_ITERATIONS, 3))]  # (I, 3, 3)
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    norm = np.linalg.norm(n, axis=1)
+    ok = norm > 1e-12
+    n[ok] /= norm[ok, None]
+    n *= np.where(n @ up < 0, -1.0, 1.0)[:, None]
+    ok &= n @ up >= np.cos(np.radians(MAX_PLANE_TILT_DEG))
+    if not np.any(ok):
+        return None
+    n, p0 = n[ok], tri[ok, 0]
+    d = -np.sum(n * p0, axis=1)
+    counts = (np.abs(sample @ n.T + d) <= threshold).sum(axis=0)
+    best = int(np.argmax(counts))
+    inliers = pts[np.abs(pts @ n[best] + d[best]) <= threshold]
+    if inliers.shape[0] < 3:
+        return None
+    centre = inliers.mean(axis=0)
+    normal = np.linalg.svd(inliers - centre, full_matrices=False)[2][2]
+    if normal @ up < 0:
+        normal = -normal
+    return normal, float(-normal @ centre), int(inliers.shape[0])
+
+
+def gravity_frame(points: np.ndarray, T_out_cam0: np.ndarray) -> tuple[np.ndarray, str]:
+    """Return ``T_world_out`` (4x4 rigid) defining a z-up world from a first window.
+
+    Args:
+        points: (N, 3) reconstructed points in the output frame.
+        T_out_cam0: camera 0's camera-to-output pose (OpenCV optical frame).
+
+    Returns:
+        (T_world_out, a sentence saying how gravity was found). Without a support
+        plane the world's z is camera 0's "up" (minus its optical y axis).
+
+    """
+    T0 = np.asarray(T_out_cam0, np.float64)
+    c0, up_cam = T0[:3, 3], -T0[:3, 1]
+    pts = np.asarray(points, np.float64)
+    scale = float(np.median(np.linalg.norm(pts - c0, axis=1))) if pts.shape[0] else 1.0
+    plane = fit_support_plane(pts, up_cam, max(0.01 * scale, 1e-6))
+    if plane is None:
+        z, origin = up_cam, c0
+        how = "no support plane found: world z = camera 0's up, origin at camera 0"
+    else:
+        z, d, count = plane
+        origin = c0 - (z @ c0 + d) * z
+        how = f"support plane from RANSAC ({count} of {pts.shape[0]} points): world z = its normal"
+    x = T0[:3, 2] - (T0[:3, 2] @ z) * z  # camera 0 forward, levelled
+    if np.linalg.norm(x) < 1e-6:  # looking straight down: use its x axis
+        x = T0[:3, 0] - (T0[:3, 0] @ z) * z
+    x /= np.linalg.norm(x)
+    T_out_world = np.eye(4)
+    T_out_world[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+    T_out_world[:3, 3] = origin
+    return se3_inverse(T_out_world), how
+
+
+def align_poses(
+    T_a_cams: Sequence[np.ndarray], T_b_cams: Sequence[np.ndarray], with_scale: bool
+) -> np.ndarray:
+    """Return ``T_b_a`` (4x4) mapping frame a onto b from the same cameras' poses in both.
+
+    Uses Sim(3) of the camera centres (:func:`align_camera_centres`); with
+    ``with_scale`` False the scale is dropped (rigid). With one camera, or centres
+    that coincide, it is the rigid ``T_b_cam @ inv(T_a_cam)`` of the first camera.
+    """
+    Ta = [np.asarray(T, np.float64) for T in T_a_cams]
+    Tb = [np.asarray(T, np.float64) for T in T_b_cams]
+    if len(Ta) >= 2:
+        try:
+            S = align_camera_centres(Ta, Tb)
+        except ValueError:
+            S = None
+        if S is not None:
+            if with_scale:
+                return S
+            R = project_to_so3(S[:3, :3])
+            ca = np.mean([T[:3, 3] for T in Ta], axis=0)
+            cb = np.mean([T[:3, 3] for T in Tb], axis=0)
+            T = np.eye(4)
+            T[:3, :3], T[:3, 3] = R, cb - R @ ca
+            return T
+    R_a = project_to_so3(Ta[0][:3, :3])
+    T_cam_a = np.eye(4)
+    T_cam_a[:3, :3] = R_a.T
+    T_cam_a[:3, 3] = -R_a.T @ Ta[0][:3, 3]
+    return Tb[0] @ T_cam_a
+
+
+class WorldAnchor:
+    """Keeps the world frame over windows: who defined it and the views' world poses."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the world: the next window defines it again."""
+        self._by_view: dict[tuple[str, int], np.ndarray] = {}
+        self._by_camera: dict[str, np.ndarray] = {}
+        self.anchored = False
+        self.how = "not anchored yet"
+
+    def anchor(
+        self,
+        keys: Sequence[tuple[str, int]],
+        T_out_cams: Sequence[np.ndarray],
+        points_out: np.ndarray,
+        metric: bool,
+        gravity_aligned: bool,
+    ) -> np.ndarray:
+        """Return ``T_world_out`` for a window whose outputs are in its own frame.
+
+        Args:
+            keys: (camera, stamp ns) per view.
+            T_out_cams: per view 4x4 camera-to-output pose.
+            points_out: (N, 3) points in the output frame (for the first window).
+            metric: True for metric outputs (rigid chaining), False for normalised (Sim(3)).
+            gravity_aligned: the output frame is already z-up (a rig frame): the first
+                window then uses it as the world without a plane fit.
+
+        """
+        if not self.anchored:
+            if gravity_aligned:
+                T, self.how = np.eye(4), "world = the rig frame at the first window"
+            else:
+                T, self.how = gravity_frame(points_out, T_out_cams[0])
+            self.anchored = True
+            return T
+        shared = [i for i, k in enumerate(keys) if k in self._by_view]
+        if shared:
+            known = [self._by_view[keys[i]] for i in shared]
+            self.how = f"chained to the previous window by {len(shared)} shared views"
+        else:  # no common keyframe: assume the cameras did not move
+            first = {}
+            for i, (cam, _) in enumerate(keys):
+                if cam in self._by_camera:
+                    first.setdefault(cam, i)
+            shared = list(first.values())
+            known = [self._by_camera[cam] for cam in first]
+            self.how = f"chained by camera name ({len(shared)} cameras assumed static)"
+        if not shared:
+            T, self.how = gravity_frame(points_out, T_out_cams[0])
+            return T
+        kind = "Sim(3)" if not metric else "rigid"
+        self.how += f", {kind}"
+        return align_poses([T_out_cams[i] for i in shared], known, with_scale=not metric)
+
+    def remember(self, keys: Sequence[tuple[str, int]], T_world_cams: Sequence[np.ndarray]):
+        """Store the views' world poses (only the latest window's views are kept)."""
+        self._by_view = {k: np.asarray(T) for k, T in zip(keys, T_world_cams, strict=True)}
+        for (cam, _), T in zip(keys, T_world_cams, strict=True):
+            self._by_camera[cam] = np.asarray(T)
+        self.anchored = True

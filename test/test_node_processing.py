@@ -1,0 +1,200 @@
+"""ROS-free parts of the node: TF buffer, world anchoring, the worker and window processing."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from test_node_support import RIG, STAMP0, H, K, W, render, surface_distance
+
+from nova3r_ros.core.camera import PinholeCamera
+from nova3r_ros.core.transforms import rotation_angle_deg, se3_from_rt, se3_inverse
+from nova3r_ros.pipeline import PipelineError
+from nova3r_ros.ros.backend import Backend
+from nova3r_ros.ros.keyframes import Keyframe, thumbnail
+from nova3r_ros.ros.processing import Processor, ProcessorConfig
+from nova3r_ros.ros.sync import CameraFrame, FrameGroup
+from nova3r_ros.ros.tf_listener import TfBuffer
+from nova3r_ros.ros.worker import Worker
+from nova3r_ros.ros.world import align_poses, fit_support_plane, gravity_frame
+
+
+def rot_z(deg):
+    a = np.radians(deg)
+    return np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+
+
+def test_tf_buffer_looks_up_chains_and_ignores_own_frames():
+    buf = TfBuffer(ignore_prefix="nova3r/")
+    T_map_odom = se3_from_rt(rot_z(90), [1, 0, 0])
+    T_odom_base = se3_from_rt(np.eye(3), [0, 2, 0])
+    T_base_cam = se3_from_rt(rot_z(-30), [0.1, 0, 0.5])
+    buf.set_transform("map", "odom", T_map_odom, 10, static=False)
+    buf.set_transform("odom", "base", T_odom_base, 10, static=False)
+    buf.set_transform("base", "cam", T_base_cam, 0, static=True)
+    np.testing.assert_allclose(buf.lookup("map", "cam"), T_map_odom @ T_odom_base @ T_base_cam)
+    np.testing.assert_allclose(buf.lookup("cam", "odom"), se3_inverse(T_odom_base @ T_base_cam))
+    assert buf.lookup("map", "elsewhere") is None
+    assert not buf.set_transform("map", "nova3r/cam", np.eye(4), 11, static=False)
+    assert buf.lookup("map", "nova3r/cam") is None
+    newer = se3_from_rt(np.eye(3), [0, 3, 0])
+    buf.set_transform("odom", "base", newer, 20, static=False)
+    buf.set_transform("odom", "base", T_odom_base, 15, static=False)  # late, older: ignored
+    np.testing.assert_allclose(buf.lookup("odom", "base"), newer)
+
+
+def test_support_plane_and_gravity_frame():
+    rng = np.random.default_rng(1)
+    tilt = se3_from_rt(rot_z(20) @ np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0.0]]), [0.3, -0.2, 1])
+    floor = np.c_[rng.uniform(-1, 1, (3000, 2)), np.zeros(3000)]
+    wall = np.c_[rng.uniform(-1, 1, 1000), np.full(1000, 1.0), rng.uniform(0, 1, 1000)]
+    T_ref_world = tilt  # the points as a camera-centred frame would see them
+    pts = (np.r_[floor, wall] @ T_ref_world[:3, :3].T) + T_ref_world[:3, 3]
+    T_world_cam = se3_from_rt(np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0.0]]), [0, -0.8, 0.5])
+    T_ref_cam = T_ref_world @ T_world_cam
+    n, _, count = fit_support_plane(pts, -T_ref_cam[:3, 1], 0.01)
+    np.testing.assert_allclose(n, T_ref_world[:3, 2], atol=1e-3)  # world z in the ref frame
+    assert 3000 <= count < 3050  # the floor (and the wall's foot), not the wall
+    T_new_ref, how = gravity_frame(pts, T_ref_cam)
+    assert "RANSAC" in how
+    cam = T_new_ref @ T_ref_cam
+    assert cam[2, 3] == pytest.approx(0.5, abs=2e-3)  # the camera's height above the floor
+    np.testing.assert_allclose(cam[:2, 3], 0, atol=1e-9)  # origin below camera 0
+    floor_new = pts[:3000] @ T_new_ref[:3, :3].T + T_new_ref[:3, 3]
+    np.testing.assert_allclose(floor_new[:, 2], 0, atol=3e-3)
+
+
+def test_align_poses_rigid_and_similarity():
+    T_b_a = se3_from_rt(rot_z(40), [1, 2, 3])
+    S = T_b_a.copy()
+    S[:3, :3] *= 2.0
+    cams_a = [se3_from_rt(rot_z(10 * i), [i, i * i * 0.3, 0.1 * i]) for i in range(4)]
+    scaled = [np.r_[np.c_[T[:3, :3], T[:3, 3] / 2.0], [[0, 0, 0, 1]]] for T in cams_a]
+    np.testing.assert_allclose(align_poses(scaled, [S @ T for T in scaled], True), S, atol=1e-9)
+    np.testing.assert_allclose(
+        align_poses(cams_a, [T_b_a @ T for T in cams_a], False), T_b_a, atol=1e-9
+    )
+    one = align_poses(cams_a[:1], [T_b_a @ cams_a[0]], False)  # a single camera: rigid
+    np.testing.assert_allclose(one, T_b_a, atol=1e-9)
+
+
+def test_worker_keeps_only_the_newest_job_and_survives_errors():
+    gate, results, errors = threading.Event(), [], []
+
+    def process(job):
+        gate.wait(5)
+        if job == "bad":
+            raise PipelineError("bad window")
+        return job
+
+    w = Worker(process, results.append, errors.append)
+    w.start()
+    w.submit("first")
+    time.sleep(0.05)  # the worker holds "first"
+    for job in ("second", "bad", "third"):
+        w.submit(job)
+    gate.set()
+    deadline = time.monotonic() + 5
+    while len(results) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert results == ["first", "third"] and w.replaced == 2
+    w.submit("bad")
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert isinstance(errors[0], PipelineError) and w.failed == 1
+    w.submit("fourth")
+    while len(results) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert results[-1] == "fourth"
+    assert w.stop(5) and not w.alive
+
+
+def keyframe(step, cams=("cam0", "cam1"), world=False, rig=False):
+    cam = PinholeCamera(K, W, H)
+    frames = []
+    for c in cams:
+        rgb, depth = render(RIG[c])
+        frames.append(CameraFrame(c, STAMP0 + step * 10**8, f"{c}_optical_frame", rgb, depth, cam))
+    poses = [RIG[c] for c in cams]
+    none = [None] * len(cams)
+    thumbs = [thumbnail(f.image) for f in frames]
+    return Keyframe(FrameGroup(frames), poses if world else none, poses if rig else none, thumbs)
+
+
+def depth_backend(**kw):
+    values = dict(voxel_size=0.01, depth_stride=1, max_depth=0.0) | kw
+    return Backend("depth", values, "map")
+
+
+@pytest.mark.parametrize("source", ["tf_world", "tf_rig"])
+def test_known_rig_gives_the_true_surface_and_poses(source):
+    proc = Processor(depth_backend(), ProcessorConfig(resolution=0.05, z_min=0.05, z_max=1.0))
+    for step in range(3):
+        kfs = [keyframe(s, world=source == "tf_world", rig=source == "tf_rig")
+               for s in range(max(0, step - 1), step + 1)]  # fmt: skip
+        r = proc.process(kfs)
+    assert r.pose_source == source and r.scale_mode == "metric" and r.frame == "map"
+    assert r.stamp == STAMP0 + 2 * 10**8  # the newest view's stamp
+    assert np.percentile(surface_distance(r.points), 99) < 0.01
+    published = [] if source == "tf_world" else [f"nova3r/cam{i}_optical_frame" for i in (0, 1)]
+    assert [child for _, child in r.tf] == published  # TF-known poses are never re-published
+    for T, cam in zip(r.T_world_cams, r.view_cameras, strict=True):
+        np.testing.assert_allclose(T, RIG[cam], atol=1e-9)
+    g = r.grid  # the box [-0.2, 0.2] x [-0.15, 0.15] up to 0.3 m is occupied in the band
+    col, row = (np.array([0.0, 0.0]) - g.origin_xy) // g.resolution
+    assert g.data[int(row), int(col)] == 100
+    col, row = (np.array([0.8, 0.0]) - g.origin_xy) // g.resolution  # between cam0 and box
+    assert g.data[int(row), int(col)] == 0
+    assert r.voxels is not None and len(r.voxels) > 10
+
+
+def test_unposed_single_camera_is_gravity_aligned_by_the_floor():
+    proc = Processor(depth_backend(), ProcessorConfig(resolution=0.05))
+    r = proc.process([keyframe(0, cams=("cam0",))])
+    assert r.pose_source == "estimated" and "RANSAC" in r.anchoring
+    T = r.T_world_cams[0]
+    assert T[2, 3] == pytest.approx(RIG["cam0"][2, 3], abs=0.01)  # height above the floor
+    heights = r.points[:, 2]
+    assert np.mean(np.abs(heights) < 0.01) > 0.5  # most points are floor at z = 0
+    assert heights.max() == pytest.approx(0.3, abs=0.02)  # the box top
+    down = rotation_angle_deg(T[:3, :3].T @ RIG["cam0"][:3, :3])  # yaw differs, tilt not
+    assert T[:3, 2] @ [0, 0, 1] == pytest.approx(RIG["cam0"][:3, 2] @ [0, 0, 1], abs=1e-3)
+    assert down > 0
+    r2 = proc.process([keyframe(1, cams=("cam0",))])  # chained: a static camera stays put
+    np.testing.assert_allclose(r2.T_world_cams[0], T, atol=1e-9)
+    assert not proc.reset() or not proc.anchor.anchored
+
+
+def test_depth_backend_without_poses_refuses_two_cameras():
+    proc = Processor(depth_backend(), ProcessorConfig())
+    with pytest.raises(PipelineError, match="poses from TF"):
+        proc.process([keyframe(0)])
+
+
+def test_crop_box_in_the_world_frame():
+    proc = Processor(depth_backend(), ProcessorConfig(crop_lo=(-0.3, -0.3, 0.02),
+                                                      crop_hi=(0.3, 0.3, 1.0)))  # fmt: skip
+    r = proc.process([keyframe(0, world=True)])
+    assert np.all(np.abs(r.points[:, :2]) <= 0.3) and r.points[:, 2].min() >= 0.02
+    assert len(r.points) == len(r.colors) == len(r.observed) == len(r.confidence) > 100
+
+
+class NormalisedDepth(Backend):
+    """The depth backend's cloud divided by its median range: a stand-in for the model."""
+
+    def run(self, window):
+        rec = super().run(window)
+        scale = float(np.median(np.linalg.norm(rec.points, axis=1)))
+        rec.points = rec.points / scale
+        rec.T_ref_cam = [np.r_[np.c_[T[:3, :3], T[:3, 3] / scale], [[0, 0, 0, 1]]]
+                         for T in rec.T_ref_cam]  # fmt: skip
+        rec.scale_mode = "normalized"
+        return rec
+
+
+def test_normalised_scale_withholds_grid_and_voxels():
+    backend = NormalisedDepth("depth", dict(voxel_size=0.0, depth_stride=2, max_depth=0.0), "map")
+    proc = Processor(backend, ProcessorConfig())
+    r = proc.process([keyframe(0, cams=("cam0",))])
+    assert r.scale_mode == "normalized" and r.grid is None and r.voxels is None
+    assert len(proc.map.occupied()) == 0
