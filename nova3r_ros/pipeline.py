@@ -94,6 +94,18 @@ def load_model(config: ModelBackendConfig):
     return _MODELS[key]
 
 
+def unload_models() -> None:
+    """Drop every loaded network and return cached GPU memory to the driver."""
+    import gc
+    import sys
+
+    _MODELS.clear()
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstruction:
     """Reconstruct ``window`` with ``backend`` ("depth" or "model")."""
     if backend == "depth":

@@ -8,8 +8,6 @@ the pipeline's message), and drops them again to free GPU memory.
 
 from __future__ import annotations
 
-import gc
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +100,4 @@ class Backend:
         if self._model is None:
             return
         self._model = None
-        cache = getattr(pipeline, "_MODELS", None)  # the pipeline's per-checkpoint cache
-        if isinstance(cache, dict):
-            cache.clear()
-        gc.collect()
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        pipeline.unload_models()
