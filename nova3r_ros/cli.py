@@ -37,6 +37,28 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _node(args: argparse.Namespace) -> int:
+    """Run the ROS 2 node (what the launch file does, for users without ``launch``)."""
+    import os
+    from importlib.resources import files
+
+    from nova3r_ros.ros.node import main as node_main
+
+    profile = files("nova3r_ros").joinpath("..", "config", "fastdds_large_messages.xml")
+    if args.dds_profile or Path(str(profile)).is_file():
+        os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", args.dds_profile or str(profile))
+    ros_args = ["--ros-args"]
+    for path in args.params_file:  # files first: a later source overrides an earlier one
+        ros_args += ["--params-file", path]
+    ros_args += ["-p", f"autostart:={str(not args.no_autostart).lower()}"]
+    if args.device:
+        ros_args += ["-p", f"device:={args.device}"]
+    if args.namespace:
+        ros_args += ["-r", f"__ns:={args.namespace}"]
+    node_main(["nova3r", *ros_args])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``nova3r`` command."""
     parser = argparse.ArgumentParser(prog="nova3r", description=__doc__)
@@ -73,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=int, default=25, help="ODE steps")
     ev.add_argument("--sampler", default="euler", choices=("euler", "heun"))
     ev.set_defaults(func=_eval)
+    nd = sub.add_parser("node", help="run the ROS 2 reconstruction node (lifecycle, autostart)")
+    nd.add_argument(
+        "--params-file",
+        action="append",
+        default=[],
+        help="ROS 2 parameters YAML (repeatable: base, then specialisations)",
+    )
+    nd.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None)
+    nd.add_argument("--namespace", default=None)
+    nd.add_argument("--dds-profile", default=None, help="Fast DDS XML profile")
+    nd.add_argument("--no-autostart", action="store_true", help="stay unconfigured")
+    nd.set_defaults(func=_node)
     return parser
 
 
