@@ -10,9 +10,8 @@ Layout of a sequence folder::
 Files are untrusted input: sizes, dtypes and matrices are checked and a
 :class:`SequenceError` names the file and what was wrong. Poses always come
 back as :class:`GroundTruth`; they are View *inputs* only with ``known_poses``.
-The ground-truth cloud of a real sequence is pseudo ground truth: the depth of
-every frame of the sequence fused in the world frame (voxel-downsampled), with
-``visible`` marking points near the window's own observed depth.
+A real sequence has no complete surface; the evaluation fuses a reference
+surface from all frames (``nova3r_ros.eval.data``).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nova3r_ros.core.pointcloud import backproject_depth, voxel_downsample
 from nova3r_ros.core.types import GroundTruth, View, Window
 
 SEVEN_SCENES_K = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
@@ -149,36 +147,10 @@ class SevenScenesSequence:
     ) -> tuple[Window, GroundTruth]:
         """Build a Window of frames ``indices`` (positions in ``self.frames``) and its poses.
 
-        The GroundTruth's points are left empty here; see :meth:`pseudo_ground_truth`.
+        The GroundTruth's points are left empty: a real sequence has no complete
+        surface (``nova3r_ros.eval.data.sevenscenes_windows`` fuses a reference).
         """
         views = [self.view(i, with_depth, known_poses) for i in indices]
         poses = [self.pose(i) for i in indices]
         gt = GroundTruth(np.zeros((0, 3)), np.zeros(0, bool), poses, [self.K.copy()] * len(views))
         return Window(views), gt
-
-    def pseudo_ground_truth(
-        self, window_indices: list[int], voxel: float = 0.01, stride: int = 4
-    ) -> GroundTruth:
-        """Fuse every frame's depth (world frame) into a cloud; mark points the window sees.
-
-        Args:
-            window_indices: the frames of the window whose visibility is labelled.
-            voxel: voxel edge (m) of the fused cloud.
-            stride: pixel stride of the back-projection.
-
-        """
-        clouds = []
-        for i in range(len(self.frames)):
-            view = self.view(i, with_depth=True)
-            pts, _, _ = backproject_depth(view.depth, self.K, self.pose(i), stride=stride)
-            clouds.append(pts)
-        fused = voxel_downsample(np.concatenate(clouds), voxel)[0]
-        seen = []
-        for i in window_indices:
-            view = self.view(i, with_depth=True)
-            seen.append(backproject_depth(view.depth, self.K, self.pose(i), stride=2)[0])
-        from scipy.spatial import cKDTree
-
-        d, _ = cKDTree(np.concatenate(seen)).query(fused, k=1, workers=-1)
-        poses = [self.pose(i) for i in window_indices]
-        return GroundTruth(fused, d < voxel, poses, [self.K.copy()] * len(poses))
