@@ -215,7 +215,7 @@ def average(per_window: list[dict[str, dict]]) -> dict[str, dict]:
 
 
 def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, dict]:
-    """Generate ``cfg.windows`` windows, evaluate every method, write and return metrics."""
+    """Evaluate every method on the windows of ``cfg.data``; write and return the metrics."""
     src = cfg.source
     if src.kind == "synthetic":
         from nova3r_ros.synth.config import benchmark_config

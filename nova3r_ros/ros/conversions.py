@@ -186,7 +186,7 @@ def grid_to_occupancy_grid(grid: OccupancyGrid2D, frame_id: str, stamp_ns: int) 
     msg.info.height, msg.info.width = (int(v) for v in data.shape)
     msg.info.origin.position.x = float(grid.origin_xy[0])
     msg.info.origin.position.y = float(grid.origin_xy[1])
-    msg.info.origin.position.z = float(getattr(grid, "origin_z", 0.0))
+    msg.info.origin.position.z = float(grid.origin_z)
     msg.info.origin.orientation.w = 1.0
     cells = array.array("b")
     cells.frombytes(data.reshape(-1).view(np.uint8))
