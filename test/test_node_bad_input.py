@@ -150,3 +150,30 @@ def test_diagnostics_report_the_counters(rig):
     assert int(values["windows_processed"]) >= 1
     assert "latency_ms/backend" in values and "rate_hz/cam0/image" in values
     assert "cam0/image_dropped" in values
+
+
+def _send_pair(r, stamp):
+    r.depth.publish(numpy_to_image(DEPTH, "32FC1", header("cam0_optical_frame", stamp)))
+    r.image.publish(numpy_to_image(RGB, "rgb8", header("cam0_optical_frame", stamp)))
+
+
+@pytest.mark.parametrize("when", ["out_of_order", "future"])
+def test_bad_stamp_is_rejected_counted_and_reported(rig, when):
+    key = f"cam0/stamp_{when}"
+    before = rig.node.bad_input[key]
+    last = rig.good_frame()
+    assert rig.processed(last)
+    if when == "out_of_order":
+        stamp = last - NS // 20  # older than the frame just processed
+    else:  # 60 s ahead of the node clock (limit sync.max_future = 10 s)
+        stamp = rig.node.get_clock().now().nanoseconds + 60 * NS
+    _send_pair(rig, stamp)
+    assert rig.h.spin_until(lambda: rig.node.bad_input[key] >= before + 2, 5.0), key
+    assert not rig.processed(stamp, timeout=0.3), "a bad stamp must not make a window"
+    assert rig.node.state == "active" and rig.node.worker.alive
+    rig.diags.clear()
+    assert rig.h.spin_until(
+        lambda: any(kv.key == f"bad_input/{key}" for d in rig.diags for kv in d.status[0].values),
+        5.0,
+    ), f"bad_input/{key} not in /diagnostics"
+    assert rig.processed(rig.good_frame(with_info=False)), "the next good frame was lost"

@@ -18,6 +18,12 @@ def test_launch_file_parses_and_names_what_it_must():
     assert "FASTRTPS_DEFAULT_PROFILES_FILE" in strings  # Jazzy's Fast DDS 2.14 reads this one
     assert "FASTDDS_DEFAULT_PROFILES_FILE" not in strings
     assert {"fastdds_large_messages.xml", "reconstruct.yaml", "reconstruction_node"} <= strings
+    arguments = {
+        n.args[0].value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"
+    }
+    assert {"params_file", "namespace", "device", "use_sim_time", "dds_profile"} <= arguments
     for name in ("reconstruct.yaml", "rgbd_rig.yaml", "rgb_unposed.yaml"):
         assert (ROOT / "config" / name).is_file()
 
@@ -40,3 +46,5 @@ def test_launch_description_builds():
     env = [e for e in entities if isinstance(e, SetEnvironmentVariable)]
     assert env and env[0].name[0].text == "FASTRTPS_DEFAULT_PROFILES_FILE"
     assert any(isinstance(e, LifecycleNode) for e in entities)
+    declared = {a.name for a in ld.get_launch_arguments()}
+    assert {"params_file", "namespace", "device", "use_sim_time", "dds_profile"} <= declared

@@ -60,8 +60,14 @@ def test_transitions_through_the_lifecycle_services(ros):
     assert state() == "finalized"
 
 
-def test_model_backend_without_weights_stays_unconfigured(ros, tmp_path):
+@pytest.mark.parametrize("kind", ["missing", "mismatched"])
+def test_model_backend_without_weights_stays_unconfigured(ros, tmp_path, kind):
     missing = str(tmp_path / "no_such_checkpoint")
+    if kind == "mismatched":  # a directory, but not a checkpoint of this model
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "config.json").write_text('{"hidden": 7}')
+        (tmp_path / "other" / "model.safetensors").write_bytes(b"not safetensors")
+        missing = str(tmp_path / "other")
     node = ros.add(ReconstructionNode(
         context=ros.context,
         parameter_overrides=[

@@ -99,3 +99,64 @@ def test_keyframe_rotation_threshold(angle_deg, accepted):
     win = KeyframeWindow(2, KeyframePolicy(0.0, 1.0, 5.0, 1.0))
     assert win.offer(kf(0.0, np.eye(4)))
     assert win.offer(kf(1.0, se3_from_rt(R, [0, 0, 0]))) is accepted
+
+
+class FakeClock:
+    def __init__(self):
+        """Start at 0 ns; tests set ``ns``."""
+        self.ns = 0
+
+    def __call__(self):
+        return self.ns
+
+
+def test_silent_camera_is_left_out_after_the_timeout_and_comes_back():
+    clock = FakeClock()
+    sync = FrameSync(["a", "b"], [False, False], 5 * MS, 10, timeout_ns=300 * MS, clock=clock)
+    sync.push_image(frame("a", 0))
+    sync.push_image(frame("b", 1))
+    assert [f.camera for f in sync.pop_newest_group().frames] == ["a", "b"]
+    clock.ns = 200 * MS
+    sync.push_image(frame("a", 200))  # b is silent, but not for long enough yet
+    assert sync.pop_newest_group() is None and sync.missing() == []
+    clock.ns = 400 * MS
+    sync.push_image(frame("a", 400))
+    assert sync.missing() == ["b"]
+    g = sync.pop_newest_group()
+    assert [(f.camera, f.stamp // MS) for f in g.frames] == [("a", 400)]
+    assert sync.counters()["b/timeouts"] == 1 and sync.counters()["a/timeouts"] == 0
+    sync.push_image(frame("b", 500))  # b is back: groups need it again
+    sync.push_image(frame("a", 600))
+    assert sync.missing() == [] and sync.pop_newest_group() is None
+    sync.push_image(frame("b", 601))
+    assert [f.stamp // MS for f in sync.pop_newest_group().frames] == [600, 601]
+
+
+def test_camera_never_heard_from_times_out_from_construction():
+    clock = FakeClock()
+    sync = FrameSync(["a", "b"], [False, False], MS, 10, timeout_ns=100 * MS, clock=clock)
+    sync.push_image(frame("a", 0))
+    assert sync.pop_newest_group() is None
+    clock.ns = 150 * MS
+    assert sync.pop_newest_group() is None  # a timed out too: no camera left, no group
+    sync.push_image(frame("a", 150))
+    assert [f.camera for f in sync.pop_newest_group().frames] == ["a"]
+    no_timeout = FrameSync(["a", "b"], [False, False], MS, 10, clock=clock)
+    no_timeout.push_image(frame("a", 0))
+    clock.ns = 10**12
+    assert no_timeout.pop_newest_group() is None and no_timeout.missing() == []
+
+
+def test_keyframes_compare_the_cameras_they_share():
+    a0, b0 = frame("a", 0), frame("b", 0)
+    bright = np.full_like(IMG, 40)
+    both = Keyframe(FrameGroup([a0, b0]), [None, None], [None, None], [thumbnail(IMG)] * 2)
+    only_b = Keyframe(
+        FrameGroup([CameraFrame("b", 10**9, "b_optical_frame", bright)]), [None], [None],
+        [thumbnail(bright)],
+    )  # fmt: skip
+    win = KeyframeWindow(3, KeyframePolicy(0.0, 1.0, 90.0, 0.02))
+    assert win.offer(both)
+    assert win.offer(only_b)  # b's image changed; a is not compared
+    only_a = Keyframe(FrameGroup([frame("a", 2000)]), [None], [None], [thumbnail(IMG)])
+    assert win.offer(only_a)  # no camera in common with the last keyframe: accepted

@@ -65,6 +65,8 @@ def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[i
     problems = []
     if values.get("last_window") == "failed":
         problems.append((ERROR, f"last window failed: {values.get('last_error', '')}"))
+    if values.get("cameras_missing"):
+        problems.append((WARN, f"no images from {values['cameras_missing']}"))
     if values.get("scale_mode") == "normalized":
         problems.append((WARN, "normalised scale: occupancy withheld"))
     dropped = sum(v for k, v in grown.items() if k.endswith("_dropped"))

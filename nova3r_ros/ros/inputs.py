@@ -6,6 +6,12 @@ unusable CameraInfo, depth with no valid pixel) is counted, a throttled warning
 says what was wrong, and the message is ignored; everything already buffered
 (and the last good CameraInfo) is kept. Depth pixels that are NaN, inf or
 negative are masked to 0 (invalid) and counted; the frame is kept.
+
+Stamps: an image or depth map stamped at or before the previous one of its topic
+(``stamp_out_of_order``) or more than ``max_future`` seconds ahead of the node's
+clock (``stamp_future``; skipped while the clock reads 0, e.g. sim time before
+/clock) is counted and ignored. :meth:`CameraInputs.reset_stamps` (``~/reset``)
+accepts older stamps again, e.g. after a bag loops.
 """
 
 from __future__ import annotations
@@ -48,10 +54,19 @@ class CameraInputs:
         sync: where frames and depth maps go.
         qos: QoS of the three subscriptions.
         counters: shared counter of bad input, keyed ``<camera>/<kind>``.
+        max_future: reject stamps this far (s) ahead of the node clock; 0 = no check.
 
     """
 
-    def __init__(self, node, camera: CameraConfig, sync: FrameSync, qos, counters: Counter):
+    def __init__(
+        self,
+        node,
+        camera: CameraConfig,
+        sync: FrameSync,
+        qos,
+        counters: Counter,
+        max_future: float = 0.0,
+    ):
         self.node = node
         self.camera = camera
         self.sync = sync
@@ -59,6 +74,8 @@ class CameraInputs:
         self.intrinsics = None
         self._log = node.get_logger()
         self._warned: dict[str, float] = {}
+        self.max_future_ns = int(max_future * 1e9)
+        self._last_stamp = {"image": -1, "depth": -1}
         image_type = CompressedImage if camera.compressed else Image
         self._subs = [
             node.create_subscription(CameraInfo, camera.info_topic, self._on_info, qos),
@@ -83,6 +100,31 @@ class CameraInputs:
             self._warned[kind] = now
             name, count = self.camera.name, self.counters[key]
             self._log.warning(f"camera {name}: {text} ({action}; {kind} so far: {count})")
+
+    def reset_stamps(self) -> None:
+        """Forget the last stamps: the next message of each topic is in order."""
+        self._last_stamp = {"image": -1, "depth": -1}
+
+    def _stamp_ok(self, what: str, stamp: int) -> bool:
+        """Check ``stamp`` (ns) of an ``what`` ("image" / "depth") message; count if bad."""
+        last = self._last_stamp[what]
+        if stamp <= last:
+            self._bad(
+                "stamp_out_of_order",
+                f"{what} stamp {stamp / 1e9:.3f} s is not after the previous "
+                f"{last / 1e9:.3f} s (~/reset accepts older stamps again)",
+            )
+            return False
+        now = self.node.get_clock().now().nanoseconds
+        if self.max_future_ns > 0 and now > 0 and stamp - now > self.max_future_ns:
+            self._bad(
+                "stamp_future",
+                f"{what} stamp is {(stamp - now) / 1e9:.1f} s ahead of the node clock "
+                f"(limit sync.max_future = {self.max_future_ns / 1e9:g} s)",
+            )
+            return False
+        self._last_stamp[what] = stamp
+        return True
 
     def _size_ok(self, shape, what: str) -> bool:
         info = self.intrinsics
@@ -111,12 +153,13 @@ class CameraInputs:
         except Exception as exc:
             self._bad("callback_error", f"image callback failed: {exc!r}")
             return
-        if not self._size_ok(rgb.shape, "image"):
+        stamp = stamp_to_ns(msg.header.stamp)
+        if not self._size_ok(rgb.shape, "image") or not self._stamp_ok("image", stamp):
             return
         frame_id = msg.header.frame_id or f"{self.camera.name}_optical_frame"
-        self.sync.push_image(CameraFrame(
-            self.camera.name, stamp_to_ns(msg.header.stamp), frame_id, rgb, None, self.intrinsics
-        ))  # fmt: skip
+        self.sync.push_image(
+            CameraFrame(self.camera.name, stamp, frame_id, rgb, None, self.intrinsics)
+        )
 
     def _on_depth(self, msg) -> None:
         try:
@@ -136,5 +179,6 @@ class CameraInputs:
         if not np.any(d.depth > 0):
             self._bad("bad_depth", "depth image has no valid pixel")
             return
-        if self._size_ok(d.depth.shape, "depth"):
-            self.sync.push_depth(self.camera.name, stamp_to_ns(msg.header.stamp), d.depth)
+        stamp = stamp_to_ns(msg.header.stamp)
+        if self._size_ok(d.depth.shape, "depth") and self._stamp_ok("depth", stamp):
+            self.sync.push_depth(self.camera.name, stamp, d.depth)

@@ -66,7 +66,7 @@ class KeyframePolicy:
 
 def _motion(a: Keyframe, b: Keyframe) -> tuple[float, float] | None:
     """Return the largest (translation m, rotation deg) of any camera from a to b, or None."""
-    pairs = [(Ta, Tb) for Ta, Tb in zip(a.T_world_cams, b.T_world_cams, strict=True)]
+    pairs = list(_common(a.T_world_cams, a, b.T_world_cams, b))
     if not pairs or any(Ta is None or Tb is None for Ta, Tb in pairs):
         return None
     dt = max(float(np.linalg.norm(Tb[:3, 3] - Ta[:3, 3])) for Ta, Tb in pairs)
@@ -74,8 +74,18 @@ def _motion(a: Keyframe, b: Keyframe) -> tuple[float, float] | None:
     return dt, dr
 
 
+def _common(xa: list, a: Keyframe, xb: list, b: Keyframe):
+    """Yield (xa[i], xb[j]) for each camera in both keyframes (a camera may have timed out)."""
+    index = {f.camera: j for j, f in enumerate(b.group.frames)}
+    for i, f in enumerate(a.group.frames):
+        if f.camera in index:
+            yield xa[i], xb[index[f.camera]]
+
+
 def _image_change(a: Keyframe, b: Keyframe) -> float:
-    return max(float(np.abs(ta - tb).mean()) for ta, tb in zip(a.thumbs, b.thumbs, strict=True))
+    """Return the largest thumbnail change of a camera in both; 1.0 if none is in both."""
+    changes = [float(np.abs(ta - tb).mean()) for ta, tb in _common(a.thumbs, a, b.thumbs, b)]
+    return max(changes, default=1.0)
 
 
 class KeyframeWindow:

@@ -66,6 +66,7 @@ class ReconstructionNode(LifecycleNode):
         self._last_window = ""
         self._stamp_age_ms = 0.0
         self._told_normalized = False
+        self._missing: list[str] = []
 
     @property
     def state(self) -> str:
@@ -127,13 +128,16 @@ class ReconstructionNode(LifecycleNode):
             self.get_logger().error(self.last_error)
             return FAILURE
         self.sync = FrameSync([c.name for c in cfg.cameras], [c.use_depth for c in cfg.cameras],
-                              int(cfg["sync.slop"] * 1e9), cfg["queue_length"])  # fmt: skip
+                              int(cfg["sync.slop"] * 1e9), cfg["queue_length"],
+                              int(cfg["sync.camera_timeout"] * 1e9))  # fmt: skip
         self.keyframes = KeyframeWindow(cfg["window_size"], KeyframePolicy(
             cfg["keyframe.min_interval"], cfg["keyframe.min_translation"],
             cfg["keyframe.min_rotation"], cfg["keyframe.min_image_change"],
         ))  # fmt: skip
         qos = input_qos(cfg["qos.reliability"], cfg["qos.depth"])
-        self.inputs = [CameraInputs(self, c, self.sync, qos, self.bad_input) for c in cfg.cameras]
+        future = cfg["sync.max_future"]
+        self.inputs = [CameraInputs(self, c, self.sync, qos, self.bad_input, future)
+                       for c in cfg.cameras]  # fmt: skip
         self.worker = Worker(self.processor.process, self._on_result, self._on_error)
         self.worker.start()
         self._sync_timer = self.create_timer(cfg["sync.period"], self._on_sync_timer)
@@ -201,6 +205,17 @@ class ReconstructionNode(LifecycleNode):
 
     def _on_sync_timer(self) -> None:
         """Group frames, attach TF poses, apply the keyframe policy, hand windows to the worker."""
+        missing = self.sync.missing()
+        if missing != self._missing:
+            log, gone = self.get_logger(), [c for c in missing if c not in self._missing]
+            back = [c for c in self._missing if c not in missing]
+            if gone:
+                log.warning(f"camera(s) {', '.join(gone)} silent for more than "
+                            f"sync.camera_timeout = {self.config['sync.camera_timeout']} s: "
+                            "windows go on without them")  # fmt: skip
+            if back:
+                log.info(f"camera(s) {', '.join(back)} publishing again: back in the windows")
+            self._missing = missing
         group = self.sync.pop_newest_group()
         if group is None:
             return
@@ -248,6 +263,8 @@ class ReconstructionNode(LifecycleNode):
         now = self.processor.reset()
         if self.keyframes is not None:
             self.keyframes.clear()
+        for inp in self.inputs:
+            inp.reset_stamps()
         with self._lock:
             self.latest = None
         if self.state == "active":
@@ -298,6 +315,7 @@ class ReconstructionNode(LifecycleNode):
             "points": len(result.points) if result else 0,
             "last_window": last_window,
             "last_error": last_error,
+            "cameras_missing": ", ".join(self._missing),
         }
         values.update(counters)
         if self.keyframes is not None:

@@ -70,6 +70,11 @@ PARAMETERS: tuple[Param, ...] = (
     P("sync.slop", 0.02, "max stamp difference (s) within a group of camera frames and "
       "between an image and its depth", 0.0, 10.0),
     P("sync.period", 0.02, "period (s) of the grouping and keyframe step", 0.001, 1.0),
+    P("sync.camera_timeout", 1.0, "a camera with no image for this long (s) is left out: "
+      "groups go on with the other cameras until it publishes again; 0 = wait for every "
+      "camera", 0.0, 3600.0),
+    P("sync.max_future", 10.0, "reject images and depth stamped more than this (s) ahead of "
+      "the node clock; 0 = no check", 0.0, 1.0e6),
     P("window_size", 4, "keyframes per window K (a window holds K x N camera views)", 1, 64),
     P("keyframe.min_interval", 0.5, "minimum time (s) between keyframes", 0.0, 3600.0),
     P("keyframe.min_translation", 0.05, "a camera moved this far (m, from TF) makes a keyframe",

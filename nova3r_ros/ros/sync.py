@@ -9,14 +9,21 @@ for the newest set of one frame per camera whose stamps span at most ``slop``.
 Frames older than a returned group are discarded (counted as ``superseded``):
 the worker always wants the newest data.
 
+A camera that has sent no image for ``timeout_ns`` (arrival time, monotonic
+clock; counted from construction for a camera never heard from) is left out:
+groups are made from the other cameras until it publishes again
+(:meth:`FrameSync.missing`, counter ``<cam>/timeouts``). ``timeout_ns`` 0 waits
+for every camera forever.
+
 Nothing here imports rclpy; stamps are integer nanoseconds.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +55,10 @@ class CameraFrame:
 
 @dataclass
 class FrameGroup:
-    """One frame per camera, in the configured camera order; ``stamp`` is the newest."""
+    """One frame per camera, in the configured camera order; ``stamp`` is the newest.
+
+    Cameras left out after a timeout (see :class:`FrameSync`) have no frame.
+    """
 
     frames: list[CameraFrame]
 
@@ -83,6 +93,8 @@ class FrameSync:
         use_depth: per camera, whether a frame needs a depth map.
         slop_ns: tolerance (ns) within a group and between an image and its depth.
         queue_length: capacity of each per-topic buffer.
+        timeout_ns: leave out a camera silent for this long (ns); 0 = never.
+        clock: arrival clock in ns (monotonic by default; tests pass their own).
 
     """
 
@@ -92,6 +104,8 @@ class FrameSync:
         use_depth: Sequence[bool],
         slop_ns: int,
         queue_length: int,
+        timeout_ns: int = 0,
+        clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         if len(cameras) == 0 or len(cameras) != len(use_depth):
             raise ValueError("need >= 1 camera and one use_depth flag per camera")
@@ -105,11 +119,18 @@ class FrameSync:
         self._depths = {c: _Buffer(queue_length) for c in self.cameras}
         self.groups = 0
         self.superseded = 0
+        self.timeout_ns = int(timeout_ns)
+        self._clock = clock
+        now = clock()
+        self._last_seen = dict.fromkeys(self.cameras, now)
+        self._missing: set[str] = set()
+        self._timeouts = dict.fromkeys(self.cameras, 0)
 
     def push_image(self, frame: CameraFrame) -> None:
         """Add a camera frame (image, intrinsics, no depth yet); O(1)."""
         with self._lock:
             self._images[frame.camera].push(frame)
+            self._last_seen[frame.camera] = self._clock()
 
     def push_depth(self, camera: str, stamp: int, depth: np.ndarray) -> None:
         """Add a depth map (float32 HxW metres) of ``camera`` at ``stamp`` (ns); O(1)."""
@@ -123,6 +144,7 @@ class FrameSync:
             for c in self.cameras:
                 out[f"{c}/image_received"] = self._images[c].received
                 out[f"{c}/image_dropped"] = self._images[c].dropped
+                out[f"{c}/timeouts"] = self._timeouts[c]
                 if self.use_depth[c]:
                     out[f"{c}/depth_received"] = self._depths[c].received
                     out[f"{c}/depth_dropped"] = self._depths[c].dropped
@@ -133,6 +155,24 @@ class FrameSync:
         with self._lock:
             for b in (*self._images.values(), *self._depths.values()):
                 b.items.clear()
+
+    def missing(self) -> list[str]:
+        """Return the cameras left out of groups now (silent longer than the timeout)."""
+        with self._lock:
+            self._update_missing()
+            return [c for c in self.cameras if c in self._missing]
+
+    def _update_missing(self) -> None:
+        if self.timeout_ns <= 0:
+            return
+        now = self._clock()
+        for c in self.cameras:
+            silent = now - self._last_seen[c] > self.timeout_ns
+            if silent and c not in self._missing:
+                self._missing.add(c)
+                self._timeouts[c] += 1
+            elif not silent:
+                self._missing.discard(c)
 
     def _candidates(self, camera: str) -> list[tuple[int, CameraFrame, tuple | None]]:
         """Return (stamp, frame, depth entry or None) for frames usable now, oldest first."""
@@ -153,8 +193,10 @@ class FrameSync:
         Cost O(N q^2) for N cameras and q-long buffers; call it from a timer.
         """
         with self._lock:
-            cands = [self._candidates(c) for c in self.cameras]
-            if any(not c for c in cands):
+            self._update_missing()
+            cameras = [c for c in self.cameras if c not in self._missing]
+            cands = [self._candidates(c) for c in cameras]
+            if not cands or any(not c for c in cands):
                 return None
             chosen = None
             for pivot in sorted((s for s, _, _ in cands[0]), reverse=True):
@@ -166,7 +208,7 @@ class FrameSync:
             if chosen is None:
                 return None
             frames = []
-            for cam, (stamp, frame, depth) in zip(self.cameras, chosen, strict=True):
+            for cam, (stamp, frame, depth) in zip(cameras, chosen, strict=True):
                 if depth is not None:
                     frame.depth = depth[1]
                     self._drop_until(self._depths[cam], depth[0])
