@@ -144,14 +144,20 @@ class CameraInputs:
         except Exception as exc:  # never let one message stop the executor
             self._bad("callback_error", f"CameraInfo callback failed: {exc!r}")
 
-    def _on_image(self, msg) -> None:
+    def _decode(self, convert, msg, kind: str, what: str):
+        """Return ``convert(msg)``, or None after counting why it failed (never raises)."""
         try:
-            rgb = compressed_to_rgb(msg) if self.camera.compressed else image_to_rgb(msg)
+            return convert(msg)
         except ConversionError as exc:
-            self._bad("bad_image", str(exc))
-            return
-        except Exception as exc:
-            self._bad("callback_error", f"image callback failed: {exc!r}")
+            self._bad(kind, str(exc))
+        except Exception as exc:  # never let one message stop the executor
+            self._bad("callback_error", f"{what} callback failed: {exc!r}")
+        return None
+
+    def _on_image(self, msg) -> None:
+        convert = compressed_to_rgb if self.camera.compressed else image_to_rgb
+        rgb = self._decode(convert, msg, "bad_image", "image")
+        if rgb is None:
             return
         stamp = stamp_to_ns(msg.header.stamp)
         if not self._size_ok(rgb.shape, "image") or not self._stamp_ok("image", stamp):
@@ -162,13 +168,9 @@ class CameraInputs:
         )
 
     def _on_depth(self, msg) -> None:
-        try:
-            d = compressed_to_depth(msg) if self.camera.compressed else image_to_depth(msg)
-        except ConversionError as exc:
-            self._bad("bad_depth", str(exc))
-            return
-        except Exception as exc:
-            self._bad("callback_error", f"depth callback failed: {exc!r}")
+        convert = compressed_to_depth if self.camera.compressed else image_to_depth
+        d = self._decode(convert, msg, "bad_depth", "depth")
+        if d is None:
             return
         if d.invalid_count:
             self._bad(
