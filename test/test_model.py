@@ -36,9 +36,12 @@ def window(n=2, depth=True, posed=False):
 def test_forward_shapes_and_reference_pose():
     torch.manual_seed(0)
     model = Nova3r(TINY)
-    px = torch.randn(2, 3, 8, TINY.image_height, TINY.image_width)
+    px = torch.randn(2, 3, 12, TINY.image_height, TINY.image_width)
     scene, T, focal = model.encode_images(px, torch.zeros(2, 3, 12), torch.zeros(2, 3))
-    assert scene.shape == (2, TINY.scene_tokens, TINY.dim) and focal.shape == (2, 3)
+    # local context: scene tokens, then every view's camera token and patch tokens
+    patches = (TINY.image_height // TINY.patch) * (TINY.image_width // TINY.patch)
+    assert scene.shape == (2, TINY.scene_tokens + 3 * (1 + patches), TINY.dim)
+    assert focal.shape == (2, 3)
     assert torch.equal(T[:, 0], torch.eye(4).expand(2, 4, 4))  # view 0 is the reference
     R = T[:, 1:, :3, :3]
     assert torch.allclose(R @ R.transpose(-1, -2), torch.eye(3).expand_as(R), atol=1e-5)
@@ -66,7 +69,32 @@ def test_canonical_coordinates_round_trip_and_metric_scale():
     assert torch.allclose(back, expected_ref, atol=1e-5)
     # without depth, the scale normalises the median distance to camera 0 to 1
     assert inp["scale"][1] == pytest.approx(float(expected_ref[1].norm(dim=-1).median()), rel=1e-5)
-    assert inp["pixels"].shape == (B, V, 8, TINY.image_height, TINY.image_width)
+    assert inp["pixels"].shape == (B, V, 12, TINY.image_height, TINY.image_width)
+
+
+def test_point_map_channels_back_project_depth_into_view0_frame():
+    """Point-map channels: view 0 always, other views only with known poses, none without depth."""
+    B, V, H, W = 3, 2, 32, 48
+    T = torch.eye(4).repeat(B, V, 1, 1)
+    T[:, 1, 0, 3] = 0.3  # view 1 sits 0.3 m along view 0's x axis
+    depth = torch.full((B, V, H, W), 2.0)
+    use_depth = torch.tensor([True, True, False])
+    use_pose = torch.tensor([True, False, True])
+    Kt = torch.as_tensor(K, dtype=torch.float32).expand(B, V, 3, 3)
+    inp = prepare(TINY, torch.zeros(B, V, 3, H, W, dtype=torch.uint8), Kt, depth, T,
+                  use_depth, None, use_pose)  # fmt: skip
+    pm = inp["pixels"][:, :, 8:]
+    valid = pm[:, :, 3]
+    assert valid[0].all() and valid[1, 0].all() and not valid[1, 1].any() and not valid[2].any()
+    # canonical z of a 2 m depth with scale 2 m is 2 / 2 - 1 = 0 for both posed views
+    assert torch.allclose(pm[0, :, 2], torch.zeros(V, TINY.image_height, TINY.image_width))
+    # the same pixel seen from view 1 is 0.3 m further along x (scale 2): +0.15 canonical
+    assert torch.allclose(pm[0, 1, 0] - pm[0, 0, 0], torch.full_like(pm[0, 0, 0], 0.15), atol=1e-5)
+    # x of the top-left pixel matches the pinhole back-projection at the network's size
+    sx = TINY.image_width / W
+    cx = K[0, 2] * sx + 0.5 * sx - 0.5
+    fx = K[0, 0] * sx
+    assert float(pm[0, 0, 0, 0, 0]) == pytest.approx(2.0 * (0 - cx) / fx / 2.0, rel=1e-5)
 
 
 def test_flow_loss_and_samplers():
@@ -128,14 +156,33 @@ def test_infer_scale_modes_frames_and_checks():
         infer(model, Window(window(1).views * 9), cfg)
 
 
-def test_train_both_stages_then_pipeline(tmp_path):
+def test_widening_to_local_context_keeps_the_function():
+    from nova3r_ros.train.loop import with_local_context
+
+    torch.manual_seed(0)
+    narrow = Nova3r(ModelConfig(**{**TINY.to_dict(), "local_context": 0})).eval()
+    wide = with_local_context(narrow, TINY).eval()
+    assert wide.cfg.local_context == 1 and wide.image_encoder.patch_embed.in_channels == 12
+    px = torch.randn(1, 2, 12, TINY.image_height, TINY.image_width)
+    pose = torch.zeros(1, 2, 12), torch.zeros(1, 2)
+    scene_n, T_n, _ = narrow.encode_images(px[:, :, :8], *pose)
+    scene_w, T_w, _ = wide.encode_images(px, *pose)
+    # the old scene tokens and poses are unchanged; the patch tokens are appended
+    assert torch.allclose(scene_w[:, : TINY.scene_tokens], scene_n, atol=1e-5)
+    assert torch.allclose(T_w, T_n, atol=1e-5)
+    assert with_local_context(wide, TINY) is wide
+
+
+def test_train_all_stages_then_pipeline(tmp_path):
     from nova3r_ros.train.loop import TrainConfig, train
 
     common = dict(model="tiny", batch=2, n_points=128, views=(1, 2), device="cpu", reuse=1)
     s1 = train(TrainConfig(stage=1, minutes=0.02, out=str(tmp_path / "s1"), **common))
     s2 = train(TrainConfig(stage=2, minutes=0.02, init=str(tmp_path / "s1"),
                            out=str(tmp_path / "s2"), **common))  # fmt: skip
-    assert s1["steps"] >= 1 and s2["steps"] >= 1
+    s3 = train(TrainConfig(stage=3, minutes=0.02, init=str(tmp_path / "s2"),
+                           out=str(tmp_path / "s3"), **common))  # fmt: skip
+    assert s1["steps"] >= 1 and s2["steps"] >= 1 and s3["steps"] >= 1
     log = [
         json.loads(x) for x in (tmp_path / "s2" / "train_stage2.jsonl").read_text().splitlines()
     ]

@@ -59,7 +59,8 @@ def prepare(
         points: (B, M, 3) ground-truth world points (training targets).
 
     Returns:
-        dict with ``pixels`` (B, V, 8, h, w), ``pose_in`` (B, V, 12), ``pose_known``
+        dict with ``pixels`` (B, V, 8, h, w) (B, V, 12, h, w with ``cfg.local_context``:
+        the canonical point map and its validity appended), ``pose_in`` (B, V, 12), ``pose_known``
         (B, V), ``scale`` (B,), ``metric`` (B,) bool; with targets also ``points``
         (B, M, 3) canonical, ``T_ref_cam`` (B, V, 4, 4) canonical translation and
         ``focal`` (B, V) = fx / W.
@@ -118,6 +119,9 @@ def prepare(
         ],
         dim=2,
     )
+    if cfg.local_context:
+        pixels = torch.cat([pixels, _point_map(d, dmask, rx, ry, kmask, T_ref_cam, use_pose,
+                                               scale)], dim=2)  # fmt: skip
     pose_in = torch.zeros(B, V, 12, device=dev)
     if T_ref_cam is not None:
         pose_in[..., :9] = T_ref_cam[..., :3, :3].flatten(-2)
@@ -132,6 +136,31 @@ def prepare(
         out["T_ref_cam"] = T_c
         out["focal"] = Kn[..., 0, 0] / w
     return out
+
+
+def _point_map(d, dmask, rx, ry, kmask, T_ref_cam, use_pose, scale) -> torch.Tensor:
+    """Canonical xyz of every valid depth pixel (B, V, 4, h, w): x, y, z, valid.
+
+    A pixel is valid with depth and intrinsics, and for views other than view 0 only
+    when the window's relative poses are inputs (view 0 is the reference frame).
+    """
+    B, V, h, w = d.shape
+    dev = d.device
+    cam = torch.stack([rx.expand(B, V, h, w) * d, ry.expand(B, V, h, w) * d, d], dim=-1)
+    valid = dmask & (kmask > 0)
+    if T_ref_cam is None:
+        posed = torch.zeros(B, V, dtype=torch.bool, device=dev)
+        ref = cam
+    else:
+        posed = use_pose[:, None].expand(B, V)
+        R, t = T_ref_cam[..., :3, :3], T_ref_cam[..., :3, 3]
+        ref = torch.einsum("bvij,bvhwj->bvhwi", R, cam) + t[:, :, None, None]
+    posed = posed.clone()
+    posed[:, 0] = True
+    valid = valid & posed[:, :, None, None]
+    canon = ref / scale[:, None, None, None, None] - SHIFT.to(dev)
+    canon = torch.where(valid[..., None], canon, torch.zeros_like(canon))
+    return torch.cat([canon.permute(0, 1, 4, 2, 3), valid[:, :, None].float()], dim=2)
 
 
 def _transform(T: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,10 @@ class ModelConfig:
         mlp_ratio: hidden width of MLPs relative to ``dim``.
         noise_std: standard deviation of the flow's Gaussian source (canonical units);
             near the scene's own spread, so that 1 cm is a larger share of the path.
+        local_context: 1 = the encoder also takes each view's canonical point map (depth
+            back-projected with known intrinsics, and known poses for views other than
+            view 0) and the decoder attends to every view's patch tokens beside the scene
+            tokens (pixel-level detail for precision); 0 = scene tokens only.
 
     """
 
@@ -50,10 +54,15 @@ class ModelConfig:
     max_views: int = 16
     mlp_ratio: float = 4.0
     noise_std: float = 1.0  # checkpoints from before this field was added used 1.0
+    local_context: int = 0  # checkpoints from before this field was added used 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "local_context":
+                if value not in (0, 1) or isinstance(value, bool):
+                    raise ValueError(f"ModelConfig.local_context must be 0 or 1, got {value!r}")
+                continue
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ModelConfig.{f.name} must be a positive number, got {value!r}")
         if self.dim % self.heads:
@@ -92,7 +101,8 @@ CONFIGS = {
         fourier_bands=4,
         max_views=8,
         mlp_ratio=2.0,
+        local_context=1,
     ),
     # ~14M parameters for inference: 28 MB as bf16, inside the 32 MB shipping budget
-    "base": ModelConfig(noise_std=0.25),
+    "base": ModelConfig(noise_std=0.25, local_context=1),
 }

@@ -18,6 +18,7 @@ from nova3r_ros.model.layers import AdaLNCrossBlock, Block, fourier_features, ti
 # intrinsics known (1)
 IMAGE_CHANNELS = 8
 POSE_INPUT = 12  # known relative pose: rotation (9) + translation / scale (3)
+POINTMAP_CHANNELS = 4  # with local_context: canonical x, y, z of each pixel (3) + valid (1)
 
 
 def rot6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
@@ -32,14 +33,17 @@ def rot6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
 class ImageEncoder(nn.Module):
     """Views -> per-view camera tokens and the scene-token latent (VGGT-style attention).
 
-    Forward shapes: ``pixels`` (B, V, IMAGE_CHANNELS, H, W), ``pose_in`` (B, V, 12),
-    ``pose_known`` (B, V) -> ``scene`` (B, S, D), ``camera`` (B, V, D).
+    Forward shapes: ``pixels`` (B, V, C, H, W) with C = IMAGE_CHANNELS (+ POINTMAP_CHANNELS
+    with ``local_context``), ``pose_in`` (B, V, 12), ``pose_known`` (B, V) -> ``scene``
+    (B, S, D), ``camera`` (B, V, D), ``tokens`` (B, V * (1 + P), D): every view's final
+    camera and patch tokens (normalised).
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         d = cfg.dim
-        self.patch_embed = nn.Conv2d(IMAGE_CHANNELS, d, cfg.patch, stride=cfg.patch)
+        channels = IMAGE_CHANNELS + POINTMAP_CHANNELS * cfg.local_context
+        self.patch_embed = nn.Conv2d(channels, d, cfg.patch, stride=cfg.patch)
         n_patches = (cfg.image_height // cfg.patch) * (cfg.image_width // cfg.patch)
         self.pos = nn.Parameter(torch.randn(1, 1, n_patches, d) * 0.02)
         self.camera_token = nn.Parameter(torch.randn(2, d) * 0.02)  # reference, other
@@ -73,7 +77,7 @@ class ImageEncoder(nn.Module):
         scene = self.scene.expand(B, -1, -1)
         for block in self.scene_blocks:
             scene = block(scene, ctx)
-        return scene, x[:, :, 0]
+        return scene, x[:, :, 0], ctx
 
 
 class PointEncoder(nn.Module):
@@ -168,9 +172,15 @@ class Nova3r(nn.Module):
         self.camera_head = CameraHead(cfg)
 
     def encode_images(self, pixels, pose_in, pose_known):
-        """Return (scene tokens (B, S, D), T_ref_cam (B, V, 4, 4), focal (B, V))."""
-        scene, camera = self.image_encoder(pixels, pose_in, pose_known)
+        """Return (decoder tokens (B, S', D), T_ref_cam (B, V, 4, 4), focal (B, V)).
+
+        The decoder tokens are the scene tokens (S' = S), followed with ``local_context``
+        by every view's camera and patch tokens (S' = S + V * (1 + P)).
+        """
+        scene, camera, tokens = self.image_encoder(pixels, pose_in, pose_known)
         T, focal = self.camera_head(camera)
+        if self.cfg.local_context:
+            scene = torch.cat([scene, tokens], dim=1)
         return scene, T, focal
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:

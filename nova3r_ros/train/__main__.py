@@ -9,7 +9,13 @@ from nova3r_ros.train.loop import TrainConfig, train
 def main(argv=None) -> int:
     """Parse arguments and train."""
     p = argparse.ArgumentParser(prog="python -m nova3r_ros.train", description=__doc__)
-    p.add_argument("--stage", type=int, default=1, choices=(1, 2))
+    p.add_argument(
+        "--stage",
+        type=int,
+        default=1,
+        choices=(1, 2, 3),
+        help="1 autoencoder, 2 image encoder (decoder frozen), 3 joint",
+    )
     p.add_argument("--model", default="base", help="model config name (tiny, base)")
     p.add_argument("--minutes", type=float, default=8.0, help="wall-clock training time")
     p.add_argument("--batch", type=int, default=32)

@@ -3,7 +3,10 @@
 Stage 1: point-cloud autoencoder (complete cloud -> point encoder -> scene tokens ->
 flow decoder). Stage 2: image encoder + camera head trained to the same latent
 space with the stage-1 decoder frozen, by the flow-matching loss plus the camera
-loss. Optional inputs (depth, relative poses) are dropped at random per window so
+loss. Stage 3: joint fine-tune of image encoder, camera head and decoder with the
+same losses (needed with ``local_context``, where the decoder also attends to the
+image encoder's patch tokens, which the stage-1 autoencoder cannot provide).
+Optional inputs (depth, relative poses) are dropped at random per window so
 that one model serves every case. Training seeds are < ``EVAL_SEED_START``;
 evaluation uses seeds from there on.
 
@@ -17,7 +20,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -60,12 +63,34 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.stage not in (1, 2):
-            raise ValueError(f"stage must be 1 or 2, got {self.stage}")
+        if self.stage not in (1, 2, 3):
+            raise ValueError(f"stage must be 1, 2 or 3, got {self.stage}")
         if self.model not in CONFIGS:
             raise ValueError(f"model must be one of {sorted(CONFIGS)}, got {self.model!r}")
-        if self.stage == 2 and not self.init:
-            raise ValueError("stage 2 needs --init with a stage-1 (or stage-2) checkpoint")
+        if self.stage >= 2 and not self.init:
+            raise ValueError(f"stage {self.stage} needs --init with an earlier checkpoint")
+
+
+def with_local_context(model: Nova3r, target) -> Nova3r:
+    """Widen a ``local_context=0`` model to the target config's ``local_context=1``.
+
+    Every weight is kept; the patch embedding gains the point-map input channels with
+    zero weights, so the widened model computes what the old one did until trained.
+    Any other difference, or no difference, returns ``model`` unchanged.
+    """
+    old = model.cfg
+    if old.local_context or not target.local_context:
+        return model
+    if replace(old, local_context=1, noise_std=target.noise_std) != target:
+        return model
+    wide = Nova3r(replace(old, local_context=1)).to(next(model.parameters()).device)
+    state = model.state_dict()
+    w = state["image_encoder.patch_embed.weight"]
+    new_w = torch.zeros_like(wide.image_encoder.patch_embed.weight)
+    new_w[:, : w.shape[1]] = w
+    state["image_encoder.patch_embed.weight"] = new_w
+    wide.load_state_dict(state)
+    return wide
 
 
 def synth_batch(cfg: TrainConfig, model_cfg, step: int, rank: int, device) -> dict:
@@ -76,11 +101,14 @@ def synth_batch(cfg: TrainConfig, model_cfg, step: int, rank: int, device) -> di
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 9176 + rank)
     n_views = cfg.views[int(torch.randint(len(cfg.views), (1,), generator=g))]
     family = "room" if float(torch.rand(1, generator=g)) < cfg.p_room else "tabletop"
+    # 3 or more views: the 4-view configuration (within 90 deg) with that many cameras
     synth = benchmark_config(
-        n_views, family=family, height=model_cfg.image_height, width=model_cfg.image_width,
+        {1: 1, 2: 2}.get(n_views, 4), family=family,
+        height=model_cfg.image_height, width=model_cfg.image_width,
         n_gt_points=cfg.n_points, mesh_dir=cfg.mesh_dir, mesh_exclude=cfg.mesh_exclude,
         device=str(device),
     )  # fmt: skip
+    synth = replace(synth, n_views=n_views)
     base = (cfg.seed * 7919 + step * 64 + rank * 1_000_000_007) % (EVAL_SEED_START - cfg.batch)
     return generate_batch(base, cfg.batch, synth, device=device)
 
@@ -123,12 +151,14 @@ def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed + rank)
     torch.backends.cuda.matmul.allow_tf32 = True
     model = load_checkpoint(cfg.init, device) if cfg.init else Nova3r(CONFIGS[cfg.model])
-    model = model.to(device).train()
+    model = with_local_context(model, CONFIGS[cfg.model]).to(device).train()
     if cfg.stage == 2:  # the stage-1 decoder stays frozen
         for p in model.decoder.parameters():
             p.requires_grad_(False)
         params = [p for n, p in model.named_parameters()
                   if n.startswith(("image_encoder.", "camera_head."))]  # fmt: skip
+    elif cfg.stage == 3:
+        params = [p for n, p in model.named_parameters() if not n.startswith("point_encoder.")]
     else:
         params = [p for n, p in model.named_parameters()
                   if n.startswith(("point_encoder.", "decoder."))]  # fmt: skip
@@ -176,7 +206,7 @@ def train(cfg: TrainConfig) -> dict:
     summary = {"stage": cfg.stage, "steps": step, "minutes": cfg.minutes, "config": asdict(cfg),
                "data_fraction": t_data / max(time.monotonic() - t_start, 1e-6)}  # fmt: skip
     if rank == 0:
-        save_checkpoint(out_dir, model, "bfloat16", inference_only=cfg.stage == 2,
+        save_checkpoint(out_dir, model, "bfloat16", inference_only=cfg.stage >= 2,
                         stage=cfg.stage, step=step, meta=summary)  # fmt: skip
         (out_dir / f"summary_stage{cfg.stage}.json").write_text(json.dumps(summary, indent=1))
     if distributed:
