@@ -109,6 +109,28 @@ def test_worker_keeps_only_the_newest_job_and_survives_errors():
     assert w.stop(5) and not w.alive
 
 
+def test_worker_times_include_stages_added_by_on_result():
+    class Job:
+        def __init__(self):
+            self.timings = {"backend": 0.01}
+
+    done = threading.Event()
+
+    def on_result(result):
+        result.timings["publish_cloud"] = 0.002  # stages run after process() count too
+        done.set()
+
+    w = Worker(lambda job: job, on_result, lambda exc: None)
+    w.start()
+    w.submit(Job())
+    assert done.wait(5)
+    deadline = time.monotonic() + 5
+    while w.times.count == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert set(w.times.last) == {"backend", "publish_cloud", "queue_wait"}
+    assert w.stop(5)
+
+
 def keyframe(step, cams=("cam0", "cam1"), world=False, rig=False):
     cam = PinholeCamera(K, W, H)
     frames = []
@@ -146,6 +168,37 @@ def test_known_rig_gives_the_true_surface_and_poses(source):
     col, row = (np.array([0.8, 0.0]) - g.origin_xy) // g.resolution  # between cam0 and box
     assert g.data[int(row), int(col)] == 0
     assert r.voxels is not None and len(r.voxels) > 10
+
+
+def test_cloud_first_then_map_and_a_reset_in_between_drops_the_update():
+    proc = Processor(depth_backend(), ProcessorConfig(resolution=0.05, z_min=0.05, z_max=1.0))
+    r = proc.process_cloud([keyframe(0, world=True)])
+    assert r.grid is None and r.voxels is None and "occupancy" not in r.timings
+    assert len(proc.map.occupied()) == 0  # the map waits for update_map
+    assert proc.update_map(r) is r and r.grid is not None and len(r.voxels) > 10
+    assert r.timings["occupancy"] > 0 and r.map_input is None
+    occupied = len(proc.map.occupied())
+    proc.update_map(r)  # integrated once only
+    assert len(proc.map.occupied()) == occupied
+    stale = proc.process_cloud([keyframe(1, world=True)])
+    assert proc.reset()  # the map and world are cleared before the update comes
+    proc.update_map(stale)
+    assert stale.grid is None and len(proc.map.occupied()) == 0
+
+
+def test_occupancy_rays_per_cube_match_every_ray_on_the_grid():
+    grids = []
+    for cell in (1.0, 0.0):  # one ray per voxel-sized cube (the default), every ray
+        cfg = ProcessorConfig(resolution=0.05, z_min=0.05, z_max=1.0, ray_cell_voxels=cell)
+        proc = Processor(depth_backend(), cfg)
+        grids.append((proc.process([keyframe(0, world=True)]).grid, proc.map))
+    (fast, fast_map), (exact, exact_map) = grids
+    np.testing.assert_array_equal(fast_map.occupied(), exact_map.occupied())
+    free_fast = {tuple(v) for v in fast_map.free()}
+    free_exact = {tuple(v) for v in exact_map.free()}
+    assert free_fast <= free_exact and len(free_fast) > 0.95 * len(free_exact)
+    assert fast.origin_xy == exact.origin_xy
+    assert np.mean(fast.data == exact.data) > 0.99
 
 
 def test_unposed_single_camera_is_gravity_aligned_by_the_floor():

@@ -14,6 +14,10 @@ from nova3r_ros.ros.node import SUCCESS, ReconstructionNode
 RVIZ = Path(__file__).resolve().parents[1] / "config" / "nova3r.rviz"
 
 
+def _type_name(msg) -> str:
+    return f"{msg.__module__.split('.')[0]}/msg/{msg.__name__}"
+
+
 @pytest.fixture(scope="module")
 def published():
     """Return {topic: type name} of the configured node's publishers."""
@@ -21,8 +25,9 @@ def published():
     try:
         node = h.add(ReconstructionNode(context=h.context))
         assert node.trigger_configure() == SUCCESS
-        names = node.get_publisher_names_and_types_by_node(node.get_name(), "/")
-        return {topic: types[0] for topic, types in names}
+        # The node's own publishers, not the ROS graph: in this process the graph can
+        # still list a node of the same name from an earlier test's closed context.
+        return {p.topic_name: _type_name(p.msg_type) for p in node.publishers}
     finally:
         h.close()
 
@@ -44,7 +49,7 @@ def test_rviz_config_matches_the_node(published):
         assert cls in displays, f"no {cls} display"
         topics = [d["Topic"]["Value"] for d in displays[cls]]
         assert topic in topics, f"{cls} shows {topics}, not {topic}"
-        name = f"{msg.__module__.split('.')[0]}/msg/{msg.__name__}"
+        name = _type_name(msg)
         assert published.get(topic) == name, f"the node does not publish {name} on {topic}"
     (grid,) = displays["Map"]
     assert grid["Topic"]["Durability Policy"] == "Transient Local"  # the grid is latched

@@ -1,9 +1,13 @@
-"""FrameSync (approximate-time grouping, drop-oldest counters) and the keyframe window."""
+"""FrameSync (approximate-time grouping, drop-oldest counters), grouping thread, keyframes."""
+
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from nova3r_ros.core.transforms import se3_from_rt
+from nova3r_ros.ros.grouping import GroupingThread
 from nova3r_ros.ros.keyframes import Keyframe, KeyframePolicy, KeyframeWindow, thumbnail
 from nova3r_ros.ros.sync import CameraFrame, FrameGroup, FrameSync
 
@@ -90,6 +94,56 @@ def test_keyframe_policy_interval_motion_and_image_change():
     assert len(win.keyframes) == 3 and win.keyframes[0].stamp == int(1.1e9)
     assert (win.accepted, win.rejected_interval, win.rejected_static) == (4, 1, 2)
     assert [k.stamp for k in win.snapshot()] == [int(1.1e9), int(3e9), int(4e9)]
+
+
+def test_admits_rejects_early_groups_before_a_keyframe_is_built():
+    win = KeyframeWindow(2, KeyframePolicy(0.5, 0.0, 0.0, 0.0))
+    assert win.admits(0) and win.offer(kf(0.0))
+    assert not win.admits(int(0.3e9)) and win.rejected_interval == 1
+    assert not win.admits(0) and win.rejected_interval == 2  # not newer
+    assert win.admits(int(0.6e9)) and win.rejected_interval == 2
+    win.clear()
+    assert win.admits(0)
+
+
+def test_grouping_thread_runs_a_step_as_soon_as_a_frame_arrives():
+    sync = FrameSync(["a", "b"], [False, False], slop_ns=10 * MS, queue_length=4)
+    groups, got = [], threading.Event()
+
+    def step():
+        g = sync.pop_newest_group()
+        if g is not None:
+            groups.append(g)
+            got.set()
+
+    errors = []
+    t = GroupingThread(sync, step, period=30.0, on_error=errors.append)  # no polling
+    t.start()
+    sync.push_image(frame("a", 100))
+    time.sleep(0.02)
+    assert not groups  # b has not come yet
+    t0 = time.monotonic()
+    sync.push_image(frame("b", 101))
+    assert got.wait(2.0) and time.monotonic() - t0 < 0.5  # woken by the push, not the period
+    assert [f.stamp // MS for f in groups[0].frames] == [100, 101]
+    assert t.stop(2.0) and not t.alive and not errors
+
+
+def test_grouping_thread_survives_a_failing_step():
+    sync = FrameSync(["a"], [False], slop_ns=0, queue_length=2)
+    errors, calls = [], []
+
+    def step():
+        calls.append(1)
+        raise RuntimeError("bad group")
+
+    t = GroupingThread(sync, step, period=0.01, on_error=errors.append)
+    t.start()
+    deadline = time.monotonic() + 2
+    while len(errors) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(errors) >= 3 and t.alive  # the period runs the step with no push too
+    assert t.stop(2.0)
 
 
 @pytest.mark.parametrize("angle_deg, accepted", [(3.0, False), (6.0, True)])

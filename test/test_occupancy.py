@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from nova3r_ros.core import voxel_traversal
 from nova3r_ros.core.occupancy import (
     OccupancyGrid2D,
     OccupancyMap,
     carve_free_space,
+    first_in_cell,
     grid_from_voxels,
     occupied_voxels,
     voxel_centres,
@@ -104,6 +106,45 @@ def test_carve_matches_dense_sampling():
     samples = (c + u * (ends - c)).reshape(-1, 3)
     sampled = {tuple(v) for v in np.floor(samples / 0.5).astype(int)} - occ
     assert {tuple(v) for v in free} == sampled
+
+
+def test_dense_and_sparse_voxel_collection_agree(monkeypatch):
+    rng = np.random.default_rng(7)
+    cams = rng.uniform(-1, 1, size=(3, 3))
+    pts = rng.uniform(-4, 4, size=(500, 3))
+    cam_idx = rng.integers(0, 3, size=500)
+    dense = carve_free_space(cams, pts, cam_idx, 0.1, origin=(0.01, -0.02, 0.03), max_range=3.0)
+    monkeypatch.setattr(voxel_traversal, "_DENSE_CELLS", 0)  # force packed keys + sort
+    sparse = carve_free_space(cams, pts, cam_idx, 0.1, origin=(0.01, -0.02, 0.03), max_range=3.0)
+    assert len(dense) > 1000
+    np.testing.assert_array_equal(dense, sparse)
+    monkeypatch.setattr(voxel_traversal, "_CHUNK", 7)  # many small chunks: same set
+    np.testing.assert_array_equal(
+        carve_free_space(cams, pts, cam_idx, 0.1, origin=(0.01, -0.02, 0.03), max_range=3.0),
+        dense,
+    )
+
+
+def test_first_in_cell_keeps_one_ray_per_cube_and_frees_a_subset():
+    rng = np.random.default_rng(3)
+    wall = np.c_[np.full(4000, 3.0), rng.uniform(-1, 1, size=(4000, 2))]  # a surface at x = 3
+    pts = np.r_[wall, [[0.01, 0.02, 0.03], [0.04, 0.01, 0.02]]]
+    keep = first_in_cell(pts, 0.25)
+    cubes = {tuple(c) for c in np.floor(pts / 0.25).astype(int)}
+    assert len(keep) == len(cubes) and np.all(np.diff(keep) > 0)  # one per cube, sorted
+    assert 4000 in keep and 4001 not in keep  # the first point of a cube is the one kept
+    assert first_in_cell(np.zeros((0, 3)), 0.1).shape == (0,)
+    cam = np.array([[0.0, 0.0, 0.0]])
+    exact = {tuple(v) for v in carve_free_space(cam, pts, None, 0.25)}
+    fewer = {tuple(v) for v in carve_free_space(cam, pts[keep], None, 0.25)}
+    assert fewer <= exact and len(fewer) > 0.8 * len(exact)  # never more free space
+
+
+def test_occupancy_map_occupied_only_points_carve_nothing():
+    m = OccupancyMap(1.0)
+    m.integrate(WALL[1:2], CAM, occupied_only=np.array([[2.5, 1.5, 0.5], [4.5, 0.5, 0.5]]))
+    np.testing.assert_array_equal(m.occupied(), [[2, 1, 0], [4, 0, 0], [4, 1, 0]])
+    np.testing.assert_array_equal(m.free(), [[0, 1, 0], [1, 1, 0], [3, 1, 0]])  # (2,1) occupied
 
 
 def test_grid_from_wall_values():

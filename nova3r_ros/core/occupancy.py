@@ -9,8 +9,10 @@ on each axis (packed into one int64 key internally).
 
 Free space: for each ray from a camera centre to an observed point, the voxels the
 segment crosses up to ``truncation`` metres short of the point are free (exact grid
-traversal, vectorised Amanatides-Woo: every voxel whose interior the segment passes
-through). Voxels holding an observed point are occupied; occupied wins over free.
+traversal, vectorised Amanatides-Woo in :mod:`nova3r_ros.core.voxel_traversal`:
+every voxel whose interior the segment passes through). Voxels holding an observed
+point are occupied; occupied wins over free. For dense clouds, carving along the
+rays to :func:`first_in_cell` points only is much cheaper and frees a subset.
 """
 
 from __future__ import annotations
@@ -21,27 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nova3r_ros.core.checks import as_points, positive
-
-_BIAS = 1 << 20
-_BITS = 21
-_MASK = (1 << _BITS) - 1
-_CHUNK = 1 << 20  # max plane crossings handled at once (bounds memory to ~100 MB)
-
-
-def _pack(idx: np.ndarray) -> np.ndarray:
-    """Voxel indices (M, 3) int64 -> keys (M,) int64 whose order is (i, j, k) lexicographic."""
-    if idx.size and (idx.min() < -_BIAS or idx.max() >= _BIAS):
-        raise ValueError(
-            f"voxel indices must lie in [{-_BIAS}, {_BIAS}) per axis, got range "
-            f"[{idx.min()}, {idx.max()}]: use a larger voxel_size or a closer origin"
-        )
-    b = idx + _BIAS
-    return (b[:, 0] << (2 * _BITS)) | (b[:, 1] << _BITS) | b[:, 2]
-
-
-def _unpack(keys: np.ndarray) -> np.ndarray:
-    """Keys (M,) int64 -> voxel indices (M, 3) int64."""
-    return np.stack([keys >> (2 * _BITS), (keys >> _BITS) & _MASK, keys & _MASK], 1) - _BIAS
+from nova3r_ros.core.voxel_traversal import pack as _pack
+from nova3r_ros.core.voxel_traversal import traverse as _traverse
+from nova3r_ros.core.voxel_traversal import unpack as _unpack
 
 
 def _vec3(x, name: str) -> np.ndarray:
@@ -79,54 +63,6 @@ def voxel_centres(
     return (idx + 0.5) * vs + o
 
 
-def _dfloor(x: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Index of the cell entered from ``x`` when moving along ``sign(d)`` (int64, same shape)."""
-    return np.where(d < 0, np.ceil(x) - 1, np.floor(x)).astype(np.int64)
-
-
-def _traverse_chunk(a: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Keys of voxels crossed by segments a -> e (R, 3), in voxel units; unique int64.
-
-    Every grid plane crossed on the way adds the voxel entered there (Amanatides-Woo,
-    vectorised over rays and crossings); the first voxel is the one the ray leaves ``a``
-    into, the last the one holding the points just before ``e``.
-    """
-    R = a.shape[0]
-    d = e - a
-    first, last = _dfloor(a, d), _dfloor(e, -d)
-    lo, hi = np.minimum(first, last), np.maximum(first, last)
-    n = hi - lo  # (R, 3) grid planes crossed per axis
-    keys = [_pack(first)]
-    for k in range(3):
-        nk = n[:, k]
-        if not nk.any():
-            continue
-        r = np.repeat(np.arange(R), nk)
-        j = np.arange(r.size) - np.repeat(np.cumsum(nk) - nk, nk)  # 0 .. nk - 1 per ray
-        dk = d[r, k]
-        entered = first[r, k] + np.where(dk > 0, j + 1, -j - 1)
-        u = (np.where(dk > 0, entered, entered + 1) - a[r, k]) / dk  # crossing parameter
-        vox = _dfloor(a[r] + u[:, None] * d[r], d[r])  # (M, 3), other axes at the crossing
-        vox[:, k] = entered
-        keys.append(_pack(np.clip(vox, lo[r], hi[r])))
-    return np.unique(np.concatenate(keys))
-
-
-def _traverse(a: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Keys of all voxels crossed by segments a -> e (R, 3) in voxel units, in chunks."""
-    if a.shape[0] == 0:
-        return np.zeros(0, np.int64)
-    cost = np.abs(np.floor(e) - np.floor(a)).sum(axis=1) + 1
-    ends = np.cumsum(cost)
-    out, start = [], 0
-    while start < a.shape[0]:
-        base = ends[start - 1] if start else 0.0
-        stop = max(int(np.searchsorted(ends, base + _CHUNK, side="right")), start + 1)
-        out.append(_traverse_chunk(a[start:stop], e[start:stop]))
-        start = stop
-    return np.unique(np.concatenate(out))
-
-
 def _rays(camera_centres, points, point_cam_index) -> tuple[np.ndarray, np.ndarray]:
     """Return (ray origins (N, 3), ray ends (N, 3)) float64 from the accepted input forms."""
     C = np.asarray(camera_centres, dtype=np.float64)
@@ -155,6 +91,27 @@ def _rays(camera_centres, points, point_cam_index) -> tuple[np.ndarray, np.ndarr
             if cam.size and (cam.min() < 0 or cam.max() >= C.shape[0]):
                 raise ValueError(f"point_cam_index must lie in [0, {C.shape[0]}), out of range")
     return C[cam], P
+
+
+def first_in_cell(points: np.ndarray, cell: float) -> np.ndarray:
+    """Return sorted indices (M,) int64 of the first point (N, 3) in each cube of edge ``cell``.
+
+    Cubes are ``floor(p / cell)`` in the points' frame (metres). Carving along the rays
+    to these points only is much cheaper for dense clouds, and frees a subset of what
+    all rays would free (the rays kept are input rays).
+    """
+    p = as_points(points, "points", np.float64)
+    if p.shape[0] == 0:
+        return np.zeros(0, np.int64)
+    idx = np.floor(p / positive(cell, "cell")).astype(np.int64)
+    idx -= idx.min(axis=0)
+    span = idx.max(axis=0) + 1
+    if float(np.prod(span, dtype=np.float64)) < 2.0**62:
+        first = np.unique((idx[:, 0] * span[1] + idx[:, 1]) * span[2] + idx[:, 2],
+                          return_index=True)[1]  # fmt: skip
+    else:  # a huge box: compare rows instead of packed keys
+        first = np.unique(idx, axis=0, return_index=True)[1]
+    return np.sort(first)
 
 
 def _carve_keys(camera_centres, points, point_cam_index, voxel_size, origin, max_range, trunc):
@@ -353,11 +310,13 @@ class OccupancyMap:
         points_world: np.ndarray | Sequence[np.ndarray],
         camera_centres: np.ndarray | Sequence[Sequence[float]],
         point_cam_index: np.ndarray | None = None,
+        occupied_only: np.ndarray | None = None,
     ) -> None:
         """Add one update: world points (N, 3) seen from camera centres (C, 3), metres.
 
         ``point_cam_index`` (N,) int names each point's camera; see
-        :func:`carve_free_space` for the accepted forms.
+        :func:`carve_free_space` for the accepted forms. ``occupied_only`` (M, 3):
+        more world points whose voxels are occupied, with no ray (no free space).
         """
         occ, free = _carve_keys(
             camera_centres,
@@ -368,6 +327,10 @@ class OccupancyMap:
             self.max_range,
             self.truncation,
         )
+        if occupied_only is not None and len(occupied_only):
+            more = occupied_voxels(occupied_only, self.voxel_size, self.origin)
+            occ = np.union1d(occ, _pack(more))
+            free = np.setdiff1d(free, occ, assume_unique=True)
         self._occ = np.union1d(self._occ, occ)
         self._free = np.setdiff1d(np.union1d(self._free, free), self._occ, assume_unique=True)
 

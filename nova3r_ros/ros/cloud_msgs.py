@@ -96,10 +96,15 @@ def points_to_pointcloud2(
     buf[:, :3] = pts
     col = 3
     if colors is not None:
-        buf.view(np.uint32)[:, col] = pack_rgb(colors)
+        if np.little_endian:  # bytes B, G, R, 0 = uint32 0x00RRGGBB, written in place
+            rgb = buf.view(np.uint8).reshape(n, 4 * columns)[:, 12:16]
+            rgb[:, :3] = colors[:, ::-1]
+            rgb[:, 3] = 0
+        else:
+            buf.view(np.uint32)[:, col] = pack_rgb(colors)
         col += 1
     for values in extra_fields.values():
-        buf[:, col] = values
+        buf[:, col] = values  # cast to float32 on assignment (bool, int, float64 ...)
         col += 1
 
     msg = PointCloud2()

@@ -138,6 +138,8 @@ def _depth_from_pixels(pixels: np.ndarray) -> DepthImage:
     if pixels.dtype == np.uint16:
         return DepthImage(pixels.astype(np.float32) * np.float32(0.001), 0)
     depth = np.array(pixels, dtype=np.float32)
+    if depth.size and depth.min() >= 0 and depth.max() < np.inf:  # NaN fails both: slow path
+        return DepthImage(depth, 0)
     bad = ~np.isfinite(depth) | (depth < 0)
     n_bad = int(np.count_nonzero(bad))
     if n_bad:

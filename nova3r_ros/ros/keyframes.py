@@ -12,6 +12,8 @@ view) is the oldest keyframe's first camera.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -23,12 +25,18 @@ from nova3r_ros.ros.sync import FrameGroup
 THUMB_W, THUMB_H = 32, 24
 
 
+@functools.lru_cache(maxsize=16)
+def _thumb_index(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (24, 1) row and (1, 32) column indices sampled from an HxW image."""
+    rows = np.linspace(0, h - 1, THUMB_H).astype(np.int64)[:, None]
+    cols = np.linspace(0, w - 1, THUMB_W).astype(np.int64)[None, :]
+    return rows, cols
+
+
 def thumbnail(image: np.ndarray) -> np.ndarray:
     """Return a float32 (24, 32) grey thumbnail in [0, 1] of an HxWx3 uint8 image (strided)."""
-    h, w = image.shape[:2]
-    rows = np.linspace(0, h - 1, THUMB_H).astype(np.int64)
-    cols = np.linspace(0, w - 1, THUMB_W).astype(np.int64)
-    return image[rows][:, cols].mean(axis=2, dtype=np.float32) / np.float32(255.0)
+    rows, cols = _thumb_index(*image.shape[:2])
+    return image[rows, cols].mean(axis=2, dtype=np.float32) / np.float32(255.0)
 
 
 @dataclass
@@ -89,7 +97,7 @@ def _image_change(a: Keyframe, b: Keyframe) -> float:
 
 
 class KeyframeWindow:
-    """The K newest keyframes and the counters of the policy's decisions.
+    """The K newest keyframes and the counters of the policy's decisions (thread-safe).
 
     Args:
         size: K, the number of keyframes kept.
@@ -106,17 +114,39 @@ class KeyframeWindow:
         self.accepted = 0
         self.rejected_interval = 0
         self.rejected_static = 0
+        self._lock = threading.Lock()
 
     def clear(self) -> None:
         """Forget every keyframe (counters are kept)."""
-        self.keyframes.clear()
+        with self._lock:
+            self.keyframes.clear()
+
+    def admits(self, stamp: int) -> bool:
+        """Return False (counted in ``rejected_interval``) for a group too soon after the last.
+
+        Cheap: call it before building a :class:`Keyframe` (TF lookups, thumbnails), which
+        the interval rejects for most groups at camera rates.
+        """
+        with self._lock:
+            if self.keyframes and not self._interval_ok(stamp):
+                self.rejected_interval += 1
+                return False
+            return True
+
+    def _interval_ok(self, stamp: int) -> bool:
+        last = self.keyframes[-1].stamp
+        return stamp - last >= self.policy.min_interval * 1e9 and stamp > last
 
     def offer(self, kf: Keyframe) -> bool:
         """Add ``kf`` if the policy accepts it (the oldest may leave); return True if added."""
+        with self._lock:
+            return self._offer(kf)
+
+    def _offer(self, kf: Keyframe) -> bool:
         if self.keyframes:
             last = self.keyframes[-1]
             p = self.policy
-            if kf.stamp - last.stamp < p.min_interval * 1e9 or kf.stamp <= last.stamp:
+            if not self._interval_ok(kf.stamp):
                 self.rejected_interval += 1
                 return False
             motion = _motion(last, kf)
@@ -132,4 +162,5 @@ class KeyframeWindow:
 
     def snapshot(self) -> list[Keyframe]:
         """Return the keyframes, oldest first (a new list; the keyframes are shared)."""
-        return list(self.keyframes)
+        with self._lock:
+            return list(self.keyframes)

@@ -6,11 +6,13 @@ Lifecycle (ros2/demos ``lifecycle_py`` pattern):
                       on any problem log why and stay unconfigured. Create the
                       publishers (lifecycle: silent until active), services, TF lookup
                       and diagnostics.
-    ``activate``      create the subscriptions, the grouping timer and the worker.
-    ``deactivate``    destroy subscriptions and timer, stop the worker, free GPU memory.
+    ``activate``      create the subscriptions, the grouping thread and the worker.
+    ``deactivate``    destroy subscriptions, stop both threads, free GPU memory.
     ``cleanup``       destroy everything configure made; ``shutdown`` does both.
-Threads: the executor runs callbacks (convert + push, O(1)), the grouping/keyframe
-timer and services; one worker thread runs the backend and publishes results.
+Threads: a single-threaded executor runs callbacks (convert + push, O(1)), services
+and diagnostics; a grouping thread, woken by every push, groups the cameras, applies
+the keyframe policy and hands windows to the worker; one worker thread runs the
+backend, publishes the cloud, then updates and publishes the occupancy map.
 Services: ``~/reset`` (std_srvs/Trigger) clears the map, the keyframes and the
 world anchoring; ``~/save`` writes ``cloud.ply``, ``map.pgm``, ``map.yaml`` to
 ``save_directory``.
@@ -31,6 +33,7 @@ from std_srvs.srv import Trigger
 from nova3r_ros.pipeline import PipelineError
 from nova3r_ros.ros.backend import Backend
 from nova3r_ros.ros.diagnostics import RateMeter, diagnostic_array, summarise
+from nova3r_ros.ros.grouping import GroupingThread
 from nova3r_ros.ros.inputs import CameraInputs, input_qos
 from nova3r_ros.ros.keyframes import Keyframe, KeyframePolicy, KeyframeWindow, thumbnail
 from nova3r_ros.ros.outputs import Outputs
@@ -61,7 +64,7 @@ class ReconstructionNode(LifecycleNode):
         self.sync = self.keyframes = self.worker = self.latest = None
         self.inputs: list[CameraInputs] = []
         self._srv, self._diag_timers, self._diag_pub = [], [], None
-        self._sync_timer = None
+        self._grouping = None
         self._rates = RateMeter()
         self._last_window = ""
         self._stamp_age_ms = 0.0
@@ -119,7 +122,7 @@ class ReconstructionNode(LifecycleNode):
         return SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        """Subscribe, start the grouping timer and the worker, enable the publishers."""
+        """Subscribe, start the grouping thread and the worker, enable the publishers."""
         cfg = self.config
         try:
             self.backend.load()  # weights were freed by a deactivate
@@ -138,16 +141,18 @@ class ReconstructionNode(LifecycleNode):
         future = cfg["sync.max_future"]
         self.inputs = [CameraInputs(self, c, self.sync, qos, self.bad_input, future)
                        for c in cfg.cameras]  # fmt: skip
-        self.worker = Worker(self.processor.process, self._on_result, self._on_error)
+        self.worker = Worker(self._process, self._on_result, self._on_error)
         self.worker.start()
-        self._sync_timer = self.create_timer(cfg["sync.period"], self._on_sync_timer)
+        self._grouping = GroupingThread(self.sync, self._group_step, cfg["sync.period"],
+                                        self._on_group_error)  # fmt: skip
+        self._grouping.start()
         self.get_logger().info("active")
         return super().on_activate(state)
 
     def _stop(self) -> None:
-        if self._sync_timer is not None:
-            self.destroy_timer(self._sync_timer)
-            self._sync_timer = None
+        if self._grouping is not None and not self._grouping.stop(timeout=10.0):
+            self.get_logger().warning("grouping thread did not stop within 10 s")
+        self._grouping = None
         for inp in self.inputs:
             inp.destroy()
         self.inputs = []
@@ -203,8 +208,8 @@ class ReconstructionNode(LifecycleNode):
     def _lookup(self, target: str, source: str):
         return None if self.tf is None or not target else self.tf.lookup(target, source)
 
-    def _on_sync_timer(self) -> None:
-        """Group frames, attach TF poses, apply the keyframe policy, hand windows to the worker."""
+    def _group_step(self) -> None:
+        """Group frames, attach TF poses, apply the keyframe policy, submit (grouping thread)."""
         missing = self.sync.missing()
         if missing != self._missing:
             log, gone = self.get_logger(), [c for c in missing if c not in self._missing]
@@ -217,8 +222,8 @@ class ReconstructionNode(LifecycleNode):
                 log.info(f"camera(s) {', '.join(back)} publishing again: back in the windows")
             self._missing = missing
         group = self.sync.pop_newest_group()
-        if group is None:
-            return
+        if group is None or not self.keyframes.admits(group.stamp):
+            return  # too soon for a keyframe: no TF lookups, no thumbnails
         world, rig = self.config["world_frame"], self.config["rig_frame"]
         frames = group.frames
         kf = Keyframe(
@@ -227,19 +232,35 @@ class ReconstructionNode(LifecycleNode):
             T_rig_cams=[self._lookup(rig, f.frame_id) for f in frames],
             thumbs=[thumbnail(f.image) for f in frames],
         )
-        if self.keyframes.offer(kf) and self.worker is not None:
-            self.worker.submit(self.keyframes.snapshot())
+        worker = self.worker
+        if self.keyframes.offer(kf) and worker is not None:
+            worker.submit(self.keyframes.snapshot())
+
+    def _on_group_error(self, exc: BaseException) -> None:
+        self.get_logger().error(f"grouping step failed: {exc!r}", throttle_duration_sec=5.0)
+
+    def _process(self, keyframes: list[Keyframe]) -> Result:
+        """Worker thread: the window's cloud; ``input_age`` = clock - window stamp at start."""
+        age = self.get_clock().now().nanoseconds - max(kf.stamp for kf in keyframes)
+        result = self.processor.process_cloud(keyframes)
+        result.timings["input_age"] = age / 1e9
+        return result
 
     def _on_result(self, result: Result) -> None:
-        """Worker thread: publish a window's outputs and keep it for ~/save."""
+        """Worker thread: publish the cloud, then update and publish the map; keep for ~/save.
+
+        The occupancy update runs after the cloud is out, off the cloud's latency path.
+        """
         if result.scale_mode == "normalized" and not self._told_normalized:
             self._told_normalized = True
             self.get_logger().warning(
                 "normalised scale (no depth and no known camera extrinsics): the cloud is "
                 "published up to scale; ~/occupancy and ~/voxels are withheld"
             )
-        self.outputs.publish(result)
+        result.timings["publish_cloud"] = self.outputs.publish_cloud(result)
         age = (self.get_clock().now().nanoseconds - result.stamp) / 1e6
+        self.processor.update_map(result)
+        result.timings["publish_map"] = self.outputs.publish_map(result)
         with self._lock:
             self.latest = result
             self._last_window = "ok"

@@ -40,10 +40,7 @@ TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 def cloud_message(result: Result) -> PointCloud2:
     """Return the window's cloud (x y z rgb observed confidence) in the world frame."""
-    extra = {
-        "observed": result.observed.astype(np.float32),
-        "confidence": result.confidence.astype(np.float32),
-    }
+    extra = {"observed": result.observed, "confidence": result.confidence}  # float32 in the msg
     return points_to_pointcloud2(
         result.points, result.colors, extra, header(result.frame, result.stamp)
     )
@@ -66,20 +63,31 @@ class Outputs:
 
     def publish(self, result: Result) -> None:
         """Publish every output of ``result`` (grid and voxels only when it has them)."""
+        self.publish_cloud(result)
+        self.publish_map(result)
+
+    def publish_cloud(self, result: Result) -> float:
+        """Publish TF, ``~/camera_poses`` and ``~/cloud``; return the seconds it took."""
         t0 = time.perf_counter()
         if result.tf:
             poses, children = zip(*result.tf, strict=True)
             self.tf.publish(poses_to_tf_message(poses, result.frame, children, result.stamp))
         self.poses.publish(poses_to_pose_array(result.T_world_cams, result.frame, result.stamp))
         self.cloud.publish(cloud_message(result))
+        self.build_time = time.perf_counter() - t0
+        self.published += 1
+        return self.build_time
+
+    def publish_map(self, result: Result) -> float:
+        """Publish ``~/occupancy`` and ``~/voxels`` when ``result`` has them; return seconds."""
+        t0 = time.perf_counter()
         if result.grid is not None:
             self.grid.publish(grid_to_occupancy_grid(result.grid, result.frame, result.stamp))
         if result.voxels is not None:
             self.voxels.publish(
                 points_to_pointcloud2(result.voxels, header=header(result.frame, result.stamp))
             )
-        self.build_time = time.perf_counter() - t0
-        self.published += 1
+        return time.perf_counter() - t0
 
     def clear_map(self, frame: str, stamp_ns: int, resolution: float) -> None:
         """Publish an empty grid and voxel cloud (after ~/reset) so latched copies are cleared."""

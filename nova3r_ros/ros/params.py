@@ -69,7 +69,8 @@ PARAMETERS: tuple[Param, ...] = (
       "and counted", 1, 1000),
     P("sync.slop", 0.02, "max stamp difference (s) within a group of camera frames and "
       "between an image and its depth", 0.0, 10.0),
-    P("sync.period", 0.02, "period (s) of the grouping and keyframe step", 0.001, 1.0),
+    P("sync.period", 0.02, "longest time (s) between two grouping and keyframe steps (every "
+      "arriving frame also runs one at once)", 0.001, 1.0),
     P("sync.camera_timeout", 1.0, "a camera with no image for this long (s) is left out: "
       "groups go on with the other cameras until it publishes again; 0 = wait for every "
       "camera", 0.0, 3600.0),

@@ -14,6 +14,9 @@ Pose sources, decided per window from what TF knew about every view:
         unless depth is given); the depth backend reconstructs the newest frame
         of a single camera.
 Outputs not in the world frame are anchored by :class:`~nova3r_ros.ros.world.WorldAnchor`.
+Two steps: :meth:`Processor.process_cloud` (cloud, poses: what the cloud waits for)
+and :meth:`Processor.update_map` (occupancy, run after the cloud is published);
+:meth:`Processor.process` does both.
 Frames: every output array is in the world frame (metres when ``scale_mode`` is
 "metric"); ``T_world_cam`` maps OpenCV optical-frame points into the world.
 """
@@ -27,7 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nova3r_ros.core.camera import Undistorter
-from nova3r_ros.core.occupancy import OccupancyGrid2D, OccupancyMap, voxel_centres
+from nova3r_ros.core.occupancy import (
+    OccupancyGrid2D,
+    OccupancyMap,
+    first_in_cell,
+    voxel_centres,
+)
 from nova3r_ros.core.pointcloud import crop_box
 from nova3r_ros.core.transforms import project_to_so3, transform_points
 from nova3r_ros.core.types import View, Window
@@ -50,6 +58,7 @@ class ProcessorConfig:
     z_max: float = 2.0
     max_range: float = 5.0
     voxels: bool = True
+    ray_cell_voxels: float = 1.0  # rays to one point per cube of this edge (voxels); 0 = all
 
 
 @dataclass
@@ -71,6 +80,7 @@ class Result:
     pose_source: str
     anchoring: str
     timings: dict[str, float] = field(default_factory=dict)
+    map_input: tuple | None = field(default=None, repr=False)  # for Processor.update_map
 
 
 def _rigid(T: np.ndarray) -> np.ndarray:
@@ -93,6 +103,7 @@ class Processor:
         self._undistorters: dict[str, Undistorter] = {}
         self._lock = threading.Lock()
         self._reset_pending = False
+        self._epoch = 0  # counts resets: a map update from before a reset is dropped
 
     def reset(self) -> bool:
         """Clear the map and world anchoring; True if done now, False if before the next window."""
@@ -109,6 +120,7 @@ class Processor:
         self.anchor.reset()
         self.map.clear()
         self._reset_pending = False
+        self._epoch += 1
 
     def _view(self, kf: Keyframe, i: int, T_world_cam=None) -> View:
         f = kf.group.frames[i]
@@ -127,11 +139,44 @@ class Processor:
                     frame_id=f.frame_id, camera=f.camera)  # fmt: skip
 
     def process(self, keyframes: list[Keyframe]) -> Result:
-        """Reconstruct the window of ``keyframes`` (oldest first); raises PipelineError."""
+        """Reconstruct the window of ``keyframes`` (oldest first), map included; PipelineError."""
+        return self.update_map(self.process_cloud(keyframes))
+
+    def process_cloud(self, keyframes: list[Keyframe]) -> Result:
+        """Return the window's cloud and poses; grid and voxels wait for :meth:`update_map`.
+
+        The node publishes this result at once and updates the map after, so the
+        occupancy update is off the cloud's latency path.
+        """
         with self._lock:
             if self._reset_pending:
                 self._clear()
             return self._process(keyframes)
+
+    def update_map(self, result: Result) -> Result:
+        """Integrate ``result`` into the occupancy map; fill its ``grid`` and ``voxels``.
+
+        Metric results only (normalised scale withholds the map); a result made
+        before a :meth:`reset` is not integrated. Adds ``occupancy`` to its timings.
+        """
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._reset_pending:
+                self._clear()
+            if result.map_input is None or result.map_input[0] != self._epoch:
+                return result
+            _, points, observed, views, T_world_cams = result.map_input
+            result.map_input = None
+            cfg = self.config
+            self._integrate(points[observed], points[~observed], views, T_world_cams)
+            result.grid = self.map.to_grid(cfg.z_min, cfg.z_max)
+            if cfg.voxels:
+                result.voxels = voxel_centres(self.map.occupied(), cfg.resolution).astype(
+                    np.float32
+                )
+        result.timings["occupancy"] = time.perf_counter() - t0
+        result.timings["total"] = result.timings.get("total", 0.0) + result.timings["occupancy"]
+        return result
 
     def _process(self, keyframes: list[Keyframe]) -> Result:
         t0 = time.perf_counter()
@@ -192,43 +237,58 @@ class Processor:
             T_world_cams = [_rigid(T_world_out @ T) for T in T_out_cams]
             points = transform_points(T_world_out, points)
         self.anchor.remember(keys, T_world_cams)
-        keep = crop_box(points, cfg.crop_lo, cfg.crop_hi)
-        points = points[keep].astype(np.float32)
-        observed = rec.observed[keep]
+        keep = _crop(points, cfg.crop_lo, cfg.crop_hi)  # None: nothing to crop, no copies
+        points = np.asarray(points if keep is None else points[keep], np.float32)
+        pick = (lambda a: a) if keep is None else (lambda a: a[keep])
+        observed = pick(rec.observed)
         t2 = time.perf_counter()
-        grid = voxels = None
+        map_input = None
         if scale_mode == "metric":
-            self._integrate(points[observed], points[~observed], views, T_world_cams)
-            grid = self.map.to_grid(cfg.z_min, cfg.z_max)
-            if cfg.voxels:
-                voxels = voxel_centres(self.map.occupied(), cfg.resolution).astype(np.float32)
-        t3 = time.perf_counter()
+            map_input = (self._epoch, points, observed, views, T_world_cams)
         timings = dict(rec.timings)
-        timings.update(backend=t1 - t0, anchor=t2 - t1, occupancy=t3 - t2, total=t3 - t0)
+        timings.update(backend=t1 - t0, anchor=t2 - t1, total=t2 - t0)
         newest: dict[str, tuple[np.ndarray, str]] = {}
         if source != "tf_world":
             for v, T in zip(views, T_world_cams, strict=True):
                 child = cfg.frame_prefix + (v.frame_id or f"{v.camera}_optical_frame")
                 newest[v.camera] = (T, child)
         return Result(
-            stamp=window.stamp, frame=cfg.world_frame, points=points, colors=rec.colors[keep],
-            observed=observed, confidence=rec.confidence[keep], T_world_cams=T_world_cams,
-            view_cameras=[v.camera for v in views], tf=list(newest.values()), grid=grid,
-            voxels=voxels, scale_mode=scale_mode, pose_source=source, anchoring=how + note,
-            timings=timings,
+            stamp=window.stamp, frame=cfg.world_frame, points=points, colors=pick(rec.colors),
+            observed=observed, confidence=pick(rec.confidence), T_world_cams=T_world_cams,
+            view_cameras=[v.camera for v in views], tf=list(newest.values()), grid=None,
+            voxels=None, scale_mode=scale_mode, pose_source=source, anchoring=how + note,
+            timings=timings, map_input=map_input,
         )  # fmt: skip
 
     def _integrate(self, seen: np.ndarray, hidden: np.ndarray, views, T_world_cams) -> None:
-        """Carve free space along rays to observed points; hidden points are occupied only."""
-        cam = _assign_cameras(seen, views, T_world_cams, self.config.resolution)
-        rayed = cam >= 0
-        lone = np.concatenate([seen[~rayed], hidden]).astype(np.float64)  # own centre: no ray
+        """Carve free space along rays to observed points; hidden points are occupied only.
+
+        Rays go to one observed point per cube of ``ray_cell_voxels`` voxels (the first
+        in it; every point when 0), from the newest camera that sees it: a subset of
+        all the rays, so never more free space. Every point's voxel is occupied.
+        """
+        cell = self.config.ray_cell_voxels * self.config.resolution
+        ends = seen[first_in_cell(seen, cell)] if cell > 0 else seen
+        cam = _assign_cameras(ends, views, T_world_cams, self.config.resolution)
         centres = np.array([T[:3, 3] for T in T_world_cams], np.float64).reshape(-1, 3)
+        rayed = cam >= 0
         self.map.integrate(
-            np.concatenate([seen[rayed], lone]),
-            np.concatenate([centres, lone]),
-            np.concatenate([cam[rayed], len(centres) + np.arange(len(lone))]),
+            ends[rayed], centres, cam[rayed], occupied_only=np.concatenate([seen, hidden])
         )
+
+
+def _crop(points: np.ndarray, lo, hi) -> np.ndarray | None:
+    """Return the crop box's keep mask (N,) bool, or None when every point lies inside.
+
+    Per-column 1D reductions (a (N, 3) axis-0 reduction is ~10x slower); NaN points
+    fail the tests and go to ``crop_box``, which drops them.
+    """
+    if len(points) == 0:
+        return crop_box(points, lo, hi)
+    cols = [points[:, k] for k in range(3)]
+    if all(c.min() >= lo[k] and c.max() <= hi[k] for k, c in enumerate(cols)):
+        return None
+    return crop_box(points, lo, hi)
 
 
 def _assign_cameras(points: np.ndarray, views, T_world_cams, resolution: float) -> np.ndarray:

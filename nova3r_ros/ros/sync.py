@@ -2,8 +2,9 @@
 
 Callbacks push converted images and depth maps into bounded per-topic buffers
 (:meth:`FrameSync.push_image`, :meth:`FrameSync.push_depth`): O(1), and when a
-buffer is full its oldest entry is dropped and counted. The grouping step
-(:meth:`FrameSync.pop_newest_group`, run from a timer, never from a callback)
+buffer is full its oldest entry is dropped and counted; each push wakes a thread
+blocked in :meth:`FrameSync.wait_for_push`. The grouping step
+(:meth:`FrameSync.pop_newest_group`, run by that thread, never from a callback)
 pairs each image with the depth map nearest in time (within ``slop``) and looks
 for the newest set of one frame per camera whose stamps span at most ``slop``.
 Frames older than a returned group are discarded (counted as ``superseded``):
@@ -125,17 +126,30 @@ class FrameSync:
         self._last_seen = dict.fromkeys(self.cameras, now)
         self._missing: set[str] = set()
         self._timeouts = dict.fromkeys(self.cameras, 0)
+        self._pushed = threading.Event()
 
     def push_image(self, frame: CameraFrame) -> None:
         """Add a camera frame (image, intrinsics, no depth yet); O(1)."""
         with self._lock:
             self._images[frame.camera].push(frame)
             self._last_seen[frame.camera] = self._clock()
+        self._pushed.set()
 
     def push_depth(self, camera: str, stamp: int, depth: np.ndarray) -> None:
         """Add a depth map (float32 HxW metres) of ``camera`` at ``stamp`` (ns); O(1)."""
         with self._lock:
             self._depths[camera].push((int(stamp), depth))
+        self._pushed.set()
+
+    def wait_for_push(self, timeout: float | None = None) -> bool:
+        """Block until a push since the previous call (or :meth:`wake`); False on timeout (s)."""
+        pushed = self._pushed.wait(timeout)
+        self._pushed.clear()
+        return pushed
+
+    def wake(self) -> None:
+        """Release a thread blocked in :meth:`wait_for_push` (e.g. to stop it)."""
+        self._pushed.set()
 
     def counters(self) -> dict[str, int]:
         """Return received and dropped counts per buffer, groups made and frames superseded."""
@@ -190,7 +204,7 @@ class FrameSync:
     def pop_newest_group(self) -> FrameGroup | None:
         """Return the newest complete group, removing it and everything older; or None.
 
-        Cost O(N q^2) for N cameras and q-long buffers; call it from a timer.
+        Cost O(N q^2) for N cameras and q-long buffers; call it from a thread or timer.
         """
         with self._lock:
             self._update_missing()

@@ -109,6 +109,8 @@ class TfBuffer:
             up_source = dict(self._chain(source))  # ancestor -> T_ancestor_source
             for ancestor, T_ancestor_target in self._chain(target):
                 if ancestor in up_source:
+                    if ancestor == target:  # target is an ancestor of source: no inverse
+                        return up_source[ancestor].copy()
                     return se3_inverse(T_ancestor_target) @ up_source[ancestor]
         return None
 

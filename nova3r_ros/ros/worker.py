@@ -2,9 +2,12 @@
 
 :meth:`Worker.submit` never blocks: it puts a job into a one-slot mailbox; a job
 still waiting there is replaced by the newer one and counted as ``replaced``.
-The thread takes the newest job, runs ``process(job)`` and hands the result to
-``on_result`` (or the exception to ``on_error``); the result carries the
-window's stamp, so outputs are stamped with the data they came from. ROS-free.
+The thread sleeps on a condition variable (no polling) until a job comes, takes
+the newest job, runs ``process(job)`` and hands the result to ``on_result`` (or
+the exception to ``on_error``); the result carries the window's stamp, so
+outputs are stamped with the data they came from. Stage times are folded into
+:attr:`Worker.times` after ``on_result``, so stages it runs (publishing, the
+occupancy update) are counted too. ROS-free.
 """
 
 from __future__ import annotations
@@ -114,12 +117,12 @@ class Worker:
                 self._busy = False
                 self._on_error(exc)
                 continue
+            self.processed += 1
+            try:
+                self._on_result(result)  # may add stages (publish, occupancy) to the timings
+            except Exception as exc:
+                self._on_error(exc)
             timings = dict(getattr(result, "timings", {}) or {})
             timings["queue_wait"] = wait
             self.times.add(timings)
-            self.processed += 1
             self._busy = False
-            try:
-                self._on_result(result)
-            except Exception as exc:
-                self._on_error(exc)
