@@ -156,12 +156,13 @@ def test_infer_scale_modes_frames_and_checks():
         infer(model, Window(window(1).views * 9), cfg)
 
 
-def test_widening_to_local_context_keeps_the_function():
-    from nova3r_ros.train.loop import with_local_context
+def test_widening_keeps_the_function():
+    from nova3r_ros.train.loop import widen
 
     torch.manual_seed(0)
-    narrow = Nova3r(ModelConfig(**{**TINY.to_dict(), "local_context": 0})).eval()
-    wide = with_local_context(narrow, TINY).eval()
+    narrow = Nova3r(ModelConfig(**{**TINY.to_dict(), "local_context": 0, "ray_features": 0}))
+    narrow.eval()
+    wide = widen(narrow, TINY).eval()
     assert wide.cfg.local_context == 1 and wide.image_encoder.patch_embed.in_channels == 12
     px = torch.randn(1, 2, 12, TINY.image_height, TINY.image_width)
     pose = torch.zeros(1, 2, 12), torch.zeros(1, 2)
@@ -170,7 +171,43 @@ def test_widening_to_local_context_keeps_the_function():
     # the old scene tokens and poses are unchanged; the patch tokens are appended
     assert torch.allclose(scene_w[:, : TINY.scene_tokens], scene_n, atol=1e-5)
     assert torch.allclose(T_w, T_n, atol=1e-5)
-    assert with_local_context(wide, TINY) is wide
+    assert widen(wide, TINY) is wide
+    # the decoder's new ray-feature input starts as a no-op
+    inp = prepare(TINY, torch.zeros(1, 2, 3, 32, 48, dtype=torch.uint8),
+                  torch.as_tensor(K, dtype=torch.float32).expand(1, 2, 3, 3),
+                  torch.full((1, 2, 32, 48), 0.8), None, torch.tensor([True]))  # fmt: skip
+    x, t = torch.randn(1, 50, 3), torch.rand(1)
+    out_n = narrow.decoder(x, t, scene_n)
+    out_w = wide.decoder(x, t, scene_n, inp["geo"])
+    assert torch.allclose(out_n, out_w, atol=1e-5)
+
+
+def test_ray_features_signed_distance_to_observed_depth():
+    """On the observed surface sdf is 0, in front it is free space; unposed views are unused."""
+    from nova3r_ros.model.ray_features import BANDS, ray_features
+
+    B, V, H, W = 1, 2, 32, 48
+    T = torch.eye(4).repeat(B, V, 1, 1)
+    T[:, 1, 0, 3] = 0.3
+    depth = torch.full((B, V, H, W), 2.0)
+    Kt = torch.as_tensor(K, dtype=torch.float32).expand(B, V, 3, 3)
+    imgs = torch.zeros(B, V, 3, H, W, dtype=torch.uint8)
+    yes = torch.tensor([True])
+    geo = prepare(TINY, imgs, Kt, depth, T, yes, None, yes)["geo"]
+    # canonical z = 0 is 2 m (scale 2): on the surface; z = -0.25 is 1.5 m: 0.25 in front
+    x = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, -0.25], [50.0, 0.0, 0.0]]])
+    f = ray_features(x, geo)
+    n = 2 * BANDS + 1
+    assert f[0, 0, 0] == pytest.approx(0.0, abs=1e-6)  # first Fourier feature = sdf x gain
+    assert f[0, 1, 0] > 0 and f[0, 1, n + 1] == 1.0  # in front of both views: free space
+    assert f[0, 0, n] == 1.0 and f[0, 2, n] == 0.0  # outside every image: no ray feature
+    assert torch.all(f[0, 2] == 0)
+    # without known poses only view 0 counts; without depth nothing does
+    geo_unposed = prepare(TINY, imgs, Kt, depth, T, yes, None, ~yes)["geo"]
+    assert geo_unposed["valid"][0, 1].sum() == 0 and geo_unposed["valid"][0, 0].all()
+    geo_rgb = prepare(TINY, imgs, Kt, depth, T, ~yes, None, yes)["geo"]
+    assert geo_rgb["valid"].sum() == 0
+    assert torch.all(ray_features(x, geo_rgb) == 0)
 
 
 def test_train_all_stages_then_pipeline(tmp_path):

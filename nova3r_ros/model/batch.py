@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from nova3r_ros.model.config import ModelConfig
+from nova3r_ros.model.ray_features import ray_geometry
 
 SHIFT = torch.tensor([0.0, 0.0, 1.0])
 
@@ -61,7 +62,9 @@ def prepare(
     Returns:
         dict with ``pixels`` (B, V, 8, h, w) (B, V, 12, h, w with ``cfg.local_context``:
         the canonical point map and its validity appended), ``pose_in`` (B, V, 12), ``pose_known``
-        (B, V), ``scale`` (B,), ``metric`` (B,) bool; with targets also ``points``
+        (B, V), ``scale`` (B,), ``metric`` (B,) bool; with ``cfg.ray_features`` ``geo``
+        (the decoder's ray geometry, see ``ray_features.ray_geometry``); with targets
+        also ``points``
         (B, M, 3) canonical, ``T_ref_cam`` (B, V, 4, 4) canonical translation and
         ``focal`` (B, V) = fx / W.
 
@@ -122,6 +125,14 @@ def prepare(
     if cfg.local_context:
         pixels = torch.cat([pixels, _point_map(d, dmask, rx, ry, kmask, T_ref_cam, use_pose,
                                                scale)], dim=2)  # fmt: skip
+    geo = None
+    if cfg.ray_features:
+        T_scaled = torch.eye(4, device=dev).repeat(B, V, 1, 1)
+        if T_ref_cam is not None:
+            T_scaled = T_ref_cam.clone()
+            T_scaled[..., :3, 3] = T_scaled[..., :3, 3] / scale[:, None, None]
+        valid = dmask & (kmask > 0) & _usable_views(B, V, T_ref_cam, use_pose)[:, :, None, None]
+        geo = ray_geometry(d / scale[:, None, None, None], valid, Kn, T_scaled)
     pose_in = torch.zeros(B, V, 12, device=dev)
     if T_ref_cam is not None:
         pose_in[..., :9] = T_ref_cam[..., :3, :3].flatten(-2)
@@ -129,6 +140,8 @@ def prepare(
     pose_known = use_pose[:, None].float().expand(B, V)
     out = {"pixels": pixels, "pose_in": pose_in, "pose_known": pose_known, "scale": scale,
            "metric": use_depth}  # fmt: skip
+    if geo is not None:
+        out["geo"] = geo
     if points is not None:
         out["points"] = pts_ref / scale[:, None, None] - SHIFT.to(dev)
         T_c = T_ref_cam.clone()
@@ -136,6 +149,15 @@ def prepare(
         out["T_ref_cam"] = T_c
         out["focal"] = Kn[..., 0, 0] / w
     return out
+
+
+def _usable_views(B, V, T_ref_cam, use_pose) -> torch.Tensor:
+    """(B, V) bool: views placed in view 0's frame (view 0 itself, others with known poses)."""
+    posed = torch.zeros(B, V, dtype=torch.bool, device=use_pose.device)
+    if T_ref_cam is not None:
+        posed = use_pose[:, None].expand(B, V).clone()
+    posed[:, 0] = True
+    return posed
 
 
 def _point_map(d, dmask, rx, ry, kmask, T_ref_cam, use_pose, scale) -> torch.Tensor:
@@ -147,17 +169,11 @@ def _point_map(d, dmask, rx, ry, kmask, T_ref_cam, use_pose, scale) -> torch.Ten
     B, V, h, w = d.shape
     dev = d.device
     cam = torch.stack([rx.expand(B, V, h, w) * d, ry.expand(B, V, h, w) * d, d], dim=-1)
-    valid = dmask & (kmask > 0)
-    if T_ref_cam is None:
-        posed = torch.zeros(B, V, dtype=torch.bool, device=dev)
-        ref = cam
-    else:
-        posed = use_pose[:, None].expand(B, V)
+    valid = dmask & (kmask > 0) & _usable_views(B, V, T_ref_cam, use_pose)[:, :, None, None]
+    ref = cam
+    if T_ref_cam is not None:
         R, t = T_ref_cam[..., :3, :3], T_ref_cam[..., :3, 3]
         ref = torch.einsum("bvij,bvhwj->bvhwi", R, cam) + t[:, :, None, None]
-    posed = posed.clone()
-    posed[:, 0] = True
-    valid = valid & posed[:, :, None, None]
     canon = ref / scale[:, None, None, None, None] - SHIFT.to(dev)
     canon = torch.where(valid[..., None], canon, torch.zeros_like(canon))
     return torch.cat([canon.permute(0, 1, 4, 2, 3), valid[:, :, None].float()], dim=2)

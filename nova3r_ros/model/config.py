@@ -38,6 +38,9 @@ class ModelConfig:
             back-projected with known intrinsics, and known poses for views other than
             view 0) and the decoder attends to every view's patch tokens beside the scene
             tokens (pixel-level detail for precision); 0 = scene tokens only.
+        ray_features: 1 = the decoder also sees, for each query point, its signed distance
+            along the ray to the observed depth of the views whose pose is known
+            (:mod:`nova3r_ros.model.ray_features`); 0 = not.
 
     """
 
@@ -55,13 +58,14 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     noise_std: float = 1.0  # checkpoints from before this field was added used 1.0
     local_context: int = 0  # checkpoints from before this field was added used 0
+    ray_features: int = 0  # checkpoints from before this field was added used 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "local_context":
+            if f.name in ("local_context", "ray_features"):
                 if value not in (0, 1) or isinstance(value, bool):
-                    raise ValueError(f"ModelConfig.local_context must be 0 or 1, got {value!r}")
+                    raise ValueError(f"ModelConfig.{f.name} must be 0 or 1, got {value!r}")
                 continue
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ModelConfig.{f.name} must be a positive number, got {value!r}")
@@ -102,7 +106,8 @@ CONFIGS = {
         max_views=8,
         mlp_ratio=2.0,
         local_context=1,
+        ray_features=1,
     ),
     # ~14M parameters for inference: 28 MB as bf16, inside the 32 MB shipping budget
-    "base": ModelConfig(noise_std=0.25, local_context=1),
+    "base": ModelConfig(noise_std=0.25, local_context=1, ray_features=1),
 }

@@ -20,6 +20,7 @@ def flow_loss(
     target: torch.Tensor,
     observed: torch.Tensor | None = None,
     noise_std: float = 1.0,
+    geo: dict | None = None,
 ) -> dict[str, torch.Tensor]:
     """Flow-matching loss (and observed-logit BCE) for one batch.
 
@@ -29,6 +30,7 @@ def flow_loss(
         target: (B, N, 3) canonical target points.
         observed: (B, N) bool labels (seen by an input view), or None.
         noise_std: standard deviation of the Gaussian source ``x_0``.
+        geo: optional ray geometry for the decoder's pixel-aligned features.
 
     Returns:
         dict with ``flow`` (MSE of the velocity), ``observed`` (BCE, 0 if no labels), ``total``.
@@ -39,7 +41,7 @@ def flow_loss(
     t = torch.sigmoid(torch.randn(B, device=target.device))
     x0 = torch.randn_like(target) * noise_std
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * target
-    out = decoder(xt, t, scene).float()
+    out = decoder(xt, t, scene, geo).float()
     flow = F.mse_loss(out[..., :3], target - x0)
     obs = torch.zeros((), device=target.device)
     if observed is not None:
@@ -59,6 +61,7 @@ def sample(
     chunk: int = 32_768,
     generator: torch.Generator | None = None,
     noise_std: float = 1.0,
+    geo: dict | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrate the flow from noise to points.
 
@@ -69,6 +72,7 @@ def sample(
         steps: ODE steps; method: "euler" or "heun".
         generator: optional RNG for reproducible noise.
         noise_std: standard deviation of the Gaussian source (the model config's).
+        geo: optional ray geometry for the decoder's pixel-aligned features.
 
     Returns:
         (points (B, n_points, 3) canonical float32, observed logits (B, n_points)).
@@ -86,13 +90,14 @@ def sample(
         dt = 1.0 / steps
         for i in range(steps):
             t = torch.full((B,), i * dt, device=scene.device)
-            out = decoder(x, t, scene).float()
+            out = decoder(x, t, scene, geo).float()
             v = out[..., :3]
             if method == "heun" and i < steps - 1:
                 x_pred = x + dt * v
-                v2 = decoder(x_pred, t + dt, scene).float()[..., :3]
+                v2 = decoder(x_pred, t + dt, scene, geo).float()[..., :3]
                 v = 0.5 * (v + v2)
             x = x + dt * v
         pts.append(x)
-        logits.append(decoder(x, torch.ones(B, device=scene.device), scene).float()[..., 3])
+        ones = torch.ones(B, device=scene.device)
+        logits.append(decoder(x, ones, scene, geo).float()[..., 3])
     return torch.cat(pts, dim=1), torch.cat(logits, dim=1)

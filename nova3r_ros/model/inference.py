@@ -105,7 +105,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         t2 = time.perf_counter()
         pts, logits = sample(
             model.decoder, scene, config.n_points, config.steps, config.sampler,
-            generator=gen, noise_std=model.cfg.noise_std,
+            generator=gen, noise_std=model.cfg.noise_std, geo=inputs.get("geo"),
         )  # fmt: skip
     if dev.type == "cuda":
         torch.cuda.synchronize()

@@ -13,6 +13,7 @@ from torch import nn
 
 from nova3r_ros.model.config import ModelConfig
 from nova3r_ros.model.layers import AdaLNCrossBlock, Block, fourier_features, timestep_embedding
+from nova3r_ros.model.ray_features import RAY_FEATURES, ray_features
 
 # per-pixel input channels: RGB (3), depth / scale (1), depth valid (1), ray x/z and y/z (2),
 # intrinsics known (1)
@@ -105,7 +106,8 @@ class FlowDecoder(nn.Module):
     """Velocity field v(x_t, t | scene tokens) plus a per-point observed logit.
 
     Forward shapes: ``x`` (B, N, 3) noisy canonical points, ``t`` (B,) in [0, 1],
-    ``scene`` (B, S, D) -> (B, N, 4): velocity (3) and observed logit (1).
+    ``scene`` (B, S, D), optional ``geo`` (see :func:`ray_features.ray_geometry`; used
+    with ``cfg.ray_features``) -> (B, N, 4): velocity (3) and observed logit (1).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -113,6 +115,10 @@ class FlowDecoder(nn.Module):
         d = cfg.dim
         self.bands = cfg.fourier_bands
         self.embed = nn.Linear(3 * (2 * cfg.fourier_bands + 1), d)
+        self.ray_embed = nn.Linear(RAY_FEATURES, d) if cfg.ray_features else None
+        if self.ray_embed is not None:  # zero: adding the features starts as a no-op
+            nn.init.zeros_(self.ray_embed.weight)
+            nn.init.zeros_(self.ray_embed.bias)
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(
             AdaLNCrossBlock(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.decoder_depth)
@@ -122,9 +128,13 @@ class FlowDecoder(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, scene: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, scene: torch.Tensor, geo: dict | None = None
+    ) -> torch.Tensor:
         """Predict velocity and observed logit for every point."""
         h = self.embed(fourier_features(x, self.bands))
+        if self.ray_embed is not None and geo is not None:
+            h = h + self.ray_embed(ray_features(x, geo).to(h.dtype))
         t_emb = self.t_mlp(timestep_embedding(t, h.shape[-1]).to(h.dtype))
         for block in self.blocks:
             h = block(h, scene, t_emb)

@@ -71,24 +71,27 @@ class TrainConfig:
             raise ValueError(f"stage {self.stage} needs --init with an earlier checkpoint")
 
 
-def with_local_context(model: Nova3r, target) -> Nova3r:
-    """Widen a ``local_context=0`` model to the target config's ``local_context=1``.
+def widen(model: Nova3r, target) -> Nova3r:
+    """Give ``model`` the target config's ``local_context`` / ``ray_features`` where it lacks them.
 
-    Every weight is kept; the patch embedding gains the point-map input channels with
-    zero weights, so the widened model computes what the old one did until trained.
-    Any other difference, or no difference, returns ``model`` unchanged.
+    Every weight is kept; the new inputs (point-map channels of the patch embedding, the
+    decoder's ray-feature embedding) start with zero weights, so the widened model
+    computes what the old one did until trained. If the configs differ in anything
+    else, or the model already has both, ``model`` is returned unchanged.
     """
     old = model.cfg
-    if old.local_context or not target.local_context:
+    flags = dict(local_context=max(old.local_context, target.local_context),
+                 ray_features=max(old.ray_features, target.ray_features))  # fmt: skip
+    if replace(old, **flags) == old or replace(old, **flags, noise_std=target.noise_std) != target:
         return model
-    if replace(old, local_context=1, noise_std=target.noise_std) != target:
-        return model
-    wide = Nova3r(replace(old, local_context=1)).to(next(model.parameters()).device)
+    wide = Nova3r(replace(old, **flags)).to(next(model.parameters()).device)
     state = model.state_dict()
     w = state["image_encoder.patch_embed.weight"]
     new_w = torch.zeros_like(wide.image_encoder.patch_embed.weight)
     new_w[:, : w.shape[1]] = w
     state["image_encoder.patch_embed.weight"] = new_w
+    for name, value in wide.state_dict().items():
+        state.setdefault(name, torch.zeros_like(value))  # new layers are zero-initialised
     wide.load_state_dict(state)
     return wide
 
@@ -125,7 +128,8 @@ def losses(model: Nova3r, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tens
         scene = model.point_encoder(target)
         return flow_loss(model.decoder, scene, target, batch["visible"], model.cfg.noise_std)
     scene, T_pred, focal = model.encode_images(inp["pixels"], inp["pose_in"], inp["pose_known"])
-    out = flow_loss(model.decoder, scene, target, batch["visible"], model.cfg.noise_std)
+    out = flow_loss(model.decoder, scene, target, batch["visible"], model.cfg.noise_std,
+                    inp.get("geo"))  # fmt: skip
     if T_pred.shape[1] > 1:
         T_true = inp["T_ref_cam"][:, 1:]
         rot = F.mse_loss(T_pred[:, 1:, :3, :3], T_true[..., :3, :3])
@@ -151,7 +155,7 @@ def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed + rank)
     torch.backends.cuda.matmul.allow_tf32 = True
     model = load_checkpoint(cfg.init, device) if cfg.init else Nova3r(CONFIGS[cfg.model])
-    model = with_local_context(model, CONFIGS[cfg.model]).to(device).train()
+    model = widen(model, CONFIGS[cfg.model]).to(device).train()
     if cfg.stage == 2:  # the stage-1 decoder stays frozen
         for p in model.decoder.parameters():
             p.requires_grad_(False)
