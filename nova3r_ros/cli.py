@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mesh-dir", default=None, help="OBJ meshes for the scenes")
     ev.add_argument("--mesh-names", nargs="*", default=None, help="which meshes to use")
     ev.add_argument("--out", default=None, help="directory for metrics.json")
-    ev.add_argument("--checkpoint", default=None, help="model checkpoint directory")
+    ev.add_argument("--checkpoint", default=None,
+                    help="model checkpoint directory (default: the packaged one)")  # fmt: skip
     ev.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
     ev.add_argument("--points", type=int, default=16_384, help="points the model decodes")
     ev.add_argument("--steps", type=int, default=25, help="ODE steps")

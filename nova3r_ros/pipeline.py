@@ -56,7 +56,8 @@ class ModelBackendConfig:
     """Options of the ``model`` backend.
 
     Attributes:
-        checkpoint: checkpoint directory (safetensors + config.json).
+        checkpoint: checkpoint directory (safetensors + config.json); "" = the packaged
+            ``nova3r_ros/model/checkpoints/base``.
         device: "auto" (CUDA when available), "cuda" or "cpu".
         n_points, steps, sampler: decoding options (see model.inference.InferenceConfig).
         world_frame: the name given to the output frame when poses are inputs.
@@ -78,17 +79,18 @@ def load_model(config: ModelBackendConfig):
     """Load (once) and return the network for ``config``; raises PipelineError if impossible."""
     import torch
 
-    from nova3r_ros.model.checkpoint import CheckpointError, load_checkpoint
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, CheckpointError, load_checkpoint
 
     device = config.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise PipelineError("device 'cuda' requested but no CUDA device is available")
-    key = (config.checkpoint, device)
+    path = config.checkpoint or str(PACKAGED_CHECKPOINT)
+    key = (path, device)
     if key not in _MODELS:
         try:
-            _MODELS[key] = load_checkpoint(config.checkpoint, device)
+            _MODELS[key] = load_checkpoint(path, device)
         except CheckpointError as exc:
             raise PipelineError(f"cannot load the model: {exc}") from exc
     return _MODELS[key]

@@ -29,6 +29,10 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupted or does not match the model."""
 
 
+# the shipped model, loaded when no checkpoint is named
+PACKAGED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "base"
+
+
 def save_checkpoint(
     directory: str | Path,
     model: Nova3r,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from nova3r_ros.model.graphs import graphed
 from nova3r_ros.model.network import FlowDecoder
 
 SAMPLERS = ("euler", "heun")
@@ -62,6 +63,7 @@ def sample(
     generator: torch.Generator | None = None,
     noise_std: float = 1.0,
     geo: dict | None = None,
+    cuda_graph: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrate the flow from noise to points.
 
@@ -73,6 +75,8 @@ def sample(
         generator: optional RNG for reproducible noise.
         noise_std: standard deviation of the Gaussian source (the model config's).
         geo: optional ray geometry for the decoder's pixel-aligned features.
+        cuda_graph: on CUDA, replay each decoder evaluation from a captured graph
+            (:mod:`nova3r_ros.model.graphs`; same numbers, fewer launches); ignored on CPU.
 
     Returns:
         (points (B, n_points, 3) canonical float32, observed logits (B, n_points)).
@@ -88,16 +92,20 @@ def sample(
         n = min(chunk, n_points - start)
         x = torch.randn(B, n, 3, device=scene.device, generator=generator) * noise_std
         dt = 1.0 / steps
+        t0 = torch.zeros(B, device=scene.device)
+        step = graphed(decoder, x, t0, scene, geo) if cuda_graph else None
+        if step is None:
+
+            def step(x_, t_):
+                return decoder(x_, t_, scene, geo)
+
         for i in range(steps):
             t = torch.full((B,), i * dt, device=scene.device)
-            out = decoder(x, t, scene, geo).float()
-            v = out[..., :3]
+            v = step(x, t)[..., :3].float().clone()  # a graph reuses its output buffer
             if method == "heun" and i < steps - 1:
-                x_pred = x + dt * v
-                v2 = decoder(x_pred, t + dt, scene, geo).float()[..., :3]
+                v2 = step(x + dt * v, t + dt)[..., :3].float()
                 v = 0.5 * (v + v2)
             x = x + dt * v
         pts.append(x)
-        ones = torch.ones(B, device=scene.device)
-        logits.append(decoder(x, ones, scene, geo).float()[..., 3])
+        logits.append(step(x, torch.ones(B, device=scene.device))[..., 3].float().clone())
     return torch.cat(pts, dim=1), torch.cat(logits, dim=1)

@@ -33,6 +33,7 @@ class InferenceConfig:
         observed_threshold: logit above which a point is flagged observed.
         seed: noise seed (None = random).
         world_frame: output frame name when poses are inputs.
+        cuda_graph: on CUDA, replay decoder steps from captured graphs (same result).
 
     """
 
@@ -42,6 +43,7 @@ class InferenceConfig:
     observed_threshold: float = 0.0
     seed: int | None = 0
     world_frame: str = "world"
+    cuda_graph: bool = True
 
     def __post_init__(self) -> None:
         if self.n_points < 1 or self.steps < 1:
@@ -94,7 +96,9 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         use_pose=one if posed else ~one,
     )
     t1 = time.perf_counter()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
+    # no autocast weight cache: a captured graph must not point at cached casts
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda",
+                              cache_enabled=False)  # fmt: skip
     gen = None
     if config.seed is not None:
         gen = torch.Generator(device=dev).manual_seed(config.seed)
@@ -106,6 +110,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         pts, logits = sample(
             model.decoder, scene, config.n_points, config.steps, config.sampler,
             generator=gen, noise_std=model.cfg.noise_std, geo=inputs.get("geo"),
+            cuda_graph=config.cuda_graph,
         )  # fmt: skip
     if dev.type == "cuda":
         torch.cuda.synchronize()

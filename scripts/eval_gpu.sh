@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Issue 4's evaluation on the GPU machine: every configuration on 100 synthetic tabletop
+# windows (seeds 1,000,000-1,000,099, never used in training), run in parallel, then
+# bench/model.py alone on the GPU. Needs the YCB meshes at $MESHES (carried beside the
+# tree). Writes $OUT/results.json (all metrics.json merged), $OUT/results.md and
+# $OUT/bench_model.txt.
+# Usage: OUT=dir MESHES=.device_data/meshes [WINDOWS=1000000-1000099] [EXTRA="--device cpu"]
+#        scripts/eval_gpu.sh   (EXTRA: more nova3r eval arguments, e.g. for a CPU smoke run)
+set -u
+export PYTHONPATH=. OMP_NUM_THREADS=2
+DATA="synthetic:${WINDOWS:-1000000-1000099}"
+CK=nova3r_ros/model/checkpoints/base
+E=/tmp/nova3r_eval
+mkdir -p "$E" "$OUT"
+run() {  # name, then nova3r eval arguments
+  local name=$1; shift
+  timeout "${EVAL_TIMEOUT:-330}" python -m nova3r_ros.cli eval --checkpoint "$CK" --data "$DATA" \
+    --out "$E/$name" "$@" ${EXTRA:-} > "$E/$name.log" 2>&1 || echo "$name failed: $(tail -2 "$E/$name.log")"
+}
+run rgbd_1v --method oracle model --views 1 &
+run rgbd_2v --method oracle model --views 2 &
+run rgbd_4v --method oracle model --views 4 &
+run rgbd_1v_fast --method model --views 1 --sampler heun --steps 8 &
+run rgb_unposed_1v --method oracle model --views 1 --no-depth --unposed &
+run rgb_unposed_2v --method oracle model --views 2 --no-depth --unposed &
+run rgb_unposed_4v --method oracle model --views 4 --no-depth --unposed &
+HELD="ycb_powerdrill ycb_mustardbottle"
+SEEN="ycb_banana ycb_crackerbox ycb_gelatinbox ycb_masterchefcan"
+run meshes_seen_1v --method oracle model --views 1 --mesh-dir "$MESHES" --mesh-names $SEEN &
+run meshes_heldout_1v --method oracle model --views 1 --mesh-dir "$MESHES" --mesh-names $HELD &
+wait
+python - "$E" "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+e, out = Path(sys.argv[1]), Path(sys.argv[2])
+res = {d.name: json.loads((d / "metrics.json").read_text())
+       for d in sorted(e.iterdir()) if (d / "metrics.json").exists()}
+(out / "results.json").write_text(json.dumps(res, indent=1))
+md = "".join(f"## {d.name}\n\n" + (d / "metrics.md").read_text() + "\n"
+             for d in sorted(e.iterdir()) if (d / "metrics.md").exists())
+(out / "results.md").write_text(md)
+print(md)
+PY
+timeout "${BENCH_TIMEOUT:-200}" python bench/model.py --device "${BENCH_DEVICE:-cuda}" \
+  > "$OUT/bench_model.txt" 2>&1 || echo "bench failed"
+tail -40 "$OUT/bench_model.txt"
