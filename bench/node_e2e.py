@@ -2,42 +2,72 @@
 
 This process publishes 4 cameras (320x240 rgb8 + 32FC1 depth + CameraInfo, stamped
 with the wall clock just before the messages are built) at 30 Hz and the cameras'
-poses on ``/tf_static``; the node (subprocess, depth backend, window of 1 keyframe x 4
-cameras; the texture shifts every frame so that the image-change keyframe policy
-fires, at most every ``keyframe.min_interval`` = 0.2 s, so at most 5 windows/s)
-publishes ``~/cloud`` stamped with its window's stamp. Both processes use the shipped
-Fast DDS profile (``config/fastdds_large_messages.xml``, as the launch file does;
-without it Fast DDS's default 0.5 MB shared-memory segment loses ~20 % of these
-images). Measured:
+poses on ``/tf_static``; the node (subprocess, window of 1 keyframe x 4 cameras; the
+texture shifts every frame so that the image-change keyframe policy fires, at most
+every ``keyframe.min_interval``) publishes ``~/cloud`` stamped with its window's stamp.
+Both processes use the shipped Fast DDS profile (``config/fastdds_large_messages.xml``,
+as the launch file does; without it Fast DDS's default 0.5 MB shared-memory segment
+loses ~20 % of these images).
+
+Backends (``--backend``):
+    ``depth`` (default): fusion of the input depth (voxel 1 cm, stride 2), ~15-25 ms a
+        window here; keyframe interval 0.2 s (at most 5 windows/s); default 10 s run.
+    ``model``: the network from the packaged checkpoint on the CPU, ``n_points`` =
+        ``--points`` (default 1024), ``ode_steps`` = ``--steps`` (default 8); the node has
+        no sampler parameter, so it decodes with the pipeline's default (Euler) and so
+        does the baseline. ~1.1 s a window on the 2-core CPU at the defaults (4096 points:
+        ~3.7 s). The keyframe interval defaults to 2.5 x the bare pipeline's time
+        (rounded up to 0.1 s): in the node, sharing the 2 cores with its own input
+        callbacks and with the publisher, a window takes 1.3-1.7 x as long, and at
+        1.5 x windows queued behind the previous one (``queue_wait`` ~0.8 s). So a
+        window normally finds the worker idle and its latency holds no wait for the
+        previous window (when it does, ``queue_wait`` shows it). Default 30 s run
+        (about 10 clouds), raised to at least 5 intervals.
+
+The bare pipeline is timed first, in this process, on the same window with the node's
+settings; then the node starts; once it is active this process publishes until the
+first cloud arrives (model loading and first-call warm-up, not measured), then for
+``--seconds``. Only clouds whose window stamp falls in that period count, each against
+its own window stamp. Measured:
 
     ``e2e_latency_ms_median`` / ``_p90``: cloud received here minus its stamp (the last
         image of the window): the camera's own send time + transport + sync + keyframe
         + queueing + reconstruction + publish + transport back.
-    ``windows_per_s``: clouds received per second (capped at 5 by the keyframe interval).
-    ``input_drops``: input messages the node reports dropped (``/diagnostics``).
-    ``input_received``: image + depth messages the node converted (of those sent).
+    ``windows_per_s``: counted clouds per second (capped by the keyframe interval).
+    ``input_drops``: input messages the node reports dropped (``/diagnostics``, whole run).
+    ``input_received``: image + depth messages the node converted (of those sent, whole run).
     ``camera_send_ms_median``: stamp to the last publish of a frame set, in this process
         (part of the latency that a real camera driver would add too).
-    ``pipeline_ms``: the bare ``pipeline.reconstruct`` on the same window in this process,
-        median of 20 runs after the node has exited (no occupancy: the node updates the
-        map after publishing the cloud, off the cloud's latency path).
+    ``pipeline_ms``: the bare ``pipeline.reconstruct(window, backend, config)`` on the same
+        window in this process, median of 20 runs (model: 5) after warm-up runs, with no
+        other load (no occupancy: the node updates the map after publishing the cloud,
+        off the cloud's latency path).
     ``node_overhead_pct``: (median latency - pipeline time) / pipeline time, the issue's
         measure (target: under 20 %).
-    ``node_added_ms``: median latency - pipeline time, the same overhead in ms (it does
-        not grow with the backend's time, so it is the figure that carries over to the
-        model backend).
+    ``node_added_ms``: median latency - pipeline time, the same overhead in ms. It holds
+        fixed costs (transport, sync, publish) and, on this 2-core machine, the slow-down
+        of the node's reconstruction by the publisher and by the node's own input
+        callbacks competing for the cores (see ``backend_slowdown_pct``).
+    ``backend_slowdown_pct``: the node's mean ``backend`` stage (view assembly + the same
+        ``reconstruct`` call, under the load) over ``pipeline_ms``, minus 1: how much of
+        ``node_added_ms`` is the reconstruction itself slowed by CPU contention.
     ``worker_capacity_windows_per_s``: 1 / the worker's mean busy time per window
         (cloud, publish, occupancy update, map publish): the rate it could sustain.
+    ``publisher_cpu_pct`` / ``node_cpu_pct``: CPU time of this process / of the node per
+        second of the measured period (100 = one core busy); ``cpu_cores``;
+        ``loadavg_1min`` at the end of the period.
     ``node_mean_<stage>_ms``: the node's own mean stage times from ``/diagnostics``
         (``input_age``: window stamp to the worker's start; ``queue_wait``: job waiting
         for the worker; ``occupancy`` and ``publish_map`` run after the cloud is out).
 
-Usage: python bench/node_e2e.py [--seconds 10]
+Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
+    [--steps N] [--interval S]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -54,7 +84,13 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from tf2_msgs.msg import TFMessage
 
 from nova3r_ros.core.types import View, Window
-from nova3r_ros.pipeline import DepthBackendConfig, reconstruct
+from nova3r_ros.pipeline import (
+    DepthBackendConfig,
+    ModelBackendConfig,
+    reconstruct,
+    unload_models,
+)
+from nova3r_ros.ros.backend import resolve_checkpoint
 from nova3r_ros.ros.conversions import header, numpy_to_image, poses_to_tf_message, stamp_to_ns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,14 +114,64 @@ def camera_poses() -> list[np.ndarray]:
     return poses
 
 
+def time_pipeline(window: Window, backend: str, cfg, warmup: int, runs: int) -> float:
+    """Return the median ms of ``runs`` bare ``reconstruct`` calls after ``warmup`` ones."""
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        reconstruct(window, backend, cfg)
+        if i >= warmup:
+            times.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--backend", choices=("depth", "model"), default="depth")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="measured period (default: depth 10, model 30)")  # fmt: skip
+    ap.add_argument("--points", type=int, default=1024, help="model: n_points")
+    ap.add_argument("--steps", type=int, default=8, help="model: ode_steps")
+    ap.add_argument("--interval", type=float, default=None,
+                    help="keyframe.min_interval (s); default: depth 0.2, model 2.5 x "
+                    "the pipeline's time")  # fmt: skip
     a = ap.parse_args()
+    poses = camera_poses()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    depth = np.full((H, W), 1.1, np.float32)
+    window = Window([View(rgb, depth, K, T, 0, f"{c}_optical_frame", c)
+                     for c, T in zip(CAMS, poses, strict=True)])  # fmt: skip
+    if a.backend == "depth":
+        cfg = DepthBackendConfig(voxel_size=0.01, stride=2, world_frame="map")
+        pipeline_ms = time_pipeline(window, "depth", cfg, warmup=2, runs=20)
+        model_params = ""
+    else:  # the node's settings: packaged checkpoint, cpu, n_points, ode_steps, Euler
+        cfg = ModelBackendConfig(checkpoint=resolve_checkpoint(""), device="cpu",
+                                 n_points=a.points, steps=a.steps, world_frame="map")  # fmt: skip
+        pipeline_ms = time_pipeline(window, "model", cfg, warmup=2, runs=5)
+        unload_models()
+        model_params = f"    n_points: {a.points}\n    ode_steps: {a.steps}\n"
+    interval = a.interval
+    if interval is None:
+        interval = 0.2 if a.backend == "depth" else max(0.2, math.ceil(pipeline_ms * 0.025) / 10)
+    seconds = a.seconds or (10.0 if a.backend == "depth" else 30.0)
+    if a.backend == "model" and seconds < 5 * interval:
+        seconds = 5 * interval  # several clouds, not one or two
+    print(
+        f"# backend {a.backend}, keyframe interval {interval:.1f} s, {seconds:.0f} s measured"
+        + (f", {a.points} points, {a.steps} Euler steps, cpu" if model_params else "")
+    )
     params = Path(tempfile.mkdtemp()) / "bench.yaml"
     params.write_text(
-        "/**:\n  ros__parameters:\n    backend: depth\n    device: cpu\n"
-        f"    cameras: {CAMS}\n    window_size: 1\n    keyframe.min_interval: 0.2\n"
+        f"/**:\n  ros__parameters:\n    backend: {a.backend}\n    device: cpu\n{model_params}"
+        f"    cameras: {CAMS}\n    window_size: 1\n    keyframe.min_interval: {interval:.3f}\n"
         "    use_tf_poses: true\n    world_frame: map\n    voxel_size: 0.01\n"
         "    publish_voxels: false\n"
     )
@@ -109,19 +195,21 @@ def main() -> None:
         )
         for c in CAMS
     }
-    poses = camera_poses()
     node.create_publisher(TFMessage, "/tf_static", latched).publish(
         poses_to_tf_message(poses, "map", [f"{c}_optical_frame" for c in CAMS], 0)
     )
-    latencies, drops, received, node_stages, send_ms = [], [0], {}, {}, []
+    clouds, drops, received, node_stages, send_ms, state = [], [0], {}, {}, [], [""]
 
-    def on_cloud(msg):
-        latencies.append((time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e6)
+    def on_cloud(msg):  # (window stamp, latency ms) of every cloud
+        stamp = stamp_to_ns(msg.header.stamp)
+        clouds.append((stamp, (time.time_ns() - stamp) / 1e6))
 
     def on_diag(msg):
         for status in msg.status:
             for kv in status.values:
-                if kv.key.endswith("_dropped"):
+                if kv.key == "state":
+                    state[0] = kv.value
+                elif kv.key.endswith("_dropped"):
                     drops[0] = max(drops[0], int(float(kv.value)))
                 elif kv.key.endswith("_received") and "/" in kv.key:
                     received[kv.key] = int(float(kv.value))
@@ -131,60 +219,78 @@ def main() -> None:
     reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     node.create_subscription(PointCloud2, "/nova3r_reconstruction/cloud", on_cloud, reliable)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    depth = np.full((H, W), 1.1, np.float32)
     info = CameraInfo(width=W, height=H, k=K.reshape(-1).tolist(), distortion_model="plumb_bob",
                       d=[0.0] * 5)  # fmt: skip
-    time.sleep(3.0)  # the node starts and activates
-    t_end, period, n_sent = time.monotonic() + a.seconds, 1 / 30, 0
+
+    def fail(why: str) -> None:
+        print(f"{why}: is the node starting? (try: nova3r node --params-file ...)")
+        node_proc.kill()
+        sys.exit(1)
+
+    deadline = time.monotonic() + 120  # the node starts, loads its backend and activates
+    while state[0] != "active" and time.monotonic() < deadline and node_proc.poll() is None:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if state[0] != "active":
+        fail(f"node not active (state {state[0]!r}, exit code {node_proc.poll()})")
+    period, n_sent = 1 / 30, 0
     next_t = time.monotonic()
-    while time.monotonic() < t_end:
-        stamp = time.time_ns()
-        frame = np.roll(rgb, 16 * (n_sent // 8), axis=1)  # the scene changes: new keyframes
-        for c in CAMS:
-            h = header(f"{c}_optical_frame", stamp)
-            img, dep = numpy_to_image(frame, "rgb8", h), numpy_to_image(depth, "32FC1", h)
-            info.header = h
-            pubs[c][2].publish(info)
-            pubs[c][0].publish(img)
-            pubs[c][1].publish(dep)
-        send_ms.append((time.time_ns() - stamp) / 1e6)
-        n_sent += len(CAMS) * 2
-        next_t += period
-        while time.monotonic() < next_t:
-            rclpy.spin_once(node, timeout_sec=max(0.0, next_t - time.monotonic()))
-    for _ in range(20):
+
+    def publish_until(done) -> None:
+        nonlocal n_sent, next_t
+        while not done():
+            stamp = time.time_ns()
+            frame = np.roll(rgb, 16 * (n_sent // 8), axis=1)  # the scene changes: new keyframes
+            for c in CAMS:
+                h = header(f"{c}_optical_frame", stamp)
+                img, dep = numpy_to_image(frame, "rgb8", h), numpy_to_image(depth, "32FC1", h)
+                info.header = h
+                pubs[c][2].publish(info)
+                pubs[c][0].publish(img)
+                pubs[c][1].publish(dep)
+            send_ms.append((time.time_ns() - stamp) / 1e6)
+            n_sent += len(CAMS) * 2
+            next_t += period
+            while time.monotonic() < next_t:
+                rclpy.spin_once(node, timeout_sec=max(0.0, next_t - time.monotonic()))
+
+    warm_end = time.monotonic() + 60 + 3 * interval  # warm-up: until the first cloud
+    publish_until(lambda: clouds or time.monotonic() > warm_end)
+    if not clouds:
+        fail("no cloud received")
+    send_ms.clear()
+    t0_ns, cpu0, node_cpu0 = time.time_ns(), time.process_time(), cpu_seconds(node_proc.pid)
+    t_end = time.monotonic() + seconds
+    publish_until(lambda: time.monotonic() >= t_end)
+    t1_ns, cpu1, node_cpu1 = time.time_ns(), time.process_time(), cpu_seconds(node_proc.pid)
+    load1 = os.getloadavg()[0]
+    drain = time.monotonic() + max(1.0, 3 * pipeline_ms / 1e3)  # the last window's cloud
+    while time.monotonic() < drain:
         rclpy.spin_once(node, timeout_sec=0.05)
     node_proc.terminate()
     node_proc.wait(timeout=10)
-    window = Window([View(rgb, depth, K, T, 0, f"{c}_optical_frame", c)
-                     for c, T in zip(CAMS, poses, strict=True)])  # fmt: skip
-    cfg = DepthBackendConfig(voxel_size=0.01, stride=2, world_frame="map")
-    runs = []
-    for i in range(22):
-        t0 = time.perf_counter()
-        reconstruct(window, "depth", cfg)
-        if i >= 2:  # two warm-up runs
-            runs.append(1e3 * (time.perf_counter() - t0))
-    pipeline_ms = statistics.median(runs)
+    latencies = [ms for stamp, ms in clouds if t0_ns <= stamp < t1_ns]
     if not latencies:
-        print("no cloud received: is the node starting? (try: nova3r node --params-file ...)")
-        sys.exit(1)
-    med = statistics.median(latencies)
+        fail("no cloud received in the measured period")
+    med, wall = statistics.median(latencies), (t1_ns - t0_ns) / 1e9
     print(f"# {len(latencies)} clouds, {n_sent} image messages sent at 30 Hz x {len(CAMS)}")
     print(f"e2e_latency_ms_median={med:.1f}")
     print(f"e2e_latency_ms_p90={np.percentile(latencies, 90):.1f}")
-    print(f"windows_per_s={len(latencies) / a.seconds:.2f}")
+    print(f"windows_per_s={len(latencies) / wall:.2f}")
     print(f"input_drops={drops[0]}")
     print(f"input_received={sum(received.values())}")
     print(f"camera_send_ms_median={statistics.median(send_ms):.1f}")
     print(f"pipeline_ms={pipeline_ms:.1f}")
     print(f"node_overhead_pct={100 * (med - pipeline_ms) / pipeline_ms:.0f}")
     print(f"node_added_ms={med - pipeline_ms:.1f}")
+    if "backend" in node_stages:
+        print(f"backend_slowdown_pct={100 * (node_stages['backend'] / pipeline_ms - 1):.0f}")
     busy = [node_stages.get(k, 0.0) for k in ("total", "publish_cloud", "publish_map")]
     if busy[0] > 0:
         print(f"worker_capacity_windows_per_s={1e3 / sum(busy):.1f}")
+    print(f"publisher_cpu_pct={100 * (cpu1 - cpu0) / wall:.0f}")
+    print(f"node_cpu_pct={100 * (node_cpu1 - node_cpu0) / wall:.0f}")
+    print(f"cpu_cores={os.cpu_count()}")
+    print(f"loadavg_1min={load1:.2f}")
     for stage, ms in sorted(node_stages.items()):
         print(f"node_mean_{stage}_ms={ms:.1f}")
     node.destroy_node()
