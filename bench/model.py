@@ -39,8 +39,8 @@ from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
 # Decoding presets: (ODE steps, sampler). Change here or with --{quality,fast}-{steps,sampler}.
-QUALITY = (25, "euler")  # the settings that meet the quality targets
-FAST = (8, "heun")  # the fast preset (must still beat the oracle's F@1cm)
+QUALITY = (25, "euler")  # the evaluation settings (README results)
+FAST = (8, "heun")  # the fast preset (the target asks it to beat the oracle F@1cm; see README)
 CHECKPOINT = Path(__file__).resolve().parents[1] / "nova3r_ros/model/checkpoints/base"
 HEIGHT, WIDTH = 192, 256
 VIEWS = (1, 2, 4, 8, 16)

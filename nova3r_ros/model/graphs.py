@@ -4,7 +4,9 @@ Decoding is launch-bound on a GPU: an evaluation is a few hundred small kernels,
 and a sampler makes 25 of them per chunk. A captured graph replays them with one
 launch. Graphs are cached per decoder, input shapes, dtype mode and parameter
 storage (a model moved between devices gets a new graph, never a stale one).
-Each replay overwrites the same output buffer: callers copy what they keep.
+Each replay overwrites the same output buffer: callers copy what they keep. A
+cached graph's static buffers are shared, so one decoder must not be sampled from
+two threads at once (the node has one worker thread; evaluation is sequential).
 """
 
 from __future__ import annotations
