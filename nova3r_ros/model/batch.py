@@ -60,13 +60,13 @@ def prepare(
         points: (B, M, 3) ground-truth world points (training targets).
 
     Returns:
-        dict with ``pixels`` (B, V, 8, h, w) (B, V, 12, h, w with ``cfg.local_context``:
-        the canonical point map and its validity appended), ``pose_in`` (B, V, 12), ``pose_known``
-        (B, V), ``scale`` (B,), ``metric`` (B,) bool; with ``cfg.ray_features`` ``geo``
-        (the decoder's ray geometry, see ``ray_features.ray_geometry``); with targets
-        also ``points``
-        (B, M, 3) canonical, ``T_ref_cam`` (B, V, 4, 4) canonical translation and
-        ``focal`` (B, V) = fx / W.
+        dict with ``pixels`` (B, V, 8, h, w), or (B, V, 12, h, w) with
+        ``cfg.local_context`` (the canonical point map and its validity appended),
+        ``pose_in`` (B, V, 12), ``pose_known`` (B, V), ``scale`` (B,), ``metric`` (B,)
+        bool; with ``cfg.ray_features`` also ``geo`` (the decoder's ray geometry, see
+        ``ray_features.ray_geometry``); with targets also ``points`` (B, M, 3)
+        canonical, ``T_ref_cam`` (B, V, 4, 4) canonical translation and ``focal``
+        (B, V) = fx / W.
 
     """
     B, V, _, H, W = images.shape
