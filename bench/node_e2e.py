@@ -25,10 +25,22 @@ Backends (``--backend``):
         (about 10 clouds), raised to at least 5 intervals.
 
 The bare pipeline is timed first, in this process, on the same window with the node's
-settings; then the node starts; once it is active this process publishes until the
-first cloud arrives (model loading and first-call warm-up, not measured), then for
-``--seconds``. Only clouds whose window stamp falls in that period count, each against
-its own window stamp. Measured:
+settings, on an otherwise idle machine (``pipeline_ms``). Then the loaded baseline
+(``pipeline_loaded_ms``): this process publishes the same 4 x 30 Hz load to a
+subscriber process that only receives and converts the images (the node's input QoS
+and conversions, no sync, keyframes or worker: a stand-in for the node's input side),
+while another process (own interpreter) times the same bare ``reconstruct`` with the
+same settings; both exit (or are killed on exit) before the node starts. Why: on this
+2-core machine the load itself (the publisher and the receiving callbacks) competes with
+the backend for the cores, and the model backend ran 30-65 % slower in the node than
+alone, so overhead against the idle baseline mixes the load generator's contention into
+the node's overhead. The loaded figures measure the node against a pipeline that shares
+the machine with the same load; the idle figures (``pipeline_ms``,
+``node_overhead_pct``, the issue's measure) are kept as they were. Then the node
+starts; once it is active this process publishes until the first cloud arrives (model
+loading and first-call warm-up, not measured), then for ``--seconds``. Only clouds
+whose window stamp falls in that period count, each against its own window stamp.
+Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
 
     ``e2e_latency_ms_median`` / ``_p90``: cloud received here minus its stamp (the last
         image of the window): the camera's own send time + transport + sync + keyframe
@@ -51,6 +63,20 @@ its own window stamp. Measured:
     ``backend_slowdown_pct``: the node's mean ``backend`` stage (view assembly + the same
         ``reconstruct`` call, under the load) over ``pipeline_ms``, minus 1: how much of
         ``node_added_ms`` is the reconstruction itself slowed by CPU contention.
+    ``pipeline_loaded_ms``: the same bare ``reconstruct`` (same window, settings, warm-up
+        and run count as ``pipeline_ms``) timed in a separate process while this process
+        publishes the 4 x 30 Hz load to the receive-and-convert-only subscriber process.
+    ``node_overhead_loaded_pct``: (median latency - ``pipeline_loaded_ms``) /
+        ``pipeline_loaded_ms``: the node's overhead over a pipeline under the same input
+        load (the CPU the load costs is not counted as the node's).
+    ``node_added_loaded_ms``: median latency - ``pipeline_loaded_ms``.
+    ``backend_slowdown_loaded_pct``: the node's mean ``backend`` stage over
+        ``pipeline_loaded_ms``, minus 1 (what the node's grouping and worker add to it).
+    ``load_messages_received`` / ``load_messages_sent``: image + depth messages the
+        stand-in subscriber converted / this process sent once it was receiving (from
+        its 24th message on, give or take one frame set of 8);
+        ``load_subscriber_cpu_pct``: its CPU while the loaded baseline was timed (compare
+        ``node_cpu_pct``, which also holds the node's grouping and worker).
     ``worker_capacity_windows_per_s``: 1 / the worker's mean busy time per window
         (cloud, publish, occupancy update, map publish): the rate it could sustain.
     ``publisher_cpu_pct`` / ``node_cpu_pct``: CPU time of this process / of the node per
@@ -67,6 +93,7 @@ Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points 
 from __future__ import annotations
 
 import argparse
+import atexit
 import math
 import os
 import statistics
@@ -78,51 +105,16 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from _load import CAMS, H, K, W, backend_config, camera_poses, scene, time_pipeline
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from tf2_msgs.msg import TFMessage
 
-from nova3r_ros.core.types import View, Window
-from nova3r_ros.pipeline import (
-    DepthBackendConfig,
-    ModelBackendConfig,
-    reconstruct,
-    unload_models,
-)
-from nova3r_ros.ros.backend import resolve_checkpoint
+from nova3r_ros.pipeline import unload_models
 from nova3r_ros.ros.conversions import header, numpy_to_image, poses_to_tf_message, stamp_to_ns
 
 ROOT = Path(__file__).resolve().parents[1]
-W, H, CAMS = 320, 240, ["cam0", "cam1", "cam2", "cam3"]
-K = np.array([[250.0, 0, 159.5], [0, 250.0, 119.5], [0, 0, 1]])
-
-
-def camera_poses() -> list[np.ndarray]:
-    """Four cameras 1 m from the origin, 20 degrees apart, looking at it (camera-to-map)."""
-    poses = []
-    for i in range(len(CAMS)):
-        a = np.radians(-30 + 20 * i)
-        eye = np.array([np.sin(a), -np.cos(a), 0.6])
-        z = -eye / np.linalg.norm(eye)
-        x = np.cross(z, [0, 0, 1.0])
-        x /= np.linalg.norm(x)
-        T = np.eye(4)
-        T[:3, :3] = np.column_stack([x, np.cross(z, x), z])
-        T[:3, 3] = eye
-        poses.append(T)
-    return poses
-
-
-def time_pipeline(window: Window, backend: str, cfg, warmup: int, runs: int) -> float:
-    """Return the median ms of ``runs`` bare ``reconstruct`` calls after ``warmup`` ones."""
-    times = []
-    for i in range(warmup + runs):
-        t0 = time.perf_counter()
-        reconstruct(window, backend, cfg)
-        if i >= warmup:
-            times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -143,19 +135,12 @@ def main() -> None:
                     "the pipeline's time")  # fmt: skip
     a = ap.parse_args()
     poses = camera_poses()
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    depth = np.full((H, W), 1.1, np.float32)
-    window = Window([View(rgb, depth, K, T, 0, f"{c}_optical_frame", c)
-                     for c, T in zip(CAMS, poses, strict=True)])  # fmt: skip
-    if a.backend == "depth":
-        cfg = DepthBackendConfig(voxel_size=0.01, stride=2, world_frame="map")
-        pipeline_ms = time_pipeline(window, "depth", cfg, warmup=2, runs=20)
-        model_params = ""
-    else:  # the node's settings: packaged checkpoint, cpu, n_points, ode_steps, Euler
-        cfg = ModelBackendConfig(checkpoint=resolve_checkpoint(""), device="cpu",
-                                 n_points=a.points, steps=a.steps, world_frame="map")  # fmt: skip
-        pipeline_ms = time_pipeline(window, "model", cfg, warmup=2, runs=5)
+    rgb, depth, window = scene()
+    warmup, runs = (2, 20) if a.backend == "depth" else (2, 5)
+    cfg = backend_config(a.backend, a.points, a.steps)
+    pipeline_ms = time_pipeline(window, a.backend, cfg, warmup, runs)
+    model_params = ""
+    if a.backend == "model":  # the node's settings: packaged checkpoint, cpu, Euler
         unload_models()
         model_params = f"    n_points: {a.points}\n    ode_steps: {a.steps}\n"
     interval = a.interval
@@ -168,7 +153,8 @@ def main() -> None:
         f"# backend {a.backend}, keyframe interval {interval:.1f} s, {seconds:.0f} s measured"
         + (f", {a.points} points, {a.steps} Euler steps, cpu" if model_params else "")
     )
-    params = Path(tempfile.mkdtemp()) / "bench.yaml"
+    tmp = Path(tempfile.mkdtemp())
+    params = tmp / "bench.yaml"
     params.write_text(
         f"/**:\n  ros__parameters:\n    backend: {a.backend}\n    device: cpu\n{model_params}"
         f"    cameras: {CAMS}\n    window_size: 1\n    keyframe.min_interval: {interval:.3f}\n"
@@ -177,12 +163,23 @@ def main() -> None:
     )
     profile = ROOT / "config" / "fastdds_large_messages.xml"
     os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(profile))
-    node_proc = subprocess.Popen(
-        [sys.executable, "-m", "nova3r_ros.cli", "node", "--params-file",
-         str(ROOT / "config" / "reconstruct.yaml"), "--params-file", str(params)],
-        env=dict(os.environ), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    rclpy.init()  # the DDS profile is read at init: set above, before the node starts
+    procs: list[subprocess.Popen] = []  # killed on exit, whatever happens
+
+    def start(args: list[str], out=subprocess.DEVNULL) -> subprocess.Popen:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, *args],
+                env=dict(os.environ),
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        )
+        return procs[-1]
+
+    atexit.register(lambda: [p.kill() for p in procs if p.poll() is None])
+    rclpy.init()  # the DDS profile is read at init: set above, before any process starts
     node = rclpy.create_node("bench_cameras")
     sensor = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -198,7 +195,66 @@ def main() -> None:
     node.create_publisher(TFMessage, "/tf_static", latched).publish(
         poses_to_tf_message(poses, "map", [f"{c}_optical_frame" for c in CAMS], 0)
     )
-    clouds, drops, received, node_stages, send_ms, state = [], [0], {}, {}, [], [""]
+    info = CameraInfo(width=W, height=H, k=K.reshape(-1).tolist(), distortion_model="plumb_bob",
+                      d=[0.0] * 5)  # fmt: skip
+    period, n_sent, next_t = 1 / 30, 0, 0.0
+    send_ms: list[float] = []
+
+    def publish_until(done) -> None:
+        nonlocal n_sent, next_t
+        while not done():
+            stamp = time.time_ns()
+            frame = np.roll(rgb, 16 * (n_sent // 8), axis=1)  # the scene changes: new keyframes
+            for c in CAMS:
+                h = header(f"{c}_optical_frame", stamp)
+                img, dep = numpy_to_image(frame, "rgb8", h), numpy_to_image(depth, "32FC1", h)
+                info.header = h
+                pubs[c][2].publish(info)
+                pubs[c][0].publish(img)
+                pubs[c][1].publish(dep)
+            send_ms.append((time.time_ns() - stamp) / 1e6)
+            n_sent += len(CAMS) * 2
+            next_t += period
+            while time.monotonic() < next_t:
+                rclpy.spin_once(node, timeout_sec=max(0.0, next_t - time.monotonic()))
+
+    # Loaded baseline: the same load into a receive-and-convert-only subscriber process
+    # while another process times the bare pipeline (no node yet).
+    ready, stop = tmp / "ready", tmp / "stop"
+    sub = start([str(Path(__file__).with_name("_load.py")), "subscribe", str(ready), str(stop)],
+                subprocess.PIPE)  # fmt: skip
+    next_t = time.monotonic()
+    deadline = next_t + 60  # the subscriber starts and discovers the publishers
+    publish_until(lambda: ready.exists() or sub.poll() is not None or time.monotonic() > deadline)
+    if not ready.exists():
+        print(f"load subscriber received nothing (exit code {sub.poll()})")
+        sys.exit(1)
+    timer = start([str(Path(__file__).with_name("_load.py")), "time", a.backend, str(a.points),
+                   str(a.steps), str(warmup), str(runs)], subprocess.PIPE)  # fmt: skip
+    load_t0, sub_cpu0, load_sent0 = time.monotonic(), cpu_seconds(sub.pid), n_sent
+    deadline = load_t0 + 120 + 5 * (warmup + runs) * pipeline_ms / 1e3
+    publish_until(lambda: timer.poll() is not None or time.monotonic() > deadline)
+    sub_cpu_pct = 100 * (cpu_seconds(sub.pid) - sub_cpu0) / (time.monotonic() - load_t0)
+    load_sent = n_sent - load_sent0  # since READY, as its count (give or take a frame set)
+    stop.touch()
+    try:
+        sub_out = sub.communicate(timeout=15)[0]
+        timer_out = timer.communicate(timeout=1)[0]
+    except subprocess.TimeoutExpired:
+        sub_out = timer_out = ""
+    lines = dict(ln.split("=", 1) for ln in (sub_out + timer_out).split() if "=" in ln)
+    if "pipeline_ms" not in lines:
+        print(f"loaded baseline failed (timer exit code {timer.poll()}): {timer_out!r}")
+        sys.exit(1)
+    pipeline_loaded_ms = float(lines["pipeline_ms"])
+    load_received = int(lines.get("received", -1))
+    n_sent = 0
+    send_ms.clear()
+
+    yamls = [str(ROOT / "config" / "reconstruct.yaml"), str(params)]
+    node_proc = start(["-m", "nova3r_ros.cli", "node", "--params-file", yamls[0],
+                       "--params-file", yamls[1]])  # fmt: skip
+    clouds, drops, received, node_stages, state = [], [0], {}, {}, [""]
 
     def on_cloud(msg):  # (window stamp, latency ms) of every cloud
         stamp = stamp_to_ns(msg.header.stamp)
@@ -219,40 +275,17 @@ def main() -> None:
     reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     node.create_subscription(PointCloud2, "/nova3r_reconstruction/cloud", on_cloud, reliable)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-    info = CameraInfo(width=W, height=H, k=K.reshape(-1).tolist(), distortion_model="plumb_bob",
-                      d=[0.0] * 5)  # fmt: skip
 
     def fail(why: str) -> None:
         print(f"{why}: is the node starting? (try: nova3r node --params-file ...)")
-        node_proc.kill()
-        sys.exit(1)
+        sys.exit(1)  # atexit kills the node
 
     deadline = time.monotonic() + 120  # the node starts, loads its backend and activates
     while state[0] != "active" and time.monotonic() < deadline and node_proc.poll() is None:
         rclpy.spin_once(node, timeout_sec=0.1)
     if state[0] != "active":
         fail(f"node not active (state {state[0]!r}, exit code {node_proc.poll()})")
-    period, n_sent = 1 / 30, 0
     next_t = time.monotonic()
-
-    def publish_until(done) -> None:
-        nonlocal n_sent, next_t
-        while not done():
-            stamp = time.time_ns()
-            frame = np.roll(rgb, 16 * (n_sent // 8), axis=1)  # the scene changes: new keyframes
-            for c in CAMS:
-                h = header(f"{c}_optical_frame", stamp)
-                img, dep = numpy_to_image(frame, "rgb8", h), numpy_to_image(depth, "32FC1", h)
-                info.header = h
-                pubs[c][2].publish(info)
-                pubs[c][0].publish(img)
-                pubs[c][1].publish(dep)
-            send_ms.append((time.time_ns() - stamp) / 1e6)
-            n_sent += len(CAMS) * 2
-            next_t += period
-            while time.monotonic() < next_t:
-                rclpy.spin_once(node, timeout_sec=max(0.0, next_t - time.monotonic()))
-
     warm_end = time.monotonic() + 60 + 3 * interval  # warm-up: until the first cloud
     publish_until(lambda: clouds or time.monotonic() > warm_end)
     if not clouds:
@@ -284,6 +317,15 @@ def main() -> None:
     print(f"node_added_ms={med - pipeline_ms:.1f}")
     if "backend" in node_stages:
         print(f"backend_slowdown_pct={100 * (node_stages['backend'] / pipeline_ms - 1):.0f}")
+    print(f"pipeline_loaded_ms={pipeline_loaded_ms:.1f}")
+    print(f"node_overhead_loaded_pct={100 * (med - pipeline_loaded_ms) / pipeline_loaded_ms:.0f}")
+    print(f"node_added_loaded_ms={med - pipeline_loaded_ms:.1f}")
+    if "backend" in node_stages:
+        slow = 100 * (node_stages["backend"] / pipeline_loaded_ms - 1)
+        print(f"backend_slowdown_loaded_pct={slow:.0f}")
+    print(f"load_messages_received={load_received}")
+    print(f"load_messages_sent={load_sent}")
+    print(f"load_subscriber_cpu_pct={sub_cpu_pct:.0f}")
     busy = [node_stages.get(k, 0.0) for k in ("total", "publish_cloud", "publish_map")]
     if busy[0] > 0:
         print(f"worker_capacity_windows_per_s={1e3 / sum(busy):.1f}")

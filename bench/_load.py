@@ -1,0 +1,123 @@
+"""Helpers of ``bench/node_e2e.py``: the benchmark's window, and its loaded-baseline processes.
+
+Run as a script, in a subprocess of ``node_e2e.py`` (own interpreter):
+
+    ``python bench/_load.py subscribe READY STOP``: the stand-in for the node's input side.
+        Subscribes to the 4 cameras' image, depth and CameraInfo topics with the node's
+        input QoS (best effort, depth 5) and only converts every message as the node's
+        callbacks do (``image_to_rgb`` / ``image_to_depth`` / ``camera_info_to_camera``),
+        on one single-threaded executor like the node's; no sync, keyframes or worker.
+        Creates READY after its first 24 image + depth messages; when STOP exists (or the
+        parent is gone, or after an hour) prints ``received=N``, the image + depth messages
+        converted after READY, and exits.
+    ``python bench/_load.py time BACKEND POINTS STEPS WARMUP RUNS``: prints
+        ``pipeline_ms=X``, the median of RUNS bare ``reconstruct`` calls on the window
+        after WARMUP ones, with :func:`backend_config`'s settings.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nova3r_ros.core.types import View, Window
+from nova3r_ros.pipeline import DepthBackendConfig, ModelBackendConfig, reconstruct
+
+W, H, CAMS = 320, 240, ["cam0", "cam1", "cam2", "cam3"]
+K = np.array([[250.0, 0, 159.5], [0, 250.0, 119.5], [0, 0, 1]])
+
+
+def camera_poses() -> list[np.ndarray]:
+    """Four cameras 1 m from the origin, 20 degrees apart, looking at it (camera-to-map)."""
+    poses = []
+    for i in range(len(CAMS)):
+        a = np.radians(-30 + 20 * i)
+        eye = np.array([np.sin(a), -np.cos(a), 0.6])
+        z = -eye / np.linalg.norm(eye)
+        x = np.cross(z, [0, 0, 1.0])
+        x /= np.linalg.norm(x)
+        T = np.eye(4)
+        T[:3, :3] = np.column_stack([x, np.cross(z, x), z])
+        T[:3, 3] = eye
+        poses.append(T)
+    return poses
+
+
+def scene() -> tuple[np.ndarray, np.ndarray, Window]:
+    """Return the texture (HxWx3 uint8), the depth (1.1 m everywhere) and their window."""
+    rgb = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    depth = np.full((H, W), 1.1, np.float32)
+    window = Window([View(rgb, depth, K, T, 0, f"{c}_optical_frame", c)
+                     for c, T in zip(CAMS, camera_poses(), strict=True)])  # fmt: skip
+    return rgb, depth, window
+
+
+def backend_config(backend: str, points: int, steps: int):
+    """Return the node's backend settings (model: packaged checkpoint, cpu, Euler)."""
+    if backend == "depth":
+        return DepthBackendConfig(voxel_size=0.01, stride=2, world_frame="map")
+    from nova3r_ros.ros.backend import resolve_checkpoint
+
+    return ModelBackendConfig(checkpoint=resolve_checkpoint(""), device="cpu",
+                              n_points=points, steps=steps, world_frame="map")  # fmt: skip
+
+
+def time_pipeline(window: Window, backend: str, cfg, warmup: int, runs: int) -> float:
+    """Return the median ms of ``runs`` bare ``reconstruct`` calls after ``warmup`` ones."""
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        reconstruct(window, backend, cfg)
+        if i >= warmup:
+            times.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def subscribe(ready: Path, stop: Path) -> None:
+    """Receive and convert the cameras' messages until ``stop`` exists; print the count."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from nova3r_ros.ros.conversions import camera_info_to_camera, image_to_depth, image_to_rgb
+    from nova3r_ros.ros.inputs import input_qos
+
+    rclpy.init()
+    node = rclpy.create_node("bench_load_subscriber")
+    qos, count, parent = input_qos("best_effort", 5), [0], os.getppid()
+
+    def convert(fn):
+        def callback(msg) -> None:
+            fn(msg)
+            count[0] += 1
+            if count[0] == 24:
+                ready.touch()
+
+        return callback
+
+    for c in CAMS:
+        node.create_subscription(CameraInfo, f"/{c}/camera_info", camera_info_to_camera, qos)
+        node.create_subscription(Image, f"/{c}/image_raw", convert(image_to_rgb), qos)
+        node.create_subscription(Image, f"/{c}/depth/image_raw", convert(image_to_depth), qos)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    deadline = time.monotonic() + 3600
+    while not stop.exists() and os.getppid() == parent and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.1)
+    print(f"received={max(0, count[0] - 24)}", flush=True)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "subscribe":
+        subscribe(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        backend, points, steps, warmup, runs = sys.argv[2], *map(int, sys.argv[3:7])
+        cfg = backend_config(backend, points, steps)
+        print(f"pipeline_ms={time_pipeline(scene()[2], backend, cfg, warmup, runs):.3f}")
