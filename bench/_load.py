@@ -18,12 +18,12 @@ Run as a script, in a subprocess of ``node_e2e.py`` (own interpreter):
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _timing import median_ms
 
 from nova3r_ros.core.types import View, Window
 from nova3r_ros.pipeline import DepthBackendConfig, ModelBackendConfig, reconstruct
@@ -69,13 +69,7 @@ def backend_config(backend: str, points: int, steps: int):
 
 def time_pipeline(window: Window, backend: str, cfg, warmup: int, runs: int) -> float:
     """Return the median ms of ``runs`` bare ``reconstruct`` calls after ``warmup`` ones."""
-    times = []
-    for i in range(warmup + runs):
-        t0 = time.perf_counter()
-        reconstruct(window, backend, cfg)
-        if i >= warmup:
-            times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    return median_ms(lambda: reconstruct(window, backend, cfg), warmup, runs)
 
 
 def subscribe(ready: Path, stop: Path) -> None:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import array
 import ctypes
-import statistics
 import struct
-import time
 
 import numpy as np
+from _timing import median_ms
 from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -29,13 +28,7 @@ from nova3r_ros.ros.image_msgs import image_to_rgb, numpy_to_image
 
 def timed(fn, repeats: int) -> float:
     """Median wall time of ``fn()`` in milliseconds over ``repeats`` runs (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return median_ms(fn, 1, repeats)
 
 
 def baseline_create_cloud(points, colors, observed, confidence) -> PointCloud2:

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 import torch
+from _timing import median_ms
 
 from nova3r_ros.model.checkpoint import load_checkpoint
 from nova3r_ros.model.config import CONFIGS
@@ -51,18 +50,6 @@ CPU_HEADLINE = ((2, 4_096, "fast"),)
 TARGETS_MS = {("cuda", 8, 16_384, "quality"): 100, ("cuda", 8, 16_384, "fast"): 30,
               ("cpu", 2, 4_096, "fast"): 3_000}  # fmt: skip
 TARGET_GPU_MEM_GB = 4.0
-
-
-def timed(fn, warmup: int, repeats: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``repeats`` runs after ``warmup``."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def device_name(device: torch.device) -> str:
@@ -142,7 +129,7 @@ def main() -> None:
     def window(v: int):
         if v not in windows:
             windows[v] = make_window(v, device, args.seed)
-            depth_ms[v] = timed(lambda: reconstruct(windows[v], "depth", DepthBackendConfig()),
+            depth_ms[v] = median_ms(lambda: reconstruct(windows[v], "depth", DepthBackendConfig()),
                                 max(warmup, 1), max(repeats, 3))  # fmt: skip
         return windows[v]
 
@@ -155,7 +142,7 @@ def main() -> None:
             if cuda:
                 torch.cuda.synchronize(device)
                 torch.cuda.reset_peak_memory_stats(device)
-            ms = timed(lambda: infer(model, w, icfg), warmup, repeats)
+            ms = median_ms(lambda: infer(model, w, icfg), warmup, repeats)
             mem = torch.cuda.max_memory_allocated(device) / 1e9 if cuda else None
             results[key] = (ms, mem)
             print(f"  {v:2d} views {n:6d} points {preset:7s}: {ms:9.1f} ms"
