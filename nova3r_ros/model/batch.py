@@ -122,17 +122,17 @@ def prepare(
         ],
         dim=2,
     )
+    # depth pixels placed in view 0's frame: depth, intrinsics, and view 0 or a known pose
+    placed = dmask & (kmask > 0) & _usable_views(B, V, T_ref_cam, use_pose)[:, :, None, None]
     if cfg.local_context:
-        pixels = torch.cat([pixels, _point_map(d, dmask, rx, ry, kmask, T_ref_cam, use_pose,
-                                               scale)], dim=2)  # fmt: skip
+        pixels = torch.cat([pixels, _point_map(d, placed, rx, ry, T_ref_cam, scale)], dim=2)
     geo = None
     if cfg.ray_features:
         T_scaled = torch.eye(4, device=dev).repeat(B, V, 1, 1)
         if T_ref_cam is not None:
             T_scaled = T_ref_cam.clone()
             T_scaled[..., :3, 3] = T_scaled[..., :3, 3] / scale[:, None, None]
-        valid = dmask & (kmask > 0) & _usable_views(B, V, T_ref_cam, use_pose)[:, :, None, None]
-        geo = ray_geometry(d / scale[:, None, None, None], valid, Kn, T_scaled)
+        geo = ray_geometry(d / scale[:, None, None, None], placed, Kn, T_scaled)
     pose_in = torch.zeros(B, V, 12, device=dev)
     if T_ref_cam is not None:
         pose_in[..., :9] = T_ref_cam[..., :3, :3].flatten(-2)
@@ -160,16 +160,15 @@ def _usable_views(B, V, T_ref_cam, use_pose) -> torch.Tensor:
     return posed
 
 
-def _point_map(d, dmask, rx, ry, kmask, T_ref_cam, use_pose, scale) -> torch.Tensor:
+def _point_map(d, valid, rx, ry, T_ref_cam, scale) -> torch.Tensor:
     """Canonical xyz of every valid depth pixel (B, V, 4, h, w): x, y, z, valid.
 
-    A pixel is valid with depth and intrinsics, and for views other than view 0 only
+    ``valid`` (B, V, h, w): depth and intrinsics, and for views other than view 0 only
     when the window's relative poses are inputs (view 0 is the reference frame).
     """
     B, V, h, w = d.shape
     dev = d.device
     cam = torch.stack([rx.expand(B, V, h, w) * d, ry.expand(B, V, h, w) * d, d], dim=-1)
-    valid = dmask & (kmask > 0) & _usable_views(B, V, T_ref_cam, use_pose)[:, :, None, None]
     ref = cam
     if T_ref_cam is not None:
         R, t = T_ref_cam[..., :3, :3], T_ref_cam[..., :3, 3]
