@@ -19,7 +19,9 @@ setup(
             glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz"),
         ),
     ],
-    package_data={package_name: ["model/checkpoints/*/*.json", "model/checkpoints/*/*.safetensors"]},
+    package_data={
+        package_name: ["model/checkpoints/*/*.json", "model/checkpoints/*/*.safetensors"]
+    },
     install_requires=["setuptools"],
     zip_safe=True,
     maintainer="nova3r_ros developers",

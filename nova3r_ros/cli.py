@@ -17,7 +17,8 @@ def _eval(args: argparse.Namespace) -> int:
         from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
 
         backend = ModelBackendConfig(args.checkpoint or "", args.device, args.points, args.steps,
-                                     args.sampler)  # fmt: skip
+                                     args.sampler,
+                                     depth_consistency=args.depth_consistency)  # fmt: skip
 
         def model_fn(window):
             return reconstruct(window, "model", backend)
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--points", type=int, default=16_384, help="points the model decodes")
     ev.add_argument("--steps", type=int, default=25, help="ODE steps")
     ev.add_argument("--sampler", default="euler", choices=("euler", "heun"))
+    ev.add_argument(
+        "--depth-consistency",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="snap the model's points to the input depth and its plane (model.depth_consistency)",
+    )
     ev.set_defaults(func=_eval)
     nd = sub.add_parser("node", help="run the ROS 2 reconstruction node (lifecycle, autostart)")
     nd.add_argument(

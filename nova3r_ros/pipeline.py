@@ -61,6 +61,8 @@ class ModelBackendConfig:
         device: "auto" (CUDA when available), "cuda" or "cpu".
         n_points, steps, sampler: decoding options (see model.inference.InferenceConfig).
         world_frame: the name given to the output frame when poses are inputs.
+        depth_consistency: snap the decoded points to the input depth and its dominant
+            plane, drop points in seen free space (see model.depth_consistency).
 
     """
 
@@ -70,6 +72,7 @@ class ModelBackendConfig:
     steps: int = 25
     sampler: str = "euler"
     world_frame: str = "world"
+    depth_consistency: bool = True
 
 
 _MODELS: dict[tuple[str, str], object] = {}
@@ -113,6 +116,7 @@ def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstr
     if backend == "depth":
         return reconstruct_depth(window, config or DepthBackendConfig())
     if backend == "model":
+        from nova3r_ros.model.depth_consistency import DepthConsistency
         from nova3r_ros.model.inference import InferenceConfig, InferenceError, infer
 
         config = config or ModelBackendConfig()
@@ -121,6 +125,7 @@ def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstr
             return infer(model, window, InferenceConfig(
                 n_points=config.n_points, steps=config.steps, sampler=config.sampler,
                 world_frame=config.world_frame,
+                depth_consistency=DepthConsistency() if config.depth_consistency else None,
             ))  # fmt: skip
         except InferenceError as exc:
             raise PipelineError(str(exc)) from exc

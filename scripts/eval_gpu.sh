@@ -5,7 +5,8 @@
 # tree). Writes $OUT/results.json (all metrics.json merged), $OUT/results.md and
 # $OUT/bench_model.txt.
 # Usage: OUT=dir MESHES=.device_data/meshes [WINDOWS=1000000-1000099] [EXTRA="--device cpu"]
-#        scripts/eval_gpu.sh   (EXTRA: more nova3r eval arguments, e.g. for a CPU smoke run)
+#        [BENCH=0] scripts/eval_gpu.sh   (EXTRA: more nova3r eval arguments, e.g. for a CPU
+#        smoke run; BENCH=0 skips bench/model.py)
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2
 DATA="synthetic:${WINDOWS:-1000000-1000099}"
@@ -17,10 +18,11 @@ run() {  # name, then nova3r eval arguments
   timeout "${EVAL_TIMEOUT:-330}" python -m nova3r_ros.cli eval --checkpoint "$CK" --data "$DATA" \
     --out "$E/$name" "$@" ${EXTRA:-} > "$E/$name.log" 2>&1 || echo "$name failed: $(tail -2 "$E/$name.log")"
 }
-run rgbd_1v --method oracle model --views 1 &
-run rgbd_2v --method oracle model --views 2 &
-run rgbd_4v --method oracle model --views 4 &
-run rgbd_1v_fast --method model --views 1 --sampler heun --steps 8 &
+for v in 1 2 4; do
+  run rgbd_${v}v --method oracle model --views $v &
+  run rgbd_${v}v_raw --method model --views $v --no-depth-consistency &  # decoder output as is
+  run rgbd_${v}v_fast --method model --views $v --sampler euler --steps 8 &  # bench's fast preset
+done
 run rgb_unposed_1v --method oracle model --views 1 --no-depth --unposed &
 run rgb_unposed_2v --method oracle model --views 2 --no-depth --unposed &
 run rgb_unposed_4v --method oracle model --views 4 --no-depth --unposed &
@@ -41,6 +43,7 @@ md = "".join(f"## {d.name}\n\n" + (d / "metrics.md").read_text() + "\n"
 (out / "results.md").write_text(md)
 print(md)
 PY
+[ "${BENCH:-1}" = 1 ] || exit 0
 timeout "${BENCH_TIMEOUT:-200}" python bench/model.py --device "${BENCH_DEVICE:-cuda}" \
   > "$OUT/bench_model.txt" 2>&1 || echo "bench failed"
 tail -40 "$OUT/bench_model.txt"

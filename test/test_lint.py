@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON_DIRS = ["nova3r_ros", "test", "bench", "launch", "scripts"]
+PYTHON_DIRS = ["nova3r_ros", "test", "bench", "launch", "scripts", "setup.py"]
 
 
 def _existing(dirs):

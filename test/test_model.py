@@ -180,8 +180,11 @@ def test_infer_scale_modes_frames_and_checks():
     torch.manual_seed(0)
     model = Nova3r(TINY).eval()
     cfg = InferenceConfig(n_points=300, steps=2)
-    rec = infer(model, window(2, depth=True), cfg)
-    assert rec.scale_mode == "metric" and rec.frame == "reference" and len(rec) == 300
+    raw = infer(model, window(2, depth=True), InferenceConfig(300, 2, depth_consistency=None))
+    assert raw.scale_mode == "metric" and raw.frame == "reference" and len(raw) == 300
+    rec = infer(model, window(2, depth=True), cfg)  # consistency may drop seen-free points
+    assert rec.scale_mode == "metric" and 0 < len(rec) <= 300 and len(rec.observed) == len(rec)
+    assert "consistency" in rec.timings
     assert np.all(np.isfinite(rec.points)) and len(rec.T_ref_cam) == 2
     assert infer(model, window(1, depth=False), cfg).scale_mode == "normalized"
     posed = infer(model, window(2, posed=True), InferenceConfig(300, 2, world_frame="map"))

@@ -4,18 +4,25 @@ Output frame: view 0's optical frame ("reference"), or the world frame of the
 input poses when every view has a known ``T_world_cam`` (the prediction is
 then mapped by view 0's known pose). Scale: metric when every view has depth,
 else normalised (median distance to camera 0 = 1), stated in ``scale_mode``.
+
+With depth, the decoded points are then made consistent with it
+(:mod:`nova3r_ros.model.depth_consistency`, on by default): points near an observed
+surface are snapped onto it, points in seen free space dropped, and points near the
+observed dominant plane moved onto it. It uses the views placed in the output frame:
+view 0 always, the others when their poses are inputs.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from nova3r_ros.core.types import Reconstruction, Window
 from nova3r_ros.model.batch import prepare, to_reference_frame
+from nova3r_ros.model.depth_consistency import DepthConsistency, apply_depth_consistency
 from nova3r_ros.model.flow import SAMPLERS, sample
 from nova3r_ros.model.network import Nova3r
 
@@ -34,6 +41,8 @@ class InferenceConfig:
         seed: noise seed (None = random).
         world_frame: output frame name when poses are inputs.
         cuda_graph: on CUDA, replay decoder steps from captured graphs (same result).
+        depth_consistency: thresholds for making the points agree with input depth
+            (see the module docstring); None = return the decoder's points as they are.
 
     """
 
@@ -44,6 +53,7 @@ class InferenceConfig:
     seed: int | None = 0
     world_frame: str = "world"
     cuda_graph: bool = True
+    depth_consistency: DepthConsistency | None = field(default_factory=DepthConsistency)
 
     def __post_init__(self) -> None:
         if self.n_points < 1 or self.steps < 1:
@@ -77,7 +87,9 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     images = torch.from_numpy(np.stack([v.image for v in window.views])).permute(0, 3, 1, 2)
     K = torch.from_numpy(np.stack([v.K for v in window.views])).float()
     has_depth = window.has_depth
-    depth = torch.from_numpy(np.stack([v.depth for v in window.views])) if has_depth else None
+    depth = None
+    if has_depth:
+        depth = torch.from_numpy(np.stack([v.depth for v in window.views])).to(dev)
     posed = window.has_poses
     T = (
         torch.from_numpy(np.stack([v.T_world_cam for v in window.views])).float()
@@ -89,7 +101,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         model.cfg,
         images[None].to(dev),
         K[None].to(dev),
-        None if depth is None else depth[None].to(dev),
+        None if depth is None else depth[None],
         None if T is None else T[None].to(dev),
         use_depth=one if has_depth else ~one,
         use_K=one,
@@ -116,7 +128,22 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         torch.cuda.synchronize()
     t3 = time.perf_counter()
     scale = inputs["scale"]
-    pts_ref = to_reference_frame(pts, scale)[0].cpu().numpy().astype(np.float64)
+    pts_dev = to_reference_frame(pts, scale)[0]
+    observed_dev = logits[0] > config.observed_threshold
+    if has_depth and config.depth_consistency is not None:
+        placed = len(window) if posed else 1  # views whose pose in view 0's frame is known
+        T_rel = np.eye(4)[None]
+        if posed:
+            T_world = np.stack([v.T_world_cam for v in window.views])
+            T_rel = np.linalg.inv(T_world[0]) @ T_world
+        pts_dev, _, observed_dev = apply_depth_consistency(
+            pts_dev, depth[:placed], K[:placed].to(dev),
+            torch.from_numpy(T_rel).float().to(dev), config.depth_consistency,
+            torch.Generator(device=dev).manual_seed(config.seed or 0),
+        )  # fmt: skip
+    pts_ref = pts_dev.cpu().numpy().astype(np.float64)
+    observed = observed_dev.cpu().numpy()
+    t4 = time.perf_counter()
     T_ref = T_pred[0].float().cpu().numpy().astype(np.float64)
     T_ref[:, :3, 3] *= float(scale[0])
     frame = "reference"
@@ -125,16 +152,20 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         pts_ref = pts_ref @ T0[:3, :3].T + T0[:3, 3]
         T_ref = np.stack([v.T_world_cam for v in window.views])
         frame = config.world_frame
-    logits = logits[0].cpu().numpy()
     n = pts_ref.shape[0]
     return Reconstruction(
         points=pts_ref.astype(np.float32),
         colors=np.full((n, 3), 180, np.uint8),
-        observed=logits > config.observed_threshold,
+        observed=observed,
         confidence=np.ones(n, np.float32),
         T_ref_cam=list(T_ref),
         K=[v.K for v in window.views],
         scale_mode="metric" if has_depth else "normalized",
         frame=frame,
-        timings={"prepare": t1 - t0, "encode": t2 - t1, "decode": t3 - t2},
+        timings={
+            "prepare": t1 - t0,
+            "encode": t2 - t1,
+            "decode": t3 - t2,
+            "consistency": t4 - t3,
+        },
     )

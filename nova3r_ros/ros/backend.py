@@ -64,6 +64,7 @@ class Backend:
                 n_points=int(values["n_points"]),
                 steps=int(values["ode_steps"]),
                 world_frame=world_frame,
+                depth_consistency=bool(values["depth_consistency"]),
             )
 
     @property

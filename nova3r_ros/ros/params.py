@@ -52,6 +52,8 @@ PARAMETERS: tuple[Param, ...] = (
       "packaged nova3r_ros/model/checkpoints/base when present"),
     P("n_points", 16384, "points the model decodes per window", 256, 1_000_000),
     P("ode_steps", 25, "flow-matching ODE steps of the model's point decoder", 1, 1000),
+    P("depth_consistency", True, "model backend with depth: snap decoded points onto the "
+      "observed depth and its dominant plane, drop points in seen free space"),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),
