@@ -9,7 +9,7 @@ from nova3r_ros.model.depth_consistency import DepthConsistency
 
 H, W = 48, 64
 K = np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]])
-NO_PLANE = DepthConsistency(snap_m=0.03, free_m=0.02, plane_m=0.0)
+NO_PLANE = DepthConsistency(snap_m=0.03, free_m=0.02, plane_m=0.0, dedupe_m=0.0)
 
 
 def apply_depth_consistency(points, depths, Ks, Ts, config):
@@ -95,17 +95,17 @@ def _table_view():
 
 def test_the_dominant_plane_is_found_and_extended_beyond_the_image():
     depth, T = _table_view()
-    obs = dc.observed_points(
-        torch.from_numpy(depth)[None], torch.from_numpy(K)[None].float(),
-        torch.from_numpy(T)[None].float(),
-    )  # fmt: skip
-    plane = dc.dominant_plane(obs, 0.005, 0.2, generator=torch.Generator().manual_seed(0))
-    assert plane is not None
+    g = torch.Generator().manual_seed(0)
+    args = [torch.from_numpy(a)[None].float() for a in (depth, K, T)]
+    obs, valid = dc.observed_points(*args, generator=g)
+    assert valid.float().mean() > 0.5  # most pixels see the table
+    plane, found = dc.dominant_plane(obs, valid, 0.005, 0.2, generator=g)
+    assert bool(found)
     np.testing.assert_allclose(np.abs(plane[:3].numpy()), [0, 0, 1], atol=1e-4)
     assert abs(float(plane[3])) < 1e-4
     # beside the table (outside the image), 1.5 cm above the plane and 10 cm above it
     pts = np.array([[2.0, 0.5, 0.015], [2.0, 0.6, 0.10]])
-    cfg = DepthConsistency(plane_m=0.02)
+    cfg = DepthConsistency(plane_m=0.02, dedupe_m=0.0)
     out, keep, snapped = apply_depth_consistency(pts, [depth], [K], [T], cfg)
     assert keep.all() and not snapped.any()
     np.testing.assert_allclose(out[0], [2.0, 0.5, 0.0], atol=1e-4)
@@ -114,13 +114,38 @@ def test_the_dominant_plane_is_found_and_extended_beyond_the_image():
 
 def test_no_plane_without_a_dominant_one():
     g = torch.Generator().manual_seed(0)
-    assert dc.dominant_plane(torch.randn(2000, 3, generator=g), 0.005, 0.2, generator=g) is None
-    assert dc.dominant_plane(torch.zeros(2, 3), 0.005, 0.2) is None
+    cloud, ok = torch.randn(2000, 3, generator=g), torch.ones(2000, dtype=torch.bool)
+    assert not bool(dc.dominant_plane(cloud, ok, 0.005, 0.2, generator=g)[1])
+    flat = cloud * torch.tensor([1.0, 1.0, 0.0])
+    assert bool(dc.dominant_plane(flat, ok, 0.005, 0.2, generator=g)[1])
+    assert not bool(dc.dominant_plane(flat, ok & False, 0.005, 0.2, generator=g)[1])
 
 
-@pytest.mark.parametrize("name", ["snap_m", "free_m", "edge_m", "plane_m", "plane_min_share"])
+@pytest.mark.parametrize(
+    "name", ["snap_m", "free_m", "edge_m", "plane_m", "plane_min_share", "dedupe_m"]
+)
 def test_bad_thresholds_are_rejected(name):
     with pytest.raises(ValueError, match=name):
         DepthConsistency(**{name: -0.01})
     with pytest.raises(ValueError, match=name):
         DepthConsistency(**{name: float("nan")})
+
+
+def test_a_dropped_point_does_not_hide_a_kept_one_in_its_voxel():
+    inside = dc._first_per_voxel(
+        torch.tensor([[0.0, 0.0, 0.0], [0.001, 0.0, 0.0], [0.0011, 0.0, 0.0]]),
+        torch.tensor([False, True, True]), 0.003,
+    )  # fmt: skip
+    assert inside.tolist() == [False, True, False]
+
+
+def test_points_snapped_together_are_deduplicated():
+    ray = _pixel_ray(20.0, 10.0)
+    far = _pixel_ray(40.0, 30.0)
+    pts = np.stack([ray * 1.01, ray * 0.995, far * 1.02])  # the first two meet on the wall
+    cfg = DepthConsistency(snap_m=0.03, plane_m=0.0, dedupe_m=0.003)
+    out, keep, snapped = apply_depth_consistency(pts, [_wall()], [K], [np.eye(4)], cfg)
+    assert keep.tolist() == [True, False, True] and snapped.all()
+    np.testing.assert_allclose(out, np.stack([ray, far]), atol=1e-6)
+    empty = apply_depth_consistency(np.zeros((0, 3)), [_wall()], [K], [np.eye(4)], cfg)
+    assert empty[0].shape == (0, 3)

@@ -34,7 +34,8 @@ class DepthConsistency:
 
     Attributes:
         snap_m: points within this distance of an observed surface move onto it.
-        free_m: points this far in front of an observed surface are dropped.
+        free_m: points this far in front of an observed surface are dropped (unless they
+            snapped onto another view's surface).
         edge_m: depth pixels whose 2x2 neighbourhood spans more than this are depth
             edges; points that project there are neither snapped nor dropped.
         plane_m: points that snapped to nothing and lie this close to the dominant
@@ -42,18 +43,22 @@ class DepthConsistency:
         plane_inlier_m: RANSAC inlier distance of the plane fit.
         plane_min_share: the plane is used only if at least this share of the observed
             pixels lies on it.
+        dedupe_m: keep one point per cube of this edge (snapping brings points that
+            lay at different depths along nearly one ray together).
 
     """
 
     snap_m: float = 0.03
-    free_m: float = 0.02
+    free_m: float = 0.03
     edge_m: float = 0.02
-    plane_m: float = 0.02
+    plane_m: float = 0.04
     plane_inlier_m: float = 0.005
     plane_min_share: float = 0.2
+    dedupe_m: float = 0.003
 
     def __post_init__(self) -> None:
-        for name in ("snap_m", "free_m", "edge_m", "plane_m", "plane_inlier_m", "plane_min_share"):
+        for name in ("snap_m", "free_m", "edge_m", "plane_m", "plane_inlier_m", "plane_min_share",
+                     "dedupe_m"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"DepthConsistency.{name} must be a finite number >= 0")
@@ -92,58 +97,62 @@ def _bilinear_depth(depth: torch.Tensor, u: torch.Tensor, v: torch.Tensor, edge_
 
 
 def observed_points(
-    depth: torch.Tensor, K: torch.Tensor, T_frame_cam: torch.Tensor, max_points: int = 20_000,
+    depth: torch.Tensor, K: torch.Tensor, T_frame_cam: torch.Tensor, samples: int = 20_000,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:  # fmt: skip
-    """Every valid depth pixel of every view back-projected into the frame: (M, 3).
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Back-project ``samples`` random pixels of all views into the frame.
 
-    At most ``max_points`` rows (a random subset drawn with ``generator``).
+    Returns (points (samples, 3), valid (samples,) bool: the pixel has depth). Drawn
+    with replacement and without a device sync (invalid pixels are masked, not removed).
     """
     V, H, W = depth.shape
-    vv, uu = torch.meshgrid(torch.arange(H, device=depth.device, dtype=depth.dtype),
-                            torch.arange(W, device=depth.device, dtype=depth.dtype),
-                            indexing="ij")  # fmt: skip
-    x = (uu[None] - K[:, 0, 2, None, None]) / K[:, 0, 0, None, None] * depth
-    y = (vv[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None] * depth
-    cam = torch.stack([x, y, depth], dim=-1).reshape(V, H * W, 3)
-    world = torch.einsum("vij,vnj->vni", T_frame_cam[:, :3, :3], cam) + T_frame_cam[:, None, :3, 3]
-    pts = world[(depth > 0).reshape(V, H * W)]
-    if pts.shape[0] > max_points:
-        pick = torch.randint(pts.shape[0], (max_points,), device=pts.device, generator=generator)
-        pts = pts[pick]
-    return pts
+    pick = torch.randint(V * H * W, (samples,), device=depth.device, generator=generator)
+    view, pix = pick // (H * W), pick % (H * W)
+    v, u = (pix // W).to(depth.dtype), (pix % W).to(depth.dtype)
+    z = depth.reshape(-1)[pick]
+    Kv, Tv = K[view], T_frame_cam[view]
+    cam = torch.stack([(u - Kv[:, 0, 2]) / Kv[:, 0, 0] * z, (v - Kv[:, 1, 2]) / Kv[:, 1, 1] * z,
+                       z], dim=-1)  # fmt: skip
+    return torch.einsum("nij,nj->ni", Tv[:, :3, :3], cam) + Tv[:, :3, 3], z > 0
 
 
 def dominant_plane(
-    points: torch.Tensor, inlier_m: float, min_share: float, iterations: int = 256,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor | None:  # fmt: skip
-    """RANSAC plane (a, b, c, d) with a unit normal of (M, 3) points; None if too weak.
+    points: torch.Tensor, valid: torch.Tensor, inlier_m: float, min_share: float,
+    iterations: int = 256, generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """RANSAC plane of the valid rows of ``points`` (M, 3), without a device sync.
 
-    Refined by least squares over the inliers of the best hypothesis; returned only if
-    at least ``min_share`` of the points lie within ``inlier_m`` of it.
+    Returns (plane (4,): a, b, c, d with a unit normal, found (): bool tensor). The best
+    hypothesis is refined by least squares over its inliers; ``found`` is True only if at
+    least ``min_share`` of the valid points lie within ``inlier_m`` of it.
     """
-    if points.shape[0] < 3:
-        return None
     n = points.shape[0]
-    idx = torch.randint(n, (iterations, 3), device=points.device, generator=generator)
+    first_valid = torch.argsort((~valid).to(torch.uint8), stable=True)  # valid rows first
+    points, valid = points[first_valid], valid[first_valid]
+    draw = torch.rand(iterations, 3, device=points.device, generator=generator)
+    idx = (draw * valid.sum()).long().clamp_max(n - 1)  # triplets among the valid rows
     tri = points[idx]
     normal = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    norm = normal.norm(dim=1)
-    good = norm > 1e-9
-    if not bool(good.any()):
-        return None
-    normal = normal[good] / norm[good, None]
-    offset = -(normal * tri[good, 0]).sum(1)
-    counts = ((points @ normal.T + offset).abs() < inlier_m).sum(0)
-    best = int(torch.argmax(counts))
-    inliers = (points @ normal[best] + offset[best]).abs() < inlier_m
-    if float(inliers.float().mean()) < min_share:
-        return None
-    on = points[inliers]
-    centre = on.mean(0)
-    n = torch.linalg.svd(on - centre, full_matrices=False)[2][-1]
-    return torch.cat([n, -(n @ centre)[None]])
+    norm = normal.norm(dim=1, keepdim=True)
+    usable = valid[idx].all(1) & (norm[:, 0] > 1e-9)
+    normal = normal / norm.clamp_min(1e-9)
+    offset = -(normal * tri[:, 0]).sum(1)
+    near = ((points @ normal.T + offset).abs() < inlier_m) & valid[:, None]
+    best = torch.argmax(near.sum(0) * usable)
+    inliers = near[:, best] & usable[best]
+    w = inliers.to(points.dtype)
+    count = w.sum()
+    centre = (points * w[:, None]).sum(0) / count.clamp_min(1)
+    d = (points - centre) * w[:, None]
+    cov = d.T @ d
+    eye = torch.eye(3, device=points.device, dtype=points.dtype)
+    cov = cov / torch.diagonal(cov).sum().clamp_min(1e-12) + 1e-6 * eye  # unit trace
+    normal_ls = normal[best]
+    for _ in range(3):  # inverse iteration from the RANSAC normal: the smallest eigenvector
+        normal_ls = torch.linalg.solve_ex(cov, normal_ls)[0]  # (no error check, no sync)
+        normal_ls = normal_ls / normal_ls.norm().clamp_min(1e-12)
+    found = (count >= 3) & (count >= min_share * valid.sum())
+    return torch.cat([normal_ls, -(normal_ls @ centre)[None]]), found
 
 
 def apply_depth_consistency(
@@ -187,12 +196,29 @@ def apply_depth_consistency(
     snapped = best_abs < config.snap_m
     out = torch.where(snapped[:, None], target, p)
     if config.plane_m > 0:
-        obs = observed_points(depth, K, T, generator=generator)
-        plane = dominant_plane(obs, config.plane_inlier_m, config.plane_min_share,
-                               generator=generator)  # fmt: skip
-        if plane is not None:
-            dist = out @ plane[:3] + plane[3]
-            onto = ~snapped & (dist.abs() < config.plane_m)
-            out = torch.where(onto[:, None], out - dist[:, None] * plane[:3], out)
+        obs, valid = observed_points(depth, K, T, generator=generator)
+        plane, found = dominant_plane(obs, valid, config.plane_inlier_m, config.plane_min_share,
+                                      generator=generator)  # fmt: skip
+        dist = out @ plane[:3] + plane[3]
+        onto = found & ~snapped & (dist.abs() < config.plane_m)
+        out = torch.where(onto[:, None], out - dist[:, None] * plane[:3], out)
     keep = ~seen_free | snapped
+    if config.dedupe_m > 0:
+        keep &= _first_per_voxel(out, keep, config.dedupe_m)
     return out[keep], keep, snapped[keep]
+
+
+def _first_per_voxel(points: torch.Tensor, among: torch.Tensor, voxel: float) -> torch.Tensor:
+    """(N,) bool: True for the first row (lowest index) of ``among`` in each voxel (no sync)."""
+    if points.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.bool, device=points.device)
+    keys = torch.floor(points / voxel).long()
+    keys = (keys - keys.amin(0)).clamp_max(2**21 - 1)  # 21 bits per axis: 6 km at 3 mm
+    code = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
+    index = torch.arange(points.shape[0], device=points.device)
+    code = torch.where(among, code, -1 - index)  # rows outside ``among`` collide with nothing
+    order = torch.sort(code, stable=True).indices  # equal codes keep their index order
+    sorted_code = code[order]
+    first = torch.ones_like(sorted_code, dtype=torch.bool)
+    first[1:] = sorted_code[1:] != sorted_code[:-1]
+    return torch.empty_like(first).scatter_(0, order, first) & among

@@ -64,6 +64,7 @@ def sample(
     noise_std: float = 1.0,
     geo: dict | None = None,
     cuda_graph: bool = False,
+    with_logits: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrate the flow from noise to points.
 
@@ -77,6 +78,8 @@ def sample(
         geo: optional ray geometry for the decoder's pixel-aligned features.
         cuda_graph: on CUDA, replay each decoder evaluation from a captured graph
             (:mod:`nova3r_ros.model.graphs`; same numbers, fewer launches); ignored on CPU.
+        with_logits: evaluate the decoder once more at t = 1 for the observed logits;
+            False returns zeros instead (one evaluation fewer).
 
     Returns:
         (points (B, n_points, 3) canonical float32, observed logits (B, n_points)).
@@ -107,5 +110,8 @@ def sample(
                 v = 0.5 * (v + v2)
             x = x + dt * v
         pts.append(x)
-        logits.append(step(x, torch.ones(B, device=scene.device))[..., 3].float().clone())
+        if with_logits:
+            logits.append(step(x, torch.ones(B, device=scene.device))[..., 3].float().clone())
+        else:
+            logits.append(torch.zeros(B, n, device=scene.device))
     return torch.cat(pts, dim=1), torch.cat(logits, dim=1)

@@ -114,15 +114,18 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     gen = None
     if config.seed is not None:
         gen = torch.Generator(device=dev).manual_seed(config.seed)
+    consistent = has_depth and config.depth_consistency is not None  # it flags observed points
     with autocast:
         scene, T_pred, _ = model.encode_images(
             inputs["pixels"], inputs["pose_in"], inputs["pose_known"]
         )
+        if dev.type == "cuda":
+            torch.cuda.synchronize()  # stage timings; decoding waits for the encoder anyway
         t2 = time.perf_counter()
         pts, logits = sample(
             model.decoder, scene, config.n_points, config.steps, config.sampler,
             generator=gen, noise_std=model.cfg.noise_std, geo=inputs.get("geo"),
-            cuda_graph=config.cuda_graph,
+            cuda_graph=config.cuda_graph, with_logits=not consistent,
         )  # fmt: skip
     if dev.type == "cuda":
         torch.cuda.synchronize()
@@ -130,7 +133,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     scale = inputs["scale"]
     pts_dev = to_reference_frame(pts, scale)[0]
     observed_dev = logits[0] > config.observed_threshold
-    if has_depth and config.depth_consistency is not None:
+    if consistent:
         placed = len(window) if posed else 1  # views whose pose in view 0's frame is known
         T_rel = np.eye(4)[None]
         if posed:

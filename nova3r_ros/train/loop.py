@@ -11,11 +11,13 @@ that one model serves every case. Training seeds are < ``EVAL_SEED_START``;
 evaluation uses seeds from there on.
 
 Run: ``python -m nova3r_ros.train --stage 1 --minutes 8 --out ckpt/stage1`` (one GPU)
-or under ``torchrun --nproc_per_node N`` (DDP: each rank draws its own seeds).
+or under ``torchrun --nproc_per_node N`` (data parallel: each rank draws its own seeds,
+gradients are averaged in one all_reduce per step; NCCL on CUDA, gloo with ``--device cpu``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -142,20 +144,93 @@ def losses(model: Nova3r, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tens
     return out
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run one stage for ``cfg.minutes`` of wall time; write checkpoint + JSON log."""
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        torch.distributed.init_process_group("nccl")
-        rank = torch.distributed.get_rank()
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+def setup_distributed(cfg: TrainConfig):
+    """Pick the device and, under torchrun (``WORLD_SIZE`` > 1), join the process group.
+
+    Returns ``(device, rank, world, ctrl)``. The group uses NCCL when training on CUDA
+    (each rank on GPU ``LOCAL_RANK``) and gloo on CPU. ``ctrl`` is the group for the small
+    host-side control messages (stop flag, step estimate, final barrier): a separate gloo
+    group next to NCCL so they never wait on the GPU, else ``None`` (the default group).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     device = torch.device(cfg.device if torch.cuda.is_available() or cfg.device == "cpu"
                           else "cpu")  # fmt: skip
+    if world <= 1:
+        return device, 0, 1, None
+    dist = torch.distributed
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl")
+        ctrl = dist.new_group(backend="gloo")
+    else:
+        dist.init_process_group("gloo")
+        ctrl = None
+    return device, dist.get_rank(), world, ctrl
+
+
+def from_rank0(value: float, group) -> float:
+    """Return rank 0's ``value`` on every rank (a float64 CPU broadcast over ``group``)."""
+    t = torch.tensor([float(value)], dtype=torch.float64)
+    torch.distributed.broadcast(t, 0, group=group)
+    return float(t[0])
+
+
+def all_reduce_grads(params: list[torch.Tensor], world: int) -> None:
+    """Average the gradients of ``params`` over all ranks with a single all_reduce.
+
+    Every rank sends one flat fp32 buffer with the same layout: each parameter's gradient
+    (zeros where this rank has ``grad=None``), then one has-gradient flag per parameter.
+    A parameter that got a gradient on any rank ends with the averaged gradient on every
+    rank; one that got none anywhere keeps ``grad=None`` (as under DDP), so all ranks
+    step the same parameters with the same gradients.
+    """
+    dev = params[0].device
+    have = [p.grad is not None for p in params]
+    parts = [p.grad.reshape(-1).float() if h else torch.zeros(p.numel(), device=dev)
+             for p, h in zip(params, have, strict=True)]  # fmt: skip
+    flat = torch.cat([*parts, torch.tensor(have, dtype=torch.float32, device=dev)])
+    torch.distributed.all_reduce(flat)
+    n = flat.numel() - len(params)
+    flat[:n] /= world
+    # a host read (GPU sync) only when this rank lacks a gradient others may have
+    anywhere = flat[n:].tolist() if not all(have) else have
+    offset = 0
+    for p, got in zip(params, anywhere, strict=True):
+        if got:
+            p.grad = flat[offset : offset + p.numel()].view_as(p).to(p.dtype)
+        offset += p.numel()
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run one stage for ``cfg.minutes`` of wall time; write checkpoint + JSON log.
+
+    Under torchrun each rank draws its own windows and gradients are averaged; rank 0's
+    clock decides when to stop and how long the LR schedule is, so all ranks run the same
+    steps with the same LRs. Only rank 0 writes the checkpoint, log and summary; all ranks
+    wait for it, then leave the process group.
+    """
+    device, rank, world, ctrl = setup_distributed(cfg)
+    try:
+        summary = _train(cfg, device, rank, world, ctrl)
+        if world > 1:
+            torch.distributed.barrier(group=ctrl)  # rank 0 has saved: leave together
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
+    return summary
+
+
+def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl) -> dict:
+    """Train on this rank (see :func:`train`); return the run's summary."""
     torch.manual_seed(cfg.seed + rank)
     torch.backends.cuda.matmul.allow_tf32 = True
     model = load_checkpoint(cfg.init, device) if cfg.init else Nova3r(CONFIGS[cfg.model])
     model = widen(model, CONFIGS[cfg.model]).to(device).train()
+    if world > 1:  # ranks initialised with different seeds: start from rank 0's weights
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                torch.distributed.broadcast(t, 0)
     if cfg.stage == 2:  # the stage-1 decoder stays frozen
         for p in model.decoder.parameters():
             p.requires_grad_(False)
@@ -168,14 +243,20 @@ def train(cfg: TrainConfig) -> dict:
                   if n.startswith(("point_encoder.", "decoder."))]  # fmt: skip
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     out_dir = Path(cfg.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / f"train_stage{cfg.stage}.jsonl"
     deadline = time.monotonic() + cfg.minutes * 60
     step, t_start, t_data = 0, time.monotonic(), 0.0
-    est_steps = None
+    est_steps, lr = None, cfg.lr
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    with open(log_path, "a") as log:
-        while time.monotonic() < deadline:
+    with open(log_path, "a") if rank == 0 else contextlib.nullcontext() as log:
+        while True:
+            stop = time.monotonic() >= deadline
+            if world > 1:  # rank 0's clock decides for all: every rank runs the same steps
+                stop = from_rank0(stop, ctrl) > 0
+            if stop:
+                break
             t0 = time.monotonic()
             if step % cfg.reuse == 0:
                 batch = synth_batch(cfg, model.cfg, step // cfg.reuse, rank, device)
@@ -183,6 +264,8 @@ def train(cfg: TrainConfig) -> dict:
             elapsed = time.monotonic() - t_start
             if step == 20:
                 est_steps = int(20 * cfg.minutes * 60 / max(elapsed, 1e-6))
+                if world > 1:  # one schedule (hence identical LRs) on all ranks
+                    est_steps = int(from_rank0(est_steps, ctrl))
             progress = min(1.0, step / est_steps) if est_steps else 0.0
             lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
             lr *= 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 + 0.1
@@ -192,11 +275,8 @@ def train(cfg: TrainConfig) -> dict:
                 loss = losses(model, batch, cfg)
             opt.zero_grad(set_to_none=True)
             loss["total"].backward()
-            if distributed:  # average gradients across ranks (each rank drew its own windows)
-                for p in params:
-                    if p.grad is not None:
-                        torch.distributed.all_reduce(p.grad)
-                        p.grad /= torch.distributed.get_world_size()
+            if world > 1:  # average gradients across ranks (each rank drew its own windows)
+                all_reduce_grads(params, world)
             grad = torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             if step % cfg.log_every == 0 and rank == 0:
@@ -209,10 +289,12 @@ def train(cfg: TrainConfig) -> dict:
             step += 1
     summary = {"stage": cfg.stage, "steps": step, "minutes": cfg.minutes, "config": asdict(cfg),
                "data_fraction": t_data / max(time.monotonic() - t_start, 1e-6)}  # fmt: skip
+    if world > 1:  # replicas must agree: same steps, same last LR, same weights
+        checksum = sum(float(p.detach().double().sum()) for p in model.parameters())
+        final = {"rank": rank, "steps": step, "lr": lr, "checksum": checksum}
+        print(json.dumps(final) + "\n", end="", flush=True)  # one write: ranks share stdout
     if rank == 0:
         save_checkpoint(out_dir, model, "bfloat16", inference_only=cfg.stage >= 2,
                         stage=cfg.stage, step=step, meta=summary)  # fmt: skip
         (out_dir / f"summary_stage{cfg.stage}.json").write_text(json.dumps(summary, indent=1))
-    if distributed:
-        torch.distributed.destroy_process_group()
     return summary
