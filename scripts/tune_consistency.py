@@ -7,7 +7,7 @@ pixel-aligned oracle. Validation seeds start at 1,500,000: apart from training
 (< 1,000,000) and from ``nova3r eval``'s benchmark seeds (1,000,000-1,000,099).
 
 Usage: PYTHONPATH=. python scripts/tune_consistency.py [--views 1 2 4] [--windows 40]
-           [--first 1500000] [--device auto] [--checkpoint DIR]
+           [--first 1500000] [--device auto] [--checkpoint DIR] [--no-grid]
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ KEYS = ("fscore@1cm", "precision@1cm", "recall@1cm", "hidden_recall@1cm",
         "hidden_recall@2cm", "fscore@2cm", "duplication")  # fmt: skip
 
 
-def candidates() -> dict[str, DepthConsistency | None]:
-    """Raw output plus a grid over the snap and plane distances (other fields default)."""
-    out: dict[str, DepthConsistency | None] = {"raw": None}
+def candidates(grid: bool = True) -> dict[str, DepthConsistency | None]:
+    """Raw output, the defaults, and a grid over the snap and plane distances."""
+    out: dict[str, DepthConsistency | None] = {"raw": None, "default": DepthConsistency()}
+    if not grid:
+        return out
     for snap, plane in itertools.product((0.02, 0.03, 0.04), (0.0, 0.02, 0.03, 0.04, 0.05)):
         out[f"snap{snap}_plane{plane}"] = DepthConsistency(snap_m=snap, plane_m=plane)
     return out
@@ -60,12 +62,13 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--checkpoint", default=str(PACKAGED_CHECKPOINT))
     ap.add_argument("--workers", type=int, default=12)
+    ap.add_argument("--no-grid", action="store_true", help="only the raw output and the defaults")
     args = ap.parse_args()
     dev = (
         args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
     model = load_checkpoint(args.checkpoint, dev)
-    cands = candidates()
+    cands = candidates(not args.no_grid)
     raw_cfg = InferenceConfig(depth_consistency=None)
     for n_views in args.views:
         synth = benchmark_config(n_views, family="tabletop", height=192, width=256)
