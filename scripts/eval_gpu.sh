@@ -22,6 +22,7 @@ for v in 1 2 4; do
   run rgbd_${v}v --method oracle model --views $v &
   run rgbd_${v}v_raw --method model --views $v --no-depth-consistency &  # decoder output as is
   run rgbd_${v}v_fast --method model --views $v --sampler euler --steps 8 &  # bench's fast preset
+  run rgbd_${v}v_fast6 --method model --views $v --sampler euler --steps 6 &  # a faster candidate
 done
 run rgb_unposed_1v --method oracle model --views 1 --no-depth --unposed &
 run rgb_unposed_2v --method oracle model --views 2 --no-depth --unposed &

@@ -137,12 +137,14 @@ def test_a_few_training_steps_reduce_the_loss():
 
 
 def test_cuda_graphs_do_not_apply_on_cpu():
-    from nova3r_ros.model.graphs import graphed
+    from nova3r_ros.model.graphs import graphed, graphed_encoder
 
     model = Nova3r(TINY)
     scene = torch.randn(1, TINY.scene_tokens, TINY.dim)
     with torch.no_grad():
         assert graphed(model.decoder, torch.randn(1, 8, 3), torch.zeros(1), scene, None) is None
+        px = torch.zeros(1, 1, 12, TINY.image_height, TINY.image_width)
+        assert graphed_encoder(model, px, torch.zeros(1, 1, 12), torch.zeros(1, 1)) is None
     g = torch.Generator().manual_seed(3)
     a, _ = sample(model.decoder, scene, 20, steps=2, generator=g, cuda_graph=True)
     b, _ = sample(model.decoder, scene, 20, steps=2, generator=g.manual_seed(3))

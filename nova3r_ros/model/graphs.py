@@ -1,8 +1,9 @@
-"""CUDA-graph replay of one flow-decoder evaluation (the ODE sampler's inner call).
+"""CUDA-graph replay of one flow-decoder evaluation and of the image encoder.
 
 Decoding is launch-bound on a GPU: an evaluation is a few hundred small kernels,
 and a sampler makes 25 of them per chunk. A captured graph replays them with one
-launch. Graphs are cached per decoder, input shapes, dtype mode and parameter
+launch. The image encoder (a few hundred kernels once per window) is captured the
+same way. Graphs are cached per decoder, input shapes, dtype mode and parameter
 storage (a model moved between devices gets a new graph, never a stale one).
 Each replay overwrites the same output buffer: callers copy what they keep. A
 cached graph's static buffers are shared, so one decoder must not be sampled from
@@ -16,7 +17,7 @@ import weakref
 
 import torch
 
-from nova3r_ros.model.network import FlowDecoder
+from nova3r_ros.model.network import FlowDecoder, Nova3r
 
 _LOG = logging.getLogger(__name__)
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -81,5 +82,51 @@ def graphed(decoder: FlowDecoder, x, t, scene, geo) -> GraphedDecoder | None:
         graphs[key] = GraphedDecoder(decoder, x, t, scene, geo)
     except RuntimeError as exc:  # e.g. an op that cannot be captured: stay eager
         _LOG.warning("CUDA graph capture failed, decoding eagerly: %s", exc)
+        graphs[key] = None
+    return graphs[key]
+
+
+class GraphedEncoder:
+    """``model.encode_images(pixels, pose_in, pose_known)`` captured for fixed shapes."""
+
+    def __init__(self, model: Nova3r, pixels, pose_in, pose_known):
+        self.inputs = (pixels.clone(), pose_in.clone(), pose_known.clone())
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up (lazy initialisation) off the capture
+            for _ in range(2):
+                model.encode_images(*self.inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = model.encode_images(*self.inputs)
+
+    def __call__(self, pixels, pose_in, pose_known):
+        """Encode; the outputs are overwritten by the next call (copy what you keep)."""
+        for static, value in zip(self.inputs, (pixels, pose_in, pose_known), strict=True):
+            static.copy_(value)
+        self.graph.replay()
+        return self.out
+
+
+def graphed_encoder(model: Nova3r, pixels, pose_in, pose_known) -> GraphedEncoder | None:
+    """Return a cached or new encoder graph for these inputs, or None (as :func:`graphed`)."""
+    if pixels.device.type != "cuda" or torch.is_grad_enabled():
+        return None
+    key = (
+        "encoder", tuple(pixels.shape), pixels.dtype, tuple(pose_in.shape), str(pixels.device),
+        torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"),
+        torch.is_inference_mode_enabled(),
+        tuple(p.data_ptr() for p in model.parameters()),
+    )  # fmt: skip
+    graphs = _CACHE.setdefault(model, {})
+    if key in graphs:
+        return graphs[key]
+    if len(graphs) >= _MAX_GRAPHS:
+        graphs.pop(next(iter(graphs)))
+    try:
+        graphs[key] = GraphedEncoder(model, pixels, pose_in, pose_known)
+    except RuntimeError as exc:  # e.g. an op that cannot be captured: stay eager
+        _LOG.warning("CUDA graph capture of the encoder failed, encoding eagerly: %s", exc)
         graphs[key] = None
     return graphs[key]
