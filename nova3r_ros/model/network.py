@@ -152,13 +152,14 @@ class CameraHead(nn.Module):
         self.mlp = nn.Sequential(
             nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, 10)
         )
+        # a constant on the model's device (no host copy per call: CUDA-graph capturable)
+        self.register_buffer("ident6", torch.tensor([1.0, 0, 0, 0, 1, 0]), persistent=False)
 
     def forward(self, camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict poses relative to view 0 and focal lengths (in image widths)."""
         with torch.autocast(device_type=camera.device.type, enabled=False):
             out = self.mlp(camera.float())
-            ident6 = torch.tensor([1.0, 0, 0, 0, 1, 0], device=out.device)
-            R = rot6d_to_matrix(out[..., 3:9] + ident6)
+            R = rot6d_to_matrix(out[..., 3:9] + self.ident6)
             t = out[..., :3]
             T = torch.zeros(*camera.shape[:2], 4, 4, device=camera.device)
             T[..., :3, :3], T[..., :3, 3], T[..., 3, 3] = R, t, 1.0
