@@ -57,6 +57,19 @@ def test_points_outside_every_image_or_over_invalid_depth_are_left_alone():
     np.testing.assert_allclose(out, pts, atol=1e-6)
 
 
+def test_non_finite_and_negative_depth_count_as_no_return():
+    depth = _wall()
+    depth[:, :20] = np.nan
+    depth[:, 20:40] = np.inf
+    depth[:, 40:] = -1.0
+    pts = np.stack([_pixel_ray(u, 20.0) * 0.5 for u in (10.0, 30.0, 50.0)])
+    out, keep, snapped = apply_depth_consistency(pts, [depth], [K], [np.eye(4)], NO_PLANE)
+    assert keep.all() and not snapped.any() and np.isfinite(out).all()
+    cfg = DepthConsistency(plane_m=0.05)  # no valid pixel: no plane, nothing moves
+    out, keep, _ = apply_depth_consistency(pts, [depth], [K], [np.eye(4)], cfg)
+    np.testing.assert_allclose(out, pts, atol=1e-6)
+
+
 def test_depth_edges_neither_snap_nor_drop():
     depth = _wall(1.0)
     depth[:, 32:] = 2.0  # a step between u = 31 and 32

@@ -167,7 +167,7 @@ def apply_depth_consistency(
 
     Args:
         points: (N, 3) decoded points in the frame of ``T_frame_cam``.
-        depth: (V, H, W) depth in metres (0 = invalid).
+        depth: (V, H, W) depth in metres (0, negative or non-finite = invalid).
         K: (V, 3, 3) intrinsics at (H, W).
         T_frame_cam: (V, 4, 4) camera-to-frame poses.
         config: thresholds (see :class:`DepthConsistency`).
@@ -181,6 +181,7 @@ def apply_depth_consistency(
     config = config or DepthConsistency()
     p = points.float()
     depth, K, T = depth.float(), K.float(), T_frame_cam.float()
+    depth = torch.where(torch.isfinite(depth) & (depth > 0), depth, torch.zeros_like(depth))
     pc, u, v = _project(p, K, T)
     d, ok = _bilinear_depth(depth, u, v, config.edge_m)
     z = pc[..., 2]
