@@ -34,8 +34,8 @@ class DepthConsistency:
 
     Attributes:
         snap_m: points within this distance of an observed surface move onto it.
-        free_m: points this far in front of an observed surface are dropped (unless they
-            snapped onto another view's surface).
+        free_m: points this far in front of an observed surface are dropped, unless they
+            were snapped (so a value below ``snap_m`` acts as ``snap_m``).
         edge_m: depth pixels whose 2x2 neighbourhood spans more than this are depth
             edges; points that project there are neither snapped nor dropped.
         plane_m: points that snapped to nothing and lie this close to the dominant
