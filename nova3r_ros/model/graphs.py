@@ -3,7 +3,7 @@
 Decoding is launch-bound on a GPU: an evaluation is a few hundred small kernels,
 and a sampler makes 25 of them per chunk. A captured graph replays them with one
 launch. The image encoder (a few hundred kernels once per window) is captured the
-same way. Graphs are cached per decoder, input shapes, dtype mode and parameter
+same way. Graphs are cached per module (decoder or model), input shapes, dtype mode and parameter
 storage (a model moved between devices gets a new graph, never a stale one).
 Each replay overwrites the same output buffer: callers copy what they keep. A
 cached graph's static buffers are shared, so one decoder must not be sampled from
@@ -21,7 +21,47 @@ from nova3r_ros.model.network import FlowDecoder, Nova3r
 
 _LOG = logging.getLogger(__name__)
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_MAX_GRAPHS = 4  # per decoder; the oldest is dropped beyond this
+_MAX_GRAPHS = 4  # per module; the oldest is dropped beyond this
+
+
+def _capture(fn):
+    """Warm ``fn()`` up on a side stream (lazy initialisation), then capture it: (graph, out)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = fn()
+    return graph, out
+
+
+def _mode_key(module: torch.nn.Module) -> tuple:
+    """Return what a capture also depends on: autocast, inference mode, parameter storage."""
+    return (
+        torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"),
+        torch.is_inference_mode_enabled(), tuple(p.data_ptr() for p in module.parameters()),
+    )  # fmt: skip
+
+
+def _cached(owner: torch.nn.Module, key: tuple, build, what: str):
+    """Return ``owner``'s graph for ``key``, building it with ``build()`` on a miss.
+
+    At most ``_MAX_GRAPHS`` per owner (the oldest is dropped). A capture that fails is
+    logged once and cached as None, so the caller runs eagerly from then on.
+    """
+    graphs = _CACHE.setdefault(owner, {})
+    if key not in graphs:
+        if len(graphs) >= _MAX_GRAPHS:
+            graphs.pop(next(iter(graphs)))
+        try:
+            graphs[key] = build()
+        except RuntimeError as exc:  # e.g. an op that cannot be captured: stay eager
+            _LOG.warning("CUDA graph capture of the %s failed, running eagerly: %s", what, exc)
+            graphs[key] = None
+    return graphs[key]
 
 
 class GraphedDecoder:
@@ -30,15 +70,7 @@ class GraphedDecoder:
     def __init__(self, decoder: FlowDecoder, x, t, scene, geo):
         self.x, self.t, self.scene = x.clone(), t.clone(), scene.clone()
         self.geo = None if geo is None else {k: v.clone() for k, v in geo.items()}
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up (lazy initialisation) off the capture
-            for _ in range(2):
-                decoder(self.x, self.t, self.scene, self.geo)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = decoder(self.x, self.t, self.scene, self.geo)
+        self.graph, self.out = _capture(lambda: decoder(self.x, self.t, self.scene, self.geo))
 
     def bind(self, scene: torch.Tensor, geo: dict | None) -> GraphedDecoder:
         """Copy this window's tokens and ray geometry into the static inputs."""
@@ -69,21 +101,10 @@ def graphed(decoder: FlowDecoder, x, t, scene, geo) -> GraphedDecoder | None:
         None if geo is None else tuple((k, tuple(v.shape), v.dtype, str(v.device))
                                        for k, v in sorted(geo.items())),
         None if geo is None else tuple(geo["size"].tolist()),
-        torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"),
-        torch.is_inference_mode_enabled(),
-        tuple(p.data_ptr() for p in decoder.parameters()),
+        *_mode_key(decoder),
     )  # fmt: skip
-    graphs = _CACHE.setdefault(decoder, {})
-    if key in graphs:
-        return graphs[key] and graphs[key].bind(scene, geo)
-    if len(graphs) >= _MAX_GRAPHS:
-        graphs.pop(next(iter(graphs)))
-    try:
-        graphs[key] = GraphedDecoder(decoder, x, t, scene, geo)
-    except RuntimeError as exc:  # e.g. an op that cannot be captured: stay eager
-        _LOG.warning("CUDA graph capture failed, decoding eagerly: %s", exc)
-        graphs[key] = None
-    return graphs[key]
+    graph = _cached(decoder, key, lambda: GraphedDecoder(decoder, x, t, scene, geo), "decoder")
+    return graph and graph.bind(scene, geo)
 
 
 class GraphedEncoder:
@@ -91,15 +112,7 @@ class GraphedEncoder:
 
     def __init__(self, model: Nova3r, pixels, pose_in, pose_known):
         self.inputs = (pixels.clone(), pose_in.clone(), pose_known.clone())
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up (lazy initialisation) off the capture
-            for _ in range(2):
-                model.encode_images(*self.inputs)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = model.encode_images(*self.inputs)
+        self.graph, self.out = _capture(lambda: model.encode_images(*self.inputs))
 
     def __call__(self, pixels, pose_in, pose_known):
         """Encode; the outputs are overwritten by the next call (copy what you keep)."""
@@ -113,20 +126,7 @@ def graphed_encoder(model: Nova3r, pixels, pose_in, pose_known) -> GraphedEncode
     """Return a cached or new encoder graph for these inputs, or None (as :func:`graphed`)."""
     if pixels.device.type != "cuda" or torch.is_grad_enabled():
         return None
-    key = (
-        "encoder", tuple(pixels.shape), pixels.dtype, tuple(pose_in.shape), str(pixels.device),
-        torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"),
-        torch.is_inference_mode_enabled(),
-        tuple(p.data_ptr() for p in model.parameters()),
-    )  # fmt: skip
-    graphs = _CACHE.setdefault(model, {})
-    if key in graphs:
-        return graphs[key]
-    if len(graphs) >= _MAX_GRAPHS:
-        graphs.pop(next(iter(graphs)))
-    try:
-        graphs[key] = GraphedEncoder(model, pixels, pose_in, pose_known)
-    except RuntimeError as exc:  # e.g. an op that cannot be captured: stay eager
-        _LOG.warning("CUDA graph capture of the encoder failed, encoding eagerly: %s", exc)
-        graphs[key] = None
-    return graphs[key]
+    key = (tuple(pixels.shape), pixels.dtype, tuple(pose_in.shape), str(pixels.device),
+           *_mode_key(model))  # fmt: skip
+    return _cached(model, key, lambda: GraphedEncoder(model, pixels, pose_in, pose_known),
+                   "encoder")  # fmt: skip
