@@ -5,10 +5,9 @@ import itertools
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from test_node_support import NS, RIG, STAMP0, H, Harness, K, W, render
+from test_node_support import NS, RIG, STAMP0, H, Harness, K, W, eager_params, render
 
 from nova3r_ros.ros.conversions import header, numpy_to_image, stamp_to_ns
 from nova3r_ros.ros.node import SUCCESS, ReconstructionNode
@@ -29,15 +28,9 @@ class Rig:
     def __init__(self):
         """Start an active node (cam0, window of 1) and a fake camera publishing to it."""
         self.h = Harness()
-        self.node = self.h.add(ReconstructionNode(context=self.h.context, parameter_overrides=[
-            Parameter("window_size", value=1),
-            Parameter("keyframe.min_interval", value=0.0),
-            Parameter("keyframe.min_image_change", value=0.0),
-            Parameter("qos.reliability", value="reliable"),
-            Parameter("sync.period", value=0.005),
-            Parameter("diagnostics_period", value=0.2),
-            Parameter("depth_stride", value=3),
-        ]))  # fmt: skip
+        self.node = self.h.add(
+            ReconstructionNode(context=self.h.context, parameter_overrides=eager_params())
+        )
         assert self.node.trigger_configure() == SUCCESS
         assert self.node.trigger_activate() == SUCCESS
         probe = self.h.node("camera")

@@ -4,10 +4,9 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from test_node_support import NS, RIG, STAMP0, H, Harness, K, W, render
+from test_node_support import NS, RIG, STAMP0, H, Harness, K, W, eager_params, render
 from tf2_msgs.msg import TFMessage
 
 from nova3r_ros.ros.conversions import header, numpy_to_image, poses_to_tf_message, stamp_to_ns
@@ -23,17 +22,9 @@ CAMS = ("cam0", "cam1")
 def test_windows_go_on_without_a_silent_camera_and_take_it_back():
     h = Harness()
     try:
-        node = h.add(ReconstructionNode(context=h.context, parameter_overrides=[
-            Parameter("cameras", value=list(CAMS)),
-            Parameter("window_size", value=1),
-            Parameter("keyframe.min_interval", value=0.0),
-            Parameter("keyframe.min_image_change", value=0.0),
-            Parameter("qos.reliability", value="reliable"),
-            Parameter("sync.period", value=0.005),
-            Parameter("sync.camera_timeout", value=0.3),
-            Parameter("diagnostics_period", value=0.1),
-            Parameter("depth_stride", value=3),
-        ]))  # fmt: skip
+        params = eager_params(cameras=list(CAMS), sync__camera_timeout=0.3,
+                              diagnostics_period=0.1)  # fmt: skip
+        node = h.add(ReconstructionNode(context=h.context, parameter_overrides=params))
         assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
         probe = h.node("camera")
         frames = {c: f"{c}_optical_frame" for c in CAMS}

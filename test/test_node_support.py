@@ -10,6 +10,7 @@ import time
 import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
 
 from nova3r_ros.core.types import View
 
@@ -20,6 +21,23 @@ W, H = 96, 72
 K = np.array([[80.0, 0, (W - 1) / 2], [0, 80.0, (H - 1) / 2], [0, 0, 1]])
 NS = 1_000_000_000
 STAMP0 = 1_700_000_000 * NS
+
+
+EAGER = {  # a node that makes a window of every frame, fast: the bad-input and timeout rigs
+    "window_size": 1,
+    "keyframe.min_interval": 0.0,
+    "keyframe.min_image_change": 0.0,
+    "qos.reliability": "reliable",
+    "sync.period": 0.005,
+    "diagnostics_period": 0.2,
+    "depth_stride": 3,
+}
+
+
+def eager_params(**overrides) -> list[Parameter]:
+    """``EAGER`` as node parameter overrides; ``overrides`` use ``__`` for dots."""
+    values = {**EAGER, **{k.replace("__", "."): v for k, v in overrides.items()}}
+    return [Parameter(name, value=value) for name, value in values.items()]
 
 
 def look_at(eye, target=(0.0, 0.0, 0.1)) -> np.ndarray:
