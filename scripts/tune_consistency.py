@@ -22,7 +22,7 @@ import torch
 from nova3r_ros.eval import baselines, metrics
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.depth_consistency import DepthConsistency, apply_depth_consistency
-from nova3r_ros.model.inference import InferenceConfig, infer
+from nova3r_ros.model.inference import InferenceConfig, infer, placed_views
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
@@ -79,8 +79,8 @@ def main() -> None:
             rec = infer(model, window, raw_cfg)  # world frame (posed)
             T0 = window.views[0].T_world_cam
             ref = torch.from_numpy((rec.points - T0[:3, 3]) @ T0[:3, :3]).float().to(dev)
-            T_rel = np.stack([np.linalg.inv(T0) @ v.T_world_cam for v in window.views])
-            views = window.views
+            T_rel = placed_views(window)  # every view: the windows are posed
+            views = window.views[: len(T_rel)]
             arrays = ([v.depth for v in views], [v.K for v in views], T_rel)
             tensors = [torch.from_numpy(np.stack(a)).float().to(dev) for a in arrays]
             jobs.append(("oracle", oracle, gt.points, oracle))

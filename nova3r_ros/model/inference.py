@@ -79,6 +79,18 @@ def _check(window: Window, model: Nova3r) -> None:
         raise InferenceError("give depth for every view or for none")
 
 
+def placed_views(window: Window) -> np.ndarray:
+    """Poses (n, 4, 4) in view 0's optical frame of the first n views that are placed there.
+
+    All views when the window's poses are inputs, else view 0 alone (the identity): the
+    views :func:`infer` checks its points against with the depth consistency step.
+    """
+    if not window.has_poses:
+        return np.eye(4)[None]
+    T_world = np.stack([v.T_world_cam for v in window.views])
+    return np.linalg.inv(T_world[0]) @ T_world
+
+
 @torch.inference_mode()
 def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) -> Reconstruction:
     """Reconstruct ``window`` with the network (see the module docstring)."""
@@ -136,11 +148,8 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     pts_dev = to_reference_frame(pts, scale)[0]
     observed_dev = logits[0] > config.observed_threshold
     if consistent:
-        placed = len(window) if posed else 1  # views whose pose in view 0's frame is known
-        T_rel = np.eye(4)[None]
-        if posed:
-            T_world = np.stack([v.T_world_cam for v in window.views])
-            T_rel = np.linalg.inv(T_world[0]) @ T_world
+        T_rel = placed_views(window)
+        placed = len(T_rel)
         pts_dev, _, observed_dev = apply_depth_consistency(
             pts_dev, depth[:placed], K[:placed].to(dev),
             torch.from_numpy(T_rel).float().to(dev), config.depth_consistency,
