@@ -8,6 +8,8 @@ Main entry points (imported lazily, so ``import nova3r_ros.synth.bag_writer`` st
 - :func:`~nova3r_ros.synth.generate.generate_batch` -> dict of tensors
 - :func:`~nova3r_ros.synth.dataset.write_shards`, :func:`~nova3r_ros.synth.dataset.read_shard`,
   :class:`~nova3r_ros.synth.dataset.ShardDataset`, :class:`~nova3r_ros.synth.dataset.SynthStream`
+- :func:`~nova3r_ros.synth.training_mix.training_config` -> the training distribution's
+  :class:`~nova3r_ros.synth.config.SynthConfig` for one batch
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ _EXPORTS = {
     "read_shard": "dataset",
     "ShardDataset": "dataset",
     "SynthStream": "dataset",
+    "training_config": "training_mix",
 }
 
 __all__ = sorted(_EXPORTS)

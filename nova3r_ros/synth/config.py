@@ -9,11 +9,16 @@ from pathlib import Path
 from nova3r_ros.synth.primitives import OBJECT_KINDS
 from nova3r_ros.synth.rigs import MODES
 
-FAMILIES = ("tabletop", "room")
+FAMILIES = ("tabletop", "room", "clutter", "shelf", "counter")
+LOOK_AT = ("centre", "surface")
 MAX_VIEWS = 16
 _DEFAULT_SPREAD = {"rig": 30.0, "moving": 45.0, "random": 360.0}
-_DEFAULT_ELEVATION = {"tabletop": (25.0, 60.0), "room": (5.0, 35.0)}
-_DEFAULT_DISTANCE = {"tabletop": (0.6, 1.2), "room": (1.2, 3.0)}
+_DEFAULT_ELEVATION = {"tabletop": (25.0, 60.0), "room": (5.0, 35.0), "clutter": (25.0, 60.0),
+                      "shelf": (0.0, 35.0), "counter": (10.0, 45.0)}  # fmt: skip
+_DEFAULT_DISTANCE = {"tabletop": (0.6, 1.2), "room": (1.2, 3.0), "clutter": (0.5, 1.2),
+                     "shelf": (0.6, 2.0), "counter": (0.6, 2.0)}  # fmt: skip
+_DEFAULT_OBJECTS = {"tabletop": (2, 8), "room": (4, 14), "clutter": (8, 20), "shelf": (6, 20),
+                    "counter": (4, 14)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,8 @@ class SynthConfig:
     """What :func:`~nova3r_ros.synth.generate.generate_window` produces.
 
     Attributes:
-        family: ``"tabletop"`` or ``"room"``.
+        family: one of :data:`FAMILIES` (``tabletop``, ``room``, ``clutter``, ``shelf``,
+            ``counter``; see :mod:`.scenes` and :mod:`.families`).
         n_views: views per window, 1-16.
         mode: camera rig mode, ``"rig"`` (known extrinsics), ``"moving"`` (one camera on an
             arc) or ``"random"`` (independent unposed views).
@@ -42,10 +48,17 @@ class SynthConfig:
         with_intrinsics: put ``K`` into the Views.
         fov_deg: range of the horizontal field of view (deg).
         elevation_deg: camera elevation range (deg); None = family default (tabletop
-            25-60, room 5-35).
-        distance_m: camera distance range to the scene centre (m); None = family default
-            (tabletop 0.6-1.2, room 1.2-3.0).
-        n_objects: inclusive range of objects attempted per scene.
+            25-60, room 5-35, clutter 25-60, shelf 0-35, counter 10-45).
+        distance_m: camera distance range to the look-at point (m); None = family default
+            (tabletop 0.6-1.2, room 1.2-3.0, clutter 0.5-1.2, shelf and counter 0.6-2.0).
+        n_objects: inclusive range of objects attempted per scene; None = family default
+            (tabletop 2-8, room 4-14, clutter 8-20, shelf 6-20, counter 4-14).
+        look_at: ``"centre"`` (the scene's camera centre ``spec.target``) or ``"surface"``
+            (per window a random look-at target on the scene's surfaces: an object, a shelf
+            board, the counter top...).
+        roll_deg: camera roll range (deg); None = the mode's default (random +-3, else 0).
+        jitter_m: handheld shake, sigma of a per-view eye offset (m).
+        jitter_deg: handheld shake, sigma of per-view look direction and roll (deg).
         kinds: primitive kinds objects are drawn from.
         vis_tol_abs: absolute depth tolerance of the visibility label (m).
         vis_tol_rel: relative depth tolerance of the visibility label.
@@ -71,7 +84,11 @@ class SynthConfig:
     fov_deg: tuple[float, float] = (50.0, 75.0)
     elevation_deg: tuple[float, float] | None = None
     distance_m: tuple[float, float] | None = None
-    n_objects: tuple[int, int] = (2, 8)
+    n_objects: tuple[int, int] | None = None
+    look_at: str = "centre"
+    roll_deg: tuple[float, float] | None = None
+    jitter_m: float = 0.0
+    jitter_deg: float = 0.0
     kinds: tuple[str, ...] = OBJECT_KINDS
     vis_tol_abs: float = 0.005
     vis_tol_rel: float = 0.01
@@ -122,9 +139,17 @@ class SynthConfig:
             pair("elevation_deg", self.elevation_deg, -60.0, 85.0)
         if self.distance_m is not None:
             pair("distance_m", self.distance_m, 0.05, 50.0)
-        pair("n_objects", self.n_objects, 0, 64)
-        if not all(intlike(x) for x in self.n_objects):
-            bad(f"n_objects must hold ints, got {self.n_objects!r}")
+        if self.n_objects is not None:
+            pair("n_objects", self.n_objects, 0, 64)
+            if not all(intlike(x) for x in self.n_objects):
+                bad(f"n_objects must hold ints, got {self.n_objects!r}")
+        if self.look_at not in LOOK_AT:
+            bad(f"look_at must be one of {LOOK_AT}, got {self.look_at!r}")
+        if self.roll_deg is not None:
+            pair("roll_deg", self.roll_deg, -45.0, 45.0)
+        if not 0.0 <= self.jitter_m <= 0.2 or not 0.0 <= self.jitter_deg <= 10.0:
+            bad(f"jitter_m must be in [0, 0.2] and jitter_deg in [0, 10], got "
+                f"{self.jitter_m!r}, {self.jitter_deg!r}")  # fmt: skip
         kinds = tuple(self.kinds)
         if not kinds or any(k not in OBJECT_KINDS for k in kinds):
             bad(f"kinds must be a non-empty subset of {OBJECT_KINDS}, got {self.kinds!r}")
@@ -153,6 +178,26 @@ class SynthConfig:
     def distance_range(self) -> tuple[float, float]:
         """Return the camera distance range in effect (m)."""
         return tuple(self.distance_m or _DEFAULT_DISTANCE[self.family])
+
+    @property
+    def objects_range(self) -> tuple[int, int]:
+        """Return the range of objects attempted per scene."""
+        return tuple(self.n_objects or _DEFAULT_OBJECTS[self.family])
+
+    @property
+    def roll_range(self) -> tuple[float, float]:
+        """Return the roll range in effect (deg)."""
+        return tuple(self.roll_deg or ((-3.0, 3.0) if self.mode == "random" else (0.0, 0.0)))
+
+    @property
+    def wide_cameras(self) -> bool:
+        """Whether cameras come from the training sampler (``rigs.sample_cameras_wide``).
+
+        False only for ``tabletop`` and ``room`` with ``look_at="centre"``, no roll range
+        and no jitter: those use the frozen benchmark sampler.
+        """
+        legacy = self.family in ("tabletop", "room") and self.look_at == "centre"
+        return not legacy or self.roll_deg is not None or self.jitter_m > 0 or self.jitter_deg > 0
 
     @property
     def poses_known(self) -> bool:

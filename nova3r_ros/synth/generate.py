@@ -19,9 +19,9 @@ from nova3r_ros.synth.config import SynthConfig
 from nova3r_ros.synth.meshes import MeshLibrary
 from nova3r_ros.synth.primitives import contains
 from nova3r_ros.synth.render import render
-from nova3r_ros.synth.rigs import sample_cameras
+from nova3r_ros.synth.rigs import sample_cameras, sample_cameras_wide
 from nova3r_ros.synth.sampling import sample_surface, scene_key, visibility
-from nova3r_ros.synth.scenes import SceneSpec, collate, sample_room, sample_tabletop
+from nova3r_ros.synth.scenes import SceneSpec, collate, sample_scene
 
 NS = 1_000_000_000
 STAMP0 = 1_700_000_000 * NS
@@ -52,6 +52,11 @@ def _check_seed(seed) -> int:
 def build_scene(seed: int, config: SynthConfig) -> tuple[SceneSpec, np.ndarray, np.ndarray]:
     """Sample one scene and its cameras (numpy, no rendering).
 
+    Benchmark configurations (``config.wide_cameras`` False) use the frozen sampler
+    :func:`.rigs.sample_cameras` around ``spec.target``; the others use
+    :func:`.rigs.sample_cameras_wide` around a look-at target drawn from ``spec.targets``
+    and redraw (up to 32 times) until :func:`cameras_valid` holds.
+
     Args:
         seed: non-negative int.
         config: the generator configuration.
@@ -61,17 +66,96 @@ def build_scene(seed: int, config: SynthConfig) -> tuple[SceneSpec, np.ndarray, 
 
     """
     rng = np.random.default_rng(_check_seed(seed))
-    sampler = sample_tabletop if config.family == "tabletop" else sample_room
-    spec = sampler(rng, config.n_objects, config.kinds, mesh_library(config), config.mesh_prob)
+    spec = sample_scene(config.family, rng, config.objects_range, config.kinds,
+                        mesh_library(config), config.mesh_prob)  # fmt: skip
+    if config.wide_cameras:
+        return (spec, *_wide_cameras(rng, spec, config))
     for _ in range(_CAMERA_TRIES):  # cameras must not sit inside (or touch) a solid
         K, T = sample_cameras(
             rng, config.n_views, config.mode, config.spread_deg, spec.target, config.width,
             config.height, config.fov_deg, config.elevation_range, config.distance_range,
             spec.room_half,
         )  # fmt: skip
-        if cameras_clear(spec, T[:, :3, 3]):
+        if cameras_clear(spec, T[:, :3, 3]) and (
+            spec.room_half is None or inside_room(spec.room_half, T[:, :3, 3])
+        ):
             break
     return spec, K, T
+
+
+def _wide_cameras(rng, spec: SceneSpec, config: SynthConfig):
+    """Training cameras: a look-at target on the scene, wide ranges, valid eyes (or last try)."""
+    targets = spec.targets
+    if config.look_at == "centre" or targets is None:
+        near = None if targets is None else targets[np.argmin(
+            np.linalg.norm(targets[:, :3] - spec.target, axis=1))]  # fmt: skip
+        targets = np.array([[*spec.target, np.nan if near is None else near[3]]])
+    for _ in range(_CAMERA_TRIES):
+        row = targets[int(rng.integers(len(targets)))] if len(targets) > 1 else targets[0]
+        K, T = sample_cameras_wide(
+            rng, config.n_views, config.mode, config.spread_deg, row[:3], config.width,
+            config.height, config.fov_deg, config.elevation_range, config.distance_range,
+            config.roll_range, row[3], config.jitter_m, config.jitter_deg, spec.room_half,
+        )  # fmt: skip
+        if cameras_valid(spec, T[:, :3, 3]):
+            break
+    return K, T
+
+
+def inside_room(room_half, eyes: np.ndarray, margin: float = 0.1) -> bool:
+    """Return True when every eye (V, 3) is ``margin`` inside the room box ``(hx, hy, hz)``."""
+    hx, hy, hz = room_half
+    return bool(np.all((np.abs(eyes[:, 0]) < hx - margin) & (np.abs(eyes[:, 1]) < hy - margin)
+                       & (eyes[:, 2] > margin) & (eyes[:, 2] < hz - margin)))  # fmt: skip
+
+
+def _local_boxes(kind: str, params: np.ndarray):
+    """Bounding boxes of solids in their local frames: ``(centre offset (n, 3), half (n, 3))``."""
+    p, zero = params, np.zeros(len(params))
+    r = p[:, 0]
+    half = {"box": lambda: p[:, :3],
+            "sphere": lambda: np.stack([r, r, r], 1),
+            "cylinder": lambda: np.stack([r, r, p[:, 1]], 1),
+            "capsule": lambda: np.stack([r, r, r + p[:, 1]], 1),
+            "cone": lambda: np.stack([r, r, p[:, 1] / 2], 1),
+            "torus": lambda: np.stack([r + p[:, 1]] * 2 + [p[:, 1]], 1)}[kind]()  # fmt: skip
+    dz = p[:, 1] / 2 if kind == "cone" else zero
+    return np.stack([zero, zero, dz], 1), half
+
+
+def _in_boxes(eyes, pos, yaw, centre, half, clearance) -> bool:
+    q = eyes[None] - pos[:, None]  # (n, V, 3)
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    x, y = c * q[..., 0] + s * q[..., 1], -s * q[..., 0] + c * q[..., 1]
+    local = np.stack([x, y, q[..., 2]], -1)
+    return bool(np.all(np.abs(local - centre[:, None]) < half[:, None] + clearance, -1).any())
+
+
+def cameras_valid(spec: SceneSpec, eyes: np.ndarray, clearance: float = 0.05) -> bool:
+    """Check training cameras: True when every eye (V, 3, world) is valid.
+
+    Valid: inside the room (or above the table plane without a room) and ``clearance`` (m)
+    outside every solid's bounding box, every mesh's box and every furniture keep-out box.
+    """
+    if spec.room_half is not None:
+        if not inside_room(spec.room_half, eyes):
+            return False
+    elif not np.all(eyes[:, 2] > 0.02):
+        return False
+    for kind, rows in spec.prims.items():
+        if kind != "rect":
+            centre, half = _local_boxes(kind, rows["params"])
+            if _in_boxes(eyes, rows["pos"], rows["yaw"], centre, half, clearance):
+                return False
+    if spec.keepout is not None:
+        k = spec.keepout
+        if _in_boxes(eyes, k[:, :3], k[:, 3], np.zeros((len(k), 3)), k[:, 4:], clearance):
+            return False
+    for m in spec.meshes:
+        flat = m["tris"].reshape(-1, 3)
+        if np.all((eyes > flat.min(0) - clearance) & (eyes < flat.max(0) + clearance), 1).any():
+            return False
+    return True
 
 
 def cameras_clear(spec: SceneSpec, eyes: np.ndarray, clearance: float = 0.05) -> bool:

@@ -11,6 +11,11 @@ and distance ``d``. Modes:
             distance drift slightly; one intrinsic matrix.
 ``random``  independent views, azimuths stratified in ``[a0, a0 + spread]``, elevation and
             distance uniform in their ranges, roll jitter +-3 deg.
+
+:func:`sample_cameras` is the benchmark sampler (its random-number use is frozen).
+:func:`sample_cameras_wide` is the training sampler: the same modes with a roll range,
+log-uniform distances, an optional side to look from (``facing``), handheld jitter and
+room clamping without a minimum distance (the caller rejects bad draws).
 """
 
 from __future__ import annotations
@@ -65,9 +70,11 @@ def look_at(eye: np.ndarray, target: np.ndarray, roll: np.ndarray | None = None)
     return T
 
 
-def azimuths(rng: np.random.Generator, n: int, mode: str, spread_deg: float) -> np.ndarray:
-    """Return camera azimuths in rad, all within a0 .. a0 + spread for a random a0."""
-    a0 = rng.uniform(-np.pi, np.pi)
+def azimuths(
+    rng: np.random.Generator, n: int, mode: str, spread_deg: float, a0: float | None = None
+) -> np.ndarray:
+    """Return camera azimuths in rad, all within a0 .. a0 + spread (a0 random when None)."""
+    a0 = rng.uniform(-np.pi, np.pi) if a0 is None else a0
     s = np.radians(spread_deg)
     if n == 1:
         return np.array([a0 + rng.uniform(0.0, s)])
@@ -157,4 +164,96 @@ def sample_cameras(
     if room_half is not None:
         dist = _clamp_to_room(target, direction, dist, room_half)
     eye = target + dist[:, None] * direction
+    return intrinsics(fov, width, height, off), look_at(eye, look, roll)
+
+
+def _room_limit(target, direction, room_half, margin):
+    """Largest distance along ``direction`` (n, 3) from ``target`` inside the room box."""
+    hx, hy, hz = room_half
+    hi = np.array([hx - margin, hy - margin, hz - margin])
+    lo = np.array([-hi[0], -hi[1], margin])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_hi = np.where(direction > 0, (hi - target) / direction, np.inf)
+        t_lo = np.where(direction < 0, (lo - target) / direction, np.inf)
+    return np.minimum(t_hi, t_lo).min(axis=1)
+
+
+def sample_cameras_wide(
+    rng: np.random.Generator,
+    n_views: int,
+    mode: str,
+    spread_deg: float,
+    target: np.ndarray,
+    width: int,
+    height: int,
+    fov_deg: tuple[float, float] = (55.0, 100.0),
+    elevation_deg: tuple[float, float] = (-15.0, 75.0),
+    distance_m: tuple[float, float] = (0.3, 5.0),
+    roll_deg: tuple[float, float] = (-10.0, 10.0),
+    facing: float = float("nan"),
+    jitter_m: float = 0.0,
+    jitter_deg: float = 0.0,
+    room_half: tuple[float, float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample intrinsics and camera-to-world poses over wide training ranges.
+
+    As :func:`sample_cameras` (same modes), with: distances log-uniform in ``distance_m``;
+    roll uniform in ``roll_deg`` (random: per view; rig: one for the rig; moving: drifting
+    by at most 5 deg); a finite ``facing`` (rad) keeps every camera azimuth within 75 deg
+    of it (the open side of a shelf or counter); ``jitter_m``/``jitter_deg`` shake every
+    view (Gaussian eye offset, look-point offset and roll, sigma; handheld trajectories
+    with ``moving``); look points jitter by +-4 % of the distance in ``random`` mode; with
+    ``room_half`` distances are shortened so that eyes stay 0.15 m inside the room.
+
+    Returns:
+        ``(K (V, 3, 3), T_world_cam (V, 4, 4))`` float64 (OpenCV optical frames).
+
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    target = np.asarray(target, np.float64)
+    a0 = None
+    if np.isfinite(facing):
+        s = min(spread_deg, 150.0)
+        half = np.radians(75.0 - s / 2)
+        a0 = facing - np.radians(s / 2) + rng.uniform(-half, half)
+        spread_deg = s
+    az = azimuths(rng, n_views, mode, spread_deg, a0)
+    el_lo, el_hi = np.radians(elevation_deg)
+    log_d = np.log(distance_m)
+    r_lo, r_hi = np.radians(roll_deg)
+    off = rng.uniform(-0.02, 0.02, (n_views, 2))
+    if mode == "random":
+        el = rng.uniform(el_lo, el_hi, n_views)
+        dist = np.exp(rng.uniform(*log_d, n_views))
+        fov = rng.uniform(*fov_deg, n_views)
+        roll = rng.uniform(r_lo, r_hi, n_views)
+    elif mode == "rig":
+        rows = np.where(np.arange(n_views) % 2 == 0, -1.0, 1.0) * (n_views > 4)
+        pad = min(np.radians(4.0), (el_hi - el_lo) / 2)
+        el = np.clip(rng.uniform(el_lo + pad, el_hi - pad) + pad * rows, el_lo, el_hi)
+        dist = np.full(n_views, np.exp(rng.uniform(*log_d)))
+        fov = rng.uniform(*fov_deg, n_views)
+        roll = np.full(n_views, rng.uniform(r_lo, r_hi))
+    else:
+        e0, e1 = rng.uniform(el_lo, el_hi, 2)
+        el = np.linspace(e0, np.clip(e1, e0 - np.radians(10.0), e0 + np.radians(10.0)), n_views)
+        d0 = np.exp(rng.uniform(*log_d))
+        dist = np.linspace(d0, np.clip(d0 * rng.uniform(0.9, 1.1), *distance_m), n_views)
+        fov = np.full(n_views, rng.uniform(*fov_deg))
+        off = np.tile(off[:1], (n_views, 1))
+        r0, r1 = rng.uniform(r_lo, r_hi, 2)
+        roll = np.linspace(r0, np.clip(r1, r0 - np.radians(5.0), r0 + np.radians(5.0)), n_views)
+    look = np.tile(target, (n_views, 1))
+    if mode == "random":
+        look = look + rng.uniform(-0.04, 0.04, (n_views, 3)) * dist[:, None]
+    direction = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], 1)
+    if room_half is not None:
+        dist = np.minimum(dist, _room_limit(target, direction, room_half, 0.15))
+    eye = target + dist[:, None] * direction
+    if jitter_m > 0 or jitter_deg > 0:
+        eye = eye + rng.normal(0.0, jitter_m, (n_views, 3))
+        ang = np.radians(jitter_deg)
+        look = look + rng.normal(0.0, 1.0, (n_views, 3)) * (np.tan(ang) * dist)[:, None]
+        roll = roll + rng.normal(0.0, ang, n_views)
     return intrinsics(fov, width, height, off), look_at(eye, look, roll)

@@ -6,11 +6,11 @@ Families (world frame: z up, metres):
     A table top (a rectangle, 1.0-1.6 m x 0.6-1.0 m) at ``z = 0`` and 2-8 objects resting
     on it without interpenetration. The world origin is the centre of the object
     workspace (the cameras' azimuth centre); the table's centre is offset from it.
-``room``
-    A 3-6 m floor at ``z = 0``, four walls, 2-5 box furniture pieces (tables, shelves,
-    cabinets) and objects resting on the furniture tops.
+``clutter``, ``shelf``, ``counter``, ``room``
+    See :mod:`.families` (dense tabletops, shelving, kitchen counters, furnished rooms).
 
-Object ids: 0 background, 1 table/floor/walls, 2.. furniture and objects.
+:func:`sample_scene` dispatches on the family name. Object ids: 0 background,
+1 table/floor/walls, 2.. furniture and objects.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ class SceneSpec:
         background: float64 (3,) background colour in [0, 1].
         target: float64 (3,) point the cameras look at and turn around (azimuth centre).
         room_half: ``(hx, hy, height)`` of the room for camera clamping, or None.
+        targets: float64 (K, 4) look-at candidates on the scene's surfaces: world xyz and
+            the azimuth (rad) cameras should look from (nan = any side), or None.
+        keepout: float64 (n, 7) boxes ``(centre xyz, yaw, half xyz)`` (furniture) that
+            cameras must stay out of, or None.
 
     """
 
@@ -59,6 +63,8 @@ class SceneSpec:
     background: np.ndarray = field(default_factory=lambda: np.full(3, 0.5))
     target: np.ndarray = field(default_factory=lambda: np.zeros(3))
     room_half: tuple[float, float, float] | None = None
+    targets: np.ndarray | None = None
+    keepout: np.ndarray | None = None
 
 
 class _Builder:
@@ -67,6 +73,8 @@ class _Builder:
         self.rows: dict[str, list[tuple]] = {k: [] for k in KINDS}
         self.meshes: list[dict] = []
         self.objects: list[dict] = []
+        self.targets: list[list[float]] = []
+        self.keepout: list[list[float]] = []
 
     def look(self, scale: tuple[float, float], textured: bool = False) -> tuple:
         """Colours, texture kind and scale; ``textured`` never draws a plain surface."""
@@ -91,6 +99,10 @@ class _Builder:
             if rows:
                 cols = list(zip(*rows, strict=True))
                 prims[kind] = {f: np.array(col) for f, col in zip(_FIELDS, cols, strict=True)}
+        if self.targets:
+            kw.setdefault("targets", np.array(self.targets, float).reshape(-1, 4))
+        if self.keepout:
+            kw.setdefault("keepout", np.array(self.keepout, float).reshape(-1, 7))
         return SceneSpec(family, prims, self.meshes, self.objects, **kw)
 
 
@@ -155,6 +167,7 @@ def _add_objects(b: _Builder, supports: Sequence[tuple], n: int, kinds, meshes, 
                                  color=look[0], color2=look[1], tex=look[2],
                                  tex_scale=look[3]))  # fmt: skip
             b.objects.append(dict(kind="mesh", obj_id=nid, pos=pos, yaw=yaw, params=mesh.name))
+        b.targets.append([*pos, np.nan])
         nid += 1
     return nid
 
@@ -196,74 +209,24 @@ def sample_tabletop(
     n = int(rng.integers(n_objects[0], n_objects[1] + 1))
     _add_objects(b, [((0.0, 0.0, 0.0), 0.0, (wx, wy))], n, kinds, meshes, mesh_prob, 2)
     target = np.array([0.0, 0.0, 0.04])
+    b.targets.append([*target, np.nan])
     return b.spec("tabletop", target=target, **_lighting(rng))
 
 
-_FURNITURE = {  # (width, depth, height) ranges in metres
-    "table": ((0.8, 1.6), (0.5, 0.9), (0.65, 0.8)),
-    "shelf": ((0.6, 1.2), (0.3, 0.45), (0.9, 1.8)),
-    "cabinet": ((0.4, 1.0), (0.4, 0.6), (0.4, 0.9)),
-}
-
-
-def sample_room(
+def sample_scene(
+    family: str,
     rng: np.random.Generator,
-    n_objects: tuple[int, int] = (2, 8),
+    n_objects: tuple[int, int],
     kinds: Sequence[str] = OBJECT_KINDS,
     meshes: MeshLibrary | None = None,
     mesh_prob: float = 0.3,
 ) -> SceneSpec:
-    """Sample a room: floor at z = 0, four walls, box furniture and objects on its tops.
+    """Sample a scene of ``family`` (see the module doc); arguments as :func:`sample_tabletop`."""
+    if family == "tabletop":
+        return sample_tabletop(rng, n_objects, kinds, meshes, mesh_prob)
+    from nova3r_ros.synth import families
 
-    Args:
-        rng: numpy generator; the scene is a deterministic function of its state.
-        n_objects: inclusive range of the number of small objects attempted.
-        kinds: primitive kinds for the small objects.
-        meshes: optional mesh library (see :func:`sample_tabletop`).
-        mesh_prob: probability that an object is a mesh.
-
-    Returns:
-        The :class:`SceneSpec`; world origin at the floor's centre.
-
-    """
-    b = _Builder(rng)
-    hx, hy, hz = rng.uniform(1.5, 3.0), rng.uniform(1.5, 3.0), rng.uniform(2.4, 2.8)
-    b.add(
-        "rect",
-        [0.0, 0.0, 0.0],
-        0.0,
-        [1, 0, 0, 0, 1, 0, hx, hy],
-        1,
-        b.look((0.1, 0.5), textured=True),
-    )
-    wall_look = b.look((0.2, 0.6), textured=True)
-    for sx in (-1.0, 1.0):
-        b.add("rect", [sx * hx, 0, hz / 2], 0.0, [0, 1, 0, 0, 0, 1, hy, hz / 2], 1, wall_look)
-        b.add("rect", [0, sx * hy, hz / 2], 0.0, [1, 0, 0, 0, 0, 1, hx, hz / 2], 1, wall_look)
-    placed, supports, nid = [], [], 2
-    for _ in range(int(rng.integers(2, 6))):
-        kind = str(rng.choice(list(_FURNITURE)))
-        w, d, h = (rng.uniform(*r) for r in _FURNITURE[kind])
-        yaw = float(rng.integers(4)) * np.pi / 2 + rng.uniform(-0.15, 0.15)
-        shape = (w / 2, d / 2, 0.0)
-        spot = place(rng, shape, (hx, hy), np.array(placed).reshape(-1, 6), gap=0.3, yaw=yaw)
-        if spot is None:
-            continue
-        x, y, yaw = spot
-        placed.append([x, y, yaw, *shape])
-        b.add("box", [x, y, h / 2], yaw, [w / 2, d / 2, h / 2], nid, b.look((0.05, 0.2)))
-        b.objects.append(dict(kind="box", obj_id=nid, pos=np.array([x, y, h / 2]), yaw=yaw,
-                              params=np.array([w / 2, d / 2, h / 2])))  # fmt: skip
-        supports.append(((x, y, h), yaw, (w / 2, d / 2)))
-        nid += 1
-    if supports:
-        n = int(rng.integers(n_objects[0], n_objects[1] + 1))
-        _add_objects(b, supports, n, kinds, meshes, mesh_prob, nid)
-        sx, sy, sz = supports[int(rng.integers(len(supports)))][0]
-        target = np.array([sx, sy, sz + 0.05])
-    else:  # pragma: no cover - the first furniture piece always fits
-        target = np.array([0.0, 0.0, 0.8])
-    return b.spec("room", target=target, room_half=(hx, hy, hz), **_lighting(rng))
+    return families.SAMPLERS[family](rng, n_objects, kinds, meshes, mesh_prob)
 
 
 def make_spec(
