@@ -7,25 +7,38 @@ import sys
 from pathlib import Path
 
 from nova3r_ros.eval.report import markdown_table
-from nova3r_ros.eval.run import METHODS, EvalConfig, evaluate
+from nova3r_ros.eval.run import METHODS, MODEL_METHODS, EvalConfig, evaluate
+from nova3r_ros.eval.scoring import TARGETS
+from nova3r_ros.synth.config import FAMILIES
 
 
 def _eval(args: argparse.Namespace) -> int:
     methods = [m.strip() for group in args.method for m in group.split(",") if m.strip()]
     model_fn = None
-    if "model" in methods:
+    if set(methods) & set(MODEL_METHODS):
+        from dataclasses import replace
+
         from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
 
-        backend = ModelBackendConfig(args.checkpoint or "", args.device, args.points, args.steps,
-                                     args.sampler,
-                                     depth_consistency=args.depth_consistency)  # fmt: skip
+        backend = ModelBackendConfig(
+            args.checkpoint or "", args.device, args.points, args.steps, args.sampler,
+            depth_consistency=args.depth_consistency, publish=args.depth_consistency,
+            output_spacing=args.output_spacing, min_confidence=args.min_confidence,
+        )  # fmt: skip
+        variants = {
+            "model": backend,
+            "model_raw": replace(backend, depth_consistency=False, publish=False),
+            "observed_only": replace(backend, force_gate=True),
+            "model_snapped": replace(backend, publish=False),
+        }
 
-        def model_fn(window):
-            return reconstruct(window, "model", backend)
+        def model_fn(window, method):
+            return reconstruct(window, "model", variants[method])
 
     cfg = EvalConfig(
         data=args.data, n_views=args.views, spread=args.spread, windows=args.windows,
-        family=args.family, methods=methods, height=args.height, width=args.width,
+        stride=args.stride, target=args.target, family=args.family, methods=methods,
+        height=args.height, width=args.width,
         rgb_only=not args.depth, unposed=args.unposed, mesh_dir=args.mesh_dir,
         mesh_names=args.mesh_names, out=args.out, model_fn=model_fn,
     )  # fmt: skip
@@ -82,8 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="give the methods depth (--no-depth: RGB only)",
     )
-    ev.add_argument("--windows", type=int, default=10, help="windows of a 7-Scenes sequence")
-    ev.add_argument("--family", choices=("tabletop", "room"), default="tabletop")
+    ev.add_argument("--windows", type=int, default=10,
+                    help="windows of a 7-Scenes sequence (evenly spaced starts)")  # fmt: skip
+    ev.add_argument(
+        "--stride", type=int, default=10, help="frames apart (sorted list) of a 7-Scenes window"
+    )
+    ev.add_argument(
+        "--target", choices=TARGETS, default="frustum",
+        help="frustum: the region in front of the cameras; full: the whole surface",
+    )  # fmt: skip
+    ev.add_argument("--family", choices=FAMILIES, default="tabletop")
     ev.add_argument("--height", type=int, default=192)
     ev.add_argument("--width", type=int, default=256)
     ev.add_argument("--unposed", action="store_true", help="methods get no camera poses")
@@ -100,8 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--depth-consistency",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="snap the model's points to the input depth and its plane (model.depth_consistency)",
+        help="model: depth consistency and the published cloud (--no-depth-consistency: the "
+        "decoder's points as they are)",
     )
+    ev.add_argument("--min-confidence", type=float, default=0.5,
+                    help="completed points below this confidence are not published")  # fmt: skip
+    ev.add_argument("--output-spacing", type=float, default=0.01,
+                    help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)
     nd = sub.add_parser("node", help="run the ROS 2 reconstruction node (lifecycle, autostart)")
     nd.add_argument(

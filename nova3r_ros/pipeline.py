@@ -63,6 +63,12 @@ class ModelBackendConfig:
         world_frame: the name given to the output frame when poses are inputs.
         depth_consistency: snap the decoded points to the input depth and its dominant
             plane, drop points in seen free space (see model.depth_consistency).
+        publish: with depth, return the published cloud (observed surfaces at
+            ``output_spacing`` + completed points of at least ``min_confidence``; see
+            model.published_cloud); False = the decoder's points.
+        output_spacing: spacing (m) of the published observed points.
+        min_confidence: completed points below this confidence are left out.
+        force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """
 
@@ -73,6 +79,19 @@ class ModelBackendConfig:
     sampler: str = "euler"
     world_frame: str = "world"
     depth_consistency: bool = True
+    publish: bool = True
+    output_spacing: float = 0.01
+    min_confidence: float = 0.5
+    force_gate: bool = False
+
+    def publish_config(self):
+        """Return the model.published_cloud.PublishConfig of these options (None: no publish)."""
+        from nova3r_ros.model.published_cloud import PublishConfig
+
+        if not self.publish:
+            return None
+        return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,
+                             force_gate=self.force_gate)  # fmt: skip
 
 
 _MODELS: dict[tuple[str, str], object] = {}
@@ -126,6 +145,7 @@ def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstr
                 n_points=config.n_points, steps=config.steps, sampler=config.sampler,
                 world_frame=config.world_frame,
                 depth_consistency=DepthConsistency() if config.depth_consistency else None,
+                publish=config.publish_config(),
             ))  # fmt: skip
         except InferenceError as exc:
             raise PipelineError(str(exc)) from exc

@@ -13,7 +13,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "7scenes-redkit
 
 
 def test_nova3r_eval_writes_metrics_table_and_figures(tmp_path, capsys):
-    args = ["eval", "--data", "synthetic:1000000-1000001", "--views", "2", "--spread", "45"]
+    args = ["eval", "--data", "synthetic:1000000-1000001", "--views", "2", "--spread", "45",
+            "--target", "full"]  # fmt: skip
     rc = main([*args, "--method", "oracle,oracle_merged", "colmap", "--out", str(tmp_path)])
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
@@ -51,9 +52,19 @@ def test_bag_source_matches_the_generator(tmp_path):
 def test_sevenscenes_source_uses_fused_reference(tmp_path):
     for f in sorted(DATA.glob("frame-00000[0-6].*")) + [DATA / "camera-intrinsics.txt"]:
         shutil.copy(f, tmp_path / f.name)
-    (window, gt, complete), *_ = sevenscenes_windows(str(tmp_path), 2, 1, stride=2, voxel=0.03)
-    assert not complete and len(window) == 2 and window.has_poses
+    (window, gt, complete, frames), *_ = sevenscenes_windows(str(tmp_path), 2, 1, stride=2)
+    assert not complete and len(window) == 2 and window.has_poses and len(frames) == 4
     assert len(gt.points) > 1000 and np.all(np.isfinite(gt.points))
+
+
+def test_frustum_target_on_synthetic_windows():
+    m = evaluate(EvalConfig(data="synthetic:1000000-1000001", n_views=2, height=48, width=64,
+                            methods=("oracle", "oracle_merged")), log=lambda _: None)  # fmt: skip
+    oracle = m["oracle"]
+    assert oracle["outside"] == 0.0 and oracle["unjudged"] == 0.0  # synthetic: all judged
+    assert oracle["hidden_recall@2cm"] == 0.0 and 0 < oracle["hidden_fraction@2cm"] < 1
+    assert oracle["completed_share@1cm"] == 0.0 and oracle["precision@1cm"] > 0.9
+    assert "fscore@10cm" not in oracle and "grid_iou" not in oracle
 
 
 def test_bad_eval_configs():

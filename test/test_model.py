@@ -182,10 +182,15 @@ def test_infer_scale_modes_frames_and_checks():
     torch.manual_seed(0)
     model = Nova3r(TINY).eval()
     cfg = InferenceConfig(n_points=300, steps=2)
-    raw = infer(model, window(2, depth=True), InferenceConfig(300, 2, depth_consistency=None))
+    raw = infer(model, window(2, depth=True),
+                InferenceConfig(300, 2, depth_consistency=None, publish=None))  # fmt: skip
     assert raw.scale_mode == "metric" and raw.frame == "reference" and len(raw) == 300
-    rec = infer(model, window(2, depth=True), cfg)  # consistency may drop seen-free points
-    assert rec.scale_mode == "metric" and 0 < len(rec) <= 300 and len(rec.observed) == len(rec)
+    snapped = infer(model, window(2, depth=True), InferenceConfig(300, 2, publish=None))
+    assert 0 < len(snapped) <= 300  # consistency may drop seen-free points
+    rec = infer(model, window(2, depth=True), cfg)  # the published cloud
+    assert rec.scale_mode == "metric" and len(rec.observed) == len(rec) == len(rec.colors)
+    assert rec.observed.sum() == rec.stats["observed_points"] > 0
+    assert (~rec.observed).sum() == rec.stats["completed"] and rec.stats["gated"] in (0, 1)
     assert "consistency" in rec.timings
     assert np.all(np.isfinite(rec.points)) and len(rec.T_ref_cam) == 2
     assert infer(model, window(1, depth=False), cfg).scale_mode == "normalized"
@@ -269,7 +274,7 @@ def test_train_all_stages_then_pipeline(tmp_path):
     ]
     assert "camera" in log[0] and np.isfinite(log[0]["total"])
     backend = ModelBackendConfig(str(tmp_path / "s2"), "cpu", n_points=200, steps=2,
-                                 depth_consistency=False)  # fmt: skip
+                                 depth_consistency=False, publish=False)  # fmt: skip
     rec = reconstruct(window(2), "model", backend)
     assert len(rec) == 200 and rec.scale_mode == "metric"
     with pytest.raises(PipelineError, match="cannot load the model"):
@@ -298,15 +303,24 @@ def test_packaged_checkpoint_loads_by_default_and_reconstructs_metric_geometry()
     cfg = read_config(PACKAGED_CHECKPOINT)
     assert cfg["model"].local_context == 1 and cfg["model"].ray_features == 1
     win, gt = generate_window(1_000_000, benchmark_config(1, height=96, width=128))
-    raw = reconstruct(win, "model", ModelBackendConfig("", "cpu", n_points=1024, steps=8,
-                                                       depth_consistency=False))  # fmt: skip
+    decoder_only = ModelBackendConfig("", "cpu", 1024, 8, depth_consistency=False, publish=False)
+    raw = reconstruct(win, "model", decoder_only)
     assert raw.scale_mode == "metric" and len(raw) == 1024
     tree = cKDTree(gt.points)
     raw_dist = tree.query(raw.points)[0]
     # a random model scatters points at tens of cm; the trained one is mostly within 2 cm
     assert np.median(raw_dist) < 0.02, np.median(raw_dist)
     # snapped to the input depth and its table plane, points land closer still
-    rec = reconstruct(win, "model", ModelBackendConfig("", "cpu", n_points=1024, steps=8))
+    rec = reconstruct(win, "model", ModelBackendConfig("", "cpu", n_points=1024, steps=8,
+                                                       publish=False))  # fmt: skip
     assert 0.9 * 1024 < len(rec) <= 1024 and rec.observed.any()
     dist = tree.query(rec.points)[0]
     assert np.mean(dist < 0.01) > np.mean(raw_dist < 0.01) + 0.1, (dist, raw_dist)
+    # the published cloud: the observed surface at 1 cm plus completed points behind it
+    pub = reconstruct(win, "model", ModelBackendConfig("", "cpu", n_points=1024, steps=8))
+    assert pub.stats["gated"] == 0 and (~pub.observed).sum() > 0
+    pub_dist = tree.query(pub.points)[0]
+    assert np.mean(pub_dist[pub.observed] < 0.01) > 0.95
+    assert np.all(pub.confidence[~pub.observed] >= 0.5) and np.all(
+        pub.confidence[pub.observed] == 1
+    )

@@ -188,6 +188,8 @@ class Reconstruction:
         scale_mode: "metric" or "normalized".
         frame: "reference" (view 0's optical frame) or the world frame's name.
         timings: seconds per stage, e.g. {"encode": 0.01, "decode": 0.03}.
+        stats: what the backend decided, e.g. the published cloud's ``gated``,
+            ``observed_conflict`` and ``completed`` counts (numbers only).
 
     """
 
@@ -200,6 +202,7 @@ class Reconstruction:
     scale_mode: str
     frame: str = "reference"
     timings: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, dtype=np.float32)

@@ -1,8 +1,9 @@
 """Evaluation data sources: ``synthetic:FIRST-LAST``, ``7scenes:DIR``, ``bag:PATH``.
 
-Each yields ``(window, ground_truth, complete)``: ``complete`` is False where the
-reference surface is not the complete surface (real data: the TSDF fusion of all
-frames of the sequence), so hidden recall is not defined there.
+Each yields :class:`EvalItem`: the window, its ground truth, ``complete`` (False where
+the reference surface is not the complete surface: real data, whose reference is the
+TSDF fusion of all frames of the sequence) and, for real data, every frame of the
+sequence as (depth, camera) for the frustum protocol's judged rule.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from nova3r_ros.core.types import GroundTruth, View, Window
+
+
+class EvalItem(NamedTuple):
+    """One evaluation window (see the module docstring)."""
+
+    window: Window
+    gt: GroundTruth
+    complete: bool
+    judge_frames: list | None = None
 
 
 @dataclass(frozen=True)
@@ -45,42 +56,53 @@ def parse_data(text: str) -> DataSpec:
     raise ValueError(f"--data must start with synthetic:, 7scenes: or bag:, got {text!r}")
 
 
-def synthetic_windows(spec: DataSpec, synth_cfg) -> Iterator[tuple[Window, GroundTruth, bool]]:
+def synthetic_windows(spec: DataSpec, synth_cfg) -> Iterator[EvalItem]:
     """Generate one window per seed in the range."""
     from nova3r_ros.synth.generate import generate_window
 
     for seed in range(spec.first, spec.last + 1):
         window, gt = generate_window(seed, synth_cfg)
-        yield window, gt, True
+        yield EvalItem(window, gt, True)
 
 
 def sevenscenes_windows(
-    path: str, n_views: int, windows: int, stride: int = 10, voxel: float = 0.02
-) -> Iterator[tuple[Window, GroundTruth, bool]]:
-    """Windows of ``n_views`` frames ``stride`` apart, known poses and depth.
+    path: str, n_views: int, windows: int, stride: int = 10, log=print
+) -> Iterator[EvalItem]:
+    """``windows`` evenly spaced windows of ``n_views`` frames ``stride`` positions apart.
 
-    The reference surface is the TSDF fusion (Open3D) of every frame of the
-    sequence with the ground-truth poses, computed once.
+    Positions are in the folder's sorted frame list; views get depth and their known
+    poses. The reference is the cached TSDF fusion of every frame
+    (:func:`nova3r_ros.eval.reference.sequence_reference`); every frame's depth and
+    camera come along for the judged rule.
     """
-    from nova3r_ros.eval.baselines import tsdf
+    from nova3r_ros.eval.frustum import Camera
+    from nova3r_ros.eval.reference import sequence_reference
     from nova3r_ros.synth.sevenscenes import SevenScenesSequence
 
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
     seq = SevenScenesSequence(path)
-    everything, gt_all = seq.window(list(range(len(seq))))
-    surface = tsdf(everything, gt_all, voxel_size=voxel).points
+    surface = sequence_reference(seq, log=log)
+    frames = []
+    for i in range(len(seq)):
+        view = seq.view(i)
+        frames.append((view.depth, Camera(view.K, seq.pose(i), view.height, view.width, 0.0)))
     span = (n_views - 1) * stride
-    starts = np.linspace(0, max(0, len(seq) - 1 - span), windows).astype(int)
+    if span >= len(seq):
+        raise ValueError(f"{n_views} views {stride} apart need more than the {len(seq)} frames")
+    starts = np.linspace(0, len(seq) - 1 - span, windows).astype(int)
     for start in starts:
-        idx = [min(len(seq) - 1, int(start) + i * stride) for i in range(n_views)]
+        idx = [int(start) + i * stride for i in range(n_views)]
         window, gt = seq.window(idx, known_poses=True)
-        yield (
+        yield EvalItem(
             window,
             GroundTruth(surface, np.zeros(len(surface), bool), gt.T_world_cam, gt.K),
             False,
+            frames,
         )
 
 
-def bag_windows(path: str, n_views: int) -> Iterator[tuple[Window, GroundTruth, bool]]:
+def bag_windows(path: str, n_views: int) -> Iterator[EvalItem]:
     """Windows of ``n_views`` consecutive views from a bag written by ``synth.bag_writer``.
 
     Ground truth comes from the bag's sidecar (``ground_truth.ply`` / ``.json``).
@@ -123,4 +145,4 @@ def bag_windows(path: str, n_views: int) -> Iterator[tuple[Window, GroundTruth, 
         gt = GroundTruth(cloud["points"], visible,
                          [np.array(e["T_world_cam"]) for e in chunk],
                          [np.array(e["K"]) for e in chunk])  # fmt: skip
-        yield Window(views), gt, True
+        yield EvalItem(Window(views), gt, True)

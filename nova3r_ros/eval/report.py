@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 
 TABLE_KEYS = (
-    "fscore@1cm", "fscore@2cm", "fscore@5cm", "precision@1cm", "recall@1cm",
-    "hidden_recall@1cm", "hidden_recall@2cm", "hidden_fraction@2cm", "duplication",
-    "fscore@0.05n", "rra@15", "rta@15", "auc@30", "ate", "seconds",
+    "fscore@1cm", "fscore@2cm", "fscore@5cm", "fscore@10cm", "precision@1cm", "precision@2cm",
+    "precision@5cm", "recall@1cm", "recall@5cm", "hidden_recall@1cm", "hidden_recall@2cm",
+    "hidden_recall@5cm", "hidden_fraction@2cm", "hidden_fraction@5cm", "completed_share@5cm",
+    "completed_precision@5cm", "outside", "unjudged", "gated", "confidence_ece@5cm",
+    "duplication", "fscore@0.05n", "rra@15", "rta@15", "auc@30", "ate", "seconds",
 )  # fmt: skip
 
 

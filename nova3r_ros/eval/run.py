@@ -1,17 +1,25 @@
-"""``nova3r eval``: run methods on the same synthetic windows and write ``metrics.json``.
+"""``nova3r eval``: run methods on the same windows and write ``metrics.json``.
 
-Every window is generated with depth (so that the hidden set, defined by the
-valid input depth, exists); methods that take RGB only get the window with its
-depth stripped. Methods:
+Every window comes with depth (so that the observed and hidden sets, defined by the
+valid input depth, exist); methods that take RGB only get the window with its depth
+stripped. Methods:
 
     ``oracle``         raw pixel-aligned back-projection with the true poses
     ``oracle_merged``  the same, merged per 5 mm voxel
     ``tsdf``           Open3D TSDF fusion with the true poses
     ``colmap``         classical poses from the images (SIFT + E + PnP), poses only
-    ``model``          the network, through ``pipeline.reconstruct`` (model backend)
+    ``observed_only``  the published cloud with the gate forced: its observed part alone
+    ``model``          the published cloud (``pipeline.reconstruct``, model backend)
+    ``model_raw``      the decoder's points alone (no depth consistency, no composition)
+    ``model_snapped``  the decoder's points after depth consistency (the published cloud of
+                       the sessions before the frustum protocol)
 
-``metrics.json`` maps each method to one flat dict of DESIGN.md's keys, averaged
-over windows (NaN entries, e.g. hidden recall with nothing hidden, are skipped).
+Targets: ``frustum`` (default; :mod:`nova3r_ros.eval.frustum`) or ``full`` (the whole
+ground-truth surface, the protocol of the first sessions). ``metrics.json`` maps each
+method to one flat dict of DESIGN.md's keys, averaged over windows (NaN entries, e.g.
+hidden recall with nothing hidden, are skipped); the ``model`` row also carries
+``gated`` (share of windows that published observed points only) and
+``confidence_ece@5cm`` (pooled over windows).
 """
 
 from __future__ import annotations
@@ -25,15 +33,20 @@ from pathlib import Path
 
 import numpy as np
 
-from nova3r_ros.core.occupancy import grid_from_voxels, occupied_voxels
-from nova3r_ros.core.transforms import se3_inverse, transform_points
 from nova3r_ros.core.types import GroundTruth, Reconstruction, View, Window
-from nova3r_ros.eval import baselines, metrics
-from nova3r_ros.eval.data import bag_windows, parse_data, sevenscenes_windows, synthetic_windows
+from nova3r_ros.eval import baselines, frustum, scoring
+from nova3r_ros.eval.data import (
+    EvalItem,
+    bag_windows,
+    parse_data,
+    sevenscenes_windows,
+    synthetic_windows,
+)
 
-GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", "model")
+MODEL_METHODS = ("observed_only", "model", "model_raw", "model_snapped")
+GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", *MODEL_METHODS)
 METHODS = (*GEOMETRY_METHODS, "colmap")
-GRID_BAND = {"tabletop": (0.01, 0.5), "room": (0.1, 1.8)}  # z band (m) of the 2D grid
+STAT_KEYS = ("gated", "observed_conflict", "completed", "completed_candidates", "views_rejected")
 
 
 @dataclass
@@ -45,7 +58,9 @@ class EvalConfig:
             ``7scenes:DIR`` or ``bag:PATH`` (see :mod:`nova3r_ros.eval.data`).
         n_views: views per window (the amodal benchmark uses 1, 2 and 4).
         spread: azimuth range (deg) the synthetic views cover; None = the benchmark's.
-        windows: how many windows of a 7-Scenes sequence.
+        windows: how many windows of a 7-Scenes sequence (evenly spaced starts).
+        stride: positions apart, in the sequence's sorted frame list, of a window's views.
+        target: "frustum" or "full" (module docstring).
         family: "tabletop" or "room".
         methods: subset of ``METHODS``.
         height, width: image size.
@@ -60,6 +75,8 @@ class EvalConfig:
     n_views: int = 1
     spread: float | None = None
     windows: int = 10
+    stride: int = 10
+    target: str = "frustum"
     family: str = "tabletop"
     methods: Sequence[str] = ("oracle", "oracle_merged", "tsdf", "colmap")
     height: int = 192
@@ -69,19 +86,24 @@ class EvalConfig:
     mesh_dir: str | None = None
     mesh_names: Sequence[str] | None = None
     out: str | None = None
-    model_fn: Callable[[Window], Reconstruction] | None = field(default=None, repr=False)
+    model_fn: Callable[[Window, str], Reconstruction] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.source = parse_data(self.data)
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown methods {sorted(unknown)}; expected some of {METHODS}")
-        if self.windows < 1 or self.n_views < 1:
-            raise ValueError("windows and n_views must be >= 1")
-        if self.family not in GRID_BAND:
-            raise ValueError(f"family must be one of {sorted(GRID_BAND)}, got {self.family!r}")
-        if "model" in self.methods and self.model_fn is None:
-            raise ValueError("method 'model' needs a model (checkpoint) to run")
+        if self.windows < 1 or self.n_views < 1 or self.stride < 1:
+            raise ValueError("windows, n_views and stride must be >= 1")
+        from nova3r_ros.synth.config import FAMILIES
+
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+        if self.target not in scoring.TARGETS:
+            raise ValueError(f"target must be one of {scoring.TARGETS}, got {self.target!r}")
+        wanted = sorted(set(self.methods) & set(MODEL_METHODS))
+        if wanted and self.model_fn is None:
+            raise ValueError(f"method {wanted[0]!r} needs a model (checkpoint) to run")
 
 
 def strip_inputs(window: Window, depth: bool, poses: bool) -> Window:
@@ -89,69 +111,6 @@ def strip_inputs(window: Window, depth: bool, poses: bool) -> Window:
     return Window([View(v.image, None if depth else v.depth, v.K,
                         None if poses else v.T_world_cam, v.stamp, v.frame_id, v.camera)
                    for v in window.views])  # fmt: skip
-
-
-def _gt_in_frame(rec: Reconstruction, gt: GroundTruth) -> np.ndarray:
-    """GT points expressed in the reconstruction's frame (world, or view 0's optical frame)."""
-    if rec.frame == "reference":
-        return transform_points(se3_inverse(gt.T_world_cam[0]), gt.points)
-    return gt.points
-
-
-def geometry_metrics(
-    rec: Reconstruction,
-    gt: GroundTruth,
-    observed_world: np.ndarray,
-    family: str,
-    complete: bool = True,
-) -> dict[str, float]:
-    """All cloud metrics of one method on one window.
-
-    With ``complete`` False (real data: the reference is a fusion of observed
-    surfaces) hidden recall and the occupancy IoUs are not defined and left out.
-    """
-    gt_pts = _gt_in_frame(rec, gt)
-    observed = observed_world
-    if rec.frame == "reference":
-        observed = transform_points(se3_inverse(gt.T_world_cam[0]), observed_world)
-    centre = np.zeros(3) if rec.frame == "reference" else gt.T_world_cam[0][:3, 3]
-    out: dict[str, float] = {}
-    if len(rec) == 0:
-        return {"fscore@1cm": 0.0, "fscore@2cm": 0.0, "fscore@5cm": 0.0}
-    out.update(metrics.normalized_fscores(rec.points, gt_pts, centre))
-    out.update(metrics.density_metrics(rec.points))
-    if rec.scale_mode == "metric":
-        out.update(metrics.metric_geometry(rec.points, gt_pts))
-        if not complete:
-            return out
-        out.update(metrics.hidden_recall(rec.points, gt_pts, observed))
-        for cm in (2, 5):
-            out[f"voxel_iou@{cm}cm"] = metrics.voxel_iou(rec.points, gt_pts, cm / 100)
-        if rec.frame != "reference":
-            out["grid_iou"] = _grid_iou(rec.points, gt.points, family)
-    return out
-
-
-def _grid_iou(pred_world: np.ndarray, gt_world: np.ndarray, family: str, res: float = 0.02):
-    z_min, z_max = GRID_BAND[family]
-    lo, hi = gt_world.min(0), gt_world.max(0)
-    bounds = (lo[0], lo[1], hi[0], hi[1])
-    empty = np.zeros((0, 3), np.int64)
-    grids = [
-        grid_from_voxels(occupied_voxels(p, res), empty, res, (0, 0, 0), z_min, z_max, bounds)
-        for p in (pred_world, gt_world)
-    ]
-    return metrics.grid_iou(grids[0].data, grids[1].data)
-
-
-def pose_metrics(T_pred: Sequence[np.ndarray], gt: GroundTruth) -> dict[str, float]:
-    """Pose metrics of one window (empty for a single view)."""
-    if len(gt.T_world_cam) < 2:
-        return {}
-    out = metrics.pose_metrics(T_pred, gt.T_world_cam)
-    if len(gt.T_world_cam) >= 3:
-        out["ate"] = metrics.ate(T_pred, gt.T_world_cam)
-    return out
 
 
 def _run_method(method: str, window: Window, inputs: Window, gt: GroundTruth, cfg):
@@ -162,7 +121,7 @@ def _run_method(method: str, window: Window, inputs: Window, gt: GroundTruth, cf
         return baselines.oracle_merged(window, gt)
     if method == "tsdf":
         return baselines.tsdf(window, gt)
-    return cfg.model_fn(inputs)
+    return cfg.model_fn(inputs, method)
 
 
 def reconstructions(window: Window, gt: GroundTruth, cfg: EvalConfig) -> dict:
@@ -171,25 +130,39 @@ def reconstructions(window: Window, gt: GroundTruth, cfg: EvalConfig) -> dict:
     return {m: _run_method(m, window, inputs, gt, cfg) for m in cfg.methods if m != "colmap"}
 
 
-def evaluate_window(
-    window: Window, gt: GroundTruth, cfg: EvalConfig, complete: bool = True
-) -> dict[str, dict]:
-    """Run every configured method on one window; return method -> metrics (+ seconds)."""
+def evaluate_window(item: EvalItem, cfg: EvalConfig, calibration: list | None = None) -> dict:
+    """Run every configured method on one window; return method -> metrics (+ seconds).
+
+    ``calibration``, if given, collects (confidence, correct) arrays of the model's
+    completed points (pooled into ``confidence_ece@5cm`` by :func:`evaluate`).
+    """
+    window, gt, complete, judge_frames = item
     t0 = time.perf_counter()
     oracle = baselines.oracle_raw(window, gt)  # also defines the observed (non-hidden) set
     oracle_seconds = time.perf_counter() - t0
+    frustum_target = cfg.target == "frustum"
+    cameras = scoring.region_cameras(window, gt) if frustum_target else None
     inputs = strip_inputs(window, depth=cfg.rgb_only, poses=cfg.unposed)
     results: dict[str, dict] = {}
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "colmap":
-            m = pose_metrics(baselines.classical_poses(window, gt.K), gt)
+            m = scoring.pose_metrics(baselines.classical_poses(window, gt.K), gt)
             m["scale_mode"] = "normalized"
         else:
             rec = oracle if method == "oracle" else _run_method(method, window, inputs, gt, cfg)
-            m = geometry_metrics(rec, gt, oracle.points, cfg.family, complete)
-            if method == "model" and not inputs.has_poses:  # known poses would score 1
-                m.update(pose_metrics(rec.T_ref_cam, gt))
+            if frustum_target:
+                m = scoring.frustum_scores(rec, gt, cameras, oracle.points, complete,
+                                           judge_frames)  # fmt: skip
+            else:
+                m = scoring.geometry_metrics(rec, gt, oracle.points, cfg.family, complete)
+            if method in MODEL_METHODS and not inputs.has_poses:  # known poses would score 1
+                m.update(scoring.pose_metrics(rec.T_ref_cam, gt))
+            m.update({k: float(rec.stats[k]) for k in STAT_KEYS if k in rec.stats})
+            if (method == "model" and calibration is not None and frustum_target
+                    and rec.scale_mode == "metric"):  # fmt: skip
+                frames = None if complete else judge_frames
+                calibration.append(scoring.confidence_samples(rec, gt, cameras, frames))
             m["scale_mode"] = rec.scale_mode
         m["seconds"] = time.perf_counter() - t0 + (oracle_seconds if method == "oracle" else 0)
         results[method] = m
@@ -227,19 +200,25 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
         )  # fmt: skip
         source, total = synthetic_windows(src, synth_cfg), src.last - src.first + 1
     elif src.kind == "7scenes":
-        source, total = sevenscenes_windows(src.path, cfg.n_views, cfg.windows), cfg.windows
+        source = sevenscenes_windows(src.path, cfg.n_views, cfg.windows, cfg.stride, log=log)
+        total = cfg.windows
     else:
         source, total = bag_windows(src.path, cfg.n_views), None
-    per_window, examples = [], []
-    for i, (window, gt, complete) in enumerate(source):
-        per_window.append(evaluate_window(window, gt, cfg, complete))
+    per_window, examples, calibration = [], [], []
+    for i, item in enumerate(source):
+        per_window.append(evaluate_window(item, cfg, calibration))
         if i == 0 and cfg.out:
-            examples.append((window, gt))
+            examples.append((item.window, item.gt))
         if total and (i + 1) % max(1, total // 10) == 0:
             log(f"[eval] {i + 1}/{total} windows")
     if not per_window:
         raise ValueError(f"no windows in {cfg.data}")
     result = average(per_window)
+    if calibration and "model" in result:
+        conf = np.concatenate([c for c, _ in calibration])
+        correct = np.concatenate([ok for _, ok in calibration])
+        result["model"]["confidence_ece@5cm"] = frustum.calibration_error(conf, correct)
+        result["model"]["confidence_points"] = int(conf.size)
     if cfg.out:
         out = Path(cfg.out)
         out.mkdir(parents=True, exist_ok=True)

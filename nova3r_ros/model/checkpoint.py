@@ -93,6 +93,9 @@ def read_config(directory: str | Path) -> dict:
     return doc
 
 
+CALIBRATION_FILE = "calibration.json"
+
+
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> Nova3r:
     """Build the model from a checkpoint directory (fp32 weights on ``device``)."""
     from safetensors import SafetensorError
@@ -124,4 +127,13 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
                 f"{name}: shape {tuple(tensor.shape)} != model's {tuple(expected[name].shape)}"
             )
     model.load_state_dict({k: v.float() for k, v in loaded.items()}, strict=False)
+    model.calibration = None  # the published cloud's confidence model (calibration.json)
+    calib = Path(directory) / CALIBRATION_FILE
+    if calib.is_file():
+        from nova3r_ros.model.published_cloud import Calibration
+
+        try:
+            model.calibration = Calibration.load(calib)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
     return model.to(device).eval()

@@ -9,7 +9,12 @@ With depth, the decoded points are then made consistent with it
 (:mod:`nova3r_ros.model.depth_consistency`, on by default): points near an observed
 surface are snapped onto it, points in seen free space dropped, and points near the
 observed dominant plane moved onto it. It uses the views placed in the output frame:
-view 0 always, the others when their poses are inputs.
+view 0 always, the others when their poses are inputs. Finally (on by default) the
+result is the published cloud (:mod:`nova3r_ros.model.published_cloud`): the observed
+surfaces of the depth at a uniform spacing plus the completed points no camera measured,
+each with a confidence; a window whose decoding contradicts its depth publishes the
+observed surfaces only. Without depth the decoder's points are returned as they are,
+split into visible and hidden by the decoder's own logit.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from nova3r_ros.model.batch import prepare, to_reference_frame
 from nova3r_ros.model.depth_consistency import DepthConsistency, apply_depth_consistency
 from nova3r_ros.model.flow import SAMPLERS, sample
 from nova3r_ros.model.graphs import graphed_encoder
+from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
+from nova3r_ros.model.published_cloud import PublishConfig, publish
 
 
 class InferenceError(ValueError):
@@ -45,6 +52,9 @@ class InferenceConfig:
             (same result, fewer kernel launches).
         depth_consistency: thresholds for making the points agree with input depth
             (see the module docstring); None = return the decoder's points as they are.
+        publish: with depth, return the published cloud (observed surfaces + confident
+            completed points, :mod:`nova3r_ros.model.published_cloud`); None = the
+            decoder's points (after depth consistency when that is on).
 
     """
 
@@ -56,6 +66,7 @@ class InferenceConfig:
     world_frame: str = "world"
     cuda_graph: bool = True
     depth_consistency: DepthConsistency | None = field(default_factory=DepthConsistency)
+    publish: PublishConfig | None = field(default_factory=PublishConfig)
 
     def __post_init__(self) -> None:
         if self.n_points < 1 or self.steps < 1:
@@ -89,6 +100,48 @@ def placed_views(window: Window) -> np.ndarray:
         return np.eye(4)[None]
     T_world = np.stack([v.T_world_cam for v in window.views])
     return np.linalg.inv(T_world[0]) @ T_world
+
+
+VIEW_CHECK_SAMPLES = 4096
+VIEW_CHECK_MIN_OVERLAP = 200
+VIEW_CHECK_MIN_AGREEMENT = 0.6
+
+
+def publish_views(
+    window: Window, T_ref_pred: np.ndarray, depth: torch.Tensor, K: torch.Tensor
+) -> tuple[list[int], np.ndarray, int]:
+    """Return the views whose depth goes into the published cloud, placed in view 0's frame.
+
+    With known poses: every view. Without: view 0, and each other view placed by its
+    estimated pose (``T_ref_pred`` (V, 4, 4), metric) only if its depth agrees with view
+    0's where they overlap: of its points (a sample of its pixels) that land on clean
+    view-0 pixels, at least 60 % lie on view 0's surface rather than in its seen free
+    space, and at least 200 land there. Returns (view indices, their T_ref_cam, how many
+    views were rejected).
+    """
+    if window.has_poses:
+        return list(range(len(window))), placed_views(window), 0
+    keep = [0]
+    dev = depth.device
+    d0 = sanitize(depth[:1])
+    gen = torch.Generator(device=dev).manual_seed(0)
+    for i in range(1, len(window)):
+        d = sanitize(depth[i]).flatten()
+        W = depth.shape[2]
+        pick = torch.randint(d.numel(), (VIEW_CHECK_SAMPLES,), device=dev, generator=gen)
+        z = d[pick]
+        v, u = (pick // W).float(), (pick % W).float()
+        Ki = K[i].float()
+        y = (v - Ki[1, 2]) / Ki[1, 1]
+        x = (u - Ki[0, 2] - Ki[0, 1] * y) / Ki[0, 0]
+        T = torch.from_numpy(T_ref_pred[i]).float().to(dev)
+        pts = (torch.stack([x * z, y * z, z], 1) @ T[:3, :3].T + T[:3, 3])[z > 0]
+        m = measure(pts, d0, K[:1], torch.eye(4, device=dev)[None])
+        overlap = int((m.free | m.surface).sum())
+        agree = float(m.surface.sum()) / max(overlap, 1)
+        if overlap >= VIEW_CHECK_MIN_OVERLAP and agree >= VIEW_CHECK_MIN_AGREEMENT:
+            keep.append(i)
+    return keep, T_ref_pred[keep], len(window) - len(keep)
 
 
 @torch.inference_mode()
@@ -128,6 +181,8 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     gen = None
     if config.seed is not None:
         gen = torch.Generator(device=dev).manual_seed(config.seed)
+    publishing = has_depth and config.publish is not None
+    decode = not (publishing and config.publish.force_gate)
     consistent = has_depth and config.depth_consistency is not None  # it flags observed points
     with autocast:
         args = (inputs["pixels"], inputs["pose_in"], inputs["pose_known"])
@@ -136,18 +191,27 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         if dev.type == "cuda":
             torch.cuda.synchronize()  # stage timings; decoding waits for the encoder anyway
         t2 = time.perf_counter()
-        pts, logits = sample(
-            model.decoder, scene, config.n_points, config.steps, config.sampler,
-            generator=gen, noise_std=model.cfg.noise_std, geo=inputs.get("geo"),
-            cuda_graph=config.cuda_graph, with_logits=not consistent,
-        )  # fmt: skip
+        if decode:
+            pts, logits = sample(
+                model.decoder, scene, config.n_points, config.steps, config.sampler,
+                generator=gen, noise_std=model.cfg.noise_std, geo=inputs.get("geo"),
+                cuda_graph=config.cuda_graph, with_logits=not consistent,
+            )  # fmt: skip
     if dev.type == "cuda":
         torch.cuda.synchronize()
     t3 = time.perf_counter()
     scale = inputs["scale"]
-    pts_dev = to_reference_frame(pts, scale)[0]
-    observed_dev = logits[0] > config.observed_threshold
-    if consistent:
+    T_ref = T_pred[0].float().cpu().numpy().astype(np.float64)
+    T_ref[:, :3, 3] *= float(scale[0])
+    stats: dict[str, float] = {}
+    colors = None
+    confidence = None
+    if decode:
+        raw_dev = to_reference_frame(pts, scale)[0]
+        pts_dev, observed_dev = raw_dev, (logits[0] > config.observed_threshold)
+    else:
+        raw_dev = pts_dev = observed_dev = None
+    if consistent and decode:
         T_rel = placed_views(window)
         placed = len(T_rel)
         pts_dev, _, observed_dev = apply_depth_consistency(
@@ -155,11 +219,20 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             torch.from_numpy(T_rel).float().to(dev), config.depth_consistency,
             torch.Generator(device=dev).manual_seed(config.seed or 0),
         )  # fmt: skip
+    if publishing:
+        views, T_pub, rejected = publish_views(window, T_ref, depth, K.to(dev))
+        rgb = images.permute(0, 2, 3, 1)[views].to(dev)
+        pub = publish(
+            raw_dev, pts_dev, depth[views], K[views].to(dev),
+            torch.from_numpy(T_pub).float().to(dev), rgb, config.publish,
+            getattr(model, "calibration", None),
+        )  # fmt: skip
+        stats = {**pub.stats, "views_rejected": rejected}
+        pts_dev, observed_dev = pub.points, pub.observed
+        colors, confidence = pub.colors.cpu().numpy(), pub.confidence.cpu().numpy()
     pts_ref = pts_dev.cpu().numpy().astype(np.float64)
     observed = observed_dev.cpu().numpy()
     t4 = time.perf_counter()
-    T_ref = T_pred[0].float().cpu().numpy().astype(np.float64)
-    T_ref[:, :3, 3] *= float(scale[0])
     frame = "reference"
     if posed:  # express in the input world frame; known poses replace the predicted ones
         T0 = window.views[0].T_world_cam
@@ -169,9 +242,9 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     n = pts_ref.shape[0]
     return Reconstruction(
         points=pts_ref.astype(np.float32),
-        colors=np.full((n, 3), 180, np.uint8),
+        colors=np.full((n, 3), 180, np.uint8) if colors is None else colors,
         observed=observed,
-        confidence=np.ones(n, np.float32),
+        confidence=np.ones(n, np.float32) if confidence is None else confidence,
         T_ref_cam=list(T_ref),
         K=[v.K for v in window.views],
         scale_mode="metric" if has_depth else "normalized",
@@ -182,4 +255,5 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             "decode": t3 - t2,
             "consistency": t4 - t3,
         },
+        stats=stats,
     )

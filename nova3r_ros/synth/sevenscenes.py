@@ -108,11 +108,19 @@ class SevenScenesSequence:
         return len(self.frames)
 
     def pose(self, i: int) -> np.ndarray:
-        """Return frame ``i``'s 4x4 camera-to-world pose, checked to be rigid."""
+        """Return frame ``i``'s 4x4 camera-to-world pose, checked to be rigid.
+
+        Recorded poses are orthonormal to about 1e-4; the rotation is projected onto the
+        nearest rotation (SVD) so that downstream strict checks accept it.
+        """
         T = _read_matrix(self.frames[i].pose, (4, 4))
         R = T[:3, :3]
         if not np.allclose(T[3], [0, 0, 0, 1]) or not np.allclose(R @ R.T, np.eye(3), atol=1e-3):
             raise SequenceError(f"{self.frames[i].pose}: not a rigid 4x4 transform")
+        U, _, Vt = np.linalg.svd(R)
+        if np.linalg.det(U @ Vt) < 0:
+            raise SequenceError(f"{self.frames[i].pose}: rotation block is a reflection")
+        T[:3, :3] = U @ Vt
         return T
 
     def view(self, i: int, with_depth: bool = True, known_pose: bool = False) -> View:

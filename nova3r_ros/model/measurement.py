@@ -1,0 +1,141 @@
+"""What the input depth measured about a 3D point: surface, seen free space, behind, nothing.
+
+A depth camera measures, along each pixel's ray, free space up to the surface and the
+surface itself; behind the surface it measures nothing. This module classifies points
+against a window's depth maps with the rules the published cloud is built on:
+
+- ``sigma(d)``: the depth noise model, axial standard deviation ``SIGMA_COEFF * d**2``
+  (Kinect v1, Khoshelham & Elberink 2012: 1.425e-3 d^2 m; a structured-light or stereo
+  sensor is of this form with its own coefficient). ``margin(d) = max(3 cm, 3 sigma(d))``.
+- A pixel is *clean* when it has valid depth and lies at least ``edge_px`` pixels from a
+  depth edge (a pixel whose 3x3 neighbourhood holds an invalid pixel or spans more than
+  ``margin(d)``).
+- A point is in a view's *seen free space* when it projects inside that view onto a clean
+  pixel with optical z < d - margin(d).
+- It lies *on an observed surface* when it projects onto a valid pixel with
+  |z - d| <= margin(d); *behind* when z > d + margin(d).
+- The view's *region*: optical z in (0.1 m, p99 of its valid depth + 0.15 m] inside the
+  image (the frustum protocol's region).
+
+Torch on the points' device. Frames: ``points`` (N, 3) and ``T_frame_cam`` (V, 4, 4,
+camera-to-frame, OpenCV optical) in one frame, metres; ``depth`` (V, H, W) metres with 0
+(or negative / non-finite) = no return; ``K`` (V, 3, 3) at (H, W).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+SIGMA_COEFF = 1.425e-3  # m^-1: sigma(d) = SIGMA_COEFF * d^2 (Kinect v1)
+MIN_MARGIN_M = 0.03
+REGION_Z_MIN = 0.1
+REGION_MARGIN_M = 0.15
+MIN_Z = 1e-3
+
+
+def sanitize(depth: torch.Tensor) -> torch.Tensor:
+    """Depth with every non-finite or non-positive entry set to 0 (float32)."""
+    depth = depth.float()
+    return torch.where(torch.isfinite(depth) & (depth > 0), depth, torch.zeros_like(depth))
+
+
+def margin(d: torch.Tensor) -> torch.Tensor:
+    """max(3 cm, 3 sigma(d)) for depth ``d`` (m)."""
+    return torch.clamp_min(3.0 * SIGMA_COEFF * d * d, MIN_MARGIN_M)
+
+
+def clean_pixels(depth: torch.Tensor, edge_px: int = 2) -> torch.Tensor:
+    """(V, H, W) bool: valid depth at least ``edge_px`` pixels from a depth edge."""
+    valid = depth > 0
+    big = torch.where(valid, depth, torch.full_like(depth, 1e6))[:, None]
+    small = torch.where(valid, depth, torch.full_like(depth, -1e6))[:, None]
+    hi = F.max_pool2d(small, 3, 1, 1)[:, 0]
+    lo = -F.max_pool2d(-big, 3, 1, 1)[:, 0]
+    edge = valid & ((hi - lo) > margin(depth))
+    edge |= F.max_pool2d((~valid).float()[:, None], 3, 1, 1)[:, 0] > 0  # borders a hole
+    if edge_px > 0:
+        k = 2 * edge_px + 1
+        edge = F.max_pool2d(edge.float()[:, None], k, 1, edge_px)[:, 0] > 0
+    return valid & ~edge
+
+
+def region_depth(depth: torch.Tensor) -> torch.Tensor:
+    """(V,) far end of each view's region: p99 of its valid depth + 0.15 m (0 if none valid)."""
+    flat = torch.where(depth > 0, depth, torch.nan).flatten(1)
+    p99 = torch.nanquantile(flat, 0.99, dim=1)
+    return torch.where(torch.isfinite(p99), p99 + REGION_MARGIN_M, torch.zeros_like(p99))
+
+
+@dataclass
+class Measurement:
+    """Per point, over the views (each (N,) bool unless stated).
+
+    Attributes:
+        free: in some view's seen free space (clean pixel, z < d - margin).
+        surface: on some view's observed surface (|z - d| <= margin).
+        behind: behind some view's observed surface (z > d + margin).
+        region: inside some view's region.
+        behind_depth: (N,) float, the smallest (z - d) / z over views where it is behind
+            (0 where it is behind nothing).
+        near: within ``near_m`` of some view's depth at a clean pixel (|z - d| <= near_m).
+
+    """
+
+    free: torch.Tensor
+    surface: torch.Tensor
+    behind: torch.Tensor
+    region: torch.Tensor
+    behind_depth: torch.Tensor
+    near: torch.Tensor
+
+
+def measure(
+    points: torch.Tensor,
+    depth: torch.Tensor,
+    K: torch.Tensor,
+    T_frame_cam: torch.Tensor,
+    clean: torch.Tensor | None = None,
+    z_far: torch.Tensor | None = None,
+    near_m: float = 0.1,
+    chunk: int = 1 << 20,
+) -> Measurement:
+    """Classify ``points`` (N, 3) against every view (see the module docstring)."""
+    depth = sanitize(depth)
+    clean = clean_pixels(depth) if clean is None else clean
+    z_far = region_depth(depth) if z_far is None else z_far
+    V, H, W = depth.shape
+    K, T = K.float().to(points.device), T_frame_cam.float().to(points.device)
+    R, t = T[:, :3, :3], T[:, :3, 3]
+    flat_d, flat_c = depth.reshape(V, -1), clean.reshape(V, -1)
+    parts = []
+    step = max(1, chunk // max(V, 1))
+    for s in range(0, points.shape[0], step):
+        p = points[s : s + step].float()
+        pc = torch.einsum("vji,vnj->vni", R, p[None] - t[:, None])  # R^T (p - t)
+        z = pc[..., 2]
+        zs = torch.where(z > MIN_Z, z, torch.ones_like(z))
+        u = torch.round(K[:, 0, 0, None] * pc[..., 0] / zs + K[:, 0, 1, None] * pc[..., 1] / zs
+                        + K[:, 0, 2, None])  # fmt: skip
+        v = torch.round(K[:, 1, 1, None] * pc[..., 1] / zs + K[:, 1, 2, None])
+        inside = (z > MIN_Z) & (u >= 0) & (v >= 0) & (u < W) & (v < H)
+        idx = (v.clamp(0, H - 1) * W + u.clamp(0, W - 1)).long()
+        d = torch.gather(flat_d, 1, idx)
+        ok = inside & (d > 0)
+        m = margin(d)
+        at_clean = ok & torch.gather(flat_c, 1, idx)
+        free = (at_clean & (z < d - m)).any(0)
+        near = (at_clean & ((z - d).abs() <= near_m)).any(0)
+        surface = (ok & ((z - d).abs() <= m)).any(0)
+        behind_v = ok & (z > d + m)
+        rel = torch.where(behind_v, (z - d) / zs, torch.full_like(z, torch.inf)).amin(0)
+        region = (inside & (z > REGION_Z_MIN) & (z <= z_far[:, None])).any(0)
+        rel = torch.where(torch.isfinite(rel), rel, torch.zeros_like(rel))
+        parts.append((free, surface, behind_v.any(0), region, rel, near))
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.bool, device=points.device)
+        return Measurement(empty, empty, empty, empty, empty.float(), empty)
+    cols = [torch.cat(c) for c in zip(*parts, strict=True)]
+    return Measurement(*cols)

@@ -1,0 +1,285 @@
+"""The published cloud: observed surfaces from the depth, plus completed points, never worse.
+
+What the node publishes with depth (and what ``pipeline.reconstruct(window, "model")``
+returns), built from the decoder's points and the window's depth maps:
+
+1. **Observed**: every valid depth pixel of the placed views back-projected and averaged
+   per cube of ``spacing_m`` (a uniform spacing, one layer where views overlap), coloured
+   from the images, ``observed`` = 1, confidence 1.
+2. **Gate** (on the decoder's points as decoded, before any snapping): of the decoded
+   points within ``gate_near_m`` of an observed surface (at clean pixels, see
+   :mod:`nova3r_ros.model.measurement`), at least ``gate_min_agreement`` must lie on it
+   (within the sensor margin), at least ``gate_min_near`` must be near one, and at most
+   ``gate_max_free`` of all decoded points may lie in seen free space. A window that fails
+   publishes the observed points only (``stats["gated"]`` = 1).
+3. **Completed**: the candidate points (the decoder's points after depth consistency)
+   that no camera measured: not in any view's seen free space, not on any observed
+   surface, and inside the region of some view. Each gets a ``confidence`` from a
+   logistic model of per-point features (:class:`Calibration`, fitted on validation
+   windows); points under ``min_confidence`` are left out. ``observed`` = 0, colour of
+   the nearest observed point.
+
+``stats``: ``gated``, ``agreement``, ``free_share``, ``near_points``, ``observed_conflict``
+(observed points in another view's seen free space: counted, not removed),
+``completed_candidates``, ``completed`` (published), ``observed_points``.
+
+Frames: every tensor in view 0's optical frame ("reference"), metres; ``T_ref_cam``
+(V, 4, 4) places each view there; ``images`` (V, H, W, 3) uint8 registered to ``depth``
+(V, H, W). Torch on the model's device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from nova3r_ros.model.measurement import Measurement, clean_pixels, measure, region_depth, sanitize
+
+FEATURES = ("agreement", "log_density", "log_observed_distance", "behind_depth", "unseen")
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """Options of :func:`publish` (metres; see the module docstring).
+
+    Attributes:
+        spacing_m: spacing of the observed points (``output_spacing``).
+        min_confidence: completed points below this confidence are not published.
+        edge_px: pixels near a depth edge do not count as seen free space.
+        gate_near_m, gate_min_agreement, gate_min_near, gate_max_free: the gate.
+        force_gate: publish the observed points only (the ``observed_only`` baseline).
+
+    """
+
+    spacing_m: float = 0.01
+    min_confidence: float = 0.5
+    edge_px: int = 2
+    gate_near_m: float = 0.10
+    gate_min_agreement: float = 0.5
+    gate_min_near: int = 64
+    gate_max_free: float = 0.25
+    force_gate: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("spacing_m", "min_confidence", "gate_near_m", "gate_min_agreement",
+                     "gate_max_free"):  # fmt: skip
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"PublishConfig.{name} must be a finite number >= 0")
+        if self.spacing_m <= 0:
+            raise ValueError("PublishConfig.spacing_m must be > 0")
+        for name in ("min_confidence", "gate_min_agreement", "gate_max_free"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"PublishConfig.{name} must be in [0, 1]")
+        if self.edge_px < 0 or self.gate_min_near < 0:
+            raise ValueError("PublishConfig.edge_px and gate_min_near must be >= 0")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic confidence: ``sigmoid(bias + sum(weights * features))`` over :data:`FEATURES`.
+
+    Fitted on validation windows (``scripts/calibrate_confidence.py``) and stored as
+    ``calibration.json`` beside a checkpoint. The default (no file) is a hand-set prior:
+    confidence rises with the window's agreement and falls with isolation and with the
+    distance to observed surfaces.
+    """
+
+    weights: tuple[float, ...] = (4.0, -1.0, -0.5, -2.0, -0.5)
+    bias: float = -3.5
+    fitted_on: str = "prior (not fitted)"
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(f"Calibration needs {len(FEATURES)} weights, got {len(self.weights)}")
+        if not all(math.isfinite(float(w)) for w in (*self.weights, self.bias)):
+            raise ValueError("Calibration weights must be finite")
+
+    def confidence(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, F) features -> (N,) confidence in [0, 1]."""
+        w = torch.tensor(self.weights, dtype=features.dtype, device=features.device)
+        return torch.sigmoid(features @ w + self.bias)
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON."""
+        doc = {**asdict(self), "features": list(FEATURES)}
+        Path(path).write_text(json.dumps(doc, indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        """Read a JSON calibration (raises ValueError if malformed)."""
+        try:
+            doc = json.loads(Path(path).read_text())
+            if doc.get("features") != list(FEATURES):
+                raise ValueError(f"features {doc.get('features')} != {list(FEATURES)}")
+            return cls(tuple(float(w) for w in doc["weights"]), float(doc["bias"]),
+                       str(doc.get("fitted_on", "")))  # fmt: skip
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a confidence calibration ({exc})") from exc
+
+
+@dataclass
+class Published:
+    """The published cloud (see the module docstring); points in the reference frame."""
+
+    points: torch.Tensor
+    colors: torch.Tensor
+    observed: torch.Tensor
+    confidence: torch.Tensor
+    stats: dict
+    features: torch.Tensor | None = None  # (C, F) of the completed candidates, if asked
+
+
+def observed_cloud(
+    depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor, images: torch.Tensor,
+    spacing: float,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Every valid pixel back-projected, averaged per ``spacing`` cube: (M, 3), colours (M, 3)."""
+    H, W = depth.shape[1:]
+    dev = depth.device
+    rows = torch.arange(H, device=dev, dtype=torch.float32)
+    v, u = torch.meshgrid(rows, torch.arange(W, device=dev, dtype=torch.float32), indexing="ij")
+    K = K.float()
+    y = (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
+    x = (u[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * y) / K[:, 0, 0, None, None]
+    cam = torch.stack([x * depth, y * depth, depth], dim=-1)  # (V, H, W, 3)
+    T = T_ref_cam.float()
+    pts = torch.einsum("vij,vhwj->vhwi", T[:, :3, :3], cam) + T[:, None, None, :3, 3]
+    valid = depth > 0
+    pts, cols = pts[valid], images[valid].float()
+    if pts.shape[0] == 0:
+        return pts, cols.to(torch.uint8)
+    keys = torch.floor(pts / spacing).long()
+    keys = (keys - keys.amin(0)).clamp_max(2**21 - 1)
+    code = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
+    _, inverse = torch.unique(code, return_inverse=True)
+    n = int(inverse.max()) + 1
+    count = torch.zeros(n, device=dev).index_add_(
+        0, inverse, torch.ones_like(inverse, dtype=torch.float32)
+    )
+    mean = torch.zeros(n, 3, device=dev).index_add_(0, inverse, pts) / count[:, None]
+    rgb = torch.zeros(n, 3, device=dev).index_add_(0, inverse, cols) / count[:, None]
+    return mean, rgb.round().clamp(0, 255).to(torch.uint8)
+
+
+def nearest(
+    query: torch.Tensor, ref: torch.Tensor, k: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances and indices (Q, k) of the k nearest rows of ``ref`` for each row of ``query``."""
+    if ref.shape[0] == 0 or query.shape[0] == 0:
+        shape = (query.shape[0], k)
+        return (torch.full(shape, math.inf, device=query.device),
+                torch.zeros(shape, dtype=torch.long, device=query.device))  # fmt: skip
+    k = min(k, ref.shape[0])
+    if query.device.type == "cpu":
+        from scipy.spatial import cKDTree
+
+        d, i = cKDTree(ref.double().numpy()).query(query.double().numpy(), k=k, workers=-1)
+        d, i = torch.from_numpy(d).float().reshape(-1, k), torch.from_numpy(i).reshape(-1, k)
+        return d, i.long()
+    ds, idx = [], []
+    for s in range(0, query.shape[0], 4096):
+        dist = torch.cdist(query[s : s + 4096].float(), ref.float())
+        top = dist.topk(k, dim=1, largest=False)
+        ds.append(top.values)
+        idx.append(top.indices)
+    return torch.cat(ds), torch.cat(idx)
+
+
+def features(
+    points: torch.Tensor, meas: Measurement, observed: torch.Tensor, agreement: float,
+    scale: float,
+) -> torch.Tensor:  # fmt: skip
+    """Return the (N, F) confidence inputs, :data:`FEATURES`, of candidate points (N, 3)."""
+    n = points.shape[0]
+    dev = points.device
+    if n == 0:
+        return torch.zeros(0, len(FEATURES), device=dev)
+    knn = nearest(points, points, k=9)[0][:, 1:].mean(1)
+    density = torch.log(knn / knn.median().clamp_min(1e-6) + 1e-3)
+    d_obs = nearest(points, observed)[0][:, 0]
+    d_obs = torch.where(torch.isfinite(d_obs), d_obs, torch.full_like(d_obs, 10 * scale))
+    return torch.stack([
+        torch.full((n,), float(agreement), device=dev),
+        density,
+        torch.log(d_obs / scale + 1e-3),
+        meas.behind_depth,
+        (~meas.behind).float(),
+    ], dim=1)  # fmt: skip
+
+
+def publish(
+    raw: torch.Tensor | None,
+    candidates: torch.Tensor | None,
+    depth: torch.Tensor,
+    K: torch.Tensor,
+    T_ref_cam: torch.Tensor,
+    images: torch.Tensor,
+    config: PublishConfig,
+    calibration: Calibration | None = None,
+    keep_features: bool = False,
+) -> Published:
+    """Build the published cloud (module docstring).
+
+    Args:
+        raw: (N, 3) decoded points as decoded (gate), or None (observed only).
+        candidates: (C, 3) completion candidates (after depth consistency), or None.
+        depth: (V, H, W) metres; K: (V, 3, 3); T_ref_cam: (V, 4, 4); images: (V, H, W, 3).
+        config: thresholds; calibration: confidence model (None = the default prior).
+        keep_features: also return the candidates' features (calibration fitting).
+
+    """
+    calibration = calibration or Calibration()
+    depth = sanitize(depth)
+    K, T = K.float(), T_ref_cam.float()
+    clean = clean_pixels(depth, config.edge_px)
+    z_far = region_depth(depth)
+    obs_pts, obs_rgb = observed_cloud(depth, K, T, images, config.spacing_m)
+    conflict = measure(obs_pts, depth, K, T, clean, z_far).free
+    stats = {"observed_points": int(obs_pts.shape[0]),
+             "observed_conflict": int(conflict.sum())}  # fmt: skip
+    gated = config.force_gate or raw is None or candidates is None
+    if raw is not None and raw.shape[0]:
+        m = measure(raw, depth, K, T, clean, z_far, near_m=config.gate_near_m)
+        near = int(m.near.sum())
+        agreement = float((m.near & m.surface).sum()) / max(near, 1)
+        free_share = float(m.free.float().mean())
+        stats.update(agreement=agreement, free_share=free_share, near_points=near)
+        gated = gated or (near < config.gate_min_near or agreement < config.gate_min_agreement
+                          or free_share > config.gate_max_free)  # fmt: skip
+    stats["gated"] = int(gated)
+    dev = depth.device
+    out_pts, out_rgb = [obs_pts], [obs_rgb]
+    out_obs = [torch.ones(obs_pts.shape[0], dtype=torch.bool, device=dev)]
+    out_conf = [torch.ones(obs_pts.shape[0], device=dev)]
+    feats = None
+    stats["completed_candidates"] = stats["completed"] = 0
+    if not gated and candidates is not None and candidates.shape[0]:
+        mc = measure(candidates, depth, K, T, clean, z_far)
+        keep = ~mc.free & ~mc.surface & mc.region
+        cand = candidates[keep]
+        sub = Measurement(*(getattr(mc, f)[keep] for f in Measurement.__dataclass_fields__))
+        positive = depth[depth > 0]
+        scale = float(positive.median()) if positive.numel() else 1.0
+        feats = features(cand, sub, obs_pts, stats["agreement"], scale)
+        conf = calibration.confidence(feats)
+        ok = conf >= config.min_confidence
+        stats["completed_candidates"] = int(cand.shape[0])
+        stats["completed"] = int(ok.sum())
+        cand, conf = cand[ok], conf[ok]
+        idx = nearest(cand, obs_pts)[1][:, 0]
+        rgb = (
+            obs_rgb[idx.to(obs_rgb.device)]
+            if obs_pts.shape[0]
+            else torch.full_like(cand, 180).to(torch.uint8)
+        )
+        out_pts.append(cand.float())
+        out_rgb.append(rgb)
+        out_obs.append(torch.zeros(cand.shape[0], dtype=torch.bool, device=dev))
+        out_conf.append(conf.float())
+    return Published(torch.cat(out_pts), torch.cat(out_rgb), torch.cat(out_obs),
+                     torch.cat(out_conf), stats, feats if keep_features else None)  # fmt: skip
