@@ -31,12 +31,18 @@ def main(argv=None) -> int:
     p.add_argument("--mesh-exclude", nargs="*", default=[], help="meshes held out of training")
     p.add_argument("--device", default="cuda")
     p.add_argument("--reuse", type=int, default=2, help="steps per generated batch")
+    p.add_argument("--p-room", type=float, default=0.1, help="benchmark-style batches: rooms")
+    p.add_argument("--p-robot", type=float, default=0.0,
+                   help="share of batches from the robot mix (families, cameras)")  # fmt: skip
+    p.add_argument("--p-sensor", type=float, default=0.0,
+                   help="share of windows degraded by a depth-sensor/camera model")  # fmt: skip
     a = p.parse_args(argv)
     cfg = TrainConfig(
         stage=a.stage, model=a.model, minutes=a.minutes, batch=a.batch, lr=a.lr,
         n_points=a.n_points, views=tuple(a.views), p_depth=a.p_depth, p_pose=a.p_pose,
         init=a.init, out=a.out, seed=a.seed, mesh_dir=a.mesh_dir,
-        mesh_exclude=tuple(a.mesh_exclude), device=a.device, reuse=a.reuse,
+        mesh_exclude=tuple(a.mesh_exclude), device=a.device, reuse=a.reuse, p_room=a.p_room,
+        p_robot=a.p_robot, p_sensor=a.p_sensor,
     )  # fmt: skip
     train(cfg)
     return 0

@@ -53,6 +53,8 @@ class TrainConfig:
     p_depth: float = 0.5
     p_pose: float = 0.2
     p_room: float = 0.1
+    p_robot: float = 0.0  # share of batches from synth.training_mix (families, wide cameras)
+    p_sensor: float = 0.0  # share of windows degraded by a sensor model (synth.sensor)
     camera_weight: float = 1.0
     init: str | None = None
     out: str = "ckpt"
@@ -71,6 +73,9 @@ class TrainConfig:
             raise ValueError(f"model must be one of {sorted(CONFIGS)}, got {self.model!r}")
         if self.stage >= 2 and not self.init:
             raise ValueError(f"stage {self.stage} needs --init with an earlier checkpoint")
+        for name in ("p_depth", "p_pose", "p_room", "p_robot", "p_sensor"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
 
 
 def widen(model: Nova3r, target) -> Nova3r:
@@ -99,23 +104,36 @@ def widen(model: Nova3r, target) -> Nova3r:
 
 
 def synth_batch(cfg: TrainConfig, model_cfg, step: int, rank: int, device) -> dict:
-    """Generate one training batch on ``device`` (all windows share a view count)."""
+    """Generate one training batch on ``device`` (all windows share a view count).
+
+    With probability ``p_robot`` the batch comes from the robot mix
+    (:func:`nova3r_ros.synth.training_mix.training_config`: clutter, shelves, counters,
+    furnished rooms, wide camera ranges), else from the benchmark's camera configuration
+    (tabletop, or room with ``p_room``). Then each window is degraded by a random depth
+    sensor and colour camera model with probability ``p_sensor`` (:mod:`nova3r_ros.synth.sensor`).
+    """
     from nova3r_ros.synth.config import benchmark_config
     from nova3r_ros.synth.generate import generate_batch
+    from nova3r_ros.synth.sensor import degrade_batch
+    from nova3r_ros.synth.training_mix import training_config
 
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 9176 + rank)
     n_views = cfg.views[int(torch.randint(len(cfg.views), (1,), generator=g))]
     family = "room" if float(torch.rand(1, generator=g)) < cfg.p_room else "tabletop"
-    # 3 or more views: the 4-view configuration (within 90 deg) with that many cameras
-    synth = benchmark_config(
-        {1: 1, 2: 2}.get(n_views, 4), family=family,
-        height=model_cfg.image_height, width=model_cfg.image_width,
-        n_gt_points=cfg.n_points, mesh_dir=cfg.mesh_dir, mesh_exclude=cfg.mesh_exclude,
-        device=str(device),
-    )  # fmt: skip
-    synth = replace(synth, n_views=n_views)
+    robot = float(torch.rand(1, generator=g)) < cfg.p_robot
+    size = dict(height=model_cfg.image_height, width=model_cfg.image_width,
+                n_gt_points=cfg.n_points, mesh_dir=cfg.mesh_dir, mesh_exclude=cfg.mesh_exclude,
+                device=str(device))  # fmt: skip
+    if robot:
+        synth = training_config(g, n_views, **size)
+    else:  # 3 or more views: the 4-view configuration (within 90 deg) with that many cameras
+        synth = benchmark_config({1: 1, 2: 2}.get(n_views, 4), family=family, **size)
+        synth = replace(synth, n_views=n_views)
     base = (cfg.seed * 7919 + step * 64 + rank * 1_000_000_007) % (EVAL_SEED_START - cfg.batch)
-    return generate_batch(base, cfg.batch, synth, device=device)
+    batch = generate_batch(base, cfg.batch, synth, device=device)
+    if cfg.p_sensor > 0:
+        batch = degrade_batch(batch, g, p_clean=1.0 - cfg.p_sensor)
+    return batch
 
 
 def losses(model: Nova3r, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tensor]:
