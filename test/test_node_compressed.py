@@ -17,6 +17,7 @@ def test_compressed_colour_and_depth_are_reconstructed():
     h = Harness()
     try:
         node = h.add(ReconstructionNode(context=h.context, parameter_overrides=[
+            Parameter("backend", value="depth"),
             Parameter("transport", value="compressed"),
             Parameter("window_size", value=1),
             Parameter("qos.reliability", value="reliable"),

@@ -49,6 +49,7 @@ def run(request, tmp_path_factory):
     bag = write_bag(tmp / "bag", vs, static_extrinsics=RIG, base_frame=base)
     h = Harness()
     node = h.add(ReconstructionNode(context=h.context, parameter_overrides=[
+        Parameter("backend", value="depth"),
         Parameter("cameras", value=["cam0", "cam1"]),
         Parameter("rig_frame", value="base_link"),
         Parameter("window_size", value=2),

@@ -25,7 +25,11 @@ def _call(h, client, request, timeout=10.0):
 
 
 def test_transitions_through_the_lifecycle_services(ros):
-    node = ros.add(ReconstructionNode(context=ros.context))
+    node = ros.add(
+        ReconstructionNode(
+            context=ros.context, parameter_overrides=[Parameter("backend", value="depth")]
+        )
+    )
     probe = ros.node("probe")
     name = node.get_name()
     change = probe.create_client(ChangeState, f"/{name}/change_state")

@@ -45,6 +45,9 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("occupancy.resolution", 0.0, "out of range"),
         ("keyframe.min_rotation", 181.0, "out of range"),
         ("qos.depth", 0, "out of range"),
+        ("output_spacing", 0.0, "out of range"),
+        ("min_confidence", 1.5, "out of range"),
+        ("publish_completion", "no", "type"),
         ("backend", "nerf", "must be one of"),
         ("device", "tpu", "must be one of"),
         ("qos.reliability", "sometimes", "must be one of"),
@@ -86,12 +89,15 @@ def test_yaml_files_load(special):
             assert list(get("cameras")) == ["cam0", "cam1"]
             assert get("rig_frame") == "base_link" and get("occupancy.resolution") == 0.02
             assert get("camera.cam1.use_depth") is True
-            assert node.trigger_configure() == SUCCESS  # depth backend: configures here
+            assert get("backend") == "model"
+            assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
         elif special == "rgb_unposed.yaml":
             assert get("backend") == "model" and get("use_depth") is False
             assert get("camera.cam0.use_depth") is False
         else:
-            assert get("backend") == "depth" and get("sync.slop") == 0.02
-            assert node.trigger_configure() == SUCCESS
+            assert get("backend") == "model" and get("sync.slop") == 0.02
+            assert get("publish_completion") is True and get("min_confidence") == 0.5
+            assert get("output_spacing") == 0.01
+            assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:
         h.close()

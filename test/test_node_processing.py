@@ -8,9 +8,10 @@ import pytest
 from test_node_support import RIG, STAMP0, H, K, W, render, surface_distance
 
 from nova3r_ros.core.camera import PinholeCamera
+from nova3r_ros.core.occupancy import occupied_voxels
 from nova3r_ros.core.transforms import rotation_angle_deg, se3_from_rt, se3_inverse
 from nova3r_ros.pipeline import PipelineError
-from nova3r_ros.ros.backend import Backend
+from nova3r_ros.ros.backend import Backend, open_backend
 from nova3r_ros.ros.keyframes import Keyframe, thumbnail
 from nova3r_ros.ros.processing import Processor, ProcessorConfig
 from nova3r_ros.ros.sync import CameraFrame, FrameGroup
@@ -251,3 +252,77 @@ def test_normalised_scale_withholds_grid_and_voxels():
     r = proc.process([keyframe(0, cams=("cam0",))])
     assert r.scale_mode == "normalized" and r.grid is None and r.voxels is None
     assert len(proc.map.occupied()) == 0
+
+
+class WithCompletion(Backend):
+    """The depth backend's cloud plus completed points (observed False) of given confidence."""
+
+    def __init__(self, completed, confidence):
+        """Add ``completed`` world points (N, 3) with ``confidence`` (N,) to every window."""
+        super().__init__("depth", dict(voxel_size=0.01, depth_stride=1, max_depth=0.0), "map")
+        self.completed = np.asarray(completed, np.float32)
+        self.completed_confidence = np.asarray(confidence, np.float32)
+
+    def run(self, window):
+        rec = super().run(window)
+        n = len(self.completed)
+        rec.points = np.r_[rec.points, self.completed]
+        rec.colors = np.r_[rec.colors, np.zeros((n, 3), np.uint8)]
+        rec.observed = np.r_[rec.observed, np.zeros(n, bool)]
+        rec.confidence = np.r_[rec.confidence, self.completed_confidence]
+        rec.stats = {"gated": 0, "completed": n}
+        return rec
+
+
+def test_completed_points_occupy_only_above_min_confidence_and_never_carve():
+    cfg = ProcessorConfig(resolution=0.05, z_min=-1.0, z_max=1.0, min_confidence=0.5)
+    plain = Processor(depth_backend(), cfg)
+    plain.process([keyframe(0, world=True)])
+    # Below the floor: no camera sees there and no ray reaches it (unknown in `plain`).
+    completed = [
+        [-0.52, 0.52, -0.42],
+        [0.52, -0.52, -0.42],
+        [-0.52, -0.52, -0.42],
+        [0.02, 0.02, -0.22],
+    ]
+    confidence = [0.9, 0.5, 0.3, 0.49]  # the last two are under min_confidence
+    proc = Processor(WithCompletion(completed, confidence), cfg)
+    r = proc.process([keyframe(0, world=True)])
+    assert r.stats == {"gated": 0, "completed": 4}  # the backend's stats reach the result
+    assert int((~r.observed).sum()) == 4  # the cloud keeps them all; the map does not
+    voxels = lambda m: {tuple(v) for v in m}  # noqa: E731
+    extra = voxels(occupied_voxels(np.array(completed[:2]), 0.05, proc.map.origin))
+    assert voxels(proc.map.occupied()) == voxels(plain.map.occupied()) | extra
+    assert voxels(proc.map.free()) == voxels(plain.map.free())  # completions carve nothing
+    low = voxels(occupied_voxels(np.array(completed[2:]), 0.05, proc.map.origin))
+    assert not low & voxels(proc.map.occupied())
+
+
+def test_model_parameters_reach_the_backend_config():
+    values = dict(
+        backend="model",
+        device="cpu",
+        checkpoint="",
+        n_points=256,
+        ode_steps=2,
+        depth_consistency=True,
+        output_spacing=0.02,
+        min_confidence=0.7,
+        publish_completion=False,
+        voxel_size=0.01,
+        depth_stride=2,
+        max_depth=0.0,
+    )
+    try:
+        backend = open_backend(values, "map")
+    except PipelineError as exc:
+        pytest.skip(f"no packaged checkpoint in this build: {exc}")
+    try:
+        if backend.fallback:
+            pytest.skip(f"the model cannot run here: {backend.fallback}")
+        c = backend.config
+        assert (c.output_spacing, c.min_confidence, c.force_gate, c.publish) == (
+            0.02, 0.7, True, True)  # fmt: skip
+        assert (c.n_points, c.steps, c.device) == (256, 2, "cpu")
+    finally:
+        backend.release()

@@ -6,6 +6,7 @@ import pytest
 import yaml
 from geometry_msgs.msg import PoseArray
 from nav_msgs.msg import OccupancyGrid
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 from test_node_support import Harness
 
@@ -23,7 +24,11 @@ def published():
     """Return {topic: type name} of the configured node's publishers."""
     h = Harness()
     try:
-        node = h.add(ReconstructionNode(context=h.context))
+        node = h.add(
+            ReconstructionNode(
+                context=h.context, parameter_overrides=[Parameter("backend", value="depth")]
+            )
+        )
         assert node.trigger_configure() == SUCCESS
         # The node's own publishers, not the ROS graph: in this process the graph can
         # still list a node of the same name from an earlier test's closed context.

@@ -9,10 +9,14 @@ import time
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from nova3r_ros.core.types import View
+from nova3r_ros.ros.conversions import header, numpy_to_image, stamp_to_ns
 
 FLOOR = 1.5
 BOX_LO = np.array([-0.2, -0.15, 0.0])
@@ -24,6 +28,7 @@ STAMP0 = 1_700_000_000 * NS
 
 
 EAGER = {  # a node that makes a window of every frame, fast: the bad-input and timeout rigs
+    "backend": "depth",  # the default is the model; these rigs test plumbing
     "window_size": 1,
     "keyframe.min_interval": 0.0,
     "keyframe.min_image_change": 0.0,
@@ -31,6 +36,14 @@ EAGER = {  # a node that makes a window of every frame, fast: the bad-input and 
     "sync.period": 0.005,
     "diagnostics_period": 0.2,
     "depth_stride": 3,
+}
+
+
+TINY_MODEL = {  # the model backend at CPU-test size (CI has no GPU, 2 cores)
+    "backend": "model",
+    "device": "cpu",
+    "n_points": 256,
+    "ode_steps": 2,
 }
 
 
@@ -135,3 +148,66 @@ class Harness:
             node.destroy_node()
         self.executor.shutdown()
         rclpy.shutdown(context=self.context)
+
+
+class OneCamera:
+    """A fake RGB-D camera ``cam0`` (static, RIG pose, no TF) and probes of the node's outputs.
+
+    Publishes reliable image, depth and CameraInfo; records ``~/cloud`` and
+    ``/diagnostics`` of the node named ``nova3r_reconstruction``.
+    """
+
+    def __init__(self, h: Harness, name: str = "cam0_driver"):
+        """Create the publishers and subscriptions in a node ``name`` of ``h``."""
+        self.h = h
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        probe = h.node(name)
+        self.pubs = [probe.create_publisher(CameraInfo, "/cam0/camera_info", qos),
+                     probe.create_publisher(Image, "/cam0/depth/image_raw", qos),
+                     probe.create_publisher(Image, "/cam0/image_raw", qos)]  # fmt: skip
+        self.clouds, self.diags = [], []
+        probe.create_subscription(PointCloud2, "/nova3r_reconstruction/cloud",
+                                  self.clouds.append, qos)  # fmt: skip
+        probe.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, qos)
+        self.rgb, self.depth = render(RIG["cam0"])
+        self.step = 0
+
+    def connected(self, timeout: float = 10.0) -> bool:
+        """Wait until the node subscribes to every input."""
+        return self.h.spin_until(lambda: all(p.get_subscription_count() for p in self.pubs),
+                                 timeout)  # fmt: skip
+
+    def send(self) -> int:
+        """Publish one frame (a new stamp, 0.1 s after the previous one); return its stamp."""
+        self.step += 1
+        stamp = STAMP0 + self.step * NS // 10
+        hdr = header("cam0_optical_frame", stamp)
+        info = CameraInfo(header=hdr, width=W, height=H, distortion_model="plumb_bob")
+        info.k = K.reshape(9).tolist()
+        self.pubs[0].publish(info)
+        self.pubs[1].publish(numpy_to_image(self.depth, "32FC1", hdr))
+        self.pubs[2].publish(numpy_to_image(self.rgb, "rgb8", hdr))
+        return stamp
+
+    def cloud(self, stamp: int, timeout: float = 20.0):
+        """Return the node's cloud of the window stamped ``stamp`` (None if none came)."""
+
+        def got():
+            return next((c for c in self.clouds if stamp_to_ns(c.header.stamp) == stamp), None)
+
+        self.h.spin_until(lambda: got() is not None, timeout)
+        return got()
+
+    def diagnostics(self, predicate, timeout: float = 5.0):
+        """Return the first new /diagnostics status whose values satisfy ``predicate``."""
+        self.diags.clear()
+
+        def match():
+            for d in self.diags:
+                values = {kv.key: kv.value for kv in d.status[0].values}
+                if predicate(values):
+                    return d.status[0], values
+            return None
+
+        self.h.spin_until(lambda: match() is not None, timeout)
+        return match() or (None, {})

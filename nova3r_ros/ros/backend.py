@@ -2,8 +2,14 @@
 
 Both backends sit behind ``pipeline.reconstruct(window, backend, config)``;
 this class builds the config from the node's parameters, loads the model's
-weights once at configure (so a missing or broken checkpoint fails there, with
-the pipeline's message), and drops them again to free GPU memory.
+weights once at configure, and drops them again to free GPU memory.
+
+Fallback rule (:func:`open_backend`, at configure): the ``model`` backend becomes the
+``depth`` backend, with the reason in :attr:`Backend.fallback`, when the model cannot
+run on this machine: torch or the model cannot be imported, ``device`` 'cuda' has no
+CUDA device, or the *packaged* checkpoint (``checkpoint`` '') is missing or cannot be
+loaded. A ``checkpoint`` path given explicitly that is missing or not a checkpoint of
+this model is an error (configure fails): a typo is never silently replaced.
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ from nova3r_ros.core.types import Reconstruction, Window
 from nova3r_ros.pipeline import DepthBackendConfig, PipelineError
 
 PACKAGED_CHECKPOINT = Path(__file__).resolve().parents[1] / "model" / "checkpoints" / "base"
+
+
+def is_packaged(path: str) -> bool:
+    """Return True when ``path`` names the packaged checkpoint ('' or its directory)."""
+    return not path or Path(path).expanduser().resolve() == PACKAGED_CHECKPOINT.resolve()
 
 
 def resolve_checkpoint(path: str) -> str:
@@ -46,6 +57,7 @@ class Backend:
         self.name = name
         self.world_frame = world_frame
         self.device = "cpu"
+        self.fallback = ""  # why the model backend was replaced by this one ('' = it was not)
         self._model = None
         if name == "depth":
             self.config = DepthBackendConfig(
@@ -65,7 +77,16 @@ class Backend:
                 steps=int(values["ode_steps"]),
                 world_frame=world_frame,
                 depth_consistency=bool(values["depth_consistency"]),
+                publish=True,
+                output_spacing=float(values["output_spacing"]),
+                min_confidence=float(values["min_confidence"]),
+                force_gate=not bool(values["publish_completion"]),
             )
+
+    @property
+    def label(self) -> str:
+        """Return the name for diagnostics: ``depth (fallback: <reason>)`` after a fallback."""
+        return f"{self.name} (fallback: {self.fallback})" if self.fallback else self.name
 
     @property
     def needs_depth(self) -> bool:
@@ -102,3 +123,47 @@ class Backend:
             return
         self._model = None
         pipeline.unload_models()
+
+
+def _model_unavailable(values: dict[str, Any]) -> str:
+    """Return why the model backend cannot run on this machine ('' = it can)."""
+    try:
+        import torch
+
+        from nova3r_ros.model import checkpoint  # noqa: F401  (the model's modules import)
+    except ImportError as exc:
+        return f"cannot import the model backend ({exc})"
+    if values["device"] == "cuda" and not torch.cuda.is_available():
+        return "device 'cuda' requested but no CUDA device is available"
+    return ""
+
+
+def open_backend(values: dict[str, Any], world_frame: str) -> Backend:
+    """Build and load the backend the parameters ask for, or the depth fallback.
+
+    Returns the loaded backend; after a fallback it is the depth backend with
+    :attr:`Backend.fallback` saying why (the module docstring gives the rule).
+    Raises PipelineError (or ValueError) when the parameters cannot work: an
+    explicitly given checkpoint that is missing or not a checkpoint of this model.
+    """
+    name = str(values["backend"])
+    if name != "model":
+        backend = Backend(name, values, world_frame)
+        backend.load()
+        return backend
+    path = str(values["checkpoint"])
+    if not is_packaged(path) and not (Path(path).expanduser() / "config.json").is_file():
+        raise PipelineError(f"checkpoint {path!r} is not a checkpoint directory (no config.json)")
+    reason = _model_unavailable(values)
+    if not reason:
+        try:
+            backend = Backend(name, values, world_frame)
+            backend.load()
+            return backend
+        except PipelineError as exc:
+            if not is_packaged(path):
+                raise
+            reason = str(exc)
+    backend = Backend("depth", values, world_frame)
+    backend.fallback = reason
+    return backend

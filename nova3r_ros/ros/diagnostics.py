@@ -3,6 +3,11 @@
 One status, ``<node name>: reconstruction``; its values are flat strings
 (``key: value``) so ``rqt_runtime_monitor`` and ``ros2 topic echo`` show them as
 they are. Rates are the change of a counter since the previous report, per second.
+The published cloud's decisions (:class:`WindowStats`, from ``Reconstruction.stats``):
+``windows_gated`` (cumulative), ``gated_last``, ``completed_points_last``,
+``observed_conflict_last``, ``views_rejected_last`` (and ``agreement_last``,
+``free_share_last`` when the gate measured them). A gated window is normal operation
+(observed surfaces only): OK level, said in the message.
 """
 
 from __future__ import annotations
@@ -33,7 +38,37 @@ class RateMeter:
         return {k: d / dt for k, d in grown.items()}, grown
 
 
+class WindowStats:
+    """The backend's per-window numbers (``Reconstruction.stats``), last and cumulative."""
+
+    def __init__(self) -> None:
+        self.gated = 0
+        self.last: dict[str, float] = {}
+
+    def add(self, stats: Mapping[str, float]) -> None:
+        """Fold one window's ``stats`` in (empty for backends that gate nothing)."""
+        self.last = dict(stats)
+        self.gated += int(bool(stats.get("gated", 0)))
+
+    def values(self) -> dict[str, object]:
+        """Return the diagnostics keys of the module docstring with their current numbers."""
+        s = self.last
+        out: dict[str, object] = {
+            "windows_gated": self.gated,
+            "gated_last": bool(s.get("gated", 0)),
+            "completed_points_last": int(s.get("completed", 0)),
+            "observed_conflict_last": int(s.get("observed_conflict", 0)),
+            "views_rejected_last": int(s.get("views_rejected", 0)),
+        }
+        for key in ("agreement", "free_share"):
+            if key in s:
+                out[f"{key}_last"] = float(s[key])
+        return out
+
+
 def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -61,21 +96,32 @@ def diagnostic_array(
 
 
 def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[int, str]:
-    """Pick the level and one-line message from the values and the counters' increases."""
-    problems = []
+    """Pick the level and one-line message from the values and the counters' increases.
+
+    Failures are ERROR; the depth fallback of the model backend, missing cameras,
+    normalised scale, drops and bad input WARN; a gated window is a note at OK level.
+    """
+    notes = []
     if values.get("last_window") == "failed":
-        problems.append((ERROR, f"last window failed: {values.get('last_error', '')}"))
+        notes.append((ERROR, f"last window failed: {values.get('last_error', '')}"))
+    if "(fallback: " in str(values.get("backend", "")):
+        notes.append((WARN, f"backend {values['backend']}"))
     if values.get("cameras_missing"):
-        problems.append((WARN, f"no images from {values['cameras_missing']}"))
+        notes.append((WARN, f"no images from {values['cameras_missing']}"))
     if values.get("scale_mode") == "normalized":
-        problems.append((WARN, "normalised scale: occupancy withheld"))
+        notes.append((WARN, "normalised scale: occupancy withheld"))
     dropped = sum(v for k, v in grown.items() if k.endswith("_dropped"))
     if dropped:
-        problems.append((WARN, f"{dropped} input messages dropped"))
+        notes.append((WARN, f"{dropped} input messages dropped"))
     bad = sum(v for k, v in grown.items() if k.startswith("bad_input/"))
     if bad:
-        problems.append((WARN, f"{bad} bad input messages"))
-    if not problems:
+        notes.append((WARN, f"{bad} bad input messages"))
+    if values.get("gated_last"):
+        why = (f"agreement {values['agreement_last']:.2f}, free share "
+               f"{values.get('free_share_last', 0.0):.2f}" if "agreement_last" in values
+               else "publish_completion false")  # fmt: skip
+        notes.append((OK, f"last window gated ({why}): observed surfaces only"))
+    if not notes:
         return OK, "running" if values.get("windows_processed") else "waiting for windows"
-    level = max(p[0] for p in problems)
-    return level, "; ".join(p[1] for p in problems)
+    level = max(p[0] for p in notes)
+    return level, "; ".join(p[1] for p in notes)

@@ -2,8 +2,10 @@
 
 Lifecycle (ros2/demos ``lifecycle_py`` pattern):
     ``__init__``      declare every parameter (``ros/params.py``); nothing else.
-    ``configure``     validate the parameters, build the backend and load its weights;
-                      on any problem log why and stay unconfigured. Create the
+    ``configure``     validate the parameters, build the backend and load its weights
+                      (the model falls back to the depth backend, with one warning, when
+                      it cannot run here: ``ros/backend.py``); on any other problem log
+                      why and stay unconfigured. Create the
                       publishers (lifecycle: silent until active), services, TF lookup
                       and diagnostics.
     ``activate``      create the subscriptions, the grouping thread and the worker.
@@ -31,8 +33,8 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from std_srvs.srv import Trigger
 
 from nova3r_ros.pipeline import PipelineError
-from nova3r_ros.ros.backend import Backend
-from nova3r_ros.ros.diagnostics import RateMeter, diagnostic_array, summarise
+from nova3r_ros.ros.backend import open_backend
+from nova3r_ros.ros.diagnostics import RateMeter, WindowStats, diagnostic_array, summarise
 from nova3r_ros.ros.grouping import GroupingThread
 from nova3r_ros.ros.inputs import CameraInputs, input_qos
 from nova3r_ros.ros.keyframes import Keyframe, KeyframePolicy, KeyframeWindow, thumbnail
@@ -66,6 +68,7 @@ class ReconstructionNode(LifecycleNode):
         self._srv, self._diag_timers, self._diag_pub = [], [], None
         self._grouping = None
         self._rates = RateMeter()
+        self._window_stats = WindowStats()
         self._last_window = ""
         self._stamp_age_ms = 0.0
         self._told_normalized = False
@@ -89,12 +92,16 @@ class ReconstructionNode(LifecycleNode):
         """Validate parameters and load the backend; stay unconfigured on failure."""
         try:
             config = load_config(self)
-            backend = Backend(config["backend"], config.values, config["world_frame"])
-            backend.load()
+            backend = open_backend(config.values, config["world_frame"])
         except (PipelineError, ValueError) as exc:
             self.last_error = f"configure failed: {exc}"
             self.get_logger().error(f"{self.last_error}; the node stays unconfigured")
             return FAILURE
+        if backend.fallback:
+            self.get_logger().warning(
+                f"backend 'model' unavailable ({backend.fallback}): "
+                "running the depth backend, which needs depth images"
+            )
         self.config, self.backend = config, backend
         lo, hi = config.crop_box
         self.processor = Processor(backend, ProcessorConfig(
@@ -102,6 +109,7 @@ class ReconstructionNode(LifecycleNode):
             crop_hi=hi, resolution=config["occupancy.resolution"],
             z_min=config["occupancy.z_min"], z_max=config["occupancy.z_max"],
             max_range=config["occupancy.max_range"], voxels=config["publish_voxels"],
+            min_confidence=config["min_confidence"],
         ))  # fmt: skip
         self.outputs = Outputs(self)
         self.tf = make_tf_lookup(self, config["frame_prefix"]) if config["use_tf_poses"] else None
@@ -116,7 +124,7 @@ class ReconstructionNode(LifecycleNode):
         cams = ", ".join(f"{c.name} ({c.image_topic}{', depth' if c.use_depth else ''})"
                          for c in config.cameras)  # fmt: skip
         self.get_logger().info(
-            f"configured: backend {backend.name} on {backend.device}, cameras {cams}, "
+            f"configured: backend {backend.label} on {backend.device}, cameras {cams}, "
             f"window {config['window_size']} keyframes, world frame {config['world_frame']}"
         )
         return SUCCESS
@@ -263,6 +271,7 @@ class ReconstructionNode(LifecycleNode):
         result.timings["publish_map"] = self.outputs.publish_map(result)
         with self._lock:
             self.latest = result
+            self._window_stats.add(result.stats)
             self._last_window = "ok"
             self._stamp_age_ms = age
 
@@ -326,9 +335,10 @@ class ReconstructionNode(LifecycleNode):
         with self._lock:
             result, last_window, last_error = self.latest, self._last_window, self.last_error
             age = self._stamp_age_ms
+            window_stats = self._window_stats.values()
         values: dict[str, object] = {
             "state": self.state,
-            "backend": self.backend.name if self.backend else "",
+            "backend": self.backend.label if self.backend else "",
             "device": self.backend.device if self.backend else "",
             "scale_mode": result.scale_mode if result else "unknown",
             "pose_source": result.pose_source if result else "unknown",
@@ -337,6 +347,7 @@ class ReconstructionNode(LifecycleNode):
             "last_window": last_window,
             "last_error": last_error,
             "cameras_missing": ", ".join(self._missing),
+            **window_stats,
         }
         values.update(counters)
         if self.keyframes is not None:

@@ -45,15 +45,26 @@ class Param:
 
 P = Param
 PARAMETERS: tuple[Param, ...] = (
-    P("backend", "depth", "reconstruction backend: 'model' (the network, needs `checkpoint`) "
-      "or 'depth' (fusion of input depth; CPU fallback)", choices=("model", "depth")),
-    P("device", "auto", "compute device of the model backend", choices=("auto", "cuda", "cpu")),
+    P("backend", "model", "reconstruction backend: 'model' (the network) or 'depth' (fusion "
+      "of input depth). 'model' falls back to 'depth' at configure, with a warning, when it "
+      "cannot run here: the packaged checkpoint is missing or unreadable, `device` 'cuda' has "
+      "no CUDA, or torch / the model cannot be imported", choices=("model", "depth")),
+    P("device", "auto", "compute device of the model backend; 'cuda' without CUDA falls back "
+      "to the depth backend", choices=("auto", "cuda", "cpu")),
     P("checkpoint", "", "model checkpoint directory (safetensors + config.json); '' = the "
-      "packaged nova3r_ros/model/checkpoints/base when present"),
+      "packaged nova3r_ros/model/checkpoints/base (depth backend fallback when it is missing "
+      "or unreadable). A path given here that is missing or not a checkpoint of this model "
+      "fails configure (never silently replaced)"),
     P("n_points", 16384, "points the model decodes per window", 256, 1_000_000),
     P("ode_steps", 25, "flow-matching ODE steps of the model's point decoder", 1, 1000),
     P("depth_consistency", True, "model backend with depth: snap decoded points onto the "
       "observed depth and its dominant plane, drop points in seen free space"),
+    P("output_spacing", 0.01, "model backend with depth: spacing (m) of the published observed "
+      "surface points (from the input depth, one layer where views overlap)", 0.001, 1.0),
+    P("min_confidence", 0.5, "model backend with depth: completed points (observed 0) below "
+      "this confidence are not published and never occupy the map", 0.0, 1.0),
+    P("publish_completion", True, "model backend with depth: publish completed points; false "
+      "= observed surfaces only (every window gated)"),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),

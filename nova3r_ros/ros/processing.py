@@ -14,6 +14,8 @@ Pose sources, decided per window from what TF knew about every view:
         unless depth is given); the depth backend reconstructs the newest frame
         of a single camera.
 Outputs not in the world frame are anchored by :class:`~nova3r_ros.ros.world.WorldAnchor`.
+Occupancy: rays to observed points carve free space; completed points (``observed``
+False) only occupy their voxel, and only at ``confidence >= min_confidence``.
 Two steps: :meth:`Processor.process_cloud` (cloud, poses: what the cloud waits for)
 and :meth:`Processor.update_map` (occupancy, run after the cloud is published);
 :meth:`Processor.process` does both.
@@ -58,6 +60,7 @@ class ProcessorConfig:
     z_max: float = 2.0
     max_range: float = 5.0
     voxels: bool = True
+    min_confidence: float = 0.5  # completed (not observed) points below it occupy nothing
     ray_cell_voxels: float = 1.0  # rays to one point per cube of this edge (voxels); 0 = all
 
 
@@ -80,6 +83,7 @@ class Result:
     pose_source: str
     anchoring: str
     timings: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)  # the backend's (rec.stats)
     map_input: tuple | None = field(default=None, repr=False)  # for Processor.update_map
 
 
@@ -165,10 +169,11 @@ class Processor:
                 self._clear()
             if result.map_input is None or result.map_input[0] != self._epoch:
                 return result
-            _, points, observed, views, T_world_cams = result.map_input
+            _, points, observed, confidence, views, T_world_cams = result.map_input
             result.map_input = None
             cfg = self.config
-            self._integrate(points[observed], points[~observed], views, T_world_cams)
+            completed = ~observed & (confidence >= cfg.min_confidence)
+            self._integrate(points[observed], points[completed], views, T_world_cams)
             result.grid = self.map.to_grid(cfg.z_min, cfg.z_max)
             if cfg.voxels:
                 result.voxels = voxel_centres(self.map.occupied(), cfg.resolution).astype(
@@ -240,11 +245,11 @@ class Processor:
         keep = _crop(points, cfg.crop_lo, cfg.crop_hi)  # None: nothing to crop, no copies
         points = np.asarray(points if keep is None else points[keep], np.float32)
         pick = (lambda a: a) if keep is None else (lambda a: a[keep])
-        observed = pick(rec.observed)
+        observed, confidence = pick(rec.observed), pick(rec.confidence)
         t2 = time.perf_counter()
         map_input = None
         if scale_mode == "metric":
-            map_input = (self._epoch, points, observed, views, T_world_cams)
+            map_input = (self._epoch, points, observed, confidence, views, T_world_cams)
         timings = dict(rec.timings)
         timings.update(backend=t1 - t0, anchor=t2 - t1, total=t2 - t0)
         newest: dict[str, tuple[np.ndarray, str]] = {}
@@ -254,14 +259,17 @@ class Processor:
                 newest[v.camera] = (T, child)
         return Result(
             stamp=window.stamp, frame=cfg.world_frame, points=points, colors=pick(rec.colors),
-            observed=observed, confidence=pick(rec.confidence), T_world_cams=T_world_cams,
+            observed=observed, confidence=confidence, T_world_cams=T_world_cams,
             view_cameras=[v.camera for v in views], tf=list(newest.values()), grid=None,
             voxels=None, scale_mode=scale_mode, pose_source=source, anchoring=how + note,
-            timings=timings, map_input=map_input,
+            timings=timings, stats=dict(getattr(rec, "stats", {}) or {}), map_input=map_input,
         )  # fmt: skip
 
     def _integrate(self, seen: np.ndarray, hidden: np.ndarray, views, T_world_cams) -> None:
         """Carve free space along rays to observed points; hidden points are occupied only.
+
+        ``hidden``: the completed points of at least ``min_confidence`` (the caller drops
+        the others); no ray goes to them, so a completion never carves free space.
 
         Rays go to one observed point per cube of ``ray_cell_voxels`` voxels (the first
         in it; every point when 0), from the newest camera that sees it: a subset of

@@ -1,0 +1,117 @@
+"""The model backend in the node (real rclpy, loopback, tiny CPU settings) and its fallback.
+
+The network runs for real, at 256 points and 2 ODE steps so that a window takes well
+under a second on a CPU. The fallback rule (``ros/backend.py``): the model falls back
+to the depth backend when it cannot run here (packaged checkpoint missing or broken,
+no CUDA for ``device`` 'cuda'); an explicitly given checkpoint that is not one fails
+configure.
+"""
+
+import numpy as np
+import pytest
+import torch
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.parameter import Parameter
+from test_node_support import TINY_MODEL, Harness, OneCamera, eager_params
+
+from nova3r_ros.ros import backend as backend_module
+from nova3r_ros.ros.conversions import pointcloud2_to_arrays
+from nova3r_ros.ros.node import FAILURE, SUCCESS, ReconstructionNode
+
+NO_CUDA = "device 'cuda' requested but no CUDA device is available"
+
+
+@pytest.fixture
+def ros():
+    h = Harness()
+    yield h
+    h.close()
+
+
+def _start(ros, **params):
+    node = ros.add(ReconstructionNode(context=ros.context, parameter_overrides=eager_params(
+        **params)))  # fmt: skip
+    assert node.trigger_configure() == SUCCESS, node.last_error
+    assert node.trigger_activate() == SUCCESS
+    return node
+
+
+def test_model_windows_report_the_published_cloud_and_the_gate(ros):
+    node = _start(ros, **TINY_MODEL)
+    assert node.backend.name == "model" and node.backend.fallback == ""
+    cam = OneCamera(ros)
+    assert cam.connected()
+    cloud = cam.cloud(cam.send())
+    assert cloud is not None, f"no cloud: {node.last_error!r}"
+    assert ros.spin_until(lambda: node.latest is not None)  # set after the map update
+    stats = node.latest.stats
+    assert {"gated", "completed", "observed_conflict", "views_rejected"} <= set(stats)
+    status, values = cam.diagnostics(lambda v: v.get("windows_processed") == "1")
+    assert status is not None, "no /diagnostics after the window"
+    assert values["backend"] == "model"
+    assert values["gated_last"] == ("true" if stats["gated"] else "false")
+    assert values["windows_gated"] == str(int(stats["gated"]))
+    assert values["completed_points_last"] == str(stats["completed"])
+    assert values["observed_conflict_last"] == str(stats["observed_conflict"])
+    assert values["views_rejected_last"] == str(stats["views_rejected"])
+    assert status.level == DiagnosticStatus.OK, status.message  # gated or not: normal
+
+    # publish_completion false: observed surfaces only; every window is gated, at OK level.
+    assert node.trigger_deactivate() == SUCCESS and node.trigger_cleanup() == SUCCESS
+    assert node.set_parameters([Parameter("publish_completion", value=False)])[0].successful
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    assert node.backend.config.force_gate and cam.connected()
+    cloud = cam.cloud(cam.send())
+    assert cloud is not None, f"no cloud: {node.last_error!r}"
+    arrays = pointcloud2_to_arrays(cloud)
+    assert len(arrays["points"]) > 1000
+    assert np.all(arrays["observed"] == 1.0) and np.all(arrays["confidence"] == 1.0)
+    status, values = cam.diagnostics(lambda v: v.get("gated_last") == "true")
+    assert status is not None, "no gated window in /diagnostics"
+    assert status.level == DiagnosticStatus.OK
+    assert "gated (publish_completion false)" in status.message
+    assert int(values["windows_gated"]) == int(values["windows_processed"]) >= 1
+    assert values["completed_points_last"] == "0"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: no fallback")
+def test_cuda_without_cuda_falls_back_to_depth_and_keeps_running(ros, capfd):
+    capfd.readouterr()
+    node = _start(ros, backend="model", device="cuda")
+    assert node.backend.name == "depth" and node.backend.fallback == NO_CUDA
+    warnings = [ln for ln in capfd.readouterr().err.splitlines() if "unavailable" in ln]
+    assert len(warnings) == 1 and NO_CUDA in warnings[0] and "WARN" in warnings[0]
+    cam = OneCamera(ros)
+    assert cam.connected()
+    assert cam.cloud(cam.send()) is not None, f"no cloud: {node.last_error!r}"
+    status, values = cam.diagnostics(lambda v: v.get("windows_processed") == "1")
+    assert values["backend"] == f"depth (fallback: {NO_CUDA})"
+    assert status.level == DiagnosticStatus.WARN and "fallback" in status.message
+
+
+@pytest.mark.parametrize("packaged", ["missing", "broken"])
+def test_packaged_checkpoint_missing_or_broken_falls_back(ros, tmp_path, monkeypatch, packaged):
+    base = tmp_path / "base"
+    if packaged == "broken":
+        base.mkdir()
+        (base / "config.json").write_text("{not json")
+    monkeypatch.setattr(backend_module, "PACKAGED_CHECKPOINT", base)
+    node = ros.add(ReconstructionNode(context=ros.context, parameter_overrides=[
+        Parameter("backend", value="model"), Parameter("device", value="cpu"),
+    ]))  # fmt: skip
+    assert node.trigger_configure() == SUCCESS, node.last_error
+    assert node.backend.name == "depth" and node.backend.label.startswith("depth (fallback: ")
+    expected = "packaged checkpoint" if packaged == "missing" else "cannot load"
+    assert expected in node.backend.fallback
+    assert node.trigger_activate() == SUCCESS and node.worker.alive
+
+
+def test_explicit_checkpoint_typo_fails_configure_even_without_cuda(ros, tmp_path):
+    typo = str(tmp_path / "chekpoint")
+    node = ros.add(ReconstructionNode(context=ros.context, parameter_overrides=[
+        Parameter("backend", value="model"), Parameter("device", value="cuda"),
+        Parameter("checkpoint", value=typo),
+    ]))  # fmt: skip
+    assert node.trigger_configure() == FAILURE
+    assert node.state == "unconfigured" and node.backend is None
+    assert typo in node.last_error and "not a checkpoint" in node.last_error
