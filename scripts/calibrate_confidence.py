@@ -80,6 +80,33 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50
     return w[:-1], float(w[-1])
 
 
+def fit_isotonic(score: np.ndarray, y: np.ndarray, bins: int = 20):
+    """Knots (x, y) of a monotone map score -> share correct (quantile bins, PAV)."""
+    edges = np.unique(np.quantile(score, np.linspace(0, 1, bins + 1)))
+    which = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
+    xs, ys, ws = [], [], []
+    for b in range(len(edges) - 1):
+        sel = which == b
+        if sel.any():
+            xs.append(float(score[sel].mean()))
+            ys.append(float(y[sel].mean()))
+            ws.append(float(sel.sum()))
+    blocks = [[x, yv, w, 1] for x, yv, w in zip(xs, ys, ws, strict=True)]
+    merged = []
+    for blk in blocks:  # pool adjacent violators
+        merged.append(blk)
+        while len(merged) > 1 and merged[-2][1] > merged[-1][1]:
+            b2, b1 = merged.pop(), merged.pop()
+            w = b1[2] + b2[2]
+            merged.append([(b1[0] * b1[2] + b2[0] * b2[2]) / w,
+                           (b1[1] * b1[2] + b2[1] * b2[2]) / w, w, 0])  # fmt: skip
+    kx = [b[0] for b in merged]
+    ky = [b[1] for b in merged]
+    keep = [0] + [i for i in range(1, len(kx)) if kx[i] > kx[i - 1] + 1e-9]
+    kx, ky = [kx[i] for i in keep], [ky[i] for i in keep]
+    return (kx, ky) if len(kx) >= 2 else ([], [])
+
+
 def main(argv=None) -> int:
     """Fit, report and (with --write) store the calibration; see the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -111,7 +138,10 @@ def main(argv=None) -> int:
             print(f"[calibrate] {family} {v} view(s): {args.windows} windows", file=sys.stderr)
     x, y, half = np.concatenate(feats), np.concatenate(labels), np.concatenate(group)
     w, b = fit_logistic(x[half == 0], y[half == 0].astype(float))
-    held = Calibration(tuple(w), b).confidence(torch.from_numpy(x[half == 1])).numpy()
+    first = Calibration(tuple(w), b)
+    kx, ky = fit_isotonic(first.score(torch.from_numpy(x[half == 0])).numpy(), y[half == 0])
+    first = Calibration(tuple(w), b, knots_x=tuple(kx), knots_y=tuple(ky))
+    held = first.confidence(torch.from_numpy(x[half == 1])).numpy()
     report = {
         "features": list(FEATURES),
         "points": len(y),
@@ -126,9 +156,11 @@ def main(argv=None) -> int:
         vals = np.array([s[key] for s in stats if key in s], float)
         report[key + "_quantiles"] = {q: float(np.quantile(vals, q)) for q in (0.01, 0.05, 0.5)}
     w_all, b_all = fit_logistic(x, y.astype(float))
-    calib = Calibration(tuple(float(v) for v in w_all), b_all,
+    logistic = Calibration(tuple(float(v) for v in w_all), b_all)
+    kx, ky = fit_isotonic(logistic.score(torch.from_numpy(x)).numpy(), y)
+    calib = Calibration(logistic.weights, b_all,
                         f"validation seeds {VALIDATION_SEED}+ ({', '.join(args.families)}; "
-                        f"{args.views} views; {len(y)} points)")  # fmt: skip
+                        f"{args.views} views; {len(y)} points)", tuple(kx), tuple(ky))  # fmt: skip
     report["weights"], report["bias"] = list(calib.weights), calib.bias
     print(json.dumps(report, indent=1))
     if args.out:

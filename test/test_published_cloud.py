@@ -168,3 +168,17 @@ def test_observed_conflicts_are_counted_not_removed():
     alone = publish(None, None, depth, Kv, T, rgb, PublishConfig(spacing_m=0.02))
     assert pub.stats["observed_conflict"] > 0 and alone.stats["observed_conflict"] == 0
     assert pub.stats["observed_points"] > alone.stats["observed_points"]
+
+
+def test_isotonic_knots_map_scores_monotonically():
+    flat = Calibration(weights=(0.0,) * 5, bias=0.0)  # score 0.5 for every point
+    feats = torch.zeros(3, 5)
+    assert torch.allclose(flat.confidence(feats), torch.full((3,), 0.5))
+    mapped = Calibration((0.0,) * 5, 0.0, knots_x=(0.0, 0.4, 1.0), knots_y=(0.0, 0.2, 0.8))
+    assert torch.allclose(mapped.confidence(feats), torch.full((3,), 0.3))  # 0.2 + 0.1/0.6*0.6
+    low = Calibration((0.0,) * 5, -50.0, knots_x=(0.1, 0.9), knots_y=(0.05, 0.95))
+    assert torch.allclose(low.confidence(feats), torch.full((3,), 0.05))  # clamped at the ends
+    with pytest.raises(ValueError, match="x increasing"):
+        Calibration((0.0,) * 5, 0.0, knots_x=(0.5, 0.4), knots_y=(0.1, 0.2))
+    with pytest.raises(ValueError, match="none or at least two"):
+        Calibration((0.0,) * 5, 0.0, knots_x=(0.5,), knots_y=(0.1,))

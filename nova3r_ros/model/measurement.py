@@ -13,7 +13,10 @@ against a window's depth maps with the rules the published cloud is built on:
 - A point is in a view's *seen free space* when it projects inside that view onto a clean
   pixel with optical z < d - margin(d).
 - It lies *on an observed surface* when it projects onto a valid pixel with
-  |z - d| <= margin(d); *behind* when z > d + margin(d).
+  d - margin(d) <= z <= d + band(d), ``band(d) = max(1 cm, 2 sigma(d))``: in front, the
+  sensor's noise band; behind, only as far as the surface's own noise, so that a hidden
+  surface a few centimetres behind an observed one (the table behind an object's foot,
+  an object's far side) is not taken for the observed one. *Behind* when z > d + band(d).
 - The view's *region*: optical z in (0.1 m, p99 of its valid depth + 0.15 m] inside the
   image (the frustum protocol's region).
 
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 
 SIGMA_COEFF = 1.425e-3  # m^-1: sigma(d) = SIGMA_COEFF * d^2 (Kinect v1)
 MIN_MARGIN_M = 0.03
+MIN_BAND_M = 0.01
 REGION_Z_MIN = 0.1
 REGION_MARGIN_M = 0.15
 MIN_Z = 1e-3
@@ -45,6 +49,11 @@ def sanitize(depth: torch.Tensor) -> torch.Tensor:
 def margin(d: torch.Tensor) -> torch.Tensor:
     """max(3 cm, 3 sigma(d)) for depth ``d`` (m)."""
     return torch.clamp_min(3.0 * SIGMA_COEFF * d * d, MIN_MARGIN_M)
+
+
+def band(d: torch.Tensor) -> torch.Tensor:
+    """max(1 cm, 2 sigma(d)): how far behind the observed depth a point still lies on it."""
+    return torch.clamp_min(2.0 * SIGMA_COEFF * d * d, MIN_BAND_M)
 
 
 def clean_pixels(depth: torch.Tensor, edge_px: int = 2) -> torch.Tensor:
@@ -75,8 +84,8 @@ class Measurement:
 
     Attributes:
         free: in some view's seen free space (clean pixel, z < d - margin).
-        surface: on some view's observed surface (|z - d| <= margin).
-        behind: behind some view's observed surface (z > d + margin).
+        surface: on some view's observed surface (d - margin <= z <= d + band).
+        behind: behind some view's observed surface (z > d + band).
         region: inside some view's region.
         behind_depth: (N,) float, the smallest (z - d) / z over views where it is behind
             (0 where it is behind nothing).
@@ -128,8 +137,9 @@ def measure(
         at_clean = ok & torch.gather(flat_c, 1, idx)
         free = (at_clean & (z < d - m)).any(0)
         near = (at_clean & ((z - d).abs() <= near_m)).any(0)
-        surface = (ok & ((z - d).abs() <= m)).any(0)
-        behind_v = ok & (z > d + m)
+        b = band(d)
+        surface = (ok & (z >= d - m) & (z <= d + b)).any(0)
+        behind_v = ok & (z > d + b)
         rel = torch.where(behind_v, (z - d) / zs, torch.full_like(z, torch.inf)).amin(0)
         region = (inside & (z > REGION_Z_MIN) & (z <= z_far[:, None])).any(0)
         rel = torch.where(torch.isfinite(rel), rel, torch.zeros_like(rel))

@@ -30,6 +30,7 @@ Frames: every tensor in view 0's optical frame ("reference"), metres; ``T_ref_ca
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -81,28 +82,50 @@ class PublishConfig:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Logistic confidence: ``sigmoid(bias + sum(weights * features))`` over :data:`FEATURES`.
+    """Confidence: a logistic score over :data:`FEATURES`, then a monotone map to accuracy.
 
-    Fitted on validation windows (``scripts/calibrate_confidence.py``) and stored as
-    ``calibration.json`` beside a checkpoint. The default (no file) is a hand-set prior:
-    confidence rises with the window's agreement and falls with isolation and with the
-    distance to observed surfaces.
+    ``score = sigmoid(bias + sum(weights * features))``; with knots, the confidence is the
+    piecewise-linear interpolation of (``knots_x`` scores -> ``knots_y`` accuracies), an
+    isotonic fit of the score to the observed share of correct points (clamped at the
+    ends). Fitted on validation windows (``scripts/calibrate_confidence.py``) and stored
+    as ``calibration.json`` beside a checkpoint. The default (no file) is a hand-set
+    prior without knots: confidence rises with the window's agreement and falls with
+    isolation and with the distance to observed surfaces.
     """
 
     weights: tuple[float, ...] = (4.0, -1.0, -0.5, -2.0, -0.5)
     bias: float = -3.5
     fitted_on: str = "prior (not fitted)"
+    knots_x: tuple[float, ...] = ()
+    knots_y: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
             raise ValueError(f"Calibration needs {len(FEATURES)} weights, got {len(self.weights)}")
-        if not all(math.isfinite(float(w)) for w in (*self.weights, self.bias)):
-            raise ValueError("Calibration weights must be finite")
+        values = (*self.weights, self.bias, *self.knots_x, *self.knots_y)
+        if not all(math.isfinite(float(w)) for w in values):
+            raise ValueError("Calibration weights and knots must be finite")
+        kx, ky = self.knots_x, self.knots_y
+        if len(kx) != len(ky) or len(kx) == 1:
+            raise ValueError("Calibration knots: as many x as y, and none or at least two")
+        if any(b <= a for a, b in itertools.pairwise(kx)) or not all(0 <= y <= 1 for y in ky):
+            raise ValueError("Calibration knots: x increasing, y in [0, 1]")
+
+    def score(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, F) features -> (N,) logistic score in [0, 1] (before the monotone map)."""
+        w = torch.tensor(self.weights, dtype=features.dtype, device=features.device)
+        return torch.sigmoid(features @ w + self.bias)
 
     def confidence(self, features: torch.Tensor) -> torch.Tensor:
         """(N, F) features -> (N,) confidence in [0, 1]."""
-        w = torch.tensor(self.weights, dtype=features.dtype, device=features.device)
-        return torch.sigmoid(features @ w + self.bias)
+        s = self.score(features)
+        if not self.knots_x:
+            return s
+        kx = torch.tensor(self.knots_x, dtype=s.dtype, device=s.device)
+        ky = torch.tensor(self.knots_y, dtype=s.dtype, device=s.device)
+        i = torch.bucketize(s.clamp(kx[0], kx[-1]), kx).clamp(1, len(kx) - 1)
+        t = (s.clamp(kx[0], kx[-1]) - kx[i - 1]) / (kx[i] - kx[i - 1])
+        return ky[i - 1] + t * (ky[i] - ky[i - 1])
 
     def save(self, path: str | Path) -> None:
         """Write as JSON."""
@@ -117,7 +140,9 @@ class Calibration:
             if doc.get("features") != list(FEATURES):
                 raise ValueError(f"features {doc.get('features')} != {list(FEATURES)}")
             return cls(tuple(float(w) for w in doc["weights"]), float(doc["bias"]),
-                       str(doc.get("fitted_on", "")))  # fmt: skip
+                       str(doc.get("fitted_on", "")),
+                       tuple(float(x) for x in doc.get("knots_x", ())),
+                       tuple(float(y) for y in doc.get("knots_y", ())))  # fmt: skip
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a confidence calibration ({exc})") from exc
 
