@@ -9,6 +9,7 @@ from pathlib import Path
 from nova3r_ros.eval.report import markdown_table
 from nova3r_ros.eval.run import METHODS, MODEL_METHODS, EvalConfig, evaluate
 from nova3r_ros.eval.scoring import TARGETS
+from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
 from nova3r_ros.synth.config import FAMILIES
 
 
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="model: depth consistency and the published cloud (--no-depth-consistency: the "
         "decoder's points as they are)",
     )
-    ev.add_argument("--min-confidence", type=float, default=0.5,
+    ev.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                     help="completed points below this confidence are not published")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip

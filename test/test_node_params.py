@@ -96,7 +96,7 @@ def test_yaml_files_load(special):
             assert get("camera.cam0.use_depth") is False
         else:
             assert get("backend") == "model" and get("sync.slop") == 0.02
-            assert get("publish_completion") is True and get("min_confidence") == 0.5
+            assert get("publish_completion") is True and get("min_confidence") == 0.0
             assert get("output_spacing") == 0.01
             assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:

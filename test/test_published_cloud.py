@@ -137,8 +137,9 @@ def test_no_completed_point_in_seen_free_space_or_outside_the_region():
 def test_confidence_filter_and_calibration_file(tmp_path):
     depth, Kv, T, rgb = scene()
     raw = torch.cat([surface_points(depth), behind_box()])
-    every = publish(raw, raw, depth, Kv, T, rgb, PublishConfig(), ALWAYS)
-    none = publish(raw, raw, depth, Kv, T, rgb, PublishConfig(), NEVER)
+    half = PublishConfig(min_confidence=0.5)
+    every = publish(raw, raw, depth, Kv, T, rgb, half, ALWAYS)
+    none = publish(raw, raw, depth, Kv, T, rgb, half, NEVER)
     assert every.stats["completed"] == every.stats["completed_candidates"] > 0
     assert none.stats["completed"] == 0 and bool(none.observed.all())
     prior = publish(raw, raw, depth, Kv, T, rgb, PublishConfig(min_confidence=0.0),

@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from nova3r_ros.model.measurement import Measurement, clean_pixels, measure, region_depth, sanitize
+from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
 
 FEATURES = ("agreement", "log_density", "log_observed_distance", "behind_depth", "unseen")
 
@@ -57,7 +58,7 @@ class PublishConfig:
     """
 
     spacing_m: float = 0.01
-    min_confidence: float = 0.5
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
     edge_px: int = 2
     gate_near_m: float = 0.10
     gate_min_agreement: float = 0.5
@@ -217,24 +218,31 @@ def nearest(
 
 def features(
     points: torch.Tensor, meas: Measurement, observed: torch.Tensor, agreement: float,
-    scale: float,
-) -> torch.Tensor:  # fmt: skip
-    """Return the (N, F) confidence inputs, :data:`FEATURES`, of candidate points (N, 3)."""
+    scale: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Return the (N, F) confidence inputs, :data:`FEATURES`, of candidate points (N, 3).
+
+    Also returns, per point, the index of the nearest row of ``observed`` (its colour).
+    ``scale`` (a 0-d tensor, metres) is the window's median valid depth.
+    """
     n = points.shape[0]
     dev = points.device
     if n == 0:
-        return torch.zeros(0, len(FEATURES), device=dev)
+        return torch.zeros(0, len(FEATURES), device=dev), torch.zeros(0, dtype=torch.long)
     knn = nearest(points, points, k=9)[0][:, 1:].mean(1)
     density = torch.log(knn / knn.median().clamp_min(1e-6) + 1e-3)
-    d_obs = nearest(points, observed)[0][:, 0]
-    d_obs = torch.where(torch.isfinite(d_obs), d_obs, torch.full_like(d_obs, 10 * scale))
-    return torch.stack([
+    d_obs, i_obs = nearest(points, observed)
+    d_obs = d_obs[:, 0].to(dev)
+    scale = scale.to(d_obs.device)
+    d_obs = torch.where(torch.isfinite(d_obs), d_obs, 10 * scale)
+    feats = torch.stack([
         torch.full((n,), float(agreement), device=dev),
-        density,
+        density.to(dev),
         torch.log(d_obs / scale + 1e-3),
         meas.behind_depth,
         (~meas.behind).float(),
     ], dim=1)  # fmt: skip
+    return feats, i_obs[:, 0]
 
 
 def publish(
@@ -264,15 +272,14 @@ def publish(
     clean = clean_pixels(depth, config.edge_px)
     z_far = region_depth(depth)
     obs_pts, obs_rgb = observed_cloud(depth, K, T, images, config.spacing_m)
-    conflict = measure(obs_pts, depth, K, T, clean, z_far).free
-    stats = {"observed_points": int(obs_pts.shape[0]),
-             "observed_conflict": int(conflict.sum())}  # fmt: skip
+    conflict = measure(obs_pts, depth, K, T, clean, z_far).free.sum()  # read with the stats
+    stats = {"observed_points": int(obs_pts.shape[0])}
     gated = config.force_gate or raw is None or candidates is None
     if raw is not None and raw.shape[0]:
         m = measure(raw, depth, K, T, clean, z_far, near_m=config.gate_near_m)
-        near = int(m.near.sum())
-        agreement = float((m.near & m.surface).sum()) / max(near, 1)
-        free_share = float(m.free.float().mean())
+        counts = torch.stack([m.near.sum(), (m.near & m.surface).sum(), m.free.sum()])
+        near, on, free = counts.tolist()  # one device sync for the gate's decision
+        agreement, free_share = on / max(near, 1), free / raw.shape[0]
         stats.update(agreement=agreement, free_share=free_share, near_points=near)
         gated = gated or (near < config.gate_min_near or agreement < config.gate_min_agreement
                           or free_share > config.gate_max_free)  # fmt: skip
@@ -288,23 +295,19 @@ def publish(
         keep = ~mc.free & ~mc.surface & mc.region
         cand = candidates[keep]
         sub = Measurement(*(getattr(mc, f)[keep] for f in Measurement.__dataclass_fields__))
-        positive = depth[depth > 0]
-        scale = float(positive.median()) if positive.numel() else 1.0
-        feats = features(cand, sub, obs_pts, stats["agreement"], scale)
+        scale = torch.nanmedian(torch.where(depth > 0, depth, torch.nan)).nan_to_num(1.0)
+        feats, idx = features(cand, sub, obs_pts, stats["agreement"], scale)
         conf = calibration.confidence(feats)
         ok = conf >= config.min_confidence
         stats["completed_candidates"] = int(cand.shape[0])
-        stats["completed"] = int(ok.sum())
-        cand, conf = cand[ok], conf[ok]
-        idx = nearest(cand, obs_pts)[1][:, 0]
-        rgb = (
-            obs_rgb[idx.to(obs_rgb.device)]
-            if obs_pts.shape[0]
-            else torch.full_like(cand, 180).to(torch.uint8)
-        )
+        cand, conf, idx = cand[ok], conf[ok], idx.to(dev)[ok]
+        stats["completed"] = int(cand.shape[0])
+        rgb = (obs_rgb[idx] if obs_pts.shape[0]
+               else torch.full_like(cand, 180).to(torch.uint8))  # fmt: skip
         out_pts.append(cand.float())
         out_rgb.append(rgb)
         out_obs.append(torch.zeros(cand.shape[0], dtype=torch.bool, device=dev))
         out_conf.append(conf.float())
+    stats["observed_conflict"] = int(conflict)
     return Published(torch.cat(out_pts), torch.cat(out_rgb), torch.cat(out_obs),
                      torch.cat(out_conf), stats, feats if keep_features else None)  # fmt: skip

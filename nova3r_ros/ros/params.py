@@ -28,6 +28,8 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 
+from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
+
 INF = 1.0e4  # bound of coordinate-like parameters (m)
 
 
@@ -61,8 +63,8 @@ PARAMETERS: tuple[Param, ...] = (
       "observed depth and its dominant plane, drop points in seen free space"),
     P("output_spacing", 0.01, "model backend with depth: spacing (m) of the published observed "
       "surface points (from the input depth, one layer where views overlap)", 0.001, 1.0),
-    P("min_confidence", 0.5, "model backend with depth: completed points (observed 0) below "
-      "this confidence are not published and never occupy the map", 0.0, 1.0),
+    P("min_confidence", DEFAULT_MIN_CONFIDENCE, "model backend with depth: completed points "
+      "(observed 0) below this confidence are not published and never occupy the map", 0.0, 1.0),
     P("publish_completion", True, "model backend with depth: publish completed points; false "
       "= observed surfaces only (every window gated)"),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",

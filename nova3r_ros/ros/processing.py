@@ -41,7 +41,7 @@ from nova3r_ros.core.occupancy import (
 from nova3r_ros.core.pointcloud import crop_box
 from nova3r_ros.core.transforms import project_to_so3, transform_points
 from nova3r_ros.core.types import View, Window
-from nova3r_ros.pipeline import PipelineError
+from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE, PipelineError
 from nova3r_ros.ros.backend import Backend
 from nova3r_ros.ros.keyframes import Keyframe
 from nova3r_ros.ros.world import WorldAnchor, align_poses
@@ -60,7 +60,9 @@ class ProcessorConfig:
     z_max: float = 2.0
     max_range: float = 5.0
     voxels: bool = True
-    min_confidence: float = 0.5  # completed (not observed) points below it occupy nothing
+    min_confidence: float = (
+        DEFAULT_MIN_CONFIDENCE  # completed (not observed) points below it occupy nothing
+    )
     ray_cell_voxels: float = 1.0  # rays to one point per cube of this edge (voxels); 0 = all
 
 
