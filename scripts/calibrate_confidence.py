@@ -1,5 +1,8 @@
 """Fit the published cloud's confidence model on validation windows; report the gate statistics.
 
+Only windows that the default gate lets through are fitted: the confidence of a
+gated window's points is never published.
+
 Validation windows only (seeds from 1,500,000; never the benchmark seeds 1,000,000-
 1,000,099, never real frames): for each window the decoder's points (seeded) are
 decoded once, made depth-consistent and passed through ``publish`` with the gate off
@@ -63,6 +66,14 @@ def window_samples(model, window, gt, steps: int, points: int):
     label = nn_distances(world, gt.points.astype(np.float64)) < TAU
     feats = pub.features.cpu().numpy().astype(np.float64)
     return feats, label, pub.stats
+
+
+def default_gate(stats: dict) -> bool:
+    """Whether the default PublishConfig's gate rejects a window with these statistics."""
+    cfg = PublishConfig()
+    return bool(stats["near_points"] < cfg.gate_min_near
+                or stats["agreement"] < cfg.gate_min_agreement
+                or stats["free_share"] > cfg.gate_max_free)  # fmt: skip
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50):
@@ -131,11 +142,25 @@ def main(argv=None) -> int:
                 window, gt = generate_window(seed, cfg)
                 seed += 1
                 f, y, st = window_samples(model, window, gt, args.steps, args.points)
+                gated = default_gate(st)
+                stats.append(
+                    {
+                        "family": family,
+                        "views": v,
+                        "gated_by_default": gated,
+                        "positive_share": float(y.mean()) if len(y) else None,
+                        **st,
+                    }
+                )
+                if gated:  # its completions are never published: not part of the fit
+                    continue
                 feats.append(f)
                 labels.append(y)
                 group.append(np.full(len(y), i % 2))
-                stats.append({"family": family, "views": v, **st})
             print(f"[calibrate] {family} {v} view(s): {args.windows} windows", file=sys.stderr)
+    if not feats:
+        print("calibrate: every validation window was gated; nothing to fit", file=sys.stderr)
+        return 1
     x, y, half = np.concatenate(feats), np.concatenate(labels), np.concatenate(group)
     w, b = fit_logistic(x[half == 0], y[half == 0].astype(float))
     first = Calibration(tuple(w), b)
@@ -151,7 +176,17 @@ def main(argv=None) -> int:
         "heldout_precision_above_0.5": float(y[half == 1][held >= 0.5].mean())
         if (held >= 0.5).any()
         else float("nan"),
+        "windows_gated_by_default": {
+            fam: float(np.mean([s["gated_by_default"] for s in stats if s["family"] == fam]))
+            for fam in args.families
+        },
     }
+    kept = [s for s in stats if not s["gated_by_default"]]
+    fam = np.concatenate([np.full(len(lab), s["family"]) for lab, s in
+                          zip(labels, kept, strict=True)])  # fmt: skip
+    for name in args.families:
+        sel = fam[half == 1] == name
+        report[f"heldout_ece@5cm_{name}"] = calibration_error(held[sel], y[half == 1][sel])
     for key in ("agreement", "free_share", "near_points"):
         vals = np.array([s[key] for s in stats if key in s], float)
         report[key + "_quantiles"] = {q: float(np.quantile(vals, q)) for q in (0.01, 0.05, 0.5)}
