@@ -56,7 +56,7 @@ def window_samples(model, window, gt, steps: int, points: int):
     depth = torch.from_numpy(np.stack([v.depth for v in window.views])).to(dev)
     K = torch.from_numpy(np.stack([v.K for v in window.views])).float().to(dev)
     rgb = torch.from_numpy(np.stack([v.image for v in window.views])).to(dev)
-    open_gate = PublishConfig(min_confidence=0.0, gate_min_agreement=0.0, gate_min_near=0,
+    open_gate = PublishConfig(min_confidence=0.0, gate_min_agreement=0.0, gate_min_near_share=0.0,
                               gate_max_free=1.0)  # fmt: skip
     pub = publish(ref(raw.points), ref(cand.points), depth, K, T, rgb, open_gate,
                   keep_features=True)  # fmt: skip
@@ -71,7 +71,7 @@ def window_samples(model, window, gt, steps: int, points: int):
 def default_gate(stats: dict) -> bool:
     """Whether the default PublishConfig's gate rejects a window with these statistics."""
     cfg = PublishConfig()
-    return bool(stats["near_points"] < cfg.gate_min_near
+    return bool(stats["near_share"] < cfg.gate_min_near_share
                 or stats["agreement"] < cfg.gate_min_agreement
                 or stats["free_share"] > cfg.gate_max_free)  # fmt: skip
 

@@ -183,3 +183,16 @@ def test_isotonic_knots_map_scores_monotonically():
         Calibration((0.0,) * 5, 0.0, knots_x=(0.5, 0.4), knots_y=(0.1, 0.2))
     with pytest.raises(ValueError, match="none or at least two"):
         Calibration((0.0,) * 5, 0.0, knots_x=(0.5,), knots_y=(0.1,))
+
+
+def test_gate_needs_a_share_of_decoded_points_near_observed_surfaces():
+    depth, Kv, T, rgb = scene()
+    on = surface_points(depth, 100)
+    far = torch.tensor([[0.0, 0.0, 5.0]]).repeat(900, 1)  # beyond every surface: near nothing
+    pub = publish(torch.cat([on, far]), on, depth, Kv, T, rgb, PublishConfig(), ALWAYS)
+    assert 0.05 < pub.stats["near_share"] <= 0.1 and pub.stats["agreement"] > 0.9  # clean px
+    assert pub.stats["gated"] == 1  # at most 10 % near observed surfaces < 15 %
+    loose = PublishConfig(gate_min_near_share=0.05)
+    assert publish(torch.cat([on, far]), on, depth, Kv, T, rgb, loose, ALWAYS).stats["gated"] == 0
+    with pytest.raises(ValueError, match="gate_min_near_share"):
+        PublishConfig(gate_min_near_share=1.5)
