@@ -57,18 +57,8 @@ for v in 1 2 4; do
     --min-confidence "$CHOICE" &
 done
 wait
-python - "$E" "$OUT" <<'PY'
-import json, sys
-from pathlib import Path
-e, out = Path(sys.argv[1]), Path(sys.argv[2])
-res = {d.name: json.loads((d / "metrics.json").read_text())
-       for d in sorted(e.iterdir()) if d.name.startswith("bench") and (d / "metrics.json").exists()}
-(out / "bench_results.json").write_text(json.dumps(res, indent=1))
-keys = ("fscore@1cm", "fscore@2cm", "fscore@5cm", "hidden_recall@2cm", "completed_precision@5cm",
-        "gated", "confidence_ece@5cm")
-for name, r in res.items():
-    print(name, " ".join(f"{k}={r['model'][k]:.3f}" for k in keys if k in r["model"]))
-PY
+python scripts/merge_metrics.py "$E" "$OUT/bench_results.json" --prefix bench --keys \
+  fscore@1cm fscore@2cm fscore@5cm hidden_recall@2cm completed_precision@5cm gated confidence_ece@5cm
 [ "${BENCH:-1}" = 1 ] || exit 0
 timeout "${BENCH_TIMEOUT:-150}" python bench/model.py --device cuda > "$OUT/bench_model.txt" 2>&1 \
   || echo "bench failed"

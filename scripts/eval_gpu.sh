@@ -32,18 +32,7 @@ SEEN="ycb_banana ycb_crackerbox ycb_gelatinbox ycb_masterchefcan"
 run meshes_seen_1v --method oracle model --views 1 --mesh-dir "$MESHES" --mesh-names $SEEN &
 run meshes_heldout_1v --method oracle model --views 1 --mesh-dir "$MESHES" --mesh-names $HELD &
 wait
-python - "$E" "$OUT" <<'PY'
-import json, sys
-from pathlib import Path
-e, out = Path(sys.argv[1]), Path(sys.argv[2])
-res = {d.name: json.loads((d / "metrics.json").read_text())
-       for d in sorted(e.iterdir()) if (d / "metrics.json").exists()}
-(out / "results.json").write_text(json.dumps(res, indent=1))
-md = "".join(f"## {d.name}\n\n" + (d / "metrics.md").read_text() + "\n"
-             for d in sorted(e.iterdir()) if (d / "metrics.md").exists())
-(out / "results.md").write_text(md)
-print(md)
-PY
+python scripts/merge_metrics.py "$E" "$OUT/results.json" --md "$OUT/results.md"
 [ "${BENCH:-1}" = 1 ] || exit 0
 timeout "${BENCH_TIMEOUT:-200}" python bench/model.py --device "${BENCH_DEVICE:-cuda}" \
   > "$OUT/bench_model.txt" 2>&1 || echo "bench failed"

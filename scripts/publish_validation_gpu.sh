@@ -32,16 +32,5 @@ for v in 1 2 4; do
   done
 done
 wait
-python - "$E" "$OUT" <<'PY'
-import json, sys
-from pathlib import Path
-e, out = Path(sys.argv[1]), Path(sys.argv[2])
-res = {d.name: json.loads((d / "metrics.json").read_text())
-       for d in sorted(e.iterdir()) if (d / "metrics.json").exists()}
-(out / "sweep.json").write_text(json.dumps(res, indent=1))
-keys = ("fscore@1cm", "fscore@2cm", "fscore@5cm", "hidden_recall@2cm", "precision@1cm",
-        "completed_precision@2cm", "gated", "confidence_ece@5cm")
-for name, r in res.items():
-    for method, m in r.items():
-        print(name, method, " ".join(f"{k}={m.get(k, float('nan')):.3f}" for k in keys))
-PY
+python scripts/merge_metrics.py "$E" "$OUT/sweep.json" --keys fscore@1cm fscore@2cm \
+  fscore@5cm hidden_recall@2cm precision@1cm completed_precision@2cm gated confidence_ece@5cm

@@ -37,16 +37,5 @@ for tag in start new; do
   done
 done
 wait
-python - "$E" "$OUT" <<'PY'
-import json, sys
-from pathlib import Path
-e, out = Path(sys.argv[1]), Path(sys.argv[2])
-res = {d.name: json.loads((d / "metrics.json").read_text())
-       for d in sorted(e.iterdir()) if (d / "metrics.json").exists()}
-(out / "val.json").write_text(json.dumps(res, indent=1))
-keys = ("fscore@1cm", "fscore@2cm", "fscore@5cm", "precision@2cm", "precision@5cm",
-        "hidden_recall@2cm", "hidden_recall@5cm", "completed_precision@5cm", "outside")
-for name, r in res.items():
-    for method, m in r.items():
-        print(name, method, " ".join(f"{k}={m[k]:.3f}" for k in keys if k in m))
-PY
+python scripts/merge_metrics.py "$E" "$OUT/val.json" --keys fscore@1cm fscore@2cm fscore@5cm \
+  precision@2cm precision@5cm hidden_recall@2cm hidden_recall@5cm completed_precision@5cm outside

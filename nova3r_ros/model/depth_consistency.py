@@ -209,13 +209,18 @@ def apply_depth_consistency(
     return out[keep], keep, snapped[keep]
 
 
+def voxel_codes(points: torch.Tensor, voxel: float) -> torch.Tensor:
+    """(N,) int64 key of each point's cube of edge ``voxel`` (21 bits per axis, no sync)."""
+    keys = torch.floor(points / voxel).long()
+    keys = (keys - keys.amin(0)).clamp_max(2**21 - 1)  # 21 bits per axis: 6 km at 3 mm
+    return (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
+
+
 def _first_per_voxel(points: torch.Tensor, among: torch.Tensor, voxel: float) -> torch.Tensor:
     """(N,) bool: True for the first row (lowest index) of ``among`` in each voxel (no sync)."""
     if points.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool, device=points.device)
-    keys = torch.floor(points / voxel).long()
-    keys = (keys - keys.amin(0)).clamp_max(2**21 - 1)  # 21 bits per axis: 6 km at 3 mm
-    code = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
+    code = voxel_codes(points, voxel)
     index = torch.arange(points.shape[0], device=points.device)
     code = torch.where(among, code, -1 - index)  # rows outside ``among`` collide with nothing
     order = torch.sort(code, stable=True).indices  # equal codes keep their index order

@@ -27,7 +27,11 @@ import torch
 
 from nova3r_ros.core.types import Reconstruction, Window
 from nova3r_ros.model.batch import prepare, to_reference_frame
-from nova3r_ros.model.depth_consistency import DepthConsistency, apply_depth_consistency
+from nova3r_ros.model.depth_consistency import (
+    DepthConsistency,
+    apply_depth_consistency,
+    observed_points,
+)
 from nova3r_ros.model.flow import SAMPLERS, sample
 from nova3r_ros.model.graphs import graphed_encoder
 from nova3r_ros.model.measurement import measure, sanitize
@@ -126,16 +130,10 @@ def publish_views(
     d0 = sanitize(depth[:1])
     gen = torch.Generator(device=dev).manual_seed(0)
     for i in range(1, len(window)):
-        d = sanitize(depth[i]).flatten()
-        W = depth.shape[2]
-        pick = torch.randint(d.numel(), (VIEW_CHECK_SAMPLES,), device=dev, generator=gen)
-        z = d[pick]
-        v, u = (pick // W).float(), (pick % W).float()
-        Ki = K[i].float()
-        y = (v - Ki[1, 2]) / Ki[1, 1]
-        x = (u - Ki[0, 2] - Ki[0, 1] * y) / Ki[0, 0]
-        T = torch.from_numpy(T_ref_pred[i]).float().to(dev)
-        pts = (torch.stack([x * z, y * z, z], 1) @ T[:3, :3].T + T[:3, 3])[z > 0]
+        T = torch.from_numpy(T_ref_pred[i : i + 1]).float().to(dev)
+        pts, valid = observed_points(sanitize(depth[i : i + 1]), K[i : i + 1].float(), T,
+                                     VIEW_CHECK_SAMPLES, gen)  # fmt: skip
+        pts = pts[valid]
         m = measure(pts, d0, K[:1], torch.eye(4, device=dev)[None])
         overlap = int((m.free | m.surface).sum())
         agree = float(m.surface.sum()) / max(overlap, 1)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from nova3r_ros.model.depth_consistency import voxel_codes
 from nova3r_ros.model.measurement import Measurement, clean_pixels, measure, region_depth, sanitize
 from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
 
@@ -185,10 +186,7 @@ def observed_cloud(
     pts, cols = pts[valid], images[valid].float()
     if pts.shape[0] == 0:
         return pts, cols.to(torch.uint8)
-    keys = torch.floor(pts / spacing).long()
-    keys = (keys - keys.amin(0)).clamp_max(2**21 - 1)
-    code = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
-    _, inverse = torch.unique(code, return_inverse=True)
+    _, inverse = torch.unique(voxel_codes(pts, spacing), return_inverse=True)
     n = int(inverse.max()) + 1
     count = torch.zeros(n, device=dev).index_add_(
         0, inverse, torch.ones_like(inverse, dtype=torch.float32)
