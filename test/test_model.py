@@ -327,3 +327,28 @@ def test_packaged_checkpoint_loads_by_default_and_reconstructs_metric_geometry()
     kept = reconstruct(win, "model", strict)
     assert np.all(kept.confidence[~kept.observed] >= 0.9)
     assert (~kept.observed).sum() == np.sum(conf >= 0.9)  # same seed: the same candidates
+
+
+SEVEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "7scenes-redkitchen-dev"
+
+
+@pytest.mark.skipif(not SEVEN.is_dir(), reason=f"{SEVEN} not present")
+def test_unposed_rgbd_poses_are_refined_against_depth_on_real_frames():
+    """A random camera head's poses are useless; the depth refinement recovers the motion."""
+    from nova3r_ros.core.transforms import rotation_angle_deg
+    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+    torch.manual_seed(0)
+    model = Nova3r(TINY).eval()
+    window, gt = SevenScenesSequence(SEVEN).window([0, 4])
+    true = np.linalg.inv(gt.T_world_cam[0]) @ gt.T_world_cam[1]
+    errors = {}
+    for refine in (False, True):
+        cfg = InferenceConfig(n_points=256, steps=2, refine_poses=refine)
+        rec = infer(model, window, cfg)
+        est = rec.T_ref_cam[1]
+        errors[refine] = (rotation_angle_deg(est[:3, :3].T @ true[:3, :3]),
+                          np.linalg.norm(est[:3, 3] - true[:3, 3]))  # fmt: skip
+    assert rec.stats["views_refined"] == 1 and rec.stats["views_rejected"] == 0
+    assert errors[True][0] < 2.0 and errors[True][1] < 0.03, errors
+    assert errors[True][1] < errors[False][1], errors

@@ -36,6 +36,7 @@ from nova3r_ros.model.flow import SAMPLERS, sample
 from nova3r_ros.model.graphs import graphed_encoder
 from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
+from nova3r_ros.model.pose_refine import refine_with_hypotheses
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 
 
@@ -56,6 +57,10 @@ class InferenceConfig:
             (same result, fewer kernel launches).
         depth_consistency: thresholds for making the points agree with input depth
             (see the module docstring); None = return the decoder's points as they are.
+        refine_poses: with depth and no pose inputs, refine each view's estimated pose
+            against view 0's depth (point-to-plane ICP from the camera head's guess and from
+            the identity, :mod:`nova3r_ros.model.pose_refine`); the refined poses are the
+            output poses and place the views in the published cloud.
         publish: with depth, return the published cloud (observed surfaces + confident
             completed points, :mod:`nova3r_ros.model.published_cloud`); None = the
             decoder's points (after depth consistency when that is on).
@@ -71,6 +76,7 @@ class InferenceConfig:
     cuda_graph: bool = True
     depth_consistency: DepthConsistency | None = field(default_factory=DepthConsistency)
     publish: PublishConfig | None = field(default_factory=PublishConfig)
+    refine_poses: bool = True
 
     def __post_init__(self) -> None:
         if self.n_points < 1 or self.steps < 1:
@@ -142,6 +148,32 @@ def publish_views(
     return keep, T_ref_pred[keep], len(window) - len(keep)
 
 
+REFINE_WIDTH = 160  # px: depth is strided to about this width for the pose refinement
+
+
+def refine_views(T_ref_pred: np.ndarray, depth: torch.Tensor, K: torch.Tensor):
+    """Refine each view's pose against view 0's depth; return (poses (V, 4, 4), refined count).
+
+    ``T_ref_pred`` (V, 4, 4) metric camera-to-view-0 guesses (the camera head's); depth
+    (V, H, W) metres and K (V, 3, 3) at (H, W). Depth is strided to about 160 px wide.
+    Each view keeps its guess when no hypothesis (the guess, the identity) converges.
+    """
+    f = max(1, depth.shape[2] // REFINE_WIDTH)
+    d = sanitize(depth)[:, ::f, ::f]
+    Kf = K.float().clone()
+    Kf[:, :2] /= f
+    out = T_ref_pred.copy()
+    refined = 0
+    for i in range(1, len(out)):
+        guess = torch.from_numpy(T_ref_pred[i]).float().to(depth.device)
+        eye = torch.eye(4, device=depth.device)
+        T, stats = refine_with_hypotheses(d[i], Kf[i], d[0], Kf[0], [guess, eye])
+        if stats.get("ok"):
+            out[i] = T.double().cpu().numpy()
+            refined += 1
+    return out, refined
+
+
 @torch.inference_mode()
 def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) -> Reconstruction:
     """Reconstruct ``window`` with the network (see the module docstring)."""
@@ -202,6 +234,8 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     T_ref = T_pred[0].float().cpu().numpy().astype(np.float64)
     T_ref[:, :3, 3] *= float(scale[0])
     stats: dict[str, float] = {}
+    if has_depth and not posed and config.refine_poses and len(window) > 1:
+        T_ref, stats["views_refined"] = refine_views(T_ref, depth, K.to(dev))
     colors = None
     confidence = None
     if decode:
@@ -225,7 +259,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             torch.from_numpy(T_pub).float().to(dev), rgb, config.publish,
             getattr(model, "calibration", None),
         )  # fmt: skip
-        stats = {**pub.stats, "views_rejected": rejected}
+        stats = {**stats, **pub.stats, "views_rejected": rejected}
         pts_dev, observed_dev = pub.points, pub.observed
         colors, confidence = pub.colors.cpu().numpy(), pub.confidence.cpu().numpy()
     pts_ref = pts_dev.cpu().numpy().astype(np.float64)
