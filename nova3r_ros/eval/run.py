@@ -46,7 +46,8 @@ from nova3r_ros.eval.data import (
 MODEL_METHODS = ("observed_only", "model", "model_raw", "model_snapped")
 GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", *MODEL_METHODS)
 METHODS = (*GEOMETRY_METHODS, "colmap")
-STAT_KEYS = ("gated", "observed_conflict", "completed", "completed_candidates", "views_rejected")
+STAT_KEYS = ("gated", "observed_conflict", "completed", "completed_candidates", "views_rejected",
+             "views_refined")  # fmt: skip
 
 
 @dataclass
