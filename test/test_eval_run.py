@@ -49,7 +49,8 @@ def test_bag_source_matches_the_generator(tmp_path):
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} not present")
-def test_sevenscenes_source_uses_fused_reference(tmp_path):
+def test_sevenscenes_source_uses_fused_reference(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOVA3R_CACHE", str(tmp_path / "cache"))
     for f in sorted(DATA.glob("frame-00000[0-6].*")) + [DATA / "camera-intrinsics.txt"]:
         shutil.copy(f, tmp_path / f.name)
     (window, gt, complete, frames), *_ = sevenscenes_windows(str(tmp_path), 2, 1, stride=2)
