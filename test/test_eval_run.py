@@ -78,3 +78,6 @@ def test_bad_eval_configs():
     with pytest.raises(ValueError, match="does not exist"):
         parse_data("bag:/nonexistent/bag")
     assert main(["eval", "--data", "synthetic:5-1"]) == 2
+    assert main(["eval", "--stride", "0"]) == 2  # one-line error, exit code 2
+    with pytest.raises(ValueError, match="target must be one of"):
+        EvalConfig(target="everything")
