@@ -31,6 +31,7 @@ def _eval(args: argparse.Namespace) -> int:
             "model_raw": replace(backend, depth_consistency=False, publish=False),
             "observed_only": replace(backend, force_gate=True),
             "model_snapped": replace(backend, publish=False),
+            "model_head": replace(backend, force_gate=True, refine_poses=False),
         }
 
         def model_fn(window, method):
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nova3r", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("eval", help="evaluate methods on synthetic windows -> metrics.json")
-    ev.add_argument("--method", nargs="+", default=["oracle,tsdf,colmap"],
+    ev.add_argument("--method", nargs="+", default=["oracle,tsdf,opencv_sift"],
                     help=f"comma-separated, some of {','.join(METHODS)}")  # fmt: skip
     ev.add_argument("--data", default="synthetic:1000000-1000099",
                     help="synthetic:FIRST-LAST (seeds), 7scenes:DIR or bag:PATH")  # fmt: skip

@@ -73,6 +73,7 @@ class ModelBackendConfig:
         output_spacing: spacing (m) of the published observed points.
         min_confidence: completed points below this confidence are left out.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
+        refine_poses: refine estimated poses against the depth (model.pose_refine).
 
     """
 
@@ -87,6 +88,7 @@ class ModelBackendConfig:
     output_spacing: float = 0.01
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     force_gate: bool = False
+    refine_poses: bool = True
 
     def publish_config(self):
         """Return the model.published_cloud.PublishConfig of these options (None: no publish)."""
@@ -149,7 +151,7 @@ def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstr
                 n_points=config.n_points, steps=config.steps, sampler=config.sampler,
                 world_frame=config.world_frame,
                 depth_consistency=DepthConsistency() if config.depth_consistency else None,
-                publish=config.publish_config(),
+                publish=config.publish_config(), refine_poses=config.refine_poses,
             ))  # fmt: skip
         except InferenceError as exc:
             raise PipelineError(str(exc)) from exc

@@ -15,10 +15,10 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "7scenes-redkit
 def test_nova3r_eval_writes_metrics_table_and_figures(tmp_path, capsys):
     args = ["eval", "--data", "synthetic:1000000-1000001", "--views", "2", "--spread", "45",
             "--target", "full"]  # fmt: skip
-    rc = main([*args, "--method", "oracle,oracle_merged", "colmap", "--out", str(tmp_path)])
+    rc = main([*args, "--method", "oracle,oracle_merged", "opencv_sift", "--out", str(tmp_path)])
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(m) == {"oracle", "oracle_merged", "colmap"}
+    assert set(m) == {"oracle", "oracle_merged", "opencv_sift"}
     oracle = m["oracle"]
     assert oracle["windows"] == 2 and oracle["scale_mode"] == "metric"
     assert oracle["hidden_recall@1cm"] == 0.0 and oracle["hidden_recall@2cm"] == 0.0
@@ -26,11 +26,11 @@ def test_nova3r_eval_writes_metrics_table_and_figures(tmp_path, capsys):
     for key in ("chamfer_accuracy", "fscore@1cm", "fscore@0.05n", "nn_cv", "duplication",
                 "voxel_iou@2cm", "grid_iou"):  # fmt: skip
         assert key in oracle, key
-    assert {"rra@5", "rta@15", "auc@30"} <= set(m["colmap"])
+    assert {"rra@5", "rta@15", "auc@30"} <= set(m["opencv_sift"])
     assert (tmp_path / "metrics.png").stat().st_size > 1000
     assert (tmp_path / "example.png").stat().st_size > 1000
     out = capsys.readouterr().out
-    assert "| oracle |" in out and "| colmap |" in out
+    assert "| oracle |" in out and "| opencv_sift |" in out
 
 
 def test_bag_source_matches_the_generator(tmp_path):

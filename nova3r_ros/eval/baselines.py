@@ -7,6 +7,8 @@
 - ``classical_poses``: camera poses from the images alone: SIFT matches, the
   essential matrix and cheirality check against view 0 (OpenCV); translation
   is up to scale (directions only), which RRA/RTA/AUC measure.
+- ``odometry_poses``: Open3D RGB-D odometry (hybrid photometric + geometric
+  term) of every view against view 0, from the identity.
 
 All poses are 4x4 camera-to-world (or camera-to-reference), OpenCV optical frames.
 """
@@ -184,3 +186,34 @@ def _register_pnp(matches, keypoints, landmarks: dict, K: np.ndarray) -> np.ndar
     T_cam_ref = np.eye(4)
     T_cam_ref[:3, :3], T_cam_ref[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
     return np.linalg.inv(T_cam_ref)
+
+
+def odometry_poses(window: Window, Ks: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Camera-to-reference poses by Open3D RGB-D odometry of each view against view 0.
+
+    Needs depth on every view. A view whose odometry fails gets the identity (counted
+    as a failure by the pose metrics, never dropped).
+    """
+    import open3d as o3d
+
+    Ks = [np.asarray(K, np.float64) for K in (Ks or [v.K for v in window.views])]
+
+    def rgbd(view):
+        return o3d.geometry.RGBDImage.create_from_color_and_depth(
+            o3d.geometry.Image(np.ascontiguousarray(view.image)),
+            o3d.geometry.Image(np.ascontiguousarray(view.depth.astype(np.float32))),
+            depth_scale=1.0, depth_trunc=4.0, convert_rgb_to_intensity=True,
+        )  # fmt: skip
+
+    ref = rgbd(window.views[0])
+    poses = [np.eye(4)]
+    option = o3d.pipelines.odometry.OdometryOption()
+    jacobian = o3d.pipelines.odometry.RGBDOdometryJacobianFromHybridTerm()
+    for view, K in zip(window.views[1:], Ks[1:], strict=True):
+        intr = o3d.camera.PinholeCameraIntrinsic(view.width, view.height, K[0, 0], K[1, 1],
+                                                 K[0, 2], K[1, 2])  # fmt: skip
+        ok, T, _ = o3d.pipelines.odometry.compute_rgbd_odometry(
+            rgbd(view), ref, intr, np.eye(4), jacobian, option
+        )
+        poses.append(np.asarray(T, np.float64) if ok else np.eye(4))
+    return poses

@@ -7,7 +7,10 @@ stripped. Methods:
     ``oracle``         raw pixel-aligned back-projection with the true poses
     ``oracle_merged``  the same, merged per 5 mm voxel
     ``tsdf``           Open3D TSDF fusion with the true poses
-    ``colmap``         classical poses from the images (SIFT + E + PnP), poses only
+    ``opencv_sift``    classical poses from the images (SIFT + E + PnP), poses only
+    ``o3d_odometry``   Open3D RGB-D odometry of each view against view 0, poses only
+    ``no_motion``      identity poses (the floor a pose method must beat), poses only
+    ``model_head``     the network's camera head alone (no depth refinement), poses only
     ``observed_only``  the published cloud with the gate forced: its observed part alone
     ``model``          the published cloud (``pipeline.reconstruct``, model backend)
     ``model_raw``      the decoder's points alone (no depth consistency, no composition)
@@ -43,9 +46,10 @@ from nova3r_ros.eval.data import (
     synthetic_windows,
 )
 
-MODEL_METHODS = ("observed_only", "model", "model_raw", "model_snapped")
-GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", *MODEL_METHODS)
-METHODS = (*GEOMETRY_METHODS, "colmap")
+MODEL_METHODS = ("observed_only", "model", "model_raw", "model_snapped", "model_head")
+GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", *MODEL_METHODS[:-1])
+POSE_METHODS = ("opencv_sift", "o3d_odometry", "no_motion", "model_head")
+METHODS = (*GEOMETRY_METHODS, *POSE_METHODS)
 STAT_KEYS = ("gated", "observed_conflict", "completed", "completed_candidates", "views_rejected",
              "views_refined")  # fmt: skip
 
@@ -79,7 +83,7 @@ class EvalConfig:
     stride: int = 10
     target: str = "frustum"
     family: str = "tabletop"
-    methods: Sequence[str] = ("oracle", "oracle_merged", "tsdf", "colmap")
+    methods: Sequence[str] = ("oracle", "oracle_merged", "tsdf", "opencv_sift")
     height: int = 192
     width: int = 256
     rgb_only: bool = False
@@ -128,7 +132,19 @@ def _run_method(method: str, window: Window, inputs: Window, gt: GroundTruth, cf
 def reconstructions(window: Window, gt: GroundTruth, cfg: EvalConfig) -> dict:
     """Run every configured geometry method on one window: name -> Reconstruction."""
     inputs = strip_inputs(window, depth=cfg.rgb_only, poses=cfg.unposed)
-    return {m: _run_method(m, window, inputs, gt, cfg) for m in cfg.methods if m != "colmap"}
+    return {m: _run_method(m, window, inputs, gt, cfg) for m in cfg.methods
+            if m not in POSE_METHODS}  # fmt: skip
+
+
+def _pose_method(method: str, window: Window, inputs: Window, gt: GroundTruth, cfg):
+    """Camera-to-reference poses of a poses-only method."""
+    if method == "opencv_sift":
+        return baselines.classical_poses(window, gt.K)
+    if method == "o3d_odometry":
+        return baselines.odometry_poses(window, gt.K)
+    if method == "no_motion":
+        return [np.eye(4) for _ in window.views]
+    return cfg.model_fn(inputs, method).T_ref_cam
 
 
 def evaluate_window(item: EvalItem, cfg: EvalConfig, calibration: list | None = None) -> dict:
@@ -147,8 +163,8 @@ def evaluate_window(item: EvalItem, cfg: EvalConfig, calibration: list | None = 
     results: dict[str, dict] = {}
     for method in cfg.methods:
         t0 = time.perf_counter()
-        if method == "colmap":
-            m = scoring.pose_metrics(baselines.classical_poses(window, gt.K), gt)
+        if method in POSE_METHODS:
+            m = scoring.pose_metrics(_pose_method(method, window, inputs, gt, cfg), gt)
             m["scale_mode"] = "normalized"
         else:
             rec = oracle if method == "oracle" else _run_method(method, window, inputs, gt, cfg)
