@@ -123,24 +123,25 @@ def publish_views(
     """Return the views whose depth goes into the published cloud, placed in view 0's frame.
 
     With known poses: every view. Without: view 0, and each other view placed by its
-    estimated pose (``T_ref_pred`` (V, 4, 4), metric) only if its depth agrees with view
-    0's where they overlap: of its points (a sample of its pixels) that land on clean
-    view-0 pixels, at least 60 % lie on view 0's surface rather than in its seen free
-    space, and at least 200 land there. Returns (view indices, their T_ref_cam, how many
-    views were rejected).
+    estimated pose (``T_ref_pred`` (V, 4, 4), metric) only if its depth agrees with the
+    depth of the last view kept before it, where they overlap: of its points (a sample
+    of its pixels) that land on that view's clean pixels, at least 60 % lie on its surface
+    rather than in its seen free space, and at least 200 land there. Returns (view
+    indices, their T_ref_cam, how many views were rejected).
     """
     if window.has_poses:
         return list(range(len(window))), placed_views(window), 0
     keep = [0]
     dev = depth.device
-    d0 = sanitize(depth[:1])
     gen = torch.Generator(device=dev).manual_seed(0)
     for i in range(1, len(window)):
         T = torch.from_numpy(T_ref_pred[i : i + 1]).float().to(dev)
         pts, valid = observed_points(sanitize(depth[i : i + 1]), K[i : i + 1].float(), T,
                                      VIEW_CHECK_SAMPLES, gen)  # fmt: skip
         pts = pts[valid]
-        m = measure(pts, d0, K[:1], torch.eye(4, device=dev)[None])
+        j = keep[-1]
+        T_j = torch.from_numpy(T_ref_pred[j : j + 1]).float().to(dev)
+        m = measure(pts, sanitize(depth[j : j + 1]), K[j : j + 1].float(), T_j)
         overlap = int((m.free | m.surface).sum())
         agree = float(m.surface.sum()) / max(overlap, 1)
         if overlap >= VIEW_CHECK_MIN_OVERLAP and agree >= VIEW_CHECK_MIN_AGREEMENT:
@@ -152,11 +153,13 @@ REFINE_WIDTH = 160  # px: depth is strided to about this width for the pose refi
 
 
 def refine_views(T_ref_pred: np.ndarray, depth: torch.Tensor, K: torch.Tensor):
-    """Refine each view's pose against view 0's depth; return (poses (V, 4, 4), refined count).
+    """Refine each view's pose against the depth; return (poses (V, 4, 4), refined count).
 
     ``T_ref_pred`` (V, 4, 4) metric camera-to-view-0 guesses (the camera head's); depth
-    (V, H, W) metres and K (V, 3, 3) at (H, W). Depth is strided to about 160 px wide.
-    Each view keeps its guess when no hypothesis (the guess, the identity) converges.
+    (V, H, W) metres and K (V, 3, 3) at (H, W), strided to about 160 px wide. Views are
+    chained in order: view i is aligned to view i-1 (from the head's relative guess and
+    from no motion) and placed through it; if that fails, to view 0 directly. A view
+    keeps the head's guess when nothing converges.
     """
     f = max(1, depth.shape[2] // REFINE_WIDTH)
     d = sanitize(depth)[:, ::f, ::f]
@@ -164,12 +167,20 @@ def refine_views(T_ref_pred: np.ndarray, depth: torch.Tensor, K: torch.Tensor):
     Kf[:, :2] /= f
     out = T_ref_pred.copy()
     refined = 0
+    eye = torch.eye(4, device=depth.device)
+
+    def align(src: int, dst: int, guess: np.ndarray):
+        init = torch.from_numpy(guess).float().to(depth.device)
+        T, stats = refine_with_hypotheses(d[src], Kf[src], d[dst], Kf[dst], [init, eye])
+        return T.double().cpu().numpy() if stats.get("ok") else None
+
     for i in range(1, len(out)):
-        guess = torch.from_numpy(T_ref_pred[i]).float().to(depth.device)
-        eye = torch.eye(4, device=depth.device)
-        T, stats = refine_with_hypotheses(d[i], Kf[i], d[0], Kf[0], [guess, eye])
-        if stats.get("ok"):
-            out[i] = T.double().cpu().numpy()
+        rel = align(i, i - 1, np.linalg.inv(T_ref_pred[i - 1]) @ T_ref_pred[i])
+        placed = None if rel is None else out[i - 1] @ rel
+        if placed is None and i > 1:
+            placed = align(i, 0, T_ref_pred[i])
+        if placed is not None:
+            out[i] = placed
             refined += 1
     return out, refined
 
