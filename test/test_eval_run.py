@@ -81,3 +81,10 @@ def test_bad_eval_configs():
     assert main(["eval", "--stride", "0"]) == 2  # one-line error, exit code 2
     with pytest.raises(ValueError, match="target must be one of"):
         EvalConfig(target="everything")
+
+
+def test_every_scene_family_has_a_grid_band():
+    from nova3r_ros.eval.scoring import GRID_BAND
+    from nova3r_ros.synth.config import FAMILIES
+
+    assert set(GRID_BAND) == set(FAMILIES)  # --target full scores grid IoU for any family

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nova3r_ros.core.pointcloud import backproject_depth
 from nova3r_ros.core.transforms import se3_inverse
 from nova3r_ros.eval.metrics import N_EVAL_POINTS, nn_distances, resample
 
@@ -121,14 +120,6 @@ def judged(points: np.ndarray, frames: Sequence[tuple[np.ndarray, Camera]]) -> n
         d = depth[row, col]
         mask |= inside & (z > 0) & (d > 0) & (z <= d + JUDGE_MARGIN)
     return mask
-
-
-def observed_points(depths: Sequence[np.ndarray], cameras: Sequence[Camera]) -> np.ndarray:
-    """Every valid depth pixel of the window's views, back-projected (M, 3), world frame."""
-    pts = [
-        backproject_depth(d, c.K, c.T_world_cam)[0] for d, c in zip(depths, cameras, strict=True)
-    ]
-    return np.concatenate(pts).astype(np.float64) if pts else np.zeros((0, 3))
 
 
 def frustum_metrics(

@@ -17,7 +17,9 @@ from nova3r_ros.core.transforms import se3_inverse, transform_points
 from nova3r_ros.core.types import GroundTruth, Reconstruction, Window
 from nova3r_ros.eval import frustum, metrics
 
-GRID_BAND = {"tabletop": (0.01, 0.5), "room": (0.1, 1.8)}  # z band (m) of the 2D grid
+# z band (m) of the 2D grid, per synth family: above the table, or above the floor
+GRID_BAND = {"tabletop": (0.01, 0.5), "clutter": (0.01, 0.5), "shelf": (0.1, 1.8),
+             "counter": (0.1, 1.8), "room": (0.1, 1.8)}  # fmt: skip
 TARGETS = ("frustum", "full")
 
 
