@@ -10,11 +10,14 @@ input size, with :data:`TRAIN_GT_POINTS` ground-truth points, as ``train/loop.py
 the benchmark tabletop config at that size, the training mix
 (:func:`~nova3r_ros.synth.training_mix.training_config`, a new config drawn per batch
 from a fixed seed, so the timed batches cycle through families, modes and camera ranges)
-and each family of the mix alone, plus the CPU time of building one scene (numpy layout
-and cameras, no rendering) per family. Ends with ``name=value`` lines.
+in this process, the training mix with its scene layout in worker processes
+(:class:`ScenePool`, as in training; ``synth_train_mix_windows_per_s``) and each family
+of the mix alone, plus the CPU time of building one scene (numpy layout and cameras, no
+rendering) per family. Ends with ``name=value`` lines.
 
 Usage: python bench/synth.py [--device cuda|cpu] [--threads N] [--batch-size B]
                              [--seconds 5] [--gt-points 100000] [--cases all|base|train]
+                             [--workers N]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 
 from nova3r_ros.synth import SynthConfig, benchmark_config, generate_batch
 from nova3r_ros.synth.generate import build_scene
+from nova3r_ros.synth.scene_pool import Prefetcher, ScenePool, default_workers
 from nova3r_ros.synth.training_mix import FAMILY_WEIGHTS, training_config
 
 RESOLUTIONS = ((128, 96), (256, 192))
@@ -61,6 +65,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="minimum timed seconds per case")
     ap.add_argument("--gt-points", type=int, default=100_000)
     ap.add_argument("--cases", choices=("all", "base", "train"), default="all")
+    ap.add_argument("--workers", type=int, default=-1,
+                    help="scene-layout processes, training mix (-1: cores - 1)")  # fmt: skip
     args = ap.parse_args()
     device = torch.device(args.device)
     threads = args.threads or len(os.sched_getaffinity(0))
@@ -101,6 +107,25 @@ def base_cases(args, device: torch.device, bs: int, results: dict) -> None:
     results["gt_points"] = args.gt_points
 
 
+def pooled_throughput(cfgs, bs: int, workers: int, seconds: float, device) -> float:
+    """Windows/s of the training mix with scene layout in a :class:`ScenePool` (prefetched).
+
+    The layout of the next two batches runs in ``workers`` processes while the device
+    renders the current one, as in training (``train/data.py``); pool start-up is not timed.
+    """
+    with ScenePool(workers) as pool:
+        pre = Prefetcher(pool, lambda i: ([i * bs + k for k in range(bs)], cfgs[i % len(cfgs)]))
+        pre.start()
+
+        def step(_i):
+            seeds, cfg, built = pre.next()
+            return generate_batch(seeds, config=cfg, built=built)
+
+        for _ in range(3):  # worker start-up (spawn + imports) and CUDA warm-up
+            step(0)
+        return throughput(step, bs, seconds, device)
+
+
 def train_cases(args, device: torch.device, bs: int, results: dict) -> None:
     """Time training-size windows: benchmark tabletop, the training mix, each family."""
     w, h = TRAIN_RES
@@ -115,11 +140,17 @@ def train_cases(args, device: torch.device, bs: int, results: dict) -> None:
 
     fast = throughput(run([tabletop]), bs, args.seconds, device)
     mixed = throughput(run(mix), bs, args.seconds, device)
+    workers = args.workers if args.workers >= 0 else default_workers()
+    pooled = pooled_throughput(mix, bs, workers, args.seconds, device) if workers else mixed
     print(f"train size {w}x{h}, {TRAIN_VIEWS} views, {TRAIN_GT_POINTS} GT points (B={bs}): "
-          f"tabletop benchmark {fast:.1f} windows/s, training mix {mixed:.1f}")  # fmt: skip
+          f"tabletop benchmark {fast:.1f} windows/s, training mix {mixed:.1f} in process, "
+          f"{pooled:.1f} with scene layout in {workers} worker processes")  # fmt: skip
     results["synth_train_benchmark_tabletop_windows_per_s"] = round(fast, 2)
-    results["synth_train_mix_windows_per_s"] = round(mixed, 2)
-    results["synth_train_mix_vs_benchmark_tabletop"] = round(mixed / fast, 3)
+    results["synth_train_mix_in_process_windows_per_s"] = round(mixed, 2)
+    results["synth_train_mix_windows_per_s"] = round(pooled, 2)
+    results["synth_train_mix_workers"] = workers
+    results["synth_train_mix_pool_vs_in_process"] = round(pooled / mixed, 2)
+    results["synth_train_mix_vs_benchmark_tabletop"] = round(pooled / fast, 3)
     for family in FAMILY_WEIGHTS:
         cfgs = [c for c in mix if c.family == family] or [
             training_config(rng, TRAIN_VIEWS, h, w, TRAIN_GT_POINTS, device=str(device),

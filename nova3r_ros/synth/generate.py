@@ -180,8 +180,11 @@ def cameras_clear(spec: SceneSpec, eyes: np.ndarray, clearance: float = 0.05) ->
     return True
 
 
-def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None):
-    built = [build_scene(s, config) for s in seeds]
+def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, built=None):
+    if built is None:
+        built = [build_scene(s, config) for s in seeds]
+    elif len(built) != len(seeds):
+        raise ValueError(f"built has {len(built)} scenes for {len(seeds)} seeds")
     scenes = collate([b[0] for b in built], device)
     K64 = np.stack([b[1] for b in built])
     T64 = np.stack([b[2] for b in built])
@@ -250,6 +253,7 @@ def generate_batch(
     device: torch.device | str | None = None,
     image_dtype: str = "uint8",
     view_chunk: int | None = None,
+    built: Sequence | None = None,
 ) -> dict[str, torch.Tensor]:
     """Generate a batch of windows as tensors for training.
 
@@ -260,6 +264,9 @@ def generate_batch(
         device: torch device (default ``config.device``).
         image_dtype: ``"uint8"`` (0-255) or ``"float32"`` (0-1).
         view_chunk: render this many views at a time (None = all at once).
+        built: the scenes of ``seeds`` already built with ``config`` (``build_scene``'s
+            results in seed order, e.g. from :class:`.scene_pool.ScenePool`); None builds
+            them here.
 
     Returns:
         Dict on ``device``: ``images`` (B, V, 3, H, W) uint8/float32 RGB; ``depth`` float32
@@ -281,7 +288,7 @@ def generate_batch(
     if image_dtype not in ("uint8", "float32"):
         raise ValueError(f"image_dtype must be 'uint8' or 'float32', got {image_dtype!r}")
     device = torch.device(device if device is not None else config.device)
-    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk)
+    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk, built)
     images = out["image"].permute(0, 1, 4, 2, 3).contiguous()
     if image_dtype == "float32":
         images = images.to(torch.float32) / 255.0

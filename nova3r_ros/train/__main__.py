@@ -36,13 +36,22 @@ def main(argv=None) -> int:
                    help="share of batches from the robot mix (families, cameras)")  # fmt: skip
     p.add_argument("--p-sensor", type=float, default=0.0,
                    help="share of windows degraded by a depth-sensor/camera model")  # fmt: skip
+    p.add_argument("--data-workers", type=int, default=-1,
+                   help="scene-layout processes (-1: cores - 1 on CUDA, 0 on CPU)")  # fmt: skip
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="LR after warm-up: cosine to 10 %% of --lr, or constant")  # fmt: skip
+    p.add_argument("--resume", default=None,
+                   help="continue from a train_state directory (fp32 + AdamW)")  # fmt: skip
+    p.add_argument("--save-state", action="store_true",
+                   help="also write the full train_state to --out (for --resume)")  # fmt: skip
     a = p.parse_args(argv)
     cfg = TrainConfig(
         stage=a.stage, model=a.model, minutes=a.minutes, batch=a.batch, lr=a.lr,
         n_points=a.n_points, views=tuple(a.views), p_depth=a.p_depth, p_pose=a.p_pose,
         init=a.init, out=a.out, seed=a.seed, mesh_dir=a.mesh_dir,
         mesh_exclude=tuple(a.mesh_exclude), device=a.device, reuse=a.reuse, p_room=a.p_room,
-        p_robot=a.p_robot, p_sensor=a.p_sensor,
+        p_robot=a.p_robot, p_sensor=a.p_sensor, data_workers=a.data_workers,
+        schedule=a.schedule, resume=a.resume, save_state=a.save_state,
     )  # fmt: skip
     train(cfg)
     return 0

@@ -33,8 +33,10 @@ from nova3r_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nova3r_ros.model.config import CONFIGS
 from nova3r_ros.model.flow import flow_loss
 from nova3r_ros.model.network import Nova3r
+from nova3r_ros.train.data import EVAL_SEED_START, BatchSource, synth_batch
+from nova3r_ros.train.state import load_train_state, save_train_state, saved_step
 
-EVAL_SEED_START = 1_000_000
+__all__ = ["EVAL_SEED_START", "TrainConfig", "losses", "synth_batch", "train"]
 
 
 @dataclass
@@ -63,6 +65,10 @@ class TrainConfig:
     mesh_exclude: tuple[str, ...] = ()
     log_every: int = 25
     reuse: int = 2  # optimiser steps per generated batch (new noise, t and input dropout)
+    data_workers: int = -1  # scene-layout processes; -1 = cores - 1 on CUDA, 0 on CPU
+    schedule: str = "cosine"  # "cosine" (to 10 % of lr) or "constant" (after warm-up)
+    resume: str | None = None  # directory of a train_state to continue (weights + AdamW)
+    save_state: bool = False  # also write the full train_state to ``out``
     device: str = "cuda"
     extra: dict = field(default_factory=dict)
 
@@ -71,8 +77,14 @@ class TrainConfig:
             raise ValueError(f"stage must be 1, 2 or 3, got {self.stage}")
         if self.model not in CONFIGS:
             raise ValueError(f"model must be one of {sorted(CONFIGS)}, got {self.model!r}")
-        if self.stage >= 2 and not self.init:
+        if self.stage >= 2 and not (self.init or self.resume):
             raise ValueError(f"stage {self.stage} needs --init with an earlier checkpoint")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.resume and self.init:
+            raise ValueError("give --init (a checkpoint) or --resume (a train state), not both")
+        if self.data_workers < -1:
+            raise ValueError(f"data_workers must be >= -1, got {self.data_workers}")
         for name in ("p_depth", "p_pose", "p_room", "p_robot", "p_sensor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
@@ -101,39 +113,6 @@ def widen(model: Nova3r, target) -> Nova3r:
         state.setdefault(name, torch.zeros_like(value))  # new layers are zero-initialised
     wide.load_state_dict(state)
     return wide
-
-
-def synth_batch(cfg: TrainConfig, model_cfg, step: int, rank: int, device) -> dict:
-    """Generate one training batch on ``device`` (all windows share a view count).
-
-    With probability ``p_robot`` the batch comes from the robot mix
-    (:func:`nova3r_ros.synth.training_mix.training_config`: clutter, shelves, counters,
-    furnished rooms, wide camera ranges), else from the benchmark's camera configuration
-    (tabletop, or room with ``p_room``). Then each window is degraded by a random depth
-    sensor and colour camera model with probability ``p_sensor`` (:mod:`nova3r_ros.synth.sensor`).
-    """
-    from nova3r_ros.synth.config import benchmark_config
-    from nova3r_ros.synth.generate import generate_batch
-    from nova3r_ros.synth.sensor import degrade_batch
-    from nova3r_ros.synth.training_mix import training_config
-
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 9176 + rank)
-    n_views = cfg.views[int(torch.randint(len(cfg.views), (1,), generator=g))]
-    family = "room" if float(torch.rand(1, generator=g)) < cfg.p_room else "tabletop"
-    robot = float(torch.rand(1, generator=g)) < cfg.p_robot
-    size = dict(height=model_cfg.image_height, width=model_cfg.image_width,
-                n_gt_points=cfg.n_points, mesh_dir=cfg.mesh_dir, mesh_exclude=cfg.mesh_exclude,
-                device=str(device))  # fmt: skip
-    if robot:
-        synth = training_config(g, n_views, **size)
-    else:  # 3 or more views: the 4-view configuration (within 90 deg) with that many cameras
-        synth = benchmark_config({1: 1, 2: 2}.get(n_views, 4), family=family, **size)
-        synth = replace(synth, n_views=n_views)
-    base = (cfg.seed * 7919 + step * 64 + rank * 1_000_000_007) % (EVAL_SEED_START - cfg.batch)
-    batch = generate_batch(base, cfg.batch, synth, device=device)
-    if cfg.p_sensor > 0:
-        batch = degrade_batch(batch, g, p_clean=1.0 - cfg.p_sensor)
-    return batch
 
 
 def losses(model: Nova3r, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tensor]:
@@ -229,18 +208,31 @@ def train(cfg: TrainConfig) -> dict:
     wait for it, then leave the process group.
     """
     device, rank, world, ctrl = setup_distributed(cfg)
+    workers = cfg.data_workers
+    if workers == -1:
+        from nova3r_ros.synth.scene_pool import default_workers
+
+        workers = max(1, default_workers() // world) if device.type == "cuda" else 0
+    first = saved_step(cfg.resume) if cfg.resume else 0
+    source = BatchSource(cfg, CONFIGS[cfg.model], rank, device, workers, start=first // cfg.reuse)
     try:
-        summary = _train(cfg, device, rank, world, ctrl)
+        summary = _train(cfg, device, rank, world, ctrl, source, first)
         if world > 1:
             torch.distributed.barrier(group=ctrl)  # rank 0 has saved: leave together
     finally:
+        source.close()
         if world > 1:
             torch.distributed.destroy_process_group()
     return summary
 
 
-def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl) -> dict:
-    """Train on this rank (see :func:`train`); return the run's summary."""
+def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl, source: BatchSource,
+           first: int = 0) -> dict:  # fmt: skip
+    """Train on this rank (see :func:`train`); return the run's summary.
+
+    ``first``: the global step a resumed state was saved at (0 for a new run); batches and
+    logged steps continue from it, and a resumed run skips the LR warm-up.
+    """
     torch.manual_seed(cfg.seed + rank)
     torch.backends.cuda.matmul.allow_tf32 = True
     model = load_checkpoint(cfg.init, device) if cfg.init else Nova3r(CONFIGS[cfg.model])
@@ -260,6 +252,8 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl) -> dict:
         params = [p for n, p in model.named_parameters()
                   if n.startswith(("point_encoder.", "decoder."))]  # fmt: skip
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+    if cfg.resume:
+        load_train_state(cfg.resume, model, opt, cfg.model)
     out_dir = Path(cfg.out)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -277,7 +271,7 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl) -> dict:
                 break
             t0 = time.monotonic()
             if step % cfg.reuse == 0:
-                batch = synth_batch(cfg, model.cfg, step // cfg.reuse, rank, device)
+                batch = source.next()
             t_data += time.monotonic() - t0
             elapsed = time.monotonic() - t_start
             if step == 20:
@@ -285,8 +279,9 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl) -> dict:
                 if world > 1:  # one schedule (hence identical LRs) on all ranks
                     est_steps = int(from_rank0(est_steps, ctrl))
             progress = min(1.0, step / est_steps) if est_steps else 0.0
-            lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
-            lr *= 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 + 0.1
+            lr = cfg.lr * (1.0 if first else min(1.0, (step + 1) / cfg.warmup_steps))
+            if cfg.schedule == "cosine":
+                lr *= 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 + 0.1
             for group in opt.param_groups:
                 group["lr"] = lr
             with autocast:
@@ -299,13 +294,14 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl) -> dict:
             opt.step()
             if step % cfg.log_every == 0 and rank == 0:
                 row = {k: round(float(v.detach()), 5) for k, v in loss.items()}
-                row.update(step=step, lr=lr, grad=float(grad), seconds=round(elapsed, 1),
+                row.update(step=first + step, lr=lr, grad=float(grad), seconds=round(elapsed, 1),
                            data_fraction=round(t_data / max(elapsed, 1e-6), 3))  # fmt: skip
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 print(json.dumps(row), flush=True)
             step += 1
-    summary = {"stage": cfg.stage, "steps": step, "minutes": cfg.minutes, "config": asdict(cfg),
+    summary = {"stage": cfg.stage, "steps": step, "first_step": first, "minutes": cfg.minutes,
+               "config": asdict(cfg),
                "data_fraction": t_data / max(time.monotonic() - t_start, 1e-6)}  # fmt: skip
     if world > 1:  # replicas must agree: same steps, same last LR, same weights
         checksum = sum(float(p.detach().double().sum()) for p in model.parameters())
@@ -313,6 +309,8 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl) -> dict:
         print(json.dumps(final) + "\n", end="", flush=True)  # one write: ranks share stdout
     if rank == 0:
         save_checkpoint(out_dir, model, "bfloat16", inference_only=cfg.stage >= 2,
-                        stage=cfg.stage, step=step, meta=summary)  # fmt: skip
+                        stage=cfg.stage, step=first + step, meta=summary)  # fmt: skip
+        if cfg.save_state:
+            save_train_state(out_dir, model, opt, cfg.model, first + step)
         (out_dir / f"summary_stage{cfg.stage}.json").write_text(json.dumps(summary, indent=1))
     return summary
