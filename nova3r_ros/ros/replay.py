@@ -1,26 +1,44 @@
 """Play a rosbag2 (MCAP or sqlite3) into ROS with rclpy: a small ``ros2 bag play``.
 
-The bag is read with the pure-Python ``rosbags`` package; each message's CDR
-bytes go to ``Publisher.publish`` unchanged (rclpy publishes serialized
-messages as they are), so nothing is decoded. Timing follows the bag's receive
-times divided by ``rate``; header stamps are the bag's own. Topics recorded
-with a transient-local offer (``/tf_static``) are republished latched.
+The bag is read with :mod:`nova3r_ros.bags.reader` (pure Python, tolerant of damage);
+each message's CDR bytes go to ``Publisher.publish`` unchanged. Behaviour:
 
-Command line::
+- Before the first message the player waits until every data topic (all but ``/tf``,
+  ``/tf_static`` and other latched topics) has a subscriber, at most ``--wait`` seconds
+  (default: no limit; 0 = start at once), saying every 5 s which topics still wait.
+- Timing follows the bag's receive times divided by ``--rate``; ``--clock`` publishes
+  ``/clock`` (rosgraph_msgs/Clock) with the bag time, before each message and every
+  10 ms of wall time in between, so a node with ``use_sim_time:=true`` runs its timers.
+- ``--loop`` plays again and again; pass ``n`` adds ``n`` times (bag duration + one
+  message period, at least 0.1 s) to every header stamp (Image, CameraInfo,
+  CompressedImage, TF...) and receive time, so a node never sees a stamp go back. A bag
+  with no messages is reported once and not looped.
+- ``--remap FROM:=TO`` renames a topic; ``--topics`` plays only those (bag names).
+- Topics recorded with a transient-local offer (``/tf_static``) are republished latched.
+- A corrupt or truncated bag: what was readable is played, then one line names the file
+  and the offset and the command exits with code 1. A path that is not a bag: exit 2.
 
-    python -m nova3r_ros.ros.replay BAG [--rate 1.0] [--loop] [--topics /a /b]
+Command line: ``nova3r replay BAG [--rate R] [--loop] [--clock] [--wait S] ...`` (also
+installed as ``nova3r_replay``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from nova3r_ros.bags.reader import BagCorrupt, BagError, open_bag
+
+NS = 1_000_000_000
+NOT_WAITED = ("/tf", "/tf_static", "/clock")
+CLOCK_PERIOD_S = 0.01
 
 
 def message_class(type_name: str):
@@ -28,23 +46,49 @@ def message_class(type_name: str):
     parts = type_name.split("/")
     if len(parts) != 3 or parts[1] != "msg":
         raise ValueError(f"not a message type name: {type_name!r}")
-    return getattr(importlib.import_module(f"{parts[0]}.msg"), parts[2])
+    try:
+        return getattr(importlib.import_module(f"{parts[0]}.msg"), parts[2])
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"message type {type_name} is not installed here") from exc
 
 
-def _latched(connection) -> bool:
-    qos = getattr(connection.ext, "offered_qos_profiles", None) or []
-    return any(getattr(q.durability, "name", "") == "TRANSIENT_LOCAL" for q in qos)
+def parse_remaps(items: Sequence[str]) -> dict[str, str]:
+    """``["/a:=/b", ...]`` -> ``{"/a": "/b"}``; ValueError on a malformed item."""
+    out = {}
+    for item in items:
+        src, sep, dst = item.partition(":=")
+        if not sep or not src.startswith("/") or not dst.startswith("/"):
+            raise ValueError(f"--remap expects /FROM:=/TO (absolute names), got {item!r}")
+        out[src] = dst
+    return out
+
+
+def _shift_stamps(msg, offset_ns: int) -> None:
+    """Add ``offset_ns`` to every std_msgs/Header stamp in ``msg`` (top level and TF)."""
+    heads = []
+    if hasattr(msg, "header"):
+        heads.append(msg.header)
+    for t in getattr(msg, "transforms", []) or []:
+        heads.append(t.header)
+    for h in heads:
+        ns = h.stamp.sec * NS + h.stamp.nanosec + offset_ns
+        h.stamp.sec, h.stamp.nanosec = int(ns // NS), int(ns % NS)
 
 
 class BagPlayer:
-    """Publishes a bag's messages on ``node`` from a background thread.
+    """Publishes a bag's messages on ``node`` (blocking :meth:`play` or a thread).
 
     Args:
         node: the rclpy node that owns the publishers.
-        bag: path of the bag folder.
+        bag: path of the bag folder (or one .mcap / .db3 file).
         rate: playback speed factor (2.0 = twice as fast); > 0.
-        topics: only these topics (None = all).
-        loop: start again at the end until :meth:`stop`.
+        topics: only these bag topics (None = all).
+        loop: start again at the end (re-stamped) until :meth:`stop`.
+        remap: bag topic -> published topic.
+        clock: publish /clock with the bag time.
+
+    Raises:
+        BagError: the path is not a bag; ValueError: a bad argument.
 
     """
 
@@ -55,59 +99,146 @@ class BagPlayer:
         rate: float = 1.0,
         topics: Sequence[str] | None = None,
         loop: bool = False,
+        remap: Mapping[str, str] | None = None,
+        clock: bool = False,
     ) -> None:
-        from rosbags.rosbag2 import Reader
-
-        if rate <= 0:
+        if not rate > 0:
             raise ValueError(f"rate must be > 0, got {rate}")
-        self.node, self.bag, self.rate, self.loop = node, Path(bag), float(rate), loop
-        self._reader_class = Reader
+        self.node, self.rate, self.loop = node, float(rate), loop
+        self.bag = open_bag(bag)
+        self.remap = dict(remap or {})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.published = 0
-        self.publishers = {}
-        with Reader(self.bag) as reader:
-            for c in reader.connections:
-                if (topics is not None and c.topic not in topics) or c.topic in self.publishers:
-                    continue
-                latched = _latched(c)
-                qos = QoSProfile(
-                    depth=100 if latched else 10,
-                    history=HistoryPolicy.KEEP_LAST,
-                    reliability=ReliabilityPolicy.RELIABLE,
-                    durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else (
-                        DurabilityPolicy.VOLATILE),
-                )  # fmt: skip
-                self.publishers[c.topic] = node.create_publisher(
-                    message_class(c.msgtype), c.topic, qos
-                )
+        self.passes = 0
+        self.error: BagCorrupt | None = None
+        self.publishers = {}  # published topic name -> publisher
+        self._types = {}
+        known = {c.topic for c in self.bag.connections}
+        unknown = sorted(set(topics or []) - known)
+        if unknown:
+            raise ValueError(f"topic(s) {', '.join(unknown)} not in the bag")
+        for c in self.bag.connections:
+            if topics is not None and c.topic not in topics:
+                continue
+            name = self.remap.get(c.topic, c.topic)
+            if name in self.publishers:
+                continue
+            qos = QoSProfile(
+                depth=100 if c.latched else 10, history=HistoryPolicy.KEEP_LAST,
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL if c.latched else (
+                    DurabilityPolicy.VOLATILE),
+            )  # fmt: skip
+            cls = message_class(c.msgtype)
+            self._types[c.topic] = cls
+            self.publishers[name] = node.create_publisher(cls, name, qos)
+        self.data_topics = sorted(n for n, c in self._named() if not c.latched
+                                  and n not in NOT_WAITED)  # fmt: skip
+        self._clock = None
+        if clock:
+            from rosgraph_msgs.msg import Clock
 
-    def play(self) -> int:
-        """Publish every message once (or until stopped), blocking; return how many."""
-        with self._reader_class(self.bag) as reader:
-            conns = [c for c in reader.connections if c.topic in self.publishers]
-            start_wall, start_bag = time.monotonic(), None
-            for conn, t_ns, raw in reader.messages(connections=conns):
+            self._clock_msg = Clock()
+            self._clock = node.create_publisher(Clock, "/clock", 10)
+
+    def _named(self):
+        for c in self.bag.connections:
+            name = self.remap.get(c.topic, c.topic)
+            if c.topic in self._types:
+                yield name, c
+
+    def missing_subscribers(self) -> list[str]:
+        """Return the data topics nobody subscribes to yet."""
+        return [t for t in self.data_topics if self.publishers[t].get_subscription_count() == 0]
+
+    def wait_for_subscribers(self, timeout: float | None = None, say=None) -> bool:
+        """Wait until every data topic has a subscriber (at most ``timeout`` s; None = no limit).
+
+        Returns True when all are subscribed. ``say`` gets a line every 5 s.
+        """
+        start, last_say = time.monotonic(), time.monotonic()
+        while True:
+            missing = self.missing_subscribers()
+            if not missing:
+                return True
+            now = time.monotonic()
+            if timeout is not None and now - start >= timeout:
+                return False
+            if say is not None and now - last_say >= 5.0:
+                last_say = now
+                say(f"waiting for subscribers on {', '.join(missing)}")
+            if self._stop.wait(0.05):
+                return False
+
+    def _publish_clock(self, bag_ns: int) -> None:
+        if self._clock is not None:
+            self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = bag_ns // NS, bag_ns % NS
+            self._clock.publish(self._clock_msg)
+
+    def _sleep_until(self, wall: float, bag_at) -> bool:
+        """Sleep until monotonic ``wall``, ticking /clock; return False if stopped."""
+        while True:
+            left = wall - time.monotonic()
+            if left <= 0:
+                return True
+            if self._clock is not None:
+                self._publish_clock(bag_at(time.monotonic()))
+            if self._stop.wait(min(left, CLOCK_PERIOD_S if self._clock is not None else left)):
+                return False
+
+    def play_once(self, offset_ns: int = 0) -> tuple[int, int | None, int | None]:
+        """Publish every message once with ``offset_ns`` added; return (count, first, last)."""
+        from rclpy.serialization import deserialize_message, serialize_message
+
+        count, first, last = 0, None, None
+        start_wall = time.monotonic()
+        try:
+            for topic, _, t_ns, raw in self.bag.messages(topics=list(self._types)):
                 if self._stop.is_set():
                     break
-                start_bag = t_ns if start_bag is None else start_bag
-                delay = start_wall + (t_ns - start_bag) / 1e9 / self.rate - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
+                first = t_ns if first is None else first
+                last = t_ns
+                at = start_wall + (t_ns - first) / NS / self.rate
+                base = first + offset_ns
+
+                def bag_now(w: float, b: int = base) -> int:
+                    return b + int((w - start_wall) * self.rate * NS)
+
+                if not self._sleep_until(at, bag_now):
                     break
-                self.publishers[conn.topic].publish(bytes(raw))
+                self._publish_clock(t_ns + offset_ns)
+                data = raw
+                if offset_ns:
+                    msg = deserialize_message(raw, self._types[topic])
+                    _shift_stamps(msg, offset_ns)
+                    data = serialize_message(msg)
+                self.publishers[self.remap.get(topic, topic)].publish(data)
+                count += 1
                 self.published += 1
+        except BagCorrupt as exc:
+            self.error = exc
+        return count, first, last
+
+    def play(self) -> int:
+        """Play (looping if asked) until the end, :meth:`stop` or damage; return the count."""
+        offset = 0
+        while not self._stop.is_set():
+            count, first, last = self.play_once(offset)
+            self.passes += 1
+            if self.error is not None or not self.loop or count == 0:
+                break
+            period = max(int(0.1 * NS), (last - first) // max(1, count - 1))
+            offset += last - first + period
+            resume = last + offset - period
+            wake = time.monotonic() + period / NS / self.rate
+            if not self._sleep_until(wake, lambda _w, r=resume: r):
+                break
         return self.published
 
     def start(self) -> None:
         """Play in a background thread (looping if asked)."""
-
-        def run():
-            while True:
-                self.play()
-                if not self.loop or self._stop.is_set():
-                    return
-
-        self._thread = threading.Thread(target=run, name="bag_player", daemon=True)
+        self._thread = threading.Thread(target=self.play, name="bag_player", daemon=True)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -127,35 +258,87 @@ class BagPlayer:
         self.stop()
         for pub in self.publishers.values():
             self.node.destroy_publisher(pub)
+        if self._clock is not None:
+            self.node.destroy_publisher(self._clock)
+            self._clock = None
         self.publishers = {}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line player (see the module docstring)."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the player's arguments to ``parser``."""
+    parser.add_argument("bag", help="rosbag2 folder (mcap or sqlite3) or one .mcap/.db3 file")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    parser.add_argument("--loop", action="store_true", help="play again and again, re-stamped")
+    parser.add_argument("--clock", action="store_true", help="publish /clock (bag time)")
+    parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                        help="wait at most this long for subscribers (default: until every "
+                        "data topic has one; 0: start at once)")  # fmt: skip
+    parser.add_argument("--topics", nargs="+", default=None, help="play only these bag topics")
+    parser.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO",
+                        help="publish bag topic FROM as TO")  # fmt: skip
+
+
+def run(args: argparse.Namespace, ros_args: Sequence[str] = ()) -> int:
+    """Play ``args.bag``; return the exit code (0, 1 for a damaged bag, 2 for bad input)."""
     import rclpy
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bag", type=Path)
-    parser.add_argument("--rate", type=float, default=1.0)
-    parser.add_argument("--loop", action="store_true")
-    parser.add_argument("--topics", nargs="*", default=None)
-    args, ros_args = parser.parse_known_args(argv)
-    rclpy.init(args=ros_args)
+    def say(text: str) -> None:
+        print(f"[replay] {text}", file=sys.stderr, flush=True)
+
+    if not args.rate > 0:
+        raise ValueError(f"--rate must be > 0, got {args.rate}")
+    if args.wait is not None and args.wait < 0:
+        raise ValueError(f"--wait must be >= 0, got {args.wait}")
+    remap = parse_remaps(args.remap)
+    bag = open_bag(args.bag)  # a path that is not a bag fails here, before rclpy starts
+    rclpy.init(args=["nova3r_replay", *ros_args])
     node = rclpy.create_node("nova3r_bag_player")
-    player = BagPlayer(node, args.bag, args.rate, args.topics, args.loop)
-    player.start()
+    player = None
     try:
+        player = BagPlayer(node, bag.path, args.rate, args.topics, args.loop, remap, args.clock)
+        if args.wait != 0 and player.data_topics:
+            say(f"waiting for subscribers on {len(player.data_topics)} topic(s)")
+            ok = player.wait_for_subscribers(args.wait, say)
+            say("subscribers found; playing" if ok else "wait over; playing anyway")
+        player.start()
         while rclpy.ok() and not player.wait(0.1):
             rclpy.spin_once(node, timeout_sec=0.0)
-        rclpy.spin_once(node, timeout_sec=0.5)  # let latched and reliable traffic drain
+        time.sleep(0.5)  # let latched and reliable traffic drain
     except KeyboardInterrupt:
         pass
     finally:
-        player.destroy()
+        if player is not None:
+            player.destroy()
         node.destroy_node()
         rclpy.try_shutdown()
-    print(f"published {player.published} messages")
+    passes = f" in {player.passes} pass(es)" if player and args.loop else ""
+    say(f"published {player.published if player else 0} messages{passes}")
+    if player is not None and player.published == 0 and player.error is None:
+        say(f"{args.bag}: the bag holds no messages")
+    if player is not None and player.error is not None:
+        print(f"nova3r replay: error: {player.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nova3r_replay`` (``nova3r replay`` under its own name)."""
+    from rclpy.utilities import remove_ros_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="nova3r_replay",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_arguments(parser)
+    args = parser.parse_args(remove_ros_args(["nova3r_replay", *argv])[1:])
+    try:
+        return run(args, argv)
+    except (BagError, ValueError) as exc:
+        print(f"nova3r replay: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

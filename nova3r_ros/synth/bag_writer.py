@@ -1,31 +1,37 @@
 """Write a sequence of Views as a rosbag2 (MCAP or sqlite3) the node can replay.
 
-Topics per camera ``c`` (the node's defaults):
-    ``/<c>/image_raw``          sensor_msgs/Image rgb8
-    ``/<c>/camera_info``        sensor_msgs/CameraInfo (plumb_bob, zero distortion)
-    ``/<c>/depth/image_raw``    sensor_msgs/Image 32FC1 metres (when the view has depth)
-and, for rigs with known extrinsics, ``/tf_static`` (transient local) with
-``<base_frame> -> <c>_optical_frame``. A ground-truth sidecar is written into
-the bag folder (rosbag2 ignores files its metadata does not list):
-``ground_truth.ply`` (complete cloud, ``visible`` property) and
-``ground_truth.json`` (per view: camera, stamp, T_world_cam, K).
+Topics per camera come from a driver preset (:mod:`nova3r_ros.bags.topics`): the
+project's own names (``/<c>/image_raw``, ``/<c>/camera_info``, ``/<c>/depth/image_raw``,
+frame ``<c>_optical_frame``) or realsense2_camera's (``/camera/camera/color/image_raw``,
+``.../color/camera_info``, ``.../aligned_depth_to_color/image_raw``, frame
+``camera_color_optical_frame``). Colour is ``rgb8`` or ``bgr8``; depth ``16UC1``
+(millimetres) or ``32FC1`` (metres); ``compressed`` writes jpeg colour on
+``<image>/compressed`` and compressedDepth png on ``<depth>/compressedDepth`` instead.
+For rigs with known extrinsics ``/tf_static`` (transient local) carries
+``<base_frame> -> <camera frame>``; ``tf_poses`` adds ``/tf`` messages (e.g.
+``map -> base_link`` per time step), written before that step's images. A bag
+message's receive time is its header stamp.
 
-Uses the pure-Python ``rosbags`` package (no rosbag2_py); message types come from
-its ROS 2 Jazzy type store, so the bag's type hashes are Jazzy's.
+The ground-truth sidecar (:mod:`nova3r_ros.bags.sidecar`) is written into the bag folder
+when ``ground_truth`` is given. Uses the pure-Python ``rosbags`` package; the message
+types come from its ROS 2 Jazzy type store, so the bag's type hashes are Jazzy's.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from nova3r_ros.core.ply import write_ply
+from nova3r_ros.bags.messages import COLOR_ENCODINGS, DEPTH_ENCODINGS, MessageBuilder
+from nova3r_ros.bags.sidecar import Sidecar, SidecarView, write_sidecar
+from nova3r_ros.bags.topics import PRESETS, camera_topics
 from nova3r_ros.core.types import GroundTruth, View
 
 NS = 1_000_000_000
+STORAGES = ("mcap", "sqlite3")
+Transform = tuple[np.ndarray, str, str]  # (T_parent_child 4x4, parent, child)
 
 
 def _qos(transient_local: bool):
@@ -46,84 +52,58 @@ def _qos(transient_local: bool):
     )  # fmt: skip
 
 
-class _Msgs:
-    """Builders for the Jazzy message types of the ``rosbags`` type store."""
-
-    def __init__(self):
-        from rosbags.typesys import Stores, get_typestore
-
-        self.store = get_typestore(Stores.ROS2_JAZZY)
-        self.t = self.store.types
-
-    def header(self, stamp_ns: int, frame_id: str):
-        Time = self.t["builtin_interfaces/msg/Time"]
-        stamp = Time(sec=int(stamp_ns // NS), nanosec=int(stamp_ns % NS))
-        return self.t["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
-
-    def image(self, pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: str):
-        pixels = np.ascontiguousarray(pixels)
-        h, w = pixels.shape[:2]
-        return self.t["sensor_msgs/msg/Image"](
-            header=self.header(stamp_ns, frame_id), height=h, width=w, encoding=encoding,
-            is_bigendian=0, step=pixels.nbytes // h, data=pixels.reshape(-1).view(np.uint8),
-        )  # fmt: skip
-
-    def camera_info(self, K: np.ndarray, width: int, height: int, stamp_ns: int, frame_id: str):
-        P = np.zeros((3, 4))
-        P[:, :3] = K
-        roi = self.t["sensor_msgs/msg/RegionOfInterest"](
-            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+def _check(storage, topics, color_encoding, depth_encoding, views) -> None:
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be 'mcap' or 'sqlite3', got {storage!r}")
+    if topics not in PRESETS:
+        raise ValueError(f"topics must be one of {PRESETS}, got {topics!r}")
+    if color_encoding not in COLOR_ENCODINGS:
+        raise ValueError(
+            f"colour encoding must be one of {COLOR_ENCODINGS}, got {color_encoding!r}"
         )
-        return self.t["sensor_msgs/msg/CameraInfo"](
-            header=self.header(stamp_ns, frame_id), height=height, width=width,
-            distortion_model="plumb_bob", d=np.zeros(5), k=np.asarray(K, np.float64).reshape(9),
-            r=np.eye(3).reshape(9), p=P.reshape(12), binning_x=0, binning_y=0, roi=roi,
-        )  # fmt: skip
-
-    def tf_message(self, transforms: list[tuple[np.ndarray, str, str]], stamp_ns: int):
-        from nova3r_ros.core.transforms import matrix_to_quat
-
-        out = []
-        for T, parent, child in transforms:
-            q = matrix_to_quat(T[:3, :3])
-            tf = self.t["geometry_msgs/msg/Transform"](
-                translation=self.t["geometry_msgs/msg/Vector3"](
-                    x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3])
-                ),
-                rotation=self.t["geometry_msgs/msg/Quaternion"](
-                    x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])
-                ),
-            )
-            out.append(
-                self.t["geometry_msgs/msg/TransformStamped"](
-                    header=self.header(stamp_ns, parent), child_frame_id=child, transform=tf
-                )
-            )
-        return self.t["tf2_msgs/msg/TFMessage"](transforms=out)
-
-    def serialize(self, msg) -> bytes:
-        return self.store.serialize_cdr(msg, msg.__msgtype__)
+    if depth_encoding not in DEPTH_ENCODINGS:
+        raise ValueError(
+            f"depth encoding must be one of {DEPTH_ENCODINGS}, got {depth_encoding!r}"
+        )
+    if not views:
+        raise ValueError("no views to write")
+    if any(v.K is None for v in views):
+        raise ValueError("every view needs K to publish camera_info")
 
 
 def write_bag(
     path: str | Path,
     views: Sequence[View],
     ground_truth: GroundTruth | None = None,
-    static_extrinsics: dict[str, np.ndarray] | None = None,
+    static_extrinsics: Mapping[str, np.ndarray] | None = None,
     base_frame: str = "world",
     storage: str = "mcap",
+    *,
+    topics: str = "project",
+    color_encoding: str = "rgb8",
+    depth_encoding: str = "32FC1",
+    compressed: bool = False,
+    tf_poses: Mapping[int, Sequence[Transform]] | None = None,
+    truth: Mapping[str, object] | None = None,
 ) -> Path:
     """Write ``views`` (any cameras, any order; sorted by stamp) as a rosbag2.
 
     Args:
         path: the bag folder to create (must not exist).
-        views: each with ``camera``, ``frame_id`` (``<camera>_optical_frame`` if empty),
-            ``stamp`` (ns), ``image``, optional ``depth`` and ``K`` (required here).
+        views: each with ``camera``, ``stamp`` (ns), ``image`` (H, W, 3) uint8 RGB,
+            optional ``depth`` (H, W) float32 metres and ``K`` (required here).
+            ``frame_id`` is used with the project preset (else the preset's frame).
         ground_truth: written as the sidecar when given (poses in view order).
-        static_extrinsics: camera name -> 4x4 ``T_base_cam`` (camera-to-``base_frame``)
-            for a rig with known extrinsics; published once on ``/tf_static``.
+        static_extrinsics: camera name -> 4x4 ``T_base_cam`` (camera optical frame to
+            ``base_frame``) for a rig with known extrinsics; published once on ``/tf_static``.
         base_frame: parent frame of the static extrinsics.
         storage: "mcap" or "sqlite3".
+        topics: topic-name preset, "project" or "realsense".
+        color_encoding: "rgb8" or "bgr8"; depth_encoding: "16UC1" (mm) or "32FC1" (m).
+        compressed: write CompressedImage (jpeg colour, compressedDepth png) instead.
+        tf_poses: stamp (ns) -> transforms published on ``/tf`` at that stamp.
+        truth: extra sidecar fields (``frame``, ``tf``, ``rig_frame``, ``complete``,
+            ``source``).
 
     Returns:
         The bag folder.
@@ -132,62 +112,72 @@ def write_bag(
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     path = Path(path)
-    if storage not in ("mcap", "sqlite3"):
-        raise ValueError(f"storage must be 'mcap' or 'sqlite3', got {storage!r}")
-    if not views:
-        raise ValueError("no views to write")
-    if any(v.K is None for v in views):
-        raise ValueError("every view needs K to publish camera_info")
-    msgs = _Msgs()
+    _check(storage, topics, color_encoding, depth_encoding, views)
+    msgs = MessageBuilder()
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     ordered = sorted(views, key=lambda v: v.stamp)
+    cams = {v.camera or "camera": None for v in ordered}
+    preset = {c: camera_topics(topics, c) for c in cams}
+    tf_steps = sorted((tf_poses or {}).items())
     with Writer(path, version=9, storage_plugin=plugin) as writer:
         conns: dict[str, object] = {}
 
-        def conn(topic: str, msgtype: str, latched: bool = False):
+        def put(topic: str, msg, stamp: int, latched: bool = False) -> None:
             if topic not in conns:
                 conns[topic] = writer.add_connection(
-                    topic, msgtype, typestore=msgs.store, offered_qos_profiles=[_qos(latched)]
-                )
-            return conns[topic]
+                    topic, msg.__msgtype__, typestore=msgs.store,
+                    offered_qos_profiles=[_qos(latched)],
+                )  # fmt: skip
+            writer.write(conns[topic], stamp, msgs.serialize(msg))
 
         if static_extrinsics:
-            tfs = [(np.asarray(T, np.float64), base_frame, f"{cam}_optical_frame")
-                   for cam, T in sorted(static_extrinsics.items())]  # fmt: skip
             stamp = ordered[0].stamp
-            c = conn("/tf_static", "tf2_msgs/msg/TFMessage", latched=True)
-            writer.write(c, stamp, msgs.serialize(msgs.tf_message(tfs, stamp)))
+            tfs = [(np.asarray(T, np.float64), base_frame, preset[c].frame_id
+                    if c in preset else f"{c}_optical_frame")
+                   for c, T in sorted(static_extrinsics.items())]  # fmt: skip
+            put("/tf_static", msgs.tf_message(tfs, stamp), stamp, latched=True)
         for v in ordered:
-            cam = v.camera or "camera"
-            frame = v.frame_id or f"{cam}_optical_frame"
-            img = msgs.image(v.image, "rgb8", v.stamp, frame)
-            writer.write(conn(f"/{cam}/image_raw", img.__msgtype__), v.stamp, msgs.serialize(img))
-            info = msgs.camera_info(v.K, v.width, v.height, v.stamp, frame)
-            writer.write(
-                conn(f"/{cam}/camera_info", info.__msgtype__), v.stamp, msgs.serialize(info)
-            )
+            while tf_steps and tf_steps[0][0] <= v.stamp:
+                stamp, tfs = tf_steps.pop(0)
+                put("/tf", msgs.tf_message(list(tfs), stamp), stamp)
+            topic = preset[v.camera or "camera"]
+            frame = v.frame_id if (topics == "project" and v.frame_id) else topic.frame_id
+            if compressed:
+                put(topic.image + "/compressed", msgs.compressed_color(v.image, v.stamp, frame),
+                    v.stamp)  # fmt: skip
+            else:
+                put(topic.image, msgs.color(v.image, color_encoding, v.stamp, frame), v.stamp)
+            put(topic.info, msgs.camera_info(v.K, v.width, v.height, v.stamp, frame), v.stamp)
             if v.depth is not None:
-                dep = msgs.image(v.depth.astype(np.float32), "32FC1", v.stamp, frame)
-                writer.write(
-                    conn(f"/{cam}/depth/image_raw", dep.__msgtype__), v.stamp, msgs.serialize(dep)
-                )
+                if compressed:
+                    msg = msgs.compressed_depth(v.depth, v.stamp, frame)
+                    put(topic.depth + "/compressedDepth", msg, v.stamp)
+                else:
+                    put(topic.depth, msgs.depth(v.depth, depth_encoding, v.stamp, frame), v.stamp)
+        for stamp, tfs in tf_steps:
+            put("/tf", msgs.tf_message(list(tfs), stamp), stamp)
     if ground_truth is not None:
-        write_ground_truth_sidecar(path, views, ground_truth)
+        write_ground_truth_sidecar(path, views, ground_truth, list(preset.values()), truth)
     return path
 
 
-def write_ground_truth_sidecar(folder: Path, views: Sequence[View], gt: GroundTruth) -> None:
+def write_ground_truth_sidecar(
+    folder: Path,
+    views: Sequence[View],
+    gt: GroundTruth,
+    cameras: Sequence = (),
+    truth: Mapping[str, object] | None = None,
+) -> None:
     """Write ``ground_truth.ply`` and ``ground_truth.json`` into ``folder``."""
     if len(gt.T_world_cam) != len(views):
         raise ValueError(f"ground truth has {len(gt.T_world_cam)} poses for {len(views)} views")
-    write_ply(folder / "ground_truth.ply", gt.points, extra={"visible": gt.visible})
-    doc = {
-        "frame": "world",
-        "convention": "T_world_cam maps optical-frame (OpenCV) points into the world, metres",
-        "views": [
-            {"camera": v.camera, "stamp_ns": int(v.stamp), "T_world_cam": T.tolist(),
-             "K": K.tolist()}
-            for v, T, K in zip(views, gt.T_world_cam, gt.K, strict=True)
-        ],
-    }  # fmt: skip
-    (folder / "ground_truth.json").write_text(json.dumps(doc, indent=1))
+    side = Sidecar(
+        points=gt.points, visible=gt.visible, cameras=list(cameras),
+        views=[SidecarView(v.camera or "camera", int(v.stamp), np.asarray(T), np.asarray(K))
+               for v, T, K in zip(views, gt.T_world_cam, gt.K, strict=True)],
+    )  # fmt: skip
+    for key, value in (truth or {}).items():
+        if not hasattr(side, key):
+            raise ValueError(f"unknown sidecar field {key!r}")
+        setattr(side, key, value)
+    write_sidecar(folder, side)
