@@ -5,13 +5,17 @@ PY := $(VENV)/bin/python
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup test lint bench clean-venv
+.PHONY: setup test demo lint bench clean-venv
 
 setup:
 	@bash scripts/setup_env.sh $(VENV)
 
 test: setup
 	$(PY) -m pytest -q test
+
+# synthetic 2-camera tabletop bag -> the node on the CPU (lock-step) -> out/demo/
+demo: setup
+	$(VENV)/bin/nova3r demo --out out/demo $(DEMO_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

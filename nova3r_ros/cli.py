@@ -1,4 +1,8 @@
-"""The ``nova3r`` command: ``nova3r eval ...`` and the other subcommands."""
+"""The ``nova3r`` command: ``eval``, ``eval-bag``, ``make-bag``, ``replay``, ``node``, ``demo``.
+
+Exit codes: 0 success; 1 a damaged bag (what was readable was used) or a failed run;
+2 bad input (a one-line message; argparse's own usage errors too).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from nova3r_ros.bags.reader import BagCorrupt
+from nova3r_ros.cli_bags import Fmt, add_parsers, check_out_dir
 from nova3r_ros.eval.report import markdown_table
 from nova3r_ros.eval.run import METHODS, MODEL_METHODS, EvalConfig, evaluate
 from nova3r_ros.eval.scoring import TARGETS
@@ -13,7 +19,26 @@ from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
 from nova3r_ros.synth.config import FAMILIES
 
 
+def _check_windows(args: argparse.Namespace) -> None:
+    """``--windows`` must fit the 7-Scenes sequence (checked before any work)."""
+    kind, _, path = args.data.partition(":")
+    if kind != "7scenes" or not Path(path).is_dir():
+        return
+    from nova3r_ros.synth.sevenscenes import SequenceError, SevenScenesSequence
+
+    try:
+        n = len(SevenScenesSequence(path))
+    except SequenceError as exc:
+        raise ValueError(str(exc)) from exc
+    starts = n - (args.views - 1) * args.stride
+    if starts < 1 or args.windows > starts:
+        raise ValueError(f"--windows {args.windows} of {args.views} views {args.stride} apart: "
+                         f"the sequence's {n} frames hold at most {max(0, starts)}")  # fmt: skip
+
+
 def _eval(args: argparse.Namespace) -> int:
+    check_out_dir(args.out)
+    _check_windows(args)
     methods = [m.strip() for group in args.method for m in group.split(",") if m.strip()]
     model_fn = None
     if set(methods) & set(MODEL_METHODS):
@@ -53,6 +78,14 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def normalize_namespace(ns: str) -> str:
+    """Return ``ns`` as an absolute namespace (``robot1`` -> ``/robot1``), as launch_ros does."""
+    ns = ns.strip()
+    if not ns or any(c.isspace() for c in ns):
+        raise ValueError(f"--namespace must be a ROS namespace like /robot1, got {ns!r}")
+    return "/" + ns.strip("/")
+
+
 def _node(args: argparse.Namespace) -> int:
     """Run the ROS 2 node (what the launch file does, for users without ``launch``)."""
     import os
@@ -70,16 +103,17 @@ def _node(args: argparse.Namespace) -> int:
     if args.device:
         ros_args += ["-p", f"device:={args.device}"]
     if args.namespace:
-        ros_args += ["-r", f"__ns:={args.namespace}"]
+        ros_args += ["-r", f"__ns:={normalize_namespace(args.namespace)}"]
     node_main(["nova3r", *ros_args])
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``nova3r`` command."""
-    parser = argparse.ArgumentParser(prog="nova3r", description=__doc__)
+    parser = argparse.ArgumentParser(prog="nova3r", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("eval", help="evaluate methods on synthetic windows -> metrics.json")
+    ev = sub.add_parser("eval", formatter_class=Fmt,
+                        help="evaluate methods on synthetic, 7-Scenes or bag windows")  # fmt: skip
     ev.add_argument("--method", nargs="+", default=["oracle,tsdf,opencv_sift"],
                     help=f"comma-separated, some of {','.join(METHODS)}")  # fmt: skip
     ev.add_argument("--data", default="synthetic:1000000-1000099",
@@ -106,19 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--target", choices=TARGETS, default="frustum",
         help="frustum: the region in front of the cameras; full: the whole surface",
     )  # fmt: skip
-    ev.add_argument("--family", choices=FAMILIES, default="tabletop")
-    ev.add_argument("--height", type=int, default=192)
-    ev.add_argument("--width", type=int, default=256)
+    ev.add_argument("--family", choices=FAMILIES, default="tabletop", help="synthetic scenes")
+    ev.add_argument("--height", type=int, default=192, help="image height (px)")
+    ev.add_argument("--width", type=int, default=256, help="image width (px)")
     ev.add_argument("--unposed", action="store_true", help="methods get no camera poses")
     ev.add_argument("--mesh-dir", default=None, help="OBJ meshes for the scenes")
     ev.add_argument("--mesh-names", nargs="*", default=None, help="which meshes to use")
     ev.add_argument("--out", default=None, help="directory for metrics.json")
     ev.add_argument("--checkpoint", default=None,
                     help="model checkpoint directory (default: the packaged one)")  # fmt: skip
-    ev.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    ev.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
+                    help="model device")  # fmt: skip
     ev.add_argument("--points", type=int, default=16_384, help="points the model decodes")
     ev.add_argument("--steps", type=int, default=25, help="ODE steps")
-    ev.add_argument("--sampler", default="euler", choices=("euler", "heun"))
+    ev.add_argument("--sampler", default="euler", choices=("euler", "heun"), help="ODE sampler")
     ev.add_argument(
         "--depth-consistency",
         action=argparse.BooleanOptionalAction,
@@ -131,18 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)
-    nd = sub.add_parser("node", help="run the ROS 2 reconstruction node (lifecycle, autostart)")
+    nd = sub.add_parser(
+        "node",
+        formatter_class=Fmt,
+        help="run the ROS 2 reconstruction node (lifecycle, autostart)",
+    )
     nd.add_argument(
         "--params-file",
         action="append",
         default=[],
         help="ROS 2 parameters YAML (repeatable: base, then specialisations)",
     )
-    nd.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None)
-    nd.add_argument("--namespace", default=None)
+    nd.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None,
+                    help="override the parameter files' device")  # fmt: skip
+    nd.add_argument("--namespace", default=None, help="node namespace (robot1 -> /robot1)")
     nd.add_argument("--dds-profile", default=None, help="Fast DDS XML profile")
     nd.add_argument("--no-autostart", action="store_true", help="stay unconfigured")
     nd.set_defaults(func=_node)
+    add_parsers(sub)
     return parser
 
 
@@ -151,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
+    except BagCorrupt as exc:
+        print(f"nova3r {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # BagError, SidecarError, DecodeError, PipelineError too
         print(f"nova3r {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,6 @@ sequence as (depth, camera) for the frustum protocol's judged rule.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nova3r_ros.core.types import GroundTruth, View, Window
+from nova3r_ros.core.types import GroundTruth, Window
 
 
 class EvalItem(NamedTuple):
@@ -103,46 +102,12 @@ def sevenscenes_windows(
 
 
 def bag_windows(path: str, n_views: int) -> Iterator[EvalItem]:
-    """Windows of ``n_views`` consecutive views from a bag written by ``synth.bag_writer``.
+    """Windows of ``n_views`` consecutive sidecar views of a bag (``nova3r make-bag``).
 
-    Ground truth comes from the bag's sidecar (``ground_truth.ply`` / ``.json``).
+    Read through :mod:`nova3r_ros.eval.bag_eval` (the reader of ``nova3r eval-bag``):
+    driver topic names, 16UC1/32FC1 depth, rgb8/bgr8 and compressed images; ground truth
+    from the bag's sidecar.
     """
-    from rosbags.rosbag2 import Reader
-    from rosbags.typesys import Stores, get_typestore
+    from nova3r_ros.eval.bag_eval import bag_sequence, consecutive_windows
 
-    from nova3r_ros.core.ply import read_ply
-
-    folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    side = json.loads((folder / "ground_truth.json").read_text())
-    cloud = read_ply(folder / "ground_truth.ply")
-    store = get_typestore(Stores.ROS2_JAZZY)
-    images: dict[tuple[str, int], np.ndarray] = {}
-    depths: dict[tuple[str, int], np.ndarray] = {}
-    with Reader(folder) as reader:
-        for conn, _, raw in reader.messages():
-            parts = conn.topic.strip("/").split("/")
-            if parts[-1] != "image_raw":
-                continue
-            msg = store.deserialize_cdr(raw, conn.msgtype)
-            if msg.encoding not in ("rgb8", "32FC1"):
-                raise ValueError(f"{conn.topic}: encoding {msg.encoding!r}; expected rgb8/32FC1")
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            dtype = np.float32 if msg.encoding == "32FC1" else np.uint8
-            pixels = np.frombuffer(msg.data.tobytes(), dtype).reshape(msg.height, msg.width, -1)
-            if parts[-2] == "depth":
-                depths[(parts[0], stamp)] = pixels[..., 0].copy()
-            else:
-                images[(parts[0], stamp)] = pixels.copy()
-    entries = side["views"]
-    for start in range(0, len(entries) - n_views + 1, n_views):
-        chunk = entries[start : start + n_views]
-        views = []
-        for e in chunk:
-            key = (e["camera"], int(e["stamp_ns"]))
-            views.append(View(images[key], depths.get(key), np.array(e["K"]), None,
-                              key[1], f"{key[0]}_optical_frame", key[0]))  # fmt: skip
-        visible = cloud.get("visible", np.zeros(len(cloud["points"]))).astype(bool)
-        gt = GroundTruth(cloud["points"], visible,
-                         [np.array(e["T_world_cam"]) for e in chunk],
-                         [np.array(e["K"]) for e in chunk])  # fmt: skip
-        yield EvalItem(Window(views), gt, True)
+    yield from consecutive_windows(bag_sequence(path), n_views)

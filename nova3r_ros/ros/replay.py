@@ -35,6 +35,7 @@ from pathlib import Path
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from nova3r_ros.bags.reader import BagCorrupt, BagError, open_bag
+from nova3r_ros.cli_bags import add_replay_arguments
 
 NS = 1_000_000_000
 NOT_WAITED = ("/tf", "/tf_static", "/clock")
@@ -264,20 +265,6 @@ class BagPlayer:
         self.publishers = {}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the player's arguments to ``parser``."""
-    parser.add_argument("bag", help="rosbag2 folder (mcap or sqlite3) or one .mcap/.db3 file")
-    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
-    parser.add_argument("--loop", action="store_true", help="play again and again, re-stamped")
-    parser.add_argument("--clock", action="store_true", help="publish /clock (bag time)")
-    parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
-                        help="wait at most this long for subscribers (default: until every "
-                        "data topic has one; 0: start at once)")  # fmt: skip
-    parser.add_argument("--topics", nargs="+", default=None, help="play only these bag topics")
-    parser.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO",
-                        help="publish bag topic FROM as TO")  # fmt: skip
-
-
 def run(args: argparse.Namespace, ros_args: Sequence[str] = ()) -> int:
     """Play ``args.bag``; return the exit code (0, 1 for a damaged bag, 2 for bad input)."""
     import rclpy
@@ -331,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_arguments(parser)
+    add_replay_arguments(parser)
     args = parser.parse_args(remove_ros_args(["nova3r_replay", *argv])[1:])
     try:
         return run(args, argv)
