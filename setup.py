@@ -28,7 +28,7 @@ setup(
     maintainer_email="nova3r-ros@example.com",
     description="Amodal multi-camera 3D reconstruction for ROS 2 (NOVA3R + Mix3R).",
     license="Apache-2.0",
-    tests_require=["pytest"],
+    extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
             "nova3r = nova3r_ros.cli:main",

@@ -80,6 +80,10 @@ def _bad_image(encoding="rgb8", pixels=RGB, truncate=False):
 
 
 def _bad_info(r, stamp):
+    r.info.publish(camera_info(stamp, k=np.full((3, 3), np.nan)))
+
+
+def _uncalibrated_info(r, stamp):  # usb_cam / v4l2_camera without a calibration file
     r.info.publish(camera_info(stamp, k=np.zeros((3, 3))))
 
 
@@ -93,7 +97,7 @@ def _bad_depth(depth, encoding="32FC1"):
 
 
 ALL_NAN = np.full((H, W), np.nan, np.float32)
-IDS = "encoding data_length size_vs_info camera_info all_nan_depth depth_encoding depth_size"
+IDS = "encoding data_length size_vs_info camera_info uncalibrated all_nan_depth depth_encoding depth_size"
 IDS = IDS.split()
 
 
@@ -104,6 +108,7 @@ IDS = IDS.split()
         (_bad_image(truncate=True), "bad_image"),
         (_bad_image(pixels=np.ascontiguousarray(RGB[::2, ::2])), "size_mismatch"),
         (_bad_info, "bad_camera_info"),
+        (_uncalibrated_info, "uncalibrated"),
         (_bad_depth(ALL_NAN), "bad_depth"),
         (_bad_depth(DEPTH, encoding="rgb8"), "bad_depth"),
         (_bad_depth(DEPTH[::2, ::2].copy()), "size_mismatch"),

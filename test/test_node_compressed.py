@@ -21,6 +21,7 @@ def test_compressed_colour_and_depth_are_reconstructed():
             Parameter("transport", value="compressed"),
             Parameter("window_size", value=1),
             Parameter("qos.reliability", value="reliable"),
+            Parameter("tf.startup_wait", value=0.0),
         ]))  # fmt: skip
         assert node.get_parameter("camera.cam0.transport").value == "compressed"
         assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS

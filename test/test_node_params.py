@@ -30,7 +30,7 @@ def test_every_parameter_is_declared_with_description_and_range(node):
             assert (ranges[0].from_value, ranges[0].to_value) == (p.lo, p.hi)
     for p in CAMERA_PARAMETERS:
         assert node.has_parameter(f"camera.cam0.{p.name}")
-    assert node.get_parameter("camera.cam0.image_topic").value == "/cam0/image_raw"
+    assert node.get_parameter("camera.cam0.image_topic").value == "cam0/image_raw"
     (d,) = node.describe_parameters(["window_size"])
     assert d.type == ParameterType.PARAMETER_INTEGER
 

@@ -36,6 +36,7 @@ EAGER = {  # a node that makes a window of every frame, fast: the bad-input and 
     "sync.period": 0.005,
     "diagnostics_period": 0.2,
     "depth_stride": 3,
+    "tf.startup_wait": 0.0,  # most rigs publish no TF: estimate at once
 }
 
 

@@ -14,6 +14,7 @@ this model is an error (configure fails): a typo is never silently replaced.
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,53 @@ class Backend:
             return
         self._model = None
         pipeline.unload_models()
+
+
+def set_threads(n: int) -> list[str]:
+    """Limit torch, OpenCV and numpy's OpenBLAS to ``n`` threads in this process (0: no-op).
+
+    Returns the libraries that were limited. On a small CPU the backend's thread pools
+    would otherwise take every core from the executor that takes the camera messages.
+    """
+    if n <= 0:
+        return []
+    done = []
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+        done.append("torch")
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(n)
+        done.append("opencv")
+    except ImportError:
+        pass
+    import numpy
+
+    libs = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
+    for lib in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
+        try:
+            handle = ctypes.CDLL(str(lib))
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(handle, name, None)
+            if fn is not None:
+                fn(ctypes.c_int(n))
+                done.append("openblas")
+                break
+    return done
+
+
+def max_views(backend: Backend) -> int | None:
+    """Return the most views one window may hold for ``backend`` (None: no limit)."""
+    model = getattr(backend, "_model", None)
+    cfg = getattr(model, "cfg", None)
+    return int(cfg.max_views) if cfg is not None and hasattr(cfg, "max_views") else None
 
 
 def _model_unavailable(values: dict[str, Any]) -> str:

@@ -98,21 +98,31 @@ def diagnostic_array(
 def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[int, str]:
     """Pick the level and one-line message from the values and the counters' increases.
 
-    Failures are ERROR; the depth fallback of the model backend, missing cameras,
-    normalised scale, drops and bad input WARN; a gated window is a note at OK level.
+    Failures are ERROR; a window the backend failed on (its observed-only cloud was
+    published), the depth fallback of the model backend, missing cameras or streams,
+    normalised scale, drops, lost input and bad input WARN; a gated window is a note at
+    OK level. With every camera silent (``input_idle``: the input ended or has not
+    started) the node is idle, OK, and missing cameras are no warning.
     """
     notes = []
     if values.get("last_window") == "failed":
         notes.append((ERROR, f"last window failed: {values.get('last_error', '')}"))
+    if values.get("last_window") == "observed_only":
+        notes.append((WARN, f"last window: {values.get('last_error', '')}; observed-only cloud"))
     if "(fallback: " in str(values.get("backend", "")):
         notes.append((WARN, f"backend {values['backend']}"))
-    if values.get("cameras_missing"):
+    if values.get("cameras_missing") and not values.get("input_idle"):
         notes.append((WARN, f"no images from {values['cameras_missing']}"))
+    if values.get("streams_missing"):
+        notes.append((WARN, f"missing streams: {values['streams_missing']}"))
     if values.get("scale_mode") == "normalized":
         notes.append((WARN, "normalised scale: occupancy withheld"))
     dropped = sum(v for k, v in grown.items() if k.endswith("_dropped"))
     if dropped:
         notes.append((WARN, f"{dropped} input messages dropped"))
+    lost = sum(v for k, v in grown.items() if k.endswith("_lost"))
+    if lost:
+        notes.append((WARN, f"{lost} input messages lost before the node took them"))
     bad = sum(v for k, v in grown.items() if k.startswith("bad_input/"))
     if bad:
         notes.append((WARN, f"{bad} bad input messages"))
@@ -122,6 +132,9 @@ def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[i
                else "publish_completion false")  # fmt: skip
         notes.append((OK, f"last window gated ({why}): observed surfaces only"))
     if not notes:
+        if values.get("input_idle"):
+            return OK, "idle: no input" if values.get("windows_processed") else (
+                "waiting for input")  # fmt: skip
         return OK, "running" if values.get("windows_processed") else "waiting for windows"
     level = max(p[0] for p in notes)
     return level, "; ".join(p[1] for p in notes)

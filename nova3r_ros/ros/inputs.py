@@ -7,6 +7,22 @@ says what was wrong, and the message is ignored; everything already buffered
 (and the last good CameraInfo) is kept. Depth pixels that are NaN, inf or
 negative are masked to 0 (invalid) and counted; the frame is kept.
 
+CameraInfo first: an image or depth map that arrives before the camera's first usable
+CameraInfo is dropped and counted (``no_camera_info``), never put in a window without
+K. A CameraInfo whose K is all zeros (usb_cam and v4l2_camera without a calibration
+file) is an ``uncalibrated`` camera: one clear warning, frames dropped until a
+calibrated CameraInfo comes.
+
+Accounting: every message a subscription takes is pushed (``<cam>/image_received``
+in :class:`FrameSync`) or counted as bad input; a gap in the publisher's sequence
+numbers (messages DDS overwrote in the reader's history or lost in transport before
+the executor took them) is counted as ``<cam>/image_lost`` / ``<cam>/depth_lost``
+(one publisher per topic, as a camera driver has). So sent = received + bad + lost.
+
+Streams: :meth:`CameraInputs.missing_streams` names a stream of a camera (depth,
+CameraInfo, image) that stays silent while another stream of the same camera arrives,
+e.g. colour without depth from a RealSense launched without ``align_depth.enable``.
+
 Stamps: an image or depth map stamped at or before the previous one of its topic
 (``stamp_out_of_order``) or more than ``max_future`` seconds ahead of the node's
 clock (``stamp_future``; skipped while the clock reads 0, e.g. sim time before
@@ -76,6 +92,11 @@ class CameraInputs:
         self._warned: dict[str, float] = {}
         self.max_future_ns = int(max_future * 1e9)
         self._last_stamp = {"image": -1, "depth": -1}
+        self._seq = {"image": -1, "depth": -1}  # last publication sequence number
+        self.lost = {"image": 0, "depth": 0}
+        self.max_delay = 0.0  # s, see take_delay()
+        self.arrived: dict[str, float] = {}  # stream -> monotonic time of its last message
+        self._told_uncalibrated = False
         image_type = CompressedImage if camera.compressed else Image
         self._subs = [
             node.create_subscription(CameraInfo, camera.info_topic, self._on_info, qos),
@@ -85,6 +106,56 @@ class CameraInputs:
             self._subs.append(
                 node.create_subscription(image_type, camera.depth_topic, self._on_depth, qos)
             )
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Return stream -> fully resolved topic name ("image", "camera_info", "depth")."""
+        names = ("camera_info", "image", "depth")
+        return {n: sub.topic_name for n, sub in zip(names, self._subs, strict=False)}
+
+    def loss_counters(self) -> dict[str, int]:
+        """Return ``<cam>/<stream>_lost``: messages missing from the publisher's sequence."""
+        cam = self.camera.name
+        out = {f"{cam}/image_lost": self.lost["image"]}
+        if self.camera.use_depth:
+            out[f"{cam}/depth_lost"] = self.lost["depth"]
+        return out
+
+    def missing_streams(self, timeout: float, now: float | None = None) -> list[str]:
+        """Return the streams silent for ``timeout`` s while another stream of this camera arrives.
+
+        Each entry is ``<stream> (<topic>)``; a camera with no stream arriving is not
+        listed here (that is a missing camera, :meth:`FrameSync.missing`).
+        """
+        now = time.monotonic() if now is None else now
+        topics = self.topics
+        live = [n for n in topics if now - self.arrived.get(n, -1e18) <= timeout]
+        if not live:
+            return []
+        return [f"{n} ({topics[n]})" for n in topics if n not in live]
+
+    def take_delay(self) -> float:
+        """Return the longest wait (s) of a message in DDS before its callback, then reset.
+
+        A wait longer than ``qos.depth`` message periods means the reader's history
+        overwrote messages (counted as lost): the executor was starved.
+        """
+        out, self.max_delay = self.max_delay, 0.0
+        return out
+
+    def _count_sequence(self, what: str, info) -> None:
+        """Count messages skipped in the publisher's sequence numbers before this one."""
+        if not isinstance(info, dict):
+            return
+        received = info.get("received_timestamp") or 0
+        if received > 0:
+            self.max_delay = max(self.max_delay, (time.time_ns() - received) / 1e9)
+        seq = info.get("publication_sequence_number")
+        if not seq:
+            return
+        last, self._seq[what] = self._seq[what], seq
+        if 0 < last < seq - 1:
+            self.lost[what] += seq - last - 1
 
     def destroy(self) -> None:
         """Destroy the subscriptions."""
@@ -137,12 +208,37 @@ class CameraInputs:
         return False
 
     def _on_info(self, msg: CameraInfo) -> None:
+        self.arrived["camera_info"] = time.monotonic()
         try:
+            if not any(msg.k):
+                self._uncalibrated()
+                return
             self.intrinsics = camera_info_to_camera(msg)
         except ConversionError as exc:
             self._bad("bad_camera_info", f"{exc}; keeping the last good CameraInfo")
         except Exception as exc:  # never let one message stop the executor
             self._bad("callback_error", f"CameraInfo callback failed: {exc!r}")
+
+    def _uncalibrated(self) -> None:
+        if not self._told_uncalibrated:
+            self._told_uncalibrated = True
+            self._log.warning(
+                f"camera {self.camera.name} is uncalibrated: its CameraInfo "
+                f"({self.camera.info_topic}) has K all zeros, as usb_cam and v4l2_camera "
+                "publish without a calibration file. Calibrate it (camera_calibration) and "
+                "give the driver camera_info_url; its frames are dropped until then"
+            )
+        self._bad("uncalibrated", "CameraInfo K is all zeros", "frames dropped until calibrated")
+
+    def _has_info(self, what: str) -> bool:
+        if self.intrinsics is not None:
+            return True
+        self._bad(
+            "no_camera_info",
+            f"{what} before any usable CameraInfo on {self.camera.info_topic}",
+            "dropped until one arrives",
+        )
+        return False
 
     def _decode(self, convert, msg, kind: str, what: str):
         """Return ``convert(msg)``, or None after counting why it failed (never raises)."""
@@ -154,7 +250,11 @@ class CameraInputs:
             self._bad("callback_error", f"{what} callback failed: {exc!r}")
         return None
 
-    def _on_image(self, msg) -> None:
+    def _on_image(self, msg, info) -> None:
+        self.arrived["image"] = time.monotonic()
+        self._count_sequence("image", info)
+        if not self._has_info("image"):
+            return
         convert = compressed_to_rgb if self.camera.compressed else image_to_rgb
         rgb = self._decode(convert, msg, "bad_image", "image")
         if rgb is None:
@@ -167,7 +267,11 @@ class CameraInputs:
             CameraFrame(self.camera.name, stamp, frame_id, rgb, None, self.intrinsics)
         )
 
-    def _on_depth(self, msg) -> None:
+    def _on_depth(self, msg, info) -> None:
+        self.arrived["depth"] = time.monotonic()
+        self._count_sequence("depth", info)
+        if not self._has_info("depth"):
+            return
         convert = compressed_to_depth if self.camera.compressed else image_to_depth
         d = self._decode(convert, msg, "bad_depth", "depth")
         if d is None:

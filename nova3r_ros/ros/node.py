@@ -27,17 +27,19 @@ from collections import Counter
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from std_srvs.srv import Trigger
 
 from nova3r_ros.pipeline import PipelineError
-from nova3r_ros.ros.backend import open_backend
-from nova3r_ros.ros.diagnostics import RateMeter, WindowStats, diagnostic_array, summarise
+from nova3r_ros.ros.backend import Backend, max_views, open_backend, set_threads
+from nova3r_ros.ros.diagnostics import RateMeter, WindowStats
 from nova3r_ros.ros.grouping import GroupingThread
 from nova3r_ros.ros.inputs import CameraInputs, input_qos
 from nova3r_ros.ros.keyframes import Keyframe, KeyframePolicy, KeyframeWindow, thumbnail
+from nova3r_ros.ros.node_status import InputWatch, TfWait, publish_diagnostics
 from nova3r_ros.ros.outputs import Outputs
 from nova3r_ros.ros.params import declare_parameters, load_config, validate
 from nova3r_ros.ros.processing import Processor, ProcessorConfig, Result
@@ -47,6 +49,12 @@ from nova3r_ros.ros.tf_listener import make_tf_lookup
 from nova3r_ros.ros.worker import Worker
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+UNCONFIGURED_NOTICE_S = 5.0  # one log line if the node is still unconfigured by then
+
+
+def steady_clock() -> Clock:
+    """Return a steady clock: timers on it run under sim time too (no /clock needed)."""
+    return Clock(clock_type=ClockType.STEADY_TIME)
 
 
 class ReconstructionNode(LifecycleNode):
@@ -60,6 +68,20 @@ class ReconstructionNode(LifecycleNode):
         self._clear_members()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         declare_parameters(self)
+        self._notice = self.create_timer(UNCONFIGURED_NOTICE_S, self._notice_unconfigured,
+                                         clock=steady_clock())  # fmt: skip
+
+    def _notice_unconfigured(self) -> None:
+        """Say once, with the reason, that nothing configured the node (steady timer)."""
+        self._notice.cancel()
+        if self.state != "unconfigured":
+            return
+        why = self.last_error or (
+            "no configure transition came: autostart is false and no launch file or "
+            f"lifecycle manager configured it (`ros2 lifecycle set "
+            f"{self.get_fully_qualified_name()} configure`, or -p autostart:=true)"
+        )
+        self.get_logger().warning(f"still unconfigured after {UNCONFIGURED_NOTICE_S:g} s: {why}")
 
     def _clear_members(self) -> None:
         self.config = self.backend = self.processor = self.outputs = self.tf = None
@@ -70,9 +92,11 @@ class ReconstructionNode(LifecycleNode):
         self._rates = RateMeter()
         self._window_stats = WindowStats()
         self._last_window = ""
-        self._stamp_age_ms = 0.0
+        self._stamp_age_ms: float | None = None
         self._told_normalized = False
-        self._missing: list[str] = []
+        self.watch: InputWatch | None = None
+        self.tf_wait: TfWait | None = None
+        self.backend_failures = 0
 
     @property
     def state(self) -> str:
@@ -97,20 +121,36 @@ class ReconstructionNode(LifecycleNode):
             self.last_error = f"configure failed: {exc}"
             self.get_logger().error(f"{self.last_error}; the node stays unconfigured")
             return FAILURE
+        limit, n_views = max_views(backend), config["window_size"] * len(config.cameras)
+        if limit is not None and n_views > limit:
+            self.last_error = (
+                f"configure failed: window_size {config['window_size']} x "
+                f"{len(config.cameras)} cameras = {n_views} views, more than the model takes "
+                f"({limit}); lower window_size or use fewer cameras"
+            )
+            self.get_logger().error(f"{self.last_error}; the node stays unconfigured")
+            backend.release()
+            return FAILURE
+        self.last_error = ""
         if backend.fallback:
             self.get_logger().warning(
                 f"backend 'model' unavailable ({backend.fallback}): "
                 "running the depth backend, which needs depth images"
             )
+        limited = set_threads(config["threads"])
+        if limited:
+            self.get_logger().info(f"threads: {config['threads']} ({', '.join(limited)})")
         self.config, self.backend = config, backend
         lo, hi = config.crop_box
+        world = config["world_frame"]  # a failed model window: the observed-only cloud
+        fallback = Backend("depth", config.values, world) if backend.name != "depth" else None
         self.processor = Processor(backend, ProcessorConfig(
             world_frame=config["world_frame"], frame_prefix=config["frame_prefix"], crop_lo=lo,
             crop_hi=hi, resolution=config["occupancy.resolution"],
             z_min=config["occupancy.z_min"], z_max=config["occupancy.z_max"],
             max_range=config["occupancy.max_range"], voxels=config["publish_voxels"],
             min_confidence=config["min_confidence"],
-        ))  # fmt: skip
+        ), fallback)  # fmt: skip
         self.outputs = Outputs(self)
         self.tf = make_tf_lookup(self, config["frame_prefix"]) if config["use_tf_poses"] else None
         self._srv = [
@@ -118,9 +158,9 @@ class ReconstructionNode(LifecycleNode):
             self.create_service(Trigger, "~/save", self._on_save),
         ]
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_timers = [
-            self.create_timer(config["diagnostics_period"], self._publish_diagnostics)
-        ]
+        self._diag_timers = [self.create_timer(
+            config["diagnostics_period"], self._publish_diagnostics, clock=steady_clock()
+        )]  # fmt: skip
         cams = ", ".join(f"{c.name} ({c.image_topic}{', depth' if c.use_depth else ''})"
                          for c in config.cameras)  # fmt: skip
         self.get_logger().info(
@@ -149,6 +189,10 @@ class ReconstructionNode(LifecycleNode):
         future = cfg["sync.max_future"]
         self.inputs = [CameraInputs(self, c, self.sync, qos, self.bad_input, future)
                        for c in cfg.cameras]  # fmt: skip
+        self.watch = InputWatch(self.get_logger(), self.sync, self.inputs,
+                                cfg["sync.camera_timeout"])  # fmt: skip
+        wait = cfg["tf.startup_wait"] if self.tf is not None else 0.0
+        self.tf_wait = TfWait(self.get_logger(), wait, cfg["world_frame"], cfg["frame_prefix"])
         self.worker = Worker(self._process, self._on_result, self._on_error)
         self.worker.start()
         self._grouping = GroupingThread(self.sync, self._group_step, cfg["sync.period"],
@@ -213,33 +257,28 @@ class ReconstructionNode(LifecycleNode):
         return SUCCESS
 
     # ---------------------------------------------------------------- data path
-    def _lookup(self, target: str, source: str):
-        return None if self.tf is None or not target else self.tf.lookup(target, source)
+    def _lookup(self, target: str, source: str, stamp: int = 0):
+        """Return ``T_target_source`` at ``stamp`` (ns, 0 = latest) from TF, or None."""
+        if self.tf is None or not target:
+            return None
+        return self.tf.lookup(target, source, stamp, self.config["tf.lookup_timeout"])
 
     def _group_step(self) -> None:
         """Group frames, attach TF poses, apply the keyframe policy, submit (grouping thread)."""
-        missing = self.sync.missing()
-        if missing != self._missing:
-            log, gone = self.get_logger(), [c for c in missing if c not in self._missing]
-            back = [c for c in self._missing if c not in missing]
-            if gone:
-                log.warning(f"camera(s) {', '.join(gone)} silent for more than "
-                            f"sync.camera_timeout = {self.config['sync.camera_timeout']} s: "
-                            "windows go on without them")  # fmt: skip
-            if back:
-                log.info(f"camera(s) {', '.join(back)} publishing again: back in the windows")
-            self._missing = missing
+        self.watch.step()
         group = self.sync.pop_newest_group()
         if group is None or not self.keyframes.admits(group.stamp):
             return  # too soon for a keyframe: no TF lookups, no thumbnails
         world, rig = self.config["world_frame"], self.config["rig_frame"]
         frames = group.frames
-        kf = Keyframe(
-            group=group,
-            T_world_cams=[self._lookup(world, f.frame_id) for f in frames],
-            T_rig_cams=[self._lookup(rig, f.frame_id) for f in frames],
-            thumbs=[thumbnail(f.image) for f in frames],
-        )
+        T_world = [self._lookup(world, f.frame_id, f.stamp) for f in frames]
+        T_rig = [self._lookup(rig, f.frame_id, f.stamp) for f in frames]
+        unresolved = [f.frame_id for f, Tw, Tr in zip(frames, T_world, T_rig, strict=True)
+                      if Tw is None and Tr is None]  # fmt: skip
+        if self.tf_wait.holds(unresolved):
+            return  # the robot's TF may come yet: no estimate before it
+        kf = Keyframe(group=group, T_world_cams=T_world, T_rig_cams=T_rig,
+                      thumbs=[thumbnail(f.image) for f in frames])  # fmt: skip
         worker = self.worker
         if self.keyframes.offer(kf) and worker is not None:
             worker.submit(self.keyframes.snapshot())
@@ -265,15 +304,30 @@ class ReconstructionNode(LifecycleNode):
                 "normalised scale (no depth and no known camera extrinsics): the cloud is "
                 "published up to scale; ~/occupancy and ~/voxels are withheld"
             )
+        prefix, world = self.config["frame_prefix"], self.config["world_frame"]
+        result.tf = [(T, child) for T, child in result.tf  # TF knows it now: no estimate
+                     if self._lookup(world, child.removeprefix(prefix)) is None]  # fmt: skip
         result.timings["publish_cloud"] = self.outputs.publish_cloud(result)
-        age = (self.get_clock().now().nanoseconds - result.stamp) / 1e6
+        now = self.get_clock().now().nanoseconds
+        age = (now - result.stamp) / 1e6 if now > 0 else None  # sim time before /clock: none
         self.processor.update_map(result)
         result.timings["publish_map"] = self.outputs.publish_map(result)
         with self._lock:
             self.latest = result
             self._window_stats.add(result.stats)
-            self._last_window = "ok"
             self._stamp_age_ms = age
+            if result.backend_error:
+                self.backend_failures += 1
+                self._last_window = "observed_only"
+                self.last_error = f"backend failed: {result.backend_error}"
+            else:
+                self._last_window, self.last_error = "ok", ""  # an old error is not news
+        if result.backend_error:
+            self.get_logger().warning(
+                f"backend failed on the window at {result.stamp / 1e9:.3f} s "
+                f"({result.backend_error}): published its observed-only cloud; going on",
+                throttle_duration_sec=5.0,
+            )
 
     def _on_error(self, exc: BaseException) -> None:
         """Worker thread: count and report a window that could not be processed."""
@@ -325,51 +379,8 @@ class ReconstructionNode(LifecycleNode):
 
     # -------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
-        counters = dict(self.sync.counters()) if self.sync is not None else {}
-        counters.update({f"bad_input/{k}": v for k, v in self.bad_input.items()})
-        w = self.worker
-        if w is not None:
-            counters.update(windows_processed=w.processed, windows_failed=w.failed,
-                            windows_replaced=w.replaced)  # fmt: skip
-        rates, grown = self._rates.rates(counters)
-        with self._lock:
-            result, last_window, last_error = self.latest, self._last_window, self.last_error
-            age = self._stamp_age_ms
-            window_stats = self._window_stats.values()
-        values: dict[str, object] = {
-            "state": self.state,
-            "backend": self.backend.label if self.backend else "",
-            "device": self.backend.device if self.backend else "",
-            "scale_mode": result.scale_mode if result else "unknown",
-            "pose_source": result.pose_source if result else "unknown",
-            "anchoring": result.anchoring if result else "",
-            "points": len(result.points) if result else 0,
-            "last_window": last_window,
-            "last_error": last_error,
-            "cameras_missing": ", ".join(self._missing),
-            **window_stats,
-        }
-        values.update(counters)
-        if self.keyframes is not None:
-            k = self.keyframes
-            values.update(keyframes_accepted=k.accepted, keyframes_rejected_interval=(
-                k.rejected_interval), keyframes_rejected_static=k.rejected_static)  # fmt: skip
-        for key, rate in rates.items():
-            if key.endswith("_received") or key == "windows_processed":
-                values[f"rate_hz/{key.removesuffix('_received')}"] = rate
-        if w is not None:
-            for stage, sec in w.times.last.items():
-                values[f"latency_ms/{stage}"] = 1e3 * sec
-                values[f"mean_latency_ms/{stage}"] = 1e3 * w.times.mean[stage]
-        if self.outputs is not None:
-            values["latency_ms/publish"] = 1e3 * self.outputs.build_time
-        values["stamp_age_ms"] = age  # clock now - window stamp at publication (live data)
-        level, message = summarise(values, grown)
-        hw = values["device"] or "none"
-        self._diag_pub.publish(diagnostic_array(
-            f"{self.get_name()}: reconstruction", hw, level, message, values,
-            self.get_clock().now().nanoseconds,
-        ))  # fmt: skip
+        """Publish /diagnostics (steady timer; stamped with the node's clock)."""
+        publish_diagnostics(self)
 
 
 def main(args=None) -> None:

@@ -7,7 +7,9 @@ itself rejects out-of-range values and ``ros2 param describe`` shows the text.
 :func:`validate` adds what descriptors cannot say (choices, min <= max pairs,
 names) and runs in the node's on-set-parameters callback. Per camera ``<cam>``
 there are five more parameters ``camera.<cam>.{image_topic, info_topic,
-depth_topic, transport, use_depth}`` (table :data:`CAMERA_PARAMETERS`).
+depth_topic, transport, use_depth}`` (table :data:`CAMERA_PARAMETERS`). Topic names
+are relative by default (``<cam>/image_raw``), so a namespace or a remapping moves the
+inputs with the outputs, as with every ROS driver; TF frame names stay global.
 
 Values are read once per configure (:func:`load_config`): a change made while the
 node is configured is validated at once and takes effect at the next configure.
@@ -71,15 +73,17 @@ PARAMETERS: tuple[Param, ...] = (
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),
     P("max_depth", 0.0, "ignore input depth beyond this range (m); 0 = no limit", 0.0, 1000.0),
-    P("cameras", ["cam0"], "camera names; camera <cam> reads /<cam>/image_raw, "
-      "/<cam>/camera_info and /<cam>/depth/image_raw unless camera.<cam>.* says otherwise"),
+    P("cameras", ["cam0"], "camera names; camera <cam> reads <cam>/image_raw, "
+      "<cam>/camera_info and <cam>/depth/image_raw (relative: in the node's namespace) "
+      "unless camera.<cam>.* says otherwise"),
     P("transport", "raw", "default image transport: 'raw' (sensor_msgs/Image) or 'compressed' "
       "(CompressedImage on <image_topic>/compressed, depth on <depth_topic>/compressedDepth)",
       choices=("raw", "compressed")),
     P("use_depth", True, "default for every camera: subscribe to depth and require it per frame"),
     P("qos.reliability", "best_effort", "reliability of the input subscriptions",
       choices=("best_effort", "reliable")),
-    P("qos.depth", 5, "history depth of the input subscriptions", 1, 1000),
+    P("qos.depth", 10, "history depth of the input subscriptions (messages a topic may "
+      "queue while the executor is busy)", 1, 1000),
     P("queue_length", 4, "per-topic input buffer (messages); when full the oldest is dropped "
       "and counted", 1, 1000),
     P("sync.slop", 0.02, "max stamp difference (s) within a group of camera frames and "
@@ -103,6 +107,11 @@ PARAMETERS: tuple[Param, ...] = (
     P("rig_frame", "", "frame of known rig extrinsics (e.g. base_link); '' = only TF poses "
       "in world_frame are used"),
     P("use_tf_poses", True, "use camera poses known to TF as inputs (never re-published)"),
+    P("tf.lookup_timeout", 0.05, "wait up to this long (s) for TF at an image's stamp "
+      "(a transform not yet received); failures are counted as tf_lookup_failed", 0.0, 10.0),
+    P("tf.startup_wait", 2.0, "before estimating the pose of a camera that TF does not "
+      "resolve, wait this long (s) after its first frame for the robot's TF; 0 = estimate "
+      "at once", 0.0, 3600.0),
     P("frame_prefix", "nova3r/", "estimated camera frames are published as "
       "<prefix><image frame_id>, e.g. nova3r/cam0_optical_frame"),
     P("crop.min_x", -INF, "workspace crop box, world frame (m)", -INF, INF),
@@ -119,14 +128,19 @@ PARAMETERS: tuple[Param, ...] = (
     P("occupancy.max_range", 5.0, "rays carve free space up to this range (m); 0 = unlimited",
       0.0, 1000.0),
     P("publish_voxels", True, "publish ~/voxels (occupied voxel centres)"),
-    P("diagnostics_period", 1.0, "period (s) of /diagnostics", 0.05, 60.0),
+    P("diagnostics_period", 1.0, "period (s) of /diagnostics (a steady timer: it runs "
+      "under sim time too)", 0.05, 60.0),
+    P("threads", 0, "CPU threads of torch, OpenCV and numpy's BLAS in this process "
+      "(applied at configure); 0 = the libraries' defaults (every core)", 0, 1024),
     P("save_directory", "~/.ros/nova3r", "where ~/save writes cloud.ply, map.pgm, map.yaml"),
     P("autostart", False, "main() configures and activates the node itself (no launch file)"),
 )  # fmt: skip
 CAMERA_PARAMETERS: tuple[Param, ...] = (
-    P("image_topic", "/{cam}/image_raw", "colour image topic of camera {cam}"),
-    P("info_topic", "/{cam}/camera_info", "CameraInfo topic of camera {cam}"),
-    P("depth_topic", "/{cam}/depth/image_raw", "depth topic of camera {cam} (16UC1 mm / 32FC1 m)"),
+    P("image_topic", "{cam}/image_raw", "colour image topic of camera {cam} (relative "
+      "names resolve in the node's namespace)"),
+    P("info_topic", "{cam}/camera_info", "CameraInfo topic of camera {cam}"),
+    P("depth_topic", "{cam}/depth/image_raw", "depth topic of camera {cam}, registered to "
+      "the colour image (16UC1 mm / 32FC1 m)"),
     P("transport", "{transport}", "image transport of camera {cam} (default: the global "
       "`transport` at start-up)", choices=("raw", "compressed")),
     P("use_depth", True, "camera {cam} subscribes to depth (default: the global `use_depth` "

@@ -16,6 +16,13 @@ Pose sources, decided per window from what TF knew about every view:
 Outputs not in the world frame are anchored by :class:`~nova3r_ros.ros.world.WorldAnchor`.
 Occupancy: rays to observed points carve free space; completed points (``observed``
 False) only occupy their voxel, and only at ``confidence >= min_confidence``.
+A camera whose world pose TF knows for a view is never published as an estimate
+(``Result.tf`` lists only cameras TF did not resolve).
+Backend failure: an exception of the backend (CUDA out of memory, a bug) costs one
+window, never the node: the window is reconstructed again by ``fallback`` (the depth
+backend: the observed-only cloud, under the depth backend's pose rules) and the
+result says why in ``backend_error``; without a fallback, or when it fails too, the
+exception goes to the caller (one failed window).
 Two steps: :meth:`Processor.process_cloud` (cloud, poses: what the cloud waits for)
 and :meth:`Processor.update_map` (occupancy, run after the cloud is published);
 :meth:`Processor.process` does both.
@@ -25,6 +32,7 @@ Frames: every output array is in the world frame (metres when ``scale_mode`` is
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,6 +94,7 @@ class Result:
     anchoring: str
     timings: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)  # the backend's (rec.stats)
+    backend_error: str = ""  # the primary backend's failure; the cloud is the fallback's
     map_input: tuple | None = field(default=None, repr=False)  # for Processor.update_map
 
 
@@ -101,8 +110,11 @@ class Processor:
     Call :meth:`process` from one thread (the worker); :meth:`reset` from any.
     """
 
-    def __init__(self, backend: Backend, config: ProcessorConfig) -> None:
+    def __init__(
+        self, backend: Backend, config: ProcessorConfig, fallback: Backend | None = None
+    ) -> None:
         self.backend = backend
+        self.fallback = fallback
         self.config = config
         self.anchor = WorldAnchor()
         self.map = OccupancyMap(config.resolution, max_range=config.max_range or None)
@@ -128,7 +140,7 @@ class Processor:
         self._reset_pending = False
         self._epoch += 1
 
-    def _view(self, kf: Keyframe, i: int, T_world_cam=None) -> View:
+    def _view(self, kf: Keyframe, i: int, backend: Backend, T_world_cam=None) -> View:
         f = kf.group.frames[i]
         image, depth, K = f.image, f.depth, None
         if f.intrinsics is not None:
@@ -139,7 +151,7 @@ class Processor:
                     u = self._undistorters[f.camera] = Undistorter(f.intrinsics)
                 image = u.image(image)
                 depth = None if depth is None else u.depth(depth)
-        if self.backend.needs_depth and depth is None:
+        if backend.needs_depth and depth is None:
             raise PipelineError(f"camera {f.camera} gave no depth; the depth backend needs it")
         return View(image=image, depth=depth, K=K, T_world_cam=T_world_cam, stamp=f.stamp,
                     frame_id=f.frame_id, camera=f.camera)  # fmt: skip
@@ -157,7 +169,18 @@ class Processor:
         with self._lock:
             if self._reset_pending:
                 self._clear()
-            return self._process(keyframes)
+            try:
+                return self._process(keyframes, self.backend)
+            except Exception as exc:
+                if self.fallback is None or self.fallback is self.backend:
+                    raise
+                _free_accelerator_memory()
+                try:
+                    result = self._process(keyframes, self.fallback)
+                except Exception:
+                    raise exc from None  # the window fails with the backend's own reason
+                result.backend_error = f"{type(exc).__name__}: {exc}"
+                return result
 
     def update_map(self, result: Result) -> Result:
         """Integrate ``result`` into the occupancy map; fill its ``grid`` and ``voxels``.
@@ -185,9 +208,9 @@ class Processor:
         result.timings["total"] = result.timings.get("total", 0.0) + result.timings["occupancy"]
         return result
 
-    def _process(self, keyframes: list[Keyframe]) -> Result:
+    def _process(self, keyframes: list[Keyframe], backend: Backend) -> Result:
         t0 = time.perf_counter()
-        cfg, backend = self.config, self.backend
+        cfg = self.config
         items = [(kf, i) for kf in keyframes for i in range(len(kf.group.frames))]
         world = [kf.T_world_cams[i] for kf, i in items]
         if all(T is not None for T in world):
@@ -209,7 +232,7 @@ class Processor:
             "tf_rig": [kf.T_rig_cams[i] for kf, i in items],
         }.get(source)
         posed_input = known is not None and (backend.needs_depth or source == "tf_world")
-        views = [self._view(kf, i, known[n] if posed_input else None)
+        views = [self._view(kf, i, backend, known[n] if posed_input else None)
                  for n, (kf, i) in enumerate(items)]  # fmt: skip
         window = Window(views)
         if source == "tf_world" and not backend.needs_depth and not window.has_depth:
@@ -256,7 +279,10 @@ class Processor:
         timings.update(backend=t1 - t0, anchor=t2 - t1, total=t2 - t0)
         newest: dict[str, tuple[np.ndarray, str]] = {}
         if source != "tf_world":
-            for v, T in zip(views, T_world_cams, strict=True):
+            for (kf, i), v, T in zip(items, views, T_world_cams, strict=True):
+                if kf.T_world_cams[i] is not None:
+                    newest.pop(v.camera, None)  # TF knows this camera: never an estimate
+                    continue
                 child = cfg.frame_prefix + (v.frame_id or f"{v.camera}_optical_frame")
                 newest[v.camera] = (T, child)
         return Result(
@@ -285,6 +311,13 @@ class Processor:
         self.map.integrate(
             ends[rayed], centres, cam[rayed], occupied_only=np.concatenate([seen, hidden])
         )
+
+
+def _free_accelerator_memory() -> None:
+    """Return cached GPU memory after a failed window (CUDA out of memory); no-op without."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _crop(points: np.ndarray, lo, hi) -> np.ndarray | None:

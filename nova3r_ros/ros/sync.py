@@ -164,6 +164,11 @@ class FrameSync:
                     out[f"{c}/depth_dropped"] = self._depths[c].dropped
         return out
 
+    def heard(self) -> list[str]:
+        """Return the cameras that have pushed at least one image since construction."""
+        with self._lock:
+            return [c for c in self.cameras if self._images[c].received > 0]
+
     def clear(self) -> None:
         """Forget all buffered frames (counters are kept)."""
         with self._lock:
