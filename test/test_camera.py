@@ -51,7 +51,7 @@ def test_crop_shifts_principal_point():
         ({"K": np.zeros((3, 3))}, "focal lengths must be positive"),
         ({"K": K * np.nan}, "non-finite"),
         ({"width": 0}, "image size must be positive"),
-        ({"distortion_model": "rational_polynomial", "D": np.ones(8)}, "unsupported distortion"),
+        ({"distortion_model": "thin_prism", "D": np.ones(12)}, "unsupported distortion"),
         ({"distortion_model": "equidistant", "D": np.ones(5)}, "expects 4"),
     ],
 )
@@ -93,3 +93,14 @@ def test_zero_distortion_is_identity():
     img = np.arange(480 * 640, dtype=np.uint16).reshape(480, 640)
     assert cam.undistorter().image(img) is img
     assert not cam.is_distorted
+
+
+def test_rational_polynomial_matches_opencv_and_inverts():
+    import cv2
+
+    D = np.array([0.5, -0.1, 0.001, -0.002, 0.01, 0.8, -0.05, 0.02])  # Azure Kinect-like
+    cam = PinholeCamera(K, 640, 480, "rational_polynomial", D)
+    xy = np.random.default_rng(0).uniform(-0.5, 0.5, (50, 2))
+    ref, _ = cv2.projectPoints(np.c_[xy, np.ones(50)], np.zeros(3), np.zeros(3), np.eye(3), D)
+    np.testing.assert_allclose(cam.distort_normalized(xy), ref[:, 0], atol=1e-12)
+    np.testing.assert_allclose(cam.undistort_normalized(cam.distort_normalized(xy)), xy, atol=1e-9)

@@ -200,7 +200,7 @@ def test_camera_info_non_positive_rejected():
 
 def test_camera_info_unknown_distortion_rejected():
     k = [500.0, 0, 320, 0, 505.0, 240, 0, 0, 1]
-    with pytest.raises(
-        CameraInfoError, match="unsupported distortion model 'rational_polynomial'"
-    ):
-        camera_info_to_camera(make_info(k, [0.1] * 8, "rational_polynomial"))
+    with pytest.raises(CameraInfoError, match="unsupported distortion model 'thin_prism'"):
+        camera_info_to_camera(make_info(k, [0.1] * 12, "thin_prism"))
+    cam = camera_info_to_camera(make_info(k, [0.1] * 8, "rational_polynomial"))  # Azure Kinect
+    assert cam.distortion_model == "rational_polynomial" and cam.is_distorted

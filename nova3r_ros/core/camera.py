@@ -8,6 +8,8 @@ Frames and conventions:
 
 Distortion models follow ROS ``camera_info`` names:
     ``plumb_bob``: D = (k1, k2, p1, p2[, k3]) Brown-Conrady radial-tangential.
+    ``rational_polynomial``: D = (k1, k2, p1, p2, k3, k4, k5, k6), radial factor
+    (1 + k1 r^2 + k2 r^4 + k3 r^6) / (1 + k4 r^2 + k5 r^4 + k6 r^6) (Azure Kinect).
     ``equidistant``: D = (k1, k2, k3, k4) Kannala-Brandt fisheye.
 Any other model is rejected. Distorted images are turned into pinhole images
 with the same K by :class:`Undistorter`; everything downstream is pinhole.
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SUPPORTED_DISTORTION_MODELS = ("plumb_bob", "equidistant")
+SUPPORTED_DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
 
 
 class CameraModelError(ValueError):
@@ -34,7 +36,7 @@ class PinholeCamera:
         K: 3x3 float64 intrinsic matrix.
         width: image width in pixels.
         height: image height in pixels.
-        distortion_model: "plumb_bob" or "equidistant".
+        distortion_model: "plumb_bob", "rational_polynomial" or "equidistant".
         D: distortion coefficients (float64 vector; empty or zeros = none).
 
     """
@@ -70,7 +72,7 @@ class PinholeCamera:
         D = np.asarray(self.D, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(D)):
             raise CameraModelError(f"distortion coefficients are not finite: {D.tolist()}")
-        limits = {"plumb_bob": (4, 5, 8), "equidistant": (4,)}
+        limits = {"plumb_bob": (4, 5, 8), "rational_polynomial": (4, 5, 8), "equidistant": (4,)}
         if D.size and np.any(D != 0) and D.size not in limits[model]:
             raise CameraModelError(
                 f"{model} expects {' or '.join(map(str, limits[model]))} coefficients, "
@@ -78,8 +80,8 @@ class PinholeCamera:
             )
         if model == "plumb_bob" and D.size == 8 and np.any(D[5:] != 0):
             raise CameraModelError(
-                "plumb_bob with non-zero k4..k6 is the rational_polynomial model, "
-                "which is not supported"
+                "plumb_bob with non-zero k4..k6 is the rational_polynomial model: "
+                "say distortion_model rational_polynomial"
             )
         K.setflags(write=False)
         D.setflags(write=False)
@@ -210,11 +212,13 @@ class PinholeCamera:
             with np.errstate(divide="ignore", invalid="ignore"):
                 s = np.where(r > 1e-12, theta_d / r, 1.0)
             return np.stack([x * s, y * s], axis=-1)
-        d = np.zeros(5)
-        d[: min(5, self.D.size)] = self.D[:5]
-        k1, k2, p1, p2, k3 = d
+        d = np.zeros(8)
+        d[: min(8, self.D.size)] = self.D[:8]
+        k1, k2, p1, p2, k3, k4, k5, k6 = d
         r2 = x * x + y * y
         radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        if self.distortion_model == "rational_polynomial":
+            radial = radial / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
         xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
         yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
         return np.stack([xd, yd], axis=-1)
