@@ -138,35 +138,63 @@ def _scan_connections(bag: Bag) -> list[Connection]:
 
 
 # ----------------------------------------------------------------------------- MCAP
-class _Truncated(Exception):
-    pass
-
-
-def _read(buf: bytes, pos: int, n: int) -> bytes:
-    if pos + n > len(buf):
-        raise _Truncated(f"needs {n} bytes at {pos}, file ends at {len(buf)}")
-    return buf[pos : pos + n]
-
-
 def _string(rec: bytes, pos: int) -> tuple[str, int]:
     (n,) = struct.unpack_from("<I", rec, pos)
     return rec[pos + 4 : pos + 4 + n].decode(), pos + 4 + n
 
 
-def _records(buf: bytes, start: int, end: int, file: Path, base: int = 0):
-    """Yield (opcode, body, offset) of the records in ``buf[start:end]``."""
+def _records(buf: bytes, start: int, file: Path, base: int, cut: bool):
+    """Yield (opcode, body, file offset) of the records in ``buf[start:]``.
+
+    ``base`` maps a position in ``buf`` to a file offset; ``cut``: ``buf`` ends where the
+    file was cut, so a partial last record is reported as truncation.
+    """
     pos = start
-    while pos < end:
-        try:
-            op = _read(buf, pos, 1)[0]
-            (n,) = struct.unpack("<Q", _read(buf, pos + 1, 8))
-            body = _read(buf, pos + 9, n)
-        except _Truncated as exc:
-            raise BagCorrupt(file, f"byte {base + pos}", f"truncated record: {exc}") from None
+    while pos < len(buf):
+        off = base + pos
+        if pos + 9 > len(buf):
+            raise BagCorrupt(file, f"byte {off}", "truncated record header")
+        op = buf[pos]
+        (n,) = struct.unpack_from("<Q", buf, pos + 1)
         if op == 0 or op > 0x80:
-            raise BagCorrupt(file, f"byte {base + pos}", f"invalid record opcode {op:#x}")
-        yield op, body, base + pos
-        pos += 9 + n
+            raise BagCorrupt(file, f"byte {off}", f"invalid record opcode {op:#x}")
+        end = pos + 9 + n
+        body = buf[pos + 9 : min(end, len(buf))]
+        if op == OP_CHUNK:
+            yield from _chunk(body, off, file, cut and end > len(buf))
+        elif end > len(buf):
+            why = "the file ends inside this record" if cut else "record longer than its chunk"
+            raise BagCorrupt(file, f"byte {off}", f"truncated record ({why})")
+        else:
+            yield op, body, off
+        if op in (OP_FOOTER, OP_DATA_END):
+            return
+        pos = end
+
+
+def _chunk(body: bytes, off: int, file: Path, cut: bool):
+    """Yield the records of one chunk record (``body`` may be cut short by truncation)."""
+    try:
+        _, _, usize, _crc = struct.unpack_from("<QQQI", body, 0)
+        comp, p = _string(body, 28)
+        (clen,) = struct.unpack_from("<Q", body, p)
+    except struct.error:
+        raise BagCorrupt(file, f"byte {off}", "truncated chunk header") from None
+    data = body[p + 8 : p + 8 + clen]
+    if comp:
+        if cut:
+            raise BagCorrupt(file, f"byte {off}", f"truncated {comp} chunk")
+        try:
+            from rosbags.rosbag2.storage_mcap import DECOMPRESSORS
+
+            data = DECOMPRESSORS[comp](data, usize)
+        except Exception as exc:  # a damaged chunk: name it, keep what came before
+            raise BagCorrupt(file, f"byte {off}", f"bad {comp} chunk ({exc})") from None
+        yield from _records(data, 0, file, off, False)
+        return
+    yield from _records(data, 0, file, off + 9 + p + 8, cut)
+    if cut:
+        raise BagCorrupt(file, f"byte {off + 9 + len(body)}", "the file ends inside a chunk")
 
 
 def _mcap_stream(file: Path):
@@ -177,25 +205,10 @@ def _mcap_stream(file: Path):
         raise BagError(f"{file}: cannot read ({exc})") from exc
     if buf[:8] != MCAP_MAGIC:
         raise BagError(f"{file}: not an MCAP file (bad magic)")
-    for op, body, off in _records(buf, 8, len(buf), file):
+    for op, body, off in _records(buf, 8, file, 0, True):
         if op in (OP_FOOTER, OP_DATA_END):
             return
-        if op != OP_CHUNK:
-            yield op, body, off
-            continue
-        try:
-            _, _, usize, _crc = struct.unpack_from("<QQQI", body, 0)
-            comp, p = _string(body, 28)
-            (clen,) = struct.unpack_from("<Q", body, p)
-            data = body[p + 8 : p + 8 + clen]
-            if comp:
-                from rosbags.rosbag2.storage_mcap import DECOMPRESSORS
-
-                data = DECOMPRESSORS[comp](data, usize)
-        except Exception as exc:  # a damaged chunk: name it, keep what came before
-            raise BagCorrupt(file, f"byte {off}", f"bad chunk ({exc})") from None
-        for rop, rbody, _ in _records(data, 0, len(data), file, off):
-            yield rop, rbody, off
+        yield op, body, off
 
 
 def _mcap_channels(file: Path):

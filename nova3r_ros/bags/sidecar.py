@@ -66,12 +66,12 @@ class Sidecar:
 
     @property
     def camera_names(self) -> list[str]:
-        """Camera names in first-appearance order of the views."""
+        """Return the camera names in first-appearance order of the views."""
         return list(dict.fromkeys(v.camera for v in self.views))
 
     @property
     def stamps(self) -> list[int]:
-        """Distinct view stamps (ns), increasing."""
+        """Return the distinct view stamps (ns), increasing."""
         return sorted({v.stamp_ns for v in self.views})
 
 

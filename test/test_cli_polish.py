@@ -1,0 +1,44 @@
+"""The nova3r command line: defaults in --help, one-line errors with exit 2, namespaces."""
+
+import pytest
+
+from nova3r_ros.cli import build_parser, main, normalize_namespace
+
+SUBCOMMANDS = ("eval", "node", "make-bag", "replay", "eval-bag", "demo")
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_help_shows_defaults(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([command, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert text.count("(default:") >= 2, text
+
+
+def test_namespace_is_normalised_as_launch_ros_does():
+    assert normalize_namespace("robot1") == "/robot1"
+    assert normalize_namespace("/robot1/") == "/robot1"
+    assert normalize_namespace("a/b") == "/a/b"
+    with pytest.raises(ValueError):
+        normalize_namespace("robot 1")
+
+
+def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for i in range(5):  # a 7-Scenes folder of 5 frames (only the pose files are counted)
+        (seq / f"frame-{i:06d}.pose.txt").write_text("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
+    cases = (
+        (["eval", "--out", str(f)], "is an existing file"),
+        (["eval", "--data", f"7scenes:{seq}", "--views", "2", "--stride", "2", "--windows", "4"],
+         "hold at most 3"),
+        (["eval", "--data", f"bag:{tmp_path}"], "no ground-truth sidecar"),
+        (["eval", "--data", "colmap:x"], "--data must start with"),
+    )  # fmt: skip
+    for args, text in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and text in err, err
