@@ -71,7 +71,7 @@ class Sidecar:
 
     @property
     def stamps(self) -> list[int]:
-        """Return the distinct view stamps (ns), increasing."""
+        """Return every distinct view time in ns, increasing."""
         return sorted({v.stamp_ns for v in self.views})
 
 
