@@ -1,5 +1,8 @@
-"""Repository hygiene the README promises: the LICENSE matches package.xml; checkpoints hold
-no path of the machine they were trained on."""
+"""Repository hygiene: LICENSE matches package.xml; checkpoints hold no machine paths.
+
+The checkpoint's config.json records how it was trained; paths of the training machine
+(its output folder, its mesh folder) must not be in it.
+"""
 
 import json
 import re
