@@ -28,23 +28,60 @@ def test_launch_file_parses_and_names_what_it_must():
         assert (ROOT / "config" / name).is_file()
 
 
-def test_launch_description_builds():
+def _launch_module():
     if importlib.util.find_spec("launch_ros") is None:
         pytest.skip("launch_ros is not installed (pip set-up); on ROS 2 Jazzy this test runs")
-    from ament_index_python.packages import PackageNotFoundError
-    from launch.actions import SetEnvironmentVariable
-    from launch_ros.actions import LifecycleNode
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
+    try:
+        get_package_share_directory("nova3r_ros")
+    except PackageNotFoundError:
+        pytest.skip("nova3r_ros is not in the ament index here: colcon build and source it")
     spec = importlib.util.spec_from_file_location("reconstruct_launch", LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    try:
-        ld = module.generate_launch_description()
-    except PackageNotFoundError:
-        pytest.skip("nova3r_ros is not in the ament index here: colcon build and source it")
-    entities = ld.entities
-    env = [e for e in entities if isinstance(e, SetEnvironmentVariable)]
+    return module
+
+
+def _evaluate(module, **arguments):
+    """Return the entities the launch file's OpaqueFunction makes for ``arguments``."""
+    from launch.actions import OpaqueFunction
+
+    from launch import LaunchContext
+
+    ld = module.generate_launch_description()
+    context = LaunchContext()
+    for arg in ld.get_launch_arguments():
+        context.launch_configurations[arg.name] = arguments.get(
+            arg.name, "".join(s.perform(context) for s in arg.default_value)
+        )
+    opaque = next(e for e in ld.entities if isinstance(e, OpaqueFunction))
+    return ld, opaque.execute(context)
+
+
+def test_launch_description_builds():
+    module = _launch_module()
+    from launch.actions import SetEnvironmentVariable
+    from launch_ros.actions import LifecycleNode
+
+    ld, entities = _evaluate(module)
+    env = [e for e in ld.entities if isinstance(e, SetEnvironmentVariable)]
     assert env and env[0].name[0].text == "FASTRTPS_DEFAULT_PROFILES_FILE"
     assert any(isinstance(e, LifecycleNode) for e in entities)
     declared = {a.name for a in ld.get_launch_arguments()}
     assert {"params_file", "namespace", "device", "use_sim_time", "dds_profile"} <= declared
+    for arg in ld.get_launch_arguments():
+        assert arg.description and "no description" not in arg.description, arg.name
+
+
+def test_launch_resolves_a_specialization_name_and_rejects_an_unknown_one():
+    module = _launch_module()
+    from nova3r_ros.ros.launch_args import LaunchArgumentError
+
+    _, entities = _evaluate(module, specialization="rgbd_rig", cameras="cam0,cam1")
+    node = next(e for e in entities if type(e).__name__ == "LifecycleNode")
+    files = [p for p in node._Node__parameters if not isinstance(p, dict)]
+    text = repr(files)
+    assert "rgbd_rig.yaml" in text and "reconstruct.yaml" in text
+    with pytest.raises(LaunchArgumentError, match="rgbd_ring"):
+        _evaluate(module, specialization="rgbd_ring")
