@@ -81,7 +81,7 @@ def test_launch_resolves_a_specialization_name_and_rejects_an_unknown_one():
     _, entities = _evaluate(module, specialization="rgbd_rig", cameras="cam0,cam1")
     node = next(e for e in entities if type(e).__name__ == "LifecycleNode")
     files = [p for p in node._Node__parameters if not isinstance(p, dict)]
-    text = repr(files)
+    text = repr([[getattr(s, "text", s) for s in f.param_file] for f in files])
     assert "rgbd_rig.yaml" in text and "reconstruct.yaml" in text
     with pytest.raises(LaunchArgumentError, match="rgbd_ring"):
         _evaluate(module, specialization="rgbd_ring")

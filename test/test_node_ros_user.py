@@ -1,0 +1,249 @@
+"""The node as a ROS user meets it: namespaces, sim time, streams, start-up, limits.
+
+Also: CameraInfo first, quiet start-up, idle diagnostics, the unconfigured notice,
+threads and the view limit.
+
+Real rclpy over loopback (random ROS_DOMAIN_ID, test/conftest.py), real serialization.
+"""
+
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from test_node_support import NS, RIG, STAMP0, TINY_MODEL, H, Harness, K, W, eager_params, render
+
+from nova3r_ros.ros.conversions import header, numpy_to_image, stamp_to_ns
+from nova3r_ros.ros.node import FAILURE, SUCCESS, ReconstructionNode
+
+QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+RGB, DEPTH = render(RIG["cam0"])
+
+
+class Camera:
+    """Publishers of one camera under ``prefix`` and probes of the node's outputs."""
+
+    def __init__(self, h, prefix="/cam0", node_ns="", info=True, depth=True, image=True):
+        self.h, self.step = h, 0
+        probe = h.node(f"driver{abs(hash(prefix)) % 10000}")
+        self.info = probe.create_publisher(CameraInfo, f"{prefix}/camera_info", QOS)
+        self.depth = probe.create_publisher(Image, f"{prefix}/depth/image_raw", QOS)
+        self.image = probe.create_publisher(Image, f"{prefix}/image_raw", QOS)
+        self.send_info, self.send_depth, self.send_image = info, depth, image
+        self.clouds, self.diags = [], []
+        probe.create_subscription(PointCloud2, f"{node_ns}/nova3r_reconstruction/cloud",
+                                  self.clouds.append, QOS)  # fmt: skip
+        probe.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, QOS)
+
+    def connected(self, pubs=None) -> bool:
+        pubs = pubs or (self.info, self.depth, self.image)
+        return self.h.spin_until(lambda: all(p.get_subscription_count() for p in pubs))
+
+    def send(self) -> int:
+        self.step += 1
+        stamp = STAMP0 + self.step * NS // 10
+        hdr = header("cam0_optical_frame", stamp)
+        if self.send_info:
+            info = CameraInfo(header=hdr, width=W, height=H, distortion_model="plumb_bob")
+            info.k = K.reshape(9).tolist()
+            self.info.publish(info)
+        if self.send_depth:
+            self.depth.publish(numpy_to_image(DEPTH, "32FC1", hdr))
+        if self.send_image:
+            self.image.publish(numpy_to_image(RGB, "rgb8", hdr))
+        return stamp
+
+    def cloud(self, stamp, timeout=10.0):
+        def got():
+            return next((c for c in self.clouds if stamp_to_ns(c.header.stamp) == stamp), None)
+
+        self.h.spin_until(lambda: got() is not None, timeout)
+        return got()
+
+    def status(self, timeout=5.0, where=lambda s: True) -> DiagnosticStatus | None:
+        """Return the next diagnostics status (after the call) that satisfies ``where``."""
+        self.diags.clear()
+
+        def found():
+            return next((s for m in self.diags for s in m.status if where(s)), None)
+
+        self.h.spin_until(lambda: found() is not None, timeout)
+        return found()
+
+
+def values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def start(h, *overrides, namespace=None, activate=True, **kw):
+    params = eager_params(**kw) + list(overrides)
+    node = h.add(ReconstructionNode(context=h.context, parameter_overrides=params,
+                                    namespace=namespace))  # fmt: skip
+    if activate:
+        assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    return node
+
+
+def test_a_namespace_moves_inputs_and_outputs_together():
+    h = Harness()
+    try:
+        node = start(h, namespace="robot1")
+        assert node.inputs[0].topics["image"] == "/robot1/cam0/image_raw"
+        cam = Camera(h, prefix="/robot1/cam0", node_ns="/robot1")
+        assert cam.connected()
+        stamp = cam.send()
+        assert cam.cloud(stamp) is not None, node.last_error
+    finally:
+        h.close()
+
+
+def test_diagnostics_come_under_sim_time_without_clock():
+    h = Harness()
+    try:
+        node = start(h, Parameter("use_sim_time", value=True), diagnostics_period=0.1)
+        assert node.get_clock().now().nanoseconds == 0  # no /clock: the ROS clock stands still
+        cam = Camera(h)
+        status = cam.status(where=lambda s: s.name.endswith("reconstruction"))
+        assert status is not None, "no /diagnostics under sim time"
+        v = values(status)
+        assert v["clock"] == "sim" and "stamp_age_ms" not in v  # no age against a 0 clock
+        assert status.hardware_id == "cpu/cam0"
+    finally:
+        h.close()
+
+
+def test_colour_only_under_use_depth_names_the_missing_stream(capfd):
+    h = Harness()
+    try:
+        start(h, sync__camera_timeout=0.3, diagnostics_period=0.1)
+        cam = Camera(h, depth=False)
+        assert cam.connected()
+        for _ in range(10):
+            cam.send()
+            h.spin_until(lambda: False, 0.06)
+        status = cam.status(where=lambda s: "depth" in values(s).get("streams_missing", ""))
+        assert status is not None, "streams_missing never named the depth stream"
+        assert status.level == DiagnosticStatus.WARN
+        assert "/cam0/depth/image_raw" in values(status)["streams_missing"]
+        assert not cam.clouds  # no window without depth
+        err = capfd.readouterr().err
+        assert "no depth" in err and "align_depth.enable" in err
+    finally:
+        h.close()
+
+
+def test_frames_before_camera_info_are_dropped_and_counted_and_the_error_ages_out():
+    h = Harness()
+    try:
+        node = start(h)
+        cam = Camera(h, info=False)
+        assert cam.connected()
+        for _ in range(3):
+            cam.send()
+        assert h.spin_until(lambda: node.bad_input["cam0/no_camera_info"] >= 6, 5.0)  # 3 x 2
+        assert node.worker.failed == 0 and not cam.clouds  # never a window without K
+        cam.send_info = True
+        stamp = cam.send()
+        assert cam.cloud(stamp) is not None, node.last_error
+        node.last_error = "RuntimeError: an old failure"  # as a failed window leaves it
+        node._last_window = "failed"
+        stamp = cam.send()
+        assert cam.cloud(stamp) is not None
+        assert node.last_error == "" and node._last_window == "ok"
+    finally:
+        h.close()
+
+
+def test_no_timeout_warning_before_data_nor_after_a_reactivation(capfd):
+    h = Harness()
+    try:
+        node = start(h, sync__camera_timeout=0.2, diagnostics_period=0.1)
+        cam = Camera(h)
+        status = cam.status(where=lambda s: s.name.endswith("reconstruction"))
+        h.spin_until(lambda: False, 0.6)  # three timeouts long, nothing published
+        status = cam.status(where=lambda s: s.name.endswith("reconstruction"))
+        assert status.level == DiagnosticStatus.OK and status.message == "waiting for input"
+        assert node.trigger_deactivate() == SUCCESS and node.trigger_activate() == SUCCESS
+        h.spin_until(lambda: False, 0.6)
+        err = capfd.readouterr().err
+        assert "silent for more than" not in err and "publishing again" not in err
+    finally:
+        h.close()
+
+
+def test_idle_is_ok_after_the_input_ends():
+    h = Harness()
+    try:
+        start(h, sync__camera_timeout=0.3, diagnostics_period=0.1)
+        cam = Camera(h)
+        assert cam.connected()
+        assert cam.cloud(cam.send()) is not None
+        h.spin_until(lambda: False, 0.8)  # the input has ended
+        status = cam.status(where=lambda s: s.name.endswith("reconstruction"))
+        v = values(status)
+        assert status.level == DiagnosticStatus.OK, status.message
+        assert status.message == "idle: no input" and v["input_idle"] == "true"
+        assert v["cameras_missing"] == "cam0"
+    finally:
+        h.close()
+
+
+def test_an_unconfigured_node_says_why_once(capfd):
+    h = Harness()
+    try:
+        start(h, activate=False)
+        h.spin_until(lambda: False, 5.5)
+        err = capfd.readouterr().err
+        assert err.count("still unconfigured after 5 s") == 1
+        assert "autostart" in err and "ros2 lifecycle set /nova3r_reconstruction configure" in err
+    finally:
+        h.close()
+
+
+def test_threads_limits_torch():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    h = Harness()
+    try:
+        start(h, threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+        h.close()
+
+
+def test_a_window_larger_than_the_model_takes_fails_configure():
+    pytest.importorskip("torch")
+    h = Harness()
+    try:
+        node = start(h, activate=False, window_size=5, cameras=["a", "b", "c", "d"], **TINY_MODEL)
+        t0 = time.monotonic()
+        assert node.trigger_configure() == FAILURE
+        assert "20 views" in node.last_error and "16" in node.last_error, node.last_error
+        assert node.state == "unconfigured" and time.monotonic() - t0 < 120
+    finally:
+        h.close()
+
+
+def test_uncalibrated_and_rational_polynomial_camera_info():
+    h = Harness()
+    try:
+        node = start(h)
+        cam = Camera(h, info=False)
+        assert cam.connected()
+        info = CameraInfo(header=header("cam0_optical_frame", STAMP0), width=W, height=H)
+        cam.info.publish(info)  # K all zeros: usb_cam without a calibration file
+        assert h.spin_until(lambda: node.bad_input["cam0/uncalibrated"] >= 1, 5.0)
+        info.distortion_model = "rational_polynomial"  # Azure Kinect
+        info.k = K.reshape(9).tolist()
+        info.d = [0.0] * 8
+        cam.info.publish(info)
+        assert h.spin_until(lambda: node.inputs[0].intrinsics is not None, 5.0)
+        cam_model = node.inputs[0].intrinsics
+        assert cam_model.distortion_model == "rational_polynomial"
+        np.testing.assert_allclose(cam_model.K, K)
+    finally:
+        h.close()
