@@ -63,18 +63,18 @@ def test_realsense_preset_bgr8_compressed_sqlite3(tmp_path):
     b = open_bag(bag)
     assert b.storage == "sqlite3"
     names = {c.topic for c in b.connections}
-    assert {"/camera/camera/color/image_raw", "/camera/camera/color/camera_info",
-            "/camera/camera/aligned_depth_to_color/image_raw",
-            "/camera1/camera1/color/image_raw"} <= names  # fmt: skip
+    assert {"/camera1/camera1/color/image_raw", "/camera1/camera1/color/camera_info",
+            "/camera1/camera1/aligned_depth_to_color/image_raw",
+            "/camera2/camera2/color/image_raw"} <= names  # fmt: skip
     msgs = {t: d for t, _, _, d in b.messages()}
-    img = deserialize_message(msgs["/camera/camera/color/image_raw"], Image)
-    assert img.encoding == "bgr8" and img.header.frame_id == "camera_color_optical_frame"
-    info = deserialize_message(msgs["/camera/camera/color/camera_info"], CameraInfo)
-    assert info.width == 64 and info.header.frame_id == "camera_color_optical_frame"
+    img = deserialize_message(msgs["/camera1/camera1/color/image_raw"], Image)
+    assert img.encoding == "bgr8" and img.header.frame_id == "camera1_color_optical_frame"
+    info = deserialize_message(msgs["/camera1/camera1/color/camera_info"], CameraInfo)
+    assert info.width == 64 and info.header.frame_id == "camera1_color_optical_frame"
     side = read_sidecar(bag)
     frames = read_frames(b, side.cameras)
     truth = synthetic_sequence(TINY)
-    np.testing.assert_array_equal(frames[("camera", side.views[0].stamp_ns)]["image"],
+    np.testing.assert_array_equal(frames[("camera1", side.views[0].stamp_ns)]["image"],
                                   truth.views[0].image)  # bgr8 came back as RGB  # fmt: skip
     comp = make_synthetic(tmp_path / "c", TINY, BagOptions(topics="realsense", compressed=True),
                           log=lambda s: None)  # fmt: skip
@@ -82,7 +82,7 @@ def test_realsense_preset_bgr8_compressed_sqlite3(tmp_path):
     for t, _, _, d in open_bag(comp).messages():
         msgs.setdefault(t, d)  # the first step's
     cd = deserialize_message(
-        msgs["/camera/camera/aligned_depth_to_color/image_raw/compressedDepth"], CompressedImage
+        msgs["/camera1/camera1/aligned_depth_to_color/image_raw/compressedDepth"], CompressedImage
     )
     depth = compressed_to_depth(cd).depth  # the node's own decoder reads our compressedDepth
     valid = truth.views[0].depth > 0

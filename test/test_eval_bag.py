@@ -14,7 +14,7 @@ SEQ = SequenceConfig(cameras=2, steps=3, height=96, width=128, n_gt_points=20_00
 
 @pytest.fixture(scope="module")
 def rs_bag(tmp_path_factory):
-    """Write a RealSense-named bag: /camera/camera/..., its colour optical frame, 16UC1 depth."""
+    """Write a RealSense-named bag: /camera1/camera1/..., its colour optical frame, 16UC1 depth."""
     tmp = tmp_path_factory.mktemp("rs")
     return make_synthetic(tmp / "bag", SEQ, BagOptions(topics="realsense", depth_encoding="16UC1"),
                           log=lambda s: None)  # fmt: skip
@@ -79,13 +79,13 @@ def test_eval_bag_on_a_zero_length_bag_is_a_clear_error(rs_bag, tmp_path, capsys
 
     empty = tmp_path / "empty"
     with Writer(empty, version=9) as w:
-        w.add_connection("/camera/camera/color/image_raw", "sensor_msgs/msg/Image",
+        w.add_connection("/camera1/camera1/color/image_raw", "sensor_msgs/msg/Image",
                          typestore=get_typestore(Stores.ROS2_JAZZY))  # fmt: skip
     for name in ("ground_truth.json", "ground_truth.ply"):
         (empty / name).write_bytes((rs_bag / name).read_bytes())
     assert main(["eval-bag", str(empty), "--backend", "depth"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "no image of camera camera" in err
+    assert err.count("\n") == 0 and "no image of camera camera1" in err
 
 
 def test_eval_bag_on_a_truncated_bag_exits_1(rs_bag, tmp_path, capsys):

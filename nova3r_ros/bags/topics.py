@@ -4,7 +4,9 @@
     ``/<c>/image_raw``, ``/<c>/camera_info``, ``/<c>/depth/image_raw``;
     optical frame ``<c>_optical_frame``.
 ``realsense`` (realsense2_camera with ``align_depth.enable:=true``; namespace and
-camera name both ``<c>``, ``camera`` for the first camera as the driver's default):
+camera name both ``<c>``: ``camera`` for one camera as ``rs_launch.py`` names it,
+``camera1``, ``camera2``... for several as ``rs_multi_camera_launch.py`` does; the
+shipped ``config/realsense*.yaml`` read these names):
     ``/<c>/<c>/color/image_raw``, ``/<c>/<c>/color/camera_info``,
     ``/<c>/<c>/aligned_depth_to_color/image_raw``; optical frame
     ``<c>_color_optical_frame``.
@@ -36,8 +38,8 @@ class CameraTopics:
 
 def camera_names(preset: str, n: int) -> list[str]:
     """Return the camera names a preset uses for ``n`` cameras."""
-    if preset == "realsense":
-        return ["camera"] + [f"camera{i}" for i in range(1, n)]
+    if preset == "realsense":  # rs_launch.py's one camera; rs_multi_camera_launch.py's names
+        return ["camera"] if n == 1 else [f"camera{i}" for i in range(1, n + 1)]
     return [f"cam{i}" for i in range(n)]
 
 

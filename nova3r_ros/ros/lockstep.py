@@ -188,11 +188,12 @@ def run_lockstep(
         for topic, raw in latched:
             pubs[topic].publish(raw)
         spin_until(lambda: False, 0.2)
+        cams = side.cameras or [side.camera(n) for n in side.camera_names]
         windows, failed = {}, {}
         for i, (stamp, msgs) in enumerate(steps):
             t0, n_failed = time.monotonic(), node.worker.failed if node.worker else 0
-            tf_first = sorted(msgs, key=lambda m: m[0] != "/tf")
-            for topic, raw in tf_first:
+            order = {"/tf": 0, **{c.info: 1 for c in cams}, **{c.image: 3 for c in cams}}
+            for topic, raw in sorted(msgs, key=lambda m: order.get(m[0], 2)):
                 pubs[topic].publish(raw)
                 if topic == "/tf":
                     spin_until(lambda: False, 0.05)  # the node's TF buffer before the images
