@@ -42,9 +42,10 @@ class Camera:
         pubs = pubs or (self.info, self.depth, self.image)
         return self.h.spin_until(lambda: all(p.get_subscription_count() for p in pubs))
 
-    def send(self) -> int:
+    def send(self, stamp: int | None = None) -> int:
+        """Publish one frame at ``stamp`` (default: 0.1 s after the previous step's)."""
         self.step += 1
-        stamp = STAMP0 + self.step * NS // 10
+        stamp = STAMP0 + self.step * NS // 10 if stamp is None else stamp
         hdr = header("cam0_optical_frame", stamp)
         if self.send_info:
             info = CameraInfo(header=hdr, width=W, height=H, distortion_model="plumb_bob")
