@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from nova3r_ros.bags.reader import BagCorrupt
@@ -59,8 +60,18 @@ def _eval(args: argparse.Namespace) -> int:
             "model_head": replace(backend, force_gate=True, refine_poses=False),
         }
 
+        calls = {"n": 0}
+
         def model_fn(window, method):
-            return reconstruct(window, "model", variants[method])
+            t0 = time.perf_counter()
+            rec = reconstruct(window, "model", variants[method])
+            calls["n"] += 1
+            seconds = time.perf_counter() - t0
+            if seconds > 2.0:  # CPU runs: say something every window
+                n = calls["n"]
+                print(f"[eval] {method} run {n}: {len(window)} view(s) in {seconds:.1f} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            return rec
 
     cfg = EvalConfig(
         data=args.data, n_views=args.views, spread=args.spread, windows=args.windows,
