@@ -140,3 +140,13 @@ def test_make_bag_cli_and_its_bad_input(tmp_path, capsys):
     assert not (tmp_path / "e").exists()
     code, _, err = nova3r("make-bag", str(tmp_path / "g"), "--storage", "rosbag1")
     assert code == 2 and "invalid choice" in err  # argparse usage error: exit 2 too
+
+
+def test_damaged_sqlite3_bag_names_the_file_and_message(tmp_path):
+    bag = make_synthetic(tmp_path / "sq", TINY, BagOptions(storage="sqlite3"), log=lambda s: None)
+    db3 = next(bag.glob("*.db3"))
+    data = db3.read_bytes()
+    db3.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BagCorrupt) as err:
+        list(open_bag(bag).messages())
+    assert str(db3) in str(err.value) and "message " in str(err.value)

@@ -252,7 +252,7 @@ def _sqlite_messages(file: Path):
     try:
         with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as db:
             topics = {i: (n, t) for i, n, t in db.execute("SELECT id, name, type FROM topics")}
-            cur = db.execute("SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp")
+            cur = db.execute("SELECT topic_id, timestamp, data FROM messages ORDER BY id")
             for topic_id, stamp, data in cur:
                 name, typ = topics[topic_id]
                 row += 1
