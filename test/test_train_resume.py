@@ -67,3 +67,22 @@ def test_save_state_writes_no_pickle(tmp_path):
         "train_state.json",
         "train_state.safetensors",
     ]
+
+
+def test_frustum_targets_keep_only_points_in_front_of_the_cameras():
+    from nova3r_ros.synth.config import benchmark_config
+    from nova3r_ros.synth.generate import generate_batch
+    from nova3r_ros.train.targets import frustum_targets, region_mask
+
+    cfg = benchmark_config(1, family="room", height=24, width=32, n_gt_points=2048)
+    batch = generate_batch([3, 4], config=cfg)
+    mask = region_mask(batch["points"], batch["depth"], batch["K"], batch["T_world_cam"])
+    assert 0.0 < float(mask.float().mean()) < 0.9  # a room: much of it behind the camera
+    out = frustum_targets(batch, 256, torch.Generator().manual_seed(0))
+    assert out["points"].shape == (2, 256, 3) and out["visible"].shape == (2, 256)
+    assert bool(region_mask(out["points"], batch["depth"], batch["K"], batch["T_world_cam"]).all())
+    # a point straight behind the camera is never in the region
+    T = batch["T_world_cam"][0, 0]
+    behind = (T[:3, :3] @ torch.tensor([0.0, 0.0, -1.0]) + T[:3, 3])[None, None]
+    assert not bool(region_mask(behind, batch["depth"][:1], batch["K"][:1], T[None, None]).any())
+    assert batch["points"].shape[1] == 2048  # the input batch is not mutated

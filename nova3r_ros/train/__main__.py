@@ -44,6 +44,12 @@ def main(argv=None) -> int:
                    help="continue from a train_state directory (fp32 + AdamW)")  # fmt: skip
     p.add_argument("--save-state", action="store_true",
                    help="also write the full train_state to --out (for --resume)")  # fmt: skip
+    p.add_argument(
+        "--targets",
+        choices=("frustum", "scene"),
+        default="frustum",
+        help="ground truth: the views' frustum region, or the whole scene",
+    )
     a = p.parse_args(argv)
     cfg = TrainConfig(
         stage=a.stage, model=a.model, minutes=a.minutes, batch=a.batch, lr=a.lr,
@@ -51,7 +57,7 @@ def main(argv=None) -> int:
         init=a.init, out=a.out, seed=a.seed, mesh_dir=a.mesh_dir,
         mesh_exclude=tuple(a.mesh_exclude), device=a.device, reuse=a.reuse, p_room=a.p_room,
         p_robot=a.p_robot, p_sensor=a.p_sensor, data_workers=a.data_workers,
-        schedule=a.schedule, resume=a.resume, save_state=a.save_state,
+        schedule=a.schedule, targets=a.targets, resume=a.resume, save_state=a.save_state,
     )  # fmt: skip
     train(cfg)
     return 0

@@ -15,6 +15,7 @@ from dataclasses import replace
 import torch
 
 EVAL_SEED_START = 1_000_000
+FRUSTUM_OVERSAMPLE = 4  # ground truth drawn per target point before the region cut
 
 
 def _generator(cfg, index: int, rank: int, salt: int = 0) -> torch.Generator:
@@ -38,7 +39,8 @@ def plan_batch(cfg, model_cfg, index: int, rank: int, device) -> tuple[list[int]
     family = "room" if float(torch.rand(1, generator=g)) < cfg.p_room else "tabletop"
     robot = float(torch.rand(1, generator=g)) < cfg.p_robot
     size = dict(height=model_cfg.image_height, width=model_cfg.image_width,
-                n_gt_points=cfg.n_points, mesh_dir=cfg.mesh_dir, mesh_exclude=cfg.mesh_exclude,
+                n_gt_points=cfg.n_points * (FRUSTUM_OVERSAMPLE if cfg.targets == "frustum" else 1),
+                mesh_dir=cfg.mesh_dir, mesh_exclude=cfg.mesh_exclude,
                 device=str(device))  # fmt: skip
     if robot:
         synth = training_config(g, n_views, **size)
@@ -52,14 +54,20 @@ def plan_batch(cfg, model_cfg, index: int, rank: int, device) -> tuple[list[int]
 def render_batch(cfg, index: int, rank: int, seeds, synth, device, built=None) -> dict:
     """Generate the planned batch on ``device``; degrade windows with ``p_sensor``.
 
+    With ``cfg.targets == "frustum"`` the ground truth is cut to the views' frustum region
+    (:func:`~nova3r_ros.train.targets.frustum_targets`, ``n_points`` per window).
+
     ``built``: the scenes of ``seeds`` laid out already (a scene pool), or None.
     """
     from nova3r_ros.synth.generate import generate_batch
     from nova3r_ros.synth.sensor import degrade_batch
+    from nova3r_ros.train.targets import frustum_targets
 
     batch = generate_batch(seeds, config=synth, device=device, built=built)
+    g = _generator(cfg, index, rank, salt=7_777)
+    if cfg.targets == "frustum":  # on the clean depth, before any sensor model
+        batch = frustum_targets(batch, cfg.n_points, g)
     if cfg.p_sensor > 0:
-        g = _generator(cfg, index, rank, salt=7_777)
         batch = degrade_batch(batch, g, p_clean=1.0 - cfg.p_sensor)
     return batch
 

@@ -66,6 +66,7 @@ class TrainConfig:
     log_every: int = 25
     reuse: int = 2  # optimiser steps per generated batch (new noise, t and input dropout)
     data_workers: int = -1  # scene-layout processes; -1 = cores - 1 on CUDA, 0 on CPU
+    targets: str = "frustum"  # ground truth: "frustum" region of the views, or whole "scene"
     schedule: str = "cosine"  # "cosine" (to 10 % of lr) or "constant" (after warm-up)
     resume: str | None = None  # directory of a train_state to continue (weights + AdamW)
     save_state: bool = False  # also write the full train_state to ``out``
@@ -79,6 +80,8 @@ class TrainConfig:
             raise ValueError(f"model must be one of {sorted(CONFIGS)}, got {self.model!r}")
         if self.stage >= 2 and not (self.init or self.resume):
             raise ValueError(f"stage {self.stage} needs --init with an earlier checkpoint")
+        if self.targets not in ("frustum", "scene"):
+            raise ValueError(f"targets must be 'frustum' or 'scene', got {self.targets!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.resume and self.init:
