@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from functools import partial
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -43,7 +44,7 @@ from nova3r_ros.ros.node_status import InputWatch, TfWait, publish_diagnostics
 from nova3r_ros.ros.outputs import Outputs
 from nova3r_ros.ros.params import declare_parameters, load_config, validate
 from nova3r_ros.ros.processing import Processor, ProcessorConfig, Result
-from nova3r_ros.ros.save import save_result
+from nova3r_ros.ros.services import reset_service, save_service
 from nova3r_ros.ros.sync import FrameSync
 from nova3r_ros.ros.tf_listener import make_tf_lookup
 from nova3r_ros.ros.worker import Worker
@@ -65,6 +66,7 @@ class ReconstructionNode(LifecycleNode):
         self.bad_input: Counter = Counter()
         self.last_error = ""
         self._lock = threading.Lock()
+        self.stop_timeout = 30.0  # s to wait for a running window when the worker stops
         self._clear_members()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         declare_parameters(self)
@@ -154,8 +156,8 @@ class ReconstructionNode(LifecycleNode):
         self.outputs = Outputs(self)
         self.tf = make_tf_lookup(self, config["frame_prefix"]) if config["use_tf_poses"] else None
         self._srv = [
-            self.create_service(Trigger, "~/reset", self._on_reset),
-            self.create_service(Trigger, "~/save", self._on_save),
+            self.create_service(Trigger, "~/reset", partial(reset_service, self)),
+            self.create_service(Trigger, "~/save", partial(save_service, self)),
         ]
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timers = [self.create_timer(
@@ -208,8 +210,9 @@ class ReconstructionNode(LifecycleNode):
         for inp in self.inputs:
             inp.destroy()
         self.inputs = []
-        if self.worker is not None and not self.worker.stop(timeout=30.0):
-            self.get_logger().warning("worker did not stop within 30 s (window still running)")
+        wait = self.stop_timeout
+        if self.worker is not None and not self.worker.stop(timeout=wait):
+            self.get_logger().warning(f"worker did not stop within {wait:g} s (window running)")
         self.worker = None
         if self.backend is not None:
             self.backend.release()
@@ -331,6 +334,8 @@ class ReconstructionNode(LifecycleNode):
 
     def _on_error(self, exc: BaseException) -> None:
         """Worker thread: count and report a window that could not be processed."""
+        if not self.context.ok():
+            return  # shutting down (Ctrl-C): a window finishing now has nowhere to go
         with self._lock:
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._last_window = "failed"
@@ -338,44 +343,6 @@ class ReconstructionNode(LifecycleNode):
         getattr(self.get_logger(), level)(
             f"window not reconstructed: {self.last_error}", throttle_duration_sec=5.0
         )
-
-    # ----------------------------------------------------------------- services
-    def _on_reset(self, request, response):
-        if self.processor is None:
-            response.success, response.message = False, f"node is {self.state}"
-            return response
-        now = self.processor.reset()
-        if self.keyframes is not None:
-            self.keyframes.clear()
-        for inp in self.inputs:
-            inp.reset_stamps()
-        with self._lock:
-            self.latest = None
-        if self.state == "active":
-            stamp, res = self.get_clock().now().nanoseconds, self.processor.map.voxel_size
-            self.outputs.clear_map(self.config["world_frame"], stamp, res)
-        when = "now" if now else "before the next window"
-        response.success, response.message = True, f"map and world anchoring cleared ({when})"
-        return response
-
-    def _on_save(self, request, response):
-        with self._lock:
-            result = self.latest
-        if result is None:
-            response.success, response.message = False, "nothing reconstructed yet"
-            return response
-        folder = self.config["save_directory"]
-        grid = result.grid if result.grid is not None and result.grid.data.size else None
-        try:
-            written = save_result(folder, result, grid)
-        except OSError as exc:
-            response.success, response.message = False, f"cannot write to {folder}: {exc}"
-            return response
-        note = "" if grid is not None else " (no grid: normalised scale or empty map)"
-        response.success = True
-        response.message = "wrote " + ", ".join(str(p) for p in written) + note
-        self.get_logger().info(response.message)
-        return response
 
     # -------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
@@ -396,6 +363,7 @@ def main(args=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        node.stop_timeout = 2.0  # Ctrl-C: do not wait for a long window (daemon thread)
         node.destroy_node()
         rclpy.try_shutdown()
 

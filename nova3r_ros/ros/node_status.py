@@ -3,9 +3,9 @@
 :class:`InputWatch` (grouping thread) logs, on change only:
     a camera that published and then stayed silent for ``sync.camera_timeout``
         (warning) and its return (info);
-    a camera never heard from while others publish (warning, with its topic); no
-        camera heard from at all is not a warning (nothing started yet: diagnostics
-        say ``waiting for input``);
+    a camera never heard from ``sync.camera_timeout`` after another one published
+        (warning, with its topic); no camera heard from at all is not a warning
+        (nothing started yet: diagnostics say ``waiting for input``);
     a stream of a camera silent while another of its streams arrives (warning:
         e.g. colour without depth, CameraInfo missing), listed as ``streams_missing``.
 :class:`TfWait` holds estimation back for ``tf.startup_wait`` seconds after the first
@@ -41,12 +41,18 @@ class InputWatch:
         self.streams: list[str] = []  # "<cam> <stream> (<topic>)"
         self.idle = True  # no camera publishes (never started, or the input ended)
         self._unheard_told: set[str] = set()
+        self._silent: list[str] = []  # cameras said to be silent (after publishing)
+        self._first_heard: float | None = None
 
     def step(self) -> None:
         """Compare with the previous step and log what changed."""
         missing, heard = self.sync.missing(), set(self.sync.heard())
-        silent = [c for c in missing if c in heard and c not in self.missing]
-        back = [c for c in self.missing if c not in missing and c in heard]
+        now = time.monotonic()
+        if heard and self._first_heard is None:
+            self._first_heard = now
+        silent = [c for c in missing if c in heard and c not in self._silent]
+        back = [c for c in self._silent if c not in missing]
+        self._silent = [c for c in self._silent if c in missing] + silent
         if silent:
             self.log.warning(
                 f"camera(s) {', '.join(silent)} silent for more than sync.camera_timeout = "
@@ -55,8 +61,9 @@ class InputWatch:
         if back:
             self.log.info(f"camera(s) {', '.join(back)} publishing again: back in the windows")
         live = [c for c in self.inputs if c not in missing]
-        unheard = [c for c in missing if c not in heard and c not in self._unheard_told]
-        if unheard and live:
+        unheard = [c for c in self.inputs if c not in heard and c not in self._unheard_told]
+        started = self._first_heard is not None and now - self._first_heard > self.timeout
+        if unheard and live and started:
             self._unheard_told.update(unheard)
             topics = ", ".join(self.inputs[c].topics.get("image", "?") for c in unheard)
             self.log.warning(
@@ -64,7 +71,6 @@ class InputWatch:
                 "publish: windows go on without them"
             )
         self.missing, self.idle = missing, not live
-        now = time.monotonic()
         streams = [f"{name} {s}" for name, inp in self.inputs.items()
                    for s in inp.missing_streams(self.timeout, now)]  # fmt: skip
         for entry in streams:

@@ -108,7 +108,8 @@ PARAMETERS: tuple[Param, ...] = (
       "in world_frame are used"),
     P("use_tf_poses", True, "use camera poses known to TF as inputs (never re-published)"),
     P("tf.lookup_timeout", 0.05, "wait up to this long (s) for TF at an image's stamp "
-      "(a transform not yet received); failures are counted as tf_lookup_failed", 0.0, 10.0),
+      "(a transform not yet received); failures are counted in /diagnostics as "
+      "tf_extrapolation (stamp outside the history) and tf_unconnected", 0.0, 10.0),
     P("tf.startup_wait", 2.0, "before estimating the pose of a camera that TF does not "
       "resolve, wait this long (s) after its first frame for the robot's TF; 0 = estimate "
       "at once", 0.0, 3600.0),
