@@ -28,8 +28,13 @@ from _timing import median_ms
 from nova3r_ros.core.types import View, Window
 from nova3r_ros.pipeline import DepthBackendConfig, ModelBackendConfig, reconstruct
 
-W, H, CAMS = 320, 240, ["cam0", "cam1", "cam2", "cam3"]
-K = np.array([[250.0, 0, 159.5], [0, 250.0, 119.5], [0, 0, 1]])
+# Image size and the model's device, shared with the subprocesses through the environment:
+# NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda python bench/node_e2e.py --backend model
+W, H = (int(v) for v in os.environ.get("NOVA3R_BENCH_SIZE", "320x240").split("x"))
+DEVICE = os.environ.get("NOVA3R_BENCH_DEVICE", "cpu")
+CAMS = ["cam0", "cam1", "cam2", "cam3"]
+_F = 250.0 * W / 320  # the same field of view at every size
+K = np.array([[_F, 0, (W - 1) / 2], [0, _F, (H - 1) / 2], [0, 0, 1]])
 
 
 def camera_poses() -> list[np.ndarray]:
@@ -58,12 +63,12 @@ def scene() -> tuple[np.ndarray, np.ndarray, Window]:
 
 
 def backend_config(backend: str, points: int, steps: int):
-    """Return the node's backend settings (model: packaged checkpoint, cpu, Euler)."""
+    """Return the node's backend settings (model: packaged checkpoint, DEVICE, Euler)."""
     if backend == "depth":
         return DepthBackendConfig(voxel_size=0.01, stride=2, world_frame="map")
     from nova3r_ros.ros.backend import resolve_checkpoint
 
-    return ModelBackendConfig(checkpoint=resolve_checkpoint(""), device="cpu",
+    return ModelBackendConfig(checkpoint=resolve_checkpoint(""), device=DEVICE,
                               n_points=points, steps=steps, world_frame="map")  # fmt: skip
 
 

@@ -88,6 +88,10 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
     [--steps N] [--interval S]
+Environment: ``NOVA3R_BENCH_SIZE`` (default 320x240) and ``NOVA3R_BENCH_DEVICE`` (the
+model's device, default cpu; cuda on a GPU machine), e.g. on the GPU:
+    NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda \
+        python bench/node_e2e.py --backend model --points 16384 --steps 25 --seconds 30
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from _load import CAMS, H, K, W, backend_config, camera_poses, scene, time_pipeline
+from _load import CAMS, DEVICE, H, K, W, backend_config, camera_poses, scene, time_pipeline
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -151,12 +155,12 @@ def main() -> None:
         seconds = 5 * interval  # several clouds, not one or two
     print(
         f"# backend {a.backend}, keyframe interval {interval:.1f} s, {seconds:.0f} s measured"
-        + (f", {a.points} points, {a.steps} Euler steps, cpu" if model_params else "")
+        + (f", {a.points} points, {a.steps} Euler steps, {DEVICE}" if model_params else "")
     )
     tmp = Path(tempfile.mkdtemp())
     params = tmp / "bench.yaml"
     params.write_text(
-        f"/**:\n  ros__parameters:\n    backend: {a.backend}\n    device: cpu\n{model_params}"
+        f"/**:\n  ros__parameters:\n    backend: {a.backend}\n    device: {DEVICE}\n{model_params}"
         f"    cameras: {CAMS}\n    window_size: 1\n    keyframe.min_interval: {interval:.3f}\n"
         "    use_tf_poses: true\n    world_frame: map\n    voxel_size: 0.01\n"
         "    publish_voxels: false\n"
