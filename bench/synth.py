@@ -17,7 +17,7 @@ rendering) per family. Ends with ``name=value`` lines.
 
 Usage: python bench/synth.py [--device cuda|cpu] [--threads N] [--batch-size B]
                              [--seconds 5] [--gt-points 100000] [--cases all|base|train]
-                             [--workers N]
+                             [--workers N] [--mesh-dir DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -65,6 +66,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="minimum timed seconds per case")
     ap.add_argument("--gt-points", type=int, default=100_000)
     ap.add_argument("--cases", choices=("all", "base", "train"), default="all")
+    ap.add_argument("--mesh-dir", default=None, help="also time the mix with these meshes")
     ap.add_argument("--workers", type=int, default=-1,
                     help="scene-layout processes, training mix (-1: cores - 1)")  # fmt: skip
     args = ap.parse_args()
@@ -151,6 +153,11 @@ def train_cases(args, device: torch.device, bs: int, results: dict) -> None:
     results["synth_train_mix_workers"] = workers
     results["synth_train_mix_pool_vs_in_process"] = round(pooled / mixed, 2)
     results["synth_train_mix_vs_benchmark_tabletop"] = round(pooled / fast, 3)
+    if args.mesh_dir and workers:  # as training draws them: YCB meshes mixed into the scenes
+        meshes = [replace(c, mesh_dir=args.mesh_dir) for c in mix]
+        rate = pooled_throughput(meshes, bs, workers, args.seconds, device)
+        print(f"training mix with meshes from {args.mesh_dir}: {rate:.1f} windows/s")
+        results["synth_train_mix_meshes_windows_per_s"] = round(rate, 2)
     for family in FAMILY_WEIGHTS:
         cfgs = [c for c in mix if c.family == family] or [
             training_config(rng, TRAIN_VIEWS, h, w, TRAIN_GT_POINTS, device=str(device),

@@ -3,9 +3,9 @@
 One pass casts every pixel ray of every view of every scene in the batch. Per primitive
 kind, all (primitive, view, pixel) pairs of the primitive's own scene are intersected at
 once (shape (N, V, H*W)); the nearest hit per pixel is a min over primitives (a
-``scatter_reduce`` over scenes when B > 1). Meshes are intersected per instance and view
-(Moller-Trumbore written as one matrix product of the ray directions with per-face
-vectors, on the rays that enter the instance's bounding box, in chunks). Shading is
+``scatter_reduce`` over scenes when B > 1). Meshes are intersected per instance
+(Moller-Trumbore written as one matrix product of ray features with per-face vectors, on
+the rays of all views that enter the instance's bounding box, in chunks). Shading is
 Lambertian with a directional light plus ambient; procedural textures (checker, stripes,
 value noise), evaluated in object-local coordinates, modulate the albedo.
 """
@@ -64,39 +64,65 @@ def _prim_hits(pb: PrimBatch, o: torch.Tensor, comps, single: bool) -> torch.Ten
     return t.expand(len(pb), *comps[0].shape[1:])
 
 
+def _face_weights(v0: torch.Tensor, e1: torch.Tensor, e2: torch.Tensor):
+    """Per-face matrices turning ray features into Moller-Trumbore numerators.
+
+    With ray direction ``d`` and origin ``o`` (vertices in the same frame, centred on the
+    instance), ``(d, o x d) @ A`` gives per face ``det``, ``u * det`` and ``v * det``, and
+    ``(o, 1) @ C`` gives ``t * det``: each is linear in those features (scalar triple
+    products), so every ray of every view meets every face in two matrix products.
+
+    Returns:
+        ``A`` (6, 3F) and ``C`` (4, F).
+
+    """
+    nrm = torch.linalg.cross(e1, e2)
+    z = torch.zeros_like(v0)
+    det = torch.cat([-nrm.T, z.T], 0)
+    un = torch.cat([-torch.linalg.cross(e2, v0).T, e2.T], 0)
+    vn = torch.cat([-torch.linalg.cross(v0, e1).T, -e1.T], 0)
+    tq = torch.cat([nrm.T, -(e2 * torch.linalg.cross(v0, e1)).sum(-1)[None]], 0)
+    return torch.cat([det, un, vn], 1), tq
+
+
 def _trace_mesh(mesh: MeshBatch, o, dirs, tmin, face):
-    """Lower ``tmin`` (B, V, P) in place where a mesh face is nearer; record it in ``face``."""
+    """Lower ``tmin`` (B, V, P) in place where a mesh face is nearer; record it in ``face``.
+
+    Per instance, the rays of all its scene's views that enter the instance's bounding box
+    (and are not already blocked nearer) are intersected with all its faces at once
+    (:func:`_face_weights`), in chunks of about ``_PAIR_CHUNK`` ray-face pairs.
+    """
     inst = mesh.inst
     lo_all, hi_all = inst.params[:, :3], inst.params[:, 3:]
+    inv_all = 1.0 / torch.where(dirs.abs() < 1e-12, torch.full_like(dirs, 1e-12), dirs)
     for i, (start, count) in enumerate(zip(mesh.face_start, mesh.face_count, strict=True)):
         b = int(inst.scene[i])
-        v0, e1, e2 = (x[start : start + count] for x in (mesh.v0, mesh.e1, mesh.e2))
-        nrm = torch.linalg.cross(e1, e2)
-        for v in range(dirs.shape[1]):
-            ov, dv = o[b, v], dirs[b, v]
-            inv = 1.0 / torch.where(dv.abs() < 1e-12, torch.full_like(dv, 1e-12), dv)
-            t1, t2 = (lo_all[i] - ov) * inv, (hi_all[i] - ov) * inv
-            tn = torch.minimum(t1, t2).amax(-1)
-            tf = torch.maximum(t1, t2).amin(-1)
-            rays = torch.nonzero((tn <= tf) & (tf > EPS) & (tn < tmin[b, v])).squeeze(1)
-            if len(rays) == 0:
-                continue
-            tvec = ov - v0
-            qvec = torch.linalg.cross(tvec, e1)
-            mat = torch.cat([-nrm, torch.linalg.cross(e2, tvec), qvec], 0).T
-            tq = (e2 * qvec).sum(-1)
-            step = max(1, _PAIR_CHUNK // (3 * count))
-            for r0 in range(0, len(rays), step):
-                rr = rays[r0 : r0 + step]
-                det, un, vn = (dv[rr] @ mat).split(count, dim=1)
-                ok = det.abs() > 1e-12
-                det = torch.where(ok, det, torch.ones_like(det))
-                uu, vvv, t = un / det, vn / det, tq / det
-                ok &= (uu >= 0) & (vvv >= 0) & (uu + vvv <= 1) & (t > EPS)
-                best, arg = torch.where(ok, t, INF).min(1)
-                closer = best < tmin[b, v, rr]
-                tmin[b, v, rr] = torch.where(closer, best, tmin[b, v, rr])
-                face[b, v, rr] = torch.where(closer, arg + start, face[b, v, rr])
+        ob, db = o[b], dirs[b]  # (V, 3), (V, P, 3)
+        t1 = (lo_all[i] - ob[:, None]) * inv_all[b]
+        t2 = (hi_all[i] - ob[:, None]) * inv_all[b]
+        tn = torch.minimum(t1, t2).amax(-1)
+        tf = torch.maximum(t1, t2).amin(-1)
+        vi, pi = torch.nonzero((tn <= tf) & (tf > EPS) & (tn < tmin[b]), as_tuple=True)
+        if len(vi) == 0:
+            continue
+        centre = 0.5 * (lo_all[i] + hi_all[i])
+        v0 = mesh.v0[start : start + count] - centre
+        A, C = _face_weights(v0, mesh.e1[start : start + count], mesh.e2[start : start + count])
+        step = max(1, _PAIR_CHUNK // (4 * count))
+        for r0 in range(0, len(vi), step):
+            rv, rp = vi[r0 : r0 + step], pi[r0 : r0 + step]
+            d = db[rv, rp]
+            oc = ob[rv] - centre
+            det, un, vn = (torch.cat([d, torch.linalg.cross(oc, d)], 1) @ A).split(count, 1)
+            tq = torch.cat([oc, torch.ones_like(d[:, :1])], 1) @ C
+            ok = det.abs() > 1e-12
+            det = torch.where(ok, det, torch.ones_like(det))
+            uu, vv, t = un / det, vn / det, tq / det
+            ok &= (uu >= 0) & (vv >= 0) & (uu + vv <= 1) & (t > EPS)
+            best, arg = torch.where(ok, t, INF).min(1)
+            closer = best < tmin[b, rv, rp]
+            tmin[b, rv, rp] = torch.where(closer, best, tmin[b, rv, rp])
+            face[b, rv, rp] = torch.where(closer, arg + start, face[b, rv, rp])
 
 
 def trace(scenes: SceneBatch, o: torch.Tensor, dirs: torch.Tensor):
