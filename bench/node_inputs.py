@@ -108,8 +108,10 @@ def main() -> None:
         "--backend",
         choices=("depth", "model"),
         default="depth",
-        help="model: the packaged network on the CPU, 1024 points, 8 steps",
+        help="model: the packaged network on the CPU",
     )
+    ap.add_argument("--points", type=int, default=1024, help="model: n_points")
+    ap.add_argument("--steps", type=int, default=8, help="model: ode_steps")
     ap.add_argument("--threads", type=int, default=None, help="the node's threads")
     ap.add_argument(
         "--stress",
@@ -127,7 +129,7 @@ def main() -> None:
     if a.threads is not None:
         qos_line += f"    threads: {a.threads}\n"
     if a.backend == "model":
-        qos_line += "    device: cpu\n    n_points: 1024\n    ode_steps: 8\n"
+        qos_line += f"    device: cpu\n    n_points: {a.points}\n    ode_steps: {a.steps}\n"
     params.write_text(
         f"/**:\n  ros__parameters:\n    backend: {a.backend}\n    cameras: {CAMS}\n"
         "    window_size: 1\n    keyframe.min_interval: 0.2\n    world_frame: map\n"

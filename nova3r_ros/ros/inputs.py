@@ -97,6 +97,7 @@ class CameraInputs:
         self.max_delay = 0.0  # s, see take_delay()
         self.arrived: dict[str, float] = {}  # stream -> monotonic time of its last message
         self._told_uncalibrated = False
+        self._info_key: tuple | None = None  # the last converted CameraInfo's contents
         image_type = CompressedImage if camera.compressed else Image
         self._subs = [
             node.create_subscription(CameraInfo, camera.info_topic, self._on_info, qos),
@@ -209,11 +210,15 @@ class CameraInputs:
 
     def _on_info(self, msg: CameraInfo) -> None:
         self.arrived["camera_info"] = time.monotonic()
+        key = (msg.width, msg.height, msg.distortion_model, tuple(msg.k), tuple(msg.d))
+        if key == self._info_key and self.intrinsics is not None:
+            return  # the same calibration as before (drivers repeat it every frame)
         try:
             if not any(msg.k):
                 self._uncalibrated()
                 return
             self.intrinsics = camera_info_to_camera(msg)
+            self._info_key = key
         except ConversionError as exc:
             self._bad("bad_camera_info", f"{exc}; keeping the last good CameraInfo")
         except Exception as exc:  # never let one message stop the executor

@@ -1,13 +1,15 @@
 """The reconstruction lifecycle node: cameras in; cloud, poses, TF and occupancy out.
 
 Lifecycle (ros2/demos ``lifecycle_py`` pattern):
-    ``__init__``      declare every parameter (``ros/params.py``); nothing else.
+    ``__init__``      declare every parameter (``ros/params.py``) and a one-shot steady
+                      timer: still unconfigured after 5 s, the node says why, once.
     ``configure``     validate the parameters, build the backend and load its weights
                       (the model falls back to the depth backend, with one warning, when
-                      it cannot run here: ``ros/backend.py``); on any other problem log
-                      why and stay unconfigured. Create the
-                      publishers (lifecycle: silent until active), services, TF lookup
-                      and diagnostics.
+                      it cannot run here: ``ros/backend.py``); a window of more views
+                      (``window_size`` x cameras) than the model takes, or any other
+                      problem: log why and stay unconfigured. Apply ``threads``. Create
+                      the publishers (lifecycle: silent until active), services, TF
+                      lookup and diagnostics (steady timer, stamped by the node clock).
     ``activate``      create the subscriptions, the grouping thread and the worker.
     ``deactivate``    destroy subscriptions, stop both threads, free GPU memory.
     ``cleanup``       destroy everything configure made; ``shutdown`` does both.
@@ -15,6 +17,11 @@ Threads: a single-threaded executor runs callbacks (convert + push, O(1)), servi
 and diagnostics; a grouping thread, woken by every push, groups the cameras, applies
 the keyframe policy and hands windows to the worker; one worker thread runs the
 backend, publishes the cloud, then updates and publishes the occupancy map.
+TF: camera poses are looked up at each image's stamp (waiting up to
+``tf.lookup_timeout``); a camera TF does not resolve is estimated only after
+``tf.startup_wait``, and a frame TF resolves is never published as an estimate.
+A backend exception costs one window: its observed-only cloud (depth fallback) is
+published and counted (``windows_backend_failed``); the node goes on.
 Services: ``~/reset`` (std_srvs/Trigger) clears the map, the keyframes and the
 world anchoring; ``~/save`` writes ``cloud.ply``, ``map.pgm``, ``map.yaml`` to
 ``save_directory``.
