@@ -4,7 +4,7 @@ Run as a script, in a subprocess of ``node_e2e.py`` (own interpreter):
 
     ``python bench/_load.py subscribe READY STOP``: the stand-in for the node's input side.
         Subscribes to the 4 cameras' image, depth and CameraInfo topics with the node's
-        input QoS (best effort, depth 5) and only converts every message as the node's
+        input QoS (best effort, depth 10) and only converts every message as the node's
         callbacks do (``image_to_rgb`` / ``image_to_depth`` / ``camera_info_to_camera``),
         on one single-threaded executor like the node's; no sync, keyframes or worker.
         Creates READY after its first 24 image + depth messages; when STOP exists (or the
@@ -88,7 +88,7 @@ def subscribe(ready: Path, stop: Path) -> None:
 
     rclpy.init()
     node = rclpy.create_node("bench_load_subscriber")
-    qos, count, parent = input_qos("best_effort", 5), [0], os.getppid()
+    qos, count, parent = input_qos("best_effort", 10), [0], os.getppid()
 
     def convert(fn):
         def callback(msg) -> None:
