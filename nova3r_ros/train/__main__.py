@@ -50,6 +50,11 @@ def main(argv=None) -> int:
         default="frustum",
         help="ground truth: the views' frustum region, or the whole scene",
     )
+    p.add_argument("--val-every", type=float, default=0.0,
+                   help="minutes between validations (0: none); best in OUT/best")  # fmt: skip
+    p.add_argument("--val-7scenes", default=None,
+                   help="7-Scenes dev folder scored in validation (never trained on)")  # fmt: skip
+    p.add_argument("--val-windows", type=int, default=16, help="synthetic windows per set")
     a = p.parse_args(argv)
     cfg = TrainConfig(
         stage=a.stage, model=a.model, minutes=a.minutes, batch=a.batch, lr=a.lr,
@@ -57,7 +62,9 @@ def main(argv=None) -> int:
         init=a.init, out=a.out, seed=a.seed, mesh_dir=a.mesh_dir,
         mesh_exclude=tuple(a.mesh_exclude), device=a.device, reuse=a.reuse, p_room=a.p_room,
         p_robot=a.p_robot, p_sensor=a.p_sensor, data_workers=a.data_workers,
-        schedule=a.schedule, targets=a.targets, resume=a.resume, save_state=a.save_state,
+        schedule=a.schedule, targets=a.targets, val_every=a.val_every,
+        val_7scenes=a.val_7scenes, val_windows=a.val_windows, resume=a.resume,
+        save_state=a.save_state,
     )  # fmt: skip
     train(cfg)
     return 0

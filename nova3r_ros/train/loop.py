@@ -35,6 +35,7 @@ from nova3r_ros.model.flow import flow_loss
 from nova3r_ros.model.network import Nova3r
 from nova3r_ros.train.data import EVAL_SEED_START, BatchSource, synth_batch
 from nova3r_ros.train.state import load_train_state, save_train_state, saved_step
+from nova3r_ros.train.validation_log import Validation
 
 __all__ = ["EVAL_SEED_START", "TrainConfig", "losses", "synth_batch", "train"]
 
@@ -70,6 +71,9 @@ class TrainConfig:
     schedule: str = "cosine"  # "cosine" (to 10 % of lr) or "constant" (after warm-up)
     resume: str | None = None  # directory of a train_state to continue (weights + AdamW)
     save_state: bool = False  # also write the full train_state to ``out``
+    val_every: float = 0.0  # minutes between validations (0 = none); best kept in out/best
+    val_7scenes: str | None = None  # 7-Scenes dev folder for validation (never trained on)
+    val_windows: int = 16  # synthetic validation windows per set
     device: str = "cuda"
     extra: dict = field(default_factory=dict)
 
@@ -86,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.resume and self.init:
             raise ValueError("give --init (a checkpoint) or --resume (a train state), not both")
+        if self.val_every < 0 or self.val_windows < 1:
+            raise ValueError("val_every must be >= 0 and val_windows >= 1")
         if self.data_workers < -1:
             raise ValueError(f"data_workers must be >= -1, got {self.data_workers}")
         for name in ("p_depth", "p_pose", "p_room", "p_robot", "p_sensor"):
@@ -261,12 +267,18 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl, source: BatchS
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / f"train_stage{cfg.stage}.jsonl"
+    val = None
+    if cfg.val_every > 0 and rank == 0:  # the starting point is scored before the clock runs
+        val = Validation(cfg, device, out_dir)
+        val.run(model, first)
     deadline = time.monotonic() + cfg.minutes * 60
     step, t_start, t_data = 0, time.monotonic(), 0.0
     est_steps, lr = None, cfg.lr
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     with open(log_path, "a") if rank == 0 else contextlib.nullcontext() as log:
         while True:
+            if val is not None and val.due():
+                val.run(model, first + step)
             stop = time.monotonic() >= deadline
             if world > 1:  # rank 0's clock decides for all: every rank runs the same steps
                 stop = from_rank0(stop, ctrl) > 0
@@ -303,8 +315,10 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl, source: BatchS
                 log.flush()
                 print(json.dumps(row), flush=True)
             step += 1
+        if val is not None:
+            val.run(model, first + step)
     summary = {"stage": cfg.stage, "steps": step, "first_step": first, "minutes": cfg.minutes,
-               "config": asdict(cfg),
+               "config": asdict(cfg), "validation": None if val is None else val.summary(),
                "data_fraction": t_data / max(time.monotonic() - t_start, 1e-6)}  # fmt: skip
     if world > 1:  # replicas must agree: same steps, same last LR, same weights
         checksum = sum(float(p.detach().double().sum()) for p in model.parameters())

@@ -1,0 +1,181 @@
+"""Validation during training: torch-only scores on fixed windows; the best step is kept.
+
+A :class:`ValSet` is a fixed batch of windows with known poses and depth and, per window,
+the reference surface cut to the window's frustum region (:mod:`nova3r_ros.train.targets`,
+the protocol's region). :func:`score` decodes every window with the model being trained
+(``n_points`` points, ``steps`` Euler steps, the decoder alone), moves the points into the
+world with the true view-0 pose, and reports per set, in torch on the model's device:
+
+- ``outside``: share of decoded points outside the region;
+- ``f@tau``: F-score of the in-region points against the region's reference (precision
+  over all in-region points: no judged rule, unlike ``nova3r eval`` on real data, so
+  these numbers are for choosing checkpoints, not for reporting).
+
+Sets: validation tabletops and furnished rooms (seeds from 1,600,000 and 1,700,000, never
+the benchmark range) and, when a 7-Scenes folder is given, its dev frames (validation only:
+never trained on) against their cached TSDF reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nova3r_ros.model.batch import prepare, to_reference_frame
+from nova3r_ros.model.flow import sample
+from nova3r_ros.train.targets import region_mask
+
+VAL_TABLETOP_SEED = 1_600_000
+VAL_ROOM_SEED = 1_700_000
+MAX_TARGET = 16_384
+
+
+@dataclass
+class ValSet:
+    """Fixed validation windows: tensors on the device and their region references.
+
+    Attributes:
+        name: set name (``tabletop_4v``, ``real_2v``...).
+        images: uint8 (B, V, 3, H, W); K float32 (B, V, 3, 3); depth float32 (B, V, H, W)
+            metres; T_world_cam float32 (B, V, 4, 4) camera-to-world (true poses).
+        targets: per window, float32 (M_i, 3) world reference points in the region.
+        taus: F-score thresholds (m).
+
+    """
+
+    name: str
+    images: torch.Tensor
+    K: torch.Tensor
+    depth: torch.Tensor
+    T_world_cam: torch.Tensor
+    targets: list[torch.Tensor]
+    taus: tuple[float, ...]
+
+
+def _cut(points: torch.Tensor, depth, K, T, generator: torch.Generator) -> torch.Tensor:
+    """Return one window's reference points (M, 3) inside its region, at most MAX_TARGET."""
+    keep = points[region_mask(points[None], depth[None], K[None], T[None])[0]]
+    if len(keep) > MAX_TARGET:
+        idx = torch.randperm(len(keep), generator=generator)[:MAX_TARGET]
+        keep = keep[idx.to(keep.device)]
+    return keep
+
+
+def synthetic_set(name: str, family: str, first: int, windows: int, views: int, device,
+                  height: int = 192, width: int = 256) -> ValSet:  # fmt: skip
+    """Build validation windows of the benchmark camera configuration of ``family``."""
+    from nova3r_ros.synth.config import benchmark_config
+    from nova3r_ros.synth.generate import generate_batch
+
+    cfg = benchmark_config(views, family=family, height=height, width=width,
+                           n_gt_points=50_000, device=str(device))  # fmt: skip
+    b = generate_batch(list(range(first, first + windows)), config=cfg, device=device)
+    g = torch.Generator().manual_seed(first)
+    targets = [_cut(b["points"][i], b["depth"][i], b["K"][i], b["T_world_cam"][i], g)
+               for i in range(windows)]  # fmt: skip
+    return ValSet(name, b["images"], b["K"], b["depth"], b["T_world_cam"], targets,
+                  (0.01, 0.02, 0.05))  # fmt: skip
+
+
+def sevenscenes_set(path: str, views: int, device, windows: int = 8, stride: int = 4) -> ValSet:
+    """Build the dev frames' windows (as ``nova3r eval --windows 8 --stride 4``), posed."""
+    from nova3r_ros.eval.data import sevenscenes_windows
+
+    items = list(sevenscenes_windows(path, views, windows, stride, log=lambda *_: None))
+
+    def stack(get, dtype):
+        return torch.from_numpy(np.stack([np.stack([get(v) for v in it.window.views])
+                                          for it in items])).to(device, dtype)  # fmt: skip
+
+    images = stack(lambda v: v.image.transpose(2, 0, 1), torch.uint8)
+    K, depth = stack(lambda v: v.K, torch.float32), stack(lambda v: v.depth, torch.float32)
+    T = stack(lambda v: v.T_world_cam, torch.float32)
+    surface = torch.from_numpy(np.asarray(items[0].gt.points, np.float32)).to(device)
+    g = torch.Generator().manual_seed(0)
+    targets = [_cut(surface, depth[i], K[i], T[i], g) for i in range(len(items))]
+    return ValSet(f"real_{views}v", images, K, depth, T, targets, (0.02, 0.05))
+
+
+def default_sets(device, sevenscenes: str | None = None, windows: int = 16,
+                 height: int = 192, width: int = 256) -> list[ValSet]:  # fmt: skip
+    """Return tabletops and rooms with 1 and 4 views, plus the dev frames (1/2/4 views).
+
+    Synthetic windows are rendered at ``height`` x ``width`` (``nova3r eval``'s 256x192 for
+    the shipped model's 128x96 input).
+    """
+    sets = []
+    size = dict(height=height, width=width)
+    for views in (1, 4):
+        sets.append(synthetic_set(f"tabletop_{views}v", "tabletop", VAL_TABLETOP_SEED, windows,
+                                  views, device, **size))  # fmt: skip
+        sets.append(synthetic_set(f"room_{views}v", "room", VAL_ROOM_SEED, windows, views,
+                                  device, **size))  # fmt: skip
+    if sevenscenes:
+        sets += [sevenscenes_set(sevenscenes, v, device) for v in (1, 2, 4)]
+    return sets
+
+
+def _nearest(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Distance (N,) from each point of ``a`` (N, 3) to its nearest in ``b`` (M, 3)."""
+    if len(b) == 0:
+        return torch.full((len(a),), float("inf"), device=a.device)
+    return torch.cat([torch.cdist(a[i : i + chunk], b).amin(1) for i in range(0, len(a), chunk)])
+
+
+def set_scores(vs: ValSet, world: torch.Tensor) -> dict[str, float]:
+    """Score predicted world points (B, N, 3) of ``vs``'s windows: outside and F@tau."""
+    inside = region_mask(world, vs.depth, vs.K, vs.T_world_cam)
+    out = {f"{vs.name}/outside": float(1.0 - inside.float().mean())}
+    for tau in vs.taus:
+        fs = []
+        for b in range(len(world)):
+            p, t = world[b][inside[b]], vs.targets[b]
+            if len(p) == 0 or len(t) == 0:
+                fs.append(0.0)
+                continue
+            prec = float((_nearest(p, t) < tau).float().mean())
+            rec = float((_nearest(t, p) < tau).float().mean())
+            fs.append(2 * prec * rec / max(prec + rec, 1e-12))
+        out[f"{vs.name}/f@{round(tau * 100)}cm"] = float(np.mean(fs))
+    return out
+
+
+@torch.no_grad()
+def score(model, sets: list[ValSet], n_points: int = 4096, steps: int = 8,
+          seed: int = 0) -> dict[str, float]:  # fmt: skip
+    """Return ``{"<set>/outside": ..., "<set>/f@<cm>cm": ...}`` for the model as it is.
+
+    The model is put in eval mode and back into train mode. Depth, intrinsics and the
+    true poses are inputs (the posed RGB-D case the validation targets describe).
+    """
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    out: dict[str, float] = {}
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
+    try:
+        for vs in sets:
+            B = vs.images.shape[0]
+            yes = torch.ones(B, dtype=torch.bool, device=dev)
+            inp = prepare(model.cfg, vs.images, vs.K, vs.depth, vs.T_world_cam, yes, yes, yes)
+            gen = torch.Generator(device=dev).manual_seed(seed)
+            with autocast:
+                scene, _, _ = model.encode_images(inp["pixels"], inp["pose_in"],
+                                                  inp["pose_known"])  # fmt: skip
+                pts, _ = sample(model.decoder, scene, n_points, steps, generator=gen,
+                                noise_std=model.cfg.noise_std, geo=inp.get("geo"))  # fmt: skip
+            ref = to_reference_frame(pts.float(), inp["scale"])  # (B, N, 3) view 0's frame
+            T0 = vs.T_world_cam[:, 0]
+            world = ref @ T0[:, :3, :3].transpose(1, 2) + T0[:, None, :3, 3]
+            out.update(set_scores(vs, world))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def criterion(scores: dict[str, float]) -> float:
+    """Return the number the best checkpoint maximises: the mean of every set's F-scores."""
+    values = [v for k, v in scores.items() if "/f@" in k]
+    return float(np.mean(values)) if values else float("nan")
