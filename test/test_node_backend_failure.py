@@ -16,6 +16,7 @@ class FailingBackend(Backend):
     """The depth backend, failing on the windows whose number is in ``fail_on`` (from 1)."""
 
     def __init__(self, values, fail_on, error=None):
+        """Build the depth backend from the node's ``values``; ``error`` is what it raises."""
         super().__init__("depth", values, "map")
         self.fail_on, self.calls = set(fail_on), 0
         self.error = error or RuntimeError(

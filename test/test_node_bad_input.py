@@ -97,8 +97,8 @@ def _bad_depth(depth, encoding="32FC1"):
 
 
 ALL_NAN = np.full((H, W), np.nan, np.float32)
-IDS = "encoding data_length size_vs_info camera_info uncalibrated all_nan_depth depth_encoding depth_size"
-IDS = IDS.split()
+IDS = "encoding data_length size_vs_info camera_info uncalibrated all_nan_depth depth_encoding"
+IDS = [*IDS.split(), "depth_size"]
 
 
 @pytest.mark.parametrize(

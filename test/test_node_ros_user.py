@@ -27,6 +27,7 @@ class Camera:
     """Publishers of one camera under ``prefix`` and probes of the node's outputs."""
 
     def __init__(self, h, prefix="/cam0", node_ns="", info=True, depth=True, image=True):
+        """Create the publishers under ``prefix`` and the probes (node in ``node_ns``)."""
         self.h, self.step = h, 0
         probe = h.node(f"driver{abs(hash(prefix)) % 10000}")
         self.info = probe.create_publisher(CameraInfo, f"{prefix}/camera_info", QOS)
@@ -65,7 +66,7 @@ class Camera:
         return got()
 
     def status(self, timeout=5.0, where=lambda s: True) -> DiagnosticStatus | None:
-        """Return the next diagnostics status (after the call) that satisfies ``where``."""
+        """Return the first diagnostics report after this call that satisfies ``where``."""
         self.diags.clear()
 
         def found():
