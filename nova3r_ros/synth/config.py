@@ -40,8 +40,14 @@ class SynthConfig:
         mesh_dir: directory of ``*.obj`` meshes mixed into the scenes, or None.
         mesh_names: include list of mesh file stems (None = all in ``mesh_dir``).
         mesh_exclude: mesh file stems to leave out (e.g. held out of training).
-        mesh_prob: probability that an object is a mesh when ``mesh_dir`` is given.
+        mesh_prob: probability that an object is a mesh when ``mesh_dir`` is given (or,
+            with ``procedural_prob`` > 0, a mesh of :class:`.procedural.ShapeSource`).
         max_mesh_faces: decimation budget per mesh.
+        procedural_prob: probability that a mesh object is a procedural shape
+            (superquadric, extruded polygon, union; :mod:`.procedural`); 1 without
+            ``mesh_dir``; 0 = library meshes only (the benchmark).
+        deform_prob: probability that a library mesh is deformed (anisotropic scale, taper,
+            twist; :func:`.procedural.deform`); 0 for the benchmark.
         with_depth: put the rendered depth into the Views.
         device: torch device to render on (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
         known_poses: put ``T_world_cam`` into the Views; None = True for ``rig`` only.
@@ -77,6 +83,8 @@ class SynthConfig:
     mesh_exclude: tuple[str, ...] = ()
     mesh_prob: float = 0.3
     max_mesh_faces: int = 2000
+    procedural_prob: float = 0.0
+    deform_prob: float = 0.0
     with_depth: bool = True
     device: str = "cpu"
     known_poses: bool | None = None
@@ -130,8 +138,9 @@ class SynthConfig:
         if self.mesh_names is not None:
             object.__setattr__(self, "mesh_names", tuple(self.mesh_names))
         object.__setattr__(self, "mesh_exclude", tuple(self.mesh_exclude))
-        if not 0.0 <= self.mesh_prob <= 1.0:
-            bad(f"mesh_prob must be in [0, 1], got {self.mesh_prob!r}")
+        for name in ("mesh_prob", "procedural_prob", "deform_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                bad(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         if not intlike(self.max_mesh_faces) or self.max_mesh_faces < 4:
             bad(f"max_mesh_faces must be an int >= 4, got {self.max_mesh_faces!r}")
         pair("fov_deg", self.fov_deg, 10.0, 150.0)

@@ -18,6 +18,7 @@ from nova3r_ros.core.types import GroundTruth, View, Window
 from nova3r_ros.synth.config import SynthConfig
 from nova3r_ros.synth.meshes import MeshLibrary
 from nova3r_ros.synth.primitives import contains
+from nova3r_ros.synth.procedural import ShapeSource
 from nova3r_ros.synth.render import render
 from nova3r_ros.synth.rigs import sample_cameras, sample_cameras_wide
 from nova3r_ros.synth.sampling import sample_surface, scene_key, visibility
@@ -33,12 +34,20 @@ def _library(mesh_dir, names, exclude, max_faces) -> MeshLibrary:
     return MeshLibrary(mesh_dir, names, exclude, max_faces)
 
 
-def mesh_library(config: SynthConfig) -> MeshLibrary | None:
-    """Return the (cached) mesh library of ``config``, or None without ``mesh_dir``."""
-    if config.mesh_dir is None:
-        return None
-    return _library(str(config.mesh_dir), config.mesh_names, config.mesh_exclude,
-                    config.max_mesh_faces)  # fmt: skip
+def mesh_library(config: SynthConfig) -> MeshLibrary | ShapeSource | None:
+    """Return where ``config``'s object meshes come from.
+
+    The (cached) library of ``mesh_dir``, or None without one; with ``procedural_prob`` or
+    ``deform_prob`` set, a :class:`.procedural.ShapeSource` over that library (or over
+    procedural shapes alone).
+    """
+    library = None
+    if config.mesh_dir is not None:
+        library = _library(str(config.mesh_dir), config.mesh_names, config.mesh_exclude,
+                           config.max_mesh_faces)  # fmt: skip
+    if config.procedural_prob > 0 or config.deform_prob > 0:
+        return ShapeSource(library, config.procedural_prob, config.deform_prob)
+    return library
 
 
 def _check_seed(seed) -> int:

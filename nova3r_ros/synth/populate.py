@@ -16,6 +16,7 @@ import numpy as np
 
 from nova3r_ros.synth.assembly import PROPS, Assembly, single
 from nova3r_ros.synth.layout import footprint_extent, footprints_overlap, place
+from nova3r_ros.synth.procedural import draw_mesh
 
 _WALL_YAW = (0.0, -np.pi / 2, np.pi, np.pi / 2)  # back (+y local) to the +y, +x, -y, -x wall
 PROP_NAMES = tuple(PROPS)
@@ -130,7 +131,7 @@ def draw_item(rng, kinds: Sequence[str], meshes, mesh_prob: float, prop_prob: fl
     if rng.uniform() < prop_prob:
         return PROPS[PROP_NAMES[int(rng.integers(len(PROP_NAMES)))]](rng)
     if meshes is not None and rng.uniform() < mesh_prob:
-        mesh = meshes.meshes[int(rng.integers(len(meshes)))]
+        mesh = draw_mesh(meshes, rng)
         size, _, _ = _object_shape(rng, "mesh", mesh)
         return single("mesh", (mesh, size), 0.0)
     kind = str(kinds[int(rng.integers(len(kinds)))])

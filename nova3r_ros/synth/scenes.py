@@ -25,6 +25,7 @@ import torch
 from nova3r_ros.synth.layout import place
 from nova3r_ros.synth.meshes import MeshLibrary
 from nova3r_ros.synth.primitives import KINDS, OBJECT_KINDS, MeshBatch, PrimBatch, SceneBatch
+from nova3r_ros.synth.procedural import draw_mesh
 
 _FIELDS = ("pos", "yaw", "params", "obj_id", "color", "color2", "tex", "tex_scale")
 
@@ -142,7 +143,7 @@ def _add_objects(b: _Builder, supports: Sequence[tuple], n: int, kinds, meshes, 
         centre, syaw, half = supports[s]
         mesh = None
         if meshes is not None and rng.uniform() < mesh_prob:
-            kind, mesh = "mesh", meshes.meshes[int(rng.integers(len(meshes)))]
+            kind, mesh = "mesh", draw_mesh(meshes, rng)
         else:
             kind = str(kinds[int(rng.integers(len(kinds)))])
         params, zc, shape = _object_shape(rng, kind, mesh)

@@ -24,6 +24,8 @@ from nova3r_ros.synth.config import SynthConfig
 FAMILY_WEIGHTS = {"tabletop": 0.2, "clutter": 0.2, "shelf": 0.15, "counter": 0.15, "room": 0.3}
 MODE_WEIGHTS = {"random": 0.45, "moving": 0.35, "rig": 0.2}
 FOV_DEG = (55.0, 100.0)
+PROCEDURAL_PROB = 0.5  # of mesh objects: superquadrics, extrusions, unions (synth.procedural)
+DEFORM_PROB = 0.5  # of library meshes: scaled, tapered, twisted
 ROLL_DEG = (-10.0, 10.0)
 HANDHELD = dict(jitter_m=0.01, jitter_deg=1.0)
 # family -> (elevation deg, distance m); no negative elevations over a bare table top
@@ -82,8 +84,10 @@ def training_config(
     Returns:
         A validated :class:`SynthConfig` with ``look_at="surface"``, the family's
         :data:`CAMERA_RANGES`, field of view :data:`FOV_DEG`, roll :data:`ROLL_DEG`,
-        handheld shake for ``moving``, an azimuth spread from :data:`SPREAD_DEG` and
-        ``known_poses=True`` (the trainer decides which poses the model sees).
+        handheld shake for ``moving``, an azimuth spread from :data:`SPREAD_DEG`,
+        procedural and deformed object meshes (:data:`PROCEDURAL_PROB`,
+        :data:`DEFORM_PROB`) and ``known_poses=True`` (the trainer decides which poses the
+        model sees).
 
     """
     u = _uniform(rng, 3)
@@ -96,6 +100,7 @@ def training_config(
         height=height, width=width, n_gt_points=n_gt_points, mesh_dir=mesh_dir,
         mesh_exclude=tuple(mesh_exclude), device=str(device), known_poses=True,
         fov_deg=FOV_DEG, elevation_deg=elevation, distance_m=distance, look_at="surface",
-        roll_deg=ROLL_DEG, **(HANDHELD if mode == "moving" else {}),
+        roll_deg=ROLL_DEG, procedural_prob=PROCEDURAL_PROB, deform_prob=DEFORM_PROB,
+        **(HANDHELD if mode == "moving" else {}),
     )  # fmt: skip
     return SynthConfig(**{**fields, **overrides})
