@@ -1,5 +1,9 @@
 """Per-camera subscriptions: convert, check, stamp and push (O(1) work per message).
 
+Raw images and depth maps are taken as serialized bytes and read in place
+(:mod:`image_cdr`: no deserialization copies, a zero-copy view of the pixels), which
+keeps the executor ahead of 4 cameras at 30 Hz on a small CPU.
+
 Bad input never stops the node: a message that cannot be converted (unknown
 encoding, inconsistent size or step, image size not matching CameraInfo,
 unusable CameraInfo, depth with no valid pixel) is counted, a throttled warning
@@ -48,6 +52,7 @@ from nova3r_ros.ros.conversions import (
     image_to_rgb,
     stamp_to_ns,
 )
+from nova3r_ros.ros.image_cdr import image_from_cdr
 from nova3r_ros.ros.params import CameraConfig
 from nova3r_ros.ros.sync import CameraFrame, FrameSync
 
@@ -98,15 +103,15 @@ class CameraInputs:
         self.arrived: dict[str, float] = {}  # stream -> monotonic time of its last message
         self._told_uncalibrated = False
         self._info_key: tuple | None = None  # the last converted CameraInfo's contents
-        image_type = CompressedImage if camera.compressed else Image
+        # Raw images come as serialized bytes, read by image_from_cdr (no deserialization).
+        image_type, raw = (CompressedImage, False) if camera.compressed else (Image, True)
+        sub = node.create_subscription
         self._subs = [
-            node.create_subscription(CameraInfo, camera.info_topic, self._on_info, qos),
-            node.create_subscription(image_type, camera.image_topic, self._on_image, qos),
+            sub(CameraInfo, camera.info_topic, self._on_info, qos),
+            sub(image_type, camera.image_topic, self._on_image, qos, raw=raw),
         ]
         if camera.use_depth:
-            self._subs.append(
-                node.create_subscription(image_type, camera.depth_topic, self._on_depth, qos)
-            )
+            self._subs.append(sub(image_type, camera.depth_topic, self._on_depth, qos, raw=raw))
 
     @property
     def topics(self) -> dict[str, str]:
@@ -260,6 +265,10 @@ class CameraInputs:
         self._count_sequence("image", info)
         if not self._has_info("image"):
             return
+        if isinstance(msg, bytes):  # a raw subscription: read the serialized Image
+            msg = self._decode(image_from_cdr, msg, "bad_image", "image")
+            if msg is None:
+                return
         convert = compressed_to_rgb if self.camera.compressed else image_to_rgb
         rgb = self._decode(convert, msg, "bad_image", "image")
         if rgb is None:
@@ -277,6 +286,10 @@ class CameraInputs:
         self._count_sequence("depth", info)
         if not self._has_info("depth"):
             return
+        if isinstance(msg, bytes):
+            msg = self._decode(image_from_cdr, msg, "bad_depth", "depth")
+            if msg is None:
+                return
         convert = compressed_to_depth if self.camera.compressed else image_to_depth
         d = self._decode(convert, msg, "bad_depth", "depth")
         if d is None:
