@@ -9,6 +9,8 @@
 # (and NOVA3R_CACHE for its reference), the 7-Scenes dev frames: $RUN/validation.jsonl, and
 # the best step's checkpoint in $RUN/best.
 # Writes $RUN/{config.json,weights-*.safetensors,train_state.*,train_stage3.jsonl,summary_stage3.json}.
+# Put RUN outside the repository (e.g. /tmp/runs/r13): the device's copy of the working tree
+# is synchronised at every call, so files written inside it may not survive to the next one.
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2
 INIT=${INIT:-nova3r_ros/model/checkpoints/base}

@@ -38,3 +38,15 @@ def test_training_validates_and_keeps_the_best_step(tmp_path):
     assert best["criterion"] == max(r["criterion"] for r in rows)
     saved = json.loads((tmp_path / "best" / "config.json").read_text())
     assert saved["step"] == best["step"]
+
+
+def test_a_resumed_run_keeps_the_best_of_the_segment_before(tmp_path):
+    common = dict(stage=1, model="tiny", batch=2, n_points=128, views=(1,), device="cpu",
+                  reuse=1, minutes=0.01, val_every=10.0, val_windows=1)  # fmt: skip
+    first = train(TrainConfig(out=str(tmp_path / "a"), save_state=True, **common))
+    best_a = first["validation"]["best"]
+    second = train(TrainConfig(out=str(tmp_path / "b"), resume=str(tmp_path / "a"), **common))
+    best_b = second["validation"]["best"]
+    assert best_b["criterion"] >= best_a["criterion"]
+    saved = json.loads((tmp_path / "b" / "best" / "config.json").read_text())
+    assert saved["step"] == best_b["step"]

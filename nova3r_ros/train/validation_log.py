@@ -2,13 +2,16 @@
 
 Writes ``<out>/validation.jsonl`` (one row per validation: step, seconds, the scores of
 :func:`nova3r_ros.train.validate.score`, the criterion) and, whenever the criterion is the
-best so far, the inference checkpoint ``<out>/best`` (bfloat16, like the final one).
+best so far, the inference checkpoint ``<out>/best`` (bfloat16, like the final one). A
+resumed run starts from the best of the run it continues (``<resume>/best``), so the best
+over all segments is kept.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -29,6 +32,12 @@ class Validation:
         self.build_seconds = time.monotonic() - t0
         self.best: dict | None = None
         self.rows = 0
+        previous = Path(cfg.resume or "") / "best"
+        if cfg.resume and (previous / "config.json").is_file():  # a resumed run's best so far
+            meta = json.loads((previous / "config.json").read_text()).get("meta", {})
+            if "validation" in meta:
+                self.best = meta["validation"]
+                shutil.copytree(previous, self.out_dir / "best", dirs_exist_ok=True)
         self._next = time.monotonic()
 
     def due(self) -> bool:
