@@ -14,7 +14,19 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from test_node_support import NS, RIG, STAMP0, TINY_MODEL, H, Harness, K, W, eager_params, render
+from test_node_support import (
+    NS,
+    RIG,
+    STAMP0,
+    TINY_MODEL,
+    H,
+    Harness,
+    K,
+    W,
+    eager_params,
+    render,
+    surface_distance,
+)
 
 from nova3r_ros.ros.conversions import header, numpy_to_image, stamp_to_ns
 from nova3r_ros.ros.node import FAILURE, SUCCESS, ReconstructionNode
@@ -52,7 +64,10 @@ class Camera:
             info = CameraInfo(header=hdr, width=W, height=H, distortion_model="plumb_bob")
             info.k = K.reshape(9).tolist()
             self.info.publish(info)
-        if self.send_depth:
+        if self.send_depth == "16UC1":  # millimetres, as RealSense drivers send it
+            self.depth.publish(numpy_to_image(np.round(DEPTH * 1000).astype(np.uint16),
+                                              "16UC1", hdr))  # fmt: skip
+        elif self.send_depth:
             self.depth.publish(numpy_to_image(DEPTH, "32FC1", hdr))
         if self.send_image:
             self.image.publish(numpy_to_image(RGB, "rgb8", hdr))
@@ -247,5 +262,25 @@ def test_uncalibrated_and_rational_polynomial_camera_info():
         cam_model = node.inputs[0].intrinsics
         assert cam_model.distortion_model == "rational_polynomial"
         np.testing.assert_allclose(cam_model.K, K)
+    finally:
+        h.close()
+
+
+def test_16_bit_millimetre_depth_is_reconstructed_in_metres():
+    from nova3r_ros.ros.conversions import pointcloud2_to_arrays
+
+    h = Harness()
+    try:
+        node = start(h, Parameter("use_tf_poses", value=False))
+        cam = Camera(h, depth="16UC1")
+        assert cam.connected()
+        cloud = cam.cloud(cam.send())
+        assert cloud is not None, node.last_error
+        points = pointcloud2_to_arrays(cloud)["points"]
+        assert len(points) > 100
+        assert h.spin_until(lambda: node.latest is not None, 5.0)
+        T = RIG["cam0"] @ np.linalg.inv(node.latest.T_world_cams[0])  # output -> scene frame
+        world = points @ T[:3, :3].T + T[:3, 3]
+        assert np.median(surface_distance(world)) < 0.01  # metres, not millimetres
     finally:
         h.close()

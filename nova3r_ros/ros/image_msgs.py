@@ -134,6 +134,13 @@ def image_to_depth(msg) -> DepthImage:
     return _depth_from_pixels(image_to_numpy(msg))
 
 
+def depth_metres(depth: np.ndarray) -> np.ndarray:
+    """Return float32 metres from uint16 millimetres (a raw 16UC1 view); float32 unchanged."""
+    if depth.dtype == np.uint16:
+        return depth.astype(np.float32) * np.float32(0.001)
+    return depth
+
+
 def _depth_from_pixels(pixels: np.ndarray) -> DepthImage:
     if pixels.dtype == np.uint16:
         return DepthImage(pixels.astype(np.float32) * np.float32(0.001), 0)

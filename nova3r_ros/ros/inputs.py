@@ -45,10 +45,12 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from nova3r_ros.ros.conversions import (
     ConversionError,
+    DepthImage,
     camera_info_to_camera,
     compressed_to_depth,
     compressed_to_rgb,
     image_to_depth,
+    image_to_numpy,
     image_to_rgb,
     stamp_to_ns,
 )
@@ -291,6 +293,8 @@ class CameraInputs:
             if msg is None:
                 return
         convert = compressed_to_depth if self.camera.compressed else image_to_depth
+        if not self.camera.compressed and msg.encoding in ("16UC1", "mono16"):
+            convert = _millimetres  # kept as received; metres only for keyframes
         d = self._decode(convert, msg, "bad_depth", "depth")
         if d is None:
             return
@@ -306,3 +310,13 @@ class CameraInputs:
         stamp = stamp_to_ns(msg.header.stamp)
         if self._size_ok(d.depth.shape, "depth") and self._stamp_ok("depth", stamp):
             self.sync.push_depth(self.camera.name, stamp, d.depth)
+
+
+def _millimetres(msg) -> DepthImage:
+    """Return a 16-bit depth image's pixels as they are (uint16 mm, zero-copy when unpadded).
+
+    16-bit depth has no NaN; 0 is invalid already. The conversion to float32 metres
+    (``depth_metres``) is left to the frames that become keyframes, a few per second,
+    not 30 per second and camera on the executor.
+    """
+    return DepthImage(image_to_numpy(msg), 0)

@@ -45,6 +45,7 @@ from nova3r_ros.pipeline import PipelineError
 from nova3r_ros.ros.backend import Backend, max_views, open_backend, set_threads
 from nova3r_ros.ros.diagnostics import RateMeter, WindowStats
 from nova3r_ros.ros.grouping import GroupingThread
+from nova3r_ros.ros.image_msgs import depth_metres
 from nova3r_ros.ros.inputs import CameraInputs, input_qos
 from nova3r_ros.ros.keyframes import Keyframe, KeyframePolicy, KeyframeWindow, thumbnail
 from nova3r_ros.ros.node_status import InputWatch, TfWait, publish_diagnostics
@@ -281,6 +282,9 @@ class ReconstructionNode(LifecycleNode):
             return  # too soon for a keyframe: no TF lookups, no thumbnails
         world, rig = self.config["world_frame"], self.config["rig_frame"]
         frames = group.frames
+        for f in frames:  # 16-bit depth arrives as millimetres: metres for keyframes only
+            if f.depth is not None:
+                f.depth = depth_metres(f.depth)
         T_world = [self._lookup(world, f.frame_id, f.stamp) for f in frames]
         T_rig = [self._lookup(rig, f.frame_id, f.stamp) for f in frames]
         unresolved = [f.frame_id for f, Tw, Tr in zip(frames, T_world, T_rig, strict=True)

@@ -41,7 +41,9 @@ class CameraFrame:
         stamp: the image's header stamp (ns).
         frame_id: the image's optical frame (OpenCV: x right, y down, z forward).
         image: uint8 HxWx3 RGB (may be a read-only view of the message).
-        depth: float32 HxW metres (0 = invalid), registered to ``image``; or None.
+        depth: HxW depth registered to ``image`` (0 = invalid): float32 metres, or
+            uint16 millimetres as a 16-bit driver sent it (``image_msgs.depth_metres``
+            converts; the node does so for keyframes); or None.
         intrinsics: the camera's model from the latest CameraInfo; None if none came yet.
 
     """
@@ -136,7 +138,7 @@ class FrameSync:
         self._pushed.set()
 
     def push_depth(self, camera: str, stamp: int, depth: np.ndarray) -> None:
-        """Add a depth map (float32 HxW metres) of ``camera`` at ``stamp`` (ns); O(1)."""
+        """Add a depth map (HxW, as in :class:`CameraFrame`) of ``camera`` at ``stamp``; O(1)."""
         with self._lock:
             self._depths[camera].push((int(stamp), depth))
         self._pushed.set()
