@@ -41,6 +41,9 @@ class ModelConfig:
         ray_features: 1 = the decoder also sees, for each query point, its signed distance
             along the ray to the observed depth of the views whose pose is known
             (:mod:`nova3r_ros.model.ray_features`); 0 = not.
+        gravity_frame: 1 = the canonical frame is levelled when a window comes with depth
+            and a gravity direction (:func:`nova3r_ros.model.batch.levelling`: gravity along
+            +y, view 0's heading along +z); 0 = view 0's optical frame always.
 
     """
 
@@ -59,11 +62,12 @@ class ModelConfig:
     noise_std: float = 1.0  # checkpoints from before this field was added used 1.0
     local_context: int = 0  # checkpoints from before this field was added used 0
     ray_features: int = 0  # checkpoints from before this field was added used 0
+    gravity_frame: int = 0  # checkpoints from before this field was added used 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("local_context", "ray_features"):
+            if f.name in ("local_context", "ray_features", "gravity_frame"):
                 if value not in (0, 1) or isinstance(value, bool):
                     raise ValueError(f"ModelConfig.{f.name} must be 0 or 1, got {value!r}")
                 continue

@@ -55,6 +55,10 @@ def main(argv=None) -> int:
     p.add_argument("--val-7scenes", default=None,
                    help="7-Scenes dev folder scored in validation (never trained on)")  # fmt: skip
     p.add_argument("--val-windows", type=int, default=16, help="synthetic windows per set")
+    p.add_argument("--gravity-frame", action="store_true",
+                   help="train a levelled canonical frame (see --p-gravity)")  # fmt: skip
+    p.add_argument("--p-gravity", type=float, default=0.8,
+                   help="windows whose gravity is given (levelled frame only)")  # fmt: skip
     a = p.parse_args(argv)
     cfg = TrainConfig(
         stage=a.stage, model=a.model, minutes=a.minutes, batch=a.batch, lr=a.lr,
@@ -64,7 +68,7 @@ def main(argv=None) -> int:
         p_robot=a.p_robot, p_sensor=a.p_sensor, data_workers=a.data_workers,
         schedule=a.schedule, targets=a.targets, val_every=a.val_every,
         val_7scenes=a.val_7scenes, val_windows=a.val_windows, resume=a.resume,
-        save_state=a.save_state,
+        save_state=a.save_state, gravity_frame=a.gravity_frame, p_gravity=a.p_gravity,
     )  # fmt: skip
     train(cfg)
     return 0

@@ -32,6 +32,7 @@ from nova3r_ros.model.batch import prepare
 from nova3r_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from nova3r_ros.model.config import CONFIGS
 from nova3r_ros.model.flow import flow_loss
+from nova3r_ros.model.gravity import world_down
 from nova3r_ros.model.network import Nova3r
 from nova3r_ros.train.data import EVAL_SEED_START, BatchSource, synth_batch
 from nova3r_ros.train.state import load_train_state, save_train_state, saved_step
@@ -74,6 +75,9 @@ class TrainConfig:
     val_every: float = 0.0  # minutes between validations (0 = none); best kept in out/best
     val_7scenes: str | None = None  # 7-Scenes dev folder for validation (never trained on)
     val_windows: int = 16  # synthetic validation windows per set
+    gravity_frame: bool = False  # train a levelled canonical frame (ModelConfig.gravity_frame)
+    p_gravity: float = 0.8  # windows (with depth) whose gravity is given, when levelled
+    gravity_noise_deg: float = 2.0  # error of the given gravity (a support-plane estimate)
     device: str = "cuda"
     extra: dict = field(default_factory=dict)
 
@@ -94,7 +98,7 @@ class TrainConfig:
             raise ValueError("val_every must be >= 0 and val_windows >= 1")
         if self.data_workers < -1:
             raise ValueError(f"data_workers must be >= -1, got {self.data_workers}")
-        for name in ("p_depth", "p_pose", "p_room", "p_robot", "p_sensor"):
+        for name in ("p_depth", "p_pose", "p_room", "p_robot", "p_sensor", "p_gravity"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
 
@@ -124,13 +128,31 @@ def widen(model: Nova3r, target) -> Nova3r:
     return wide
 
 
+def synthetic_gravity(T_world_cam: torch.Tensor, p_given: float, noise_deg: float):
+    """Return "down" (B, 3) in view 0's optical frame for z-up synthetic worlds.
+
+    Each window gets it with probability ``p_given`` (zero rows otherwise: the camera frame
+    is kept), tilted by a random rotation of up to ``noise_deg`` degrees (the error of an
+    estimate from a support plane).
+    """
+    down = world_down(T_world_cam[:, 0])
+    B, dev = len(down), down.device
+    tilt = torch.randn(B, 3, device=dev) * math.radians(noise_deg) / math.sqrt(3)
+    down = down + torch.linalg.cross(tilt, down)  # small rotation by the vector ``tilt``
+    given = torch.rand(B, device=dev) < p_given
+    return torch.where(given[:, None], down / down.norm(dim=-1, keepdim=True), 0.0)
+
+
 def losses(model: Nova3r, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """Compute the stage's losses on one synthetic batch."""
     B, dev = batch["images"].shape[0], batch["images"].device
     use_depth = torch.rand(B, device=dev) < cfg.p_depth
     use_pose = torch.rand(B, device=dev) < cfg.p_pose
+    gravity = None
+    if model.cfg.gravity_frame:
+        gravity = synthetic_gravity(batch["T_world_cam"], cfg.p_gravity, cfg.gravity_noise_deg)
     inp = prepare(model.cfg, batch["images"], batch["K"], batch["depth"], batch["T_world_cam"],
-                  use_depth, None, use_pose, batch["points"])  # fmt: skip
+                  use_depth, None, use_pose, batch["points"], gravity)  # fmt: skip
     target = inp["points"]
     if cfg.stage == 1:
         scene = model.point_encoder(target)
@@ -246,6 +268,8 @@ def _train(cfg: TrainConfig, device, rank: int, world: int, ctrl, source: BatchS
     torch.backends.cuda.matmul.allow_tf32 = True
     model = load_checkpoint(cfg.init, device) if cfg.init else Nova3r(CONFIGS[cfg.model])
     model = widen(model, CONFIGS[cfg.model]).to(device).train()
+    if cfg.gravity_frame and not model.cfg.gravity_frame:  # same weights, levelled frame
+        model.cfg = replace(model.cfg, gravity_frame=1)
     if world > 1:  # ranks initialised with different seeds: start from rank 0's weights
         with torch.no_grad():
             for t in [*model.parameters(), *model.buffers()]:

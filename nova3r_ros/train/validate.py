@@ -25,6 +25,7 @@ import torch
 
 from nova3r_ros.model.batch import prepare, to_reference_frame
 from nova3r_ros.model.flow import sample
+from nova3r_ros.model.gravity import support_plane_down, world_down
 from nova3r_ros.train.targets import region_mask
 
 VAL_TABLETOP_SEED = 1_600_000
@@ -42,6 +43,8 @@ class ValSet:
             metres; T_world_cam float32 (B, V, 4, 4) camera-to-world (true poses).
         targets: per window, float32 (M_i, 3) world reference points in the region.
         taus: F-score thresholds (m).
+        gravity: float32 (B, 3) "down" in view 0's optical frame (zero rows: unknown), for
+            a model with a levelled canonical frame.
 
     """
 
@@ -52,6 +55,7 @@ class ValSet:
     T_world_cam: torch.Tensor
     targets: list[torch.Tensor]
     taus: tuple[float, ...]
+    gravity: torch.Tensor | None = None
 
 
 def _cut(points: torch.Tensor, depth, K, T, generator: torch.Generator) -> torch.Tensor:
@@ -75,8 +79,9 @@ def synthetic_set(name: str, family: str, first: int, windows: int, views: int, 
     g = torch.Generator().manual_seed(first)
     targets = [_cut(b["points"][i], b["depth"][i], b["K"][i], b["T_world_cam"][i], g)
                for i in range(windows)]  # fmt: skip
+    down = world_down(b["T_world_cam"][:, 0])  # synthetic worlds are z-up
     return ValSet(name, b["images"], b["K"], b["depth"], b["T_world_cam"], targets,
-                  (0.01, 0.02, 0.05))  # fmt: skip
+                  (0.01, 0.02, 0.05), down)  # fmt: skip
 
 
 def sevenscenes_set(path: str, views: int, device, windows: int = 8, stride: int = 4) -> ValSet:
@@ -95,7 +100,8 @@ def sevenscenes_set(path: str, views: int, device, windows: int = 8, stride: int
     surface = torch.from_numpy(np.asarray(items[0].gt.points, np.float32)).to(device)
     g = torch.Generator().manual_seed(0)
     targets = [_cut(surface, depth[i], K[i], T[i], g) for i in range(len(items))]
-    return ValSet(f"real_{views}v", images, K, depth, T, targets, (0.02, 0.05))
+    down = torch.stack([support_plane_down(depth[i, 0], K[i, 0]) for i in range(len(items))])
+    return ValSet(f"real_{views}v", images, K, depth, T, targets, (0.02, 0.05), down)
 
 
 def default_sets(device, sevenscenes: str | None = None, windows: int = 16,
@@ -159,14 +165,15 @@ def score(model, sets: list[ValSet], n_points: int = 4096, steps: int = 8,
         for vs in sets:
             B = vs.images.shape[0]
             yes = torch.ones(B, dtype=torch.bool, device=dev)
-            inp = prepare(model.cfg, vs.images, vs.K, vs.depth, vs.T_world_cam, yes, yes, yes)
+            inp = prepare(model.cfg, vs.images, vs.K, vs.depth, vs.T_world_cam, yes, yes, yes,
+                          gravity=vs.gravity)  # fmt: skip
             gen = torch.Generator(device=dev).manual_seed(seed)
             with autocast:
                 scene, _, _ = model.encode_images(inp["pixels"], inp["pose_in"],
                                                   inp["pose_known"])  # fmt: skip
                 pts, _ = sample(model.decoder, scene, n_points, steps, generator=gen,
                                 noise_std=model.cfg.noise_std, geo=inp.get("geo"))  # fmt: skip
-            ref = to_reference_frame(pts.float(), inp["scale"])  # (B, N, 3) view 0's frame
+            ref = to_reference_frame(pts.float(), inp["scale"], inp["R_canon"])  # view 0 frame
             T0 = vs.T_world_cam[:, 0]
             world = ref @ T0[:, :3, :3].transpose(1, 2) + T0[:, None, :3, 3]
             out.update(set_scores(vs, world))
