@@ -34,6 +34,7 @@ from nova3r_ros.model.depth_consistency import (
 )
 from nova3r_ros.model.flow import SAMPLERS, sample
 from nova3r_ros.model.graphs import graphed_encoder
+from nova3r_ros.model.gravity import support_plane_down, world_down
 from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
 from nova3r_ros.model.pose_refine import refine_with_hypotheses
@@ -64,6 +65,10 @@ class InferenceConfig:
         publish: with depth, return the published cloud (observed surfaces + confident
             completed points, :mod:`nova3r_ros.model.published_cloud`); None = the
             decoder's points (after depth consistency when that is on).
+        world_z_up: the window's poses are in a gravity-aligned, z-up world (the node's
+            ``world_frame`` from TF, synthetic scenes): a model with a levelled canonical
+            frame takes gravity from it; otherwise from view 0's support plane
+            (:mod:`nova3r_ros.model.gravity`), else it keeps view 0's optical frame.
 
     """
 
@@ -77,6 +82,7 @@ class InferenceConfig:
     depth_consistency: DepthConsistency | None = field(default_factory=DepthConsistency)
     publish: PublishConfig | None = field(default_factory=PublishConfig)
     refine_poses: bool = True
+    world_z_up: bool = False
 
     def __post_init__(self) -> None:
         if self.n_points < 1 or self.steps < 1:
@@ -205,6 +211,12 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         else None
     )
     one = torch.ones(1, dtype=torch.bool, device=dev)
+    gravity = None
+    if model.cfg.gravity_frame and has_depth:
+        if posed and config.world_z_up:
+            gravity = world_down(T[:1]).to(dev)
+        else:
+            gravity = support_plane_down(depth[0], K[0].to(dev))[None]
     inputs = prepare(
         model.cfg,
         images[None].to(dev),
@@ -214,6 +226,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         use_depth=one if has_depth else ~one,
         use_K=one,
         use_pose=one if posed else ~one,
+        gravity=gravity,
     )
     t1 = time.perf_counter()
     # no autocast weight cache: a captured graph must not point at cached casts
@@ -250,7 +263,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     colors = None
     confidence = None
     if decode:
-        raw_dev = to_reference_frame(pts, scale)[0]
+        raw_dev = to_reference_frame(pts, scale, inputs["R_canon"])[0]
         pts_dev, observed_dev = raw_dev, (logits[0] > config.observed_threshold)
     else:
         raw_dev = pts_dev = observed_dev = None
