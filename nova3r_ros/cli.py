@@ -51,6 +51,7 @@ def _eval(args: argparse.Namespace) -> int:
             args.checkpoint or "", args.device, args.points, args.steps, args.sampler,
             depth_consistency=args.depth_consistency, publish=args.depth_consistency,
             output_spacing=args.output_spacing, min_confidence=args.min_confidence,
+            world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
             "model": backend,

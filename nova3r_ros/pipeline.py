@@ -74,6 +74,8 @@ class ModelBackendConfig:
         min_confidence: completed points below this confidence are left out.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
         refine_poses: refine estimated poses against the depth (model.pose_refine).
+        world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
+            world frame from TF); see model.inference.InferenceConfig.
 
     """
 
@@ -89,6 +91,7 @@ class ModelBackendConfig:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     force_gate: bool = False
     refine_poses: bool = True
+    world_z_up: bool = False
 
     def publish_config(self):
         """Return the model.published_cloud.PublishConfig of these options (None: no publish)."""
@@ -152,6 +155,7 @@ def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstr
                 world_frame=config.world_frame,
                 depth_consistency=DepthConsistency() if config.depth_consistency else None,
                 publish=config.publish_config(), refine_poses=config.refine_poses,
+                world_z_up=config.world_z_up,
             ))  # fmt: skip
         except InferenceError as exc:
             raise PipelineError(str(exc)) from exc

@@ -114,3 +114,21 @@ def test_ray_features_see_the_same_world_point_in_either_frame():
     f_plain = ray_features(plain["points"], plain["geo"])
     assert float(f_plain[..., -2].mean()) > 0.5  # most points are seen by a view
     torch.testing.assert_close(f_lev, f_plain, atol=2e-3, rtol=0)
+
+
+def test_inference_of_a_levelled_model_takes_gravity_from_world_or_support_plane():
+    from nova3r_ros.model.inference import InferenceConfig, infer
+    from nova3r_ros.model.network import Nova3r
+    from nova3r_ros.synth.generate import generate_window
+
+    torch.manual_seed(0)
+    model = Nova3r(LEVELLED).eval()
+    win, _ = generate_window(1_600_020, benchmark_config(1, height=48, width=64))
+    base = dict(n_points=64, steps=2, depth_consistency=None, publish=None, cuda_graph=False)
+    world = infer(model, win, InferenceConfig(world_z_up=True, **base)).points
+    plane = infer(model, win, InferenceConfig(world_z_up=False, **base)).points
+    model.cfg = CONFIGS["tiny"]  # the same weights in view 0's optical frame
+    camera = infer(model, win, InferenceConfig(**base)).points
+    assert np.isfinite(world).all() and np.isfinite(plane).all()
+    assert np.abs(world - plane).max() < 0.05  # support plane ~ true gravity on a tabletop
+    assert np.abs(world - camera).max() > 0.01  # the levelled frame changes the decoding
