@@ -8,15 +8,33 @@ the exception to ``on_error``); the result carries the window's stamp, so
 outputs are stamped with the data they came from. Stage times are folded into
 :attr:`Worker.times` after ``on_result``, so stages it runs (publishing, the
 occupancy update) are counted too. ROS-free.
+
+The thread lowers its own CPU priority (``nice`` + :data:`NICE`, Linux; threads it
+starts, e.g. torch's pool, inherit it): on a contended CPU the executor that takes the
+camera messages runs first, so processing never starves the inputs (the mailbox keeps
+only the newest window anyway).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+NICE = 10  # added to the worker thread's nice value (lower CPU priority)
+
+
+def lower_priority(increment: int = NICE) -> bool:
+    """Raise the calling thread's nice value by ``increment``; False where unsupported."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 @dataclass
@@ -101,6 +119,7 @@ class Worker:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        lower_priority()
         while True:
             with self._cond:
                 while self._job is None and not self._stop:
