@@ -37,7 +37,7 @@ from nova3r_ros.model.graphs import graphed_encoder
 from nova3r_ros.model.gravity import support_plane_down, world_down
 from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
-from nova3r_ros.model.pose_refine import refine_with_hypotheses
+from nova3r_ros.model.pose_views import refine_views
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 
 
@@ -124,7 +124,11 @@ VIEW_CHECK_MIN_AGREEMENT = 0.6
 
 
 def publish_views(
-    window: Window, T_ref_pred: np.ndarray, depth: torch.Tensor, K: torch.Tensor
+    window: Window,
+    T_ref_pred: np.ndarray,
+    depth: torch.Tensor,
+    K: torch.Tensor,
+    pose_ok: np.ndarray | None = None,
 ) -> tuple[list[int], np.ndarray, int]:
     """Return the views whose depth goes into the published cloud, placed in view 0's frame.
 
@@ -133,7 +137,9 @@ def publish_views(
     depth of the last view kept before it, where they overlap: of its points (a sample
     of its pixels) that land on that view's clean pixels, at least 60 % lie on its surface
     rather than in its seen free space, and at least 200 land there. Returns (view
-    indices, their T_ref_cam, how many views were rejected).
+    indices, their T_ref_cam, how many views were rejected). ``pose_ok`` (V,) bool, if
+    given: views whose estimated pose failed its checks (:mod:`.pose_views`) are rejected
+    without the depth check.
     """
     if window.has_poses:
         return list(range(len(window))), placed_views(window), 0
@@ -141,6 +147,8 @@ def publish_views(
     dev = depth.device
     gen = torch.Generator(device=dev).manual_seed(0)
     for i in range(1, len(window)):
+        if pose_ok is not None and not pose_ok[i]:
+            continue
         T = torch.from_numpy(T_ref_pred[i : i + 1]).float().to(dev)
         pts, valid = observed_points(sanitize(depth[i : i + 1]), K[i : i + 1].float(), T,
                                      VIEW_CHECK_SAMPLES, gen)  # fmt: skip
@@ -153,42 +161,6 @@ def publish_views(
         if overlap >= VIEW_CHECK_MIN_OVERLAP and agree >= VIEW_CHECK_MIN_AGREEMENT:
             keep.append(i)
     return keep, T_ref_pred[keep], len(window) - len(keep)
-
-
-REFINE_WIDTH = 160  # px: depth is strided to about this width for the pose refinement
-
-
-def refine_views(T_ref_pred: np.ndarray, depth: torch.Tensor, K: torch.Tensor):
-    """Refine each view's pose against the depth; return (poses (V, 4, 4), refined count).
-
-    ``T_ref_pred`` (V, 4, 4) metric camera-to-view-0 guesses (the camera head's); depth
-    (V, H, W) metres and K (V, 3, 3) at (H, W), strided to about 160 px wide. Views are
-    chained in order: view i is aligned to view i-1 (from the head's relative guess and
-    from no motion) and placed through it; if that fails, to view 0 directly. A view
-    keeps the head's guess when nothing converges.
-    """
-    f = max(1, depth.shape[2] // REFINE_WIDTH)
-    d = sanitize(depth)[:, ::f, ::f]
-    Kf = K.float().clone()
-    Kf[:, :2] /= f
-    out = T_ref_pred.copy()
-    refined = 0
-    eye = torch.eye(4, device=depth.device)
-
-    def align(src: int, dst: int, guess: np.ndarray):
-        init = torch.from_numpy(guess).float().to(depth.device)
-        T, stats = refine_with_hypotheses(d[src], Kf[src], d[dst], Kf[dst], [init, eye])
-        return T.double().cpu().numpy() if stats.get("ok") else None
-
-    for i in range(1, len(out)):
-        rel = align(i, i - 1, np.linalg.inv(T_ref_pred[i - 1]) @ T_ref_pred[i])
-        placed = None if rel is None else out[i - 1] @ rel
-        if placed is None and i > 1:
-            placed = align(i, 0, T_ref_pred[i])
-        if placed is not None:
-            out[i] = placed
-            refined += 1
-    return out, refined
 
 
 @torch.inference_mode()
@@ -258,8 +230,10 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     T_ref = T_pred[0].float().cpu().numpy().astype(np.float64)
     T_ref[:, :3, 3] *= float(scale[0])
     stats: dict[str, float] = {}
+    pose_ok = None
     if has_depth and not posed and config.refine_poses and len(window) > 1:
-        T_ref, stats["views_refined"] = refine_views(T_ref, depth, K.to(dev))
+        refined = refine_views(T_ref, depth, K.to(dev))
+        T_ref, pose_ok, stats = refined.T_ref_cam, refined.ok, refined.stats()
     colors = None
     confidence = None
     if decode:
@@ -276,7 +250,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             torch.Generator(device=dev).manual_seed(config.seed or 0),
         )  # fmt: skip
     if publishing:
-        views, T_pub, rejected = publish_views(window, T_ref, depth, K.to(dev))
+        views, T_pub, rejected = publish_views(window, T_ref, depth, K.to(dev), pose_ok)
         rgb = images.permute(0, 2, 3, 1)[views].to(dev)
         pub = publish(
             raw_dev, pts_dev, depth[views], K[views].to(dev),
