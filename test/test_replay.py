@@ -172,3 +172,36 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     from nova3r_ros.ros.replay import main as replay_main
 
     assert replay_main([str(tmp_path / "notabag")]) == 2  # the nova3r_replay alias
+
+
+def test_the_alias_keeps_its_remap_and_passes_only_ros_args_to_rclpy(tmp_path, h):
+    from nova3r_ros.ros.replay import split_ros_args
+
+    assert split_ros_args(["b", "--remap", "/a:=/b"]) == (["b", "--remap", "/a:=/b"], [])
+    assert split_ros_args(["b", "--ros-args", "-r", "__ns:=/x", "--", "--loop"]) == (
+        ["b", "--loop"],
+        ["--ros-args", "-r", "__ns:=/x", "--"],
+    )
+    b = bag(tmp_path)
+    got = []
+    h.node("sub").create_subscription(Image, "/renamed", got.append, RELIABLE)
+    p = subprocess.Popen([sys.executable, "-c", "import sys; from nova3r_ros.ros.replay import "
+                          "main; sys.exit(main(sys.argv[1:]))", str(b), "--remap",
+                          "/cam0/image_raw:=/renamed", "--topics", "/cam0/image_raw",
+                          "--wait", "20"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert h.spin_until(lambda: len(got) == 1, 60.0)
+    assert p.wait(60) == 0
+
+
+def test_ctrl_c_stops_a_looping_replay_without_a_traceback(tmp_path):
+    import signal
+
+    b = bag(tmp_path, steps=3)
+    cmd = [sys.executable, "-m", "nova3r_ros.cli", "replay", str(b), "--loop", "--wait", "0",
+           "--rate", "200"]  # fmt: skip
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    time.sleep(6.0)  # started and publishing
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=30)[1]
+    assert "Traceback" not in err and "RCLError" not in err, err
+    assert p.returncode == 0 and "published" in err

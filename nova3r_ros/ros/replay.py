@@ -237,9 +237,19 @@ class BagPlayer:
                 break
         return self.published
 
+    def _play_guarded(self) -> None:
+        """Play in the thread; a context shut down under it (Ctrl-C) ends playback quietly."""
+        try:
+            self.play()
+        except Exception:
+            if self._stop.is_set() or not self.node.context.ok():
+                return  # interrupted: rclpy's SIGINT handler shut the context down
+            raise
+
     def start(self) -> None:
         """Play in a background thread (looping if asked)."""
-        self._thread = threading.Thread(target=self.play, name="bag_player", daemon=True)
+        self._thread = threading.Thread(target=self._play_guarded, name="bag_player",
+                                        daemon=True)  # fmt: skip
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -308,10 +318,22 @@ def run(args: argparse.Namespace, ros_args: Sequence[str] = ()) -> int:
     return 0
 
 
+def split_ros_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``argv`` into the player's arguments and ``--ros-args ... [--]``.
+
+    Only what follows ``--ros-args`` (up to a lone ``--``) goes to rclpy, so the player's
+    own ``--remap /a:=/b`` is never taken for an old-style ROS remapping.
+    """
+    argv = list(argv)
+    if "--ros-args" not in argv:
+        return argv, []
+    i = argv.index("--ros-args")
+    j = argv.index("--", i) if "--" in argv[i:] else len(argv)
+    return argv[:i] + argv[j + 1 :], argv[i : j + 1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nova3r_replay`` (``nova3r replay`` under its own name)."""
-    from rclpy.utilities import remove_ros_args
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="nova3r_replay",
@@ -319,9 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_replay_arguments(parser)
-    args = parser.parse_args(remove_ros_args(["nova3r_replay", *argv])[1:])
+    ours, ros_args = split_ros_args(argv)
+    args = parser.parse_args(ours)
     try:
-        return run(args, argv)
+        return run(args, ros_args)
     except (BagError, ValueError) as exc:
         print(f"nova3r replay: error: {exc}", file=sys.stderr)
         return 2
