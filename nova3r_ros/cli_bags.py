@@ -57,7 +57,7 @@ def _replay(args) -> int:
 
 def _eval_bag(args) -> int:
     from nova3r_ros.bags.sidecar import read_sidecar
-    from nova3r_ros.eval.bag_eval import bag_sequence, score_node, to_reconstruction
+    from nova3r_ros.eval.bag_eval import bag_sequence, score_run, trajectory_line
     from nova3r_ros.eval.report import markdown_table
     from nova3r_ros.ros.lockstep import run_lockstep
 
@@ -75,17 +75,20 @@ def _eval_bag(args) -> int:
         params["checkpoint"] = args.checkpoint
     run = run_lockstep(args.bag, side, args.window_size, params, args.windows,
                        args.timeout, log=_say)  # fmt: skip
-    published = {s: to_reconstruction(w.points, w.colors, w.observed, w.confidence,
-                                      w.T_world_cams) for s, w in run.windows.items()}  # fmt: skip
     label = f"node ({run.backend})"
-    result, per_window = score_node(seq, published, args.window_size, args.windows, label,
-                                    log=_say)  # fmt: skip
+    result, per_window, traj = score_run(seq, run, args.window_size, args.windows, label,
+                                         log=_say)  # fmt: skip
     table = markdown_table(result)
+    if traj is not None:  # no TF in the bag: the node's own trajectory, aligned and scored
+        metric = all(v.depth is not None for v in seq.views)
+        table += "\n" + trajectory_line(traj, metric) + "\n"
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(result, indent=1, sort_keys=True))
         (out / "per_window.json").write_text(json.dumps(per_window))
+        if traj is not None:
+            (out / "trajectory.json").write_text(json.dumps(traj, indent=1, sort_keys=True))
         (out / "metrics.md").write_text(f"# nova3r eval-bag {args.bag}\n\n{table}")
     print(table)
     if run.failed:

@@ -7,7 +7,12 @@ The published cloud's decisions (:class:`WindowStats`, from ``Reconstruction.sta
 ``windows_gated`` (cumulative), ``gated_last``, ``completed_points_last``,
 ``observed_conflict_last``, ``views_rejected_last`` (and ``agreement_last``,
 ``free_share_last`` when the gate measured them). A gated window is normal operation
-(observed surfaces only): OK level, said in the message.
+(observed surfaces only): OK level, said in the message. Camera poses estimated by the
+model: ``views_pose_failed_last`` (views whose pose failed its checks: no TF, no points;
+WARN) and ``pose_confidence_min_last`` (lowest per-view pose confidence, 0..1). Chaining
+(``chain/*``, :meth:`nova3r_ros.ros.chaining.MapChainer.values`): windows chained,
+map-tracked, relocalised, unchecked and not placed (WARN: tracking lost), the drift the
+map corrected (last, max), views withheld.
 """
 
 from __future__ import annotations
@@ -59,7 +64,11 @@ class WindowStats:
             "completed_points_last": int(s.get("completed", 0)),
             "observed_conflict_last": int(s.get("observed_conflict", 0)),
             "views_rejected_last": int(s.get("views_rejected", 0)),
+            "views_pose_failed_last": int(s.get("views_pose_failed", 0)),
         }
+        conf = [v for k, v in s.items() if k.startswith("pose_confidence_")]
+        if conf:
+            out["pose_confidence_min_last"] = float(min(conf))
         for key in ("agreement", "free_share"):
             if key in s:
                 out[f"{key}_last"] = float(s[key])
@@ -107,6 +116,12 @@ def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[i
     notes = []
     if values.get("last_window") == "failed":
         notes.append((ERROR, f"last window failed: {values.get('last_error', '')}"))
+    if values.get("last_window") == "not_placed":
+        notes.append((WARN, f"last window not placed in the world: {values.get('last_error')}"))
+    if values.get("views_pose_failed_last"):
+        n = values["views_pose_failed_last"]
+        notes.append((WARN, f"{n} view(s) of the last window failed their pose checks: "
+                            "no TF, no points"))  # fmt: skip
     if values.get("last_window") == "observed_only":
         notes.append((WARN, f"last window: {values.get('last_error', '')}; observed-only cloud"))
     if "(fallback: " in str(values.get("backend", "")):

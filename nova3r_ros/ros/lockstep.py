@@ -33,7 +33,9 @@ class NodeWindow:
     """What the node published for one window (world frame = the cloud's frame_id).
 
     ``points`` (N, 3) float32, ``colors`` (N, 3) uint8, ``observed`` (N,) bool,
-    ``confidence`` (N,) float32; ``T_world_cams`` the published camera-to-world poses.
+    ``confidence`` (N,) float32; ``T_world_cams`` the published camera-to-world poses;
+    ``tf`` the camera poses the node put on ``/tf`` at this stamp (child frame -> 4x4
+    camera-to-world): only estimated poses that passed their checks.
     """
 
     stamp: int
@@ -44,6 +46,7 @@ class NodeWindow:
     confidence: np.ndarray
     T_world_cams: list = field(default_factory=list)
     seconds: float = 0.0
+    tf: dict = field(default_factory=dict)  # child frame -> 4x4 world pose on /tf (estimated)
 
 
 @dataclass
@@ -129,11 +132,13 @@ def run_lockstep(
     from rclpy.parameter import Parameter
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import PointCloud2
+    from tf2_msgs.msg import TFMessage
 
     from nova3r_ros.ros.conversions import (
         occupancy_grid_to_array,
         pointcloud2_to_arrays,
         stamp_to_ns,
+        transform_to_matrix,
     )
     from nova3r_ros.ros.node import SUCCESS, ReconstructionNode
     from nova3r_ros.ros.replay import BagPlayer
@@ -157,7 +162,7 @@ def run_lockstep(
         probe = rclpy.create_node("nova3r_eval_probe", context=ctx)
         nodes.append(probe)
         ex.add_node(probe)
-        got = {"cloud": [], "poses": {}, "grid": []}
+        got = {"cloud": [], "poses": {}, "grid": [], "tf": {}}
         rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         latch = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.TRANSIENT_LOCAL)  # fmt: skip
@@ -167,6 +172,16 @@ def run_lockstep(
             lambda m: got["poses"].__setitem__(stamp_to_ns(m.header.stamp), m), rel)  # fmt: skip
         probe.create_subscription(OccupancyGrid, f"/{NODE_NAME}/occupancy", got["grid"].append,
                                   latch)  # fmt: skip
+        prefix = str(values.get("frame_prefix", "nova3r/"))
+
+        def on_tf(msg) -> None:  # the node's estimates only (the bag's own TF is replayed)
+            for t in msg.transforms:
+                if t.child_frame_id.startswith(prefix):
+                    at = got["tf"].setdefault(stamp_to_ns(t.header.stamp), {})
+                    at[t.child_frame_id] = transform_to_matrix(t.transform)
+
+        probe.create_subscription(TFMessage, "/tf", on_tf, QoSProfile(
+            depth=100, reliability=ReliabilityPolicy.RELIABLE))  # fmt: skip
         pnode = rclpy.create_node("nova3r_eval_player", context=ctx)
         nodes.append(pnode)
         ex.add_node(pnode)
@@ -208,6 +223,8 @@ def run_lockstep(
                 failed[stamp] = node.last_error or "window failed"
             else:
                 spin_until(lambda s=stamp: s in got["poses"], 2.0)
+                if side.tf == "none":  # the node's estimates (none: failed their checks)
+                    spin_until(lambda s=stamp: s in got["tf"], 0.5)
                 msg = [c for c in got["cloud"] if stamp_to_ns(c.header.stamp) == stamp][-1]
                 a = pointcloud2_to_arrays(msg)
                 poses = got["poses"].get(stamp)
@@ -217,7 +234,7 @@ def run_lockstep(
                     np.asarray(a.get("observed", np.ones(len(a["points"]))) > 0.5),
                     np.asarray(a.get("confidence", np.ones(len(a["points"]))), np.float32),
                     [pose_to_matrix(p) for p in poses.poses] if poses else [],
-                    time.monotonic() - t0,
+                    time.monotonic() - t0, got["tf"].get(stamp, {}),
                 )  # fmt: skip
                 got["cloud"].clear()
             note = failed.get(stamp, f"{len(windows[stamp].points)} points" if stamp in windows

@@ -21,7 +21,9 @@ TF: camera poses are looked up at each image's stamp (waiting up to
 ``tf.lookup_timeout``); a camera TF does not resolve is estimated only after
 ``tf.startup_wait``, and a frame TF resolves is never published as an estimate.
 A backend exception costs one window: its observed-only cloud (depth fallback) is
-published and counted (``windows_backend_failed``); the node goes on.
+published and counted (``windows_backend_failed``); the node goes on. Without TF, windows
+are chained into one world and checked against the map (``ros/chaining.py``); a window
+that cannot be placed publishes nothing (``chain/windows_not_placed``, WARN).
 Services: ``~/reset`` (std_srvs/Trigger) clears the map, the keyframes and the
 world anchoring; ``~/save`` writes ``cloud.ply``, ``map.pgm``, ``map.yaml`` to
 ``save_directory``.
@@ -43,6 +45,7 @@ from std_srvs.srv import Trigger
 
 from nova3r_ros.pipeline import PipelineError
 from nova3r_ros.ros.backend import Backend, max_views, open_backend, set_threads
+from nova3r_ros.ros.chaining import ChainError
 from nova3r_ros.ros.diagnostics import RateMeter, WindowStats
 from nova3r_ros.ros.grouping import GroupingThread
 from nova3r_ros.ros.image_msgs import depth_metres
@@ -347,9 +350,10 @@ class ReconstructionNode(LifecycleNode):
         """Worker thread: count and report a window that could not be processed."""
         if not self.context.ok():
             return  # shutting down (Ctrl-C): a window finishing now has nowhere to go
+        lost = isinstance(exc, ChainError)  # tracking lost: counted, the next window retries
         with self._lock:
             self.last_error = f"{type(exc).__name__}: {exc}"
-            self._last_window = "failed"
+            self._last_window = "not_placed" if lost else "failed"
         level = "warning" if isinstance(exc, PipelineError) else "error"
         getattr(self.get_logger(), level)(
             f"window not reconstructed: {self.last_error}", throttle_duration_sec=5.0

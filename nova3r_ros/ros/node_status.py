@@ -139,6 +139,8 @@ def _values(node, take_delay: float) -> dict[str, object]:
         "windows_backend_failed": node.backend_failures,
         **window_stats,
     }
+    if node.processor is not None:
+        values.update(node.processor.chainer.values())
     if node.tf_wait is not None:
         values["groups_waiting_tf"] = node.tf_wait.held
     if node.tf is not None:

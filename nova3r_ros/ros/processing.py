@@ -13,7 +13,13 @@ Pose sources, decided per window from what TF knew about every view:
     ``estimated``: nothing known. The model predicts poses (normalised scale
         unless depth is given); the depth backend reconstructs the newest frame
         of a single camera.
-Outputs not in the world frame are anchored by :class:`~nova3r_ros.ros.world.WorldAnchor`.
+Outputs not in the world frame are anchored by :class:`~nova3r_ros.ros.world.WorldAnchor`;
+with metric depth the placement is checked and refined against the map of the views
+accepted so far (:class:`~nova3r_ros.ros.chaining.MapChainer`), and a window that agrees
+with no placement raises :class:`~nova3r_ros.ros.chaining.ChainError` (nothing of it is
+published; the fallback backend is not tried). Views whose estimated pose failed the
+backend's checks (``pose_ok_<i>`` 0 in ``rec.stats``) are left out of ``T_world_cams``,
+``tf``, the map and the occupancy rays (the backend leaves their points out).
 Occupancy: rays to observed points carve free space; completed points (``observed``
 False) only occupy their voxel, and only at ``confidence >= min_confidence``.
 A camera whose world pose TF knows for a view is never published as an estimate
@@ -51,6 +57,7 @@ from nova3r_ros.core.transforms import project_to_so3, transform_points
 from nova3r_ros.core.types import View, Window
 from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE, PipelineError
 from nova3r_ros.ros.backend import Backend
+from nova3r_ros.ros.chaining import ChainError, MapChainer, view_pose_ok
 from nova3r_ros.ros.keyframes import Keyframe
 from nova3r_ros.ros.world import WorldAnchor, align_poses
 
@@ -117,6 +124,7 @@ class Processor:
         self.fallback = fallback
         self.config = config
         self.anchor = WorldAnchor()
+        self.chainer = MapChainer()
         self.map = OccupancyMap(config.resolution, max_range=config.max_range or None)
         self._undistorters: dict[str, Undistorter] = {}
         self._lock = threading.Lock()
@@ -136,6 +144,7 @@ class Processor:
 
     def _clear(self) -> None:
         self.anchor.reset()
+        self.chainer.reset()
         self.map.clear()
         self._reset_pending = False
         self._epoch += 1
@@ -171,6 +180,8 @@ class Processor:
                 self._clear()
             try:
                 return self._process(keyframes, self.backend)
+            except ChainError:
+                raise  # the window's placement failed, not the backend
             except Exception as exc:
                 if self.fallback is None or self.fallback is self.backend:
                     raise
@@ -256,6 +267,8 @@ class Processor:
             scale_mode = "metric" if scaled or window.has_depth else rec.scale_mode
             kind = "Sim(3)" if rec.scale_mode != "metric" else "rigid"
             note = f"; predicted poses {kind}-aligned to {len(sel)} known camera poses"
+        ok = [True] * len(items) if posed_input else view_pose_ok(rec.stats, len(items))
+        fresh = [n for n, (kf, _) in enumerate(items) if kf is keyframes[-1] and ok[n]]
         if source == "tf_world":
             T_world_out, how = np.eye(4), f"poses from TF in {cfg.world_frame}"
             T_world_cams = known  # the known poses, not their predicted copies
@@ -264,9 +277,27 @@ class Processor:
                 keys, T_out_cams, points, scale_mode == "metric", source == "tf_rig"
             )
             how = self.anchor.how
+            if scale_mode == "metric" and window.has_depth:  # checked against the map
+                T_world_out, placed = self.chainer.place(
+                    T_world_out, self.anchor.basis,
+                    [(views[n].depth, views[n].K, T_out_cams[n]) for n in fresh],
+                    [self.anchor.camera_pose(views[n].camera) for n in fresh],
+                )  # fmt: skip
+                how += f"; {placed}"
             T_world_cams = [_rigid(T_world_out @ T) for T in T_out_cams]
             points = transform_points(T_world_out, points)
-        self.anchor.remember(keys, T_world_cams)
+            if scale_mode == "metric" and window.has_depth:
+                fresh += self.chainer.rescue(
+                    [n for n, (kf, _) in enumerate(items) if kf is keyframes[-1] and not ok[n]],
+                    views, ok, T_world_cams, self.anchor.camera_pose,
+                )  # fmt: skip
+                self.chainer.accept([(views[n].depth, views[n].K, T_world_cams[n])
+                                     for n in fresh])  # fmt: skip
+        accepted = [n for n in range(len(items)) if ok[n]]  # failed poses: no TF, no rays
+        self.chainer.withheld(len(items) - len(accepted))
+        views, items = [views[n] for n in accepted], [items[n] for n in accepted]
+        T_world_cams = [T_world_cams[n] for n in accepted]
+        self.anchor.remember([keys[n] for n in accepted], T_world_cams)
         keep = _crop(points, cfg.crop_lo, cfg.crop_hi)  # None: nothing to crop, no copies
         points = np.asarray(points if keep is None else points[keep], np.float32)
         pick = (lambda a: a) if keep is None else (lambda a: a[keep])

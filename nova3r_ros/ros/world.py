@@ -9,6 +9,8 @@ follows camera 0's viewing direction. Later windows are chained: the views
 they share with earlier windows (same camera, same stamp) fix ``T_world_out``
 (Sim(3) for normalised scale, rigid for metric); with no shared view, the
 latest world pose of the same camera is used (a static camera assumption).
+:attr:`WorldAnchor.basis` says which (``first``, ``chain``, ``camera``); with metric
+depth :mod:`.chaining` then checks and refines the placement against the map.
 
 ROS-free: numpy only. ``T_a_b`` maps points in frame b into frame a (4x4 float64).
 """
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nova3r_ros.core.transforms import align_camera_centres, project_to_so3, se3_inverse
+from nova3r_ros.core.transforms import project_to_so3, se3_inverse
 
 MAX_PLANE_TILT_DEG = 50.0  # support plane normals within this of camera 0's "up"
 RANSAC_ITERATIONS = 256
@@ -114,31 +116,27 @@ def align_poses(
 ) -> np.ndarray:
     """Return ``T_b_a`` (4x4) mapping frame a onto b from the same cameras' poses in both.
 
-    Uses Sim(3) of the camera centres (:func:`align_camera_centres`); with
-    ``with_scale`` False the scale is dropped (rigid). With one camera, or centres
-    that coincide, it is the rigid ``T_b_cam @ inv(T_a_cam)`` of the first camera.
+    The rotation is the SO(3) projection of the mean of ``R_b_i R_a_i^T`` (the cameras'
+    orientations, which views a few centimetres apart determine far better than their
+    centres do); with ``with_scale`` the scale is the ratio of the centres' RMS spreads
+    about their means (1 when the centres in a coincide); then
+    ``t = mean(c_b) - s R mean(c_a)``. With one camera it is the rigid
+    ``T_b_cam @ inv(T_a_cam)``.
     """
     Ta = [np.asarray(T, np.float64) for T in T_a_cams]
     Tb = [np.asarray(T, np.float64) for T in T_b_cams]
-    if len(Ta) >= 2:
-        try:
-            S = align_camera_centres(Ta, Tb)
-        except ValueError:
-            S = None
-        if S is not None:
-            if with_scale:
-                return S
-            R = project_to_so3(S[:3, :3])
-            ca = np.mean([T[:3, 3] for T in Ta], axis=0)
-            cb = np.mean([T[:3, 3] for T in Tb], axis=0)
-            T = np.eye(4)
-            T[:3, :3], T[:3, 3] = R, cb - R @ ca
-            return T
-    R_a = project_to_so3(Ta[0][:3, :3])
-    T_cam_a = np.eye(4)
-    T_cam_a[:3, :3] = R_a.T
-    T_cam_a[:3, 3] = -R_a.T @ Ta[0][:3, 3]
-    return Tb[0] @ T_cam_a
+    Ra = [project_to_so3(T[:3, :3]) for T in Ta]
+    Rb = [project_to_so3(T[:3, :3]) for T in Tb]
+    R = project_to_so3(sum(rb @ ra.T for ra, rb in zip(Ra, Rb, strict=True)))
+    ca = np.array([T[:3, 3] for T in Ta])
+    cb = np.array([T[:3, 3] for T in Tb])
+    s = 1.0
+    spread_a = float(np.sum((ca - ca.mean(0)) ** 2))
+    if with_scale and len(Ta) >= 2 and spread_a > 1e-18:
+        s = float(np.sqrt(np.sum((cb - cb.mean(0)) ** 2) / spread_a))
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = s * R, cb.mean(0) - s * R @ ca.mean(0)
+    return T
 
 
 class WorldAnchor:
@@ -153,6 +151,7 @@ class WorldAnchor:
         self._by_camera: dict[str, np.ndarray] = {}
         self.anchored = False
         self.how = "not anchored yet"
+        self.basis = ""  # how the last window was placed: first, chain or camera
 
     def anchor(
         self,
@@ -173,6 +172,7 @@ class WorldAnchor:
                 window then uses it as the world without a plane fit.
 
         """
+        self.basis = "first"
         if not self.anchored:
             if gravity_aligned:
                 T, self.how = np.eye(4), "world = the rig frame at the first window"
@@ -183,6 +183,7 @@ class WorldAnchor:
         shared = [i for i, k in enumerate(keys) if k in self._by_view]
         if shared:
             known = [self._by_view[keys[i]] for i in shared]
+            self.basis = "chain"
             self.how = f"chained to the previous window by {len(shared)} shared views"
         else:  # no common keyframe: assume the cameras did not move
             first = {}
@@ -192,7 +193,9 @@ class WorldAnchor:
             shared = list(first.values())
             known = [self._by_camera[cam] for cam in first]
             self.how = f"chained by camera name ({len(shared)} cameras assumed static)"
+            self.basis = "camera"
         if not shared:
+            self.basis = "first"
             T, self.how = gravity_frame(points_out, T_out_cams[0])
             return T
         kind = "Sim(3)" if not metric else "rigid"
@@ -200,8 +203,16 @@ class WorldAnchor:
         return align_poses([T_out_cams[i] for i in shared], known, with_scale=not metric)
 
     def remember(self, keys: Sequence[tuple[str, int]], T_world_cams: Sequence[np.ndarray]):
-        """Store the views' world poses (only the latest window's views are kept)."""
+        """Store the views' world poses (only the latest window's views are kept).
+
+        Give only the views whose poses passed their checks: a later window is chained
+        through these, and a camera's latest pose is its newest remembered one.
+        """
         self._by_view = {k: np.asarray(T) for k, T in zip(keys, T_world_cams, strict=True)}
         for (cam, _), T in zip(keys, T_world_cams, strict=True):
             self._by_camera[cam] = np.asarray(T)
         self.anchored = True
+
+    def camera_pose(self, camera: str) -> np.ndarray | None:
+        """Return ``camera``'s latest remembered camera-to-world pose, or None."""
+        return self._by_camera.get(camera)
