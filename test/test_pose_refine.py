@@ -1,7 +1,6 @@
 """Tests of projective point-to-plane ICP (nova3r_ros.model.pose_refine) on ray-cast scenes."""
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -212,19 +211,6 @@ def test_config_is_validated():
         RefineConfig(strides=(8, 0, 2))
     with pytest.raises(ValueError):
         RefineConfig(huber_delta=0.0)
-
-
-def test_cpu_time_160x120():
-    d_src, d_ref = scene_pair()
-    refine(d_src, d_ref, np.eye(4))  # warm-up (first torch calls)
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        _, st = refine(d_src, d_ref, np.eye(4))
-        times.append(time.perf_counter() - t0)
-    print(f"refine_pose 2 views 160x120 on CPU: {[round(t * 1000, 1) for t in times]} ms, "
-          f"{st['iterations']} iterations, {torch.get_num_threads()} threads")  # fmt: skip
-    assert st["ok"] and min(times) < 2.0  # the target is 0.5 s; CI machines vary
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
