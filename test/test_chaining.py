@@ -136,3 +136,28 @@ def test_handheld_bag_without_tf_gives_one_consistent_trajectory(handheld_bag, t
     assert m["published"] == 1.0 and m["ate"] == pytest.approx(traj["ate"])
     # the clouds, moved into the sidecar's world by the alignment, lie on the surface
     assert m["precision@5cm"] > 0.8, m
+
+
+def test_a_view_whose_pose_fails_gets_no_tf_and_is_counted():
+    """The real model on a window whose newest view is blocked: its pose fails the checks."""
+    from nova3r_ros.ros.backend import open_backend
+
+    values = dict(backend="model", device="cpu", checkpoint="", n_points=256, ode_steps=2,
+                  depth_consistency=True, output_spacing=0.02, min_confidence=0.7,
+                  publish_completion=True, voxel_size=0.01, depth_stride=1,
+                  max_depth=0.0)  # fmt: skip
+    backend = open_backend(values, "map")
+    if backend.fallback:
+        pytest.skip(f"the model cannot run here: {backend.fallback}")
+    proc = Processor(backend, ProcessorConfig(resolution=0.05))
+    first = frame_at(0, arc_pose(0.0))
+    proc.process([first])
+    blocked = frame_at(1, arc_pose(3.0))  # something 0.4 m in front of the lens
+    blocked.group.frames[0].depth = np.full((H, W), 0.4, np.float32)
+    r = proc.process([first, blocked])
+    assert r.stats.get("pose_ok_1") == 0.0, r.stats  # the model's own check failed it
+    assert r.tf == [] and r.view_cameras == ["cam0"] and len(r.T_world_cams) == 1
+    assert proc.chainer.stats.views_tf_withheld == 1 and proc.chainer.stats.views_rescued == 0
+    assert "views_tf_withheld" in str(proc.chainer.values())
+    # its points are not published either: the cloud is view 0's depth (the box and floor)
+    assert r.points[:, 2].max() < 0.45  # the box top is at 0.3 m; the blocking plane higher

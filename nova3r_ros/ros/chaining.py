@@ -57,7 +57,9 @@ class ChainConfig:
     ``min_agreement``: share of the overlapping points that must be inliers (the
     core's view check uses the same 0.6). ``damping``: share of the ICP system's mean
     eigenvalue added to it, so that a direction the surface does not pin down (a plane,
-    a corridor) stays where the placement put it.
+    a corridor) stays where the placement put it. ``min_constraint``: for a view found
+    on the map on its own (:meth:`MapChainer.place_view`), the smallest eigenvalue of
+    its inliers' mean ``n n^T`` (0 for one plane, 1/3 for three orthogonal ones).
     """
 
     voxel: float = 0.02
@@ -67,6 +69,7 @@ class ChainConfig:
     min_overlap: float = 0.25
     min_agreement: float = 0.6
     damping: float = 1e-3
+    min_constraint: float = 0.005  # a rescued view's surface must pin its pose down
     max_points: int = 4000  # of the window's newest views, for the alignment
     max_map_points: int = 400_000  # the map keeps the most recently seen voxels
     relocalise_m: float = 0.10  # a correction larger than this (or relocalise_deg) ...
@@ -216,7 +219,9 @@ class MapChainer:
         For a view whose estimated pose failed the backend's checks: aligned to the map
         from each guess (4x4 camera-to-world; e.g. the failed estimate placed in the
         world, the camera's latest accepted pose); the best that agrees with the map is
-        returned (``views_rescued`` counts it), None when none does or there is no map.
+        returned (``views_rescued`` counts it), None when none does, when its surface does
+        not pin the pose down (``min_constraint``: a plane agrees anywhere on a floor), or
+        when there is no map.
         """
         if len(self.map) == 0:
             return None
@@ -227,7 +232,8 @@ class MapChainer:
                 rng = np.random.default_rng(0)
                 src = src[rng.choice(len(src), self.config.max_points, replace=False)]
             c = self.map.align(src, np.eye(4), self.config)
-            if self._agrees(c) and (best is None or c.agreement > best[0].agreement):
+            pinned = c.constraint >= self.config.min_constraint  # a plane fits anywhere
+            if self._agrees(c) and pinned and (best is None or c.agreement > best[0].agreement):
                 best = (c, T0)
         if best is None:
             return None

@@ -311,6 +311,8 @@ class Processor:
         newest: dict[str, tuple[np.ndarray, str]] = {}
         if source != "tf_world":
             for (kf, i), v, T in zip(items, views, T_world_cams, strict=True):
+                if kf is not keyframes[-1]:
+                    continue  # TF at the window's stamp: the newest views only
                 if kf.T_world_cams[i] is not None:
                     newest.pop(v.camera, None)  # TF knows this camera: never an estimate
                     continue
