@@ -160,10 +160,14 @@ def test_diagnostics_say_how_the_world_was_fixed(run):
     if run.source == "tf_rig":
         # The first window's rig frame became the world; the depth backend then sees only
         # the newest keyframe, so later windows are chained by camera (a static rig).
-        expected = "chained by camera name (2 cameras assumed static), rigid"
+        # The placement is then checked against the map of the views so far (chaining).
+        expected = "chained by camera name (2 cameras assumed static), rigid; "
+        assert values["anchoring"].startswith(expected + "refined on the map"), values
+        assert int(values["chain/windows_map_tracked"]) >= 1
+        assert int(values["chain/windows_not_placed"]) == 0
     else:
-        expected = "poses from TF in map"
-    assert values["anchoring"] == expected
+        assert values["anchoring"] == "poses from TF in map"
+        assert int(values["chain/windows_map_tracked"]) == 0  # TF's poses: never chained
     assert int(values["windows_processed"]) >= 1
     status = got["diag"][-1].status[0]
     assert status.level == DiagnosticStatus.OK, status.message
