@@ -82,6 +82,11 @@ def _eval_bag(args) -> int:
     if traj is not None:  # no TF in the bag: the node's own trajectory, aligned and scored
         metric = all(v.depth is not None for v in seq.views)
         table += "\n" + trajectory_line(traj, metric) + "\n"
+        chain = ", ".join(f"{k.removeprefix('chain/')} {v:.4g}" if isinstance(v, float) else
+                          f"{k.removeprefix('chain/')} {v}" for k, v in run.chain.items()
+                          if k != "chain/chain_last")  # fmt: skip
+        table += f"chaining: {chain}\n"
+        traj = {**traj, **run.chain}
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -132,6 +132,8 @@ def test_handheld_bag_without_tf_gives_one_consistent_trajectory(handheld_bag, t
     assert traj["tracked"] == 1.0  # every step's camera pose went out on /tf
     assert traj["ate"] < 0.02 and traj["error_change_max"] < 0.03, traj
     assert traj["ate_deg"] < 2.0, traj
+    assert traj["chain/windows_not_placed"] == 0 and traj["chain/map_points"] > 1000, traj
+    assert "chaining: windows_chained" in printed
     m = json.loads((out / "metrics.json").read_text())[f"node ({backend})"]
     assert m["published"] == 1.0 and m["ate"] == pytest.approx(traj["ate"])
     # the clouds, moved into the sidecar's world by the alignment, lie on the surface

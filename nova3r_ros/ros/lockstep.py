@@ -59,6 +59,7 @@ class LockstepRun:
     backend: str
     grid: np.ndarray | None = None
     grid_info: dict | None = None
+    chain: dict = field(default_factory=dict)  # the node's chain/* diagnostics at the end
 
 
 def pose_to_matrix(pose) -> np.ndarray:
@@ -241,6 +242,7 @@ def run_lockstep(
                               else "")  # fmt: skip
             log(f"[eval-bag] window {i + 1}/{len(steps)}: {time.monotonic() - t0:.1f} s, {note}")
         run = LockstepRun(windows, failed, [s for s, _ in steps], backend)
+        run.chain = node.processor.chainer.values() if node.processor else {}
         last = steps[-1][0] if steps else None
         if spin_until(lambda: any(stamp_to_ns(g.header.stamp) == last for g in got["grid"]), 10.0):
             g = [g for g in got["grid"] if stamp_to_ns(g.header.stamp) == last][-1]
