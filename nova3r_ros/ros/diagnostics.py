@@ -8,11 +8,12 @@ The published cloud's decisions (:class:`WindowStats`, from ``Reconstruction.sta
 ``observed_conflict_last``, ``views_rejected_last`` (and ``agreement_last``,
 ``free_share_last`` when the gate measured them). A gated window is normal operation
 (observed surfaces only): OK level, said in the message. Camera poses estimated by the
-model: ``views_pose_failed_last`` (views whose pose failed its checks: no TF, no points;
-WARN) and ``pose_confidence_min_last`` (lowest per-view pose confidence, 0..1). Chaining
+model: ``views_pose_failed_last`` (views whose pose failed its checks: points left out,
+TF only where the map placed them, ``chain/views_rescued``; WARN) and
+``pose_confidence_min_last`` (lowest per-view pose confidence, 0..1). Chaining
 (``chain/*``, :meth:`nova3r_ros.ros.chaining.MapChainer.values`): windows chained,
 map-tracked, relocalised, unchecked and not placed (WARN: tracking lost), the drift the
-map corrected (last, max), views withheld.
+map corrected (last, max), views withheld and rescued.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[i
     if values.get("views_pose_failed_last"):
         n = values["views_pose_failed_last"]
         notes.append((WARN, f"{n} view(s) of the last window failed their pose checks: "
-                            "no TF, no points"))  # fmt: skip
+                            "points left out, TF only where the map placed them"))  # fmt: skip
     if values.get("last_window") == "observed_only":
         notes.append((WARN, f"last window: {values.get('last_error', '')}; observed-only cloud"))
     if "(fallback: " in str(values.get("backend", "")):
