@@ -205,9 +205,17 @@ def _usable_views(B, V, T_ref_cam, use_pose) -> torch.Tensor:
     return posed
 
 
-def _rotate(R: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Apply (B, 3, 3) rotations to (B, ..., 3) vectors."""
-    return (p.reshape(p.shape[0], -1, 3) @ R.transpose(1, 2)).reshape(p.shape)
+def _rotate(R: torch.Tensor, p: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+    """Apply (B, 3, 3) rotations ``R`` (or ``R^T``) to (B, ..., 3) vectors.
+
+    Written as products and sums, not a matmul: TF32 or an autocast region would round a
+    matmul's inputs to about three digits (millimetres at metre scale); the identity
+    (a camera-frame model) leaves the vectors exactly as they are.
+    """
+    flat = p.reshape(p.shape[0], -1, 3)
+    Rt = R.transpose(1, 2) if transpose else R
+    out = sum(flat[..., i : i + 1] * Rt[:, None, :, i].to(flat.dtype) for i in range(3))
+    return out.reshape(p.shape)
 
 
 def _point_map(d, valid, rx, ry, T_ref_cam, scale, R_canon) -> torch.Tensor:
@@ -240,5 +248,5 @@ def to_reference_frame(points_canon: torch.Tensor, scale: torch.Tensor,
     ``R_canon``: the (B, 3, 3) canonical rotation :func:`prepare` returned (None = identity).
     """
     if R_canon is not None:
-        points_canon = points_canon @ R_canon.to(points_canon.dtype)  # R^T x, row-wise
+        points_canon = _rotate(R_canon, points_canon, transpose=True)
     return (points_canon + SHIFT.to(points_canon.device)) * scale[:, None, None]

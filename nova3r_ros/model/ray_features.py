@@ -62,8 +62,9 @@ def ray_features(x: torch.Tensor, geo: dict[str, torch.Tensor]) -> torch.Tensor:
     """Features (B, N, RAY_FEATURES) of canonical query points ``x`` (B, N, 3)."""
     h, w = int(geo["size"][0]), int(geo["size"][1])
     x = x.float()
-    if "R_canon" in geo:  # a levelled canonical frame: back to view 0's axes (x R = R^T x)
-        x = x @ geo["R_canon"]
+    if "R_canon" in geo:  # a levelled canonical frame: back to view 0's axes, R^T x
+        R = geo["R_canon"].float()  # products and sums: no bf16/TF32 rounding of a matmul
+        x = sum(x[..., i : i + 1] * R[:, None, i, :] for i in range(3))
     p = torch.cat([x[..., :2], x[..., 2:] + 1.0], dim=-1)  # view 0 frame / scale (no H2D copy)
     T = geo["T_cam_ref"]
     pc = torch.einsum("bvij,bnj->bvni", T[..., :3, :3], p) + T[:, :, None, :3, 3]
