@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from nova3r_ros.model.measurement import MIN_Z, SIGMA_COEFF, sanitize
-from nova3r_ros.model.pose_refine import _exp_se3, _maps
+from nova3r_ros.model.pose_refine import _exp_se3, _maps, check_levels
 
 
 @dataclass(frozen=True)
@@ -68,19 +68,9 @@ class JointConfig:
     tol: float = 1e-5
 
     def __post_init__(self) -> None:
-        n = len(self.strides)
-        if n == 0 or len(self.max_dist) != n or len(self.iterations) != n:
-            raise ValueError("strides, max_dist and iterations need one entry per level")
-        if any(int(s) != s or s < 1 for s in self.strides):
-            raise ValueError(f"strides must be positive integers, got {self.strides}")
-        if any(not d > 0 or not math.isfinite(d) for d in self.max_dist):
-            raise ValueError(f"max_dist must be positive, got {self.max_dist}")
-        if any(int(i) != i or i < 0 for i in self.iterations):
-            raise ValueError(f"iterations must be non-negative integers, got {self.iterations}")
-        if not self.huber_delta > 0 or not 0 < self.max_view_angle_deg < 90:
-            raise ValueError("huber_delta must be > 0 and max_view_angle_deg in (0, 90)")
-        if not 0 < self.max_normal_angle_deg <= 180 or self.normal_px < 1:
-            raise ValueError("need max_normal_angle_deg in (0, 180] and normal_px >= 1")
+        check_levels(self)
+        if self.normal_px < 1:
+            raise ValueError(f"normal_px must be >= 1, got {self.normal_px}")
         if self.min_correspondences < 6 or min(self.tol, self.sigma_coeff) < 0:
             raise ValueError("need min_correspondences >= 6, tol >= 0 and sigma_coeff >= 0")
 

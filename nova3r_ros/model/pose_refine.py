@@ -37,6 +37,28 @@ import torch.nn.functional as F
 from nova3r_ros.model.measurement import MIN_Z, SIGMA_COEFF, sanitize
 
 
+def check_levels(cfg) -> None:
+    """Check the coarse-to-fine settings an ICP config shares (ValueError naming the field).
+
+    ``cfg`` has ``strides``, ``max_dist``, ``iterations`` (one entry per level),
+    ``huber_delta``, ``max_view_angle_deg`` and ``max_normal_angle_deg``
+    (:class:`RefineConfig`, :class:`~nova3r_ros.model.pose_joint.JointConfig`).
+    """
+    n = len(cfg.strides)
+    if n == 0 or len(cfg.max_dist) != n or len(cfg.iterations) != n:
+        raise ValueError("strides, max_dist and iterations need one entry per level")
+    if any(int(s) != s or s < 1 for s in cfg.strides):
+        raise ValueError(f"strides must be positive integers, got {cfg.strides}")
+    if any(not d > 0 or not math.isfinite(d) for d in cfg.max_dist):
+        raise ValueError(f"max_dist must be positive, got {cfg.max_dist}")
+    if any(int(i) != i or i < 0 for i in cfg.iterations):
+        raise ValueError(f"iterations must be non-negative integers, got {cfg.iterations}")
+    if not cfg.huber_delta > 0 or not 0 < cfg.max_view_angle_deg < 90:
+        raise ValueError("huber_delta must be > 0 and max_view_angle_deg in (0, 90)")
+    if not 0 < cfg.max_normal_angle_deg <= 180:
+        raise ValueError("max_normal_angle_deg must be in (0, 180]")
+
+
 @dataclass(frozen=True)
 class RefineConfig:
     """Settings of :func:`refine_pose`, checked on construction.
@@ -78,19 +100,7 @@ class RefineConfig:
     share_tie: float = 0.02
 
     def __post_init__(self) -> None:
-        n = len(self.strides)
-        if n == 0 or len(self.max_dist) != n or len(self.iterations) != n:
-            raise ValueError("strides, max_dist and iterations need one entry per level")
-        if any(int(s) != s or s < 1 for s in self.strides):
-            raise ValueError(f"strides must be positive integers, got {self.strides}")
-        if any(not d > 0 or not math.isfinite(d) for d in self.max_dist):
-            raise ValueError(f"max_dist must be positive, got {self.max_dist}")
-        if any(int(i) != i or i < 0 for i in self.iterations):
-            raise ValueError(f"iterations must be non-negative integers, got {self.iterations}")
-        if not self.huber_delta > 0 or not 0 < self.max_view_angle_deg < 90:
-            raise ValueError("huber_delta must be > 0 and max_view_angle_deg in (0, 90)")
-        if not 0 < self.max_normal_angle_deg <= 180:
-            raise ValueError("max_normal_angle_deg must be in (0, 180]")
+        check_levels(self)
         if self.min_overlap < 1 or self.min_correspondences < 6 or self.normal_px < 1:
             raise ValueError("need min_overlap >= 1, min_correspondences >= 6, normal_px >= 1")
         if min(self.min_constraint, self.tol, self.sigma_coeff) < 0:
