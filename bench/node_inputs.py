@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from _load import CAMS, camera_poses
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -40,7 +41,6 @@ from tf2_msgs.msg import TFMessage
 from nova3r_ros.ros.conversions import header, numpy_to_image, poses_to_tf_message
 
 ROOT = Path(__file__).resolve().parents[1]
-CAMS = ["cam0", "cam1", "cam2", "cam3"]
 SENSOR = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
 PLAIN = """
 import sys, time, rclpy
@@ -66,22 +66,6 @@ while time.monotonic() < deadline:
     ex.spin_once(timeout_sec=0.05)
 print(" ".join(f"{k}={v}" for k, v in count.items()), flush=True)
 """
-
-
-def camera_poses() -> list[np.ndarray]:
-    """Return four camera-to-map poses 1 m from the origin, looking at it."""
-    poses = []
-    for i in range(len(CAMS)):
-        a = np.radians(-30 + 20 * i)
-        eye = np.array([np.sin(a), -np.cos(a), 0.6])
-        z = -eye / np.linalg.norm(eye)
-        x = np.cross(z, [0, 0, 1.0])
-        x /= np.linalg.norm(x)
-        T = np.eye(4)
-        T[:3, :3] = np.column_stack([x, np.cross(z, x), z])
-        T[:3, 3] = eye
-        poses.append(T)
-    return poses
 
 
 def take_delays(diags: list[DiagnosticArray]) -> list[float]:
