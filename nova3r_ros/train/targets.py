@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from nova3r_ros.eval.frustum import REGION_MARGIN, REGION_Z_MIN
+from nova3r_ros.model.measurement import REGION_Z_MIN, region_depth
 
 
 def region_mask(points: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
@@ -30,10 +30,8 @@ def region_mask(points: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
         bool (B, M): inside the region of at least one view.
 
     """
-    H, W = depth.shape[-2:]
-    d = torch.where(depth > 0, depth, torch.nan).flatten(2).float()  # (B, V, HW)
-    z_max = torch.nanquantile(d, 0.99, dim=2) + REGION_MARGIN  # (B, V); nan: no valid depth
-    z_max = torch.nan_to_num(z_max, nan=0.0)
+    B, V, H, W = depth.shape
+    z_max = region_depth(depth.reshape(B * V, H, W)).view(B, V)  # p99 + 0.15 m, 0 if none
     R = T_world_cam[..., :3, :3].float()
     t = T_world_cam[..., :3, 3].float()
     pc = torch.einsum("bvji,bvmj->bvmi", R, points.float()[:, None] - t[:, :, None])
@@ -41,8 +39,8 @@ def region_mask(points: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
     safe = torch.where(z.abs() > 1e-9, z, torch.full_like(z, 1e-9))
     Kf = K.float()
     u = Kf[..., 0, 0, None] * pc[..., 0] / safe + Kf[..., 0, 1, None] * pc[..., 1] / safe
-    u = u + Kf[..., 0, 2, None]
-    v = Kf[..., 1, 1, None] * pc[..., 1] / safe + Kf[..., 1, 2, None]
+    u = torch.round(u + Kf[..., 0, 2, None])  # the nearest pixel, as the protocol rounds
+    v = torch.round(Kf[..., 1, 1, None] * pc[..., 1] / safe + Kf[..., 1, 2, None])
     inside = (z > REGION_Z_MIN) & (z <= z_max[..., None]) & (u >= 0) & (u < W) & (v >= 0)
     return (inside & (v < H)).any(dim=1)
 
