@@ -26,6 +26,7 @@ import torch
 from nova3r_ros.model.batch import prepare, to_reference_frame
 from nova3r_ros.model.flow import sample
 from nova3r_ros.model.gravity import support_plane_down, world_down
+from nova3r_ros.model.published_cloud import nearest
 from nova3r_ros.train.targets import region_mask
 
 VAL_TABLETOP_SEED = 1_600_000
@@ -123,13 +124,6 @@ def default_sets(device, sevenscenes: str | None = None, windows: int = 16,
     return sets
 
 
-def _nearest(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Distance (N,) from each point of ``a`` (N, 3) to its nearest in ``b`` (M, 3)."""
-    if len(b) == 0:
-        return torch.full((len(a),), float("inf"), device=a.device)
-    return torch.cat([torch.cdist(a[i : i + chunk], b).amin(1) for i in range(0, len(a), chunk)])
-
-
 def set_scores(vs: ValSet, world: torch.Tensor) -> dict[str, float]:
     """Score predicted world points (B, N, 3) of ``vs``'s windows: outside and F@tau."""
     inside = region_mask(world, vs.depth, vs.K, vs.T_world_cam)
@@ -141,8 +135,8 @@ def set_scores(vs: ValSet, world: torch.Tensor) -> dict[str, float]:
             if len(p) == 0 or len(t) == 0:
                 fs.append(0.0)
                 continue
-            prec = float((_nearest(p, t) < tau).float().mean())
-            rec = float((_nearest(t, p) < tau).float().mean())
+            prec = float((nearest(p, t)[0][:, 0] < tau).float().mean())
+            rec = float((nearest(t, p)[0][:, 0] < tau).float().mean())
             fs.append(2 * prec * rec / max(prec + rec, 1e-12))
         out[f"{vs.name}/f@{round(tau * 100)}cm"] = float(np.mean(fs))
     return out
