@@ -18,6 +18,7 @@ Run as a script, in a subprocess of ``node_e2e.py`` (own interpreter):
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -75,6 +76,29 @@ def backend_config(backend: str, points: int, steps: int):
 def time_pipeline(window: Window, backend: str, cfg, warmup: int, runs: int) -> float:
     """Return the median ms of ``runs`` bare ``reconstruct`` calls after ``warmup`` ones."""
     return median_ms(lambda: reconstruct(window, backend, cfg), warmup, runs)
+
+
+def time_pipeline_paced(
+    window: Window, backend: str, cfg, interval: float, runs: int
+) -> tuple[float, dict[str, float]]:
+    """Time bare ``reconstruct`` calls started every ``interval`` s, as the node gets windows.
+
+    Back-to-back calls (:func:`time_pipeline`) keep the GPU clocked up and its caches
+    warm; the node's windows come ``interval`` apart with the device idle in between.
+    Returns the median ms of ``runs`` calls after one warm-up and the calls' mean stage
+    times in ms (the reconstruction's own ``timings``: prepare, encode, decode, ...).
+    """
+    times, stages = [], {}
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        rec = reconstruct(window, backend, cfg)
+        dt = time.perf_counter() - t0
+        if i:
+            times.append(dt * 1e3)
+            for k, v in (getattr(rec, "timings", None) or {}).items():
+                stages[k] = stages.get(k, 0.0) + v * 1e3 / runs
+        time.sleep(max(0.0, interval - dt))
+    return statistics.median(times), stages
 
 
 def subscribe(ready: Path, stop: Path) -> None:
