@@ -37,6 +37,7 @@ from nova3r_ros.model.graphs import graphed_encoder
 from nova3r_ros.model.gravity import support_plane_down, world_down
 from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
+from nova3r_ros.model.pose_rgb import refine_rgb_views
 from nova3r_ros.model.pose_views import refine_views
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 
@@ -61,7 +62,9 @@ class InferenceConfig:
         refine_poses: with depth and no pose inputs, refine each view's estimated pose
             against view 0's depth (point-to-plane ICP from the camera head's guess and from
             the identity, :mod:`nova3r_ros.model.pose_refine`); the refined poses are the
-            output poses and place the views in the published cloud.
+            output poses and place the views in the published cloud. Without depth (and
+            without pose inputs) the head's poses are refined from the images instead: feature
+            matches and the decoded points' dominant plane (:mod:`nova3r_ros.model.pose_rgb`).
         publish: with depth, return the published cloud (observed surfaces + confident
             completed points, :mod:`nova3r_ros.model.published_cloud`); None = the
             decoder's points (after depth consistency when that is on).
@@ -241,6 +244,10 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         pts_dev, observed_dev = raw_dev, (logits[0] > config.observed_threshold)
     else:
         raw_dev = pts_dev = observed_dev = None
+    if not has_depth and not posed and config.refine_poses and len(window) > 1 and decode:
+        rgb_poses = refine_rgb_views(T_ref, [v.image for v in window.views], K.numpy(),
+                                     raw_dev.float().cpu().numpy())  # fmt: skip
+        T_ref, stats = rgb_poses.T_ref_cam, rgb_poses.stats()
     if consistent and decode:
         T_rel = placed_views(window)
         placed = len(T_rel)

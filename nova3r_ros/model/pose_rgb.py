@@ -1,0 +1,497 @@
+"""Refine a window's camera-head poses from its images alone (RGB-only windows, no depth).
+
+Poses are ``T_ref_cam`` (V, 4, 4) float64, camera-to-view-0, OpenCV optical frames, in the
+model's normalised scale (the scale of the camera head's translations and of the decoded
+points). Without depth the point-to-plane refinement of :mod:`.pose_views` has nothing to
+align, so each view ``b`` > 0 is placed from a view ``a`` < ``b`` already placed (view 0
+always; the anchor with the best support wins) by :func:`refine_rgb_views`:
+
+1. The dominant plane of the decoded points (RANSAC; the table or floor) gives, with the
+   head's relative pose, a plane homography between the two images. It is aligned by ECC
+   (OpenCV, coarse to fine on grey images at most ``ecc_width`` wide), from the head's
+   guess and from the essential matrix's pose (step 2) when there is one; the best aligned
+   homography (correlation >= ``min_ecc``) is decomposed, the decomposition whose normal
+   matches the decoded plane's is taken, and its translation is scaled by the decoded
+   plane's distance: the model's own geometry fixes the scale, alike for every view.
+   Synthetic scenes (checkerboard tables, little texture) have too few correct feature
+   matches for the essential matrix; the plane's image alignment does not need them.
+2. Otherwise SIFT matches (ratio test) give the essential matrix (MAGSAC++); of its four
+   decompositions those with nearly the most points in front are eligible and the one
+   nearest the head's rotation is taken, refined by Gauss-Newton on Sampson errors and
+   compared, by inlier count, with the head's own pose refined on the same matches. Its
+   translation length is the median ratio of the decoded points' depth (z-buffered per
+   ``grid_px`` cell) to the inliers' triangulated depth; with too few, the head's length.
+3. Checks: a candidate more than ``max_disagree_deg`` from the head's rotation is
+   rejected (unless its E inliers are at least ``min_share_disagree`` of the matches); a
+   view with no candidate keeps the head's guess and is not ``ok``. Confidence: ``share *
+   min(1, matches / (5 * min_inliers))``, with the homography's correlation and its
+   guided matches, or the E inlier share and inliers; 0 where not ok, 1 for view 0.
+   :meth:`RgbViewPoses.stats` writes ``pose_ok_<i>`` and ``pose_confidence_<i>`` as
+   :mod:`.pose_views` does (the node withholds views that are not ok).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RgbPoseConfig:
+    """Settings of :func:`refine_rgb_views` (see the module docstring).
+
+    Attributes:
+        max_width: px; wider images are downscaled for the features; min_width: narrower
+            ones are upscaled by an integer factor to at least this (small synthetic views).
+        n_features: SIFT keypoints kept per image; contrast: SIFT's contrast threshold.
+        ratio: Lowe's ratio test (of the unguided matches).
+        guided_px: radius around the plane homography's prediction of guided matches.
+        ecc_levels: pyramid levels of the homography alignment; min_ecc: its correlation
+            below which the aligned homography is not used.
+        threshold_px: RANSAC and inlier threshold (Sampson distance, px at full size).
+        min_inliers: fewer inliers than this and the pair cannot place a view.
+        max_disagree_deg: rotation difference to the head above which a pair needs
+            ``min_share_disagree`` of its matches as inliers.
+        min_scale_points: triangulated inliers with a decoded depth needed for the scale.
+        grid_px: z-buffer cell size (px at full size) for the decoded points' depth.
+
+    """
+
+    max_width: int = 640
+    min_width: int = 512
+    n_features: int = 2000
+    contrast: float = 0.01
+    ratio: float = 0.8
+    guided_px: float = 12.0
+    ecc_width: int = 320
+    ecc_levels: int = 3
+    min_plane_share: float = 0.25
+    min_ecc: float = 0.6
+    threshold_px: float = 1.0
+    min_inliers: int = 20
+    max_disagree_deg: float = 25.0
+    min_share_disagree: float = 0.5
+    min_scale_points: int = 8
+    grid_px: float = 8.0
+
+
+@dataclass
+class RgbViewPoses:
+    """Refined poses of an RGB-only window and their checks (arrays have V entries).
+
+    Attributes:
+        T_ref_cam: (V, 4, 4) float64 camera-to-view-0 poses (the head's guess where not ok).
+        ok: bool, the pose passed its checks (view 0 always).
+        confidence: float in [0, 1]; 0 where not ok.
+        inliers: E inliers of the pair that placed the view (0 where none).
+        inlier_share: their share of that pair's matches.
+        anchor: the view it was placed from (-1: none; view 0 itself: 0).
+        scale_from_points: its translation length came from the decoded points.
+        time_s: seconds spent.
+
+    """
+
+    T_ref_cam: np.ndarray
+    ok: np.ndarray
+    confidence: np.ndarray
+    inliers: np.ndarray
+    inlier_share: np.ndarray
+    anchor: np.ndarray
+    scale_from_points: np.ndarray
+    time_s: float = 0.0
+
+    def stats(self) -> dict[str, float]:
+        """Return flat numbers for ``Reconstruction.stats`` (keys as :mod:`.pose_views`)."""
+        out = {"views_refined": float(self.ok[1:].sum()),
+               "views_pose_failed": float((~self.ok).sum()), "pose_refine_s": self.time_s,
+               "pose_rgb": 1.0}  # fmt: skip
+        for name in ("confidence", "ok", "inlier_share", "inliers"):
+            for i, x in enumerate(getattr(self, name)):
+                out[f"pose_{name}_{i}"] = float(x)
+        return out
+
+
+def _angle_deg(R: np.ndarray) -> float:
+    return math.degrees(math.acos(max(-1.0, min(1.0, (float(np.trace(R)) - 1) / 2))))
+
+
+def _skew(t: np.ndarray) -> np.ndarray:
+    return np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]], dtype=np.float64)
+
+
+def features(image: np.ndarray, config: RgbPoseConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return SIFT keypoints (N, 2) in full-size pixels and descriptors (N, 128) or None."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    f = config.max_width / grey.shape[1]
+    f = f if f < 1.0 else max(1.0, float(np.floor(config.min_width / grey.shape[1])))
+    if f != 1.0:
+        interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_CUBIC
+        grey = cv2.resize(grey, None, fx=f, fy=f, interpolation=interp)
+    sift = cv2.SIFT_create(nfeatures=config.n_features, contrastThreshold=config.contrast)
+    kp, desc = sift.detectAndCompute(grey, None)
+    xy = np.float64([k.pt for k in kp]).reshape(-1, 2)
+    return (xy + 0.5) / f - 0.5, desc
+
+
+def match(d_a: np.ndarray | None, d_b: np.ndarray | None, ratio: float) -> np.ndarray:
+    """Return ratio-test matches (M, 2) as (index in a, index in b), one per b keypoint."""
+    if d_a is None or d_b is None or len(d_a) < 2 or len(d_b) < 2:
+        return np.zeros((0, 2), np.int64)
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(d_a, d_b, k=2)
+    good = [p for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
+    m = np.int64([(p[0].queryIdx, p[0].trainIdx) for p in good]).reshape(-1, 2)
+    _, first = np.unique(m[:, 1], return_index=True)  # one match per b keypoint
+    return m[np.sort(first)]
+
+
+def _normalise(px: np.ndarray, K: np.ndarray) -> np.ndarray:
+    return (px - K[:2, 2]) / np.diag(K)[:2]
+
+
+def sampson(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
+    """Return Sampson distances of normalised matches ``x_a`` <-> ``x_b`` (N, 2).
+
+    The epipolar geometry is that of ``x_b = R x_a + t`` (camera a's points into b).
+    """
+    E = _skew(t) @ R
+    a = np.column_stack([x_a, np.ones(len(x_a))])
+    b = np.column_stack([x_b, np.ones(len(x_b))])
+    Ea, Etb = a @ E.T, b @ E
+    num = np.einsum("ij,ij->i", b, Ea)
+    den = Ea[:, 0] ** 2 + Ea[:, 1] ** 2 + Etb[:, 0] ** 2 + Etb[:, 1] ** 2
+    return np.abs(num) / np.sqrt(np.maximum(den, 1e-18))
+
+
+def triangulate(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
+    """Triangulate normalised matches into camera a's frame (N, 3); x_b = R x_a + t."""
+    if not len(x_a):
+        return np.zeros((0, 3))
+    X = cv2.triangulatePoints(np.eye(3, 4), np.column_stack([R, t]), x_a.T, x_b.T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (X[:3] / X[3]).T
+
+
+def _front(R: np.ndarray, t: np.ndarray, X: np.ndarray) -> np.ndarray:
+    z_b = X @ R[2] + t[2]
+    return np.isfinite(X).all(1) & (X[:, 2] > 0) & (z_b > 0)
+
+
+def _gauss_newton(R, t, x_a, x_b, iters: int = 5):
+    """Refine (R, unit t) on inlier matches by Gauss-Newton on Sampson errors (numeric J)."""
+
+    def residual(p):
+        Rp = cv2.Rodrigues(p[:3])[0] @ R
+        tp = t + p[3:]
+        tp = tp / np.linalg.norm(tp)
+        E = _skew(tp) @ Rp
+        a = np.column_stack([x_a, np.ones(len(x_a))])
+        b = np.column_stack([x_b, np.ones(len(x_b))])
+        Ea, Etb = a @ E.T, b @ E
+        den = Ea[:, 0] ** 2 + Ea[:, 1] ** 2 + Etb[:, 0] ** 2 + Etb[:, 1] ** 2
+        return np.einsum("ij,ij->i", b, Ea) / np.sqrt(np.maximum(den, 1e-18))
+
+    for _ in range(iters):
+        r0 = residual(np.zeros(6))
+        J = np.empty((len(r0), 6))
+        for k in range(6):
+            d = np.zeros(6)
+            d[k] = 1e-6
+            J[:, k] = (residual(d) - r0) / 1e-6
+        step = np.linalg.lstsq(J.T @ J + 1e-9 * np.eye(6), -J.T @ r0, rcond=None)[0]
+        if not np.isfinite(step).all() or float(np.sum(residual(step) ** 2)) >= float(r0 @ r0):
+            break
+        R = cv2.Rodrigues(step[:3])[0] @ R
+        t = (t + step[3:]) / np.linalg.norm(t + step[3:])
+    return R, t
+
+
+def _inliers(R, t, x_a, x_b, threshold: float) -> np.ndarray:
+    inl = sampson(R, t, x_a, x_b) < threshold
+    X = triangulate(R, t, x_a[inl], x_b[inl])
+    inl[np.flatnonzero(inl)[~_front(R, t, X)]] = False
+    return inl
+
+
+def _local_opt(R, t, x_a, x_b, threshold: float, rounds: int = 3):
+    """Alternate inliers (Sampson < 2x then 1x ``threshold``, in front) and Gauss-Newton."""
+    for k in range(rounds):
+        inl = _inliers(R, t, x_a, x_b, threshold * (2.0 if k == 0 else 1.0))
+        if inl.sum() < 6:
+            break
+        R, t = _gauss_newton(R, t, x_a[inl], x_b[inl])
+    return R, t, _inliers(R, t, x_a, x_b, threshold)
+
+
+@dataclass
+class PairPose:
+    """Relative pose of view b in view a: ``x_b = R x_a + t`` (|t| = 1), and its support."""
+
+    R: np.ndarray
+    t: np.ndarray
+    inliers: np.ndarray  # bool over the pair's matches
+    disagree_deg: float
+
+
+def pair_pose(x_a, x_b, R_head, t_head, threshold: float) -> PairPose | None:
+    """Estimate the pose from normalised matches (N, 2) by E, decomposition nearest the head's.
+
+    ``R_head``, ``t_head``: the camera head's ``x_b = R x_a + t``; ``threshold`` in
+    normalised units. None when RANSAC finds no model.
+    """
+    if len(x_a) < 5:
+        return None
+    th = t_head / max(np.linalg.norm(t_head), 1e-12)
+    cands = [_local_opt(R_head, th, x_a, x_b, threshold)]  # the prior, refined on its inliers
+    E, mask = cv2.findEssentialMat(x_a, x_b, np.eye(3), cv2.USAC_MAGSAC, 0.999, threshold)
+    if E is not None and E.shape == (3, 3) and mask is not None:
+        inl = mask.ravel() > 0
+        R1, R2, t = cv2.decomposeEssentialMat(E)
+        sols = []
+        for R in (R1, R2):
+            for sign in (1.0, -1.0):
+                X = triangulate(R, sign * t.ravel(), x_a[inl], x_b[inl])
+                sols.append((int(_front(R, sign * t.ravel(), X).sum()), R, sign * t.ravel()))
+        most = max(c[0] for c in sols)
+        eligible = [c for c in sols if c[0] >= 0.9 * most]
+        _, R, t = min(eligible, key=lambda c: _angle_deg(c[1] @ R_head.T) - 1e-3 * (c[2] @ th))
+        cands.append(_local_opt(R, t, x_a, x_b, threshold))
+    R, t, inl = max(cands, key=lambda c: int(c[2].sum()))
+    return PairPose(R, t, inl, _angle_deg(R @ R_head.T))
+
+
+def point_depth(points: np.ndarray, T_ref_cam: np.ndarray, K: np.ndarray, px: np.ndarray,
+                cell: float) -> np.ndarray:  # fmt: skip
+    """Return the depth (N,) of the nearest of ``points`` (M, 3, view 0's frame) at ``px``.
+
+    Points are projected into the camera at ``T_ref_cam`` and z-buffered on a grid of
+    ``cell`` px; NaN where no point falls in a pixel's cell.
+    """
+    T = np.linalg.inv(T_ref_cam)
+    P = points @ T[:3, :3].T + T[:3, 3]
+    P = P[P[:, 2] > 1e-6]
+    uv = P[:, :2] / P[:, 2:] * np.diag(K)[:2] + K[:2, 2]
+    key_p = np.floor(uv / cell).astype(np.int64)
+    key_q = np.floor(px / cell).astype(np.int64)
+    lo = np.minimum(key_p.min(0, initial=0), key_q.min(0, initial=0)) if len(P) else key_q.min(0)
+    hi = np.maximum(key_p.max(0, initial=0), key_q.max(0, initial=0)) + 1 if len(P) else 1
+    width = int(np.max(hi - lo)) + 1
+    zbuf = np.full(width * width, np.inf)
+    if len(P):
+        flat = (key_p[:, 1] - lo[1]) * width + (key_p[:, 0] - lo[0])
+        np.minimum.at(zbuf, flat, P[:, 2])
+    z = zbuf[(key_q[:, 1] - lo[1]) * width + (key_q[:, 0] - lo[0])]
+    return np.where(np.isfinite(z), z, np.nan)
+
+
+def dominant_plane(points: np.ndarray, tol: float = 0.02, iters: int = 200):
+    """Return (n, d, share): the plane ``n . X = d`` (d > 0) with the most of ``points``.
+
+    RANSAC with inlier distance ``tol`` times the points' median distance to the origin,
+    then a least-squares refit; ``share`` is the inliers' share. None for < 3 points.
+    """
+    P = np.asarray(points, np.float64)
+    if len(P) < 3:
+        return None
+    rng = np.random.default_rng(0)
+    tol = tol * float(np.median(np.linalg.norm(P, axis=1)))
+    tri = P[rng.integers(0, len(P), (iters, 3))]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    norm = np.linalg.norm(n, axis=1)
+    n, tri = n[norm > 1e-12] / norm[norm > 1e-12, None], tri[norm > 1e-12]
+    if not len(n):
+        return None
+    d = np.einsum("ij,ij->i", n, tri[:, 0])
+    count = (np.abs(P @ n.T - d) < tol).sum(0)
+    k = int(np.argmax(count))
+    Q = P[np.abs(P @ n[k] - d[k]) < tol]
+    m = Q.mean(0)
+    n = np.linalg.svd(Q - m)[2][2]
+    d = float(n @ m)
+    n, d = (-n, -d) if d < 0 else (n, d)
+    return n, d, float(np.mean(np.abs(P @ n - d) < tol))
+
+
+def align_homography(grey_a: np.ndarray, grey_b: np.ndarray, H: np.ndarray, levels: int):
+    """Refine ``H`` (x_b ~ H x_a, px) by ECC alignment, coarse to fine; (H, rho) or None.
+
+    A level whose alignment fails keeps the previous level's ``H``; ``rho`` is the
+    correlation of ``grey_a`` and ``grey_b`` warped by the final ``H`` (full size).
+    """
+    crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-5)
+    for lvl in range(levels - 1, -1, -1):
+        f = 0.5**lvl
+        S = np.diag([f, f, 1.0])
+        a = cv2.resize(grey_a, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if lvl else grey_a
+        b = cv2.resize(grey_b, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if lvl else grey_b
+        Hs = (S @ H @ np.linalg.inv(S)).astype(np.float32)
+        try:
+            _, Hs = cv2.findTransformECC(a, b, Hs, cv2.MOTION_HOMOGRAPHY, crit, None, 5)
+        except cv2.error:
+            continue
+        if np.isfinite(Hs).all():
+            H = np.linalg.inv(S) @ Hs.astype(np.float64) @ S
+    h, w = grey_a.shape
+    warped = cv2.warpPerspective(grey_b, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    inside = cv2.warpPerspective(np.ones_like(grey_b), H, (w, h),
+                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0  # fmt: skip
+    if inside.sum() < 0.1 * h * w:
+        return None
+    x, y = grey_a[inside] - grey_a[inside].mean(), warped[inside] - warped[inside].mean()
+    rho = float(x @ y / max(np.linalg.norm(x) * np.linalg.norm(y), 1e-12))
+    return H, rho
+
+
+def pose_from_homography(H, K_a, K_b, n, d, R_prior):
+    """Return the pose ``x_b = R x_a + t`` from a plane homography and the plane ``n . X = d``.
+
+    Of the decompositions the one whose normal is nearest ``n`` (then whose rotation is
+    nearest ``R_prior``) is taken; t is scaled by ``d``. Returns (R, t, normal agreement).
+    """
+    Hn = np.linalg.inv(K_b) @ H @ K_a
+    Hn /= np.linalg.svd(Hn, compute_uv=False)[1]  # an exact plane homography has sigma_2 = 1
+    _, Rs, ts, ns = cv2.decomposeHomographyMat(Hn, np.eye(3))
+    # OpenCV's normals point to the camera side (n . X = -d for X on the plane, d > 0)
+    best = max(range(len(Rs)), key=lambda k: (round(float(-ns[k].ravel() @ n), 1),
+                                              -_angle_deg(Rs[k] @ R_prior.T)))  # fmt: skip
+    return Rs[best], ts[best].ravel() * d, float(-ns[best].ravel() @ n)
+
+
+def guided_matches(px_a, d_a, px_b, d_b, H, radius: float) -> np.ndarray:
+    """Return mutual nearest descriptors among keypoints near ``H``'s prediction (px)."""
+    if d_a is None or d_b is None or not len(px_a) or not len(px_b):
+        return np.zeros((0, 2), np.int64)
+    q = np.column_stack([px_a, np.ones(len(px_a))]) @ H.T
+    q = q[:, :2] / q[:, 2:]
+    near = np.sum((q[:, None] - px_b[None]) ** 2, -1) < radius**2
+    a2, b2 = np.sum(d_a.astype(np.float64) ** 2, 1), np.sum(d_b.astype(np.float64) ** 2, 1)
+    dist = a2[:, None] + b2[None] - 2.0 * d_a.astype(np.float64) @ d_b.T.astype(np.float64)
+    dist[~near] = np.inf
+    ia = np.arange(len(px_a))
+    jb = np.argmin(dist, 1)
+    keep = np.isfinite(dist[ia, jb]) & (np.argmin(dist, 0)[jb] == ia)
+    return np.column_stack([ia[keep], jb[keep]])
+
+
+def refine_rgb_views(
+    T_ref_head: np.ndarray,
+    images: list[np.ndarray],
+    K: np.ndarray,
+    points: np.ndarray | None = None,
+    config: RgbPoseConfig | None = None,
+) -> RgbViewPoses:
+    """Place each view by feature matches, scaled by the decoded points (module docstring).
+
+    Args:
+        T_ref_head: (V, 4, 4) camera head's camera-to-view-0 poses, normalised scale.
+        images: V HxWx3 uint8 RGB images.
+        K: (V, 3, 3) intrinsics at the images' size.
+        points: (M, 3) decoded points in view 0's frame, same scale (None: head lengths).
+        config: :class:`RgbPoseConfig` (defaults if None).
+
+    Returns:
+        :class:`RgbViewPoses`.
+
+    """
+    t0 = time.perf_counter()
+    cfg = config or RgbPoseConfig()
+    V = len(T_ref_head)
+    K = np.asarray(K, np.float64)
+    head = np.asarray(T_ref_head, np.float64)
+    out = head.copy()
+    ok = np.zeros(V, bool)
+    ok[0] = True
+    n_in, share = np.zeros(V), np.zeros(V)
+    anchor, from_pts = np.full(V, -1), np.zeros(V, bool)
+    n_in[0], share[0], anchor[0] = np.inf, 1.0, 0
+    feats = [features(im, cfg) for im in images]
+    f_ecc = min(1.0, cfg.ecc_width / images[0].shape[1])
+    S = np.diag([f_ecc, f_ecc, 1.0])
+    greys = [cv2.resize(cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY), None,
+                        fx=f_ecc, fy=f_ecc, interpolation=cv2.INTER_AREA).astype(np.float32)
+             for im in images]  # fmt: skip
+    plane = None if points is None else dominant_plane(points)
+    for b in range(1, V):
+        best = None
+        for a in np.flatnonzero(ok[:b]):
+            cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg)
+            if cand is not None and (best is None or cand[0] > best[0]):
+                best = cand
+        if best is None:
+            continue
+        _, a, T_b_a, k, s, by_plane = best
+        out[b] = out[a] @ np.linalg.inv(T_b_a)
+        ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, by_plane
+    conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
+    conf[0] = 1.0
+    n_in[0] = 0.0
+    return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0)
+
+
+def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
+    """Pose of view b in view a (``x_b = R x_a + t``, model scale) and its support, or None.
+
+    Returns (score, a, T_b_a, inliers, inlier share, placed by the plane homography).
+    """
+    T_head = np.linalg.inv(head[b]) @ head[a]
+    length = float(np.linalg.norm(T_head[:3, 3]))
+    thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
+    m = match(feats[a][1], feats[b][1], cfg.ratio)
+    x_a = _normalise(feats[a][0][m[:, 0]], K[a])
+    x_b = _normalise(feats[b][0][m[:, 1]], K[b])
+    pose = None
+    if len(m) >= cfg.min_inliers:
+        pose = pair_pose(x_a, x_b, T_head[:3, :3], T_head[:3, 3], thr)
+        k = 0 if pose is None else int(pose.inliers.sum())
+        if pose is not None and (k < cfg.min_inliers or (
+                pose.disagree_deg > cfg.max_disagree_deg
+                and pose.inliers.mean() < cfg.min_share_disagree)):  # fmt: skip
+            pose = None
+    # 1. the dominant plane's homography, aligned from the head's guess and from E's pose
+    if plane is not None and plane[2] >= cfg.min_plane_share:
+        n_a = out[a][:3, :3].T @ plane[0]
+        d_a = plane[1] - plane[0] @ out[a][:3, 3]
+        inits = [(T_head[:3, :3], T_head[:3, 3])]
+        if pose is not None:
+            inits.append((pose.R, pose.t * length))
+        best = None
+        starts = []
+        for R0, t0 in inits if d_a > 0 else []:
+            H0 = S @ K[b] @ (R0 + np.outer(t0, n_a) / d_a) @ np.linalg.inv(K[a]) @ np.linalg.inv(S)
+            starts.append((R0, H0))
+        for R0, H0 in starts:
+            al = align_homography(greys[a], greys[b], H0, cfg.ecc_levels)
+            if al is None or al[1] < cfg.min_ecc or (best is not None and al[1] <= best[2]):
+                continue
+            H = np.linalg.inv(S) @ al[0] @ S
+            R, t, agree = pose_from_homography(H, K[a], K[b], n_a, d_a, R0)
+            if agree > 0.9 and _angle_deg(R @ T_head[:3, :3].T) <= cfg.max_disagree_deg:
+                best = (R, t, al[1], H)
+        if best is not None:
+            R, t, rho, H = best
+            g = guided_matches(feats[a][0], feats[a][1], feats[b][0], feats[b][1], H,
+                               cfg.guided_px)  # fmt: skip
+            return 1.0 + rho, a, _se3(R, t), len(g), rho, True
+    # 2. the essential matrix alone; the length from the decoded points' depth
+    if pose is None:
+        return None
+    k = int(pose.inliers.sum())
+    by_points = False
+    if points is not None and len(points):
+        inl = pose.inliers
+        z_tri = triangulate(pose.R, pose.t, x_a[inl], x_b[inl])[:, 2]
+        z_pts = point_depth(points, out[a], K[a], feats[a][0][m[inl, 0]], cfg.grid_px)
+        good = np.isfinite(z_pts) & (z_tri > 0) & np.isfinite(z_tri)
+        if good.sum() >= cfg.min_scale_points:
+            length, by_points = float(np.median(z_pts[good] / z_tri[good])), True
+    score = min(1.0, k / (5 * cfg.min_inliers))
+    return score, a, _se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
+
+
+def _se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    return T

@@ -1,0 +1,104 @@
+"""Tests of the RGB-only pose refinement (nova3r_ros.model.pose_rgb) on rendered windows."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nova3r_ros.eval.metrics import pairwise_pose_errors
+from nova3r_ros.model.pose_rgb import RgbPoseConfig, dominant_plane, refine_rgb_views
+from nova3r_ros.synth.config import benchmark_config
+from nova3r_ros.synth.generate import generate_window
+
+SEED = 1_500_008  # a validation seed (the benchmark uses 1,000,000-1,000,099)
+
+
+def rot(axis, deg):
+    """Rotation matrix of ``deg`` degrees about ``axis`` (Rodrigues)."""
+    a = np.asarray(axis, float) / np.linalg.norm(axis)
+    A = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    th = math.radians(deg)
+    return np.eye(3) + math.sin(th) * A + (1 - math.cos(th)) * A @ A
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """Return a 2-view tabletop window, its true T_ref_cam and its surface in view 0's frame.
+
+    Normalised as the model's RGB-only output is: the points' median distance to camera 0
+    is 1, and the true translations are scaled alike.
+    """
+    window, gt = generate_window(SEED, benchmark_config(2, height=192, width=256))
+    T0_inv = np.linalg.inv(gt.T_world_cam[0])
+    T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
+    pts = gt.points.astype(np.float64) @ T0_inv[:3, :3].T + T0_inv[:3, 3]
+    pts = pts[np.random.default_rng(0).choice(len(pts), 2048, replace=False)]
+    s = float(np.median(np.linalg.norm(pts, axis=1)))
+    T_true[:, :3, 3] /= s
+    return window, T_true, pts / s
+
+
+def head_guess(T_true):
+    """Return the true poses with view 1 off by 6 deg of rotation and 15 % of translation."""
+    T = T_true.copy()
+    T[1, :3, :3] = T_true[1, :3, :3] @ rot([1.0, 0.0, 0.0], 6.0)
+    T[1, :3, 3] = T_true[1, :3, 3] * 1.15
+    return T
+
+
+def rot_err(T_pred, T_true):
+    return float(pairwise_pose_errors(list(T_pred), list(T_true))[0][0])
+
+
+def test_refines_the_head_guess(scene):
+    window, T_true, pts = scene
+    head = head_guess(T_true)
+    images = [v.image for v in window.views]
+    K = np.stack([v.K for v in window.views])
+    out = refine_rgb_views(head, images, K, pts)
+    assert out.ok.all()
+    assert 0.0 < out.confidence[1] <= 1.0 and out.confidence[0] == 1.0
+    r_head, r_out = rot_err(head, T_true), rot_err(out.T_ref_cam, T_true)
+    assert r_head > 5.0
+    assert r_out < 2.0, (r_head, r_out)
+    # the translation keeps the points' scale: length within 20 % of the true one
+    t_true = np.linalg.norm(T_true[1, :3, 3])
+    assert abs(np.linalg.norm(out.T_ref_cam[1, :3, 3]) - t_true) < 0.2 * t_true
+    stats = out.stats()
+    assert stats["pose_ok_1"] == 1.0 and stats["views_pose_failed"] == 0.0
+    assert stats["pose_confidence_1"] == pytest.approx(out.confidence[1])
+
+
+def test_textureless_view_keeps_the_head_guess(scene):
+    window, T_true, pts = scene
+    head = head_guess(T_true)
+    images = [window.views[0].image, np.full_like(window.views[1].image, 128)]
+    K = np.stack([v.K for v in window.views])
+    out = refine_rgb_views(head, images, K, pts)
+    assert not out.ok[1] and out.ok[0]
+    assert out.confidence[1] == 0.0
+    np.testing.assert_array_equal(out.T_ref_cam, head)
+    assert out.stats()["pose_ok_1"] == 0.0 and out.stats()["views_pose_failed"] == 1.0
+
+
+def test_without_points_uses_the_matches_and_the_head_length(scene):
+    window, T_true, _ = scene
+    head = head_guess(T_true)
+    images = [v.image for v in window.views]
+    K = np.stack([v.K for v in window.views])
+    out = refine_rgb_views(head, images, K, None, RgbPoseConfig())
+    if out.ok[1]:  # the essential matrix alone: the head's translation length is kept
+        assert np.linalg.norm(out.T_ref_cam[1, :3, 3]) == pytest.approx(
+            np.linalg.norm(head[1, :3, 3]), rel=1e-6
+        )
+    else:
+        np.testing.assert_array_equal(out.T_ref_cam, head)
+
+
+def test_dominant_plane_finds_a_plane_among_clutter():
+    rng = np.random.default_rng(1)
+    plane = np.column_stack([rng.uniform(-1, 1, (300, 2)), np.full(300, 2.0)])
+    clutter = rng.uniform(-1, 1, (100, 3)) + [0, 0, 1.0]
+    n, d, share = dominant_plane(np.concatenate([plane, clutter]))
+    assert abs(abs(n[2]) - 1.0) < 1e-6 and d == pytest.approx(2.0, abs=1e-3)
+    assert share >= 0.75
