@@ -61,7 +61,7 @@ class RgbPoseConfig:
 
     """
 
-    max_width: int = 640
+    max_width: int = 512
     min_width: int = 512
     n_features: int = 2000
     contrast: float = 0.01
@@ -309,7 +309,7 @@ def dominant_plane(points: np.ndarray, tol: float = 0.02, iters: int = 200):
     k = int(np.argmax(count))
     Q = P[np.abs(P @ n[k] - d[k]) < tol]
     m = Q.mean(0)
-    n = np.linalg.svd(Q - m)[2][2]
+    n = np.linalg.svd(Q - m, full_matrices=False)[2][2]
     d = float(n @ m)
     n, d = (-n, -d) if d < 0 else (n, d)
     return n, d, float(np.mean(np.abs(P @ n - d) < tol))
