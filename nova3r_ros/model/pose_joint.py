@@ -14,7 +14,9 @@ link's error is passed on) and uses each view against one neighbour; here every
 overlapping pair constrains the poses, and their errors average out.
 
 Everything per level is batched over pairs (one gather per iteration, no Python loop over
-pairs), in torch on the depth's device (CPU or CUDA). The joint step refines: it needs
+pairs), in torch on the depth's device (CPU or CUDA), with :mod:`.pose_icp`'s kernels:
+fixed iteration counts with masked steps, the system solved on the device, and one read
+back to the host at the end. The joint step refines: it needs
 initial poses within its gates (e.g. :func:`~nova3r_ros.model.inference.refine_views`'s
 chained result) and does not search for the basin.
 
@@ -31,10 +33,10 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from nova3r_ros.model import pose_icp
 from nova3r_ros.model.measurement import MIN_Z, SIGMA_COEFF, sanitize
-from nova3r_ros.model.pose_refine import _exp_se3, _maps, check_levels
+from nova3r_ros.model.pose_refine import check_levels
 
 
 @dataclass(frozen=True)
@@ -82,103 +84,71 @@ def _pairs(V: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return i[off].to(device), j[off].to(device)
 
 
-def _level_maps(depth: torch.Tensor, K: torch.Tensor, s: int, cfg: JointConfig):
-    """Source points (V, M, 3) and normals at stride ``s`` with usable (V, M); flat maps.
+def _level_maps(depth: torch.Tensor, K: torch.Tensor, s: int, pi, cfg: JointConfig):
+    """Return each pair's source points at stride ``s`` and every view's flat maps.
 
-    The flat maps (V*H*W, 3 / 3 / bool / bool) are vertices, normals, usable and valid
-    depth of every view's full-resolution depth (the targets of the association).
+    Points and normals (P, M, 3), usable (P, M); the flat maps are those of every view's
+    full-resolution depth (:func:`.pose_icp.level_inputs`).
     """
     cos_min = math.cos(math.radians(cfg.max_view_angle_deg))
-    b = min(s, cfg.normal_px)
-    maps = [_maps(depth[v], K[v], b, cos_min) for v in range(depth.shape[0])]
-    Vm, Nm, ok = (torch.stack(m) for m in zip(*maps, strict=True))
-    src = (Vm[:, ::s, ::s].flatten(1, 2), Nm[:, ::s, ::s].flatten(1, 2),
-           ok[:, ::s, ::s].flatten(1, 2))  # fmt: skip
-    flat = (Vm.flatten(0, 2), Nm.flatten(0, 2), ok.flatten(), (depth > 0).flatten())
-    return src, flat
+    m = pose_icp.maps(depth, K, min(s, cfg.normal_px), cos_min)
+    return pose_icp.level_inputs(m, m, depth, s, pi)
 
 
-def _associate(src, flat, T, K, pi, pj, HW, max_dist, cos_normal, sigma_coeff):
+def _associate(src, ref, T, K, pi, pj, max_dist, cos_normal, sigma_coeff):
     """Batched projective association of view pi's points into view pj, every pair at once.
 
     ``T`` (V, 4, 4) float32 camera-to-view-0 on the device. Returns the points in view 0's
     frame (P, M, 3), the partners' normals there, residuals (P, M), gated pairs ``near``,
     the pairs solved for ``corr`` (near, usable source, compatible normals) and ``overlap``.
     """
-    P_src, N_src, ok_src = src
-    Vf, Nf, usable, valid = flat
-    H, W = HW
     Trel = torch.linalg.inv(T[pj]) @ T[pi]  # (P, 4, 4): camera i -> camera j
-    R, t = Trel[:, :3, :3], Trel[:, None, :3, 3]
-    p = P_src[pi] @ R.transpose(1, 2) + t  # (P, M, 3) in camera j
-    Kj = K[pj][:, None]  # (P, 1, 3, 3)
-    z = p[..., 2]
-    front = z > MIN_Z
-    zs = torch.where(front, z, torch.ones_like(z))
-    y = p[..., 1] / zs
-    u = Kj[..., 0, 0] * p[..., 0] / zs + Kj[..., 0, 1] * y + Kj[..., 0, 2]
-    v = Kj[..., 1, 1] * y + Kj[..., 1, 2]
-    base = (pj * H * W)[:, None]
-    inside = front & (u > -0.5) & (v > -0.5) & (u < W - 0.5) & (v < H - 0.5)
-    nearest = base + (v.round().clamp(0, H - 1) * W + u.round().clamp(0, W - 1)).long()
-    overlap = inside & valid[nearest] & (P_src[pi][..., 2] > 0)
-    u0, v0 = u.floor().clamp(0, W - 2), v.floor().clamp(0, H - 2)
-    a, b = (u - u0).clamp(0, 1)[..., None], (v - v0).clamp(0, 1)[..., None]
-    i00 = base + (v0 * W + u0).long()
-    idx = torch.stack([i00, i00 + 1, i00 + W, i00 + W + 1])  # (4, P, M)
-    wts = torch.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b])
-    wts = wts * usable[idx][..., None]
-    wsum = wts.sum(0)
-    q = (Vf[idx] * wts).sum(0) / wsum.clamp_min(1e-6)
-    n = F.normalize((Nf[idx] * wts).sum(0), dim=-1)
-    r = (n * (p - q)).sum(-1)
-    near = overlap & (u >= 0) & (v >= 0) & (u <= W - 1) & (v <= H - 1) & (wsum[..., 0] > 0.25)
-    near &= r.abs() <= (3.0 * sigma_coeff * q[..., 2] ** 2).clamp_min(max_dist)
-    n_src = N_src[pi] @ R.transpose(1, 2)
-    corr = near & ok_src[pi] & ((n_src * n).sum(-1) >= cos_normal)
+    p, n, r, near, corr, overlap = pose_icp.associate(src, ref, Trel, K[pj], pj, max_dist,
+                                                      cos_normal, sigma_coeff)  # fmt: skip
     Rj, tj = T[pj][:, :3, :3], T[pj][:, None, :3, 3]
     return p @ Rj.transpose(1, 2) + tj, n @ Rj.transpose(1, 2), r, near, corr, overlap
 
 
-def _joint_step(pw, nw, r, corr, pi, pj, V, cfg: JointConfig):
-    """Return the damped joint twist (V-1, 6) float64 on the CPU (None if degenerate)."""
-    w = (cfg.huber_delta / r.abs().clamp_min(cfg.huber_delta)) * corr
+def _joint_step(pw, nw, r, corr, D, cfg: JointConfig):
+    """Return the damped joint twist (V-1, 6) float64 on the device and whether it is finite.
+
+    ``D`` (P, V-1) float64: +1 at each pair's view i, -1 at its view j (view 0 left out).
+    """
+    w = torch.where(corr, cfg.huber_delta / r.abs().clamp_min(cfg.huber_delta), 0.0).double()
     J = torch.cat([nw, torch.linalg.cross(pw, nw, dim=-1)], -1).double()  # (P, M, 6)
-    wd = w.double()
-    Hp = torch.einsum("pmi,pm,pmj->pij", J, wd, J).cpu()
-    gp = torch.einsum("pmi,pm->pi", J, wd * r.double()).cpu()
-    pi, pj = pi.cpu(), pj.cpu()
-    H = torch.zeros(V, V, 6, 6, dtype=torch.float64)
-    g = torch.zeros(V, 6, dtype=torch.float64)
-    H.index_put_((pi, pi), Hp, accumulate=True)
-    H.index_put_((pj, pj), Hp, accumulate=True)
-    H.index_put_((pi, pj), -Hp, accumulate=True)
-    H.index_put_((pj, pi), -Hp, accumulate=True)
-    g.index_add_(0, pi, gp)
-    g.index_add_(0, pj, -gp)
-    A = H[1:, 1:].permute(0, 2, 1, 3).reshape(6 * (V - 1), 6 * (V - 1))
-    b = g[1:].reshape(-1)
-    wsum = max(float(wd.sum()), 1e-12)
-    if not bool(torch.isfinite(A).all()) or not bool(torch.isfinite(b).all()):
-        return None
-    xi = -torch.linalg.solve(A + torch.eye(A.shape[0], dtype=A.dtype) * 1e-6 * wsum, b)
-    return xi.reshape(V - 1, 6) if bool(torch.isfinite(xi).all()) else None
+    J = torch.where(corr[..., None], J, 0.0)
+    Hp = (J * w[..., None]).transpose(1, 2) @ J  # (P, 6, 6)
+    gp = (J.transpose(1, 2) @ torch.where(corr, w * r.double(), 0.0)[..., None])[..., 0]
+    n = 6 * D.shape[1]
+    A = torch.einsum("pa,pb,pij->aibj", D, D, Hp).reshape(n, n)
+    b = (D.T @ gp).reshape(-1)
+    wsum = w.sum().clamp_min(1e-12)
+    finite = torch.isfinite(A).all() & torch.isfinite(b).all()
+    eye = torch.eye(n, dtype=A.dtype, device=A.device)
+    A = torch.where(finite, A + eye * 1e-6 * wsum, eye)  # keep it solvable
+    xi = -torch.linalg.solve_ex(A, b[:, None])[0][:, 0]
+    return xi.reshape(-1, 6), finite & torch.isfinite(xi).all()
 
 
 def _view_stats(assoc_out, pi, V: int) -> dict:
-    """Per-view overlap, inliers, inlier share and rmse (m) of one association's output."""
+    """Return per-view overlap, inlier and squared-residual sums (device tensors, (V,))."""
     _, _, r, near, _, overlap = assoc_out
-    pi = pi.cpu()
-    ov = torch.zeros(V, dtype=torch.long).index_add_(0, pi, overlap.sum(1).cpu())
-    inl = torch.zeros(V, dtype=torch.long).index_add_(0, pi, near.sum(1).cpu())
-    sq = torch.zeros(V, dtype=torch.float64).index_add_(0, pi, (r.square() * near).sum(1)
-                                                        .double().cpu())  # fmt: skip
+    z = torch.zeros(V, dtype=torch.float64, device=r.device)
+    sq = torch.where(near, r.double().square(), 0.0).sum(1)
+    return {"overlap": z.index_add(0, pi, overlap.sum(1).double()),
+            "inliers": z.index_add(0, pi, near.sum(1).double()),
+            "sq": z.index_add(0, pi, sq)}  # fmt: skip
+
+
+def _host_stats(st: dict) -> dict:
+    """Return per-view lists ``overlap``, ``inliers``, ``inlier_share``, ``rmse``."""
+    ov, inl = st["overlap"].astype(int).tolist(), st["inliers"].astype(int).tolist()
     return {
-        "overlap": ov.tolist(),
-        "inliers": inl.tolist(),
-        "inlier_share": [int(inl[k]) / max(int(ov[k]), 1) for k in range(V)],
-        "rmse": [math.sqrt(float(sq[k]) / int(inl[k])) if int(inl[k]) else math.nan
-                 for k in range(V)],
+        "overlap": ov,
+        "inliers": inl,
+        "inlier_share": [i / max(o, 1) for i, o in zip(inl, ov, strict=True)],
+        "rmse": [math.sqrt(float(q) / i) if i else math.nan
+                 for q, i in zip(st["sq"], inl, strict=True)],
     }  # fmt: skip
 
 
@@ -209,42 +179,51 @@ def refine_joint(
     cfg = config or JointConfig()
     depth = sanitize(torch.as_tensor(depth))
     dev = depth.device
-    Vn, H, W = depth.shape
+    Vn = depth.shape[0]
     Kd = torch.as_tensor(K).to(dev, torch.float32)
-    T = torch.as_tensor(T_ref_cam).to("cpu", torch.float64).clone()
-    T[0] = torch.eye(4, dtype=torch.float64)
+    T = torch.as_tensor(T_ref_cam).to(dev, torch.float64).clone()
+    T[0] = torch.eye(4, dtype=torch.float64, device=dev)
     pi, pj = _pairs(Vn, dev)
+    D = (_onehot(pi, Vn) - _onehot(pj, Vn))[:, 1:]
     cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
     levels = list(zip(cfg.strides, cfg.max_dist, cfg.iterations, strict=True))
-    finest = _level_maps(depth, Kd, cfg.strides[-1], cfg)
+    finest = _level_maps(depth, Kd, cfg.strides[-1], pi, cfg)
 
     def assoc(T, level_maps, dmax):
-        return _associate(*level_maps, T.to(dev, torch.float32), Kd, pi, pj, (H, W), dmax,
-                          cos_normal, cfg.sigma_coeff)  # fmt: skip
+        return _associate(*level_maps, T.float(), Kd, pi, pj, dmax, cos_normal, cfg.sigma_coeff)
 
     before = _view_stats(assoc(T, finest, cfg.max_dist[-1]), pi, Vn)
-    steps = 0
+    steps = torch.zeros((), dtype=torch.long, device=dev)
     for n, (s, dmax, iters) in enumerate(levels):
-        level_maps = finest if n == len(levels) - 1 else _level_maps(depth, Kd, s, cfg)
+        level_maps = finest if n == len(levels) - 1 else _level_maps(depth, Kd, s, pi, cfg)
+        active = torch.ones((), dtype=torch.bool, device=dev)
         for _ in range(iters):
             pw, nw, r, _, corr, _ = assoc(T, level_maps, dmax)
-            if int(corr.sum()) < cfg.min_correspondences:
-                break
-            xi = _joint_step(pw, nw, r, corr, pi, pj, Vn, cfg)
-            if xi is None:
-                break
-            depth_scale = max(float(pw[..., 2][corr].abs().mean()), MIN_Z)
-            reach = float(torch.maximum(xi[:, :3].norm(dim=1), xi[:, 3:].norm(dim=1)
-                                        * depth_scale).max())  # fmt: skip
-            xi = xi * min(1.0, dmax / max(reach, 1e-12))
-            for k in range(1, Vn):
-                T[k] = _exp_se3(xi[k - 1]) @ T[k]
-            steps += 1
-            if float(xi.abs().max()) < cfg.tol:
-                break
+            xi, good = _joint_step(pw, nw, r, corr, D, cfg)
+            cnt = corr.sum()
+            depth_scale = torch.where(corr, pw[..., 2].abs(), 0.0).sum() / cnt.clamp_min(1)
+            reach = torch.maximum(xi[:, :3].norm(dim=1), xi[:, 3:].norm(dim=1)
+                                  * depth_scale.clamp_min(MIN_Z)).max()  # fmt: skip
+            xi = xi * (dmax / reach.clamp_min(1e-12)).clamp(max=1.0)
+            go = active & (cnt >= cfg.min_correspondences) & good
+            xi = torch.where(go, xi, 0.0)
+            T[1:] = torch.where(go, pose_icp.exp_se3(xi) @ T[1:], T[1:])
+            steps += go
+            active = go & (xi.abs().max() >= cfg.tol)
     final = assoc(T, finest, cfg.max_dist[-1])
-    stats = {**_view_stats(final, pi, Vn), "iterations": steps,
-             "correspondences": int(final[4].sum()),
-             "inlier_share_init": before["inlier_share"], "rmse_init": before["rmse"],
+    after = _view_stats(final, pi, Vn)
+    host = pose_icp.to_host({"T": T, **{f"a_{k}": v for k, v in after.items()},
+                             **{f"b_{k}": v for k, v in before.items()},
+                             "steps": steps.expand(Vn),
+                             "corr": final[4].sum().expand(Vn)})  # fmt: skip
+    init = _host_stats({k[2:]: v for k, v in host.items() if k.startswith("b_")})
+    stats = {**_host_stats({k[2:]: v for k, v in host.items() if k.startswith("a_")}),
+             "iterations": int(host["steps"][0]), "correspondences": int(host["corr"][0]),
+             "inlier_share_init": init["inlier_share"], "rmse_init": init["rmse"],
              "time_s": time.perf_counter() - t0}  # fmt: skip
-    return T, stats
+    return torch.from_numpy(host["T"].copy()), stats
+
+
+def _onehot(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """Return (len(idx), n) float64 one-hot rows."""
+    return torch.nn.functional.one_hot(idx, n).double()

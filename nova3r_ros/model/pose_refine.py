@@ -20,8 +20,10 @@ distance; ``inlier_share`` = inliers / overlap; ``rmse`` = RMS ``r`` of the inli
 ``constraint`` = smallest eigenvalue of the final system per unit weight, rotations scaled
 by the mean depth (near 0: one plane, a corridor). Bad or degenerate input never raises:
 the initial pose comes back with ``ok`` False and a ``reason``. Depth: (H, W) metres, 0 /
-negative / non-finite = no return; K: 3x3 at (H, W). Torch, vectorised over points, on
-the source depth's device (CPU or CUDA).
+negative / non-finite = no return; K: 3x3 at (H, W). Torch on the source depth's device
+(CPU or CUDA), batched over points, hypotheses and view pairs (:func:`refine_batch`; the
+kernels are :mod:`.pose_icp`'s) with fixed iteration counts and a single read back to the
+host per batch.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
-from nova3r_ros.model.measurement import MIN_Z, SIGMA_COEFF, sanitize
+from nova3r_ros.model import pose_icp
+from nova3r_ros.model.measurement import SIGMA_COEFF, sanitize
 
 
 def check_levels(cfg) -> None:
@@ -109,125 +112,146 @@ class RefineConfig:
             raise ValueError("share_tie and min_inlier_share must be in [0, 1]")
 
 
-def _rays(H: int, W: int, K: torch.Tensor) -> torch.Tensor:
-    """(H, W, 3) rays (x/z, y/z, 1) of the pixels in the camera frame."""
-    v, u = torch.meshgrid(torch.arange(H).to(K), torch.arange(W).to(K), indexing="ij")
-    y = (v - K[1, 2]) / K[1, 1]
-    x = (u - K[0, 2] - K[0, 1] * y) / K[0, 0]
-    return torch.stack([x, y, torch.ones_like(x)], -1)
-
-
-def _maps(depth: torch.Tensor, K: torch.Tensor, b: int, cos_min: float):
-    """Vertex map (H, W, 3), normal map (H, W, 3, toward the camera), usable mask (H, W).
-
-    Normals: central differences over +-``b`` pixels of the depth averaged over the valid
-    pixels of a (2b+1)^2 window (holes filled, noise reduced; a depth edge becomes a ramp
-    seen obliquely, which ``cos_min`` rejects). Usable: valid depth and such a normal.
-    """
-    H, W = depth.shape
-    rays = _rays(H, W, K)
-    valid = depth > 0
-    pool = functools.partial(F.avg_pool2d, kernel_size=2 * b + 1, stride=1, padding=b)
-    cnt = pool(valid[None].float())[0]
-    smooth = pool(depth[None])[0] / cnt.clamp_min(1e-6)
-    Vs = rays * smooth[..., None]
-    N = torch.zeros_like(Vs)
-    ok = torch.zeros_like(valid)
-    if min(H, W) > 2 * b:
-        c, fill = (slice(b, H - b), slice(b, W - b)), cnt > 0
-        dx = Vs[b : H - b, 2 * b :] - Vs[b : H - b, : W - 2 * b]
-        dy = Vs[2 * b :, b : W - b] - Vs[: H - 2 * b, b : W - b]
-        n = F.normalize(torch.linalg.cross(dy, dx), dim=-1)  # faces the camera
-        cos = -(n * F.normalize(rays[c], dim=-1)).sum(-1)
-        ok[c] = (valid[c] & fill[b : H - b, 2 * b :] & fill[b : H - b, : W - 2 * b]
-                 & fill[2 * b :, b : W - b] & fill[: H - 2 * b, b : W - b]
-                 & (cos >= cos_min))  # fmt: skip
-        N[c] = n
-    return rays * depth[..., None], N, ok
-
-
-def _associate(src, T, K, ref, max_dist, cos_normal, sigma_coeff):
-    """Move source points by ``T`` and find their reference partners.
-
-    ``src`` = (points, normals, usable); ``ref`` = flat (vertices, normals, usable,
-    valid) and (H, W).
-    Returns moved points, partner normals, point-to-plane residuals, the pairs within
-    ``max_dist``, those of them with compatible normals (the ones solved for) and the
-    overlap (in front, on a pixel with valid depth).
-    """
-    P, Ns, src_ok = src
-    V, N, usable, valid, (H, W) = ref
-    Td = T.to(P.device, P.dtype)
-    p = P @ Td[:3, :3].T + Td[:3, 3]
-    z = p[:, 2]
-    front = z > MIN_Z
-    zs = torch.where(front, z, torch.ones_like(z))
-    y = p[:, 1] / zs
-    u = K[0, 0] * p[:, 0] / zs + K[0, 1] * y + K[0, 2]
-    v = K[1, 1] * y + K[1, 2]
-    inside = front & (u > -0.5) & (v > -0.5) & (u < W - 0.5) & (v < H - 0.5)
-    near = (v.round().clamp(0, H - 1) * W + u.round().clamp(0, W - 1)).long()
-    overlap = inside & valid[near]
-    u0 = u.floor().clamp(0, W - 2)
-    v0 = v.floor().clamp(0, H - 2)
-    a, b = (u - u0).clamp(0, 1)[:, None], (v - v0).clamp(0, 1)[:, None]
-    i00 = (v0 * W + u0).long()
-    idx = torch.stack([i00, i00 + 1, i00 + W, i00 + W + 1])  # (4, M)
-    wts = torch.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b])  # (4, M, 1)
-    wts = wts * usable[idx][..., None]  # interpolate over the usable corners only
-    wsum = wts.sum(0)
-    q = (V[idx] * wts).sum(0) / wsum.clamp_min(1e-6)
-    n = F.normalize((N[idx] * wts).sum(0), dim=-1)
-    diff = p - q
-    near = overlap & (u >= 0) & (v >= 0) & (u <= W - 1) & (v <= H - 1) & (wsum[:, 0] > 0.25)
-    r = (n * diff).sum(-1)
-    gate = 3.0 * sigma_coeff * q[:, 2] ** 2  # the sensor's 3 sigma at the partner's depth
-    near &= r.abs() <= gate.clamp_min(max_dist)
-    corr = near & src_ok & ((Ns @ Td[:3, :3].T * n).sum(-1) >= cos_normal)
-    return p, n, r, near, corr, overlap
-
-
-def _exp_se3(xi: torch.Tensor) -> torch.Tensor:
-    """4x4 exp of the twist ``xi = (v, w)`` (float64)."""
-    v, w = xi[:3], xi[3:]
-    th = float(w.norm())
-    z = torch.zeros((), dtype=xi.dtype)
-    Wx = torch.stack([z, -w[2], w[1], w[2], z, -w[0], -w[1], w[0], z]).reshape(3, 3)
-    if th < 1e-8:
-        A, B, C = 1.0, 0.5, 1.0 / 6.0
-    else:
-        A, B, C = math.sin(th) / th, (1 - math.cos(th)) / th**2, (th - math.sin(th)) / th**3
-    eye = torch.eye(3, dtype=xi.dtype)
-    T = torch.eye(4, dtype=xi.dtype)
-    T[:3, :3] = eye + A * Wx + B * Wx @ Wx
-    T[:3, 3] = (eye + B * Wx + C * Wx @ Wx) @ v
-    return T
-
-
-def _gn_step(p, n, r, corr, cfg: RefineConfig):
-    """Return the damped Gauss-Newton twist (float64, CPU; None if not finite), constraint."""
-    p, n, r = p[corr], n[corr], r[corr]
-    J = torch.cat([n, torch.linalg.cross(p, n)], 1).double()
-    w = (cfg.huber_delta / r.abs().clamp_min(cfg.huber_delta)).double()
-    H = (J.T @ (J * w[:, None])).cpu()
-    g = (J.T @ (w * r.double())).cpu()
-    scale = torch.ones(6, dtype=torch.float64)
-    scale[3:] = 1.0 / max(float(p[:, 2].mean()), MIN_Z)
-    wsum = max(float(w.sum()), 1e-12)
-    Hn = H * scale[:, None] * scale[None] / wsum
-    if not bool(torch.isfinite(Hn).all()) or not bool(torch.isfinite(g).all()):
-        return None, 0.0
-    xi = -torch.linalg.solve(H + torch.diag(1e-6 * wsum / scale**2), g)
-    return (xi if bool(torch.isfinite(xi).all()) else None), float(torch.linalg.eigvalsh(Hn)[0])
-
-
-def _as_matrix(x, shape, device) -> torch.Tensor | None:
-    """``x`` as a finite float64 tensor of ``shape`` on ``device``, or None."""
+def _as_matrix(x, shape) -> torch.Tensor | None:
+    """``x`` as a finite float64 CPU tensor of ``shape``, or None."""
     try:
-        t = torch.as_tensor(x).to(device=device, dtype=torch.float64)
+        t = torch.as_tensor(x).to(device="cpu", dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
         return None
     return t if t.shape == shape and bool(torch.isfinite(t).all()) else None
+
+
+def _init_problem(T: torch.Tensor | None) -> str:
+    """Return why ``T`` (float64 CPU or None) is no initial pose, or ``""``."""
+    if T is None:  # also said of a malformed K
+        return "K must be finite 3x3 and T_ref_src_init finite 4x4"
+    R, eye = T[:3, :3], torch.eye(4, dtype=T.dtype)
+    if not torch.allclose(R @ R.T, eye[:3, :3], atol=1e-4) or not torch.equal(T[3], eye[3]):
+        return "T_ref_src_init is not a rigid transform"
+    if float(torch.linalg.det(R)) <= 0:
+        return "T_ref_src_init is a reflection"
+    return ""
+
+
+def _empty_stats() -> dict:
+    return {"ok": False, "reason": "", "rmse": math.nan, "inlier_share": 0.0, "overlap": 0,
+            "inliers": 0, "constraint": 0.0, "iterations": 0, "time_s": 0.0}  # fmt: skip
+
+
+def _verdict(out: dict, k: int, cfg: RefineConfig) -> dict:
+    """Return stats and checks of problem ``k`` of :func:`~.pose_icp.icp`'s host output."""
+    st = _empty_stats()
+    n_overlap, n_in, n_corr = (int(out[key][k]) for key in ("overlap", "inliers", "corr"))
+    st.update(iterations=int(out["steps"][k]), overlap=n_overlap, inliers=n_in,
+              inlier_share=n_in / max(n_overlap, 1))  # fmt: skip
+    if n_in:
+        st["rmse"] = math.sqrt(out["sq"][k] / n_in)
+    if st["iterations"] == 0 or n_corr < cfg.min_correspondences:
+        return {**st, "reason": "too few correspondences"}
+    if n_overlap < cfg.min_overlap:
+        return {**st, "reason": f"too little overlap ({n_overlap} points)"}
+    constraint = float(np.linalg.eigvalsh(out["Hn"][k])[0]) if out["finite"][k] else 0.0
+    st["constraint"] = constraint
+    if constraint < cfg.min_constraint or not np.isfinite(out["T"][k]).all():
+        return {**st, "reason": f"singular system (constraint {constraint:.2e})"}
+    if st["inlier_share"] < cfg.min_inlier_share:
+        return {**st, "reason": f"inlier share {st['inlier_share']:.2f} < {cfg.min_inlier_share}"}
+    return {**st, "ok": True}
+
+
+def refine_batch(
+    depth_src: torch.Tensor,
+    K_src: torch.Tensor,
+    depth_ref: torch.Tensor,
+    K_ref: torch.Tensor,
+    src: list[int],
+    ref: list[int],
+    inits: list,
+    config: RefineConfig | None = None,
+) -> list[tuple[torch.Tensor | None, dict]]:
+    """Refine many ``T_ref_src`` at once: problem k aligns ``src[k]`` to ``ref[k]``.
+
+    ``depth_src`` (S, H, W) and ``depth_ref`` (R, H', W') are sanitized float32 depth on
+    one device (the same tensor for a window's views: its maps are made once), ``K_src``,
+    ``K_ref`` their float32 intrinsics there, ``inits[k]`` the initial 4x4 pose (a problem
+    whose pose is not finite and rigid fails with the reason). All problems run as one
+    batch, read back to the host once. Returns per problem the refined pose (float64, CPU;
+    None if it failed) and :func:`refine_pose`'s stats.
+    """
+    t0 = time.perf_counter()
+    cfg = config or RefineConfig()
+    T64 = [_as_matrix(T, (4, 4)) for T in inits]
+    why = [_init_problem(T) for T in T64]
+    results = [(None, {**_empty_stats(), "reason": w}) for w in why]
+    todo = [k for k, w in enumerate(why) if not w]
+    if not todo:
+        return results
+    dev = depth_src.device
+
+    @functools.cache
+    def maps_src(b, cos_min):
+        return pose_icp.maps(depth_src, K_src, b, cos_min)
+
+    @functools.cache
+    def maps_ref(b, cos_min):
+        if depth_ref is depth_src and K_ref is K_src:
+            return maps_src(b, cos_min)
+        return pose_icp.maps(depth_ref, K_ref, b, cos_min)
+
+    si = torch.tensor([src[k] for k in todo], device=dev)
+    ri = torch.tensor([ref[k] for k in todo], device=dev)
+    T0 = torch.stack([T64[k] for k in todo]).to(dev)
+    out = pose_icp.to_host(pose_icp.icp(maps_src, maps_ref, depth_ref, K_ref, si, ri, T0, cfg))
+    dt = time.perf_counter() - t0
+    for row, k in enumerate(todo):
+        st = {**_verdict(out, row, cfg), "time_s": dt}
+        results[k] = (torch.from_numpy(out["T"][row].copy()) if st["ok"] else None), st
+    return results
+
+
+def _pair(depth_src, K_src, depth_ref, K_ref):
+    """Return sanitized depth (1, H, W) and float32 K (1, 3, 3) of both views, or why not."""
+    try:
+        d_src, d_ref = torch.as_tensor(depth_src), torch.as_tensor(depth_ref)
+    except (TypeError, ValueError, RuntimeError):
+        return "depth is not a tensor"
+    if d_src.ndim != 2 or d_ref.ndim != 2 or min(*d_src.shape, *d_ref.shape) < 2:
+        return "depth must be (H, W) with H, W >= 2"
+    dev = d_src.device
+    Ks, Kr = _as_matrix(K_src, (3, 3)), _as_matrix(K_ref, (3, 3))
+    if Ks is None or Kr is None:
+        return "K must be finite 3x3 and T_ref_src_init finite 4x4"
+    if min(float(Ks[0, 0]), float(Ks[1, 1]), float(Kr[0, 0]), float(Kr[1, 1])) <= 0:
+        return "focal lengths must be positive"
+    d_src, d_ref = sanitize(d_src), sanitize(d_ref.to(dev))
+    if not bool((d_src > 0).any()) or not bool((d_ref > 0).any()):
+        return "no valid depth"
+    return d_src[None], Ks.float()[None].to(dev), d_ref[None], Kr.float()[None].to(dev)
+
+
+def _solve_inits(depth_src, K_src, depth_ref, K_ref, inits, cfg):
+    """Refine from every initial pose in one batch: [(pose, stats)] as :func:`refine_pose`."""
+    t0 = time.perf_counter()
+    tensors = []
+    for x in inits:
+        try:
+            tensors.append(torch.as_tensor(x))
+        except (TypeError, ValueError, RuntimeError):
+            tensors.append(torch.empty(0))
+    pair = _pair(depth_src, K_src, depth_ref, K_ref)
+    if isinstance(pair, str):
+        solved = [(None, {**_empty_stats(), "reason": pair})] * len(inits)
+    else:
+        solved = refine_batch(*pair, [0] * len(inits), [0] * len(inits), tensors, cfg)
+    results = []
+    for x, t, (T, st) in zip(inits, tensors, solved, strict=True):
+        dtype = t.dtype if t.is_floating_point() else torch.float64
+        st = {**st, "time_s": time.perf_counter() - t0}
+        if T is None:
+            results.append(((t.to(dtype) if t.shape == (4, 4) else x), st))
+        else:
+            results.append((T.to(dtype=dtype, device=t.device), st))
+    return results
 
 
 def refine_pose(
@@ -246,83 +270,22 @@ def refine_pose(
     ``iterations``, ``time_s``. On failure the pose is the initial one. The method is
     described in the module docstring.
     """
-    t0 = time.perf_counter()
     cfg = config or RefineConfig()
-    try:
-        init = torch.as_tensor(T_ref_src_init)
-    except (TypeError, ValueError, RuntimeError):
-        init = torch.empty(0)
-    out_dtype = init.dtype if init.is_floating_point() else torch.float64
-    stats = {"ok": False, "reason": "", "rmse": math.nan, "inlier_share": 0.0, "overlap": 0,
-             "inliers": 0, "constraint": 0.0, "iterations": 0, "time_s": 0.0}  # fmt: skip
+    return _solve_inits(depth_src, K_src, depth_ref, K_ref, [T_ref_src_init], cfg)[0]
 
-    def fail(reason):
-        stats.update(reason=reason, time_s=time.perf_counter() - t0)
-        return (init.to(out_dtype) if init.shape == (4, 4) else T_ref_src_init), stats
 
-    try:
-        d_src, d_ref = torch.as_tensor(depth_src), torch.as_tensor(depth_ref)
-    except (TypeError, ValueError, RuntimeError):
-        return fail("depth is not a tensor")
-    if d_src.ndim != 2 or d_ref.ndim != 2 or min(*d_src.shape, *d_ref.shape) < 2:
-        return fail("depth must be (H, W) with H, W >= 2")
-    dev = d_src.device
-    d_src, d_ref = sanitize(d_src), sanitize(d_ref.to(dev))
-    T = _as_matrix(init, (4, 4), "cpu")
-    Ks, Kr = _as_matrix(K_src, (3, 3), dev), _as_matrix(K_ref, (3, 3), dev)
-    if T is None or Ks is None or Kr is None:
-        return fail("K must be finite 3x3 and T_ref_src_init finite 4x4")
-    R, eye = T[:3, :3], torch.eye(4, dtype=T.dtype)
-    if not torch.allclose(R @ R.T, eye[:3, :3], atol=1e-4) or not torch.equal(T[3], eye[3]):
-        return fail("T_ref_src_init is not a rigid transform")
-    if float(torch.linalg.det(R)) <= 0:
-        return fail("T_ref_src_init is a reflection")
-    if min(float(Ks[0, 0]), float(Ks[1, 1]), float(Kr[0, 0]), float(Kr[1, 1])) <= 0:
-        return fail("focal lengths must be positive")
-    if not bool((d_src > 0).any()) or not bool((d_ref > 0).any()):
-        return fail("no valid depth")
-    Ks, Kr = Ks.float(), Kr.float()
-    cos_min = math.cos(math.radians(cfg.max_view_angle_deg))
-    cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
-    valid_ref = (d_ref > 0).flatten()
-    steps = 0
-    for s, dmax, iters in zip(cfg.strides, cfg.max_dist, cfg.iterations, strict=True):
-        b, keep = min(s, cfg.normal_px), d_src[::s, ::s] > 0
-        src = tuple(m[::s, ::s][keep] for m in _maps(d_src, Ks, b, cos_min))
-        ref = (*(m.flatten(0, 1) for m in _maps(d_ref, Kr, b, cos_min)), valid_ref, d_ref.shape)
-        assoc = functools.partial(_associate, src, K=Kr, ref=ref, cos_normal=cos_normal,
-                                  sigma_coeff=cfg.sigma_coeff)  # fmt: skip
-        for _ in range(iters):
-            p, n, r, _, corr, _ = assoc(T, max_dist=dmax)
-            if int(corr.sum()) < cfg.min_correspondences:
-                break  # too few pairs at this level: the next (finer) level may do better
-            xi, _ = _gn_step(p, n, r, corr, cfg)
-            if xi is None:
-                break
-            reach = max(float(xi[:3].norm()), float(xi[3:].norm() * p[corr, 2].mean()))
-            xi = xi * min(1.0, dmax / max(reach, 1e-12))  # move at most the gate per step
-            T = _exp_se3(xi) @ T
-            steps += 1
-            if float(xi.abs().max()) < cfg.tol:
-                break
-    stats["iterations"] = steps
-    p, n, r, near, corr, overlap = assoc(T, max_dist=cfg.max_dist[-1])
-    n_overlap, n_in = int(overlap.sum()), int(near.sum())
-    stats.update(overlap=n_overlap, inliers=n_in, inlier_share=n_in / max(n_overlap, 1))
-    if n_in:
-        stats["rmse"] = float(r[near].square().mean().sqrt())
-    if steps == 0 or int(corr.sum()) < cfg.min_correspondences:
-        return fail("too few correspondences")
-    if n_overlap < cfg.min_overlap:
-        return fail(f"too little overlap ({n_overlap} points)")
-    _, constraint = _gn_step(p, n, r, corr, cfg)
-    stats["constraint"] = constraint
-    if constraint < cfg.min_constraint or not bool(torch.isfinite(T).all()):
-        return fail(f"singular system (constraint {constraint:.2e})")
-    if stats["inlier_share"] < cfg.min_inlier_share:
-        return fail(f"inlier share {stats['inlier_share']:.2f} < {cfg.min_inlier_share}")
-    stats.update(ok=True, time_s=time.perf_counter() - t0)
-    return T.to(dtype=out_dtype, device=init.device), stats
+def best_hypothesis(stats: list[dict], cfg: RefineConfig) -> int:
+    """Return the index of the best successful result (-1 if none).
+
+    The best has the highest inlier share, among those within ``share_tie`` of it the
+    lowest rmse.
+    """
+    good = [i for i, st in enumerate(stats) if st["ok"]]
+    if not good:
+        return -1
+    top = max(stats[i]["inlier_share"] for i in good)
+    tied = [i for i in good if stats[i]["inlier_share"] >= top - cfg.share_tie]
+    return min(tied, key=lambda i: stats[i]["rmse"])
 
 
 def refine_with_hypotheses(
@@ -333,7 +296,7 @@ def refine_with_hypotheses(
     inits: list[torch.Tensor],
     config: RefineConfig | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """Refine from each initial ``T_ref_src`` in ``inits`` and keep the best.
+    """Refine from each initial ``T_ref_src`` in ``inits`` (one batch) and keep the best.
 
     The best is the successful result with the highest inlier share, among those within
     ``share_tie`` of it the lowest rmse. Returns ``(T_ref_src, stats)``: the winner's stats
@@ -341,14 +304,11 @@ def refine_with_hypotheses(
     ``hypotheses`` (each result's stats with its ``pose``).
     """
     cfg = config or RefineConfig()
-    results = [refine_pose(depth_src, K_src, depth_ref, K_ref, T0, cfg) for T0 in inits]
-    good = [i for i, (_, st) in enumerate(results) if st["ok"]]
+    results = _solve_inits(depth_src, K_src, depth_ref, K_ref, list(inits), cfg)
     hyps = [{**st, "pose": T} for T, st in results]
-    if not good:
+    best = best_hypothesis([st for _, st in results], cfg)
+    if best < 0:
         none = (torch.eye(4, dtype=torch.float64), {"ok": False, "reason": "no hypotheses"})
         first = results[0] if results else none
         return first[0], {**first[1], "best": -1, "hypotheses": hyps}
-    top = max(results[i][1]["inlier_share"] for i in good)
-    tied = [i for i in good if results[i][1]["inlier_share"] >= top - cfg.share_tie]
-    best = min(tied, key=lambda i: results[i][1]["rmse"])
     return results[best][0], {**results[best][1], "best": best, "hypotheses": hyps}

@@ -5,9 +5,12 @@ metres. Two stages (:func:`refine_views`): views chained in order, each aligned 
 before it by point-to-plane ICP from several hypotheses (:mod:`.pose_refine`: the camera
 head's relative guess and no motion; if that fails, to view 0 directly), which finds the
 basin; then all chained views refined together against each other (:mod:`.pose_joint`),
-which removes the chain's drift. The joint result is kept only if the views' mean inlier
-share against each other does not fall by more than ``share_tie`` (the tolerance within
-which :func:`.refine_with_hypotheses` calls two shares equal).
+which removes the chain's drift. Every link starts from the head's guess, not from the
+links before it, so all links and hypotheses are refined as one batch
+(:func:`.refine_batch`) and chained on the host afterwards; the fallbacks to view 0 are a
+second batch, run only where a link failed. The joint result is kept only if the views'
+mean inlier share against each other does not fall by more than ``share_tie`` (the
+tolerance within which :func:`.refine_with_hypotheses` calls two shares equal).
 
 Each view gets a pose **confidence** in [0, 1] from the checks the refinement has (view 0,
 the reference, has 1): ``share * exp(-(rmse / gate)^2) * min(1, constraint / (10 *
@@ -32,7 +35,7 @@ import torch
 
 from nova3r_ros.model.measurement import sanitize
 from nova3r_ros.model.pose_joint import JointConfig, refine_joint
-from nova3r_ros.model.pose_refine import RefineConfig, refine_with_hypotheses
+from nova3r_ros.model.pose_refine import RefineConfig, best_hypothesis, refine_batch
 
 REFINE_WIDTH = 160  # px: depth is strided to about this width for the pose refinement
 AGREE_DEG, AGREE_M = 1.0, 0.01  # hypotheses this close to the chosen pose agree with it
@@ -103,6 +106,31 @@ def _agreement(stats: dict) -> float:
     return near / len(hyps)
 
 
+def _links(d: torch.Tensor, K: torch.Tensor, links: list, cfg: RefineConfig) -> list:
+    """Align view ``src`` to ``dst`` of each ``(src, dst, guess)``, all links in one batch.
+
+    Each link is refined from the guess and from no motion. Returns per link the best
+    ``T_dst_src`` (float64 numpy, None if none succeeded) and
+    :func:`.refine_with_hypotheses`'s stats.
+    """
+    if not links:
+        return []
+    eye = np.eye(4, dtype=np.float32)
+    inits = [torch.from_numpy(T0) for _, _, g in links for T0 in (np.asarray(g, np.float32), eye)]
+    src = [s for s, _, _ in links for _ in range(2)]
+    dst = [t for _, t, _ in links for _ in range(2)]
+    res = refine_batch(d, K, d, K, src, dst, inits, cfg)
+    out = []
+    for k in range(len(links)):
+        hyps = [{**st, "pose": (T0 if T is None else T.float())}
+                for T0, (T, st) in zip(inits[2 * k : 2 * k + 2], res[2 * k : 2 * k + 2],
+                                       strict=True)]  # fmt: skip
+        best = best_hypothesis(hyps, cfg)
+        st = {**hyps[max(best, 0)], "best": best, "hypotheses": hyps}
+        out.append((hyps[best]["pose"].double().numpy() if best >= 0 else None, st))
+    return out
+
+
 def refine_views(
     T_ref_pred: np.ndarray,
     depth: torch.Tensor,
@@ -138,18 +166,16 @@ def refine_views(
     share, rmse = np.full(V, np.nan), np.full(V, np.nan)  # NaN: no check for that view
     constraint, agreement = np.full(V, np.nan), np.zeros(V)
     share[0], rmse[0], constraint[0], agreement[0] = 1.0, 0.0, np.inf, 1.0
-    eye = torch.eye(4, device=depth.device)
-
-    def align(src: int, dst: int, guess: np.ndarray):
-        init = torch.from_numpy(guess).float().to(depth.device)
-        T, st = refine_with_hypotheses(d[src], Kf[src], d[dst], Kf[dst], [init, eye], chain)
-        return (T.double().cpu().numpy() if st.get("ok") else None), st
-
+    links = _links(d, Kf, [(i, i - 1, np.linalg.inv(T_ref_pred[i - 1]) @ T_ref_pred[i])
+                           for i in range(1, V)], chain)  # fmt: skip
+    retry = [i for i in range(2, V) if links[i - 1][0] is None]
+    direct = dict(zip(retry, _links(d, Kf, [(i, 0, T_ref_pred[i]) for i in retry], chain),
+                      strict=True))  # fmt: skip
     for i in range(1, V):
-        rel, st = align(i, i - 1, np.linalg.inv(T_ref_pred[i - 1]) @ T_ref_pred[i])
+        rel, st = links[i - 1]
         placed = None if rel is None else out[i - 1] @ rel
         if placed is None and i > 1:
-            placed, st = align(i, 0, T_ref_pred[i])
+            placed, st = direct[i]
         if placed is not None:
             out[i], ok[i] = placed, True
             share[i], rmse[i] = st["inlier_share"], st["rmse"]
