@@ -73,7 +73,7 @@ class RgbPoseConfig:
     min_ecc: float = 0.6
     threshold_px: float = 1.0
     min_inliers: int = 20
-    max_disagree_deg: float = 25.0
+    max_disagree_deg: float = 35.0
     min_share_disagree: float = 0.5
     min_scale_points: int = 8
     grid_px: float = 8.0
