@@ -273,16 +273,14 @@ def point_depth(points: np.ndarray, T_ref_cam: np.ndarray, K: np.ndarray, px: np
     T = np.linalg.inv(T_ref_cam)
     P = points @ T[:3, :3].T + T[:3, 3]
     P = P[P[:, 2] > 1e-6]
-    uv = P[:, :2] / P[:, 2:] * np.diag(K)[:2] + K[:2, 2]
-    key_p = np.floor(uv / cell).astype(np.int64)
     key_q = np.floor(px / cell).astype(np.int64)
-    lo = np.minimum(key_p.min(0, initial=0), key_q.min(0, initial=0)) if len(P) else key_q.min(0)
-    hi = np.maximum(key_p.max(0, initial=0), key_q.max(0, initial=0)) + 1 if len(P) else 1
-    width = int(np.max(hi - lo)) + 1
-    zbuf = np.full(width * width, np.inf)
-    if len(P):
-        flat = (key_p[:, 1] - lo[1]) * width + (key_p[:, 0] - lo[0])
-        np.minimum.at(zbuf, flat, P[:, 2])
+    lo, hi = key_q.min(0, initial=0), key_q.max(0, initial=0) + 1  # the pixels' cells only
+    key_p = np.floor((P[:, :2] / P[:, 2:] * np.diag(K)[:2] + K[:2, 2]) / cell)
+    inside = np.all((key_p >= lo) & (key_p < hi), axis=1)
+    key_p, z_p = key_p[inside].astype(np.int64) - lo, P[inside, 2]
+    width = int(hi[0] - lo[0])
+    zbuf = np.full(width * int(hi[1] - lo[1]), np.inf)
+    np.minimum.at(zbuf, key_p[:, 1] * width + key_p[:, 0], z_p)
     z = zbuf[(key_q[:, 1] - lo[1]) * width + (key_q[:, 0] - lo[0])]
     return np.where(np.isfinite(z), z, np.nan)
 
