@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nova3r_ros.eval.metrics import pairwise_pose_errors
-from nova3r_ros.model.pose_rgb import RgbPoseConfig, dominant_plane, refine_rgb_views
+from nova3r_ros.model.pose_rgb import RgbPoseConfig, dominant_plane, point_depth, refine_rgb_views
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
@@ -102,3 +102,13 @@ def test_dominant_plane_finds_a_plane_among_clutter():
     n, d, share = dominant_plane(np.concatenate([plane, clutter]))
     assert abs(abs(n[2]) - 1.0) < 1e-6 and d == pytest.approx(2.0, abs=1e-3)
     assert share >= 0.75
+
+
+def test_point_depth_takes_the_nearest_point_per_cell():
+    K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 40.0], [0.0, 0.0, 1.0]])
+    # two points on the axis (the nearer wins), one 20 px right, one near the camera plane
+    P = np.array([[0.0, 0.0, 2.0], [0.0, 0.0, 3.0], [0.2, 0.0, 1.0], [1e-3, 0.0, 1e-5]])
+    px = np.array([[50.0, 40.0], [70.0, 40.0], [5.0, 5.0]])
+    z = point_depth(P, np.eye(4), K, px, 8.0)
+    np.testing.assert_allclose(z[:2], [2.0, 1.0])
+    assert np.isnan(z[2])
