@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from test_pose_refine import DATA, T_WORLD_REF, K, errors, noisy, pose, render
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from nova3r_ros.model.measurement import SIGMA_COEFF
 from nova3r_ros.model.pose_joint import JointConfig, refine_joint
@@ -160,3 +161,61 @@ def test_sevenscenes_window_refines_from_no_motion():
     assert vp.ok.all() and r < 4.0 and t < 0.1
     assert all(lr < 2.0 and lt < 0.04 for lr, lt in links)
     assert (vp.confidence[1:] > 0.3).all() and not math.isnan(vp.rmse[1])
+
+
+class HostReads(TorchDispatchMode):
+    """Count the torch ops that read values back to the host or have data-dependent shapes.
+
+    On a GPU each one waits for the device: ``.item()``, ``bool()``, ``float()`` and
+    ``int()`` of a tensor (``_local_scalar_dense``), ``nonzero`` and boolean-mask
+    indexing, ``equal``; ``.cpu()``, ``.numpy()`` and ``.tolist()`` are counted by
+    :func:`count_host_reads` (on the CPU they are no ops).
+    """
+
+    READS = frozenset({"_local_scalar_dense", "nonzero", "masked_select", "equal", "_unique2"})
+
+    def __init__(self):
+        """Start at no reads."""
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        """Run ``func``, counting it if it reads the host."""
+        name = func.overloadpacket.__name__
+        masks = args[1] if name in ("index", "index_put", "index_put_") else ()
+        if name in self.READS or any(m is not None and m.dtype == torch.bool for m in masks):
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_host_reads(monkeypatch, fn):
+    """Run ``fn()`` and return its result and how many host reads it made."""
+    calls = [0]
+    for name in ("cpu", "numpy", "tolist"):
+        method = getattr(torch.Tensor, name)
+
+        def counted(*args, _method=method, **kwargs):
+            calls[0] += 1
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    with HostReads() as mode:
+        out = fn()
+    monkeypatch.undo()
+    return out, mode.count + calls[0]
+
+
+def test_refine_views_reads_the_host_a_few_times(monkeypatch):
+    # Everything of a window runs on the depth's device as a few fixed-shape batches: the
+    # chain's links and hypotheses (one read back), the joint refinement (one); a read per
+    # iteration, hypothesis or link (on a GPU, a wait for the device each) would add dozens.
+    n, h, w = 8, 60, 80
+    Kh = K.copy()
+    Kh[:2] /= 2
+    T_true = np.stack([pose([0, 1, 0.2], 1.5 * i, [0.025 * i, -0.005 * i, 0.01 * i])
+                       for i in range(n)])  # fmt: skip
+    d = torch.from_numpy(np.stack([render(T_WORLD_REF @ T, Kh, h, w) for T in T_true]))
+    Kd = torch.from_numpy(np.stack([Kh] * n)).float()
+    vp, reads = count_host_reads(monkeypatch, lambda: refine_views(T_true, d, Kd))
+    print(f"8 views: {reads} host reads, ok {vp.ok}, joint {vp.joint}")
+    assert vp.ok.all() and reads <= 6

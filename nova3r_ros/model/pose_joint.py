@@ -32,6 +32,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from nova3r_ros.model import pose_icp
@@ -77,11 +78,17 @@ class JointConfig:
             raise ValueError("need min_correspondences >= 6, tol >= 0 and sigma_coeff >= 0")
 
 
-def _pairs(V: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every ordered pair (i, j), i != j, as two (P,) index tensors."""
-    i, j = torch.meshgrid(torch.arange(V), torch.arange(V), indexing="ij")
-    off = i != j
-    return i[off].to(device), j[off].to(device)
+def _pairs(V: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every ordered pair (i, j), i != j, as two (P,) index tensors, and their incidence.
+
+    The incidence ``D`` (P, V-1) float64 is +1 at each pair's view i and -1 at its view j
+    (view 0, which stays fixed, left out). Made on the host: no device reads.
+    """
+    i, j = np.nonzero(~np.eye(V, dtype=bool))
+    D = np.zeros((len(i), V))
+    D[np.arange(len(i)), i] += 1.0
+    D[np.arange(len(i)), j] -= 1.0
+    return (*(torch.from_numpy(x).to(device) for x in (i, j, D[:, 1:])),)
 
 
 def _level_maps(depth: torch.Tensor, K: torch.Tensor, s: int, pi, cfg: JointConfig):
@@ -175,6 +182,12 @@ def refine_joint(
         taken.
 
     """
+    T, stats = joint_arrays(depth, K, T_ref_cam, config)
+    return torch.from_numpy(T), stats
+
+
+def joint_arrays(depth, K, T_ref_cam, config: JointConfig | None = None) -> tuple:
+    """Return :func:`refine_joint`'s result with T a float64 numpy array."""
     t0 = time.perf_counter()
     cfg = config or JointConfig()
     depth = sanitize(torch.as_tensor(depth))
@@ -183,8 +196,7 @@ def refine_joint(
     Kd = torch.as_tensor(K).to(dev, torch.float32)
     T = torch.as_tensor(T_ref_cam).to(dev, torch.float64).clone()
     T[0] = torch.eye(4, dtype=torch.float64, device=dev)
-    pi, pj = _pairs(Vn, dev)
-    D = (_onehot(pi, Vn) - _onehot(pj, Vn))[:, 1:]
+    pi, pj, D = _pairs(Vn, dev)
     cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
     levels = list(zip(cfg.strides, cfg.max_dist, cfg.iterations, strict=True))
     finest = _level_maps(depth, Kd, cfg.strides[-1], pi, cfg)
@@ -221,9 +233,4 @@ def refine_joint(
              "iterations": int(host["steps"][0]), "correspondences": int(host["corr"][0]),
              "inlier_share_init": init["inlier_share"], "rmse_init": init["rmse"],
              "time_s": time.perf_counter() - t0}  # fmt: skip
-    return torch.from_numpy(host["T"].copy()), stats
-
-
-def _onehot(idx: torch.Tensor, n: int) -> torch.Tensor:
-    """Return (len(idx), n) float64 one-hot rows."""
-    return torch.nn.functional.one_hot(idx, n).double()
+    return host["T"].copy(), stats

@@ -112,23 +112,23 @@ class RefineConfig:
             raise ValueError("share_tie and min_inlier_share must be in [0, 1]")
 
 
-def _as_matrix(x, shape) -> torch.Tensor | None:
-    """``x`` as a finite float64 CPU tensor of ``shape``, or None."""
+def _as_matrix(x, shape) -> np.ndarray | None:
+    """``x`` as a finite float64 array of ``shape``, or None."""
     try:
-        t = torch.as_tensor(x).to(device="cpu", dtype=torch.float64)
+        t = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, np.float64)
     except (TypeError, ValueError, RuntimeError):
         return None
-    return t if t.shape == shape and bool(torch.isfinite(t).all()) else None
+    return t if t.shape == shape and np.isfinite(t).all() else None
 
 
-def _init_problem(T: torch.Tensor | None) -> str:
-    """Return why ``T`` (float64 CPU or None) is no initial pose, or ``""``."""
+def _init_problem(T: np.ndarray | None) -> str:
+    """Return why ``T`` (float64 or None) is no initial pose, or ``""``."""
     if T is None:  # also said of a malformed K
         return "K must be finite 3x3 and T_ref_src_init finite 4x4"
-    R, eye = T[:3, :3], torch.eye(4, dtype=T.dtype)
-    if not torch.allclose(R @ R.T, eye[:3, :3], atol=1e-4) or not torch.equal(T[3], eye[3]):
+    R = T[:3, :3]
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or not (T[3] == (0, 0, 0, 1)).all():
         return "T_ref_src_init is not a rigid transform"
-    if float(torch.linalg.det(R)) <= 0:
+    if np.linalg.det(R) <= 0:
         return "T_ref_src_init is a reflection"
     return ""
 
@@ -168,15 +168,15 @@ def refine_batch(
     ref: list[int],
     inits: list,
     config: RefineConfig | None = None,
-) -> list[tuple[torch.Tensor | None, dict]]:
+) -> list[tuple[np.ndarray | None, dict]]:
     """Refine many ``T_ref_src`` at once: problem k aligns ``src[k]`` to ``ref[k]``.
 
     ``depth_src`` (S, H, W) and ``depth_ref`` (R, H', W') are sanitized float32 depth on
     one device (the same tensor for a window's views: its maps are made once), ``K_src``,
-    ``K_ref`` their float32 intrinsics there, ``inits[k]`` the initial 4x4 pose (a problem
-    whose pose is not finite and rigid fails with the reason). All problems run as one
-    batch, read back to the host once. Returns per problem the refined pose (float64, CPU;
-    None if it failed) and :func:`refine_pose`'s stats.
+    ``K_ref`` their float32 intrinsics there, ``inits[k]`` the initial 4x4 pose (array or
+    tensor; a problem whose pose is not finite and rigid fails with the reason). All
+    problems run as one batch, read back to the host once. Returns per problem the refined
+    pose (float64 numpy; None if it failed) and :func:`refine_pose`'s stats.
     """
     t0 = time.perf_counter()
     cfg = config or RefineConfig()
@@ -200,12 +200,12 @@ def refine_batch(
 
     si = torch.tensor([src[k] for k in todo], device=dev)
     ri = torch.tensor([ref[k] for k in todo], device=dev)
-    T0 = torch.stack([T64[k] for k in todo]).to(dev)
+    T0 = torch.from_numpy(np.stack([T64[k] for k in todo])).to(dev)
     out = pose_icp.to_host(pose_icp.icp(maps_src, maps_ref, depth_ref, K_ref, si, ri, T0, cfg))
     dt = time.perf_counter() - t0
     for row, k in enumerate(todo):
         st = {**_verdict(out, row, cfg), "time_s": dt}
-        results[k] = (torch.from_numpy(out["T"][row].copy()) if st["ok"] else None), st
+        results[k] = (out["T"][row].copy() if st["ok"] else None), st
     return results
 
 
@@ -221,12 +221,13 @@ def _pair(depth_src, K_src, depth_ref, K_ref):
     Ks, Kr = _as_matrix(K_src, (3, 3)), _as_matrix(K_ref, (3, 3))
     if Ks is None or Kr is None:
         return "K must be finite 3x3 and T_ref_src_init finite 4x4"
-    if min(float(Ks[0, 0]), float(Ks[1, 1]), float(Kr[0, 0]), float(Kr[1, 1])) <= 0:
+    if min(Ks[0, 0], Ks[1, 1], Kr[0, 0], Kr[1, 1]) <= 0:
         return "focal lengths must be positive"
     d_src, d_ref = sanitize(d_src), sanitize(d_ref.to(dev))
     if not bool((d_src > 0).any()) or not bool((d_ref > 0).any()):
         return "no valid depth"
-    return d_src[None], Ks.float()[None].to(dev), d_ref[None], Kr.float()[None].to(dev)
+    Ks, Kr = (torch.from_numpy(k).float()[None].to(dev) for k in (Ks, Kr))
+    return d_src[None], Ks, d_ref[None], Kr
 
 
 def _solve_inits(depth_src, K_src, depth_ref, K_ref, inits, cfg):
@@ -250,7 +251,7 @@ def _solve_inits(depth_src, K_src, depth_ref, K_ref, inits, cfg):
         if T is None:
             results.append(((t.to(dtype) if t.shape == (4, 4) else x), st))
         else:
-            results.append((T.to(dtype=dtype, device=t.device), st))
+            results.append((torch.from_numpy(T).to(dtype=dtype, device=t.device), st))
     return results
 
 

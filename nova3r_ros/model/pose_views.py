@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from nova3r_ros.model.measurement import sanitize
-from nova3r_ros.model.pose_joint import JointConfig, refine_joint
+from nova3r_ros.model.pose_joint import JointConfig, joint_arrays
 from nova3r_ros.model.pose_refine import RefineConfig, best_hypothesis, refine_batch
 
 REFINE_WIDTH = 160  # px: depth is strided to about this width for the pose refinement
@@ -97,10 +97,10 @@ def _agreement(stats: dict) -> float:
     hyps = [h for h in stats.get("hypotheses", []) if h["ok"]]
     if not hyps or stats.get("best", -1) < 0:
         return 0.0
-    best = stats["hypotheses"][stats["best"]]["pose"].double().cpu().numpy()
+    best = np.asarray(stats["hypotheses"][stats["best"]]["pose"], np.float64)
     near = 0
     for h in hyps:
-        T = h["pose"].double().cpu().numpy()
+        T = np.asarray(h["pose"], np.float64)
         d = np.linalg.inv(best) @ T
         near += _angle_deg(d[:3, :3]) <= AGREE_DEG and np.linalg.norm(d[:3, 3]) <= AGREE_M
     return near / len(hyps)
@@ -116,18 +116,18 @@ def _links(d: torch.Tensor, K: torch.Tensor, links: list, cfg: RefineConfig) -> 
     if not links:
         return []
     eye = np.eye(4, dtype=np.float32)
-    inits = [torch.from_numpy(T0) for _, _, g in links for T0 in (np.asarray(g, np.float32), eye)]
+    inits = [T0 for _, _, g in links for T0 in (np.asarray(g, np.float32), eye)]
     src = [s for s, _, _ in links for _ in range(2)]
     dst = [t for _, t, _ in links for _ in range(2)]
     res = refine_batch(d, K, d, K, src, dst, inits, cfg)
     out = []
     for k in range(len(links)):
-        hyps = [{**st, "pose": (T0 if T is None else T.float())}
+        hyps = [{**st, "pose": (T0 if T is None else T.astype(np.float32))}
                 for T0, (T, st) in zip(inits[2 * k : 2 * k + 2], res[2 * k : 2 * k + 2],
                                        strict=True)]  # fmt: skip
         best = best_hypothesis(hyps, cfg)
         st = {**hyps[max(best, 0)], "best": best, "hypotheses": hyps}
-        out.append((hyps[best]["pose"].double().numpy() if best >= 0 else None, st))
+        out.append((hyps[best]["pose"].astype(np.float64) if best >= 0 else None, st))
     return out
 
 
@@ -183,14 +183,15 @@ def refine_views(
     used = False
     idx = np.flatnonzero(ok)
     if use_joint and len(idx) > 1:
-        T_j, js = refine_joint(d[idx], Kf[idx], torch.from_numpy(out[idx]), joint)
+        sub = slice(None) if len(idx) == V else torch.from_numpy(idx).to(d.device)
+        T_j, js = joint_arrays(d[sub], Kf[sub], torch.from_numpy(out[idx]), joint)
         before, after = np.array(js["inlier_share_init"]), np.array(js["inlier_share"])
-        finite = bool(np.isfinite(T_j.numpy()).all())
+        finite = bool(np.isfinite(T_j).all())
         used = finite and bool(after.mean() >= before.mean() - chain.share_tie)
         pick = after if used else before
         share[idx], rmse[idx] = pick, np.array(js["rmse" if used else "rmse_init"])
         if used:
-            out[idx] = T_j.numpy()
+            out[idx] = T_j
     ok &= share >= chain.min_inlier_share
     ok[0] = True
     gate = joint.max_dist[-1]
