@@ -7,7 +7,9 @@ stays on the depth's device: source points are every pixel at the level's stride
 with finished problems masked out (a masked step is the identity, so the result is that of
 stopping), the 6x6 systems of all problems are solved in one batched call, and nothing is
 read back to the host inside the loops (the same code on the CPU, where ending a level
-early once every problem has stopped would save about 5 %). The method is described in
+early once every problem has stopped would save about 5 %). On a GPU each level's
+steps are captured once per shape and settings as a CUDA graph and replayed
+(:mod:`.cuda_graphs`; they are launch-bound). The method is described in
 :mod:`.pose_refine`'s docstring.
 """
 
@@ -19,6 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from nova3r_ros.model.cuda_graphs import GRAPHS
 from nova3r_ros.model.measurement import MIN_Z
 
 
@@ -163,6 +166,30 @@ def gn_step(p, n, r, corr, huber_delta: float):
     return xi, Hn, zmean, cnt, finite, finite & torch.isfinite(xi).all(1)
 
 
+def _level(P, Ns, src_ok, Vf, Nf, usable, valid, Kr, ri, T, steps, *, hw, dmax, iters, cfg):
+    """Run one level's ``iters`` masked Gauss-Newton steps; return ``T`` and ``steps``.
+
+    A pure function of its tensors (:func:`level_inputs`' ``src`` and ``ref`` unpacked,
+    the references' intrinsics ``Kr`` and indices ``ri``, the poses and step counts), so
+    that :data:`.cuda_graphs.GRAPHS` can capture it on a GPU.
+    """
+    src, ref = (P, Ns, src_ok), (Vf, Nf, usable, valid, hw)
+    cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
+    active = torch.ones(len(T), dtype=torch.bool, device=T.device)
+    for _ in range(iters):
+        p, n, r, _, corr, _ = associate(src, ref, T.float(), Kr, ri, dmax, cos_normal,
+                                        cfg.sigma_coeff)  # fmt: skip
+        xi, _, zmean, cnt, _, good = gn_step(p, n, r, corr, cfg.huber_delta)
+        reach = torch.maximum(xi[:, :3].norm(dim=1), xi[:, 3:].norm(dim=1) * zmean)
+        xi = xi * (dmax / reach.clamp_min(1e-12)).clamp(max=1.0)[:, None]
+        go = active & (cnt >= cfg.min_correspondences) & good
+        xi = torch.where(go[:, None], xi, 0.0)
+        T = torch.where(go[:, None, None], exp_se3(xi) @ T, T)
+        steps = steps + go
+        active = go & (xi.abs().amax(1) >= cfg.tol)
+    return T, steps
+
+
 def icp(maps_src, maps_ref, depth_ref, K_ref, si, ri, T0, cfg) -> dict:
     """Refine every problem's ``T_ref_src`` (B, 4, 4) float64 on the device, all at once.
 
@@ -172,7 +199,8 @@ def icp(maps_src, maps_ref, depth_ref, K_ref, si, ri, T0, cfg) -> dict:
     ``cfg`` a :class:`~nova3r_ros.model.pose_refine.RefineConfig`. Returns device tensors:
     ``T``, ``steps`` and, at the finest level's final association, ``overlap``,
     ``inliers``, ``corr`` (counts), ``sq`` (sum of the inliers' squared residuals), ``Hn``
-    (normalised system) and ``finite`` (whether it is), each with B rows.
+    (normalised system) and ``finite`` (whether it is), each with B rows. Each level's
+    steps run as a CUDA graph on a GPU (:mod:`.cuda_graphs`), eagerly elsewhere.
     """
     cos_min = math.cos(math.radians(cfg.max_view_angle_deg))
     cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
@@ -182,20 +210,11 @@ def icp(maps_src, maps_ref, depth_ref, K_ref, si, ri, T0, cfg) -> dict:
     for s, dmax, iters in zip(cfg.strides, cfg.max_dist, cfg.iterations, strict=True):
         b = min(s, cfg.normal_px)
         src, ref = level_inputs(maps_src(b, cos_min), maps_ref(b, cos_min), depth_ref, s, si)
-        assoc = functools.partial(associate, src, ref, K=Kr, ref_idx=ri, cos_normal=cos_normal,
-                                  sigma_coeff=cfg.sigma_coeff)  # fmt: skip
-        active = torch.ones(len(T), dtype=torch.bool, device=T.device)
-        for _ in range(iters):
-            p, n, r, _, corr, _ = assoc(T.float(), max_dist=dmax)
-            xi, _, zmean, cnt, _, good = gn_step(p, n, r, corr, cfg.huber_delta)
-            reach = torch.maximum(xi[:, :3].norm(dim=1), xi[:, 3:].norm(dim=1) * zmean)
-            xi = xi * (dmax / reach.clamp_min(1e-12)).clamp(max=1.0)[:, None]
-            go = active & (cnt >= cfg.min_correspondences) & good
-            xi = torch.where(go[:, None], xi, 0.0)
-            T = torch.where(go[:, None, None], exp_se3(xi) @ T, T)
-            steps += go
-            active = go & (xi.abs().amax(1) >= cfg.tol)
-    p, n, r, near, corr, overlap = assoc(T.float(), max_dist=cfg.max_dist[-1])
+        level = functools.partial(_level, hw=ref[-1], dmax=dmax, iters=iters, cfg=cfg)
+        T, steps = GRAPHS(("icp", ref[-1], dmax, iters, cfg), level, *src, *ref[:-1], Kr, ri,
+                          T, steps)  # fmt: skip
+    p, n, r, near, corr, overlap = associate(src, ref, T.float(), Kr, ri, cfg.max_dist[-1],
+                                             cos_normal, cfg.sigma_coeff)  # fmt: skip
     _, Hn, _, _, finite, _ = gn_step(p, n, r, corr, cfg.huber_delta)
     return {"T": T, "steps": steps, "overlap": overlap.sum(1), "inliers": near.sum(1),
             "corr": corr.sum(1), "sq": torch.where(near, r.double().square(), 0.0).sum(1),

@@ -15,8 +15,9 @@ overlapping pair constrains the poses, and their errors average out.
 
 Everything per level is batched over pairs (one gather per iteration, no Python loop over
 pairs), in torch on the depth's device (CPU or CUDA), with :mod:`.pose_icp`'s kernels:
-fixed iteration counts with masked steps, the system solved on the device, and one read
-back to the host at the end. The joint step refines: it needs
+fixed iteration counts with masked steps, the system solved on the device, each level's
+steps replayed as a CUDA graph on a GPU (:mod:`.cuda_graphs`), and one read back to the
+host at the end. The joint step refines: it needs
 initial poses within its gates (e.g. :func:`~nova3r_ros.model.inference.refine_views`'s
 chained result) and does not search for the basin.
 
@@ -28,6 +29,7 @@ of the inliers' residuals.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ import numpy as np
 import torch
 
 from nova3r_ros.model import pose_icp
+from nova3r_ros.model.cuda_graphs import GRAPHS
 from nova3r_ros.model.measurement import MIN_Z, SIGMA_COEFF, sanitize
 from nova3r_ros.model.pose_refine import check_levels
 
@@ -109,7 +112,8 @@ def _associate(src, ref, T, K, pi, pj, max_dist, cos_normal, sigma_coeff):
     frame (P, M, 3), the partners' normals there, residuals (P, M), gated pairs ``near``,
     the pairs solved for ``corr`` (near, usable source, compatible normals) and ``overlap``.
     """
-    Trel = torch.linalg.inv(T[pj]) @ T[pi]  # (P, 4, 4): camera i -> camera j
+    # (P, 4, 4): camera i -> camera j; inv_ex: inv without its check (a host read)
+    Trel = torch.linalg.inv_ex(T[pj])[0] @ T[pi]
     p, n, r, near, corr, overlap = pose_icp.associate(src, ref, Trel, K[pj], pj, max_dist,
                                                       cos_normal, sigma_coeff)  # fmt: skip
     Rj, tj = T[pj][:, :3, :3], T[pj][:, None, :3, 3]
@@ -135,6 +139,35 @@ def _joint_step(pw, nw, r, corr, D, cfg: JointConfig):
     A = torch.where(finite, A + eye * 1e-6 * wsum, eye)  # keep it solvable
     xi = -torch.linalg.solve_ex(A, b[:, None])[0][:, 0]
     return xi.reshape(-1, 6), finite & torch.isfinite(xi).all()
+
+
+def _level(P, Ns, src_ok, Vf, Nf, usable, valid, K, pi, pj, D, T, steps, *, hw, dmax, iters,
+           cfg: JointConfig):  # fmt: skip
+    """Run one level's ``iters`` masked joint steps; return the poses ``T`` and ``steps``.
+
+    A pure function of its tensors (:func:`_level_maps`' ``src`` and ``ref`` unpacked,
+    intrinsics, pairs, incidence ``D``, poses (V, 4, 4) float64 and the step count), so
+    that :data:`.cuda_graphs.GRAPHS` can capture it on a GPU.
+    """
+    src, ref = (P, Ns, src_ok), (Vf, Nf, usable, valid, hw)
+    cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
+    T = T.clone()
+    active = torch.ones((), dtype=torch.bool, device=T.device)
+    for _ in range(iters):
+        pw, nw, r, _, corr, _ = _associate(src, ref, T.float(), K, pi, pj, dmax, cos_normal,
+                                           cfg.sigma_coeff)  # fmt: skip
+        xi, good = _joint_step(pw, nw, r, corr, D, cfg)
+        cnt = corr.sum()
+        depth_scale = torch.where(corr, pw[..., 2].abs(), 0.0).sum() / cnt.clamp_min(1)
+        reach = torch.maximum(xi[:, :3].norm(dim=1), xi[:, 3:].norm(dim=1)
+                              * depth_scale.clamp_min(MIN_Z)).max()  # fmt: skip
+        xi = xi * (dmax / reach.clamp_min(1e-12)).clamp(max=1.0)
+        go = active & (cnt >= cfg.min_correspondences) & good
+        xi = torch.where(go, xi, 0.0)
+        T[1:] = torch.where(go, pose_icp.exp_se3(xi) @ T[1:], T[1:])
+        steps = steps + go
+        active = go & (xi.abs().max() >= cfg.tol)
+    return T, steps
 
 
 def _view_stats(assoc_out, pi, V: int) -> dict:
@@ -207,21 +240,10 @@ def joint_arrays(depth, K, T_ref_cam, config: JointConfig | None = None) -> tupl
     before = _view_stats(assoc(T, finest, cfg.max_dist[-1]), pi, Vn)
     steps = torch.zeros((), dtype=torch.long, device=dev)
     for n, (s, dmax, iters) in enumerate(levels):
-        level_maps = finest if n == len(levels) - 1 else _level_maps(depth, Kd, s, pi, cfg)
-        active = torch.ones((), dtype=torch.bool, device=dev)
-        for _ in range(iters):
-            pw, nw, r, _, corr, _ = assoc(T, level_maps, dmax)
-            xi, good = _joint_step(pw, nw, r, corr, D, cfg)
-            cnt = corr.sum()
-            depth_scale = torch.where(corr, pw[..., 2].abs(), 0.0).sum() / cnt.clamp_min(1)
-            reach = torch.maximum(xi[:, :3].norm(dim=1), xi[:, 3:].norm(dim=1)
-                                  * depth_scale.clamp_min(MIN_Z)).max()  # fmt: skip
-            xi = xi * (dmax / reach.clamp_min(1e-12)).clamp(max=1.0)
-            go = active & (cnt >= cfg.min_correspondences) & good
-            xi = torch.where(go, xi, 0.0)
-            T[1:] = torch.where(go, pose_icp.exp_se3(xi) @ T[1:], T[1:])
-            steps += go
-            active = go & (xi.abs().max() >= cfg.tol)
+        src, ref = finest if n == len(levels) - 1 else _level_maps(depth, Kd, s, pi, cfg)
+        level = functools.partial(_level, hw=ref[-1], dmax=dmax, iters=iters, cfg=cfg)
+        T, steps = GRAPHS(("joint", ref[-1], dmax, iters, cfg), level, *src, *ref[:-1], Kd, pi,
+                          pj, D, T, steps)  # fmt: skip
     final = assoc(T, finest, cfg.max_dist[-1])
     after = _view_stats(final, pi, Vn)
     host = pose_icp.to_host({"T": T, **{f"a_{k}": v for k, v in after.items()},
