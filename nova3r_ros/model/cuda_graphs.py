@@ -51,11 +51,11 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 class _Graph:
     """One captured graph with its static input and output buffers."""
 
-    def __init__(self, fn, inputs: Sequence[torch.Tensor], pool):
+    def __init__(self, fn, inputs: Sequence[torch.Tensor]):
         """Capture ``fn`` on copies of ``inputs`` (after a warm-up run by the caller)."""
         self.inputs = [x.clone() for x in inputs]
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool, capture_error_mode="thread_local"):
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self.outputs = tuple(fn(*self.inputs))
 
     def __call__(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -71,9 +71,10 @@ class GraphCache:
 
     ``cache(key, fn, *inputs)`` returns ``fn(*inputs)`` (a tuple of tensors). Counters
     ``captures`` (graphs captured), ``replays`` and ``fallbacks`` (keys run eagerly
-    after a failure or a mismatch) let tests and benchmarks see what happened. Graphs share
-    one memory pool (they run one at a time, in one thread at a time; each keeps its static
-    outputs allocated), so memory is about that of the largest, not of their sum.
+    after a failure or a mismatch) let tests and benchmarks see what happened. Each graph has
+    its own memory pool, freed when the graph leaves the cache (a pool shared by graphs
+    tripped an allocator assertion on the H200 once graphs were dropped and new ones
+    captured into it).
     """
 
     def __init__(self, max_keys: int = 16, check: bool = True):
@@ -83,7 +84,6 @@ class GraphCache:
         self.graphs: OrderedDict = OrderedDict()
         self.eager_keys: OrderedDict = OrderedDict()  # keys that failed: eager from now on
         self.captures = self.replays = self.fallbacks = 0
-        self._pool = None
         self._streams: dict = {}  # device -> the side stream of the warm-ups
         self._lock = threading.Lock()
 
@@ -135,9 +135,7 @@ class GraphCache:
             eager = tuple(fn(*inputs))
         torch.cuda.current_stream(dev).wait_stream(side)
         try:
-            if self._pool is None:
-                self._pool = torch.cuda.graph_pool_handle()
-            graph = _Graph(fn, inputs, self._pool)
+            graph = _Graph(fn, inputs)
             self.captures += 1
             out = graph(inputs)
         except Exception as e:  # any failure: eager from now on
