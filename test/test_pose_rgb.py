@@ -7,6 +7,7 @@ import pytest
 
 from nova3r_ros.eval.metrics import pairwise_pose_errors
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, dominant_plane, point_depth, refine_rgb_views
+from nova3r_ros.model.pose_rgb_align import angle_deg, orbit_hypotheses
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
@@ -112,3 +113,43 @@ def test_point_depth_takes_the_nearest_point_per_cell():
     z = point_depth(P, np.eye(4), K, px, 8.0)
     np.testing.assert_allclose(z[:2], [2.0, 1.0])
     assert np.isnan(z[2])
+
+
+def test_orbit_hypotheses_keep_the_look_at_point_and_the_centre():
+    n, d = np.array([0.0, -0.6, 0.8]), 1.0  # the plane in camera a's frame
+    T_b_a = np.eye(4)
+    T_b_a[:3, :3] = rot([0.0, 1.0, 0.0], 20.0)
+    T_b_a[:3, 3] = [0.3, 0.0, 0.1]
+    hyps = orbit_hypotheses(T_b_a, n, d, (-30.0, 30.0), (15.0,))
+    assert len(hyps) == 3
+    c = np.linalg.inv(T_b_a)[:3, 3]
+    z = np.linalg.inv(T_b_a)[:3, 2]
+    p = c + (d - n @ c) / (n @ z) * z  # where b's optical axis meets the plane
+    for T in hyps[:2]:
+        T_a_b = np.linalg.inv(T)
+        q = T[:3, :3] @ p + T[:3, 3]  # the look-at point stays on b's optical axis
+        np.testing.assert_allclose(q[:2], 0.0, atol=1e-9)
+        assert angle_deg(T_a_b[:3, :3] @ np.linalg.inv(T_b_a)[:3, :3].T) == pytest.approx(30.0)
+        # the centre keeps its height above the plane
+        assert n @ T_a_b[:3, 3] == pytest.approx(n @ c)
+    roll = np.linalg.inv(hyps[2])
+    np.testing.assert_allclose(roll[:3, 3], c, atol=1e-12)
+    np.testing.assert_allclose(roll[:3, 2], z, atol=1e-12)
+
+
+def test_a_far_head_guess_is_placed_by_the_wider_search(scene):
+    window, T_true, pts = scene
+    n, d, _ = dominant_plane(pts)
+    T_b_a = np.linalg.inv(T_true[1])
+    T = np.linalg.inv(orbit_hypotheses(T_b_a, n, d, (40.0,), ())[0])  # 40 deg off
+    head = T_true.copy()
+    head[1] = T
+    images = [v.image for v in window.views]
+    K = np.stack([v.K for v in window.views])
+    r_head = rot_err(head, T_true)
+    assert r_head > 35.0
+    narrow = RgbPoseConfig(wide_orbit_deg=(), wide_roll_deg=())
+    assert not refine_rgb_views(head, images, K, pts, narrow).ok[1]  # beyond the head check
+    out = refine_rgb_views(head, images, K, pts)
+    assert out.ok[1]
+    assert rot_err(out.T_ref_cam, T_true) < 5.0, (r_head, rot_err(out.T_ref_cam, T_true))

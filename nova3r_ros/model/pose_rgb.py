@@ -3,8 +3,9 @@
 Poses are ``T_ref_cam`` (V, 4, 4) float64, camera-to-view-0, OpenCV optical frames, in the
 model's normalised scale (the scale of the camera head's translations and of the decoded
 points). Without depth the point-to-plane refinement of :mod:`.pose_views` has nothing to
-align, so each view ``b`` > 0 is placed from a view ``a`` < ``b`` already placed (view 0
-always; the anchor with the best support wins) by :func:`refine_rgb_views`:
+align, so each view ``b`` > 0 is placed from a view ``a`` already placed (view 0 always;
+the anchor with the best support wins; a view that fails is tried again, in a second pass,
+from the views placed after it) by :func:`refine_rgb_views`:
 
 1. The dominant plane of the decoded points (RANSAC; the table or floor) gives, with the
    head's relative pose, a plane homography between the two images. It is aligned by ECC
@@ -13,6 +14,10 @@ always; the anchor with the best support wins) by :func:`refine_rgb_views`:
    homography (correlation >= ``min_ecc``) is decomposed, the decomposition whose normal
    matches the decoded plane's is taken, and its translation is scaled by the decoded
    plane's distance: the model's own geometry fixes the scale, alike for every view.
+   Where no start aligns, a wider search starts from the head's guess orbited about the
+   plane's normal (``wide_orbit_deg``) and rolled about the optical axis
+   (``wide_roll_deg``; :func:`.pose_rgb_align.orbit_hypotheses`), with a stricter
+   correlation (``wide_min_ecc``) and a looser head check (``wide_max_disagree_deg``).
    Synthetic scenes (checkerboard tables, little texture) have too few correct feature
    matches for the essential matrix; the plane's image alignment does not need them.
 2. Otherwise SIFT matches (ratio test) give the essential matrix (MAGSAC++); of its four
@@ -32,12 +37,22 @@ always; the anchor with the best support wins) by :func:`refine_rgb_views`:
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from nova3r_ros.model.pose_rgb_align import (
+    align_plane,
+    angle_deg,
+    dominant_plane,
+    guided_matches,
+    orbit_hypotheses,
+    point_depth,
+)
+
+__all__ = ["RgbPoseConfig", "RgbViewPoses", "dominant_plane", "point_depth", "refine_rgb_views"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,10 @@ class RgbPoseConfig:
             ``min_share_disagree`` of its matches as inliers.
         min_scale_points: triangulated inliers with a decoded depth needed for the scale.
         grid_px: z-buffer cell size (px at full size) for the decoded points' depth.
+        wide_orbit_deg, wide_roll_deg: the wider search's starting poses (the head's guess
+            orbited about the plane's normal, rolled about the optical axis) where no start
+            aligned; wide_min_ecc, wide_max_disagree_deg: its correlation needed and its
+            rotation difference to the head allowed.
 
     """
 
@@ -77,6 +96,10 @@ class RgbPoseConfig:
     min_share_disagree: float = 0.5
     min_scale_points: int = 8
     grid_px: float = 8.0
+    wide_orbit_deg: tuple[float, ...] = (-30.0, -15.0, 15.0, 30.0)
+    wide_roll_deg: tuple[float, ...] = (-15.0, 15.0)
+    wide_min_ecc: float = 0.7
+    wide_max_disagree_deg: float = 50.0
 
 
 @dataclass
@@ -113,10 +136,6 @@ class RgbViewPoses:
             for i, x in enumerate(getattr(self, name)):
                 out[f"pose_{name}_{i}"] = float(x)
         return out
-
-
-def _angle_deg(R: np.ndarray) -> float:
-    return math.degrees(math.acos(max(-1.0, min(1.0, (float(np.trace(R)) - 1) / 2))))
 
 
 def _skew(t: np.ndarray) -> np.ndarray:
@@ -257,121 +276,10 @@ def pair_pose(x_a, x_b, R_head, t_head, threshold: float) -> PairPose | None:
                 sols.append((int(_front(R, sign * t.ravel(), X).sum()), R, sign * t.ravel()))
         most = max(c[0] for c in sols)
         eligible = [c for c in sols if c[0] >= 0.9 * most]
-        _, R, t = min(eligible, key=lambda c: _angle_deg(c[1] @ R_head.T) - 1e-3 * (c[2] @ th))
+        _, R, t = min(eligible, key=lambda c: angle_deg(c[1] @ R_head.T) - 1e-3 * (c[2] @ th))
         cands.append(_local_opt(R, t, x_a, x_b, threshold))
     R, t, inl = max(cands, key=lambda c: int(c[2].sum()))
-    return PairPose(R, t, inl, _angle_deg(R @ R_head.T))
-
-
-def point_depth(points: np.ndarray, T_ref_cam: np.ndarray, K: np.ndarray, px: np.ndarray,
-                cell: float) -> np.ndarray:  # fmt: skip
-    """Return the depth (N,) of the nearest of ``points`` (M, 3, view 0's frame) at ``px``.
-
-    Points are projected into the camera at ``T_ref_cam`` and z-buffered on a grid of
-    ``cell`` px; NaN where no point falls in a pixel's cell.
-    """
-    T = np.linalg.inv(T_ref_cam)
-    P = points @ T[:3, :3].T + T[:3, 3]
-    P = P[P[:, 2] > 1e-6]
-    key_q = np.floor(px / cell).astype(np.int64)
-    lo, hi = key_q.min(0, initial=0), key_q.max(0, initial=0) + 1  # the pixels' cells only
-    key_p = np.floor((P[:, :2] / P[:, 2:] * np.diag(K)[:2] + K[:2, 2]) / cell)
-    inside = np.all((key_p >= lo) & (key_p < hi), axis=1)
-    key_p, z_p = key_p[inside].astype(np.int64) - lo, P[inside, 2]
-    width = int(hi[0] - lo[0])
-    zbuf = np.full(width * int(hi[1] - lo[1]), np.inf)
-    np.minimum.at(zbuf, key_p[:, 1] * width + key_p[:, 0], z_p)
-    z = zbuf[(key_q[:, 1] - lo[1]) * width + (key_q[:, 0] - lo[0])]
-    return np.where(np.isfinite(z), z, np.nan)
-
-
-def dominant_plane(points: np.ndarray, tol: float = 0.02, iters: int = 200):
-    """Return (n, d, share): the plane ``n . X = d`` (d > 0) with the most of ``points``.
-
-    RANSAC with inlier distance ``tol`` times the points' median distance to the origin,
-    then a least-squares refit; ``share`` is the inliers' share. None for < 3 points.
-    """
-    P = np.asarray(points, np.float64)
-    if len(P) < 3:
-        return None
-    rng = np.random.default_rng(0)
-    tol = tol * float(np.median(np.linalg.norm(P, axis=1)))
-    tri = P[rng.integers(0, len(P), (iters, 3))]
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    norm = np.linalg.norm(n, axis=1)
-    n, tri = n[norm > 1e-12] / norm[norm > 1e-12, None], tri[norm > 1e-12]
-    if not len(n):
-        return None
-    d = np.einsum("ij,ij->i", n, tri[:, 0])
-    count = (np.abs(P @ n.T - d) < tol).sum(0)
-    k = int(np.argmax(count))
-    Q = P[np.abs(P @ n[k] - d[k]) < tol]
-    m = Q.mean(0)
-    n = np.linalg.svd(Q - m, full_matrices=False)[2][2]
-    d = float(n @ m)
-    n, d = (-n, -d) if d < 0 else (n, d)
-    return n, d, float(np.mean(np.abs(P @ n - d) < tol))
-
-
-def align_homography(grey_a: np.ndarray, grey_b: np.ndarray, H: np.ndarray, levels: int):
-    """Refine ``H`` (x_b ~ H x_a, px) by ECC alignment, coarse to fine; (H, rho) or None.
-
-    A level whose alignment fails keeps the previous level's ``H``; ``rho`` is the
-    correlation of ``grey_a`` and ``grey_b`` warped by the final ``H`` (full size).
-    """
-    crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-5)
-    for lvl in range(levels - 1, -1, -1):
-        f = 0.5**lvl
-        S = np.diag([f, f, 1.0])
-        a = cv2.resize(grey_a, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if lvl else grey_a
-        b = cv2.resize(grey_b, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if lvl else grey_b
-        Hs = (S @ H @ np.linalg.inv(S)).astype(np.float32)
-        try:
-            _, Hs = cv2.findTransformECC(a, b, Hs, cv2.MOTION_HOMOGRAPHY, crit, None, 5)
-        except cv2.error:
-            continue
-        if np.isfinite(Hs).all():
-            H = np.linalg.inv(S) @ Hs.astype(np.float64) @ S
-    h, w = grey_a.shape
-    warped = cv2.warpPerspective(grey_b, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-    inside = cv2.warpPerspective(np.ones_like(grey_b), H, (w, h),
-                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0  # fmt: skip
-    if inside.sum() < 0.1 * h * w:
-        return None
-    x, y = grey_a[inside] - grey_a[inside].mean(), warped[inside] - warped[inside].mean()
-    rho = float(x @ y / max(np.linalg.norm(x) * np.linalg.norm(y), 1e-12))
-    return H, rho
-
-
-def pose_from_homography(H, K_a, K_b, n, d, R_prior):
-    """Return the pose ``x_b = R x_a + t`` from a plane homography and the plane ``n . X = d``.
-
-    Of the decompositions the one whose normal is nearest ``n`` (then whose rotation is
-    nearest ``R_prior``) is taken; t is scaled by ``d``. Returns (R, t, normal agreement).
-    """
-    Hn = np.linalg.inv(K_b) @ H @ K_a
-    Hn /= np.linalg.svd(Hn, compute_uv=False)[1]  # an exact plane homography has sigma_2 = 1
-    _, Rs, ts, ns = cv2.decomposeHomographyMat(Hn, np.eye(3))
-    # OpenCV's normals point to the camera side (n . X = -d for X on the plane, d > 0)
-    best = max(range(len(Rs)), key=lambda k: (round(float(-ns[k].ravel() @ n), 1),
-                                              -_angle_deg(Rs[k] @ R_prior.T)))  # fmt: skip
-    return Rs[best], ts[best].ravel() * d, float(-ns[best].ravel() @ n)
-
-
-def guided_matches(px_a, d_a, px_b, d_b, H, radius: float) -> np.ndarray:
-    """Return mutual nearest descriptors among keypoints near ``H``'s prediction (px)."""
-    if d_a is None or d_b is None or not len(px_a) or not len(px_b):
-        return np.zeros((0, 2), np.int64)
-    q = np.column_stack([px_a, np.ones(len(px_a))]) @ H.T
-    q = q[:, :2] / q[:, 2:]
-    near = np.sum((q[:, None] - px_b[None]) ** 2, -1) < radius**2
-    a2, b2 = np.sum(d_a.astype(np.float64) ** 2, 1), np.sum(d_b.astype(np.float64) ** 2, 1)
-    dist = a2[:, None] + b2[None] - 2.0 * d_a.astype(np.float64) @ d_b.T.astype(np.float64)
-    dist[~near] = np.inf
-    ia = np.arange(len(px_a))
-    jb = np.argmin(dist, 1)
-    keep = np.isfinite(dist[ia, jb]) & (np.argmin(dist, 0)[jb] == ia)
-    return np.column_stack([ia[keep], jb[keep]])
+    return PairPose(R, t, inl, angle_deg(R @ R_head.T))
 
 
 def refine_rgb_views(
@@ -412,9 +320,11 @@ def refine_rgb_views(
                         fx=f_ecc, fy=f_ecc, interpolation=cv2.INTER_AREA).astype(np.float32)
              for im in images]  # fmt: skip
     plane = None if points is None else dominant_plane(points)
-    for b in range(1, V):
+    tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
+    for b in [*range(1, V), *range(1, V)]:  # the second pass: failed views from later ones
         best = None
-        for a in np.flatnonzero(ok[:b]):
+        for a in np.flatnonzero(ok & ~tried[b]) if not ok[b] else []:
+            tried[b, a] = True
             cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
@@ -448,26 +358,18 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
                 pose.disagree_deg > cfg.max_disagree_deg
                 and pose.inliers.mean() < cfg.min_share_disagree)):  # fmt: skip
             pose = None
-    # 1. the dominant plane's homography, aligned from the head's guess and from E's pose
+    # 1. the dominant plane's homography, aligned from the head's guess and from E's pose;
+    # failing those, from the wider search's starts about the head's guess
     if plane is not None and plane[2] >= cfg.min_plane_share:
         n_a = out[a][:3, :3].T @ plane[0]
         d_a = plane[1] - plane[0] @ out[a][:3, 3]
-        inits = [(T_head[:3, :3], T_head[:3, 3])]
-        if pose is not None:
-            inits.append((pose.R, pose.t * length))
-        best = None
-        starts = []
-        for R0, t0 in inits if d_a > 0 else []:
-            H0 = S @ K[b] @ (R0 + np.outer(t0, n_a) / d_a) @ np.linalg.inv(K[a]) @ np.linalg.inv(S)
-            starts.append((R0, H0))
-        for R0, H0 in starts:
-            al = align_homography(greys[a], greys[b], H0, cfg.ecc_levels)
-            if al is None or al[1] < cfg.min_ecc or (best is not None and al[1] <= best[2]):
-                continue
-            H = np.linalg.inv(S) @ al[0] @ S
-            R, t, agree = pose_from_homography(H, K[a], K[b], n_a, d_a, R0)
-            if agree > 0.9 and _angle_deg(R @ T_head[:3, :3].T) <= cfg.max_disagree_deg:
-                best = (R, t, al[1], H)
+        inits = [T_head] + ([_se3(pose.R, pose.t * length)] if pose is not None else [])
+        best = align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, cfg.min_ecc,
+                            cfg.max_disagree_deg, cfg.ecc_levels)  # fmt: skip
+        if best is None and d_a > 0:
+            wide = orbit_hypotheses(T_head, n_a, d_a, cfg.wide_orbit_deg, cfg.wide_roll_deg)
+            best = align_plane(a, b, wide, n_a, d_a, T_head, greys, S, K, cfg.wide_min_ecc,
+                                cfg.wide_max_disagree_deg, cfg.ecc_levels)  # fmt: skip
         if best is not None:
             R, t, rho, H = best
             g = guided_matches(feats[a][0], feats[a][1], feats[b][0], feats[b][1], H,

@@ -1,0 +1,185 @@
+"""Plane-homography alignment and the decoded points' geometry for :mod:`.pose_rgb`.
+
+The dominant plane of the decoded points, its homography between two views aligned by ECC
+and decomposed into a pose; guided matches; the decoded points' depth at pixels; and the
+wider search's starting poses for a view whose head guess is far off
+(:func:`orbit_hypotheses`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def angle_deg(R: np.ndarray) -> float:
+    """Return the angle (deg) of rotation matrix ``R``."""
+    return math.degrees(math.acos(max(-1.0, min(1.0, (float(np.trace(R)) - 1) / 2))))
+
+
+def axis_rotation(axis: np.ndarray, deg: float) -> np.ndarray:
+    """Return the rotation of ``deg`` degrees about ``axis`` (Rodrigues)."""
+    a = np.asarray(axis, np.float64)
+    return cv2.Rodrigues(a / np.linalg.norm(a) * math.radians(deg))[0]
+
+
+def orbit_hypotheses(T_b_a: np.ndarray, n: np.ndarray, d: float, orbit_deg, roll_deg):
+    """Return starting poses ``T_b_a`` (4x4) about a guess for the wider search.
+
+    ``n . X = d``: the plane in camera a's frame. Each orbit angle turns camera b about the
+    plane's normal through the point where b's optical axis meets the plane (a view
+    circling the scene, as the head's azimuth errors do); each roll angle turns it about
+    its optical axis. Orbits are left out when b's axis does not meet the plane ahead.
+    """
+    T_a_b = np.linalg.inv(T_b_a)
+    c, z = T_a_b[:3, 3], T_a_b[:3, 2]
+    out = []
+    s = (d - n @ c) / (n @ z) if abs(n @ z) > 1e-3 else -1.0
+    if s > 0:
+        p = c + s * z
+        for deg in orbit_deg:
+            Q = axis_rotation(n, deg)
+            T = np.eye(4)
+            T[:3, :3], T[:3, 3] = Q @ T_a_b[:3, :3], Q @ (c - p) + p
+            out.append(np.linalg.inv(T))
+    for deg in roll_deg:
+        T = np.eye(4)
+        T[:3, :3] = axis_rotation([0.0, 0.0, 1.0], deg)
+        out.append(T @ T_b_a)
+    return out
+
+
+def point_depth(points: np.ndarray, T_ref_cam: np.ndarray, K: np.ndarray, px: np.ndarray,
+                cell: float) -> np.ndarray:  # fmt: skip
+    """Return the depth (N,) of the nearest of ``points`` (M, 3, view 0's frame) at ``px``.
+
+    Points are projected into the camera at ``T_ref_cam`` and z-buffered on a grid of
+    ``cell`` px; NaN where no point falls in a pixel's cell.
+    """
+    T = np.linalg.inv(T_ref_cam)
+    P = points @ T[:3, :3].T + T[:3, 3]
+    P = P[P[:, 2] > 1e-6]
+    key_q = np.floor(px / cell).astype(np.int64)
+    lo, hi = key_q.min(0, initial=0), key_q.max(0, initial=0) + 1  # the pixels' cells only
+    key_p = np.floor((P[:, :2] / P[:, 2:] * np.diag(K)[:2] + K[:2, 2]) / cell)
+    inside = np.all((key_p >= lo) & (key_p < hi), axis=1)
+    key_p, z_p = key_p[inside].astype(np.int64) - lo, P[inside, 2]
+    width = int(hi[0] - lo[0])
+    zbuf = np.full(width * int(hi[1] - lo[1]), np.inf)
+    np.minimum.at(zbuf, key_p[:, 1] * width + key_p[:, 0], z_p)
+    z = zbuf[(key_q[:, 1] - lo[1]) * width + (key_q[:, 0] - lo[0])]
+    return np.where(np.isfinite(z), z, np.nan)
+
+
+def dominant_plane(points: np.ndarray, tol: float = 0.02, iters: int = 200):
+    """Return (n, d, share): the plane ``n . X = d`` (d > 0) with the most of ``points``.
+
+    RANSAC with inlier distance ``tol`` times the points' median distance to the origin,
+    then a least-squares refit; ``share`` is the inliers' share. None for < 3 points.
+    """
+    P = np.asarray(points, np.float64)
+    if len(P) < 3:
+        return None
+    rng = np.random.default_rng(0)
+    tol = tol * float(np.median(np.linalg.norm(P, axis=1)))
+    tri = P[rng.integers(0, len(P), (iters, 3))]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    norm = np.linalg.norm(n, axis=1)
+    n, tri = n[norm > 1e-12] / norm[norm > 1e-12, None], tri[norm > 1e-12]
+    if not len(n):
+        return None
+    d = np.einsum("ij,ij->i", n, tri[:, 0])
+    count = (np.abs(P @ n.T - d) < tol).sum(0)
+    k = int(np.argmax(count))
+    Q = P[np.abs(P @ n[k] - d[k]) < tol]
+    m = Q.mean(0)
+    n = np.linalg.svd(Q - m, full_matrices=False)[2][2]
+    d = float(n @ m)
+    n, d = (-n, -d) if d < 0 else (n, d)
+    return n, d, float(np.mean(np.abs(P @ n - d) < tol))
+
+
+def align_homography(grey_a: np.ndarray, grey_b: np.ndarray, H: np.ndarray, levels: int):
+    """Refine ``H`` (x_b ~ H x_a, px) by ECC alignment, coarse to fine; (H, rho) or None.
+
+    A level whose alignment fails keeps the previous level's ``H``; ``rho`` is the
+    correlation of ``grey_a`` and ``grey_b`` warped by the final ``H`` (full size).
+    """
+    crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-5)
+    for lvl in range(levels - 1, -1, -1):
+        f = 0.5**lvl
+        S = np.diag([f, f, 1.0])
+        a = cv2.resize(grey_a, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if lvl else grey_a
+        b = cv2.resize(grey_b, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if lvl else grey_b
+        Hs = (S @ H @ np.linalg.inv(S)).astype(np.float32)
+        try:
+            _, Hs = cv2.findTransformECC(a, b, Hs, cv2.MOTION_HOMOGRAPHY, crit, None, 5)
+        except cv2.error:
+            continue
+        if np.isfinite(Hs).all():
+            H = np.linalg.inv(S) @ Hs.astype(np.float64) @ S
+    h, w = grey_a.shape
+    warped = cv2.warpPerspective(grey_b, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    inside = cv2.warpPerspective(np.ones_like(grey_b), H, (w, h),
+                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0  # fmt: skip
+    if inside.sum() < 0.1 * h * w:
+        return None
+    x, y = grey_a[inside] - grey_a[inside].mean(), warped[inside] - warped[inside].mean()
+    rho = float(x @ y / max(np.linalg.norm(x) * np.linalg.norm(y), 1e-12))
+    return H, rho
+
+
+def pose_from_homography(H, K_a, K_b, n, d, R_prior):
+    """Return the pose ``x_b = R x_a + t`` from a plane homography and the plane ``n . X = d``.
+
+    Of the decompositions the one whose normal is nearest ``n`` (then whose rotation is
+    nearest ``R_prior``) is taken; t is scaled by ``d``. Returns (R, t, normal agreement).
+    """
+    Hn = np.linalg.inv(K_b) @ H @ K_a
+    Hn /= np.linalg.svd(Hn, compute_uv=False)[1]  # an exact plane homography has sigma_2 = 1
+    _, Rs, ts, ns = cv2.decomposeHomographyMat(Hn, np.eye(3))
+    # OpenCV's normals point to the camera side (n . X = -d for X on the plane, d > 0)
+    best = max(range(len(Rs)), key=lambda k: (round(float(-ns[k].ravel() @ n), 1),
+                                              -angle_deg(Rs[k] @ R_prior.T)))  # fmt: skip
+    return Rs[best], ts[best].ravel() * d, float(-ns[best].ravel() @ n)
+
+
+def guided_matches(px_a, d_a, px_b, d_b, H, radius: float) -> np.ndarray:
+    """Return mutual nearest descriptors among keypoints near ``H``'s prediction (px)."""
+    if d_a is None or d_b is None or not len(px_a) or not len(px_b):
+        return np.zeros((0, 2), np.int64)
+    q = np.column_stack([px_a, np.ones(len(px_a))]) @ H.T
+    q = q[:, :2] / q[:, 2:]
+    near = np.sum((q[:, None] - px_b[None]) ** 2, -1) < radius**2
+    a2, b2 = np.sum(d_a.astype(np.float64) ** 2, 1), np.sum(d_b.astype(np.float64) ** 2, 1)
+    dist = a2[:, None] + b2[None] - 2.0 * d_a.astype(np.float64) @ d_b.T.astype(np.float64)
+    dist[~near] = np.inf
+    ia = np.arange(len(px_a))
+    jb = np.argmin(dist, 1)
+    keep = np.isfinite(dist[ia, jb]) & (np.argmin(dist, 0)[jb] == ia)
+    return np.column_stack([ia[keep], jb[keep]])
+
+
+def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, levels):
+    """Return (R, t, rho, H) of the best ECC-aligned plane homography from ``inits``, or None.
+
+    ``inits``: starting poses ``T_b_a`` (4x4); an aligned homography counts when its
+    correlation is at least ``min_ecc``, its decomposition's normal agrees with ``n_a`` and
+    its rotation is within ``max_deg`` of the head's (``T_head``).
+    """
+    best = None
+    if d_a <= 0:
+        return None
+    for T0 in inits:
+        R0, t0 = T0[:3, :3], T0[:3, 3]
+        H0 = S @ K[b] @ (R0 + np.outer(t0, n_a) / d_a) @ np.linalg.inv(K[a]) @ np.linalg.inv(S)
+        al = align_homography(greys[a], greys[b], H0, levels)
+        if al is None or al[1] < min_ecc or (best is not None and al[1] <= best[2]):
+            continue
+        H = np.linalg.inv(S) @ al[0] @ S
+        R, t, agree = pose_from_homography(H, K[a], K[b], n_a, d_a, R0)
+        if agree > 0.9 and angle_deg(R @ T_head[:3, :3].T) <= max_deg:
+            best = (R, t, al[1], H)
+    return best
