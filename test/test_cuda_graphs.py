@@ -48,6 +48,39 @@ def test_switch_and_cpu_inputs_run_eagerly(monkeypatch):
     assert torch.equal(y, 2 * x) and cache.captures == cache.replays == cache.fallbacks == 0
 
 
+def test_little_runs_outside_graphs(monkeypatch):
+    # On the CPU GRAPHS runs its functions eagerly; count the torch ops of a window's
+    # refinement that run outside them (on a GPU: launched one by one, not replayed).
+    # Each stage (chain batch, joint) is one graph; what is left is input copies, pose
+    # arrays and the read back (was about 1150 with a graph per level).
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    inside, calls = [0], []
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += not inside[0]
+            return func(*args, **(kwargs or {}))
+
+    def cache(key, fn, *inputs):
+        calls.append(key[0])
+        inside[0] += 1
+        try:
+            return tuple(fn(*inputs))
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(cuda_graphs.GraphCache, "__call__", lambda self, *a: cache(*a))
+    T0, d, Kd = window(2, half=True)
+    with Count():
+        vp = run(T0, d, Kd, "cpu")
+    assert vp.ok.all() and calls == ["icp", "joint"]
+    print(f"eager ops outside graphs: {Count.n}")
+    assert Count.n < 300, Count.n
+
+
 @CUDA
 def test_graphs_give_the_eager_poses(monkeypatch):
     T0, d, Kd = window()
@@ -76,14 +109,14 @@ def test_same_shapes_replay_and_new_shapes_capture(monkeypatch):
     run(T0, d, Kd, "cuda")
     captures, replays, keys = GRAPHS.captures, GRAPHS.replays, len(GRAPHS.graphs)
     run(T0, d, Kd, "cuda")
-    assert keys >= 6  # a graph per level of the chain and of the joint stage
+    assert keys >= 2  # a graph for the chain's batch and one for the joint stage
     assert GRAPHS.captures == captures and GRAPHS.replays >= replays + keys
     T0h, dh, Kh = window(half=True)
     run(T0h, dh, Kh, "cuda")
-    assert GRAPHS.captures >= captures + 6
+    assert GRAPHS.captures >= captures + 2
     captures, replays = GRAPHS.captures, GRAPHS.replays
     run(T0h, dh, Kh, "cuda")
-    assert GRAPHS.captures == captures and GRAPHS.replays >= replays + 6
+    assert GRAPHS.captures == captures and GRAPHS.replays >= replays + 2
     assert not GRAPHS.eager_keys  # no key fell back to eager
 
 

@@ -7,9 +7,10 @@ stays on the depth's device: source points are every pixel at the level's stride
 with finished problems masked out (a masked step is the identity, so the result is that of
 stopping), the 6x6 systems of all problems are solved in one batched call, and nothing is
 read back to the host inside the loops (the same code on the CPU, where ending a level
-early once every problem has stopped would save about 5 %). On a GPU each level's
-steps are captured once per shape and settings as a CUDA graph and replayed
-(:mod:`.cuda_graphs`; they are launch-bound). The method is described in
+early once every problem has stopped would save about 5 %). On a GPU a whole stage (every
+level's maps, point gathers and steps, and the final statistics, packed into one tensor
+for a single read back) is captured once per shape and settings as a CUDA graph and
+replayed (:mod:`.cuda_graphs`; it is launch-bound). The method is described in
 :mod:`.pose_refine`'s docstring.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -170,8 +172,8 @@ def _level(P, Ns, src_ok, Vf, Nf, usable, valid, Kr, ri, T, steps, *, hw, dmax, 
     """Run one level's ``iters`` masked Gauss-Newton steps; return ``T`` and ``steps``.
 
     A pure function of its tensors (:func:`level_inputs`' ``src`` and ``ref`` unpacked,
-    the references' intrinsics ``Kr`` and indices ``ri``, the poses and step counts), so
-    that :data:`.cuda_graphs.GRAPHS` can capture it on a GPU.
+    the references' intrinsics ``Kr`` and indices ``ri``, the poses and step counts), run
+    inside :func:`_stage`'s graph.
     """
     src, ref = (P, Ns, src_ok), (Vf, Nf, usable, valid, hw)
     cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
@@ -190,44 +192,87 @@ def _level(P, Ns, src_ok, Vf, Nf, usable, valid, Kr, ri, T, steps, *, hw, dmax, 
     return T, steps
 
 
-def icp(maps_src, maps_ref, depth_ref, K_ref, si, ri, T0, cfg) -> dict:
-    """Refine every problem's ``T_ref_src`` (B, 4, 4) float64 on the device, all at once.
+#: What :func:`icp` returns per problem: (name, shape of one row), as :func:`pack` lays it out.
+ICP_LAYOUT = (("T", (4, 4)), ("steps", ()), ("overlap", ()), ("inliers", ()), ("corr", ()),
+              ("sq", ()), ("Hn", (6, 6)), ("finite", ()))  # fmt: skip
 
-    Problem k aligns source view ``si[k]`` to reference view ``ri[k]`` from ``T0[k]``.
-    ``maps_src`` / ``maps_ref``: functions of the normal baseline returning :func:`maps` of
-    the source / reference views; ``depth_ref`` (R, H, W), ``K_ref`` (R, 3, 3) float32;
-    ``cfg`` a :class:`~nova3r_ros.model.pose_refine.RefineConfig`. Returns device tensors:
-    ``T``, ``steps`` and, at the finest level's final association, ``overlap``,
-    ``inliers``, ``corr`` (counts), ``sq`` (sum of the inliers' squared residuals), ``Hn``
-    (normalised system) and ``finite`` (whether it is), each with B rows. Each level's
-    steps run as a CUDA graph on a GPU (:mod:`.cuda_graphs`), eagerly elsewhere.
+
+def _stage(*tensors, same: bool, cfg) -> tuple[torch.Tensor]:
+    """Run every level of :func:`icp` and its final statistics; return them :func:`pack`-ed.
+
+    ``tensors``: ``depth_src, K_src, depth_ref, K_ref, si, ri, T0``, without ``depth_ref,
+    K_ref`` when ``same`` (a window's views against each other: their maps are made once).
+    A pure function of its tensors, so that :data:`.cuda_graphs.GRAPHS` captures the whole
+    stage (maps, point gathers, steps, statistics) as one graph on a GPU.
     """
+    if same:
+        depth_src, K_src, si, ri, T0 = tensors
+        depth_ref, K_ref = depth_src, K_src
+    else:
+        depth_src, K_src, depth_ref, K_ref, si, ri, T0 = tensors
     cos_min = math.cos(math.radians(cfg.max_view_angle_deg))
     cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
+    made: dict = {}  # (source's depth?, baseline) -> maps
+
+    def maps_of(d, K, b):
+        if (d is depth_src, b) not in made:
+            made[d is depth_src, b] = maps(d, K, b, cos_min)
+        return made[d is depth_src, b]
+
     Kr = K_ref[ri]
     T = T0.clone()
     steps = torch.zeros(len(T), dtype=torch.long, device=T.device)
     for s, dmax, iters in zip(cfg.strides, cfg.max_dist, cfg.iterations, strict=True):
         b = min(s, cfg.normal_px)
-        src, ref = level_inputs(maps_src(b, cos_min), maps_ref(b, cos_min), depth_ref, s, si)
-        level = functools.partial(_level, hw=ref[-1], dmax=dmax, iters=iters, cfg=cfg)
-        T, steps = GRAPHS(("icp", ref[-1], dmax, iters, cfg), level, *src, *ref[:-1], Kr, ri,
-                          T, steps)  # fmt: skip
+        src, ref = level_inputs(maps_of(depth_src, K_src, b), maps_of(depth_ref, K_ref, b),
+                                depth_ref, s, si)  # fmt: skip
+        T, steps = _level(*src, *ref[:-1], Kr, ri, T, steps, hw=ref[-1], dmax=dmax,
+                          iters=iters, cfg=cfg)  # fmt: skip
     p, n, r, near, corr, overlap = associate(src, ref, T.float(), Kr, ri, cfg.max_dist[-1],
                                              cos_normal, cfg.sigma_coeff)  # fmt: skip
     _, Hn, _, _, finite, _ = gn_step(p, n, r, corr, cfg.huber_delta)
-    return {"T": T, "steps": steps, "overlap": overlap.sum(1), "inliers": near.sum(1),
-            "corr": corr.sum(1), "sq": torch.where(near, r.double().square(), 0.0).sum(1),
-            "Hn": Hn, "finite": finite}  # fmt: skip
+    out = {"T": T, "steps": steps, "overlap": overlap.sum(1), "inliers": near.sum(1),
+           "corr": corr.sum(1), "sq": torch.where(near, r.double().square(), 0.0).sum(1),
+           "Hn": Hn, "finite": finite}  # fmt: skip
+    return (pack(out, ICP_LAYOUT),)
 
 
-def to_host(out: dict) -> dict:
-    """Copy a dict of device tensors to the host in one transfer (numpy float64 rows)."""
-    keys = list(out)
-    flat = [out[k].reshape(len(out[k]), -1).double() for k in keys]
-    host = torch.cat(flat, 1).cpu().numpy()
+def icp(depth_src, K_src, depth_ref, K_ref, si, ri, T0, cfg) -> dict:
+    """Refine every problem's ``T_ref_src`` (B, 4, 4) float64 on the device, all at once.
+
+    Problem k aligns source view ``si[k]`` of ``depth_src`` (S, H, W) to reference view
+    ``ri[k]`` of ``depth_ref`` (R, H', W') from ``T0[k]``; ``K_src``, ``K_ref`` their
+    float32 intrinsics (pass the same tensors for a window against itself: the maps are
+    made once); ``cfg`` a :class:`~nova3r_ros.model.pose_refine.RefineConfig`. Returns
+    host arrays (float64, one transfer; :data:`ICP_LAYOUT`): ``T``, ``steps`` and, at the
+    finest level's final association, ``overlap``, ``inliers``, ``corr`` (counts), ``sq``
+    (sum of the inliers' squared residuals), ``Hn`` (normalised system) and ``finite``
+    (whether it is), each with B rows. On a GPU the whole stage is one CUDA graph
+    (:mod:`.cuda_graphs`), eagerly elsewhere.
+    """
+    same = depth_ref is depth_src and K_ref is K_src
+    tensors = (depth_src, K_src, si, ri, T0) if same else (depth_src, K_src, depth_ref,
+                                                           K_ref, si, ri, T0)  # fmt: skip
+    stage = functools.partial(_stage, same=same, cfg=cfg)
+    (flat,) = GRAPHS(("icp", same, cfg), stage, *tensors)
+    return unpack(flat.cpu().numpy(), ICP_LAYOUT)
+
+
+def pack(out: dict, layout) -> torch.Tensor:
+    """Return the tensors of ``out`` (B rows each) as one (B, n) float64 tensor.
+
+    ``layout``: ((name, shape of one row), ...) in order; checked against ``out``.
+    """
+    if [(k, tuple(v.shape[1:])) for k, v in out.items()] != [(k, s) for k, s in layout]:
+        raise ValueError(f"outputs do not match the layout {layout}")
+    return torch.cat([v.reshape(len(v), -1).double() for v in out.values()], 1)
+
+
+def unpack(host: np.ndarray, layout) -> dict:
+    """Split a :func:`pack`-ed host array back into named float64 arrays (views)."""
     res, at = {}, 0
-    for k, f in zip(keys, flat, strict=True):
-        res[k] = host[:, at : at + f.shape[1]].reshape(out[k].shape)
-        at += f.shape[1]
+    for k, shape in layout:
+        n = math.prod(shape)
+        res[k] = host[:, at : at + n].reshape(len(host), *shape)
+        at += n
     return res

@@ -15,11 +15,12 @@ overlapping pair constrains the poses, and their errors average out.
 
 Everything per level is batched over pairs (one gather per iteration, no Python loop over
 pairs), in torch on the depth's device (CPU or CUDA), with :mod:`.pose_icp`'s kernels:
-fixed iteration counts with masked steps, the system solved on the device, each level's
-steps replayed as a CUDA graph on a GPU (:mod:`.cuda_graphs`), and one read back to the
-host at the end. The joint step refines: it needs
-initial poses within its gates (e.g. :func:`~nova3r_ros.model.inference.refine_views`'s
-chained result) and does not search for the basin.
+fixed iteration counts with masked steps, the system solved on the device, the whole
+refinement (maps, gathers, every level's steps, statistics) replayed as one CUDA graph on
+a GPU (:mod:`.cuda_graphs`), and one read back to the host at the end. The joint step
+refines: it needs initial poses within its gates (e.g.
+:func:`~nova3r_ros.model.inference.refine_views`'s chained result) and does not search for
+the basin.
 
 Per-view statistics (finest level, final poses; view i's points against every other
 view): ``overlap`` = points landing in front of another view on its valid depth;
@@ -146,8 +147,8 @@ def _level(P, Ns, src_ok, Vf, Nf, usable, valid, K, pi, pj, D, T, steps, *, hw, 
     """Run one level's ``iters`` masked joint steps; return the poses ``T`` and ``steps``.
 
     A pure function of its tensors (:func:`_level_maps`' ``src`` and ``ref`` unpacked,
-    intrinsics, pairs, incidence ``D``, poses (V, 4, 4) float64 and the step count), so
-    that :data:`.cuda_graphs.GRAPHS` can capture it on a GPU.
+    intrinsics, pairs, incidence ``D``, poses (V, 4, 4) float64 and the step count), run
+    inside :func:`_stage`'s graph.
     """
     src, ref = (P, Ns, src_ok), (Vf, Nf, usable, valid, hw)
     cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
@@ -219,37 +220,59 @@ def refine_joint(
     return torch.from_numpy(T), stats
 
 
-def joint_arrays(depth, K, T_ref_cam, config: JointConfig | None = None) -> tuple:
-    """Return :func:`refine_joint`'s result with T a float64 numpy array."""
-    t0 = time.perf_counter()
-    cfg = config or JointConfig()
-    depth = sanitize(torch.as_tensor(depth))
-    dev = depth.device
+#: Per-view rows of the joint stage's packed result (:func:`.pose_icp.pack`).
+JOINT_LAYOUT = (("T", (4, 4)), *((f"{w}_{k}", ()) for w in "ab" for k in ("overlap",
+                "inliers", "sq")), ("steps", ()), ("corr", ()))  # fmt: skip
+
+
+def _stage(depth, K, T, pi, pj, D, *, cfg: JointConfig) -> tuple[torch.Tensor]:
+    """Run the whole joint refinement on the device; return its :func:`.pose_icp.pack`-ed rows.
+
+    ``depth`` (V, H, W) unsanitized, ``K`` (V, 3, 3) float32, ``T`` (V, 4, 4) float64
+    initial poses, ``pi``, ``pj``, ``D`` :func:`_pairs`. A pure function of its tensors, so
+    that :data:`.cuda_graphs.GRAPHS` captures it (maps, point gathers, every level's
+    steps, the statistics before and after) as one graph on a GPU.
+    """
+    depth = sanitize(depth)
     Vn = depth.shape[0]
-    Kd = torch.as_tensor(K).to(dev, torch.float32)
-    T = torch.as_tensor(T_ref_cam).to(dev, torch.float64).clone()
-    T[0] = torch.eye(4, dtype=torch.float64, device=dev)
-    pi, pj, D = _pairs(Vn, dev)
+    T = T.clone()
+    T[0] = torch.eye(4, dtype=torch.float64, device=T.device)
     cos_normal = math.cos(math.radians(cfg.max_normal_angle_deg))
     levels = list(zip(cfg.strides, cfg.max_dist, cfg.iterations, strict=True))
-    finest = _level_maps(depth, Kd, cfg.strides[-1], pi, cfg)
+    finest = _level_maps(depth, K, cfg.strides[-1], pi, cfg)
 
     def assoc(T, level_maps, dmax):
-        return _associate(*level_maps, T.float(), Kd, pi, pj, dmax, cos_normal, cfg.sigma_coeff)
+        return _associate(*level_maps, T.float(), K, pi, pj, dmax, cos_normal, cfg.sigma_coeff)
 
     before = _view_stats(assoc(T, finest, cfg.max_dist[-1]), pi, Vn)
-    steps = torch.zeros((), dtype=torch.long, device=dev)
+    steps = torch.zeros((), dtype=torch.long, device=T.device)
     for n, (s, dmax, iters) in enumerate(levels):
-        src, ref = finest if n == len(levels) - 1 else _level_maps(depth, Kd, s, pi, cfg)
-        level = functools.partial(_level, hw=ref[-1], dmax=dmax, iters=iters, cfg=cfg)
-        T, steps = GRAPHS(("joint", ref[-1], dmax, iters, cfg), level, *src, *ref[:-1], Kd, pi,
-                          pj, D, T, steps)  # fmt: skip
+        src, ref = finest if n == len(levels) - 1 else _level_maps(depth, K, s, pi, cfg)
+        T, steps = _level(*src, *ref[:-1], K, pi, pj, D, T, steps, hw=ref[-1], dmax=dmax,
+                          iters=iters, cfg=cfg)  # fmt: skip
     final = assoc(T, finest, cfg.max_dist[-1])
     after = _view_stats(final, pi, Vn)
-    host = pose_icp.to_host({"T": T, **{f"a_{k}": v for k, v in after.items()},
-                             **{f"b_{k}": v for k, v in before.items()},
-                             "steps": steps.expand(Vn),
-                             "corr": final[4].sum().expand(Vn)})  # fmt: skip
+    return (pose_icp.pack({"T": T, **{f"a_{k}": v for k, v in after.items()},
+                           **{f"b_{k}": v for k, v in before.items()},
+                           "steps": steps.expand(Vn), "corr": final[4].sum().expand(Vn)},
+                          JOINT_LAYOUT),)  # fmt: skip
+
+
+def joint_arrays(depth, K, T_ref_cam, config: JointConfig | None = None) -> tuple:
+    """Return :func:`refine_joint`'s result with T a float64 numpy array.
+
+    On a GPU the whole refinement is one CUDA graph (:func:`_stage`), read back once.
+    """
+    t0 = time.perf_counter()
+    cfg = config or JointConfig()
+    depth = torch.as_tensor(depth)
+    dev = depth.device
+    Kd = torch.as_tensor(K).to(dev, torch.float32)
+    T = torch.as_tensor(T_ref_cam).to(dev, torch.float64)
+    pi, pj, D = _pairs(depth.shape[0], dev)
+    stage = functools.partial(_stage, cfg=cfg)
+    (flat,) = GRAPHS(("joint", cfg), stage, depth, Kd, T, pi, pj, D)
+    host = pose_icp.unpack(flat.cpu().numpy(), JOINT_LAYOUT)
     init = _host_stats({k[2:]: v for k, v in host.items() if k.startswith("b_")})
     stats = {**_host_stats({k[2:]: v for k, v in host.items() if k.startswith("a_")}),
              "iterations": int(host["steps"][0]), "correspondences": int(host["corr"][0]),

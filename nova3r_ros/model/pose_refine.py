@@ -28,7 +28,6 @@ host per batch.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass
@@ -188,20 +187,10 @@ def refine_batch(
         return results
     dev = depth_src.device
 
-    @functools.cache
-    def maps_src(b, cos_min):
-        return pose_icp.maps(depth_src, K_src, b, cos_min)
-
-    @functools.cache
-    def maps_ref(b, cos_min):
-        if depth_ref is depth_src and K_ref is K_src:
-            return maps_src(b, cos_min)
-        return pose_icp.maps(depth_ref, K_ref, b, cos_min)
-
     si = torch.tensor([src[k] for k in todo], device=dev)
     ri = torch.tensor([ref[k] for k in todo], device=dev)
     T0 = torch.from_numpy(np.stack([T64[k] for k in todo])).to(dev)
-    out = pose_icp.to_host(pose_icp.icp(maps_src, maps_ref, depth_ref, K_ref, si, ri, T0, cfg))
+    out = pose_icp.icp(depth_src, K_src, depth_ref, K_ref, si, ri, T0, cfg)
     dt = time.perf_counter() - t0
     for row, k in enumerate(todo):
         st = {**_verdict(out, row, cfg), "time_s": dt}
