@@ -1,6 +1,7 @@
 """End-to-end node benchmark: 4 RGB-D cameras at 30 Hz into ``nova3r node`` in another process.
 
-This process publishes 4 cameras (320x240 rgb8 + 32FC1 depth + CameraInfo, stamped
+This process publishes 4 cameras (320x240 rgb8 + 32FC1 depth, or 16UC1 with
+``--depth-encoding 16UC1``, + CameraInfo, stamped
 with the wall clock just before the messages are built) at 30 Hz and the cameras'
 poses on ``/tf_static``; the node (subprocess, window of 1 keyframe x 4 cameras; the
 texture shifts every frame so that the image-change keyframe policy fires, at most
@@ -152,12 +153,17 @@ def main() -> None:
                     help="measured period (default: depth 10, model 30)")  # fmt: skip
     ap.add_argument("--points", type=int, default=1024, help="model: n_points")
     ap.add_argument("--steps", type=int, default=8, help="model: ode_steps")
+    ap.add_argument("--depth-encoding", choices=("32FC1", "16UC1"), default="32FC1",
+                    help="depth messages: float metres or uint16 millimetres (as RealSense "
+                    "and Kinect drivers send)")  # fmt: skip
     ap.add_argument("--interval", type=float, default=None,
                     help="keyframe.min_interval (s); default: depth 0.2, model 2.5 x "
                     "the pipeline's time")  # fmt: skip
     a = ap.parse_args()
     poses = camera_poses()
     rgb, depth, window = scene()
+    enc = a.depth_encoding
+    depth_px = depth if enc == "32FC1" else np.round(depth * 1000).astype(np.uint16)
     warmup, runs = (2, 20) if a.backend == "depth" else (2, 5)
     cfg = backend_config(a.backend, a.points, a.steps)
     pipeline_ms = time_pipeline(window, a.backend, cfg, warmup, runs)
@@ -176,6 +182,7 @@ def main() -> None:
     print(
         f"# backend {a.backend}, keyframe interval {interval:.1f} s, {seconds:.0f} s measured"
         + (f", {a.points} points, {a.steps} Euler steps, {DEVICE}" if model_params else "")
+        + f", depth {enc}"
     )
     tmp = Path(tempfile.mkdtemp())
     params = tmp / "bench.yaml"
@@ -231,7 +238,7 @@ def main() -> None:
             frame = np.roll(rgb, 16 * (n_sent // 8), axis=1)  # the scene changes: new keyframes
             for c in CAMS:
                 h = header(f"{c}_optical_frame", stamp)
-                img, dep = numpy_to_image(frame, "rgb8", h), numpy_to_image(depth, "32FC1", h)
+                img, dep = numpy_to_image(frame, "rgb8", h), numpy_to_image(depth_px, enc, h)
                 info.header = h
                 pubs[c][2].publish(info)
                 pubs[c][0].publish(img)
