@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from nova3r_ros.eval.metrics import pairwise_pose_errors
+from nova3r_ros.model import pose_rgb
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, dominant_plane, point_depth, refine_rgb_views
-from nova3r_ros.model.pose_rgb_align import angle_deg, orbit_hypotheses
+from nova3r_ros.model.pose_rgb_align import angle_deg, consistent_tree, orbit_hypotheses
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
@@ -153,3 +154,61 @@ def test_a_far_head_guess_is_placed_by_the_wider_search(scene):
     out = refine_rgb_views(head, images, K, pts)
     assert out.ok[1]
     assert rot_err(out.T_ref_cam, T_true) < 5.0, (r_head, rot_err(out.T_ref_cam, T_true))
+
+
+@pytest.fixture(scope="module")
+def scene4():
+    """Return a 4-view window, its true T_ref_cam and its surface (normalised as ``scene``)."""
+    window, gt = generate_window(SEED, benchmark_config(4, height=192, width=256))
+    T0_inv = np.linalg.inv(gt.T_world_cam[0])
+    T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
+    pts = gt.points.astype(np.float64) @ T0_inv[:3, :3].T + T0_inv[:3, 3]
+    pts = pts[np.random.default_rng(0).choice(len(pts), 2048, replace=False)]
+    s = float(np.median(np.linalg.norm(pts, axis=1)))
+    T_true[:, :3, 3] /= s
+    return window, T_true, pts / s
+
+
+def wrong(T_b_a):
+    """Return the pair's pose turned 20 deg about camera b's y axis."""
+    T = T_b_a.copy()
+    T[:3, :3] = rot([0.0, 1.0, 0.0], 20.0) @ T[:3, :3]
+    return T
+
+
+def test_consistency_re_places_a_view_that_its_other_pairs_contradict(scene4):
+    _, T_true, _ = scene4
+    rel = {(a, b): np.linalg.inv(T_true[b]) @ T_true[a] for a in range(4) for b in range(a + 1, 4)}
+    edges = {e: (1.9, T) for e, T in rel.items()}
+    edges[(2, 3)] = (1.95, wrong(rel[(2, 3)]))  # the best scored, 20 deg wrong
+    P = T_true.copy()
+    P[3] = P[2] @ np.linalg.inv(edges[(2, 3)][1])
+    Q, anchor = consistent_tree(edges, P, np.array([0, 0, 0, 2]), 5.0)
+    assert anchor[3] == 0  # the shallowest of the consistent placements
+    np.testing.assert_allclose(Q, T_true, atol=1e-9)
+    # two views: nothing to compare (refine_rgb_views does not call it below 3 views)
+    Q2, anchor2 = consistent_tree({(0, 1): edges[(0, 1)]}, T_true[:2], np.array([0, 0]), 5.0)
+    np.testing.assert_allclose(Q2, T_true[:2], atol=1e-9)
+    assert list(anchor2) == [0, 0]
+
+
+def test_a_wrong_pair_alignment_is_outvoted_in_a_window(scene4, monkeypatch):
+    window, T_true, pts = scene4
+    images = [v.image for v in window.views]
+    K = np.stack([v.K for v in window.views])
+    place = pose_rgb._place_pair
+
+    def wrong_23(a, b, *args):  # view 3's alignment from view 2 wrong, and scored best
+        cand = place(a, b, *args)
+        if (a, b) == (2, 3) and cand is not None:
+            cand = (cand[0] + 1.0, a, wrong(cand[2]), *cand[3:])
+        return cand
+
+    monkeypatch.setattr(pose_rgb, "_place_pair", wrong_23)
+    off = refine_rgb_views(T_true, images, K, pts, RgbPoseConfig(consistency_deg=0.0))
+    assert off.ok.all() and off.anchor[3] == 2
+    assert rot_err(off.T_ref_cam[[0, 3]], T_true[[0, 3]]) > 15.0  # published wrong
+    out = refine_rgb_views(T_true, images, K, pts)
+    assert out.ok.all() and out.anchor[3] != 2
+    errs = pairwise_pose_errors(list(out.T_ref_cam), list(T_true))[0]
+    assert max(errs) < 5.0, errs

@@ -33,6 +33,10 @@ from the views placed after it) by :func:`refine_rgb_views`:
    guided matches, or the E inlier share and inliers; 0 where not ok, 1 for view 0.
    :meth:`RgbViewPoses.stats` writes ``pose_ok_<i>`` and ``pose_confidence_<i>`` as
    :mod:`.pose_views` does (the node withholds views that are not ok).
+4. With 3 or more views, every pair that aligned votes
+   (:func:`.pose_rgb_align.consistent_tree`): the views are re-placed along the tree of
+   pairs from view 0 with the most pairs within ``consistency_deg`` of its rotations, the
+   shallowest on a tie (errors add up along chains of pairs).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import numpy as np
 from nova3r_ros.model.pose_rgb_align import (
     align_plane,
     angle_deg,
+    consistent_tree,
     dominant_plane,
     guided_matches,
     orbit_hypotheses,
@@ -77,6 +82,8 @@ class RgbPoseConfig:
             orbited about the plane's normal, rolled about the optical axis) where no start
             aligned; wide_min_ecc, wide_max_disagree_deg: its correlation needed and its
             rotation difference to the head allowed.
+        consistency_deg: rotation difference within which a pair agrees with the views'
+            placement (step 4; 0 turns the vote off).
 
     """
 
@@ -100,6 +107,7 @@ class RgbPoseConfig:
     wide_roll_deg: tuple[float, ...] = (-15.0, 15.0)
     wide_min_ecc: float = 0.7
     wide_max_disagree_deg: float = 50.0
+    consistency_deg: float = 5.0
 
 
 @dataclass
@@ -321,18 +329,22 @@ def refine_rgb_views(
              for im in images]  # fmt: skip
     plane = None if points is None else dominant_plane(points)
     tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
+    edges = {}  # (a, b): (score, T_b_a) of every pair that aligned
     for b in [*range(1, V), *range(1, V)]:  # the second pass: failed views from later ones
         best = None
         for a in np.flatnonzero(ok & ~tried[b]) if not ok[b] else []:
             tried[b, a] = True
             cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg)
-            if cand is not None and (best is None or cand[0] > best[0]):
-                best = cand
+            if cand is not None:
+                edges[(int(a), b)] = cand[0], cand[2]
+                best = cand if best is None or cand[0] > best[0] else best
         if best is None:
             continue
         _, a, T_b_a, k, s, by_plane = best
         out[b] = out[a] @ np.linalg.inv(T_b_a)
         ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, by_plane
+    if V >= 3 and cfg.consistency_deg > 0:
+        out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0

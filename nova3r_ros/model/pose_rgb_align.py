@@ -8,6 +8,7 @@ wider search's starting poses for a view whose head guess is far off
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -183,3 +184,50 @@ def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, le
         if agree > 0.9 and angle_deg(R @ T_head[:3, :3].T) <= max_deg:
             best = (R, t, al[1], H)
     return best
+
+
+def consistent_tree(
+    edges: dict, P: np.ndarray, anchor: np.ndarray, max_deg: float, max_trees: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-place views by the spanning tree of pairs most consistent with the other pairs.
+
+    ``edges``: {(a, b): (score, T_b_a)}, every pair that aligned (``x_b = T_b_a x_a``);
+    ``P``: (V, 4, 4) camera-to-view-0 poses placed along ``anchor`` (-1: not placed). Each
+    tree from view 0 through the pairs places the views; a pair is consistent with them
+    when its rotation is within ``max_deg`` of theirs (chained translations carry each
+    pair's own scale error, so their directions are not compared). The tree with the most
+    consistent pairs wins; ties go to the shallower tree (errors add up along chains), then
+    to the given placement, then to the higher score. Returns the poses and the anchors.
+    """
+    V = len(P)
+    opts = {v: [] for v in range(1, V) if anchor[v] >= 0}
+    for (a, b), (s, T) in edges.items():
+        if b in opts and (a == 0 or a in opts):
+            opts[b].append((a, T, s))
+        if a in opts and (b == 0 or b in opts):
+            opts[a].append((b, np.linalg.inv(T), s))
+    views = sorted(opts)
+    if not views or int(np.prod([len(opts[v]) for v in views])) > max_trees:
+        return P, anchor
+    best = None
+    for choice in itertools.product(*[opts[v] for v in views]):
+        parent = dict(zip(views, choice, strict=True))
+        Q, depth = P.copy(), {0: 0}
+        for _ in views:  # place the views whose parent is placed
+            for v in views:
+                if v not in depth and parent[v][0] in depth:
+                    Q[v] = Q[parent[v][0]] @ np.linalg.inv(parent[v][1])
+                    depth[v] = depth[parent[v][0]] + 1
+        if len(depth) <= len(views):
+            continue  # a cycle
+        good = sum(angle_deg((np.linalg.inv(Q[b]) @ Q[a])[:3, :3] @ T[:3, :3].T) <= max_deg
+                   for (a, b), (_, T) in edges.items())  # fmt: skip
+        key = (good, -sum(depth.values()), all(parent[v][0] == anchor[v] for v in views),
+               sum(parent[v][2] for v in views))  # fmt: skip
+        if best is None or key > best[0]:
+            best = key, Q, parent
+    _, Q, parent = best
+    new_anchor = anchor.copy()
+    for v in views:
+        new_anchor[v] = parent[v][0]
+    return Q, new_anchor
