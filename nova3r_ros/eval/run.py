@@ -9,6 +9,8 @@ stripped. Methods:
     ``tsdf``           Open3D TSDF fusion with the true poses
     ``opencv_sift``    classical poses from the images (SIFT + E + PnP), poses only
     ``o3d_odometry``   Open3D RGB-D odometry of each view against view 0, poses only
+    ``colmap``         pycolmap SfM on the images (known intrinsics; metric scale from
+                       view 0's depth when the window has depth), poses only
     ``no_motion``      identity poses (the floor a pose method must beat), poses only
     ``model_head``     the network's camera head alone (no depth refinement), poses only
     ``observed_only``  the published cloud with the gate forced: its observed part alone
@@ -48,7 +50,7 @@ from nova3r_ros.eval.data import (
 
 MODEL_METHODS = ("observed_only", "model", "model_raw", "model_snapped", "model_head")
 GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", *MODEL_METHODS[:-1])
-POSE_METHODS = ("opencv_sift", "o3d_odometry", "no_motion", "model_head")
+POSE_METHODS = ("opencv_sift", "o3d_odometry", "colmap", "no_motion", "model_head")
 METHODS = (*GEOMETRY_METHODS, *POSE_METHODS)
 STAT_KEYS = ("gated", "observed_conflict", "completed", "completed_candidates", "views_rejected",
              "views_refined", "views_pose_failed")  # fmt: skip
@@ -142,6 +144,10 @@ def _pose_method(method: str, window: Window, inputs: Window, gt: GroundTruth, c
         return baselines.classical_poses(window, gt.K)
     if method == "o3d_odometry":
         return baselines.odometry_poses(window, gt.K)
+    if method == "colmap":
+        from nova3r_ros.eval.colmap_poses import colmap_poses
+
+        return colmap_poses(inputs, gt.K)  # without depth (--rgb-only) the SfM scale stays
     if method == "no_motion":
         return [np.eye(4) for _ in window.views]
     return cfg.model_fn(inputs, method).T_ref_cam
