@@ -17,6 +17,7 @@ import argparse
 
 import numpy as np
 
+from nova3r_ros.core.pointcloud import backproject_depth
 from nova3r_ros.eval import frustum
 from nova3r_ros.eval.data import sevenscenes_windows
 from nova3r_ros.eval.metrics import N_EVAL_POINTS, nn_distances, resample
@@ -28,13 +29,8 @@ CLASSES = ("hole", "occluded", "in_front", "other")
 
 def observed_points(window, gt) -> np.ndarray:
     """Return every valid depth pixel of the window back-projected, world frame (N, 3)."""
-    out = []
-    for v, K, T in zip(window.views, gt.K, gt.T_world_cam, strict=True):
-        rows, cols = np.nonzero(v.depth > 0)
-        z = v.depth[rows, cols]
-        p = np.stack([(cols - K[0, 2]) * z / K[0, 0], (rows - K[1, 2]) * z / K[1, 1], z], 1)
-        out.append(p @ T[:3, :3].T + T[:3, 3])
-    return np.concatenate(out)
+    views = zip(window.views, gt.K, gt.T_world_cam, strict=True)
+    return np.concatenate([backproject_depth(v.depth, K, T)[0] for v, K, T in views])
 
 
 def classify(points: np.ndarray, window, gt) -> np.ndarray:

@@ -23,14 +23,13 @@ def rot(axis, deg):
     return np.eye(3) + math.sin(th) * A + (1 - math.cos(th)) * A @ A
 
 
-@pytest.fixture(scope="module")
-def scene():
-    """Return a 2-view tabletop window, its true T_ref_cam and its surface in view 0's frame.
+def normalised_window(views: int):
+    """Return a tabletop window, its true T_ref_cam and its surface in view 0's frame.
 
     Normalised as the model's RGB-only output is: the points' median distance to camera 0
     is 1, and the true translations are scaled alike.
     """
-    window, gt = generate_window(SEED, benchmark_config(2, height=192, width=256))
+    window, gt = generate_window(SEED, benchmark_config(views, height=192, width=256))
     T0_inv = np.linalg.inv(gt.T_world_cam[0])
     T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
     pts = gt.points.astype(np.float64) @ T0_inv[:3, :3].T + T0_inv[:3, 3]
@@ -38,6 +37,12 @@ def scene():
     s = float(np.median(np.linalg.norm(pts, axis=1)))
     T_true[:, :3, 3] /= s
     return window, T_true, pts / s
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """Return a 2-view window, its true T_ref_cam and its normalised surface."""
+    return normalised_window(2)
 
 
 def head_guess(T_true):
@@ -159,14 +164,7 @@ def test_a_far_head_guess_is_placed_by_the_wider_search(scene):
 @pytest.fixture(scope="module")
 def scene4():
     """Return a 4-view window, its true T_ref_cam and its surface (normalised as ``scene``)."""
-    window, gt = generate_window(SEED, benchmark_config(4, height=192, width=256))
-    T0_inv = np.linalg.inv(gt.T_world_cam[0])
-    T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
-    pts = gt.points.astype(np.float64) @ T0_inv[:3, :3].T + T0_inv[:3, 3]
-    pts = pts[np.random.default_rng(0).choice(len(pts), 2048, replace=False)]
-    s = float(np.median(np.linalg.norm(pts, axis=1)))
-    T_true[:, :3, 3] /= s
-    return window, T_true, pts / s
+    return normalised_window(4)
 
 
 def wrong(T_b_a):
