@@ -23,7 +23,9 @@ Backends (``--backend``):
         1.5 x windows queued behind the previous one (``queue_wait`` ~0.8 s). So a
         window normally finds the worker idle and its latency holds no wait for the
         previous window (when it does, ``queue_wait`` shows it). Default 30 s run
-        (about 10 clouds), raised to at least 5 intervals.
+        (about 10 clouds), raised to at least 5 intervals. The node runs the model in
+        its backend process (``backend_process`` true, the default); ``--in-process``
+        runs it in the node's own process.
 
 The bare pipeline is timed first, in this process, on the same window with the node's
 settings, on an otherwise idle machine (``pipeline_ms``). Then the loaded baseline
@@ -92,10 +94,12 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
         ``loadavg_1min`` at the end of the period.
     ``node_mean_<stage>_ms``: the node's own mean stage times from ``/diagnostics``
         (``input_age``: window stamp to the worker's start; ``queue_wait``: job waiting
-        for the worker; ``occupancy`` and ``publish_map`` run after the cloud is out).
+        for the worker; ``occupancy`` and ``publish_map`` run after the cloud is out;
+        ``ipc``: the window to the backend process and its result back; the stages the
+        backend process times itself, e.g. ``encode``, come from there).
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
-    [--steps N] [--interval S]
+    [--steps N] [--interval S] [--in-process] [--depth-encoding 32FC1|16UC1]
 Environment: ``NOVA3R_BENCH_SIZE`` (default 320x240) and ``NOVA3R_BENCH_DEVICE`` (the
 model's device, default cpu; cuda on a GPU machine), e.g. on the GPU:
     NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda \
@@ -156,6 +160,9 @@ def main() -> None:
     ap.add_argument("--depth-encoding", choices=("32FC1", "16UC1"), default="32FC1",
                     help="depth messages: float metres or uint16 millimetres (as RealSense "
                     "and Kinect drivers send)")  # fmt: skip
+    ap.add_argument("--in-process", action="store_true",
+                    help="model: backend_process false (the backend in the node's own "
+                    "process, as before the backend process existed)")  # fmt: skip
     ap.add_argument("--interval", type=float, default=None,
                     help="keyframe.min_interval (s); default: depth 0.2, model 2.5 x "
                     "the pipeline's time")  # fmt: skip
@@ -170,6 +177,7 @@ def main() -> None:
     model_params = ""
     if a.backend == "model":  # the node's settings: packaged checkpoint, cpu, Euler
         model_params = f"    n_points: {a.points}\n    ode_steps: {a.steps}\n"
+        model_params += f"    backend_process: {'false' if a.in_process else 'true'}\n"
     interval = a.interval
     if interval is None:
         interval = 0.2 if a.backend == "depth" else max(0.2, math.ceil(pipeline_ms * 0.025) / 10)
@@ -182,6 +190,7 @@ def main() -> None:
     print(
         f"# backend {a.backend}, keyframe interval {interval:.1f} s, {seconds:.0f} s measured"
         + (f", {a.points} points, {a.steps} Euler steps, {DEVICE}" if model_params else "")
+        + (f", backend {'in the node' if a.in_process else 'process'}" if model_params else "")
         + f", depth {enc}"
     )
     tmp = Path(tempfile.mkdtemp())

@@ -7,6 +7,9 @@ no CUDA for ``device`` 'cuda'); an explicitly given checkpoint that is not one f
 configure.
 """
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +118,24 @@ def test_explicit_checkpoint_typo_fails_configure_even_without_cuda(ros, tmp_pat
     assert node.trigger_configure() == FAILURE
     assert node.state == "unconfigured" and node.backend is None
     assert typo in node.last_error and "not a checkpoint" in node.last_error
+
+
+def test_a_killed_backend_process_costs_one_window_and_is_started_again(ros):
+    node = _start(ros, **TINY_MODEL, diagnostics_period=0.1)
+    assert node.backend.pid is not None  # backend_process is on by default
+    cam = OneCamera(ros)
+    assert cam.connected()
+    assert cam.cloud(cam.send()) is not None
+    pid = node.backend.pid
+    os.kill(pid, signal.SIGKILL)
+    cloud = cam.cloud(cam.send())  # the window the child died on: observed-only cloud
+    assert cloud is not None and cloud.width > 0
+    assert ros.spin_until(lambda: node.backend_failures == 1, 5.0)
+    assert "exited with code -9" in node.last_error
+    arrays = pointcloud2_to_arrays(cloud)
+    assert np.all(arrays["observed"] == 1.0)
+    assert cam.cloud(cam.send(), timeout=30.0) is not None  # a new child, the model again
+    assert node.backend.pid not in (None, pid) and node.backend.restarts == 1
+    status, values = cam.diagnostics(lambda v: v.get("backend_process_restarts") == "1")
+    assert status is not None and values["windows_backend_failed"] == "1"
+    assert node.state == "active" and node.worker.alive

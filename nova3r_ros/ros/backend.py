@@ -168,6 +168,8 @@ def set_threads(n: int) -> list[str]:
 
 def max_views(backend: Backend) -> int | None:
     """Return the most views one window may hold for ``backend`` (None: no limit)."""
+    if hasattr(backend, "views_limit"):  # a ProcessBackend: as its child reported
+        return backend.views_limit
     model = getattr(backend, "_model", None)
     cfg = getattr(model, "cfg", None)
     return int(cfg.max_views) if cfg is not None and hasattr(cfg, "max_views") else None
@@ -186,8 +188,13 @@ def _model_unavailable(values: dict[str, Any]) -> str:
     return ""
 
 
-def open_backend(values: dict[str, Any], world_frame: str) -> Backend:
+def open_backend(
+    values: dict[str, Any], world_frame: str, backend_class: type[Backend] = Backend
+) -> Backend:
     """Build and load the backend the parameters ask for, or the depth fallback.
+
+    ``backend_class`` builds the model backend (e.g. ``ros/backend_process.py``'s
+    ProcessBackend, the model in a child process); the depth backend is a Backend.
 
     Returns the loaded backend; after a fallback it is the depth backend with
     :attr:`Backend.fallback` saying why (the module docstring gives the rule).
@@ -205,7 +212,7 @@ def open_backend(values: dict[str, Any], world_frame: str) -> Backend:
     reason = _model_unavailable(values)
     if not reason:
         try:
-            backend = Backend(name, values, world_frame)
+            backend = backend_class(name, values, world_frame)
             backend.load()
             return backend
         except PipelineError as exc:

@@ -16,7 +16,11 @@ Lifecycle (ros2/demos ``lifecycle_py`` pattern):
 Threads: a single-threaded executor runs callbacks (convert + push, O(1)), services
 and diagnostics; a grouping thread, woken by every push, groups the cameras, applies
 the keyframe policy and hands windows to the worker; one worker thread runs the
-backend, publishes the cloud, then updates and publishes the occupancy map.
+backend, publishes the cloud, then updates and publishes the occupancy map. The model
+backend itself runs in a child process by default (``backend_process``,
+``ros/backend_process.py``): its own GIL and CUDA context; if it dies or hangs
+(``backend_timeout``) that window gets the observed-only cloud and the next one starts
+it again (``backend_process_restarts``).
 TF: camera poses are looked up at each image's stamp (waiting up to
 ``tf.lookup_timeout``); a camera TF does not resolve is estimated only after
 ``tf.startup_wait``, and a frame TF resolves is never published as an estimate.
@@ -44,7 +48,8 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from std_srvs.srv import Trigger
 
 from nova3r_ros.pipeline import PipelineError
-from nova3r_ros.ros.backend import Backend, max_views, open_backend, set_threads
+from nova3r_ros.ros.backend import Backend, max_views, set_threads
+from nova3r_ros.ros.backend_process import open_process_backend
 from nova3r_ros.ros.chaining import ChainError
 from nova3r_ros.ros.diagnostics import RateMeter, WindowStats
 from nova3r_ros.ros.grouping import GroupingThread
@@ -129,7 +134,7 @@ class ReconstructionNode(LifecycleNode):
         """Validate parameters and load the backend; stay unconfigured on failure."""
         try:
             config = load_config(self)
-            backend = open_backend(config.values, config["world_frame"])
+            backend = open_process_backend(config.values, config["world_frame"])
         except (PipelineError, ValueError) as exc:
             self.last_error = f"configure failed: {exc}"
             self.get_logger().error(f"{self.last_error}; the node stays unconfigured")

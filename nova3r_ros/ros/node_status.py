@@ -137,6 +137,7 @@ def _values(node, take_delay: float) -> dict[str, object]:
         "cameras_missing": ", ".join(watch.missing) if watch else "",
         "streams_missing": ", ".join(watch.streams) if watch else "",
         "windows_backend_failed": node.backend_failures,
+        "backend_process_restarts": getattr(backend, "restarts", 0),
         **window_stats,
     }
     if node.processor is not None:

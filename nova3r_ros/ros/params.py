@@ -59,6 +59,12 @@ PARAMETERS: tuple[Param, ...] = (
       "packaged nova3r_ros/model/checkpoints/base (depth backend fallback when it is missing "
       "or unreadable). A path given here that is missing or not a checkpoint of this model "
       "fails configure (never silently replaced)"),
+    P("backend_process", True, "model backend: run it in its own process (own interpreter "
+      "and CUDA context: the camera callbacks do not slow it down, and a crash of it costs "
+      "one window, after which it is started again); false = in the node's process"),
+    P("backend_timeout", 60.0, "model backend in its own process: seconds one window may "
+      "take before the process is killed and started again (the window gets the "
+      "observed-only cloud); 0 = no limit", 0.0, 3600.0),
     P("n_points", 16384, "points the model decodes per window", 256, 1_000_000),
     P("ode_steps", 25, "flow-matching ODE steps of the model's point decoder", 1, 1000),
     P("depth_consistency", True, "model backend with depth: snap decoded points onto the "
@@ -131,8 +137,9 @@ PARAMETERS: tuple[Param, ...] = (
     P("publish_voxels", True, "publish ~/voxels (occupied voxel centres)"),
     P("diagnostics_period", 1.0, "period (s) of /diagnostics (a steady timer: it runs "
       "under sim time too)", 0.05, 60.0),
-    P("threads", 0, "CPU threads of torch, OpenCV and numpy's BLAS in this process "
-      "(applied at configure); 0 = the libraries' defaults (every core)", 0, 1024),
+    P("threads", 0, "CPU threads of torch, OpenCV and numpy's BLAS in this process and in "
+      "the backend's process (applied at configure); 0 = the libraries' defaults (every "
+      "core)", 0, 1024),
     P("save_directory", "~/.ros/nova3r", "where ~/save writes cloud.ply, map.pgm, map.yaml"),
     P("autostart", False, "main() configures and activates the node itself (no launch file)"),
 )  # fmt: skip
