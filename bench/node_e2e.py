@@ -99,7 +99,7 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
         backend process times itself, e.g. ``encode``, come from there).
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
-    [--steps N] [--interval S] [--in-process] [--depth-encoding 32FC1|16UC1]
+    [--steps N] [--interval S] [--in-process] [--nice N] [--depth-encoding 32FC1|16UC1]
 Environment: ``NOVA3R_BENCH_SIZE`` (default 320x240) and ``NOVA3R_BENCH_DEVICE`` (the
 model's device, default cpu; cuda on a GPU machine), e.g. on the GPU:
     NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda \
@@ -163,6 +163,8 @@ def main() -> None:
     ap.add_argument("--in-process", action="store_true",
                     help="model: backend_process false (the backend in the node's own "
                     "process, as before the backend process existed)")  # fmt: skip
+    ap.add_argument("--nice", type=int, default=None,
+                    help="the node's backend_nice (default: the node's default)")  # fmt: skip
     ap.add_argument("--interval", type=float, default=None,
                     help="keyframe.min_interval (s); default: depth 0.2, model 2.5 x "
                     "the pipeline's time")  # fmt: skip
@@ -178,6 +180,8 @@ def main() -> None:
     if a.backend == "model":  # the node's settings: packaged checkpoint, cpu, Euler
         model_params = f"    n_points: {a.points}\n    ode_steps: {a.steps}\n"
         model_params += f"    backend_process: {'false' if a.in_process else 'true'}\n"
+    if a.nice is not None:
+        model_params += f"    backend_nice: {a.nice}\n"
     interval = a.interval
     if interval is None:
         interval = 0.2 if a.backend == "depth" else max(0.2, math.ceil(pipeline_ms * 0.025) / 10)
@@ -191,6 +195,7 @@ def main() -> None:
         f"# backend {a.backend}, keyframe interval {interval:.1f} s, {seconds:.0f} s measured"
         + (f", {a.points} points, {a.steps} Euler steps, {DEVICE}" if model_params else "")
         + (f", backend {'in the node' if a.in_process else 'process'}" if model_params else "")
+        + (f", backend_nice {a.nice}" if a.nice is not None else "")
         + f", depth {enc}"
     )
     tmp = Path(tempfile.mkdtemp())

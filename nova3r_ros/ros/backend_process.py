@@ -25,7 +25,7 @@ running); the child exiting or not answering within ``backend_timeout`` seconds 
 killed; the next window starts a new child: :attr:`ProcessBackend.restarts`; a restart
 that fails is not tried again for :data:`RESTART_BACKOFF_S`). The child exits when its
 stdin closes, so it never outlives the node. It runs at the worker's lower CPU priority
-(nice + :data:`~nova3r_ros.ros.worker.NICE`). ROS-free.
+(nice + ``backend_nice``, default :data:`~nova3r_ros.ros.worker.NICE`). ROS-free.
 """
 
 from __future__ import annotations
@@ -255,6 +255,7 @@ class ProcessBackend(Backend):
         if hasattr(self.config, "checkpoint"):
             self.values["checkpoint"] = self.config.checkpoint  # resolved here, once
         self.timeout = float(values.get("backend_timeout", 60.0)) or None
+        self.nice = int(values.get("backend_nice", NICE))
         self.restarts = 0  # children started again after one failed
         self.views_limit: int | None = None
         self._proc: subprocess.Popen | None = None
@@ -322,7 +323,7 @@ class ProcessBackend(Backend):
         try:
             reply = self._exchange({
                 "op": "load", "name": self.name, "values": self.values,
-                "world_frame": self.world_frame, "nice": NICE,
+                "world_frame": self.world_frame, "nice": self.nice,
             }, LOAD_TIMEOUT_S)  # fmt: skip
         except BackendProcessError as exc:
             raise PipelineError(f"cannot start the backend process: {exc}") from exc

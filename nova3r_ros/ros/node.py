@@ -211,7 +211,8 @@ class ReconstructionNode(LifecycleNode):
                                 cfg["sync.camera_timeout"])  # fmt: skip
         wait = cfg["tf.startup_wait"] if self.tf is not None else 0.0
         self.tf_wait = TfWait(self.get_logger(), wait, cfg["world_frame"], cfg["frame_prefix"])
-        self.worker = Worker(self._process, self._on_result, self._on_error)
+        self.worker = Worker(self._process, self._on_result, self._on_error,
+                             nice=cfg["backend_nice"])  # fmt: skip
         self.worker.start()
         self._grouping = GroupingThread(self.sync, self._group_step, cfg["sync.period"],
                                         self._on_group_error)  # fmt: skip

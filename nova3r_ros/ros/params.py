@@ -65,6 +65,9 @@ PARAMETERS: tuple[Param, ...] = (
     P("backend_timeout", 60.0, "model backend in its own process: seconds one window may "
       "take before the process is killed and started again (the window gets the "
       "observed-only cloud); 0 = no limit", 0.0, 3600.0),
+    P("backend_nice", 10, "added to the nice value (lower CPU priority) of the worker thread "
+      "and of the backend's process, so that on a small CPU the camera callbacks run first; "
+      "0 = the node's own priority (a machine with cores to spare)", 0, 19),
     P("n_points", 16384, "points the model decodes per window", 256, 1_000_000),
     P("ode_steps", 25, "flow-matching ODE steps of the model's point decoder", 1, 1000),
     P("depth_consistency", True, "model backend with depth: snap decoded points onto the "

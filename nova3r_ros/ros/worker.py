@@ -9,8 +9,8 @@ outputs are stamped with the data they came from. Stage times are folded into
 :attr:`Worker.times` after ``on_result``, so stages it runs (publishing, the
 occupancy update) are counted too. ROS-free.
 
-The thread lowers its own CPU priority (``nice`` + :data:`NICE`, Linux; threads it
-starts, e.g. torch's pool, inherit it): on a contended CPU the executor that takes the
+The thread lowers its own CPU priority (its nice value + ``nice``, default :data:`NICE`,
+the node's ``backend_nice``; Linux; threads it starts, e.g. torch's pool, inherit it): on a contended CPU the executor that takes the
 camera messages runs first, so processing never starves the inputs (the mailbox keeps
 only the newest window anyway).
 """
@@ -61,6 +61,7 @@ class Worker:
         on_result: called on the worker thread with each result.
         on_error: called on the worker thread with each exception of ``process``.
         name: the thread's name.
+        nice: added to the thread's nice value (0: unchanged).
 
     """
 
@@ -70,10 +71,12 @@ class Worker:
         on_result: Callable[[Any], None],
         on_error: Callable[[BaseException], None],
         name: str = "nova3r_worker",
+        nice: int = NICE,
     ) -> None:
         self._process = process
         self._on_result = on_result
         self._on_error = on_error
+        self._nice = nice
         self._cond = threading.Condition()
         self._job = None
         self._stop = False
@@ -119,7 +122,8 @@ class Worker:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        lower_priority()
+        if self._nice:
+            lower_priority(self._nice)
         while True:
             with self._cond:
                 while self._job is None and not self._stop:
