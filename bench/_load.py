@@ -63,6 +63,39 @@ def scene() -> tuple[np.ndarray, np.ndarray, Window]:
     return rgb, depth, window
 
 
+def node_like_window(rgb: np.ndarray, depth: np.ndarray, n: int) -> Window:
+    """Return frame set ``n`` as the node assembles it: new arrays per camera, texture shifted.
+
+    :func:`scene`'s window reuses one image and one depth array for every view (hot in the
+    CPU caches); the node's windows hold a new copy per camera, the texture rolled by 16 px
+    per frame set, as ``node_e2e.py`` sends them.
+    """
+    frame = np.roll(rgb, 16 * n, axis=1)
+    return Window([View(frame.copy(), depth.copy(), K.copy(), T.copy(), n, f"{c}_optical_frame",
+                        c) for c, T in zip(CAMS, camera_poses(), strict=True)])  # fmt: skip
+
+
+def time_pipeline_fresh(
+    rgb: np.ndarray, depth: np.ndarray, backend: str, cfg, warmup: int, runs: int
+) -> tuple[float, dict[str, float]]:
+    """Time bare ``reconstruct`` calls, each on a new :func:`node_like_window` (built untimed).
+
+    Returns the median ms of ``runs`` calls after ``warmup`` ones and their mean stage
+    times in ms.
+    """
+    times, stages = [], {}
+    for i in range(warmup + runs):
+        window = node_like_window(rgb, depth, i + 1)
+        t0 = time.perf_counter()
+        rec = reconstruct(window, backend, cfg)
+        dt = time.perf_counter() - t0
+        if i >= warmup:
+            times.append(dt * 1e3)
+            for k, v in (getattr(rec, "timings", None) or {}).items():
+                stages[k] = stages.get(k, 0.0) + v * 1e3 / runs
+    return statistics.median(times), stages
+
+
 def backend_config(backend: str, points: int, steps: int):
     """Return the node's backend settings (model: packaged checkpoint, DEVICE, Euler)."""
     if backend == "depth":

@@ -73,6 +73,12 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
         ``node_added_paced_ms`` / ``backend_slowdown_paced_pct`` are the figures above
         against it; ``pipeline_paced_<stage>_ms`` its mean stage times (compare
         ``node_mean_<stage>_ms``).
+    ``pipeline_fresh_ms``: the same bare ``reconstruct`` back to back, each call on a new
+        window built as the node builds its own (a new array per camera, the texture
+        rolled as sent; ``_load.node_like_window``) instead of one window whose views share
+        one image and one depth array; ``node_overhead_fresh_pct`` / ``node_added_fresh_ms``
+        / ``backend_slowdown_fresh_pct`` against it, ``pipeline_fresh_<stage>_ms`` its mean
+        stage times.
     ``pipeline_loaded_ms``: the same bare ``reconstruct`` (same window, settings, warm-up
         and run count as ``pipeline_ms``) timed in a separate process while this process
         publishes the 4 x 30 Hz load to the receive-and-convert-only subscriber process.
@@ -92,6 +98,8 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
     ``publisher_cpu_pct`` / ``node_cpu_pct``: CPU time of this process / of the node per
         second of the measured period (100 = one core busy); ``cpu_cores``;
         ``loadavg_1min`` at the end of the period.
+    ``node_cuda_graph_captures``: CUDA graphs the node's model captured over the whole run
+        (``/diagnostics``; a few at start; growing with the windows = a capture per window).
     ``node_mean_<stage>_ms``: the node's own mean stage times from ``/diagnostics``
         (``input_age``: window stamp to the worker's start; ``queue_wait``: job waiting
         for the worker; ``occupancy`` and ``publish_map`` run after the cloud is out;
@@ -131,6 +139,7 @@ from _load import (
     camera_poses,
     scene,
     time_pipeline,
+    time_pipeline_fresh,
     time_pipeline_paced,
 )
 from diagnostic_msgs.msg import DiagnosticArray
@@ -186,6 +195,7 @@ def main() -> None:
     if interval is None:
         interval = 0.2 if a.backend == "depth" else max(0.2, math.ceil(pipeline_ms * 0.025) / 10)
     paced_ms, bare_stages = time_pipeline_paced(window, a.backend, cfg, interval, 8)
+    fresh_ms, fresh_stages = time_pipeline_fresh(rgb, depth, a.backend, cfg, warmup, runs * 2)
     if a.backend == "model":
         unload_models()
     seconds = a.seconds or (10.0 if a.backend == "depth" else 30.0)
@@ -299,7 +309,7 @@ def main() -> None:
     yamls = [str(ROOT / "config" / "reconstruct.yaml"), str(params)]
     node_proc = start(["-m", "nova3r_ros.cli", "node", "--params-file", yamls[0],
                        "--params-file", yamls[1]])  # fmt: skip
-    clouds, drops, received, node_stages, state = [], [0], {}, {}, [""]
+    clouds, drops, received, node_stages, state, captures = [], [0], {}, {}, [""], [-1]
 
     def on_cloud(msg):  # (window stamp, latency ms) of every cloud
         stamp = stamp_to_ns(msg.header.stamp)
@@ -314,6 +324,8 @@ def main() -> None:
                     drops[0] = max(drops[0], int(float(kv.value)))
                 elif kv.key.endswith("_received") and "/" in kv.key:
                     received[kv.key] = int(float(kv.value))
+                elif kv.key == "cuda_graph_captures":
+                    captures[0] = int(kv.value)
                 elif kv.key.startswith("mean_latency_ms/"):
                     node_stages[kv.key.split("/", 1)[1]] = float(kv.value)
 
@@ -367,6 +379,11 @@ def main() -> None:
     print(f"node_added_paced_ms={med - paced_ms:.1f}")
     if "backend" in node_stages:
         print(f"backend_slowdown_paced_pct={100 * (node_stages['backend'] / paced_ms - 1):.0f}")
+    print(f"pipeline_fresh_ms={fresh_ms:.1f}")
+    print(f"node_overhead_fresh_pct={100 * (med - fresh_ms) / fresh_ms:.0f}")
+    print(f"node_added_fresh_ms={med - fresh_ms:.1f}")
+    if "backend" in node_stages:
+        print(f"backend_slowdown_fresh_pct={100 * (node_stages['backend'] / fresh_ms - 1):.0f}")
     print(f"pipeline_loaded_ms={pipeline_loaded_ms:.1f}")
     print(f"node_overhead_loaded_pct={100 * (med - pipeline_loaded_ms) / pipeline_loaded_ms:.0f}")
     print(f"node_added_loaded_ms={med - pipeline_loaded_ms:.1f}")
@@ -382,11 +399,15 @@ def main() -> None:
     print(f"publisher_cpu_pct={100 * (cpu1 - cpu0) / wall:.0f}")
     print(f"node_cpu_pct={100 * (node_cpu1 - node_cpu0) / wall:.0f}")
     print(f"cpu_cores={os.cpu_count()}")
+    if captures[0] >= 0:
+        print(f"node_cuda_graph_captures={captures[0]}")
     print(f"loadavg_1min={load1:.2f}")
     for stage, ms in sorted(node_stages.items()):
         print(f"node_mean_{stage}_ms={ms:.1f}")
     for stage, ms in sorted(bare_stages.items()):
         print(f"pipeline_paced_{stage}_ms={ms:.1f}")
+    for stage, ms in sorted(fresh_stages.items()):
+        print(f"pipeline_fresh_{stage}_ms={ms:.1f}")
     node.destroy_node()
     rclpy.shutdown()
 

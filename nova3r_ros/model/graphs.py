@@ -22,6 +22,12 @@ from nova3r_ros.model.network import FlowDecoder, Nova3r
 _LOG = logging.getLogger(__name__)
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MAX_GRAPHS = 4  # per module; the oldest is dropped beyond this
+_CAPTURES = [0]  # graphs built in this process (a capture costs a few eager runs)
+
+
+def captures() -> int:
+    """Return how many graphs this process has captured (or tried to) so far."""
+    return _CAPTURES[0]
 
 
 def _capture(fn):
@@ -56,6 +62,7 @@ def _cached(owner: torch.nn.Module, key: tuple, build, what: str):
     if key not in graphs:
         if len(graphs) >= _MAX_GRAPHS:
             graphs.pop(next(iter(graphs)))
+        _CAPTURES[0] += 1
         try:
             graphs[key] = build()
         except RuntimeError as exc:  # e.g. an op that cannot be captured: stay eager

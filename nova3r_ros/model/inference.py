@@ -33,7 +33,7 @@ from nova3r_ros.model.depth_consistency import (
     observed_points,
 )
 from nova3r_ros.model.flow import SAMPLERS, sample
-from nova3r_ros.model.graphs import graphed_encoder
+from nova3r_ros.model.graphs import captures, graphed_encoder
 from nova3r_ros.model.gravity import support_plane_down, world_down
 from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
@@ -172,6 +172,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     config = config or InferenceConfig()
     _check(window, model)
     t0 = time.perf_counter()
+    captured = captures()
     dev = next(model.parameters()).device
     images = torch.from_numpy(np.stack([v.image for v in window.views])).permute(0, 3, 1, 2)
     K = torch.from_numpy(np.stack([v.K for v in window.views])).float()
@@ -233,6 +234,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     T_ref = T_pred[0].float().cpu().numpy().astype(np.float64)
     T_ref[:, :3, 3] *= float(scale[0])
     stats: dict[str, float] = {}
+    graphs_new = captures() - captured  # CUDA graphs captured for this window (0 when warm)
     pose_ok = None
     if has_depth and not posed and config.refine_poses and len(window) > 1:
         refined = refine_views(T_ref, depth, K.to(dev))
@@ -292,5 +294,5 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             "decode": t3 - t2,
             "consistency": t4 - t3,
         },
-        stats=stats,
+        stats={**stats, "graph_captures": graphs_new},
     )

@@ -13,7 +13,9 @@ TF only where the map placed them, ``chain/views_rescued``; WARN) and
 ``pose_confidence_min_last`` (lowest per-view pose confidence, 0..1). Chaining
 (``chain/*``, :meth:`nova3r_ros.ros.chaining.MapChainer.values`): windows chained,
 map-tracked, relocalised, unchecked and not placed (WARN: tracking lost), the drift the
-map corrected (last, max), views withheld and rescued.
+map corrected (last, max), views withheld and rescued. ``cuda_graph_captures``
+(cumulative): CUDA graphs the model captured; it stops growing once every shape the node
+runs has its graph (each capture costs a few eager runs of that stage).
 """
 
 from __future__ import annotations
@@ -49,18 +51,21 @@ class WindowStats:
 
     def __init__(self) -> None:
         self.gated = 0
+        self.captures = 0
         self.last: dict[str, float] = {}
 
     def add(self, stats: Mapping[str, float]) -> None:
         """Fold one window's ``stats`` in (empty for backends that gate nothing)."""
         self.last = dict(stats)
         self.gated += int(bool(stats.get("gated", 0)))
+        self.captures += int(stats.get("graph_captures", 0))
 
     def values(self) -> dict[str, object]:
         """Return the diagnostics keys of the module docstring with their current numbers."""
         s = self.last
         out: dict[str, object] = {
             "windows_gated": self.gated,
+            "cuda_graph_captures": self.captures,
             "gated_last": bool(s.get("gated", 0)),
             "completed_points_last": int(s.get("completed", 0)),
             "observed_conflict_last": int(s.get("observed_conflict", 0)),

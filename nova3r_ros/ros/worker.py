@@ -10,9 +10,9 @@ outputs are stamped with the data they came from. Stage times are folded into
 occupancy update) are counted too. ROS-free.
 
 The thread lowers its own CPU priority (its nice value + ``nice``, default :data:`NICE`,
-the node's ``backend_nice``; Linux; threads it starts, e.g. torch's pool, inherit it): on a contended CPU the executor that takes the
-camera messages runs first, so processing never starves the inputs (the mailbox keeps
-only the newest window anyway).
+the node's ``backend_nice``; Linux; threads it starts, e.g. torch's pool, inherit it): on
+a contended CPU the executor that takes the camera messages runs first, so processing
+never starves the inputs (the mailbox keeps only the newest window anyway).
 """
 
 from __future__ import annotations
