@@ -13,13 +13,16 @@ One unposed RGB-D window (8 views on CUDA, 2 on the CPU; ``--views`` overrides):
   model's device; ``chain_ms`` the chained stage alone (``use_joint=False``);
 - ``infer_refined_ms``: ``infer`` with refinement (what the node runs, decoder off).
 
+``--previous`` times the settings before issue 12's cut (chain levels at strides (8, 4, 2),
+joint levels at strides (4, 2, 1) with (6, 6, 6) steps) instead of the defaults.
+
 Targets: refinement <= 20 ms per 8-view window on the H200, <= 0.5 s for 2 views on the
 2-core CPU. Prints a ratio line (refinement / head) and ``name=value`` lines, with the
 refined poses' errors against the recorded ones (informative only).
 
 Usage: PYTHONPATH=bench:. python bench/pose_refine.py [--device auto|cuda|cpu]
            [--views N] [--data DIR] [--checkpoint DIR] [--warmup N] [--repeats N]
-           [--threads N]
+           [--threads N] [--previous]
 """
 
 from __future__ import annotations
@@ -36,12 +39,18 @@ from nova3r_ros.core.types import View, Window
 from nova3r_ros.eval import metrics
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
-from nova3r_ros.model.pose_views import refine_views
+from nova3r_ros.model.pose_joint import JointConfig
+from nova3r_ros.model.pose_refine import RefineConfig
+from nova3r_ros.model.pose_views import CHAIN, refine_views
 from nova3r_ros.model.published_cloud import PublishConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "7scenes-redkitchen-dev"
 STRIDE = 10  # positions in the dev sequence (every 2nd recorded frame): 20 frames apart
 TARGET_MS = {"cuda": (8, 20.0), "cpu": (2, 500.0)}
+#: ``--previous``: the refinement's settings before the cut of issue 12.
+PREVIOUS = {"chain": RefineConfig(),
+            "joint": JointConfig(strides=(4, 2, 1), max_dist=(0.05, 0.03, 0.02),
+                                 iterations=(6, 6, 6))}  # fmt: skip
 
 
 def real_window(path: Path, n: int) -> tuple[Window, list[np.ndarray]]:
@@ -77,6 +86,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
+    ap.add_argument("--previous", action="store_true", help="the settings before issue 12's cut")
     args = ap.parse_args()
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -100,6 +110,11 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {threads} threads"
     print(f"# device: {name}; window: {n} views {window.views[0].width}x"
           f"{window.views[0].height} RGB-D, poses withheld ({source})")  # fmt: skip
+    settings = PREVIOUS if args.previous else {}
+    chain, joint = settings.get("chain", CHAIN), settings.get("joint", JointConfig())
+    print(f"# settings: {'previous' if args.previous else 'default'} (chain strides "
+          f"{chain.strides} steps {chain.iterations}; joint strides {joint.strides} steps "
+          f"{joint.iterations}; infer_refined_ms always the defaults)")  # fmt: skip
     print(f"# median of {repeats} after {warmup} warm-up; load average "
           f"{os.getloadavg()[0]:.2f} at start (other load skews CPU timings)")  # fmt: skip
 
@@ -121,10 +136,10 @@ def main() -> None:
         return median_ms(run, warmup, repeats)
 
     head_ms = timed(lambda: infer(model, window, head_cfg))
-    refine_ms = timed(lambda: refine_views(T_head, depth, K))
-    chain_ms = timed(lambda: refine_views(T_head, depth, K, use_joint=False))
+    refine_ms = timed(lambda: refine_views(T_head, depth, K, **settings))
+    chain_ms = timed(lambda: refine_views(T_head, depth, K, use_joint=False, **settings))
     full_ms = timed(lambda: infer(model, window, full_cfg))
-    vp = refine_views(T_head, depth, K)
+    vp = refine_views(T_head, depth, K, **settings)
     T_ref_true = [np.linalg.inv(T_true[0]) @ T for T in T_true]
     err_head = metrics.pose_metrics(list(T_head), T_ref_true)
     err_ref = metrics.pose_metrics(list(vp.T_ref_cam), T_ref_true)

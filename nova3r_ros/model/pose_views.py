@@ -39,6 +39,9 @@ from nova3r_ros.model.pose_refine import RefineConfig, best_hypothesis, refine_b
 
 REFINE_WIDTH = 160  # px: depth is strided to about this width for the pose refinement
 AGREE_DEG, AGREE_M = 1.0, 0.01  # hypotheses this close to the chosen pose agree with it
+#: The chain's settings: :class:`.RefineConfig` without its finest level (stride 2; the
+#: joint stage refines further); ``RefineConfig()`` is the earlier three-level chain.
+CHAIN = RefineConfig(strides=(8, 4), max_dist=(0.5, 0.1), iterations=(10, 10))
 
 
 @dataclass
@@ -146,14 +149,14 @@ def refine_views(
         depth: (V, H, W) metres on the model's device; strided to about 160 px wide.
         K: (V, 3, 3) intrinsics at (H, W).
         joint, chain: settings of the two stages (defaults: :class:`JointConfig`,
-            :class:`RefineConfig`); ``use_joint`` False stops after the chain.
+            :data:`CHAIN`); ``use_joint`` False stops after the chain.
 
     Returns:
         :class:`ViewPoses`.
 
     """
     t0 = time.perf_counter()
-    chain = chain or RefineConfig()
+    chain = chain or CHAIN
     joint = joint or JointConfig()
     V = len(T_ref_pred)
     f = max(1, depth.shape[2] // REFINE_WIDTH)
