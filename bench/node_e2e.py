@@ -67,12 +67,12 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
         ``reconstruct`` call, under the load) over ``pipeline_ms``, minus 1: how much of
         ``node_added_ms`` is the reconstruction itself slowed by CPU contention.
     ``pipeline_paced_ms``: the same bare ``reconstruct`` in this process, idle machine,
-        but started once every keyframe interval (8 calls after one warm-up), as the node
-        gets its windows: back-to-back calls keep the GPU clocked up and its caches warm,
-        paced ones find it idle like the node's. ``node_overhead_paced_pct`` /
-        ``node_added_paced_ms`` / ``backend_slowdown_paced_pct`` are the figures above
-        against it; ``pipeline_paced_<stage>_ms`` its mean stage times (compare
-        ``node_mean_<stage>_ms``).
+        but started once every keyframe interval (``--paced-runs`` calls, default 8, after
+        one warm-up), as the node gets its windows: back-to-back calls keep the GPU
+        clocked up and its caches warm, paced ones find it idle like the node's.
+        ``node_overhead_paced_pct`` / ``node_added_paced_ms`` /
+        ``backend_slowdown_paced_pct`` are the figures above against it;
+        ``pipeline_paced_<stage>_ms`` its mean stage times (compare ``node_mean_<stage>_ms``).
     ``pipeline_fresh_ms``: the same bare ``reconstruct`` back to back, each call on a new
         window built as the node builds its own (a new array per camera, the texture
         rolled as sent; ``_load.node_like_window``) instead of one window whose views share
@@ -107,7 +107,8 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
         backend process times itself, e.g. ``encode``, come from there).
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
-    [--steps N] [--interval S] [--in-process] [--nice N] [--depth-encoding 32FC1|16UC1]
+    [--steps N] [--interval S] [--in-process] [--nice N] [--paced-runs N]
+    [--depth-encoding 32FC1|16UC1]
 Environment: ``NOVA3R_BENCH_SIZE`` (default 320x240) and ``NOVA3R_BENCH_DEVICE`` (the
 model's device, default cpu; cuda on a GPU machine), e.g. on the GPU:
     NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda \
@@ -172,6 +173,8 @@ def main() -> None:
     ap.add_argument("--in-process", action="store_true",
                     help="model: backend_process false (the backend in the node's own "
                     "process, as before the backend process existed)")  # fmt: skip
+    ap.add_argument("--paced-runs", type=int, default=8,
+                    help="calls of the paced baseline (one per keyframe interval)")  # fmt: skip
     ap.add_argument("--nice", type=int, default=None,
                     help="the node's backend_nice (default: the node's default)")  # fmt: skip
     ap.add_argument("--interval", type=float, default=None,
@@ -194,7 +197,7 @@ def main() -> None:
     interval = a.interval
     if interval is None:
         interval = 0.2 if a.backend == "depth" else max(0.2, math.ceil(pipeline_ms * 0.025) / 10)
-    paced_ms, bare_stages = time_pipeline_paced(window, a.backend, cfg, interval, 8)
+    paced_ms, bare_stages = time_pipeline_paced(window, a.backend, cfg, interval, a.paced_runs)
     fresh_ms, fresh_stages = time_pipeline_fresh(rgb, depth, a.backend, cfg, warmup, runs * 2)
     if a.backend == "model":
         unload_models()
