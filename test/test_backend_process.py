@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nova3r_ros.core.types import View, Window
 from nova3r_ros.pipeline import PipelineError
 from nova3r_ros.ros.backend import PACKAGED_CHECKPOINT, Backend, max_views
 from nova3r_ros.ros.backend_process import (
@@ -23,6 +24,8 @@ from nova3r_ros.ros.backend_process import (
     _shm_dir,
     _Slab,
     open_process_backend,
+    window_from_message,
+    window_message,
 )
 from nova3r_ros.ros.params import PARAMETERS
 from nova3r_ros.synth.config import SynthConfig
@@ -191,3 +194,28 @@ def test_open_process_backend_follows_the_parameter():
         on.release()
     with pytest.raises(PipelineError, match="not a checkpoint directory"):
         open_process_backend(dict(TINY, backend="model", checkpoint="/nonexistent"), "map")
+
+
+def test_the_childs_input_arrays_are_read_only_views_of_the_current_window(posed):
+    slab, mapped = _Slab("test"), _Mapped()
+    try:
+        msg = window_message(posed, slab)
+        first = window_from_message(msg, mapped)
+        assert not first.views[0].image.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            first.views[0].depth[0, 0] = 1.0
+        assert np.array_equal(first.views[1].depth, posed.views[1].depth)
+        shifted = Window([View(np.roll(v.image, 5, axis=1), v.depth + 0.5, v.K, v.T_world_cam,
+                               v.stamp, v.frame_id, v.camera) for v in posed.views])  # fmt: skip
+        second = window_from_message(window_message(shifted, slab), mapped)
+        for got, want in zip(second.views, shifted.views, strict=True):
+            assert np.array_equal(got.image, want.image)
+            assert np.array_equal(got.depth, want.depth)
+            assert np.array_equal(got.K, want.K)
+            assert np.array_equal(got.T_world_cam, want.T_world_cam)
+            assert (got.stamp, got.frame_id) == (want.stamp, want.frame_id)
+            assert got.camera == want.camera
+        del first, second
+    finally:
+        slab.close()
+        mapped.close()

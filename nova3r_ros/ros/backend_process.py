@@ -130,8 +130,10 @@ class _Mapped:
     def arrays(self, layout: dict[str, Any], copy: bool = True) -> dict[str, np.ndarray]:
         """Return the arrays ``layout`` describes (offsets checked against the file).
 
-        ``copy`` False: writable views of a private (copy-on-write) mapping, valid until
-        the other side writes the next message (the child's input: the parent waits).
+        ``copy`` False: read-only views of the mapping, valid until the other side writes
+        its next message (the child's input: the parent waits for the reply). Read-only
+        so that a backend writing into its input fails loudly: a private copy-on-write
+        mapping would keep such pages and miss the next windows' data in them.
         """
         path, size = str(layout["path"]), int(layout["size"])
         if path != self.path or self._mm is None or len(self._mm) != size:
@@ -139,7 +141,7 @@ class _Mapped:
             if not Path(path).name.startswith("nova3r-") or Path(path).parent != Path(_shm_dir()):
                 raise BackendProcessError(f"unexpected shared-memory file {path!r}")
             with open(path, "rb") as f:
-                self._mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+                self._mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
             self.path = path
             _unlink(path)  # both sides hold it mapped: no file left behind after a crash
         out = {}
