@@ -67,6 +67,9 @@ def main() -> None:
     ap.add_argument("--gt-points", type=int, default=100_000)
     ap.add_argument("--cases", choices=("all", "base", "train"), default="all")
     ap.add_argument("--mesh-dir", default=None, help="also time the mix with these meshes")
+    ap.add_argument("--train-size", default="x".join(map(str, TRAIN_RES)),
+                    help="WxH of the training cases: the model's input size (256x192 for "
+                    "a model from `python -m nova3r_ros.model.upscale`)")  # fmt: skip
     ap.add_argument("--workers", type=int, default=-1,
                     help="scene-layout processes, training mix (-1: cores - 1)")  # fmt: skip
     args = ap.parse_args()
@@ -130,7 +133,7 @@ def pooled_throughput(cfgs, bs: int, workers: int, seconds: float, device) -> fl
 
 def train_cases(args, device: torch.device, bs: int, results: dict) -> None:
     """Time training-size windows: benchmark tabletop, the training mix, each family."""
-    w, h = TRAIN_RES
+    w, h = (int(v) for v in args.train_size.split("x"))
     size = dict(height=h, width=w, n_gt_points=TRAIN_GT_POINTS, device=str(device))
     tabletop = benchmark_config(TRAIN_VIEWS, **size)
     rng = np.random.default_rng(0)
