@@ -219,3 +219,14 @@ def test_the_childs_input_arrays_are_read_only_views_of_the_current_window(posed
     finally:
         slab.close()
         mapped.close()
+
+
+def test_the_child_runs_at_the_requested_lower_priority():
+    for nice in (0, 5):
+        child = ProcessBackend("depth", dict(VALUES, backend="depth", backend_nice=nice), "map")
+        child.load()
+        try:
+            own = os.getpriority(os.PRIO_PROCESS, 0)
+            assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(own + nice, 19)
+        finally:
+            child.release()

@@ -52,6 +52,8 @@ def test_model_windows_report_the_published_cloud_and_the_gate(ros):
     status, values = cam.diagnostics(lambda v: v.get("windows_processed") == "1")
     assert status is not None, "no /diagnostics after the window"
     assert values["backend"] == "model"
+    assert values["cuda_graph_captures"] == "0"  # CPU: no CUDA graphs
+    assert values["backend_process_restarts"] == "0"
     assert values["gated_last"] == ("true" if stats["gated"] else "false")
     assert values["windows_gated"] == str(int(stats["gated"]))
     assert values["completed_points_last"] == str(stats["completed"])
