@@ -38,6 +38,7 @@ from nova3r_ros.model.gravity import support_plane_down, world_down
 from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
 from nova3r_ros.model.pose_rgb import refine_rgb_views
+from nova3r_ros.model.pose_rgbd import place_failed_views
 from nova3r_ros.model.pose_views import refine_views
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 
@@ -65,6 +66,10 @@ class InferenceConfig:
             output poses and place the views in the published cloud. Without depth (and
             without pose inputs) the head's poses are refined from the images instead: feature
             matches and the decoded points' dominant plane (:mod:`nova3r_ros.model.pose_rgb`).
+        place_by_images: with depth, a view the depth refinement rejects (e.g. one that
+            sees a single plane, which pins 3 of 6 degrees of freedom) is placed from the
+            images, with view 0's depth for the plane and the scale
+            (:mod:`nova3r_ros.model.pose_rgbd`).
         publish: with depth, return the published cloud (observed surfaces + confident
             completed points, :mod:`nova3r_ros.model.published_cloud`); None = the
             decoder's points (after depth consistency when that is on).
@@ -85,6 +90,7 @@ class InferenceConfig:
     depth_consistency: DepthConsistency | None = field(default_factory=DepthConsistency)
     publish: PublishConfig | None = field(default_factory=PublishConfig)
     refine_poses: bool = True
+    place_by_images: bool = True
     world_z_up: bool = False
 
     def __post_init__(self) -> None:
@@ -239,6 +245,15 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     if has_depth and not posed and config.refine_poses and len(window) > 1:
         refined = refine_views(T_ref, depth, K.to(dev))
         T_ref, pose_ok, stats = refined.T_ref_cam, refined.ok, refined.stats()
+        if config.place_by_images and not pose_ok.all():  # e.g. a view of one plane
+            T_ref, pose_ok, by_images = place_failed_views(
+                T_ref, pose_ok, [v.image for v in window.views], window.views[0].depth,
+                K.numpy(),
+            )  # fmt: skip
+            stats.update(by_images)
+            stats.update({f"pose_ok_{i}": float(x) for i, x in enumerate(pose_ok)})
+            stats["views_refined"] = float(pose_ok[1:].sum())
+            stats["views_pose_failed"] = float((~pose_ok).sum())
     colors = None
     confidence = None
     if decode:

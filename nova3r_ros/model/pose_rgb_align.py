@@ -141,10 +141,11 @@ def pose_from_homography(H, K_a, K_b, n, d, R_prior):
     Hn = np.linalg.inv(K_b) @ H @ K_a
     Hn /= np.linalg.svd(Hn, compute_uv=False)[1]  # an exact plane homography has sigma_2 = 1
     _, Rs, ts, ns = cv2.decomposeHomographyMat(Hn, np.eye(3))
-    # OpenCV's normals point to the camera side (n . X = -d for X on the plane, d > 0)
-    best = max(range(len(Rs)), key=lambda k: (round(float(-ns[k].ravel() @ n), 1),
+    # H = R + t n^T / d holds for the normal with n . X = d > 0 on the plane (pointing away
+    # from the camera, as ``n``); (-t, -n) gives the same H: taking that one reverses t
+    best = max(range(len(Rs)), key=lambda k: (round(float(ns[k].ravel() @ n), 1),
                                               -angle_deg(Rs[k] @ R_prior.T)))  # fmt: skip
-    return Rs[best], ts[best].ravel() * d, float(-ns[best].ravel() @ n)
+    return Rs[best], ts[best].ravel() * d, float(ns[best].ravel() @ n)
 
 
 def guided_matches(px_a, d_a, px_b, d_b, H, radius: float) -> np.ndarray:
