@@ -9,6 +9,7 @@ scale from view 0's depth, places them. Also the sign of the homography's transl
 
 import numpy as np
 import pytest
+import torch
 
 from nova3r_ros.bags.sequence import SequenceConfig, synthetic_sequence
 from nova3r_ros.core.pointcloud import backproject_depth
@@ -51,24 +52,27 @@ def test_the_plane_homography_gives_the_translation_with_its_sign(views):
         assert abs(np.linalg.norm(t) / np.linalg.norm(t_true) - 1) < 0.1  # metric: the depth
 
 
+def _depth_K(views):
+    depth = torch.from_numpy(np.stack([v.depth for v in views]))
+    return depth, torch.from_numpy(np.stack([v.K for v in views]))
+
+
 def test_failed_views_are_placed_from_the_images_and_placed_ones_are_kept(views):
     truth = _truth(views)
-    K = np.stack([v.K for v in views])
+    depth, K = _depth_K(views)
     images = [v.image for v in views]
     head = np.stack([np.eye(4)] * len(views))
     ok = np.array([True] + [False] * (len(views) - 1))
-    T, ok2, stats = place_failed_views(head, ok, images, views[0].depth, K)
+    T, ok2, stats = place_failed_views(head, ok, images, depth, K)
     assert ok2.all() and stats["views_placed_by_images"] == len(views) - 1
     for i, (dt, dr) in enumerate(_errors(T, truth)):
         assert dt < 0.03 and dr < 2.0, f"view {i}: {dt:.3f} m, {dr:.2f} deg"
     # a view the depth placed keeps its pose; nothing to do when all are placed
     kept = truth.copy()
     kept[1, :3, 3] += 0.01
-    T, _, _ = place_failed_views(kept, np.array([True, True, False, False]), images,
-                                 views[0].depth, K)  # fmt: skip
+    T, _, _ = place_failed_views(kept, np.array([True, True, False, False]), images, depth, K)
     assert np.array_equal(T[1], kept[1])
-    T, ok3, stats = place_failed_views(kept, np.ones(len(views), bool), images,
-                                       views[0].depth, K)  # fmt: skip
+    T, ok3, stats = place_failed_views(kept, np.ones(len(views), bool), images, depth, K)
     assert ok3.all() and stats == {"views_placed_by_images": 0.0} and np.array_equal(T, kept)
 
 
@@ -86,3 +90,14 @@ def test_infer_places_plane_views_that_the_depth_rejects(views):
     off = infer(model, window, InferenceConfig(n_points=256, steps=2, seed=0,
                                                place_by_images=False))  # fmt: skip
     assert off.stats["views_pose_failed"] >= 1 and "views_placed_by_images" not in off.stats
+
+
+def test_a_view_whose_depth_disagrees_is_not_placed_by_its_image(views):
+    """Something 0.4 m in front of the lens: the image still matches, the depth does not."""
+    depth, K = _depth_K(views)
+    depth[2] = 0.4
+    ok = np.array([True, False, False, False])
+    T, ok2, stats = place_failed_views(np.stack([np.eye(4)] * 4), ok, [v.image for v in views],
+                                       depth, K)  # fmt: skip
+    assert not ok2[2] and np.array_equal(T[2], np.eye(4))
+    assert ok2[1] and stats["views_placed_by_images"] >= 1

@@ -247,9 +247,8 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         T_ref, pose_ok, stats = refined.T_ref_cam, refined.ok, refined.stats()
         if config.place_by_images and not pose_ok.all():  # e.g. a view of one plane
             T_ref, pose_ok, by_images = place_failed_views(
-                T_ref, pose_ok, [v.image for v in window.views], window.views[0].depth,
-                K.numpy(),
-            )  # fmt: skip
+                T_ref, pose_ok, [v.image for v in window.views], depth, K.to(dev)
+            )
             stats.update(by_images)
             stats.update({f"pose_ok_{i}": float(x) for i, x in enumerate(pose_ok)})
             stats["views_refined"] = float(pose_ok[1:].sum())

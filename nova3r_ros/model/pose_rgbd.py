@@ -7,8 +7,14 @@ the rest: :func:`place_failed_views` runs the RGB refinement (:mod:`.pose_rgb`: 
 plane homography aligned by ECC, else SIFT + essential matrix) with the plane and the
 metric scale taken from view 0's measured depth, and gives each view the depth could not
 place the pose the images found, relative to the view it was placed from, when that
-view's pose is accepted. Views the depth placed keep their poses. A view placed this way
-gets ``pose_ok_<i>`` 1 and the RGB confidence; ``views_placed_by_images`` counts them.
+view's pose is accepted **and the view's depth agrees there**: at least
+``min_inlier_share`` of its overlapping depth points lie within 5 cm of the anchor view's
+surface at the image pose (the depth refinement's association, no step: a plane would
+slide onto any plane). So a view the
+depth rejected for lack of constraint (a plane) is placed; one whose depth disagrees
+with the others (something in front of the lens, a moving object) stays rejected. Views
+the depth placed keep their poses. A view placed this way gets ``pose_ok_<i>`` 1 and the
+RGB confidence; ``views_placed_by_images`` counts them.
 
 Frames: ``T_ref_cam`` camera-to-view-0, OpenCV optical frames, metres; images (V, H, W,
 3) uint8 RGB registered to the depth; K (V, 3, 3) at the images' size.
@@ -17,19 +23,40 @@ Frames: ``T_ref_cam`` camera-to-view-0, OpenCV optical frames, metres; images (V
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from nova3r_ros.core.pointcloud import backproject_depth
+from nova3r_ros.model.measurement import sanitize
+from nova3r_ros.model.pose_refine import RefineConfig
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
+from nova3r_ros.model.pose_views import CHAIN, REFINE_WIDTH, _links
 
 MAX_PLANE_POINTS = 20_000  # view 0's depth points given to the plane fit (subsampled)
+#: The depth check at the image pose: no ICP step (a plane would slide onto any plane),
+#: inliers within 5 cm at stride 4 of the refinement's depth.
+CHECK = RefineConfig(strides=(4,), max_dist=(0.05,), iterations=(0,))
+
+
+def depth_agreement(depth: torch.Tensor, K: torch.Tensor, b: int, a: int, T_a_b) -> float:
+    """Return the share of view b's depth points on view a's surface at pose ``T_a_b``.
+
+    The depth refinement's association (:data:`CHECK`, no step: evaluated at ``T_a_b``, 4x4
+    camera b to camera a; depth strided to about ``REFINE_WIDTH`` px); 0 without overlap.
+    """
+    f = max(1, depth.shape[2] // REFINE_WIDTH)
+    d = sanitize(depth)[:, ::f, ::f]
+    Kf = K.float().clone()
+    Kf[:, :2] /= f
+    ((_, st),) = _links(d, Kf, [(b, a, np.asarray(T_a_b, np.float64))], CHECK)
+    return float(st["hypotheses"][0].get("inlier_share", 0.0))
 
 
 def place_failed_views(
     T_ref_cam: np.ndarray,
     ok: np.ndarray,
     images: list[np.ndarray],
-    depth0: np.ndarray,
-    K: np.ndarray,
+    depth: torch.Tensor,
+    K: torch.Tensor,
     config: RgbPoseConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Place the views with ``ok`` False from the images (module docstring).
@@ -38,8 +65,8 @@ def place_failed_views(
         T_ref_cam: (V, 4, 4) poses after the depth refinement (the head's where failed).
         ok: (V,) bool, the depth refinement's acceptance (view 0 True).
         images: V HxWx3 uint8 RGB.
-        depth0: (H, W) view 0's depth in metres (0 = invalid).
-        K: (V, 3, 3) intrinsics.
+        depth: (V, H, W) metres (0 = invalid), torch on the model's device.
+        K: (V, 3, 3) intrinsics, torch on the same device.
         config: the RGB refinement's settings (defaults if None).
 
     Returns:
@@ -52,19 +79,25 @@ def place_failed_views(
     stats: dict[str, float] = {"views_placed_by_images": 0.0}
     if ok.all():
         return T, ok, stats
-    pts, _, _ = backproject_depth(np.asarray(depth0, np.float32), np.asarray(K[0], np.float64))
+    K_np = K.detach().cpu().numpy().astype(np.float64)
+    depth0 = depth[0].detach().cpu().numpy().astype(np.float32)
+    pts, _, _ = backproject_depth(depth0, K_np[0])
     if len(pts) > MAX_PLANE_POINTS:
         pick = np.random.default_rng(0).choice(len(pts), MAX_PLANE_POINTS, replace=False)
         pts = pts[pick]
-    rgb = refine_rgb_views(T, images, np.asarray(K, np.float64), pts, config)
+    rgb = refine_rgb_views(T, images, K_np, pts, config)
+    rejected: set[int] = set()
     placed = True
     while placed:  # a view placed from another view the images placed: in order of need
         placed = False
         for b in np.flatnonzero(~ok):
             a = int(rgb.anchor[b])
-            if not rgb.ok[b] or a < 0 or not ok[a]:
+            if not rgb.ok[b] or a < 0 or not ok[a] or b in rejected:
                 continue
             T_a_b = np.linalg.inv(rgb.T_ref_cam[a]) @ rgb.T_ref_cam[b]
+            if not depth_agreement(depth, K, int(b), a, T_a_b) >= CHAIN.min_inlier_share:
+                rejected.add(int(b))  # its depth disagrees: blocked, moving, wrong
+                continue
             T[b], ok[b], placed = T[a] @ T_a_b, True, True
             stats["views_placed_by_images"] += 1
             stats[f"pose_confidence_{b}"] = float(rgb.confidence[b])
