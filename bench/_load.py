@@ -83,9 +83,18 @@ def time_pipeline_fresh(
     Returns the median ms of ``runs`` calls after ``warmup`` ones and their mean stage
     times in ms.
     """
+    return _time_calls(lambda i: node_like_window(rgb, depth, i + 1), backend, cfg, warmup,
+                       runs)  # fmt: skip
+
+
+def _time_calls(window_of, backend: str, cfg, warmup: int, runs: int, interval: float = 0.0):
+    """Median ms and mean stage ms of ``runs`` ``reconstruct(window_of(i))`` after ``warmup``.
+
+    Windows are built untimed; calls start ``interval`` s apart (0: back to back).
+    """
     times, stages = [], {}
     for i in range(warmup + runs):
-        window = node_like_window(rgb, depth, i + 1)
+        window = window_of(i)
         t0 = time.perf_counter()
         rec = reconstruct(window, backend, cfg)
         dt = time.perf_counter() - t0
@@ -93,6 +102,7 @@ def time_pipeline_fresh(
             times.append(dt * 1e3)
             for k, v in (getattr(rec, "timings", None) or {}).items():
                 stages[k] = stages.get(k, 0.0) + v * 1e3 / runs
+        time.sleep(max(0.0, interval - dt))
     return statistics.median(times), stages
 
 
@@ -121,17 +131,7 @@ def time_pipeline_paced(
     Returns the median ms of ``runs`` calls after one warm-up and the calls' mean stage
     times in ms (the reconstruction's own ``timings``: prepare, encode, decode, ...).
     """
-    times, stages = [], {}
-    for i in range(runs + 1):
-        t0 = time.perf_counter()
-        rec = reconstruct(window, backend, cfg)
-        dt = time.perf_counter() - t0
-        if i:
-            times.append(dt * 1e3)
-            for k, v in (getattr(rec, "timings", None) or {}).items():
-                stages[k] = stages.get(k, 0.0) + v * 1e3 / runs
-        time.sleep(max(0.0, interval - dt))
-    return statistics.median(times), stages
+    return _time_calls(lambda _i: window, backend, cfg, 1, runs, interval)
 
 
 def subscribe(ready: Path, stop: Path) -> None:

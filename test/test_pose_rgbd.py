@@ -18,6 +18,7 @@ from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
 from nova3r_ros.model.pose_rgb import refine_rgb_views
 from nova3r_ros.model.pose_rgbd import place_failed_views
+from nova3r_ros.model.pose_views import ViewPoses
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,14 @@ def test_the_plane_homography_gives_the_translation_with_its_sign(views):
         assert abs(np.linalg.norm(t) / np.linalg.norm(t_true) - 1) < 0.1  # metric: the depth
 
 
+def _poses(T, ok):
+    """Return a depth refinement result with these poses and acceptances (rest unknown)."""
+    V = len(T)
+    nan = np.full(V, np.nan)
+    return ViewPoses(np.array(T, np.float64), np.array(ok, bool), np.where(ok, 1.0, 0.0),
+                     nan, nan, nan, np.zeros(V))  # fmt: skip
+
+
 def _depth_K(views):
     depth = torch.from_numpy(np.stack([v.depth for v in views]))
     return depth, torch.from_numpy(np.stack([v.K for v in views]))
@@ -63,17 +72,17 @@ def test_failed_views_are_placed_from_the_images_and_placed_ones_are_kept(views)
     images = [v.image for v in views]
     head = np.stack([np.eye(4)] * len(views))
     ok = np.array([True] + [False] * (len(views) - 1))
-    T, ok2, stats = place_failed_views(head, ok, images, depth, K)
-    assert ok2.all() and stats["views_placed_by_images"] == len(views) - 1
-    for i, (dt, dr) in enumerate(_errors(T, truth)):
+    out, placed = place_failed_views(_poses(head, ok), images, depth, K)
+    assert out.ok.all() and placed == len(views) - 1
+    for i, (dt, dr) in enumerate(_errors(out.T_ref_cam, truth)):
         assert dt < 0.03 and dr < 2.0, f"view {i}: {dt:.3f} m, {dr:.2f} deg"
     # a view the depth placed keeps its pose; nothing to do when all are placed
     kept = truth.copy()
     kept[1, :3, 3] += 0.01
-    T, _, _ = place_failed_views(kept, np.array([True, True, False, False]), images, depth, K)
-    assert np.array_equal(T[1], kept[1])
-    T, ok3, stats = place_failed_views(kept, np.ones(len(views), bool), images, depth, K)
-    assert ok3.all() and stats == {"views_placed_by_images": 0.0} and np.array_equal(T, kept)
+    out, _ = place_failed_views(_poses(kept, [True, True, False, False]), images, depth, K)
+    assert np.array_equal(out.T_ref_cam[1], kept[1])
+    out, placed = place_failed_views(_poses(kept, [True] * len(views)), images, depth, K)
+    assert out.ok.all() and placed == 0 and np.array_equal(out.T_ref_cam, kept)
 
 
 def test_infer_places_plane_views_that_the_depth_rejects(views):
@@ -96,8 +105,8 @@ def test_a_view_whose_depth_disagrees_is_not_placed_by_its_image(views):
     """Something 0.4 m in front of the lens: the image still matches, the depth does not."""
     depth, K = _depth_K(views)
     depth[2] = 0.4
-    ok = np.array([True, False, False, False])
-    T, ok2, stats = place_failed_views(np.stack([np.eye(4)] * 4), ok, [v.image for v in views],
-                                       depth, K)  # fmt: skip
-    assert not ok2[2] and np.array_equal(T[2], np.eye(4))
-    assert ok2[1] and stats["views_placed_by_images"] >= 1
+    ok = [True, False, False, False]
+    out, placed = place_failed_views(_poses(np.stack([np.eye(4)] * 4), ok),
+                                     [v.image for v in views], depth, K)  # fmt: skip
+    assert not out.ok[2] and np.array_equal(out.T_ref_cam[2], np.eye(4))
+    assert out.ok[1] and placed >= 1

@@ -244,15 +244,13 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     pose_ok = None
     if has_depth and not posed and config.refine_poses and len(window) > 1:
         refined = refine_views(T_ref, depth, K.to(dev))
+        placed = None
+        if config.place_by_images and not refined.ok.all():  # e.g. a view of one plane
+            images_ = [v.image for v in window.views]
+            refined, placed = place_failed_views(refined, images_, depth, K.to(dev))
         T_ref, pose_ok, stats = refined.T_ref_cam, refined.ok, refined.stats()
-        if config.place_by_images and not pose_ok.all():  # e.g. a view of one plane
-            T_ref, pose_ok, by_images = place_failed_views(
-                T_ref, pose_ok, [v.image for v in window.views], depth, K.to(dev)
-            )
-            stats.update(by_images)
-            stats.update({f"pose_ok_{i}": float(x) for i, x in enumerate(pose_ok)})
-            stats["views_refined"] = float(pose_ok[1:].sum())
-            stats["views_pose_failed"] = float((~pose_ok).sum())
+        if placed is not None:
+            stats["views_placed_by_images"] = float(placed)
     colors = None
     confidence = None
     if decode:

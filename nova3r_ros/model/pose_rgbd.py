@@ -10,11 +10,11 @@ place the pose the images found, relative to the view it was placed from, when t
 view's pose is accepted **and the view's depth agrees there**: at least
 ``min_inlier_share`` of its overlapping depth points lie within 5 cm of the anchor view's
 surface at the image pose (the depth refinement's association, no step: a plane would
-slide onto any plane). So a view the
-depth rejected for lack of constraint (a plane) is placed; one whose depth disagrees
-with the others (something in front of the lens, a moving object) stays rejected. Views
-the depth placed keep their poses. A view placed this way gets ``pose_ok_<i>`` 1 and the
-RGB confidence; ``views_placed_by_images`` counts them.
+slide onto any plane). So a view the depth rejected for lack of constraint (a plane) is
+placed; one whose depth disagrees with the others (something in front of the lens, a
+moving object) stays rejected. Views the depth placed keep their poses. A view placed
+this way gets ``pose_ok_<i>`` 1 and the RGB confidence; ``views_placed_by_images``
+counts them.
 
 Frames: ``T_ref_cam`` camera-to-view-0, OpenCV optical frames, metres; images (V, H, W,
 3) uint8 RGB registered to the depth; K (V, 3, 3) at the images' size.
@@ -22,63 +22,59 @@ Frames: ``T_ref_cam`` camera-to-view-0, OpenCV optical frames, metres; images (V
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from nova3r_ros.core.pointcloud import backproject_depth
-from nova3r_ros.model.measurement import sanitize
 from nova3r_ros.model.pose_refine import RefineConfig
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
-from nova3r_ros.model.pose_views import CHAIN, REFINE_WIDTH, _links
+from nova3r_ros.model.pose_views import CHAIN, ViewPoses, _links, strided_depth
 
 MAX_PLANE_POINTS = 20_000  # view 0's depth points given to the plane fit (subsampled)
 #: The depth check at the image pose: no ICP step (a plane would slide onto any plane),
-#: inliers within 5 cm at stride 4 of the refinement's depth.
+#: inliers within 5 cm at stride 4 of the refinement's depth (about REFINE_WIDTH px wide).
 CHECK = RefineConfig(strides=(4,), max_dist=(0.05,), iterations=(0,))
 
 
-def depth_agreement(depth: torch.Tensor, K: torch.Tensor, b: int, a: int, T_a_b) -> float:
+def depth_agreement(d: torch.Tensor, Kf: torch.Tensor, b: int, a: int, T_a_b) -> float:
     """Return the share of view b's depth points on view a's surface at pose ``T_a_b``.
 
+    ``d``, ``Kf``: the refinement's depth and intrinsics (:func:`.pose_views.strided_depth`).
     The depth refinement's association (:data:`CHECK`, no step: evaluated at ``T_a_b``, 4x4
-    camera b to camera a; depth strided to about ``REFINE_WIDTH`` px); 0 without overlap.
+    camera b to camera a); 0 without overlap.
     """
-    f = max(1, depth.shape[2] // REFINE_WIDTH)
-    d = sanitize(depth)[:, ::f, ::f]
-    Kf = K.float().clone()
-    Kf[:, :2] /= f
     ((_, st),) = _links(d, Kf, [(b, a, np.asarray(T_a_b, np.float64))], CHECK)
     return float(st["hypotheses"][0].get("inlier_share", 0.0))
 
 
 def place_failed_views(
-    T_ref_cam: np.ndarray,
-    ok: np.ndarray,
+    poses: ViewPoses,
     images: list[np.ndarray],
     depth: torch.Tensor,
     K: torch.Tensor,
     config: RgbPoseConfig | None = None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Place the views with ``ok`` False from the images (module docstring).
+) -> tuple[ViewPoses, int]:
+    """Place the views the depth refinement did not accept from the images (module doc).
 
     Args:
-        T_ref_cam: (V, 4, 4) poses after the depth refinement (the head's where failed).
-        ok: (V,) bool, the depth refinement's acceptance (view 0 True).
+        poses: the depth refinement's result (:func:`.pose_views.refine_views`).
         images: V HxWx3 uint8 RGB.
         depth: (V, H, W) metres (0 = invalid), torch on the model's device.
         K: (V, 3, 3) intrinsics, torch on the same device.
         config: the RGB refinement's settings (defaults if None).
 
     Returns:
-        ``(T_ref_cam, ok, stats)``: updated copies; ``stats`` holds
-        ``views_placed_by_images`` and ``pose_confidence_<i>`` of the views placed.
+        ``(poses, placed)``: a copy with the placed views' pose, ``ok`` and confidence (the
+        RGB refinement's) set, and how many views were placed.
 
     """
-    T = np.array(T_ref_cam, np.float64, copy=True)
-    ok = np.array(ok, bool, copy=True)
-    stats: dict[str, float] = {"views_placed_by_images": 0.0}
-    if ok.all():
-        return T, ok, stats
+    if poses.ok.all():
+        return poses, 0
+    T = np.array(poses.T_ref_cam, np.float64, copy=True)
+    ok = np.array(poses.ok, bool, copy=True)
+    conf = np.array(poses.confidence, np.float64, copy=True)
     K_np = K.detach().cpu().numpy().astype(np.float64)
     depth0 = depth[0].detach().cpu().numpy().astype(np.float32)
     pts, _, _ = backproject_depth(depth0, K_np[0])
@@ -86,19 +82,20 @@ def place_failed_views(
         pick = np.random.default_rng(0).choice(len(pts), MAX_PLANE_POINTS, replace=False)
         pts = pts[pick]
     rgb = refine_rgb_views(T, images, K_np, pts, config)
+    d, Kf = strided_depth(depth, K)
     rejected: set[int] = set()
-    placed = True
-    while placed:  # a view placed from another view the images placed: in order of need
-        placed = False
+    placed = 0
+    progress = True
+    while progress:  # a view placed from another view the images placed: in order of need
+        progress = False
         for b in np.flatnonzero(~ok):
             a = int(rgb.anchor[b])
             if not rgb.ok[b] or a < 0 or not ok[a] or b in rejected:
                 continue
             T_a_b = np.linalg.inv(rgb.T_ref_cam[a]) @ rgb.T_ref_cam[b]
-            if not depth_agreement(depth, K, int(b), a, T_a_b) >= CHAIN.min_inlier_share:
+            if not depth_agreement(d, Kf, int(b), a, T_a_b) >= CHAIN.min_inlier_share:
                 rejected.add(int(b))  # its depth disagrees: blocked, moving, wrong
                 continue
-            T[b], ok[b], placed = T[a] @ T_a_b, True, True
-            stats["views_placed_by_images"] += 1
-            stats[f"pose_confidence_{b}"] = float(rgb.confidence[b])
-    return T, ok, stats
+            T[b], ok[b], conf[b], progress = T[a] @ T_a_b, True, rgb.confidence[b], True
+            placed += 1
+    return replace(poses, T_ref_cam=T, ok=ok, confidence=conf), placed

@@ -109,6 +109,17 @@ def _agreement(stats: dict) -> float:
     return near / len(hyps)
 
 
+def strided_depth(depth: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the refinement's depth and intrinsics: (V, h, w) and (V, 3, 3).
+
+    The depth sanitised and strided to about :data:`REFINE_WIDTH` px wide, K at that stride.
+    """
+    f = max(1, depth.shape[2] // REFINE_WIDTH)
+    Kf = K.float().clone()
+    Kf[:, :2] /= f
+    return sanitize(depth)[:, ::f, ::f], Kf
+
+
 def _links(d: torch.Tensor, K: torch.Tensor, links: list, cfg: RefineConfig) -> list:
     """Align view ``src`` to ``dst`` of each ``(src, dst, guess)``, all links in one batch.
 
@@ -159,10 +170,7 @@ def refine_views(
     chain = chain or CHAIN
     joint = joint or JointConfig()
     V = len(T_ref_pred)
-    f = max(1, depth.shape[2] // REFINE_WIDTH)
-    d = sanitize(depth)[:, ::f, ::f]
-    Kf = K.float().clone()
-    Kf[:, :2] /= f
+    d, Kf = strided_depth(depth, K)
     out = np.array(T_ref_pred, dtype=np.float64, copy=True)
     ok = np.zeros(V, bool)
     ok[0] = True

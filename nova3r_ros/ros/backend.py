@@ -126,6 +126,15 @@ class Backend:
         pipeline.unload_models()
 
 
+def free_accelerator_memory() -> None:
+    """Return cached GPU memory after a failed window (CUDA out of memory); no-op without."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def set_threads(n: int) -> list[str]:
     """Limit torch, OpenCV and numpy's OpenBLAS to ``n`` threads in this process (0: no-op).
 

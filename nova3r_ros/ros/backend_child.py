@@ -48,15 +48,9 @@ def _error(exc: BaseException) -> dict:
     return {"op": "error", "type": type(exc).__name__, "error": str(exc)}
 
 
-def _free_accelerator_memory() -> None:
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def serve(inp: BinaryIO, out: BinaryIO) -> int:
     """Answer the parent's messages until ``stop`` or end of input; return the exit code."""
-    from nova3r_ros.ros.backend import Backend, max_views, set_threads
+    from nova3r_ros.ros.backend import Backend, free_accelerator_memory, max_views, set_threads
 
     def send(msg: dict) -> None:
         out.write(_encode(msg))
@@ -84,7 +78,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
                 rec = backend.run(window_from_message(msg, mapped))
                 reply = result_message(rec, slab, time.perf_counter() - t0)
             except Exception as exc:  # one window fails, the process goes on
-                _free_accelerator_memory()
+                free_accelerator_memory()
                 reply = _error(exc)
             send(reply)
     finally:

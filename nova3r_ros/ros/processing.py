@@ -38,7 +38,6 @@ Frames: every output array is in the world frame (metres when ``scale_mode`` is
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,7 +55,7 @@ from nova3r_ros.core.pointcloud import crop_box
 from nova3r_ros.core.transforms import project_to_so3, transform_points
 from nova3r_ros.core.types import View, Window
 from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE, PipelineError
-from nova3r_ros.ros.backend import Backend
+from nova3r_ros.ros.backend import Backend, free_accelerator_memory
 from nova3r_ros.ros.chaining import ChainError, MapChainer, view_pose_ok
 from nova3r_ros.ros.keyframes import Keyframe
 from nova3r_ros.ros.world import WorldAnchor, align_poses
@@ -185,7 +184,7 @@ class Processor:
             except Exception as exc:
                 if self.fallback is None or self.fallback is self.backend:
                     raise
-                _free_accelerator_memory()
+                free_accelerator_memory()
                 try:
                     result = self._process(keyframes, self.fallback)
                 except Exception:
@@ -344,13 +343,6 @@ class Processor:
         self.map.integrate(
             ends[rayed], centres, cam[rayed], occupied_only=np.concatenate([seen, hidden])
         )
-
-
-def _free_accelerator_memory() -> None:
-    """Return cached GPU memory after a failed window (CUDA out of memory); no-op without."""
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _crop(points: np.ndarray, lo, hi) -> np.ndarray | None:
