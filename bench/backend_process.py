@@ -36,6 +36,7 @@ def _values(a) -> dict:
         "backend": "model", "device": a.device, "checkpoint": "", "n_points": a.points,
         "ode_steps": a.steps, "depth_consistency": True, "output_spacing": 0.01,
         "min_confidence": DEFAULT_MIN_CONFIDENCE, "publish_completion": True,
+        "plane_completion": True,
         "voxel_size": 0.01, "depth_stride": 2, "max_depth": 0.0, "threads": 0,
         "backend_timeout": 60.0, "backend_nice": a.nice,
     }  # fmt: skip

@@ -51,6 +51,7 @@ def _eval(args: argparse.Namespace) -> int:
             args.checkpoint or "", args.device, args.points, args.steps, args.sampler,
             depth_consistency=args.depth_consistency, publish=args.depth_consistency,
             output_spacing=args.output_spacing, min_confidence=args.min_confidence,
+            plane_completion=args.plane_completion,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                     help="completed points below this confidence are not published")  # fmt: skip
+    ev.add_argument("--no-plane-completion", dest="plane_completion", action="store_false",
+                    help="model: publish no plane points (model.plane_completion)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

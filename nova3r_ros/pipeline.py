@@ -73,6 +73,8 @@ class ModelBackendConfig:
         output_spacing: spacing (m) of the published observed points.
         min_confidence: completed points below this confidence are left out.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
+        plane_completion: continue the window's large observed planes behind occluders and
+            across depth holes (model.plane_completion), also in a gated window.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -90,6 +92,7 @@ class ModelBackendConfig:
     output_spacing: float = 0.01
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     force_gate: bool = False
+    plane_completion: bool = True
     refine_poses: bool = True
     world_z_up: bool = False
 
@@ -99,8 +102,9 @@ class ModelBackendConfig:
 
         if not self.publish:
             return None
+        planes = {} if self.plane_completion else {"plane_closing_m": 0.0}
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,
-                             force_gate=self.force_gate)  # fmt: skip
+                             force_gate=self.force_gate, **planes)  # fmt: skip
 
 
 _MODELS: dict[tuple[str, str], object] = {}

@@ -309,6 +309,7 @@ def test_model_parameters_reach_the_backend_config():
         output_spacing=0.02,
         min_confidence=0.7,
         publish_completion=False,
+        plane_completion=False,
         voxel_size=0.01,
         depth_stride=2,
         max_depth=0.0,
@@ -324,5 +325,6 @@ def test_model_parameters_reach_the_backend_config():
         assert (c.output_spacing, c.min_confidence, c.force_gate, c.publish) == (
             0.02, 0.7, True, True)  # fmt: skip
         assert (c.n_points, c.steps, c.device) == (256, 2, "cpu")
+        assert c.plane_completion is False and c.publish_config().plane_closing_m == 0
     finally:
         backend.release()

@@ -1,6 +1,7 @@
 """The published cloud: uniform observed surfaces, gate, free-space rule, confidence, colours.
 
-Torch on the CPU, a scene whose geometry is known.
+Torch on the CPU, a scene whose geometry is known. Plane completion is off here (its
+tests: test_plane_completion.py).
 
 Scene (one 64x48 view, identity pose, f = 100 px): a blue wall at z = 2 m and a red box
 face at z = 1 m covering pixels u 20..39, v 15..29.
@@ -80,13 +81,18 @@ def free_space_violations(points, depth):
     return int(free.sum())
 
 
+def Config(**kw):
+    """Return the published cloud's config without plane completion (see its own tests)."""
+    return PublishConfig(**{"plane_closing_m": 0.0, **kw})
+
+
 ALWAYS = Calibration(bias=20.0)  # confidence ~1 for every candidate
 NEVER = Calibration(bias=-20.0)
 
 
 def test_observed_points_uniform_spacing_colours_and_gate_forced():
     depth, Kv, T, rgb = scene()
-    pub = publish(None, None, depth, Kv, T, rgb, PublishConfig(spacing_m=0.02))
+    pub = publish(None, None, depth, Kv, T, rgb, Config(spacing_m=0.02))
     assert pub.stats["gated"] == 1 and bool(pub.observed.all())
     keys = torch.floor(pub.points / 0.02).long()
     assert len(torch.unique(keys, dim=0)) == len(pub.points)  # one point per 2 cm cube
@@ -101,14 +107,14 @@ def test_gate_rejects_a_decoding_that_contradicts_the_depth():
     good = torch.cat([surface_points(depth), behind_box()])
     bad = torch.cat([surface_points(depth, 200) + torch.tensor([0, 0, 0.06]),
                      in_free_space(depth, 2000)])  # fmt: skip
-    cfg = PublishConfig()
+    cfg = Config()
     ok = publish(good, good, depth, Kv, T, rgb, cfg, ALWAYS)
     assert ok.stats["gated"] == 0 and ok.stats["agreement"] > 0.9
     assert ok.stats["completed"] > 0
     gated = publish(bad, good, depth, Kv, T, rgb, cfg, ALWAYS)
     assert gated.stats["gated"] == 1 and gated.stats["completed"] == 0
     assert bool(gated.observed.all())
-    forced = publish(good, good, depth, Kv, T, rgb, PublishConfig(force_gate=True), ALWAYS)
+    forced = publish(good, good, depth, Kv, T, rgb, Config(force_gate=True), ALWAYS)
     assert forced.stats["gated"] == 1 and len(forced.points) == ok.stats["observed_points"]
 
 
@@ -118,7 +124,7 @@ def test_no_completed_point_in_seen_free_space_or_outside_the_region():
     outside = torch.tensor([[5.0, 0.0, 2.0], [0.0, 0.0, 3.0], [0.0, 0.0, -1.0]])
     candidates = torch.cat([raw, in_free_space(depth, 300), outside])
     assert free_space_violations(candidates, depth) >= 250  # the rule sees them
-    pub = publish(raw, candidates, depth, Kv, T, rgb, PublishConfig(), ALWAYS)
+    pub = publish(raw, candidates, depth, Kv, T, rgb, Config(), ALWAYS)
     completed = pub.points[~pub.observed]
     assert len(completed) >= 300  # the points behind the box are the completion
     assert free_space_violations(completed, depth) == 0
@@ -137,18 +143,16 @@ def test_no_completed_point_in_seen_free_space_or_outside_the_region():
 def test_confidence_filter_and_calibration_file(tmp_path):
     depth, Kv, T, rgb = scene()
     raw = torch.cat([surface_points(depth), behind_box()])
-    half = PublishConfig(min_confidence=0.5)
+    half = Config(min_confidence=0.5)
     every = publish(raw, raw, depth, Kv, T, rgb, half, ALWAYS)
     none = publish(raw, raw, depth, Kv, T, rgb, half, NEVER)
     assert every.stats["completed"] == every.stats["completed_candidates"] > 0
     assert none.stats["completed"] == 0 and bool(none.observed.all())
-    prior = publish(raw, raw, depth, Kv, T, rgb, PublishConfig(min_confidence=0.0),
+    prior = publish(raw, raw, depth, Kv, T, rgb, Config(min_confidence=0.0),
                     keep_features=True)  # fmt: skip
     conf = prior.confidence[~prior.observed]
     assert bool(((conf >= 0) & (conf <= 1)).all()) and prior.features.shape[1] == 5
-    strict = publish(
-        raw, raw, depth, Kv, T, rgb, PublishConfig(min_confidence=float(conf.median()))
-    )
+    strict = publish(raw, raw, depth, Kv, T, rgb, Config(min_confidence=float(conf.median())))
     assert 0 < strict.stats["completed"] < prior.stats["completed"]
     path = tmp_path / "calibration.json"
     ALWAYS.save(path)
@@ -157,7 +161,7 @@ def test_confidence_filter_and_calibration_file(tmp_path):
     with pytest.raises(ValueError, match="not a confidence calibration"):
         Calibration.load(path)
     with pytest.raises(ValueError, match="min_confidence"):
-        PublishConfig(min_confidence=1.5)
+        Config(min_confidence=1.5)
 
 
 def test_observed_conflicts_are_counted_not_removed():
@@ -165,8 +169,8 @@ def test_observed_conflicts_are_counted_not_removed():
     near_wall = torch.full((1, H, W), 1.5)  # a second view seeing a surface in front
     depth2 = torch.cat([depth, near_wall])
     pub = publish(None, None, depth2, torch.cat([Kv, Kv]), torch.cat([T, T]),
-                  torch.cat([rgb, rgb]), PublishConfig(spacing_m=0.02))  # fmt: skip
-    alone = publish(None, None, depth, Kv, T, rgb, PublishConfig(spacing_m=0.02))
+                  torch.cat([rgb, rgb]), Config(spacing_m=0.02))  # fmt: skip
+    alone = publish(None, None, depth, Kv, T, rgb, Config(spacing_m=0.02))
     assert pub.stats["observed_conflict"] > 0 and alone.stats["observed_conflict"] == 0
     assert pub.stats["observed_points"] > alone.stats["observed_points"]
 
@@ -189,10 +193,10 @@ def test_gate_needs_a_share_of_decoded_points_near_observed_surfaces():
     depth, Kv, T, rgb = scene()
     on = surface_points(depth, 100)
     far = torch.tensor([[0.0, 0.0, 5.0]]).repeat(900, 1)  # beyond every surface: near nothing
-    pub = publish(torch.cat([on, far]), on, depth, Kv, T, rgb, PublishConfig(), ALWAYS)
+    pub = publish(torch.cat([on, far]), on, depth, Kv, T, rgb, Config(), ALWAYS)
     assert 0.05 < pub.stats["near_share"] <= 0.1 and pub.stats["agreement"] > 0.9  # clean px
     assert pub.stats["gated"] == 1  # at most 10 % near observed surfaces < 15 %
-    loose = PublishConfig(gate_min_near_share=0.05)
+    loose = Config(gate_min_near_share=0.05)
     assert publish(torch.cat([on, far]), on, depth, Kv, T, rgb, loose, ALWAYS).stats["gated"] == 0
     with pytest.raises(ValueError, match="gate_min_near_share"):
-        PublishConfig(gate_min_near_share=1.5)
+        Config(gate_min_near_share=1.5)

@@ -82,6 +82,7 @@ class Backend:
                 output_spacing=float(values["output_spacing"]),
                 min_confidence=float(values["min_confidence"]),
                 force_gate=not bool(values["publish_completion"]),
+                plane_completion=bool(values["plane_completion"]),
             )
 
     @property

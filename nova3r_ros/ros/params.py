@@ -78,6 +78,9 @@ PARAMETERS: tuple[Param, ...] = (
       "(observed 0) below this confidence are not published and never occupy the map", 0.0, 1.0),
     P("publish_completion", True, "model backend with depth: publish completed points; false "
       "= observed surfaces only (every window gated)"),
+    P("plane_completion", True, "model backend with depth: continue the window's large "
+      "observed planes (floor, walls, table tops) up to 10 cm behind what occludes them and "
+      "across depth holes, never into seen free space"),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),

@@ -1,0 +1,89 @@
+"""Benchmark: the published cloud with plane completion against the same cloud without it.
+
+Times :func:`nova3r_ros.model.published_cloud.publish` on real 640x480 Kinect windows
+(the 7-Scenes dev frames, recorded poses, ``--views`` views 4 frames apart; observed
+points only, no decoder: the cost that plane completion adds to every window of the
+node) with the default :class:`PublishConfig` and, in the same process as the baseline,
+with ``plane_closing_m=0``. Median of ``--repeats`` runs per window after ``--warmup``;
+CUDA synchronised inside each timed call. Ends with ``name=value`` lines.
+
+Usage: PYTHONPATH=bench:. python bench/published_cloud.py --data DIR
+           [--device auto|cuda|cpu] [--views 8] [--windows 4] [--warmup 2] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import numpy as np
+import torch
+from _timing import median_ms
+
+from nova3r_ros.core.transforms import se3_inverse
+from nova3r_ros.model.published_cloud import PublishConfig, publish
+from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+
+def windows(path: str, views: int, count: int, device: str):
+    """Yield (depth, K, T_ref_cam, images) tensors of ``count`` windows on ``device``."""
+    seq = SevenScenesSequence(path)
+    span = (views - 1) * 4
+    for start in np.linspace(0, len(seq) - 1 - span, count).astype(int):
+        idx = [int(start) + 4 * i for i in range(views)]
+        vs = [seq.view(i) for i in idx]
+        ref = se3_inverse(seq.pose(idx[0]))
+        T = np.stack([ref @ seq.pose(i) for i in idx])
+
+        def t(a, dtype=torch.float32):
+            return torch.as_tensor(np.stack(a), dtype=dtype, device=device)
+
+        yield (t([v.depth for v in vs]), t([v.K for v in vs]), t(T),
+               t([v.image for v in vs], torch.uint8))  # fmt: skip
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="7-Scenes sequence folder")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--views", type=int, default=8)
+    ap.add_argument("--windows", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    with_planes, without, points = [], [], []
+    for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
+
+        def run(cfg, depth=depth, K=K, T=T, rgb=rgb):
+            out = publish(None, None, depth, K, T, rgb, cfg)
+            sync()
+            return out
+
+        with_planes.append(median_ms(lambda run=run: run(PublishConfig()), args.warmup,
+                                     args.repeats))  # fmt: skip
+        without.append(median_ms(lambda run=run: run(PublishConfig(plane_closing_m=0.0)),
+                                 args.warmup, args.repeats))  # fmt: skip
+        points.append(run(PublishConfig()).stats["plane_points"])
+    a, b = statistics.median(with_planes), statistics.median(without)
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+    print(
+        f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
+        f"{a:.1f} ms with plane completion, {b:.1f} ms without ({a / b:.2f}x)"
+    )
+    print(f"publish_planes_ms={a:.2f}")
+    print(f"publish_no_planes_ms={b:.2f}")
+    print(f"planes_added_ms={a - b:.2f}")
+    print(f"planes_vs_no_planes={a / b:.3f}")
+    print(f"plane_points_median={statistics.median(points):.0f}")
+    print(f"views={args.views}")
+    print(f"device={name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Plane completion: a wall continued behind a box and across a hole, never into free space.
+
+Torch on the CPU. One 160x120 view, identity pose, f = 200 px (about 1 cm per pixel at
+2 m): a wall at z = 2 m; variants put a box face at z = 1 m in front of it, cut a hole
+(no depth) into it, or open a window through it onto a far wall at z = 3 m.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from nova3r_ros.model.measurement import measure, region_depth
+from nova3r_ros.model.plane_completion import PlaneConfig, complete_planes, find_planes
+from nova3r_ros.model.published_cloud import PublishConfig, observed_cloud, publish
+
+H, W, F = 120, 160, 200.0
+K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])[None]
+T = torch.eye(4)[None]
+BLOCK = (slice(45, 75), slice(65, 95))  # 30 x 30 px: 30 cm of wall at 2 m
+
+
+def wall(kind: str):
+    """Depth (1, H, W) and colours (1, H, W, 3) of the wall scene variant ``kind``."""
+    depth = torch.full((1, H, W), 2.0)
+    rgb = torch.zeros(1, H, W, 3, dtype=torch.uint8)
+    rgb[..., 1] = 150
+    if kind == "box":
+        depth[0][BLOCK] = 1.0  # shadow on the wall: 60 x 60 cm
+    elif kind == "hole":
+        depth[0][BLOCK] = 0.0
+    elif kind == "window":
+        depth[0][BLOCK] = 3.0
+    return depth, rgb
+
+
+def fill(kind: str, config: PlaneConfig | None = None):
+    config = config or PlaneConfig()
+    depth, rgb = wall(kind)
+    pts, cols, normals = observed_cloud(depth, K, T, rgb, 0.01, with_normals=True)
+    planes = complete_planes(pts, cols, normals, depth, K, T, region_depth(depth), config)
+    return (*planes, depth, pts)
+
+
+def pixels(points: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    p = points.numpy()
+    u = np.rint(F * p[:, 0] / p[:, 2] + (W - 1) / 2).astype(int)
+    v = np.rint(F * p[:, 1] / p[:, 2] + (H - 1) / 2).astype(int)
+    return u, v
+
+
+def test_finds_the_wall_plane():
+    depth, rgb = wall("box")
+    pts, _ = observed_cloud(depth, K, T, rgb, 0.01)
+    planes = find_planes(pts, PlaneConfig())
+    normal, offset = planes[0]
+    assert abs(abs(float(normal[2])) - 1) < 1e-3
+    assert abs(abs(offset) - 2.0) < 2e-3 and float(normal[2]) * -offset > 0  # z = 2 m
+    assert find_planes(pts[:2], PlaneConfig()) == []
+
+
+def test_wall_continued_behind_the_box_within_reach_only():
+    pts, conf, rgb, n_planes, depth, _ = fill("box")
+    assert n_planes >= 1 and pts.shape[0] > 100
+    on_wall = (pts[:, 2] - 2.0).abs() < 0.011
+    assert bool(on_wall.all())  # the box face's own plane is too small to be filled
+    u, v = pixels(pts)
+    inside = (
+        (v >= BLOCK[0].start) & (v < BLOCK[0].stop) & (u >= BLOCK[1].start) & (u < BLOCK[1].stop)
+    )
+    assert inside.all()  # only in the box's shadow: nothing is filled on the seen wall
+    # within reach (10 cm) of the observed wall, but not deeper into the 60 cm shadow
+    x, y = pts[:, 0].numpy(), pts[:, 1].numpy()
+    half = 0.15  # the shadow's half width on the wall (30 px at 2 m), metres
+    depth_in = np.minimum(half - np.abs(x), half - np.abs(y))
+    assert depth_in.max() <= 0.1 + 0.03 and depth_in.max() > 0.05
+    assert (conf > 0.49).all() and (conf <= 1).all()
+    assert conf[depth_in < 0.06].mean() > conf[depth_in > 0.08].mean()  # nearer: surer
+    assert bool((rgb == torch.tensor([0, 150, 0], dtype=torch.uint8)).all())  # wall colour
+    m = measure(pts, depth, K, T, depth > 0)
+    assert not bool(m.free.any()) and not bool(m.surface.any()) and bool(m.region.all())
+
+
+def test_hole_in_the_wall_filled_at_its_rim():
+    pts, conf, _, _, depth, _ = fill("hole")
+    assert pts.shape[0] > 100 and bool(((pts[:, 2] - 2.0).abs() < 0.011).all())
+    u, v = pixels(pts)
+    assert (depth[0].numpy()[v, u] == 0).all()  # only where the sensor gave no depth
+    # the 30 cm hole (225 cells of 2 cm) is filled from its rim inwards up to the reach
+    # (10 cm): at most the 200 cells of that ring, and not its middle
+    x, y = pts[:, 0].numpy(), pts[:, 1].numpy()
+    depth_in = np.minimum(0.15 - np.abs(x), 0.15 - np.abs(y))
+    assert 100 <= pts.shape[0] <= 200 and depth_in.max() <= 0.1 + 0.03
+    assert conf.min() >= 0.5
+
+
+def test_never_fills_seen_free_space():
+    """The window shows the far wall through the plane: the closing spans it, nothing is kept."""
+    pts, *_ = fill("window")  # the same 30 cm square as the hole test's, which is filled
+    assert not bool(((pts[:, 2] - 2.0).abs() < 0.05).any())
+
+
+def test_off_and_the_observed_only_baseline_have_no_plane_points():
+    pts, _, _, n_planes, _, _ = fill("box", PlaneConfig(closing_m=0.0))
+    assert pts.shape[0] == 0 and n_planes == 0
+    depth, rgb = wall("box")
+    forced = publish(None, None, depth, K, T, rgb, PublishConfig(force_gate=True))
+    assert bool(forced.observed.all()) and forced.stats["plane_points"] == 0
+
+
+def test_published_cloud_adds_plane_points_once_per_cube():
+    depth, rgb = wall("box")
+    pub = publish(None, None, depth, K, T, rgb, PublishConfig())
+    added = pub.points[~pub.observed]
+    assert pub.stats["gated"] == 1 and pub.stats["plane_points"] == len(added) > 100
+    keys = torch.floor(added / 0.01).long()
+    assert len(torch.unique(keys, dim=0)) == len(added)
+    # a window whose decoding passes the gate publishes the decoder's completion instead
+    behind_box = torch.tensor([[0.0, 0.0, 1.6]])
+    raw = torch.cat([observed_cloud(depth, K, T, rgb, 0.01)[0], behind_box])
+    passed = publish(raw, behind_box, depth, K, T, rgb, PublishConfig())
+    assert passed.stats["gated"] == 0 and passed.stats["plane_points"] == 0
+
+
+def test_deterministic():
+    a, b = fill("box"), fill("box")
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"closing_m": -1.0},
+        {"reach_m": float("nan")},
+        {"cell_m": 0.0},
+        {"min_share": 2.0},
+        {"max_planes": 0},
+        {"sample": 2.5},
+    ],
+)
+def test_config_is_validated(kw):
+    with pytest.raises(ValueError, match="PlaneConfig"):
+        PlaneConfig(**kw)
+    with pytest.raises(ValueError, match="PublishConfig"):
+        PublishConfig(plane_reach_m=-0.1)
