@@ -145,9 +145,9 @@ def test_bad_thresholds_are_rejected(name):
 
 
 def test_a_dropped_point_does_not_hide_a_kept_one_in_its_voxel():
-    inside = dc._first_per_voxel(
-        torch.tensor([[0.0, 0.0, 0.0], [0.001, 0.0, 0.0], [0.0011, 0.0, 0.0]]),
-        torch.tensor([False, True, True]), 0.003,
+    inside = dc.first_per_voxel(
+        torch.tensor([[0.0, 0.0, 0.0], [0.001, 0.0, 0.0], [0.0011, 0.0, 0.0]]), 0.003,
+        torch.tensor([False, True, True]),
     )  # fmt: skip
     assert inside.tolist() == [False, True, False]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -26,3 +28,15 @@ def positive(x, name: str) -> float:
     if not np.isfinite(x) or x <= 0:
         raise ValueError(f"{name} must be a finite positive number, got {x}")
     return x
+
+
+def nonnegative_fields(config, names, label: str) -> None:
+    """Raise ValueError unless every field ``names`` of ``config`` is a finite number >= 0.
+
+    The message names the field as ``label.name`` (a config class's fields, checked in
+    its ``__post_init__``).
+    """
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{label}.{name} must be a finite number >= 0")

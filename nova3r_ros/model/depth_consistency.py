@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from nova3r_ros.core.checks import nonnegative_fields
+
 MIN_Z = 1e-3  # metres: points closer to a camera than this are not projected into it
 
 
@@ -57,11 +59,8 @@ class DepthConsistency:
     dedupe_m: float = 0.003
 
     def __post_init__(self) -> None:
-        for name in ("snap_m", "free_m", "edge_m", "plane_m", "plane_inlier_m", "plane_min_share",
-                     "dedupe_m"):  # fmt: skip
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"DepthConsistency.{name} must be a finite number >= 0")
+        nonnegative_fields(self, ("snap_m", "free_m", "edge_m", "plane_m", "plane_inlier_m",
+                                  "plane_min_share", "dedupe_m"), "DepthConsistency")  # fmt: skip
 
 
 def _project(points: torch.Tensor, K: torch.Tensor, T_frame_cam: torch.Tensor):
@@ -205,7 +204,7 @@ def apply_depth_consistency(
         out = torch.where(onto[:, None], out - dist[:, None] * plane[:3], out)
     keep = ~seen_free | snapped
     if config.dedupe_m > 0:
-        keep &= _first_per_voxel(out, keep, config.dedupe_m)
+        keep &= first_per_voxel(out, config.dedupe_m, keep)
     return out[keep], keep, snapped[keep]
 
 
@@ -216,10 +215,17 @@ def voxel_codes(points: torch.Tensor, voxel: float) -> torch.Tensor:
     return (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
 
 
-def _first_per_voxel(points: torch.Tensor, among: torch.Tensor, voxel: float) -> torch.Tensor:
-    """(N,) bool: True for the first row (lowest index) of ``among`` in each voxel (no sync)."""
+def first_per_voxel(
+    points: torch.Tensor, voxel: float, among: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(N,) bool: True for the first row (lowest index) of ``among`` in each voxel (no sync).
+
+    ``among`` (N,) bool; None = every row.
+    """
     if points.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool, device=points.device)
+    if among is None:
+        among = torch.ones(points.shape[0], dtype=torch.bool, device=points.device)
     code = voxel_codes(points, voxel)
     index = torch.arange(points.shape[0], device=points.device)
     code = torch.where(among, code, -1 - index)  # rows outside ``among`` collide with nothing

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nova3r_ros.core.checks import nonnegative_fields
 from nova3r_ros.model.measurement import measure
 
 MAX_GRID_CELLS = 1024  # per side: a 20 m plane at 2 cm
@@ -72,10 +73,9 @@ class PlaneConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("closing_m", "reach_m", "cell_m", "inlier_m", "min_share"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"PlaneConfig.{name} must be a finite number >= 0")
+        nonnegative_fields(
+            self, ("closing_m", "reach_m", "cell_m", "inlier_m", "min_share"), "PlaneConfig"
+        )
         if self.cell_m <= 0 or self.inlier_m <= 0:
             raise ValueError("PlaneConfig.cell_m and inlier_m must be > 0")
         if self.min_share > 1:

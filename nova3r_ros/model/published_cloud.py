@@ -47,7 +47,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nova3r_ros.model.depth_consistency import voxel_codes
+from nova3r_ros.core.checks import nonnegative_fields
+from nova3r_ros.model.depth_consistency import first_per_voxel, voxel_codes
 from nova3r_ros.model.measurement import (
     Measurement,
     clean_pixels,
@@ -98,12 +99,17 @@ class PublishConfig:
     force_gate: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("spacing_m", "min_confidence", "gate_near_m", "gate_min_agreement",
-                     "gate_max_free", "gate_min_near_share", "plane_closing_m",
-                     "plane_reach_m"):  # fmt: skip
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"PublishConfig.{name} must be a finite number >= 0")
+        names = (
+            "spacing_m",
+            "min_confidence",
+            "gate_near_m",
+            "gate_min_agreement",
+            "gate_max_free",
+            "gate_min_near_share",
+            "plane_closing_m",
+            "plane_reach_m",
+        )
+        nonnegative_fields(self, names, "PublishConfig")
         if self.spacing_m <= 0:
             raise ValueError("PublishConfig.spacing_m must be > 0")
         for name in ("min_confidence", "gate_min_agreement", "gate_max_free",
@@ -330,9 +336,7 @@ def publish(
     K, T = K.float(), T_ref_cam.float()
     clean = clean_pixels(depth, config.edge_px)
     z_far = region_depth(depth)
-    obs_pts, obs_rgb, obs_normals = observed_cloud(depth, K, T, images, config.spacing_m, True)
-    conflict = measure(obs_pts, depth, K, T, clean, z_far).free.sum()  # read with the stats
-    stats = {"observed_points": int(obs_pts.shape[0])}
+    stats = {}
     gated = config.force_gate or raw is None or candidates is None
     if raw is not None and raw.shape[0]:
         m = measure(raw, depth, K, T, clean, z_far, near_m=config.gate_near_m)
@@ -346,21 +350,27 @@ def publish(
                           or agreement < config.gate_min_agreement
                           or free_share > config.gate_max_free)  # fmt: skip
     stats["gated"] = int(gated)
+    planes_on = gated and not config.force_gate and config.plane_closing_m > 0
+    obs_pts, obs_rgb, *obs_normals = observed_cloud(depth, K, T, images, config.spacing_m,
+                                                    with_normals=planes_on)  # fmt: skip
+    conflict = measure(obs_pts, depth, K, T, clean, z_far).free.sum()  # read with the stats
+    stats["observed_points"] = int(obs_pts.shape[0])
     dev = depth.device
     out_pts, out_rgb = [obs_pts], [obs_rgb]
     out_obs = [torch.ones(obs_pts.shape[0], dtype=torch.bool, device=dev)]
     out_conf = [torch.ones(obs_pts.shape[0], device=dev)]
     feats = None
     stats["completed_candidates"] = stats["completed"] = 0
-    planes_on = gated and not config.force_gate
-    plane_cfg = PlaneConfig(closing_m=config.plane_closing_m if planes_on else 0.0,
-                            reach_m=config.plane_reach_m, cell_m=2 * config.spacing_m)  # fmt: skip
-    plane_pts, plane_conf, plane_rgb, stats["planes"] = complete_planes(
-        obs_pts, obs_rgb, obs_normals, depth, K, T, z_far, plane_cfg
-    )
-    keep = plane_conf >= config.min_confidence
-    planes = (plane_pts[keep], plane_conf[keep], plane_rgb[keep])
-    decoded = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
+    decoded = planes = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
+    stats["planes"] = 0
+    if planes_on:
+        plane_cfg = PlaneConfig(closing_m=config.plane_closing_m, reach_m=config.plane_reach_m,
+                                cell_m=2 * config.spacing_m)  # fmt: skip
+        *planes, stats["planes"] = complete_planes(obs_pts, obs_rgb, obs_normals[0], depth, K,
+                                                   T, z_far, plane_cfg)  # fmt: skip
+        keep = planes[1] >= config.min_confidence
+        planes = tuple(p[keep] for p in planes)
+        planes = tuple(p[first_per_voxel(planes[0], config.spacing_m)] for p in planes)
     if not gated and candidates is not None and candidates.shape[0]:
         mc = measure(candidates, depth, K, T, clean, z_far)
         keep = ~mc.free & ~mc.surface & mc.region
@@ -375,7 +385,6 @@ def publish(
         rgb = (obs_rgb[idx] if obs_pts.shape[0]
                else torch.full_like(cand, 180).to(torch.uint8))  # fmt: skip
         decoded = (cand, conf, rgb)
-    planes = _one_per_cube(planes, config.spacing_m)
     stats["completed"] = int(decoded[0].shape[0])
     stats["plane_points"] = int(planes[0].shape[0])
     for pts, conf, rgb in (planes, decoded):
@@ -386,15 +395,3 @@ def publish(
     stats["observed_conflict"] = int(conflict)
     return Published(torch.cat(out_pts), torch.cat(out_rgb), torch.cat(out_obs),
                      torch.cat(out_conf), stats, feats if keep_features else None)  # fmt: skip
-
-
-def _one_per_cube(planes: tuple, spacing: float) -> tuple:
-    """Keep the first of the plane points (points (N, 3), confidence, colour) per cube."""
-    pts = planes[0]
-    if pts.shape[0] == 0:
-        return planes
-    _, inverse = torch.unique(voxel_codes(pts, spacing), return_inverse=True)
-    index = torch.arange(pts.shape[0], device=pts.device)
-    first = torch.full((int(inverse.max()) + 1,), pts.shape[0], device=pts.device)
-    keep = first.scatter_reduce(0, inverse, index, "amin")[inverse] == index
-    return tuple(p[keep] for p in planes)
