@@ -8,6 +8,7 @@ shared-memory file is left behind; the child exits with its parent's pipe.
 import os
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -101,11 +102,23 @@ def test_the_backends_exception_costs_one_call_and_the_child_goes_on(depth_child
 
 def test_a_killed_child_costs_one_window_and_the_next_one_starts_another(depth_child, posed):
     pid = depth_child.pid
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, signal.SIGSTOP)  # alive while the window goes out, killed while it waits
+    threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
     with pytest.raises(BackendProcessError, match="exited with code -9"):
         depth_child.run(posed)
     assert depth_child.pid is None
     assert len(depth_child.run(posed)) > 0
+    assert depth_child.restarts == 1 and depth_child.pid not in (None, pid)
+
+
+def test_a_child_found_dead_before_a_window_is_restarted_for_it(depth_child, posed):
+    pid = depth_child.pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while depth_child.pid is not None and time.monotonic() < deadline:  # reaped by poll()
+        time.sleep(0.01)
+    assert depth_child.pid is None
+    assert len(depth_child.run(posed)) > 0  # no window lost
     assert depth_child.restarts == 1 and depth_child.pid not in (None, pid)
 
 
