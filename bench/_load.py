@@ -17,6 +17,7 @@ Run as a script, in a subprocess of ``node_e2e.py`` (own interpreter):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
@@ -87,16 +88,19 @@ def time_pipeline_fresh(
                        runs)  # fmt: skip
 
 
-def _time_calls(window_of, backend: str, cfg, warmup: int, runs: int, interval: float = 0.0):
+def _time_calls(window_of, backend: str, cfg, warmup: int, runs: int, interval: float = 0.0,
+                profiler=None):  # fmt: skip
     """Median ms and mean stage ms of ``runs`` ``reconstruct(window_of(i))`` after ``warmup``.
 
     Windows are built untimed; calls start ``interval`` s apart (0: back to back).
+    ``profiler``: a ``model.profiling.WindowProfiler`` around every call, or None.
     """
     times, stages = [], {}
     for i in range(warmup + runs):
         window = window_of(i)
         t0 = time.perf_counter()
-        rec = reconstruct(window, backend, cfg)
+        with profiler.window() if profiler else contextlib.nullcontext():
+            rec = reconstruct(window, backend, cfg)
         dt = time.perf_counter() - t0
         if i >= warmup:
             times.append(dt * 1e3)
@@ -122,7 +126,7 @@ def time_pipeline(window: Window, backend: str, cfg, warmup: int, runs: int) -> 
 
 
 def time_pipeline_paced(
-    window: Window, backend: str, cfg, interval: float, runs: int
+    window: Window, backend: str, cfg, interval: float, runs: int, profiler=None
 ) -> tuple[float, dict[str, float]]:
     """Time bare ``reconstruct`` calls started every ``interval`` s, as the node gets windows.
 
@@ -131,7 +135,7 @@ def time_pipeline_paced(
     Returns the median ms of ``runs`` calls after one warm-up and the calls' mean stage
     times in ms (the reconstruction's own ``timings``: prepare, encode, decode, ...).
     """
-    return _time_calls(lambda _i: window, backend, cfg, 1, runs, interval)
+    return _time_calls(lambda _i: window, backend, cfg, 1, runs, interval, profiler)
 
 
 def subscribe(ready: Path, stop: Path) -> None:

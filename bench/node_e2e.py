@@ -108,7 +108,7 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
     [--steps N] [--interval S] [--in-process] [--nice N] [--paced-runs N]
-    [--depth-encoding 32FC1|16UC1]
+    [--depth-encoding 32FC1|16UC1] [--threads N] [--profile DIR]
 Environment: ``NOVA3R_BENCH_SIZE`` (default 320x240) and ``NOVA3R_BENCH_DEVICE`` (the
 model's device, default cpu; cuda on a GPU machine), e.g. on the GPU:
     NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda \
@@ -149,6 +149,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from tf2_msgs.msg import TFMessage
 
 from nova3r_ros.pipeline import unload_models
+from nova3r_ros.ros.backend import set_threads
 from nova3r_ros.ros.conversions import header, numpy_to_image, poses_to_tf_message, stamp_to_ns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,10 +178,20 @@ def main() -> None:
                     help="calls of the paced baseline (one per keyframe interval)")  # fmt: skip
     ap.add_argument("--nice", type=int, default=None,
                     help="the node's backend_nice (default: the node's default)")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=0,
+                    help="the node's threads parameter (torch/numpy threads in the node and "
+                    "its backend process), also applied to this process's bare pipeline; "
+                    "0: the libraries' defaults")  # fmt: skip
+    ap.add_argument("--profile", default=None, metavar="DIR",
+                    help="profile windows 5-14 of the paced bare pipeline and of the node's "
+                    "backend process (torch.profiler tables into DIR; the timed figures "
+                    "then include the profiler's cost)")  # fmt: skip
     ap.add_argument("--interval", type=float, default=None,
                     help="keyframe.min_interval (s); default: depth 0.2, model 2.5 x "
                     "the pipeline's time")  # fmt: skip
     a = ap.parse_args()
+    if a.threads:
+        set_threads(a.threads)
     poses = camera_poses()
     rgb, depth, window = scene()
     enc = a.depth_encoding
@@ -194,10 +205,20 @@ def main() -> None:
         model_params += f"    backend_process: {'false' if a.in_process else 'true'}\n"
     if a.nice is not None:
         model_params += f"    backend_nice: {a.nice}\n"
+    if a.threads:
+        model_params += f"    threads: {a.threads}\n"
     interval = a.interval
     if interval is None:
         interval = 0.2 if a.backend == "depth" else max(0.2, math.ceil(pipeline_ms * 0.025) / 10)
-    paced_ms, bare_stages = time_pipeline_paced(window, a.backend, cfg, interval, a.paced_runs)
+    profiler = None
+    if a.profile:
+        from nova3r_ros.model.profiling import WindowProfiler
+
+        profiler = WindowProfiler(a.profile, "bare_paced")
+        a.paced_runs = max(a.paced_runs, 15)  # windows 5-14 after the warm-up call
+        os.environ["NOVA3R_PROFILE_DIR"] = a.profile  # the node's backend process
+    paced_ms, bare_stages = time_pipeline_paced(window, a.backend, cfg, interval, a.paced_runs,
+                                                profiler)  # fmt: skip
     fresh_ms, fresh_stages = time_pipeline_fresh(rgb, depth, a.backend, cfg, warmup, runs * 2)
     if a.backend == "model":
         unload_models()
@@ -209,6 +230,8 @@ def main() -> None:
         + (f", {a.points} points, {a.steps} Euler steps, {DEVICE}" if model_params else "")
         + (f", backend {'in the node' if a.in_process else 'process'}" if model_params else "")
         + (f", backend_nice {a.nice}" if a.nice is not None else "")
+        + (f", threads {a.threads}" if a.threads else "")
+        + (f", profiled into {a.profile}" if a.profile else "")
         + f", depth {enc}"
     )
     tmp = Path(tempfile.mkdtemp())

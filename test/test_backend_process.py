@@ -243,3 +243,18 @@ def test_the_child_runs_at_the_requested_lower_priority():
             assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(own + nice, 19)
         finally:
             child.release()
+
+
+def test_child_profiles_windows_when_asked(posed, tmp_path, monkeypatch):
+    """NOVA3R_PROFILE_DIR in the node's environment: the child writes windows 5-14's tables."""
+    monkeypatch.setenv("NOVA3R_PROFILE_DIR", str(tmp_path))
+    child = ProcessBackend("depth", dict(VALUES, backend="depth"), "map")
+    child.load()
+    try:
+        for i in range(15):
+            assert not (tmp_path / "backend_process_cpu.txt").exists(), i
+            child.run(posed)
+    finally:
+        child.release()
+    head = (tmp_path / "backend_process_cpu.txt").read_text().splitlines()[0]
+    assert head.startswith("# backend_process: windows 5-14, wall ms ")

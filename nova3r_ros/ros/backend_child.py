@@ -9,6 +9,10 @@ to stderr, which it shares with the node):
     ``run``   {input: layout, views} -> ``result`` {output: layout, seconds, poses, ...}
               or ``error`` {type, error} (the backend's exception; the process goes on);
     ``stop``, or stdin closed (the node exited) -> release the backend and exit.
+
+Diagnosis: with ``NOVA3R_PROFILE_DIR`` set in the node's environment, windows 5-14 are
+profiled with ``torch.profiler`` and the tables written there
+(:class:`~nova3r_ros.model.profiling.WindowProfiler`, label ``backend_process``).
 """
 
 from __future__ import annotations
@@ -71,11 +75,13 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         return 1
     send({"op": "ready", "device": backend.device, "max_views": max_views(backend)})
     slab, mapped = _Slab("out"), _Mapped()
+    profiler = _profiler()
     try:
         while (msg := _recv(inp)) is not None and msg["op"] == "run":
             try:
                 t0 = time.perf_counter()
-                rec = backend.run(window_from_message(msg, mapped))
+                with profiler.window() if profiler else contextlib.nullcontext():
+                    rec = backend.run(window_from_message(msg, mapped))
                 reply = result_message(rec, slab, time.perf_counter() - t0)
             except Exception as exc:  # one window fails, the process goes on
                 free_accelerator_memory()
@@ -86,6 +92,16 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         mapped.close()
         backend.release()
     return 0
+
+
+def _profiler():
+    """Return a WindowProfiler when ``NOVA3R_PROFILE_DIR`` is set, else None."""
+    out = os.environ.get("NOVA3R_PROFILE_DIR")
+    if not out:
+        return None
+    from nova3r_ros.model.profiling import WindowProfiler
+
+    return WindowProfiler(out, "backend_process")
 
 
 def main() -> int:

@@ -1,0 +1,88 @@
+"""Diagnosis: ``torch.profiler`` over a run of windows, written as plain-text tables.
+
+Used by the backend process when ``NOVA3R_PROFILE_DIR`` is set (``ros/backend_child.py``)
+and by ``bench/node_e2e.py --profile DIR`` for the bare pipeline, so that the two can be
+compared operator by operator. Nothing here runs unless asked for.
+
+Files written (``DIR/<label>_cpu.txt``, ``DIR/<label>_cuda.txt``): the profiler's
+``key_averages`` sorted by self CPU time and by device time (top 60 rows), each headed by
+the profiled windows' wall times (ms) and the process's context switches over them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+
+class WindowProfiler:
+    """Profile windows ``first`` .. ``first + count - 1`` of a loop (count from 0).
+
+    Use ``with profiler.window(): ...`` around each window's work; the tables are
+    written once the last profiled window ends.
+    """
+
+    def __init__(self, out_dir: str | Path, label: str, first: int = 5, count: int = 10):
+        if first < 0 or count < 1:
+            raise ValueError(f"profile windows from {first}, {count} of them: need >= 0 and >= 1")
+        self.out_dir, self.label, self.first, self.count = Path(out_dir), label, first, count
+        self._n = 0
+        self._prof = None
+        self._walls: list[float] = []
+        self._switches = (0, 0)
+        self.written: list[Path] = []
+
+    @contextlib.contextmanager
+    def window(self):
+        """Run one window, profiled when its index is in the range."""
+        i, self._n = self._n, self._n + 1
+        if i == self.first:
+            self._prof = torch.profiler.profile(activities=_activities())
+            self._prof.__enter__()
+            self._switches = _switches()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self._prof is not None:
+                self._walls.append((time.perf_counter() - t0) * 1e3)
+                if i == self.first + self.count - 1:
+                    self._finish()
+
+    def _finish(self) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._prof.__exit__(None, None, None)
+        vol, invol = (b - a for a, b in zip(self._switches, _switches(), strict=True))
+        head = (
+            f"# {self.label}: windows {self.first}-{self.first + self.count - 1}, wall ms "
+            + " ".join(f"{w:.1f}" for w in self._walls)
+            + f"\n# context switches over them: voluntary {vol}, involuntary {invol}\n"
+        )
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        averages = self._prof.key_averages()
+        sorts = {"cpu": "self_cpu_time_total"}
+        if torch.cuda.is_available():
+            sorts["cuda"] = "self_device_time_total"
+        for name, key in sorts.items():
+            path = self.out_dir / f"{self.label}_{name}.txt"
+            path.write_text(head + averages.table(sort_by=key, row_limit=60) + "\n")
+            self.written.append(path)
+        self._prof = None
+
+
+def _activities() -> list:
+    acts = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        acts.append(torch.profiler.ProfilerActivity.CUDA)
+    return acts
+
+
+def _switches() -> tuple[int, int]:
+    """Return this process's (voluntary, involuntary) context switches so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_nvcsw, ru.ru_nivcsw
