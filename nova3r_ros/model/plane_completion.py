@@ -33,6 +33,7 @@ optical frame), metres; ``depth`` (V, H, W); ``K`` (V, 3, 3). Torch on the point
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -110,8 +111,8 @@ def find_planes(points: torch.Tensor, config: PlaneConfig) -> list[tuple[torch.T
         normal = normal / normal.norm(dim=1, keepdim=True).clamp_min(1e-12)
         offset = -(normal * p[:, 0]).sum(1)
         counts = ((left @ normal.T + offset).abs() <= config.inlier_m).sum(0)
-        best = int(counts.argmax())
-        if int(counts[best]) < need:
+        best, top = torch.stack([counts.argmax(), counts.max()]).tolist()  # one host read
+        if top < need:
             break
         normal, offset = _refit(points, normal[best], float(offset[best]), config.inlier_m)
         planes.append((normal, offset))
@@ -124,23 +125,36 @@ def _refit(points: torch.Tensor, normal: torch.Tensor, offset: float, inlier_m: 
     w = ((points.float() @ normal + offset).abs() <= inlier_m).double()[:, None]
     p = points.double()
     centre = (w * p).sum(0) / w.sum().clamp_min(1)
-    cov = ((w * (p - centre)).T @ (p - centre)).cpu()  # 3 x 3: solved on the CPU
-    refit = torch.linalg.eigh(cov)[1][:, 0].to(points.device)
-    return refit.float(), float(-(refit @ centre))
+    cov = (w * (p - centre)).T @ (p - centre)
+    host = torch.cat([cov, centre[None]]).cpu()  # 3 x 3 + centre: solved on the CPU
+    refit = torch.linalg.eigh(host[:3])[1][:, 0]
+    return refit.float().to(points.device), float(-(refit @ host[3]))
 
 
 def _basis(normal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Two unit vectors spanning the plane of ``normal``."""
-    helper = torch.tensor([1.0, 0.0, 0.0] if abs(float(normal[0])) < 0.9 else [0.0, 1.0, 0.0],
-                          device=normal.device)  # fmt: skip
+    axes = torch.eye(3, device=normal.device, dtype=normal.dtype)
+    helper = torch.where(normal[0].abs() < 0.9, axes[0], axes[1])  # no host read
     e1 = torch.linalg.cross(normal, helper)
     e1 = e1 / e1.norm()
     return e1, torch.linalg.cross(normal, e1)
 
 
-def _disk(radius_cells: int, device) -> torch.Tensor:
-    r = torch.arange(-radius_cells, radius_cells + 1, device=device, dtype=torch.float32)
+@functools.lru_cache(maxsize=64)
+def _disk(radius_cells: int, device: torch.device, pad_to: int = 0) -> torch.Tensor:
+    """(1, 1, S, S) float disk kernel of ``radius_cells``, S = 2 * max(r, pad_to) + 1.
+
+    Cached per (radius, device): never modify the returned tensor.
+    """
+    half = max(radius_cells, pad_to)
+    r = torch.arange(-half, half + 1, device=device, dtype=torch.float32)
     return ((r[:, None] ** 2 + r[None, :] ** 2) <= radius_cells**2).float()[None, None]
+
+
+@functools.lru_cache(maxsize=8)
+def _square3(device: torch.device) -> torch.Tensor:
+    """(1, 1, 3, 3) ones (cached per device: never modify it)."""
+    return torch.ones(1, 1, 3, 3, device=device)
 
 
 def _dilate(mask: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -172,6 +186,27 @@ def _inliers(points, normals, normal, offset: float, config: PlaneConfig) -> tor
     return near & ((normals.float() @ normal).abs() >= math.cos(math.radians(MAX_NORMAL_DEG)))
 
 
+def _reach_rings(occ: torch.Tensor, reach_cells: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (confidence (H, W) float32, reached (H, W) bool) of the cells around ``occ``.
+
+    A cell within the q-th quarter of ``reach_cells`` of ``occ`` (q = 1..4, disks of
+    radius round(reach * q / 4), at least 1) gets confidence 1 - 0.5 (q - 1) / 3;
+    ``occ`` itself and cells beyond reach get 0; ``reached`` is ``occ`` or within reach.
+    The four dilations run as one 4-channel convolution.
+    """
+    radii = [max(1, round(reach_cells * q / 4)) for q in (1, 2, 3, 4)]
+    big = max(radii)
+    kernels = torch.cat([_disk(r, occ.device, big) for r in radii])  # (4, 1, S, S)
+    near = F.conv2d(occ.float()[None, None], kernels, padding=big)[0] > 0.5  # (4, H, W)
+    conf = torch.zeros_like(occ, dtype=torch.float32)
+    reached = occ.clone()
+    for q in range(4):  # the first quarter that reaches a cell sets its confidence
+        ring = near[q] & ~reached
+        conf = torch.where(ring, 1.0 - 0.5 * q / 3, conf)
+        reached = reached | ring
+    return conf, reached
+
+
 def fill_plane(
     inliers: torch.Tensor, normal: torch.Tensor, offset: float, config: PlaneConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,18 +225,15 @@ def fill_plane(
     ij = ((uv - lo) / config.cell_m).floor().long()
     size = (ij.amax(0) + r + 2).clamp_max(MAX_GRID_CELLS)
     keep = (ij < size).all(1)
-    occ = torch.zeros(int(size[0]), int(size[1]), dtype=torch.bool, device=dev)
-    occ[ij[keep, 0], ij[keep, 1]] = True
-    occ = _dilate(occ, torch.ones(1, 1, 3, 3, device=dev))  # close the points' own gaps
+    h, w = size.tolist()  # one host read
+    ij = torch.minimum(ij, size - 1)  # cells past the size limit add 0 below
+    hits = torch.zeros(h, w, dtype=torch.int32, device=dev)
+    hits.index_put_((ij[:, 0], ij[:, 1]), keep.int(), accumulate=True)
+    occ = hits > 0
+    occ = _dilate(occ, _square3(dev))  # close the points' own gaps
     closed = _close(occ, r)
     filled = closed & ~occ
-    conf = torch.zeros_like(occ, dtype=torch.float32)
-    reached = occ.clone()
-    reach = config.reach_m / config.cell_m
-    for q in (1, 2, 3, 4):  # distance to the observed extent in quarters of reach_m
-        ring = _dilate(occ, _disk(max(1, round(reach * q / 4)), dev)) & ~reached
-        conf[ring] = 1.0 - 0.5 * (q - 1) / 3
-        reached |= ring
+    conf, reached = _reach_rings(occ, config.reach_m / config.cell_m)
     filled &= reached
     cells = filled.nonzero()
     uvc = (cells.float() + 0.5) * config.cell_m + lo
@@ -234,7 +266,7 @@ def complete_planes(
     planes = find_planes(points, config)
     cand, conf, rgb = [empty[0]], [empty[1]], [empty[2]]
     for normal, offset in planes:
-        on = _inliers(points, normals, normal, offset, config)
+        on = _inliers(points, normals, normal, offset, config).nonzero()[:, 0]  # one host read
         centres, c = fill_plane(points[on], normal, offset, config)
         mean_rgb = colors[on].float().mean(0).round().clamp(0, 255).to(torch.uint8)
         cand.append(centres)
