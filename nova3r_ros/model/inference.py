@@ -19,6 +19,7 @@ split into visible and hidden by the decoder's own logit.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -172,6 +173,39 @@ def publish_views(
     return keep, T_ref_pred[keep], len(window) - len(keep)
 
 
+_PINNED: dict[tuple, tuple[torch.Tensor, torch.cuda.Event]] = {}  # upload()'s host buffers
+_PINNED_LOCK = threading.Lock()
+
+
+def upload(arrays: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """Stack same-shape ``arrays`` into one tensor (N, ...) on ``device``.
+
+    On CUDA the stack is written straight into a reused page-locked buffer and copied
+    without blocking the host (a pageable copy is staged through a driver buffer and
+    blocks); one buffer per shape and dtype, written again only once its last copy has
+    finished (an event; a lock for callers on several threads). Elsewhere:
+    ``torch.from_numpy(np.stack(arrays))``.
+    """
+    if device.type != "cuda":
+        return torch.from_numpy(np.stack(arrays)).to(device)
+    first = np.asarray(arrays[0])
+    key = (len(arrays), *first.shape, first.dtype.str, str(device))
+    with _PINNED_LOCK:
+        entry = _PINNED.get(key)
+        if entry is None:
+            if len(_PINNED) >= 8:  # a few window shapes at most; drop the oldest
+                _PINNED.pop(next(iter(_PINNED)))[1].synchronize()
+            dtype = torch.from_numpy(np.empty(0, first.dtype)).dtype
+            entry = (torch.empty(key[:-2], dtype=dtype, pin_memory=True), torch.cuda.Event())
+            _PINNED[key] = entry
+        buf, done = entry
+        done.synchronize()  # the previous copy out of this buffer has finished
+        np.stack(arrays, out=buf.numpy())
+        out = buf.to(device, non_blocking=True)
+        done.record()
+    return out
+
+
 @torch.inference_mode()
 def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) -> Reconstruction:
     """Reconstruct ``window`` with the network (see the module docstring)."""
@@ -180,12 +214,13 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     t0 = time.perf_counter()
     captured = captures()
     dev = next(model.parameters()).device
-    images = torch.from_numpy(np.stack([v.image for v in window.views])).permute(0, 3, 1, 2)
+    rgb_dev = upload([v.image for v in window.views], dev)  # (V, H, W, 3) uint8
+    images = rgb_dev.permute(0, 3, 1, 2)
     K = torch.from_numpy(np.stack([v.K for v in window.views])).float()
     has_depth = window.has_depth
     depth = None
     if has_depth:
-        depth = torch.from_numpy(np.stack([v.depth for v in window.views])).to(dev)
+        depth = upload([v.depth for v in window.views], dev)
     posed = window.has_poses
     T = (
         torch.from_numpy(np.stack([v.T_world_cam for v in window.views])).float()
@@ -201,7 +236,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             gravity = support_plane_down(depth[0], K[0].to(dev))[None]
     inputs = prepare(
         model.cfg,
-        images[None].to(dev),
+        images[None],
         K[None].to(dev),
         None if depth is None else depth[None],
         None if T is None else T[None].to(dev),
@@ -210,6 +245,8 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         use_pose=one if posed else ~one,
         gravity=gravity,
     )
+    if dev.type == "cuda":
+        torch.cuda.synchronize()  # stage timings: prepare's copies and kernels end here
     t1 = time.perf_counter()
     # no autocast weight cache: a captured graph must not point at cached casts
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda",
@@ -272,7 +309,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         )  # fmt: skip
     if publishing:
         views, T_pub, rejected = publish_views(window, T_ref, depth, K.to(dev), pose_ok)
-        rgb = images.permute(0, 2, 3, 1)[views].to(dev)
+        rgb = rgb_dev[views]
         pub = publish(
             raw_dev, pts_dev, depth[views], K[views].to(dev),
             torch.from_numpy(T_pub).float().to(dev), rgb, config.publish,
