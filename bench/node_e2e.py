@@ -54,9 +54,9 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
     ``camera_send_ms_median``: stamp to the last publish of a frame set, in this process
         (part of the latency that a real camera driver would add too).
     ``pipeline_ms``: the bare ``pipeline.reconstruct(window, backend, config)`` on the same
-        window in this process, median of 20 runs (model: 5) after warm-up runs, with no
-        other load (no occupancy: the node updates the map after publishing the cloud,
-        off the cloud's latency path).
+        window in this process, median of 20 runs (model: 5 on the CPU, 25 on CUDA) after
+        warm-up runs, with no other load (no occupancy: the node updates the map after
+        publishing the cloud, off the cloud's latency path).
     ``node_overhead_pct``: (median latency - pipeline time) / pipeline time, the issue's
         measure (target: under 20 %).
     ``node_added_ms``: median latency - pipeline time, the same overhead in ms. It holds
@@ -67,8 +67,8 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
         ``reconstruct`` call, under the load) over ``pipeline_ms``, minus 1: how much of
         ``node_added_ms`` is the reconstruction itself slowed by CPU contention.
     ``pipeline_paced_ms``: the same bare ``reconstruct`` in this process, idle machine,
-        but started once every keyframe interval (``--paced-runs`` calls, default 8, after
-        one warm-up), as the node gets its windows: back-to-back calls keep the GPU
+        but started once every keyframe interval (``--paced-runs`` calls, default 8, 25 on
+        CUDA, after one warm-up), as the node gets its windows: back-to-back calls keep the GPU
         clocked up and its caches warm, paced ones find it idle like the node's.
         ``node_overhead_paced_pct`` / ``node_added_paced_ms`` /
         ``backend_slowdown_paced_pct`` are the figures above against it;
@@ -108,7 +108,7 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
     [--steps N] [--interval S] [--in-process] [--nice N] [--paced-runs N]
-    [--depth-encoding 32FC1|16UC1] [--threads N] [--profile DIR]
+    [--depth-encoding 32FC1|16UC1] [--threads N] [--profile DIR] [--cpus NODE:BACKEND]
 Environment: ``NOVA3R_BENCH_SIZE`` (default 320x240) and ``NOVA3R_BENCH_DEVICE`` (the
 model's device, default cpu; cuda on a GPU machine), e.g. on the GPU:
     NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda \
@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--in-process", action="store_true",
                     help="model: backend_process false (the backend in the node's own "
                     "process, as before the backend process existed)")  # fmt: skip
-    ap.add_argument("--paced-runs", type=int, default=8,
+    ap.add_argument("--paced-runs", type=int, default=8 if DEVICE != "cuda" else 25,
                     help="calls of the paced baseline (one per keyframe interval)")  # fmt: skip
     ap.add_argument("--nice", type=int, default=None,
                     help="the node's backend_nice (default: the node's default)")  # fmt: skip
@@ -186,6 +186,9 @@ def main() -> None:
                     help="profile windows 5-14 of the paced bare pipeline and of the node's "
                     "backend process (torch.profiler tables into DIR; the timed figures "
                     "then include the profiler's cost)")  # fmt: skip
+    ap.add_argument("--cpus", default=None, metavar="NODE:BACKEND",
+                    help="CPU lists, e.g. 0-7:8-15: the node (and this process, once the "
+                    "baselines are timed) on NODE, its backend process on BACKEND")  # fmt: skip
     ap.add_argument("--interval", type=float, default=None,
                     help="keyframe.min_interval (s); default: depth 0.2, model 2.5 x "
                     "the pipeline's time")  # fmt: skip
@@ -196,7 +199,9 @@ def main() -> None:
     rgb, depth, window = scene()
     enc = a.depth_encoding
     depth_px = depth if enc == "32FC1" else np.round(depth * 1000).astype(np.uint16)
-    warmup, runs = (2, 20) if a.backend == "depth" else (2, 5)
+    # the model on a GPU: 25 timed calls (a few seconds); its launch-bound time varies by
+    # 10-30 % between calls, and 5 left the baselines 30 % apart from one run to the next
+    warmup, runs = (2, 20) if a.backend == "depth" else ((3, 25) if DEVICE == "cuda" else (2, 5))
     cfg = backend_config(a.backend, a.points, a.steps)
     pipeline_ms = time_pipeline(window, a.backend, cfg, warmup, runs)
     model_params = ""
@@ -232,6 +237,7 @@ def main() -> None:
         + (f", backend_nice {a.nice}" if a.nice is not None else "")
         + (f", threads {a.threads}" if a.threads else "")
         + (f", profiled into {a.profile}" if a.profile else "")
+        + (f", CPUs node:backend {a.cpus}" if a.cpus else "")
         + f", depth {enc}"
     )
     tmp = Path(tempfile.mkdtemp())
@@ -332,6 +338,12 @@ def main() -> None:
     n_sent = 0
     send_ms.clear()
 
+    if a.cpus:  # after the baselines: they ran unpinned, as before
+        from nova3r_ros.ros.backend_child import cpu_list, pin_threads
+
+        node_cpus, _, backend_cpus = a.cpus.partition(":")
+        pin_threads(cpu_list(node_cpus))  # this process's threads; the node inherits it
+        os.environ["NOVA3R_BACKEND_CPUS"] = backend_cpus  # read by its backend process
     yamls = [str(ROOT / "config" / "reconstruct.yaml"), str(params)]
     node_proc = start(["-m", "nova3r_ros.cli", "node", "--params-file", yamls[0],
                        "--params-file", yamls[1]])  # fmt: skip

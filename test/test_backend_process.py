@@ -258,3 +258,31 @@ def test_child_profiles_windows_when_asked(posed, tmp_path, monkeypatch):
         child.release()
     head = (tmp_path / "backend_process_cpu.txt").read_text().splitlines()[0]
     assert head.startswith("# backend_process: windows 5-14, wall ms ")
+
+
+def test_cpu_list():
+    from nova3r_ros.ros.backend_child import cpu_list
+
+    assert cpu_list("8-10") == {8, 9, 10} and cpu_list("0,2,4-5") == {0, 2, 4, 5}
+    assert cpu_list("") == set()
+    for bad in ("3-1", "x", "-2"):
+        with pytest.raises(ValueError):
+            cpu_list(bad)
+
+
+def test_child_runs_on_the_cpus_asked_for(posed, monkeypatch):
+    """NOVA3R_BACKEND_CPUS pins the backend process (every thread); a bad list is ignored."""
+    first = min(os.sched_getaffinity(0))
+    for text, want in ((str(first), str(first)), ("5-1", None)):
+        monkeypatch.setenv("NOVA3R_BACKEND_CPUS", text)
+        child = ProcessBackend("depth", dict(VALUES, backend="depth"), "map")
+        child.load()
+        try:
+            child.run(posed)  # still works
+            tasks = Path(f"/proc/{child.pid}/task").iterdir()
+            allowed = {(t / "status").read_text().split("Cpus_allowed_list:")[1].split()[0]
+                       for t in tasks}  # fmt: skip
+        finally:
+            child.release()
+        mine = Path("/proc/self/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
+        assert allowed == {want or mine}, (text, allowed)

@@ -12,7 +12,8 @@ to stderr, which it shares with the node):
 
 Diagnosis: with ``NOVA3R_PROFILE_DIR`` set in the node's environment, windows 5-14 are
 profiled with ``torch.profiler`` and the tables written there
-(:class:`~nova3r_ros.model.profiling.WindowProfiler`, label ``backend_process``).
+(:class:`~nova3r_ros.model.profiling.WindowProfiler`, label ``backend_process``); with
+``NOVA3R_BACKEND_CPUS`` (e.g. ``8-15``) the process runs on those CPUs only.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         return 2
     with contextlib.suppress(OSError):
         os.nice(int(msg.get("nice", 0)))
+    _pin_cpus(os.environ.get("NOVA3R_BACKEND_CPUS", ""))
     values = dict(msg["values"])
     try:
         set_threads(int(values.get("threads", 0)))
@@ -92,6 +94,39 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         mapped.close()
         backend.release()
     return 0
+
+
+def cpu_list(text: str) -> set[int]:
+    """Parse a CPU list such as ``8-15`` or ``0,2,4-6`` (ValueError when malformed)."""
+    cpus: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, _, hi = part.partition("-")
+        first, last = int(lo), int(hi or lo)
+        if first < 0 or last < first:
+            raise ValueError(f"bad CPU range {part!r}")
+        cpus.update(range(first, last + 1))
+    return cpus
+
+
+def pin_threads(cpus: set[int]) -> None:
+    """Run every thread of this process, and those it starts later, on ``cpus`` (Linux)."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def _pin_cpus(text: str) -> None:
+    """Pin this process to the CPUs of ``text``; '' = no-op.
+
+    Diagnosis (``NOVA3R_BACKEND_CPUS``): keeps the backend off the cores that the node's
+    input threads use. A malformed or unusable list is reported on stderr and ignored.
+    """
+    if not text:
+        return
+    try:
+        pin_threads(cpu_list(text))
+    except (ValueError, OSError) as exc:
+        print(f"NOVA3R_BACKEND_CPUS={text!r} ignored: {exc}", file=sys.stderr)
 
 
 def _profiler():
