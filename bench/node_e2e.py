@@ -104,7 +104,10 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
         (``input_age``: window stamp to the worker's start; ``queue_wait``: job waiting
         for the worker; ``occupancy`` and ``publish_map`` run after the cloud is out;
         ``ipc``: the window to the backend process and its result back; the stages the
-        backend process times itself, e.g. ``encode``, come from there).
+        backend process times itself, e.g. ``encode``, come from there). The node's means
+        cover its last 100 windows without the first (model load, CUDA graph capture);
+        until session 9 they were means since start with the first window in, which
+        made the node's encode look 4-7 ms slower than the bare pipeline's.
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
     [--steps N] [--interval S] [--in-process] [--nice N] [--paced-runs N]
@@ -339,7 +342,7 @@ def main() -> None:
     send_ms.clear()
 
     if a.cpus:  # after the baselines: they ran unpinned, as before
-        from nova3r_ros.ros.backend_child import cpu_list, pin_threads
+        from nova3r_ros.ros.cpu_affinity import cpu_list, pin_threads
 
         node_cpus, _, backend_cpus = a.cpus.partition(":")
         pin_threads(cpu_list(node_cpus))  # this process's threads; the node inherits it

@@ -261,7 +261,7 @@ def test_child_profiles_windows_when_asked(posed, tmp_path, monkeypatch):
 
 
 def test_cpu_list():
-    from nova3r_ros.ros.backend_child import cpu_list
+    from nova3r_ros.ros.cpu_affinity import cpu_list
 
     assert cpu_list("8-10") == {8, 9, 10} and cpu_list("0,2,4-5") == {0, 2, 4, 5}
     assert cpu_list("") == set()

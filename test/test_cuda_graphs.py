@@ -135,3 +135,16 @@ def test_cache_keeps_the_latest_keys():
     a, b = (torch.rand(3, device="cuda") for _ in range(2))
     assert torch.allclose(cache(("f", 1.0), f, a, b)[0], a * b + 1)
     assert cache.captures == 4 and cache.replays == 1 and cache.fallbacks == 0
+
+
+def test_storage_key_follows_the_parameters():
+    """The graph key's parameter storage: cached, renewed when the parameters move."""
+    from nova3r_ros.model.graphs import _storage_key
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    key = _storage_key(net)
+    assert key == tuple(p.data_ptr() for p in net.parameters()) and _storage_key(net) == key
+    net.double()  # every parameter gets new storage
+    assert _storage_key(net) == tuple(p.data_ptr() for p in net.parameters()) != key
+    net[0].weight = torch.nn.Parameter(torch.zeros(4, 3, dtype=torch.float64))  # the first
+    assert _storage_key(net)[0] == net[0].weight.data_ptr()

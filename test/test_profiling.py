@@ -26,3 +26,19 @@ def test_writes_tables_after_the_last_profiled_window(tmp_path):
 def test_bad_range_is_refused(tmp_path):
     with pytest.raises(ValueError, match="profile windows"):
         WindowProfiler(tmp_path, "x", first=0, count=0)
+
+
+def test_python_profiler_and_the_environment(tmp_path, monkeypatch):
+    from nova3r_ros.model.profiling import PyWindowProfiler, profilers_from_env
+
+    prof = PyWindowProfiler(tmp_path, "child", first=1, count=2)
+    for _ in range(4):
+        with prof.window():
+            sorted(range(1000), key=lambda v: -v)
+    text = (tmp_path / "child_py.txt").read_text()
+    assert "function calls" in text and "<lambda>" in text
+    monkeypatch.delenv("NOVA3R_PROFILE_DIR", raising=False)
+    monkeypatch.delenv("NOVA3R_PYPROFILE_DIR", raising=False)
+    assert profilers_from_env("x") == []
+    monkeypatch.setenv("NOVA3R_PYPROFILE_DIR", str(tmp_path))
+    assert [type(p).__name__ for p in profilers_from_env("x")] == ["PyWindowProfiler"]

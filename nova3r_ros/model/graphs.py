@@ -23,6 +23,7 @@ _LOG = logging.getLogger(__name__)
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MAX_GRAPHS = 4  # per module; the oldest is dropped beyond this
 _CAPTURES = [0]  # graphs built in this process (a capture costs a few eager runs)
+_STORAGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> _storage_key
 
 
 def captures() -> int:
@@ -48,8 +49,31 @@ def _mode_key(module: torch.nn.Module) -> tuple:
     """Return what a capture also depends on: autocast, inference mode, parameter storage."""
     return (
         torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"),
-        torch.is_inference_mode_enabled(), tuple(p.data_ptr() for p in module.parameters()),
+        torch.is_inference_mode_enabled(), _storage_key(module),
     )  # fmt: skip
+
+
+def _storage_key(module: torch.nn.Module) -> tuple[int, ...]:
+    """Return the data pointers of ``module``'s parameters, in order.
+
+    Walking every parameter cost 0.7 ms per window on the H200 machine and 6.4 ms in
+    the node's backend process: the tuple is kept per module and walked again only when
+    the first parameter is another object or the first or last one's storage moved
+    (``module.to`` and ``load_state_dict(assign=True)`` move them all). Not noticed: a
+    parameter in the middle replaced by assignment alone; clear the graphs then
+    (``_CACHE.clear()``).
+    """
+    entry = _STORAGE.get(module)
+    if entry is not None:
+        first, last, ptrs = entry
+        now = next(module.parameters())
+        if now is first and first.data_ptr() == ptrs[0] and last.data_ptr() == ptrs[-1]:
+            return ptrs
+    params = list(module.parameters())
+    ptrs = tuple(p.data_ptr() for p in params)
+    if params:
+        _STORAGE[module] = (params[0], params[-1], ptrs)
+    return ptrs
 
 
 def _cached(owner: torch.nn.Module, key: tuple, build, what: str):

@@ -257,11 +257,16 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     publishing = has_depth and config.publish is not None
     decode = not (publishing and config.publish.force_gate)
     consistent = has_depth and config.depth_consistency is not None  # it flags observed points
+    gpu_time = None
     with autocast:
         args = (inputs["pixels"], inputs["pose_in"], inputs["pose_known"])
+        if dev.type == "cuda":  # the encoder's device time, beside its wall time
+            gpu_time = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            gpu_time[0].record()
         encode = graphed_encoder(model, *args) if config.cuda_graph else None
         scene, T_pred, _ = (encode or model.encode_images)(*args)
-        if dev.type == "cuda":
+        if gpu_time is not None:
+            gpu_time[1].record()
             torch.cuda.synchronize()  # stage timings; decoding waits for the encoder anyway
         t2 = time.perf_counter()
         if decode:
@@ -342,6 +347,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             "encode": t2 - t1,
             "decode": t3 - t2,
             "consistency": t4 - t3,
+            **({"encode_gpu": gpu_time[0].elapsed_time(gpu_time[1]) / 1e3} if gpu_time else {}),
         },
         stats={**stats, "graph_captures": graphs_new},
     )

@@ -1,17 +1,23 @@
-"""Diagnosis: ``torch.profiler`` over a run of windows, written as plain-text tables.
+"""Diagnosis: profilers over a run of windows, written as plain-text tables.
 
-Used by the backend process when ``NOVA3R_PROFILE_DIR`` is set (``ros/backend_child.py``)
-and by ``bench/node_e2e.py --profile DIR`` for the bare pipeline, so that the two can be
-compared operator by operator. Nothing here runs unless asked for.
+Used by the backend process when ``NOVA3R_PROFILE_DIR`` / ``NOVA3R_PYPROFILE_DIR`` are
+set (``ros/backend_child.py``) and by ``bench/node_e2e.py --profile DIR`` for the bare
+pipeline, so that the two can be compared. Nothing here runs unless asked for.
 
-Files written (``DIR/<label>_cpu.txt``, ``DIR/<label>_cuda.txt``): the profiler's
-``key_averages`` sorted by self CPU time and by device time (top 60 rows), each headed by
-the profiled windows' wall times (ms) and the process's context switches over them.
+Files written: :class:`WindowProfiler` (``torch.profiler``) ``DIR/<label>_cpu.txt`` and
+``DIR/<label>_cuda.txt``, the ``key_averages`` sorted by self CPU time and by device time
+(top 60 rows), each headed by the profiled windows' wall times (ms) and the process's
+context switches over them; :class:`PyWindowProfiler` (``cProfile``: Python functions,
+not slowed by device tracing) ``DIR/<label>_py.txt``, sorted by own time (top 40).
 """
 
 from __future__ import annotations
 
 import contextlib
+import cProfile
+import io
+import os
+import pstats
 import resource
 import time
 from pathlib import Path
@@ -86,3 +92,45 @@ def _switches() -> tuple[int, int]:
     """Return this process's (voluntary, involuntary) context switches so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_nvcsw, ru.ru_nivcsw
+
+
+class PyWindowProfiler:
+    """``cProfile`` over windows ``first`` .. ``first + count - 1`` (as WindowProfiler)."""
+
+    def __init__(self, out_dir: str | Path, label: str, first: int = 5, count: int = 10):
+        if first < 0 or count < 1:
+            raise ValueError(f"profile windows from {first}, {count} of them: need >= 0 and >= 1")
+        self.out_dir, self.label, self.first, self.count = Path(out_dir), label, first, count
+        self._n = 0
+        self._prof = cProfile.Profile()
+        self.written: list[Path] = []
+
+    @contextlib.contextmanager
+    def window(self):
+        """Run one window, profiled when its index is in the range."""
+        i, self._n = self._n, self._n + 1
+        on = self.first <= i < self.first + self.count
+        if on:
+            self._prof.enable()
+        try:
+            yield
+        finally:
+            if on:
+                self._prof.disable()
+                if i == self.first + self.count - 1:
+                    text = io.StringIO()
+                    pstats.Stats(self._prof, stream=text).sort_stats("tottime").print_stats(40)
+                    self.out_dir.mkdir(parents=True, exist_ok=True)
+                    path = self.out_dir / f"{self.label}_py.txt"
+                    path.write_text(text.getvalue())
+                    self.written.append(path)
+
+
+def profilers_from_env(label: str) -> list:
+    """Profilers asked for by ``NOVA3R_PROFILE_DIR`` (torch) and ``NOVA3R_PYPROFILE_DIR``."""
+    out = []
+    if os.environ.get("NOVA3R_PROFILE_DIR"):
+        out.append(WindowProfiler(os.environ["NOVA3R_PROFILE_DIR"], label))
+    if os.environ.get("NOVA3R_PYPROFILE_DIR"):
+        out.append(PyWindowProfiler(os.environ["NOVA3R_PYPROFILE_DIR"], label))
+    return out

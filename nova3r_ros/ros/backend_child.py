@@ -10,10 +10,10 @@ to stderr, which it shares with the node):
               or ``error`` {type, error} (the backend's exception; the process goes on);
     ``stop``, or stdin closed (the node exited) -> release the backend and exit.
 
-Diagnosis: with ``NOVA3R_PROFILE_DIR`` set in the node's environment, windows 5-14 are
-profiled with ``torch.profiler`` and the tables written there
-(:class:`~nova3r_ros.model.profiling.WindowProfiler`, label ``backend_process``); with
-``NOVA3R_BACKEND_CPUS`` (e.g. ``8-15``) the process runs on those CPUs only.
+Diagnosis, from the node's environment: ``NOVA3R_PROFILE_DIR`` / ``NOVA3R_PYPROFILE_DIR``
+profile windows 5-14 with ``torch.profiler`` / ``cProfile`` and write the tables there
+(:func:`~nova3r_ros.model.profiling.profilers_from_env`, label ``backend_process``);
+``NOVA3R_BACKEND_CPUS`` (e.g. ``8-15``) runs the process on those CPUs only.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from nova3r_ros.ros.backend_process import (
     result_message,
     window_from_message,
 )
+from nova3r_ros.ros.cpu_affinity import pin_from_env
 
 
 def _recv(inp: BinaryIO) -> dict | None:
@@ -66,7 +67,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         return 2
     with contextlib.suppress(OSError):
         os.nice(int(msg.get("nice", 0)))
-    _pin_cpus(os.environ.get("NOVA3R_BACKEND_CPUS", ""))
+    pin_from_env("NOVA3R_BACKEND_CPUS")
     values = dict(msg["values"])
     try:
         set_threads(int(values.get("threads", 0)))
@@ -77,12 +78,18 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         return 1
     send({"op": "ready", "device": backend.device, "max_views": max_views(backend)})
     slab, mapped = _Slab("out"), _Mapped()
-    profiler = _profiler()
+    profilers = []
+    if os.environ.get("NOVA3R_PROFILE_DIR") or os.environ.get("NOVA3R_PYPROFILE_DIR"):
+        from nova3r_ros.model.profiling import profilers_from_env  # imports torch
+
+        profilers = profilers_from_env("backend_process")
     try:
         while (msg := _recv(inp)) is not None and msg["op"] == "run":
             try:
                 t0 = time.perf_counter()
-                with profiler.window() if profiler else contextlib.nullcontext():
+                with contextlib.ExitStack() as stack:
+                    for p in profilers:
+                        stack.enter_context(p.window())
                     rec = backend.run(window_from_message(msg, mapped))
                 reply = result_message(rec, slab, time.perf_counter() - t0)
             except Exception as exc:  # one window fails, the process goes on
@@ -94,49 +101,6 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         mapped.close()
         backend.release()
     return 0
-
-
-def cpu_list(text: str) -> set[int]:
-    """Parse a CPU list such as ``8-15`` or ``0,2,4-6`` (ValueError when malformed)."""
-    cpus: set[int] = set()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        lo, _, hi = part.partition("-")
-        first, last = int(lo), int(hi or lo)
-        if first < 0 or last < first:
-            raise ValueError(f"bad CPU range {part!r}")
-        cpus.update(range(first, last + 1))
-    return cpus
-
-
-def pin_threads(cpus: set[int]) -> None:
-    """Run every thread of this process, and those it starts later, on ``cpus`` (Linux)."""
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
-            os.sched_setaffinity(int(tid), cpus)
-
-
-def _pin_cpus(text: str) -> None:
-    """Pin this process to the CPUs of ``text``; '' = no-op.
-
-    Diagnosis (``NOVA3R_BACKEND_CPUS``): keeps the backend off the cores that the node's
-    input threads use. A malformed or unusable list is reported on stderr and ignored.
-    """
-    if not text:
-        return
-    try:
-        pin_threads(cpu_list(text))
-    except (ValueError, OSError) as exc:
-        print(f"NOVA3R_BACKEND_CPUS={text!r} ignored: {exc}", file=sys.stderr)
-
-
-def _profiler():
-    """Return a WindowProfiler when ``NOVA3R_PROFILE_DIR`` is set, else None."""
-    out = os.environ.get("NOVA3R_PROFILE_DIR")
-    if not out:
-        return None
-    from nova3r_ros.model.profiling import WindowProfiler
-
-    return WindowProfiler(out, "backend_process")
 
 
 def main() -> int:

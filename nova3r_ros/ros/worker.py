@@ -20,11 +20,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 NICE = 10  # added to the worker thread's nice value (lower CPU priority)
+RECENT_WINDOWS = 100  # StageTimes.mean: over this many recent windows
 
 
 def lower_priority(increment: int = NICE) -> bool:
@@ -39,18 +41,30 @@ def lower_priority(increment: int = NICE) -> bool:
 
 @dataclass
 class StageTimes:
-    """Last and running-mean seconds per stage."""
+    """Last seconds per stage, and their mean over the recent windows.
+
+    ``mean[stage]``: over the last ``RECENT_WINDOWS`` windows that had that stage, the
+    first window left out once a second one came: it loads the model and captures its
+    CUDA graphs (a few hundred ms in the encoder alone), and a mean since start kept it
+    in every figure (on the H200 it was the node's "slow encoder": 5-7 ms against 1.6).
+    """
 
     last: dict[str, float] = field(default_factory=dict)
     mean: dict[str, float] = field(default_factory=dict)
     count: int = 0
+    _recent: dict[str, deque] = field(default_factory=dict, repr=False)
 
     def add(self, timings: dict[str, float]) -> None:
         """Fold one result's ``timings`` into the statistics."""
         self.count += 1
+        if self.count == 2:  # the first window was the warm-up
+            for recent in self._recent.values():
+                recent.clear()
         for k, v in timings.items():
             self.last[k] = float(v)
-            self.mean[k] = self.mean.get(k, 0.0) + (float(v) - self.mean.get(k, 0.0)) / self.count
+            recent = self._recent.setdefault(k, deque(maxlen=RECENT_WINDOWS))
+            recent.append(float(v))
+            self.mean[k] = sum(recent) / len(recent)
 
 
 class Worker:
