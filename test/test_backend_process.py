@@ -279,9 +279,13 @@ def test_child_runs_on_the_cpus_asked_for(posed, monkeypatch):
         child.load()
         try:
             child.run(posed)  # still works
-            tasks = Path(f"/proc/{child.pid}/task").iterdir()
-            allowed = {(t / "status").read_text().split("Cpus_allowed_list:")[1].split()[0]
-                       for t in tasks}  # fmt: skip
+            allowed = set()
+            for task in Path(f"/proc/{child.pid}/task").iterdir():
+                try:
+                    status = (task / "status").read_text()
+                except FileNotFoundError:  # a thread that ended meanwhile
+                    continue
+                allowed.add(status.split("Cpus_allowed_list:")[1].split()[0])
         finally:
             child.release()
         mine = Path("/proc/self/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
