@@ -22,14 +22,13 @@ import resource
 import time
 from pathlib import Path
 
-import torch
 
+class _WindowRange:
+    """Windows ``first`` .. ``first + count - 1`` of a loop (count from 0), each profiled.
 
-class WindowProfiler:
-    """Profile windows ``first`` .. ``first + count - 1`` of a loop (count from 0).
-
-    Use ``with profiler.window(): ...`` around each window's work; the tables are
-    written once the last profiled window ends.
+    Use ``with profiler.window(): ...`` around each window's work; subclasses start and
+    stop their profiler around a profiled window (``_enter`` / ``_exit``) and write their
+    tables after the last one.
     """
 
     def __init__(self, out_dir: str | Path, label: str, first: int = 5, count: int = 10):
@@ -37,29 +36,60 @@ class WindowProfiler:
             raise ValueError(f"profile windows from {first}, {count} of them: need >= 0 and >= 1")
         self.out_dir, self.label, self.first, self.count = Path(out_dir), label, first, count
         self._n = 0
-        self._prof = None
-        self._walls: list[float] = []
-        self._switches = (0, 0)
         self.written: list[Path] = []
 
     @contextlib.contextmanager
     def window(self):
         """Run one window, profiled when its index is in the range."""
         i, self._n = self._n, self._n + 1
-        if i == self.first:
-            self._prof = torch.profiler.profile(activities=_activities())
-            self._prof.__enter__()
-            self._switches = _switches()
+        on = self.first <= i < self.first + self.count
+        if on:
+            self._enter(i == self.first)
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            if self._prof is not None:
-                self._walls.append((time.perf_counter() - t0) * 1e3)
-                if i == self.first + self.count - 1:
-                    self._finish()
+            if on:
+                self._exit((time.perf_counter() - t0) * 1e3, i == self.first + self.count - 1)
+
+    def _enter(self, first: bool) -> None:
+        raise NotImplementedError
+
+    def _exit(self, wall_ms: float, last: bool) -> None:
+        raise NotImplementedError
+
+    def _write(self, suffix: str, text: str) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / f"{self.label}_{suffix}.txt"
+        path.write_text(text)
+        self.written.append(path)
+
+
+class WindowProfiler(_WindowRange):
+    """``torch.profiler`` over the windows (one profile for all of them)."""
+
+    def __init__(self, out_dir: str | Path, label: str, first: int = 5, count: int = 10):
+        super().__init__(out_dir, label, first, count)
+        self._prof = None
+        self._walls: list[float] = []
+        self._switches = (0, 0)
+
+    def _enter(self, first: bool) -> None:
+        if first:
+            import torch
+
+            self._prof = torch.profiler.profile(activities=_activities())
+            self._prof.__enter__()
+            self._switches = _switches()
+
+    def _exit(self, wall_ms: float, last: bool) -> None:
+        self._walls.append(wall_ms)
+        if last:
+            self._finish()
 
     def _finish(self) -> None:
+        import torch
+
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         self._prof.__exit__(None, None, None)
@@ -69,19 +99,18 @@ class WindowProfiler:
             + " ".join(f"{w:.1f}" for w in self._walls)
             + f"\n# context switches over them: voluntary {vol}, involuntary {invol}\n"
         )
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         averages = self._prof.key_averages()
         sorts = {"cpu": "self_cpu_time_total"}
         if torch.cuda.is_available():
             sorts["cuda"] = "self_device_time_total"
         for name, key in sorts.items():
-            path = self.out_dir / f"{self.label}_{name}.txt"
-            path.write_text(head + averages.table(sort_by=key, row_limit=60) + "\n")
-            self.written.append(path)
+            self._write(name, head + averages.table(sort_by=key, row_limit=60) + "\n")
         self._prof = None
 
 
 def _activities() -> list:
+    import torch
+
     acts = [torch.profiler.ProfilerActivity.CPU]
     if torch.cuda.is_available():
         acts.append(torch.profiler.ProfilerActivity.CUDA)
@@ -94,41 +123,30 @@ def _switches() -> tuple[int, int]:
     return ru.ru_nvcsw, ru.ru_nivcsw
 
 
-class PyWindowProfiler:
-    """``cProfile`` over windows ``first`` .. ``first + count - 1`` (as WindowProfiler)."""
+class PyWindowProfiler(_WindowRange):
+    """``cProfile`` over the windows (Python functions, sorted by own time)."""
 
     def __init__(self, out_dir: str | Path, label: str, first: int = 5, count: int = 10):
-        if first < 0 or count < 1:
-            raise ValueError(f"profile windows from {first}, {count} of them: need >= 0 and >= 1")
-        self.out_dir, self.label, self.first, self.count = Path(out_dir), label, first, count
-        self._n = 0
+        super().__init__(out_dir, label, first, count)
         self._prof = cProfile.Profile()
-        self.written: list[Path] = []
 
-    @contextlib.contextmanager
-    def window(self):
-        """Run one window, profiled when its index is in the range."""
-        i, self._n = self._n, self._n + 1
-        on = self.first <= i < self.first + self.count
-        if on:
-            self._prof.enable()
-        try:
-            yield
-        finally:
-            if on:
-                self._prof.disable()
-                if i == self.first + self.count - 1:
-                    text = io.StringIO()
-                    pstats.Stats(self._prof, stream=text).sort_stats("tottime").print_stats(40)
-                    self.out_dir.mkdir(parents=True, exist_ok=True)
-                    path = self.out_dir / f"{self.label}_py.txt"
-                    path.write_text(text.getvalue())
-                    self.written.append(path)
+    def _enter(self, first: bool) -> None:
+        self._prof.enable()
+
+    def _exit(self, wall_ms: float, last: bool) -> None:
+        self._prof.disable()
+        if last:
+            text = io.StringIO()
+            pstats.Stats(self._prof, stream=text).sort_stats("tottime").print_stats(40)
+            self._write("py", text.getvalue())
 
 
 def profilers_from_env(label: str) -> list:
-    """Profilers asked for by ``NOVA3R_PROFILE_DIR`` (torch) and ``NOVA3R_PYPROFILE_DIR``."""
-    out = []
+    """Profilers asked for by ``NOVA3R_PROFILE_DIR`` (torch) and ``NOVA3R_PYPROFILE_DIR``.
+
+    Imports torch only when a torch profile is asked for.
+    """
+    out: list[_WindowRange] = []
     if os.environ.get("NOVA3R_PROFILE_DIR"):
         out.append(WindowProfiler(os.environ["NOVA3R_PROFILE_DIR"], label))
     if os.environ.get("NOVA3R_PYPROFILE_DIR"):

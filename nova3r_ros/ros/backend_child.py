@@ -25,6 +25,7 @@ import sys
 import time
 from typing import BinaryIO
 
+from nova3r_ros.model.profiling import profilers_from_env
 from nova3r_ros.ros.backend_process import (
     _LEN,
     MAX_HEADER,
@@ -78,11 +79,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         return 1
     send({"op": "ready", "device": backend.device, "max_views": max_views(backend)})
     slab, mapped = _Slab("out"), _Mapped()
-    profilers = []
-    if os.environ.get("NOVA3R_PROFILE_DIR") or os.environ.get("NOVA3R_PYPROFILE_DIR"):
-        from nova3r_ros.model.profiling import profilers_from_env  # imports torch
-
-        profilers = profilers_from_env("backend_process")
+    profilers = profilers_from_env("backend_process")  # none unless asked for
     try:
         while (msg := _recv(inp)) is not None and msg["op"] == "run":
             try:
