@@ -53,6 +53,7 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
     ``input_received``: image + depth messages the node converted (of those sent, whole run).
     ``camera_send_ms_median``: stamp to the last publish of a frame set, in this process
         (part of the latency that a real camera driver would add too).
+    ``cloud_points_median``: points per received cloud.
     ``pipeline_ms``: the bare ``pipeline.reconstruct(window, backend, config)`` on the same
         window in this process, median of 20 runs (model: 5 on the CPU, 25 on CUDA) after
         warm-up runs, with no other load (no occupancy: the node updates the map after
@@ -101,7 +102,10 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
     ``node_cuda_graph_captures``: CUDA graphs the node's model captured over the whole run
         (``/diagnostics``; a few at start; growing with the windows = a capture per window).
     ``node_mean_<stage>_ms``: the node's own mean stage times from ``/diagnostics``
-        (``input_age``: window stamp to the worker's start; ``queue_wait``: job waiting
+        (``grouped_age``: window stamp to its group formed in the node, i.e. its last
+        message in; ``input_age``: window stamp to the worker's start;
+        ``published_age``: window stamp to the cloud handed to the middleware;
+        ``queue_wait``: job waiting
         for the worker; ``occupancy`` and ``publish_map`` run after the cloud is out;
         ``ipc``: the window to the backend process and its result back; the stages the
         backend process times itself, e.g. ``encode``, come from there). The node's means
@@ -351,10 +355,12 @@ def main() -> None:
     node_proc = start(["-m", "nova3r_ros.cli", "node", "--params-file", yamls[0],
                        "--params-file", yamls[1]])  # fmt: skip
     clouds, drops, received, node_stages, state, captures = [], [0], {}, {}, [""], [-1]
+    cloud_points: list[int] = []
 
     def on_cloud(msg):  # (window stamp, latency ms) of every cloud
         stamp = stamp_to_ns(msg.header.stamp)
         clouds.append((stamp, (time.time_ns() - stamp) / 1e6))
+        cloud_points.append(msg.width * msg.height)
 
     def on_diag(msg):
         for status in msg.status:
@@ -410,6 +416,7 @@ def main() -> None:
     print(f"input_drops={drops[0]}")
     print(f"input_received={sum(received.values())}")
     print(f"camera_send_ms_median={statistics.median(send_ms):.1f}")
+    print(f"cloud_points_median={statistics.median(cloud_points):.0f}")
     print(f"pipeline_ms={pipeline_ms:.1f}")
     print(f"node_overhead_pct={100 * (med - pipeline_ms) / pipeline_ms:.0f}")
     print(f"node_added_ms={med - pipeline_ms:.1f}")

@@ -48,6 +48,7 @@ class Keyframe:
         T_world_cams: per camera 4x4 camera-to-world from TF, or None where unknown.
         T_rig_cams: per camera 4x4 camera-to-rig (rig_frame) from TF, or None.
         thumbs: per camera (24, 32) float32 grey thumbnail.
+        grouped_ns: the node's clock when the group was formed (ns; 0 = not recorded).
 
     """
 
@@ -55,6 +56,7 @@ class Keyframe:
     T_world_cams: list[np.ndarray | None]
     T_rig_cams: list[np.ndarray | None]
     thumbs: list[np.ndarray]
+    grouped_ns: int = 0
 
     @property
     def stamp(self) -> int:

@@ -289,6 +289,7 @@ class ReconstructionNode(LifecycleNode):
         group = self.sync.pop_newest_group()
         if group is None or not self.keyframes.admits(group.stamp):
             return  # too soon for a keyframe: no TF lookups, no thumbnails
+        grouped_ns = self.get_clock().now().nanoseconds
         world, rig = self.config["world_frame"], self.config["rig_frame"]
         frames = group.frames
         for f in frames:  # 16-bit depth arrives as millimetres: metres for keyframes only
@@ -300,8 +301,13 @@ class ReconstructionNode(LifecycleNode):
                       if Tw is None and Tr is None]  # fmt: skip
         if self.tf_wait.holds(unresolved):
             return  # the robot's TF may come yet: no estimate before it
-        kf = Keyframe(group=group, T_world_cams=T_world, T_rig_cams=T_rig,
-                      thumbs=[thumbnail(f.image) for f in frames])  # fmt: skip
+        kf = Keyframe(
+            group=group,
+            T_world_cams=T_world,
+            T_rig_cams=T_rig,
+            thumbs=[thumbnail(f.image) for f in frames],
+            grouped_ns=grouped_ns,
+        )
         worker = self.worker
         if self.keyframes.offer(kf) and worker is not None:
             worker.submit(self.keyframes.snapshot())
@@ -310,10 +316,17 @@ class ReconstructionNode(LifecycleNode):
         self.get_logger().error(f"grouping step failed: {exc!r}", throttle_duration_sec=5.0)
 
     def _process(self, keyframes: list[Keyframe]) -> Result:
-        """Worker thread: the window's cloud; ``input_age`` = clock - window stamp at start."""
-        age = self.get_clock().now().nanoseconds - max(kf.stamp for kf in keyframes)
+        """Worker thread: the window's cloud, with its ages (s) in ``timings``.
+
+        ``input_age``: clock - window stamp at the worker's start; ``grouped_age``: when
+        the newest keyframe's group was formed (its last message in) - window stamp.
+        """
+        newest = max(keyframes, key=lambda kf: kf.stamp)
+        age = self.get_clock().now().nanoseconds - newest.stamp
         result = self.processor.process_cloud(keyframes)
         result.timings["input_age"] = age / 1e9
+        if newest.grouped_ns:
+            result.timings["grouped_age"] = (newest.grouped_ns - newest.stamp) / 1e9
         return result
 
     def _on_result(self, result: Result) -> None:
@@ -333,6 +346,8 @@ class ReconstructionNode(LifecycleNode):
         result.timings["publish_cloud"] = self.outputs.publish_cloud(result)
         now = self.get_clock().now().nanoseconds
         age = (now - result.stamp) / 1e6 if now > 0 else None  # sim time before /clock: none
+        if age is not None:  # window stamp to the cloud handed to the middleware
+            result.timings["published_age"] = age / 1e3
         self.processor.update_map(result)
         result.timings["publish_map"] = self.outputs.publish_map(result)
         with self._lock:
