@@ -115,7 +115,8 @@ Helpers and the two baseline processes are in ``bench/_load.py``. Measured:
 
 Usage: python bench/node_e2e.py [--backend depth|model] [--seconds S] [--points N]
     [--steps N] [--interval S] [--in-process] [--nice N] [--paced-runs N]
-    [--depth-encoding 32FC1|16UC1] [--threads N] [--profile DIR] [--cpus NODE:BACKEND]
+    [--depth-encoding 32FC1|16UC1] [--threads N] [--switch-interval S] [--profile DIR]
+    [--cpus NODE:BACKEND]
 Environment: ``NOVA3R_BENCH_SIZE`` (default 320x240) and ``NOVA3R_BENCH_DEVICE`` (the
 model's device, default cpu; cuda on a GPU machine), e.g. on the GPU:
     NOVA3R_BENCH_SIZE=640x480 NOVA3R_BENCH_DEVICE=cuda \
@@ -189,6 +190,12 @@ def main() -> None:
                     help="the node's threads parameter (torch/numpy threads in the node and "
                     "its backend process), also applied to this process's bare pipeline; "
                     "0: the libraries' defaults")  # fmt: skip
+    ap.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0.0,
+        help="the node's switch_interval parameter (s; 0: Python's default)",
+    )
     ap.add_argument("--profile", default=None, metavar="DIR",
                     help="profile windows 5-14 of the paced bare pipeline and of the node's "
                     "backend process (torch.profiler tables into DIR; the timed figures "
@@ -219,6 +226,8 @@ def main() -> None:
         model_params += f"    backend_nice: {a.nice}\n"
     if a.threads:
         model_params += f"    threads: {a.threads}\n"
+    if a.switch_interval:
+        model_params += f"    switch_interval: {a.switch_interval}\n"
     interval = a.interval
     if interval is None:
         interval = 0.2 if a.backend == "depth" else max(0.2, math.ceil(pipeline_ms * 0.025) / 10)
@@ -243,6 +252,7 @@ def main() -> None:
         + (f", backend {'in the node' if a.in_process else 'process'}" if model_params else "")
         + (f", backend_nice {a.nice}" if a.nice is not None else "")
         + (f", threads {a.threads}" if a.threads else "")
+        + (f", switch interval {a.switch_interval:g} s" if a.switch_interval else "")
         + (f", profiled into {a.profile}" if a.profile else "")
         + (f", CPUs node:backend {a.cpus}" if a.cpus else "")
         + f", depth {enc}"

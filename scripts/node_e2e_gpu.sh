@@ -22,5 +22,5 @@ for entry in "${LIST[@]}"; do
   # shellcheck disable=SC2086
   timeout "${RUN_TIMEOUT:-280}" python bench/node_e2e.py --backend model --seconds "${SECONDS_:-30}" $opts \
     > "$OUT/$label.txt" 2>&1 || echo "$label failed: $(tail -3 "$OUT/$label.txt")"
-  echo "== $label"; grep -E "latency_ms_median|^pipeline_ms|overhead_pct|cloud_points|node_mean_(prepare|encode|decode|consistency|ipc|anchor|backend|publish_cloud|grouped_age|input_age|published_age)" "$OUT/$label.txt" | tr '\n' ' '; echo
+  echo "== $label"; grep -E "latency_ms_median|^pipeline_ms|overhead_pct|cloud_points|node_mean_(prepare|encode|decode|consistency|ipc|ipc_put|queue_wait|anchor|backend|publish_cloud|grouped_age|input_age|published_age)" "$OUT/$label.txt" | tr '\n' ' '; echo
 done

@@ -288,6 +288,7 @@ class ProcessBackend(Backend):
                 raise
         t0 = time.perf_counter()
         msg = window_message(window, self._slab)
+        t_put = time.perf_counter() - t0
         reply = self._exchange(msg, self.timeout)
         if reply["op"] == "error":
             cls = PipelineError if reply.get("type") == "PipelineError" else BackendProcessError
@@ -295,6 +296,7 @@ class ProcessBackend(Backend):
             raise cls(text if cls is PipelineError else f"{reply.get('type')}: {text}")
         rec = reconstruction_from_message(reply, self._mapped)
         rec.timings["ipc"] = max(time.perf_counter() - t0 - float(reply["seconds"]), 0.0)
+        rec.timings["ipc_put"] = t_put  # of ipc: the window copied into shared memory
         return rec
 
     def release(self) -> None:

@@ -35,6 +35,7 @@ world anchoring; ``~/save`` writes ``cloud.ply``, ``map.pgm``, ``map.yaml`` to
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from functools import partial
@@ -155,6 +156,8 @@ class ReconstructionNode(LifecycleNode):
                 f"backend 'model' unavailable ({backend.fallback}): "
                 "running the depth backend, which needs depth images"
             )
+        if config["switch_interval"] > 0:
+            sys.setswitchinterval(config["switch_interval"])
         limited = set_threads(config["threads"])
         if limited:
             self.get_logger().info(f"threads: {config['threads']} ({', '.join(limited)})")

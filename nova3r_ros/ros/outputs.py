@@ -2,7 +2,7 @@
 
 Topics (``~`` = the node's name):
     ``~/cloud``         sensor_msgs/PointCloud2, x y z rgb observed confidence, world frame,
-                        RELIABLE
+                        RELIABLE; published first, as serialized bytes
     ``/tf``             world -> ``<prefix><camera optical frame>`` for estimated poses only
     ``~/camera_poses``  geometry_msgs/PoseArray, every view's camera-to-world pose
     ``~/occupancy``     nav_msgs/OccupancyGrid, RELIABLE + TRANSIENT_LOCAL, depth 1
@@ -22,6 +22,7 @@ from sensor_msgs.msg import PointCloud2
 from tf2_msgs.msg import TFMessage
 
 from nova3r_ros.core.occupancy import OccupancyGrid2D
+from nova3r_ros.ros.cloud_cdr import pointcloud2_cdr
 from nova3r_ros.ros.conversions import (
     grid_to_occupancy_grid,
     header,
@@ -46,6 +47,12 @@ def cloud_message(result: Result) -> PointCloud2:
     )
 
 
+def cloud_cdr(result: Result) -> bytes:
+    """Return :func:`cloud_message` serialized (CDR), written without a message object."""
+    extra = {"observed": result.observed, "confidence": result.confidence}
+    return pointcloud2_cdr(result.points, result.colors, extra, result.frame, result.stamp)
+
+
 class Outputs:
     """Lifecycle publishers of the node (active only while the node is active)."""
 
@@ -67,13 +74,17 @@ class Outputs:
         self.publish_map(result)
 
     def publish_cloud(self, result: Result) -> float:
-        """Publish TF, ``~/camera_poses`` and ``~/cloud``; return the seconds it took."""
+        """Publish ``~/cloud``, then TF and ``~/camera_poses``; return the seconds it took.
+
+        The cloud goes out first (its consumers wait for it; it is in the world frame,
+        so it needs no camera TF), as serialized bytes (:func:`cloud_cdr`).
+        """
         t0 = time.perf_counter()
+        self.cloud.publish(cloud_cdr(result))
         if result.tf:
             poses, children = zip(*result.tf, strict=True)
             self.tf.publish(poses_to_tf_message(poses, result.frame, children, result.stamp))
         self.poses.publish(poses_to_pose_array(result.T_world_cams, result.frame, result.stamp))
-        self.cloud.publish(cloud_message(result))
         self.build_time = time.perf_counter() - t0
         self.published += 1
         return self.build_time

@@ -146,6 +146,9 @@ PARAMETERS: tuple[Param, ...] = (
     P("threads", 0, "CPU threads of torch, OpenCV and numpy's BLAS in this process and in "
       "the backend's process (applied at configure); 0 = the libraries' defaults (every "
       "core)", 0, 1024),
+    P("switch_interval", 0.0, "Python's thread switch interval (s) in this process, applied "
+      "at configure: how long the worker waits at most for the interpreter lock that the "
+      "executor's callbacks hold; 0 = Python's default (5 ms)", 0.0, 0.1),
     P("save_directory", "~/.ros/nova3r", "where ~/save writes cloud.ply, map.pgm, map.yaml"),
     P("autostart", False, "main() configures and activates the node itself (no launch file)"),
 )  # fmt: skip
