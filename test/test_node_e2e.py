@@ -173,6 +173,15 @@ def test_diagnostics_say_how_the_world_was_fixed(run):
     assert status.level == DiagnosticStatus.OK, status.message
 
 
+def test_window_ages_are_timed_in_order(run):
+    """Group formed (last message in) <= worker start <= cloud handed to the middleware."""
+    last = run.node.worker.times.last
+    assert last["grouped_age"] <= last["input_age"] <= last["published_age"]
+    values = {kv.key: kv.value for kv in run.got["diag"][-1].status[0].values}
+    for stage in ("grouped_age", "input_age", "published_age", "publish_cloud"):
+        assert float(values[f"mean_latency_ms/{stage}"]) >= 0.0
+
+
 def test_reset_clears_the_map_and_the_world(run):
     h, node = run.h, run.node
     client = h.node("resetter").create_client(Trigger, f"{NAME}/reset")

@@ -232,6 +232,20 @@ def test_threads_limits_torch():
         h.close()
 
 
+def test_switch_interval_applies_at_configure():
+    import sys
+
+    before = sys.getswitchinterval()
+    h = Harness()
+    try:
+        node = start(h, activate=False, switch_interval=0.0005)
+        assert node.trigger_configure() == SUCCESS
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
+        h.close()
+
+
 def test_a_window_larger_than_the_model_takes_fails_configure():
     pytest.importorskip("torch")
     h = Harness()
