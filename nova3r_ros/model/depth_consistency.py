@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from nova3r_ros.core.checks import nonnegative_fields
+from nova3r_ros.model.cuda_graphs import GraphCache
 
 MIN_Z = 1e-3  # metres: points closer to a camera than this are not projected into it
 
@@ -97,15 +98,17 @@ def _bilinear_depth(depth: torch.Tensor, u: torch.Tensor, v: torch.Tensor, edge_
 
 def observed_points(
     depth: torch.Tensor, K: torch.Tensor, T_frame_cam: torch.Tensor, samples: int = 20_000,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, pick: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Back-project ``samples`` random pixels of all views into the frame.
 
     Returns (points (samples, 3), valid (samples,) bool: the pixel has depth). Drawn
     with replacement and without a device sync (invalid pixels are masked, not removed).
+    ``pick``: the (samples,) flat pixel indices into (V, H, W), drawn by the caller.
     """
     V, H, W = depth.shape
-    pick = torch.randint(V * H * W, (samples,), device=depth.device, generator=generator)
+    if pick is None:
+        pick = torch.randint(V * H * W, (samples,), device=depth.device, generator=generator)
     view, pix = pick // (H * W), pick % (H * W)
     v, u = (pix // W).to(depth.dtype), (pix % W).to(depth.dtype)
     z = depth.reshape(-1)[pick]
@@ -118,17 +121,20 @@ def observed_points(
 def dominant_plane(
     points: torch.Tensor, valid: torch.Tensor, inlier_m: float, min_share: float,
     iterations: int = 256, generator: torch.Generator | None = None,
+    draw: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """RANSAC plane of the valid rows of ``points`` (M, 3), without a device sync.
 
     Returns (plane (4,): a, b, c, d with a unit normal, found (): bool tensor). The best
     hypothesis is refined by least squares over its inliers; ``found`` is True only if at
-    least ``min_share`` of the valid points lie within ``inlier_m`` of it.
+    least ``min_share`` of the valid points lie within ``inlier_m`` of it. ``draw``: the
+    (iterations, 3) uniform numbers of the triplets, drawn by the caller.
     """
     n = points.shape[0]
     first_valid = torch.argsort((~valid).to(torch.uint8), stable=True)  # valid rows first
     points, valid = points[first_valid], valid[first_valid]
-    draw = torch.rand(iterations, 3, device=points.device, generator=generator)
+    if draw is None:
+        draw = torch.rand(iterations, 3, device=points.device, generator=generator)
     idx = (draw * valid.sum()).long().clamp_max(n - 1)  # triplets among the valid rows
     tri = points[idx]
     normal = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
@@ -154,6 +160,12 @@ def dominant_plane(
     return torch.cat([normal_ls, -(normal_ls @ centre)[None]]), found
 
 
+#: :func:`apply_depth_consistency`'s CUDA graphs, one per (points, views, size, config).
+CONSISTENCY_GRAPHS = GraphCache(max_keys=8)
+PLANE_SAMPLES = 20_000  # observed pixels of the dominant-plane fit
+PLANE_ITERATIONS = 256  # its RANSAC hypotheses
+
+
 def apply_depth_consistency(
     points: torch.Tensor,
     depth: torch.Tensor,
@@ -176,10 +188,30 @@ def apply_depth_consistency(
         (points (M, 3), keep (N,) bool: which input rows survive, snapped (M,) bool:
         which surviving rows now lie on an observed surface).
 
+    Everything before the final selection has fixed shapes and no host read: on a CUDA
+    device (graphs on) it is replayed as one CUDA graph per (points, views, image size,
+    config), the plane fit's random numbers drawn beforehand from ``generator``.
     """
     config = config or DepthConsistency()
     p = points.float()
     depth, K, T = depth.float(), K.float(), T_frame_cam.float()
+    V, H, W = depth.shape
+    draws: tuple[torch.Tensor, ...] = ()
+    if config.plane_m > 0:  # the same draws, in the same order, as the eager steps took
+        pick = torch.randint(V * H * W, (PLANE_SAMPLES,), device=depth.device,
+                             generator=generator)  # fmt: skip
+        draws = (pick, torch.rand(PLANE_ITERATIONS, 3, device=depth.device, generator=generator))
+    out, keep, snapped = CONSISTENCY_GRAPHS(
+        ("depth_consistency", config), lambda *a: _consistent(config, *a), p, depth, K, T, *draws
+    )
+    return out[keep], keep, snapped[keep]
+
+
+def _consistent(
+    config: DepthConsistency, p: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
+    T: torch.Tensor, pick: torch.Tensor | None = None, draw: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Return every point moved (N, 3), ``keep`` (N,) and ``snapped`` (N,): no host reads."""
     depth = torch.where(torch.isfinite(depth) & (depth > 0), depth, torch.zeros_like(depth))
     pc, u, v = _project(p, K, T)
     d, ok = _bilinear_depth(depth, u, v, config.edge_m)
@@ -196,16 +228,16 @@ def apply_depth_consistency(
     snapped = best_abs < config.snap_m
     out = torch.where(snapped[:, None], target, p)
     if config.plane_m > 0:
-        obs, valid = observed_points(depth, K, T, generator=generator)
+        obs, valid = observed_points(depth, K, T, PLANE_SAMPLES, pick=pick)
         plane, found = dominant_plane(obs, valid, config.plane_inlier_m, config.plane_min_share,
-                                      generator=generator)  # fmt: skip
+                                      PLANE_ITERATIONS, draw=draw)  # fmt: skip
         dist = out @ plane[:3] + plane[3]
         onto = found & ~snapped & (dist.abs() < config.plane_m)
         out = torch.where(onto[:, None], out - dist[:, None] * plane[:3], out)
     keep = ~seen_free | snapped
     if config.dedupe_m > 0:
         keep &= first_per_voxel(out, config.dedupe_m, keep)
-    return out[keep], keep, snapped[keep]
+    return out, keep, snapped
 
 
 def voxel_codes(points: torch.Tensor, voxel: float) -> torch.Tensor:

@@ -32,9 +32,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nova3r_ros.model.cuda_graphs import GraphCache
+from nova3r_ros.model.cuda_graphs import enabled as graphs_enabled
+
 SIGMA_COEFF = 1.425e-3  # m^-1: sigma(d) = SIGMA_COEFF * d^2 (Kinect v1)
 MIN_MARGIN_M = 0.03
 MIN_BAND_M = 0.01
+#: :func:`measure`'s CUDA graphs, one per (padded point count, views, image size, options).
+MEASURE_GRAPHS = GraphCache(max_keys=12)
 REGION_Z_MIN = 0.1
 REGION_MARGIN_M = 0.15
 MIN_Z = 1e-3
@@ -78,6 +83,22 @@ def region_depth(depth: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(p99), p99 + REGION_MARGIN_M, torch.zeros_like(p99))
 
 
+def prepared_depth(
+    depth: torch.Tensor, edge_px: int = 2
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return (:func:`sanitize` d, :func:`clean_pixels` (d, edge_px), :func:`region_depth` d).
+
+    One CUDA graph per (views, image size, ``edge_px``) on a CUDA device (graphs on).
+    """
+    edge_px = int(edge_px)
+    return MEASURE_GRAPHS(("prepared_depth", edge_px), lambda d: _prepared(d, edge_px), depth)
+
+
+def _prepared(depth: torch.Tensor, edge_px: int) -> tuple[torch.Tensor, ...]:
+    depth = sanitize(depth)
+    return depth, clean_pixels(depth, edge_px), region_depth(depth)
+
+
 @dataclass
 class Measurement:
     """Per point, over the views (each (N,) bool unless stated).
@@ -111,12 +132,45 @@ def measure(
     near_m: float = 0.1,
     chunk: int = 1 << 20,
 ) -> Measurement:
-    """Classify ``points`` (N, 3) against every view (see the module docstring)."""
+    """Classify ``points`` (N, 3) against every view (see the module docstring).
+
+    On a CUDA device (graphs on, :mod:`~nova3r_ros.model.cuda_graphs`) the points are
+    padded to :func:`padded_count` rows and the classification is replayed as one CUDA
+    graph per (padded count, views, image size): ~45 kernel launches become one. Each
+    point's result depends on that point alone, so the padding changes nothing.
+    """
     depth = sanitize(depth)
     clean = clean_pixels(depth) if clean is None else clean
     z_far = region_depth(depth) if z_far is None else z_far
-    V, H, W = depth.shape
     K, T = K.float().to(points.device), T_frame_cam.float().to(points.device)
+    n = points.shape[0]
+    if n == 0 or not (points.is_cuda and graphs_enabled()):
+        return Measurement(*_classify(points, depth, K, T, clean, z_far, near_m, chunk))
+    padded = F.pad(points.float(), (0, 0, 0, padded_count(n) - n))
+    cols = MEASURE_GRAPHS(
+        ("measure", float(near_m), int(chunk)),
+        lambda *a: _classify(*a, near_m, chunk),
+        padded, depth, K, T, clean.bool(), z_far.float(),
+    )  # fmt: skip
+    return Measurement(*(c[:n] for c in cols))
+
+
+def padded_count(n: int) -> int:
+    """Return ``n`` rounded up to a multiple of a quarter of its power of two (>= 4096).
+
+    At most 25 % padding, and few distinct sizes (graphs) as ``n`` changes between windows.
+    """
+    n = max(int(n), 4096)
+    step = 1 << max((n - 1).bit_length() - 3, 0)
+    return -(-n // step) * step
+
+
+def _classify(
+    points: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T: torch.Tensor,
+    clean: torch.Tensor, z_far: torch.Tensor, near_m: float, chunk: int,
+) -> tuple[torch.Tensor, ...]:  # fmt: skip
+    """Return :class:`Measurement`'s columns for ``points`` (no host reads: graph-safe)."""
+    V, H, W = depth.shape
     R, t = T[:, :3, :3], T[:, :3, 3]
     flat_d, flat_c = depth.reshape(V, -1), clean.reshape(V, -1)
     parts = []
@@ -146,6 +200,7 @@ def measure(
         parts.append((free, surface, behind_v.any(0), region, rel, near))
     if not parts:
         empty = torch.zeros(0, dtype=torch.bool, device=points.device)
-        return Measurement(empty, empty, empty, empty, empty.float(), empty)
-    cols = [torch.cat(c) for c in zip(*parts, strict=True)]
-    return Measurement(*cols)
+        return empty, empty, empty, empty, empty.float(), empty
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(torch.cat(c) for c in zip(*parts, strict=True))

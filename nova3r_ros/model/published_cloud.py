@@ -49,14 +49,7 @@ import torch.nn.functional as F
 
 from nova3r_ros.core.checks import nonnegative_fields
 from nova3r_ros.model.depth_consistency import first_per_voxel, voxel_codes
-from nova3r_ros.model.measurement import (
-    Measurement,
-    clean_pixels,
-    margin,
-    measure,
-    region_depth,
-    sanitize,
-)
+from nova3r_ros.model.measurement import Measurement, margin, measure, prepared_depth
 from nova3r_ros.model.plane_completion import PlaneConfig, complete_planes
 from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
 
@@ -332,10 +325,8 @@ def publish(
 
     """
     calibration = calibration or Calibration()
-    depth = sanitize(depth)
+    depth, clean, z_far = prepared_depth(depth, config.edge_px)
     K, T = K.float(), T_ref_cam.float()
-    clean = clean_pixels(depth, config.edge_px)
-    z_far = region_depth(depth)
     stats = {}
     gated = config.force_gate or raw is None or candidates is None
     if raw is not None and raw.shape[0]:
