@@ -143,8 +143,8 @@ def dominant_plane(
     normal = normal / norm.clamp_min(1e-9)
     offset = -(normal * tri[:, 0]).sum(1)
     near = ((points @ normal.T + offset).abs() < inlier_m) & valid[:, None]
-    best = torch.argmax(near.sum(0) * usable)
-    inliers = near[:, best] & usable[best]
+    best = torch.argmax(near.sum(0) * usable).reshape(1)  # indexing by a 0-d tensor syncs
+    inliers = near.index_select(1, best)[:, 0] & usable.index_select(0, best)
     w = inliers.to(points.dtype)
     count = w.sum()
     centre = (points * w[:, None]).sum(0) / count.clamp_min(1)
@@ -152,7 +152,7 @@ def dominant_plane(
     cov = d.T @ d
     eye = torch.eye(3, device=points.device, dtype=points.dtype)
     cov = cov / torch.diagonal(cov).sum().clamp_min(1e-12) + 1e-6 * eye  # unit trace
-    normal_ls = normal[best]
+    normal_ls = normal.index_select(0, best)[0]
     for _ in range(3):  # inverse iteration from the RANSAC normal: the smallest eigenvector
         normal_ls = torch.linalg.solve_ex(cov, normal_ls)[0]  # (no error check, no sync)
         normal_ls = normal_ls / normal_ls.norm().clamp_min(1e-12)
