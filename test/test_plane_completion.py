@@ -5,18 +5,30 @@ Torch on the CPU. One 160x120 view, identity pose, f = 200 px (about 1 cm per pi
 (no depth) into it, or open a window through it onto a far wall at z = 3 m.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from nova3r_ros.model.measurement import measure, region_depth
-from nova3r_ros.model.plane_completion import PlaneConfig, complete_planes, find_planes
+from nova3r_ros.model.plane_completion import (
+    PlaneConfig,
+    _inliers,
+    complete_planes,
+    fill_plane,
+    fill_planes,
+    find_planes,
+)
 from nova3r_ros.model.published_cloud import PublishConfig, observed_cloud, publish
 
 H, W, F = 120, 160, 200.0
 K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])[None]
 T = torch.eye(4)[None]
-BLOCK = (slice(45, 75), slice(65, 95))  # 30 x 30 px: 30 cm of wall at 2 m
+BLOCK = (slice(45, 75), slice(65, 95))
+DEV = (
+    Path(__file__).resolve().parents[2] / "shared/data/7scenes-redkitchen-dev"
+)  # 30 x 30 px: 30 cm of wall at 2 m
 
 
 def wall(kind: str):
@@ -142,3 +154,72 @@ def test_config_is_validated(kw):
         PlaneConfig(**kw)
     with pytest.raises(ValueError, match="PublishConfig"):
         PublishConfig(plane_reach_m=-0.1)
+
+
+def _loop_fill(pts, cols, normals, planes, config):
+    """Plane by plane, as ``complete_planes`` does on the CPU."""
+    out = []
+    for normal, offset in planes:
+        on = _inliers(pts, normals, normal, offset, config).nonzero()[:, 0]
+        centres, conf = fill_plane(pts[on], normal, offset, config)
+        rgb = cols[on].float().mean(0).round().clamp(0, 255).to(torch.uint8)
+        out.append((centres, conf, rgb.expand(centres.shape[0], 3)))
+    return [torch.cat(x) for x in zip(*out, strict=True)]
+
+
+def _dev_window(views=4, start=60):
+    from nova3r_ros.core.transforms import se3_inverse
+    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+    if not DEV.is_dir():
+        pytest.skip(f"no 7-Scenes dev frames at {DEV}")
+    seq = SevenScenesSequence(str(DEV))
+    idx = [start + 4 * i for i in range(views)]
+    vs = [seq.view(i) for i in idx]
+    ref = se3_inverse(seq.pose(idx[0]))
+
+    def t(a, dtype=torch.float32):
+        return torch.as_tensor(np.stack(a), dtype=dtype)
+
+    T_ref = t([ref @ seq.pose(i) for i in idx])
+    return (
+        t([v.depth for v in vs]),
+        t([v.K for v in vs]),
+        T_ref,
+        t([v.image for v in vs], torch.uint8),
+    )
+
+
+@pytest.mark.parametrize("scene", ["box", "window", "dev"])
+def test_planes_batched_fill_the_same_cells_as_one_by_one(scene):
+    """The GPU path's batch (grids padded to the largest) equals the CPU's plane-by-plane."""
+    config = PlaneConfig()
+    if scene == "dev":
+        depth, Kd, Td, rgb = _dev_window()
+    else:
+        (depth, rgb), Kd, Td = wall(scene), K, T
+    pts, cols, normals = observed_cloud(depth, Kd, Td, rgb, 0.01, with_normals=True)
+    planes = find_planes(pts, config)
+    assert len(planes) >= (3 if scene == "dev" else 1)
+    centres, conf, colours = fill_planes(pts, normals, cols, planes, config)
+    ref = _loop_fill(pts, cols, normals, planes, config)
+    assert centres.shape[0] > 0
+    assert torch.equal(centres, ref[0]) and torch.equal(conf, ref[1])
+    assert (colours.int() - ref[2].int()).abs().max() <= 1  # a mean summed in another order
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("scene", ["box", "dev"])
+def test_planes_batched_on_the_gpu_as_one_by_one(scene):
+    config = PlaneConfig()
+    if scene == "dev":
+        depth, Kd, Td, rgb = _dev_window()
+    else:
+        (depth, rgb), Kd, Td = wall(scene), K, T
+    depth, Kd, Td, rgb = (x.cuda() for x in (depth, Kd, Td, rgb))
+    pts, cols, normals = observed_cloud(depth, Kd, Td, rgb, 0.01, with_normals=True)
+    planes = find_planes(pts, config)
+    centres, conf, colours = fill_planes(pts, normals, cols, planes, config)
+    ref = _loop_fill(pts, cols, normals, planes, config)
+    assert centres.shape[0] > 0 and torch.equal(centres, ref[0]) and torch.equal(conf, ref[1])
+    assert (colours.int() - ref[2].int()).abs().max() <= 1
