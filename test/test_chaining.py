@@ -164,3 +164,75 @@ def test_a_view_whose_pose_fails_gets_no_tf_and_is_counted():
     assert "views_tf_withheld" in str(proc.chainer.values())
     # its points are not published either: the cloud is view 0's depth (the box and floor)
     assert r.points[:, 2].max() < 0.45  # the box top is at 0.3 m; the blocking plane higher
+
+
+def _sim3(scale: float, deg: float, t) -> np.ndarray:
+    a = np.radians(deg)
+    S = np.eye(4)
+    S[:3, :3] = scale * np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0],
+                                  [0, 0, 1]])  # fmt: skip
+    S[:3, 3] = t
+    return S
+
+
+def _turned(T: np.ndarray, deg: float) -> np.ndarray:
+    """``T`` with its camera turned by ``deg`` about its own x axis."""
+    a = np.radians(deg)
+    R = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    out = T.copy()
+    out[:3, :3] = T[:3, :3] @ R
+    return out
+
+
+def _shared_case(n: int):
+    """Remembered world poses of ``n`` views, and the same views in a window's own frame."""
+    world = [arc_pose(20.0 * i) for i in range(n)]
+    S = _sim3(0.4, 35.0, [0.3, -0.2, 0.1])  # window frame -> world (normalised scale)
+    S_inv = np.linalg.inv(S)
+    out = []
+    for T in world:
+        T_out = S_inv @ T
+        T_out[:3, :3] /= np.cbrt(np.linalg.det(T_out[:3, :3]))  # a camera pose: rigid
+        out.append(T_out)
+    return world, out, S
+
+
+def test_shared_views_that_agree_keep_the_placement():
+    from nova3r_ros.ros.chaining import MapChainer
+    from nova3r_ros.ros.world import align_poses
+
+    world, out, S = _shared_case(3)
+    T = align_poses(out, world, with_scale=True)
+    np.testing.assert_allclose(T, S, atol=1e-9)
+    chainer = MapChainer()
+    placed, how = chainer.check_shared(T, out, world, True)
+    np.testing.assert_allclose(placed, T)
+    assert how.startswith("3 shared views agree")
+    assert chainer.stats.views_shared_dropped == chainer.stats.windows_not_placed == 0
+    assert chainer.check_shared(T, out[:1], world[:1], True)[1] == "one shared view: unchecked"
+
+
+def test_a_disagreeing_shared_view_is_left_out_of_the_placement():
+    from nova3r_ros.ros.chaining import MapChainer
+    from nova3r_ros.ros.world import align_poses
+
+    world, out, S = _shared_case(4)
+    out[2] = _turned(out[2], 30.0)  # that view's estimate is 30 deg off
+    chainer = MapChainer()
+    placed, how = chainer.check_shared(align_poses(out, world, True), out, world, True)
+    np.testing.assert_allclose(placed, S, atol=1e-9)  # from the three that agree
+    assert "1 disagreeing left out" in how and chainer.stats.views_shared_dropped == 1
+
+
+def test_two_shared_views_that_disagree_do_not_place_the_window():
+    from nova3r_ros.ros.chaining import MapChainer
+    from nova3r_ros.ros.world import align_poses
+
+    world, out, _ = _shared_case(2)
+    out[1] = _turned(out[1], 25.0)
+    chainer = MapChainer()
+    with pytest.raises(ChainError, match="shared views disagree"):
+        chainer.check_shared(align_poses(out, world, True), out, world, True)
+    assert chainer.stats.windows_shared_disagree == chainer.stats.windows_not_placed == 1
+    values = chainer.values()
+    assert values["chain/windows_shared_disagree"] == 1

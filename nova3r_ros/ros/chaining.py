@@ -60,6 +60,8 @@ class ChainConfig:
     a corridor) stays where the placement put it. ``min_constraint``: for a view found
     on the map on its own (:meth:`MapChainer.place_view`), the smallest eigenvalue of
     its inliers' mean ``n n^T`` (0 for one plane, 1/3 for three orthogonal ones).
+    ``shared_max_deg`` / ``shared_max_spread``: without depth (no map),
+    :meth:`MapChainer.check_shared`'s bounds on a shared view's placed pose.
     """
 
     voxel: float = 0.02
@@ -76,6 +78,8 @@ class ChainConfig:
     relocalise_deg: float = 10.0  # ... is a relocalisation, not drift
     noise_m: float = 0.002  # corrections within this and noise_deg are not applied: ...
     noise_deg: float = 0.2  # ... below a tenth of a voxel the map's averaging dominates
+    shared_max_deg: float = 10.0  # no map: a shared view's placed pose may turn this much
+    shared_max_spread: float = 0.5  # ... and move this share of the shared centres' spread
 
 
 def _motion(T: np.ndarray) -> tuple[float, float]:
@@ -92,6 +96,8 @@ class ChainStats:
     windows_relocalised: int = 0
     windows_unchecked: int = 0
     windows_not_placed: int = 0
+    windows_shared_disagree: int = 0  # no map (no depth): shared views disagree, not placed
+    views_shared_dropped: int = 0  # no map: a shared view left out of the chaining
     views_tf_withheld: int = 0  # views whose pose failed its checks (no TF, no points)
     views_rescued: int = 0  # views whose failed pose was found again on the map (TF again)
     drift_last_m: float = 0.0
@@ -211,6 +217,69 @@ class MapChainer:
             )
         raise ChainError(f"window {s.chain_last}")
 
+    def check_shared(
+        self,
+        T_world_out: np.ndarray,
+        T_out_shared: list[np.ndarray],
+        T_world_shared: list[np.ndarray],
+        with_scale: bool,
+    ) -> tuple[np.ndarray, str]:
+        """Check a chained placement by its shared views, where no map can (no depth).
+
+        The views a window shares with the window before it fix its placement
+        (:func:`~nova3r_ros.ros.world.align_poses`); with two or more, each view placed
+        by it must land on its remembered world pose: within ``shared_max_deg`` and
+        within ``shared_max_spread`` of the shared centres' spread (the centres' RMS
+        distance from their mean; unchecked where the centres coincide). A view that
+        does not is left out of the placement if at least two others agree (counted in
+        ``views_shared_dropped``); when no two agree, the window is not placed.
+
+        Args:
+            T_world_out: the anchor's placement (4x4, Sim(3) without depth).
+            T_out_shared: the shared views' camera-to-output poses in this window.
+            T_world_shared: the same views' remembered camera-to-world poses.
+            with_scale: Sim(3) (normalised scale) rather than rigid.
+
+        Returns:
+            (the placement, kept or refitted without the disagreeing views, how).
+
+        Raises:
+            ChainError: the shared views disagree (counted in ``windows_shared_disagree``
+                and ``windows_not_placed``).
+
+        """
+        from nova3r_ros.ros.world import align_poses  # world imports nothing from here
+
+        if len(T_out_shared) < 2:
+            return T_world_out, "one shared view: unchecked"
+        keep = list(range(len(T_out_shared)))
+        T = np.asarray(T_world_out, np.float64)
+        while True:
+            deg, rel = _shared_residuals(T, [T_out_shared[i] for i in keep],
+                                         [T_world_shared[i] for i in keep])  # fmt: skip
+            bad = (deg > self.config.shared_max_deg) | (rel > self.config.shared_max_spread)
+            if not bad.any():
+                dropped = len(T_out_shared) - len(keep)
+                with self._lock:
+                    self.stats.views_shared_dropped += dropped
+                how = (f"{len(keep)} shared views agree (max {deg.max():.1f} deg, "
+                       f"{rel.max():.2f} of their spread)")  # fmt: skip
+                return T, how + (f"; {dropped} disagreeing left out" if dropped else "")
+            if len(keep) <= 2:
+                break
+            keep.pop(int(np.argmax(np.maximum(deg / self.config.shared_max_deg,
+                                              rel / self.config.shared_max_spread))))  # fmt: skip
+            T = align_poses([T_out_shared[i] for i in keep], [T_world_shared[i] for i in keep],
+                            with_scale)  # fmt: skip
+        with self._lock:
+            s = self.stats
+            s.windows_not_placed += 1
+            s.windows_shared_disagree += 1
+            s.chain_last = (f"not placed: the shared views disagree ({deg.max():.1f} deg, "
+                            f"{rel.max():.2f} of their spread)")  # fmt: skip
+            self._lost = True
+        raise ChainError(f"window {s.chain_last}")
+
     def place_view(
         self, depth: np.ndarray, K: np.ndarray, guesses: list[np.ndarray]
     ) -> np.ndarray | None:
@@ -281,6 +350,27 @@ class MapChainer:
             d = dict(vars(self.stats))
         d.pop("extra", None)
         return {f"chain/{k}": v for k, v in d.items()}
+
+
+def _shared_residuals(
+    T_world_out: np.ndarray, T_out: list[np.ndarray], T_world: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per shared view: rotation error (deg) and centre error / the centres' spread.
+
+    ``T_world_out`` may hold a scale (Sim(3)); the spread is the RMS distance of the
+    remembered centres from their mean; where it is ~0 the centre error is 0 (unchecked).
+    """
+    A = np.asarray(T_world_out, np.float64)
+    scale = float(np.cbrt(np.linalg.det(A[:3, :3])))
+    R = A[:3, :3] / scale
+    known = np.array([np.asarray(T, np.float64)[:3, 3] for T in T_world])
+    placed = np.array([A[:3, :3] @ np.asarray(T, np.float64)[:3, 3] + A[:3, 3] for T in T_out])
+    deg = np.array([rotation_angle_deg(np.asarray(Tw)[:3, :3].T @ R @ np.asarray(To)[:3, :3])
+                    for To, Tw in zip(T_out, T_world, strict=True)])  # fmt: skip
+    spread = float(np.sqrt(np.mean(np.sum((known - known.mean(0)) ** 2, axis=1))))
+    err = np.linalg.norm(placed - known, axis=1)
+    rel = err / spread if spread > 1e-9 else np.full(len(T_out), np.nan)
+    return deg, np.nan_to_num(rel, nan=0.0)
 
 
 def view_pose_ok(stats: dict, n_views: int) -> list[bool]:

@@ -15,9 +15,10 @@ Pose sources, decided per window from what TF knew about every view:
         of a single camera.
 Outputs not in the world frame are anchored by :class:`~nova3r_ros.ros.world.WorldAnchor`;
 with metric depth the placement is checked and refined against the map of the views
-accepted so far (:class:`~nova3r_ros.ros.chaining.MapChainer`), and a window that agrees
-with no placement raises :class:`~nova3r_ros.ros.chaining.ChainError` (nothing of it is
-published; the fallback backend is not tried). Views whose estimated pose failed the
+accepted so far (:class:`~nova3r_ros.ros.chaining.MapChainer`), without depth a window
+chained through shared views is checked by them (``check_shared``), and a window that
+agrees with no placement raises :class:`~nova3r_ros.ros.chaining.ChainError` (nothing of
+it is published; the fallback backend is not tried). Views whose estimated pose failed the
 backend's checks (``pose_ok_<i>`` 0 in ``rec.stats``) are left out of ``T_world_cams``,
 ``tf``, the map and the occupancy rays (the backend leaves their points out).
 Occupancy: rays to observed points carve free space; completed points (``observed``
@@ -283,6 +284,13 @@ class Processor:
                     [self.anchor.camera_pose(views[n].camera) for n in fresh],
                 )  # fmt: skip
                 how += f"; {placed}"
+            elif self.anchor.basis == "chain":  # no depth, no map: the shared views agree?
+                idx, known_world = self.anchor.shared
+                T_world_out, checked = self.chainer.check_shared(
+                    T_world_out, [T_out_cams[n] for n in idx], known_world,
+                    scale_mode != "metric",
+                )  # fmt: skip
+                how += f"; {checked}"
             T_world_cams = [_rigid(T_world_out @ T) for T in T_out_cams]
             points = transform_points(T_world_out, points)
             if scale_mode == "metric" and window.has_depth:

@@ -9,8 +9,10 @@ follows camera 0's viewing direction. Later windows are chained: the views
 they share with earlier windows (same camera, same stamp) fix ``T_world_out``
 (Sim(3) for normalised scale, rigid for metric); with no shared view, the
 latest world pose of the same camera is used (a static camera assumption).
-:attr:`WorldAnchor.basis` says which (``first``, ``chain``, ``camera``); with metric
-depth :mod:`.chaining` then checks and refines the placement against the map.
+:attr:`WorldAnchor.basis` says which (``first``, ``chain``, ``camera``) and
+:attr:`WorldAnchor.shared` through which views (their indices in the window and their
+remembered world poses); with metric depth :mod:`.chaining` then checks and refines the
+placement against the map, without depth against the shared views themselves.
 
 ROS-free: numpy only. ``T_a_b`` maps points in frame b into frame a (4x4 float64).
 """
@@ -102,6 +104,7 @@ class WorldAnchor:
         self.anchored = False
         self.how = "not anchored yet"
         self.basis = ""  # how the last window was placed: first, chain or camera
+        self.shared: tuple[list[int], list[np.ndarray]] = ([], [])  # the last placement's
 
     def anchor(
         self,
@@ -123,6 +126,7 @@ class WorldAnchor:
 
         """
         self.basis = "first"
+        self.shared = ([], [])
         if not self.anchored:
             if gravity_aligned:
                 T, self.how = np.eye(4), "world = the rig frame at the first window"
@@ -150,6 +154,7 @@ class WorldAnchor:
             return T
         kind = "Sim(3)" if not metric else "rigid"
         self.how += f", {kind}"
+        self.shared = (shared, known)
         return align_poses([T_out_cams[i] for i in shared], known, with_scale=not metric)
 
     def remember(self, keys: Sequence[tuple[str, int]], T_world_cams: Sequence[np.ndarray]):
