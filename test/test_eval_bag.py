@@ -98,3 +98,20 @@ def test_eval_bag_on_a_truncated_bag_exits_1(rs_bag, tmp_path, capsys):
     assert main(["eval-bag", str(bad), "--backend", "depth"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert str(mcap) in err and "byte " in err
+
+
+def test_eval_bag_without_depth_scores_the_trajectory(tmp_path, capsys):
+    """An RGB-only bag without TF: no oracle to judge clouds by; the trajectory is scored."""
+    seq = SequenceConfig(cameras=1, steps=3, height=48, width=64, n_gt_points=5000,
+                         motion="handheld", depth=False)  # fmt: skip
+    bag = make_synthetic(tmp_path / "b", seq, BagOptions(tf="none"), log=lambda s: None)
+    out = tmp_path / "o"
+    assert main(["eval-bag", str(bag), "--points", "256", "--steps", "2", "--window-size", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr()
+    assert "the clouds are not scored" in printed.err and "| oracle |" not in printed.out
+    assert "Sim(3)-aligned to the sidecar" in printed.out
+    row = json.loads((out / "metrics.json").read_text())["node (model)"]
+    assert 0.0 <= row["published"] <= 1.0 and "ate" in row and "fscore@1cm" not in row
+    traj = json.loads((out / "trajectory.json").read_text())
+    assert "chain/windows_shared_disagree" in traj

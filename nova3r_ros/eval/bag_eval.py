@@ -259,7 +259,8 @@ def score_run(
 
     On a bag without TF the trajectory is scored and the clouds are moved into the
     sidecar's world by its alignment first (module docstring); the node row then
-    carries ``ate`` and ``tracked``. Returns (table, per-window metrics, trajectory
+    carries ``ate`` and ``tracked``. A bag without depth scores the trajectory and the
+    share of windows published only. Returns (table, per-window metrics, trajectory
     metrics or None for a bag with TF).
     """
     traj_m, S = None, np.eye(4)
@@ -270,6 +271,13 @@ def score_run(
         metric = all(v.depth is not None for v in seq_n.views)
         traj_m = trajectory_metrics(traj, metric)
         S = traj.T_gt_node
+    if not all(v.depth is not None for v in seq.views):  # RGB only: no oracle to judge by
+        log("[eval-bag] no depth in the bag: the clouds are not scored (the depth-only "
+            "oracle defines the observed and hidden sets); the trajectory is")  # fmt: skip
+        row = {"published": sum(s in run.windows for s in run.steps) / max(len(run.steps), 1)}
+        if traj_m is not None:
+            row.update(ate=traj_m["ate"], tracked=traj_m["tracked"])
+        return {label: row}, [], traj_m
     published = {}
     for s, w in run.windows.items():
         pts = np.asarray(w.points, np.float64) @ S[:3, :3].T + S[:3, 3]
