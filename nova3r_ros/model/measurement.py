@@ -39,7 +39,7 @@ SIGMA_COEFF = 1.425e-3  # m^-1: sigma(d) = SIGMA_COEFF * d^2 (Kinect v1)
 MIN_MARGIN_M = 0.03
 MIN_BAND_M = 0.01
 #: :func:`measure`'s CUDA graphs, one per (padded point count, views, image size, options).
-MEASURE_GRAPHS = GraphCache(max_keys=12)
+MEASURE_GRAPHS = GraphCache(max_keys=16)
 REGION_Z_MIN = 0.1
 REGION_MARGIN_M = 0.15
 MIN_Z = 1e-3
@@ -156,13 +156,13 @@ def measure(
 
 
 def padded_count(n: int) -> int:
-    """Return ``n`` rounded up to a multiple of a quarter of its power of two (>= 4096).
+    """Return the power of two >= ``n`` (at least 4096): the padded point count.
 
-    At most 25 % padding, and few distinct sizes (graphs) as ``n`` changes between windows.
+    At most twice the points (the classification is cheap on a GPU), and few distinct
+    sizes, i.e. few graphs, however the point counts vary from window to window (a graph
+    captured per window would cost more than it saves).
     """
-    n = max(int(n), 4096)
-    step = 1 << max((n - 1).bit_length() - 3, 0)
-    return -(-n // step) * step
+    return 1 << max(int(n) - 1, 4095).bit_length()
 
 
 def _classify(
