@@ -262,11 +262,14 @@ def fill_planes(
     """Every plane's :func:`fill_plane` at once: centres (C, 3), confidence (C,), colour (C, 3).
 
     The planes' grids are stacked, padded to the largest, and dilated, closed and ringed
-    as one batch: the same cells as plane by plane (each grid has ``closing + 1`` cells of
-    margin around its inliers, more than the ``reach`` that bounds the filled cells, so
-    the padding fills nothing), in the same order (plane by plane, row by row), with
-    three host reads in all instead of three per plane. The launch-bound GPU path;
-    ``points`` (N, 3), ``normals`` (N, 3), ``colors`` (N, 3) uint8: the observed cloud.
+    as one batch: the same cells as plane by plane (padding is never occupied; each
+    plane's erosion treats the cells beyond its own grid as occupied, as the zero padding
+    of one plane's convolution does; cells beyond its own grid are not filled), in the
+    same order (plane by plane, row by row), with three host reads in all instead of
+    three per plane. Dot products are :func:`_dot`'s, so the inliers and grid cells are
+    bit for bit those of plane by plane. The launch-bound GPU path; ``points`` (N, 3),
+    ``normals`` (N, 3), ``colors`` (N, 3) uint8: the observed cloud; colours are the
+    planes' inlier means (summed in another order: +-1 where a mean ends in .5).
     """
     dev = points.device
     P = len(planes)
