@@ -209,6 +209,9 @@ def test_shared_views_that_agree_keep_the_placement():
     np.testing.assert_allclose(placed, T)
     assert how.startswith("3 shared views agree")
     assert chainer.stats.views_shared_dropped == chainer.stats.windows_not_placed == 0
+    assert chainer.stats.windows_chained == 1 and "checked by its shared views" in (
+        chainer.stats.chain_last
+    )
     assert chainer.check_shared(T, out[:1], world[:1], True)[1] == "one shared view: unchecked"
 
 

@@ -260,11 +260,15 @@ class MapChainer:
             bad = (deg > self.config.shared_max_deg) | (rel > self.config.shared_max_spread)
             if not bad.any():
                 dropped = len(T_out_shared) - len(keep)
-                with self._lock:
-                    self.stats.views_shared_dropped += dropped
                 how = (f"{len(keep)} shared views agree (max {deg.max():.1f} deg, "
                        f"{rel.max():.2f} of their spread)")  # fmt: skip
-                return T, how + (f"; {dropped} disagreeing left out" if dropped else "")
+                how += f"; {dropped} disagreeing left out" if dropped else ""
+                with self._lock:
+                    self.stats.views_shared_dropped += dropped
+                    self.stats.windows_chained += 1
+                    self.stats.chain_last = f"chained, checked by its shared views: {how}"
+                    self._lost = False
+                return T, how
             if len(keep) <= 2:
                 break
             keep.pop(int(np.argmax(np.maximum(deg / self.config.shared_max_deg,
