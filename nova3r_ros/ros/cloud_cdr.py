@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 
-from nova3r_ros.ros.cloud_msgs import FLOAT32, PointCloudError
+from nova3r_ros.ros.cloud_msgs import FLOAT32, PointCloudError, cloud_fields, fill_columns
 
 _ORIGIN = 4  # alignment counts from the end of the encapsulation header
 _ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian
@@ -86,26 +86,8 @@ def pointcloud2_cdr(
     """
     if sys.byteorder != "little":
         raise PointCloudError("raw PointCloud2 writing needs a little-endian host")
-    pts = np.asarray(points)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise PointCloudError(f"points must be Nx3, got shape {pts.shape}")
-    n = pts.shape[0]
-    names = ["x", "y", "z"]
-    if colors is not None:
-        colors = np.asarray(colors)
-        if colors.shape != (n, 3) or colors.dtype != np.uint8:
-            raise PointCloudError(
-                f"colors must be uint8 of shape ({n}, 3), got {colors.dtype} {colors.shape}"
-            )
-        names.append("rgb")
-    extra = dict(extra_fields or {})
-    for name, values in extra.items():
-        if name in names:
-            raise PointCloudError(f"field {name!r} given twice")
-        if np.shape(values) != (n,):
-            raise PointCloudError(f"field {name!r} must have shape ({n},), got {np.shape(values)}")
-        names.append(name)
-    columns = len(names)
+    pts, colors, extra, names = cloud_fields(points, colors, extra_fields)
+    n, columns = pts.shape[0], len(names)
     if stamp_ns < 0:
         raise PointCloudError(f"negative stamp {stamp_ns}")
 
@@ -131,15 +113,6 @@ def pointcloud2_cdr(
     out[: len(head)] = np.frombuffer(head, np.uint8)
     body = out[len(head) : len(head) + 4 * columns * n]
     buf = body.view(np.float32).reshape(n, columns) if n else np.empty((0, columns), np.float32)
-    buf[:, :3] = pts
-    col = 3
-    if colors is not None:  # bytes B, G, R, 0 = uint32 0x00RRGGBB (little endian)
-        rgb = body.reshape(n, 4 * columns)[:, 12:16]
-        rgb[:, :3] = colors[:, ::-1]
-        rgb[:, 3] = 0
-        col += 1
-    for values in extra.values():
-        buf[:, col] = values  # cast to float32 on assignment (bool, int, float64 ...)
-        col += 1
+    fill_columns(buf, pts, colors, extra)
     out[-1] = bool(np.all(np.isfinite(pts))) if n else True  # is_dense
     return out.tobytes()

@@ -52,6 +52,58 @@ def unpack_rgb(packed: np.ndarray) -> np.ndarray:
     return out
 
 
+def cloud_fields(
+    points: np.ndarray, colors: np.ndarray | None, extra_fields: dict[str, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray], list[str]]:
+    """Check the arrays of a cloud; return (points, colors, extra fields, field names).
+
+    Raises:
+        PointCloudError: points not (N, 3), colours not (N, 3) uint8, an extra field
+            not (N,) or given twice.
+
+    """
+    pts = np.asarray(points)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise PointCloudError(f"points must be Nx3, got shape {pts.shape}")
+    n = pts.shape[0]
+    names = ["x", "y", "z"]
+    if colors is not None:
+        colors = np.asarray(colors)
+        if colors.shape != (n, 3) or colors.dtype != np.uint8:
+            raise PointCloudError(
+                f"colors must be uint8 of shape ({n}, 3), got {colors.dtype} {colors.shape}"
+            )
+        names.append("rgb")
+    extra = dict(extra_fields or {})
+    for name, values in extra.items():
+        if name in names:
+            raise PointCloudError(f"field {name!r} given twice")
+        if np.shape(values) != (n,):
+            raise PointCloudError(f"field {name!r} must have shape ({n},), got {np.shape(values)}")
+        names.append(name)
+    return pts, colors, extra, names
+
+
+def fill_columns(
+    buf: np.ndarray, pts: np.ndarray, colors: np.ndarray | None, extra: dict[str, np.ndarray]
+) -> None:
+    """Write the float32 columns (x y z, rgb bits, extra fields) into ``buf`` (N, C)."""
+    n, columns = buf.shape
+    buf[:, :3] = pts
+    col = 3
+    if colors is not None:
+        if np.little_endian:  # bytes B, G, R, 0 = uint32 0x00RRGGBB, written in place
+            rgb = buf.view(np.uint8).reshape(n, 4 * columns)[:, 12:16]
+            rgb[:, :3] = colors[:, ::-1]
+            rgb[:, 3] = 0
+        else:
+            buf.view(np.uint32)[:, col] = pack_rgb(colors)
+        col += 1
+    for values in extra.values():
+        buf[:, col] = values  # cast to float32 on assignment (bool, int, float64 ...)
+        col += 1
+
+
 def points_to_pointcloud2(
     points: np.ndarray,
     colors: np.ndarray | None = None,
@@ -69,43 +121,10 @@ def points_to_pointcloud2(
         header: std_msgs/Header copied into the message.
 
     """
-    pts = np.asarray(points)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise PointCloudError(f"points must be Nx3, got shape {pts.shape}")
-    n = pts.shape[0]
-    names = ["x", "y", "z"]
-    columns = 3
-    if colors is not None:
-        colors = np.asarray(colors)
-        if colors.shape != (n, 3) or colors.dtype != np.uint8:
-            raise PointCloudError(
-                f"colors must be uint8 of shape ({n}, 3), got {colors.dtype} {colors.shape}"
-            )
-        names.append("rgb")
-        columns += 1
-    extra_fields = dict(extra_fields or {})
-    for name, values in extra_fields.items():
-        if name in names:
-            raise PointCloudError(f"field {name!r} given twice")
-        if np.shape(values) != (n,):
-            raise PointCloudError(f"field {name!r} must have shape ({n},), got {np.shape(values)}")
-        names.append(name)
-        columns += 1
-
+    pts, colors, extra_fields, names = cloud_fields(points, colors, extra_fields)
+    n, columns = pts.shape[0], len(names)
     buf = np.empty((n, columns), dtype=np.float32)
-    buf[:, :3] = pts
-    col = 3
-    if colors is not None:
-        if np.little_endian:  # bytes B, G, R, 0 = uint32 0x00RRGGBB, written in place
-            rgb = buf.view(np.uint8).reshape(n, 4 * columns)[:, 12:16]
-            rgb[:, :3] = colors[:, ::-1]
-            rgb[:, 3] = 0
-        else:
-            buf.view(np.uint32)[:, col] = pack_rgb(colors)
-        col += 1
-    for values in extra_fields.values():
-        buf[:, col] = values  # cast to float32 on assignment (bool, int, float64 ...)
-        col += 1
+    fill_columns(buf, pts, colors, extra_fields)
 
     msg = PointCloud2()
     if header is not None:
