@@ -190,19 +190,25 @@ def _dev_window(views=4, start=60):
     )
 
 
-@pytest.mark.parametrize("scene", ["box", "window", "dev"])
-def test_planes_batched_fill_the_same_cells_as_one_by_one(scene):
-    """The GPU path's batch (grids padded to the largest) equals the CPU's plane-by-plane."""
+def _batched_and_one_by_one(scene: str, device: str = "cpu"):
+    """Return (planes, fill_planes' output, the plane-by-plane loop's) on ``scene``."""
     config = PlaneConfig()
     if scene == "dev":
         depth, Kd, Td, rgb = _dev_window()
     else:
         (depth, rgb), Kd, Td = wall(scene), K, T
+    depth, Kd, Td, rgb = (x.to(device) for x in (depth, Kd, Td, rgb))
     pts, cols, normals = observed_cloud(depth, Kd, Td, rgb, 0.01, with_normals=True)
     planes = find_planes(pts, config)
+    batched = fill_planes(pts, normals, cols, planes, config)
+    return planes, batched, _loop_fill(pts, cols, normals, planes, config)
+
+
+@pytest.mark.parametrize("scene", ["box", "window", "dev"])
+def test_planes_batched_fill_the_same_cells_as_one_by_one(scene):
+    """The GPU path's batch (grids padded to the largest) equals the CPU's plane-by-plane."""
+    planes, (centres, conf, colours), ref = _batched_and_one_by_one(scene)
     assert len(planes) >= (3 if scene == "dev" else 1)
-    centres, conf, colours = fill_planes(pts, normals, cols, planes, config)
-    ref = _loop_fill(pts, cols, normals, planes, config)
     assert centres.shape[0] > 0
     assert torch.equal(centres, ref[0]) and torch.equal(conf, ref[1])
     assert (colours.int() - ref[2].int()).abs().max() <= 1  # a mean summed in another order
@@ -211,15 +217,6 @@ def test_planes_batched_fill_the_same_cells_as_one_by_one(scene):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("scene", ["box", "dev"])
 def test_planes_batched_on_the_gpu_as_one_by_one(scene):
-    config = PlaneConfig()
-    if scene == "dev":
-        depth, Kd, Td, rgb = _dev_window()
-    else:
-        (depth, rgb), Kd, Td = wall(scene), K, T
-    depth, Kd, Td, rgb = (x.cuda() for x in (depth, Kd, Td, rgb))
-    pts, cols, normals = observed_cloud(depth, Kd, Td, rgb, 0.01, with_normals=True)
-    planes = find_planes(pts, config)
-    centres, conf, colours = fill_planes(pts, normals, cols, planes, config)
-    ref = _loop_fill(pts, cols, normals, planes, config)
+    _, (centres, conf, colours), ref = _batched_and_one_by_one(scene, "cuda")
     assert centres.shape[0] > 0 and torch.equal(centres, ref[0]) and torch.equal(conf, ref[1])
     assert (colours.int() - ref[2].int()).abs().max() <= 1

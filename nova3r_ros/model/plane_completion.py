@@ -171,25 +171,6 @@ def _square3(device: torch.device) -> torch.Tensor:
     return torch.ones(1, 1, 3, 3, device=device)
 
 
-def _dilate(mask: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    pad = kernel.shape[-1] // 2
-    return F.conv2d(mask.float()[None, None], kernel, padding=pad)[0, 0] > 0.5
-
-
-def _close(occ: torch.Tensor, radius_cells: int) -> torch.Tensor:
-    """Close ``occ`` (H, W) with a disk, on coarse cells of at most radius / 8.
-
-    A coarse cell is occupied when any of its fine cells is; the closed coarse grid is
-    read back at the fine cells (the closing's own resolution is radius / 8).
-    """
-    f = max(1, radius_cells // 8)
-    h, w = occ.shape
-    coarse = F.max_pool2d(occ.float()[None, None], f, f, ceil_mode=True)[0, 0] > 0
-    disk = _disk(max(1, round(radius_cells / f)), occ.device)
-    closed = ~_dilate(~_dilate(coarse, disk), disk)
-    return closed.repeat_interleave(f, 0).repeat_interleave(f, 1)[:h, :w]
-
-
 def _inliers(points, normals, normal, offset: float, config: PlaneConfig) -> torch.Tensor:
     """(N,) bool: within ``inlier_m`` of the plane with a normal within ``MAX_NORMAL_DEG``.
 
@@ -198,27 +179,6 @@ def _inliers(points, normals, normal, offset: float, config: PlaneConfig) -> tor
     """
     near = (_dot(points.float(), normal) + offset).abs() <= config.inlier_m
     return near & (_dot(normals.float(), normal).abs() >= math.cos(math.radians(MAX_NORMAL_DEG)))
-
-
-def _reach_rings(occ: torch.Tensor, reach_cells: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (confidence (H, W) float32, reached (H, W) bool) of the cells around ``occ``.
-
-    A cell within the q-th quarter of ``reach_cells`` of ``occ`` (q = 1..4, disks of
-    radius round(reach * q / 4), at least 1) gets confidence 1 - 0.5 (q - 1) / 3;
-    ``occ`` itself and cells beyond reach get 0; ``reached`` is ``occ`` or within reach.
-    The four dilations run as one 4-channel convolution.
-    """
-    radii = [max(1, round(reach_cells * q / 4)) for q in (1, 2, 3, 4)]
-    big = max(radii)
-    kernels = torch.cat([_disk(r, occ.device, big) for r in radii])  # (4, 1, S, S)
-    near = F.conv2d(occ.float()[None, None], kernels, padding=big)[0] > 0.5  # (4, H, W)
-    conf = torch.zeros_like(occ, dtype=torch.float32)
-    reached = occ.clone()
-    for q in range(4):  # the first quarter that reaches a cell sets its confidence
-        ring = near[q] & ~reached
-        conf = torch.where(ring, 1.0 - 0.5 * q / 3, conf)
-        reached = reached | ring
-    return conf, reached
 
 
 def fill_plane(
@@ -244,11 +204,12 @@ def fill_plane(
     hits = torch.zeros(h, w, dtype=torch.int32, device=dev)
     hits.index_put_((ij[:, 0], ij[:, 1]), keep.int(), accumulate=True)
     occ = hits > 0
-    occ = _dilate(occ, _square3(dev))  # close the points' own gaps
-    closed = _close(occ, r)
+    occ = _dilate(occ[None], _square3(dev))  # close the points' own gaps; (1, h, w)
+    closed = _close(occ, r, size[None])
     filled = closed & ~occ
     conf, reached = _reach_rings(occ, config.reach_m / config.cell_m)
-    filled &= reached
+    filled = (filled & reached)[0]
+    conf = conf[0]
     cells = filled.nonzero()
     uvc = (cells.float() + 0.5) * config.cell_m + lo
     centres = uvc[:, :1] * e1 + uvc[:, 1:] * e2 - offset * normal
@@ -303,9 +264,9 @@ def fill_planes(
     hits = torch.zeros(P, H, W, dtype=torch.int32, device=dev)
     hits.index_put_((plane, ij[..., 0].clamp_max(H - 1), ij[..., 1].clamp_max(W - 1)),
                     keep.int(), accumulate=True)  # fmt: skip
-    occ = _dilate_batch(hits > 0, _square3(dev))
-    closed = _close_batch(occ, r, size)
-    conf, reached = _reach_rings_batch(occ, config.reach_m / config.cell_m)
+    occ = _dilate(hits > 0, _square3(dev))
+    closed = _close(occ, r, size)
+    conf, reached = _reach_rings(occ, config.reach_m / config.cell_m)
     rows = torch.arange(H, device=dev)[None, :, None] < size[:, 0, None, None]
     cols = torch.arange(W, device=dev)[None, None, :] < size[:, 1, None, None]
     ok = torch.tensor(usable, device=dev)[:, None, None]
@@ -319,17 +280,19 @@ def fill_planes(
     return centres, conf[p, cells[:, 1], cells[:, 2]], rgb
 
 
-def _dilate_batch(mask: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """:func:`_dilate` of each (H, W) of ``mask`` (P, H, W)."""
+def _dilate(mask: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Dilate each (H, W) of ``mask`` (P, H, W) by ``kernel`` (1, 1, S, S)."""
     pad = kernel.shape[-1] // 2
     return F.conv2d(mask.float()[:, None], kernel, padding=pad)[:, 0] > 0.5
 
 
-def _close_batch(occ: torch.Tensor, radius_cells: int, size: torch.Tensor) -> torch.Tensor:
-    """:func:`_close` of each (H, W) of ``occ`` (P, H, W) whose own grid is ``size`` (P, 2).
+def _close(occ: torch.Tensor, radius_cells: int, size: torch.Tensor) -> torch.Tensor:
+    """Close each (H, W) of ``occ`` (P, H, W), whose own grid is ``size`` (P, 2), with a disk.
 
-    Beyond its own grid a plane's erosion sees occupied cells, as the zero padding of
-    :func:`_close`'s convolution does at the edge of that grid.
+    On coarse cells of at most radius / 8: a coarse cell is occupied when any of its fine
+    cells is; the closed coarse grid is read back at the fine cells (the closing's own
+    resolution is radius / 8). Beyond its own grid a plane's erosion sees occupied cells,
+    as the convolution's zero padding does at the edge of a grid of exactly that size.
     """
     f = max(1, radius_cells // 8)
     h, w = occ.shape[1:]
@@ -339,12 +302,18 @@ def _close_batch(occ: torch.Tensor, radius_cells: int, size: torch.Tensor) -> to
         torch.arange(coarse.shape[1], device=occ.device)[None, :, None] < own[:, 0, None, None]
     ) & (torch.arange(coarse.shape[2], device=occ.device)[None, None, :] < own[:, 1, None, None])
     disk = _disk(max(1, round(radius_cells / f)), occ.device)
-    closed = ~_dilate_batch(~_dilate_batch(coarse, disk) & inside, disk)
+    closed = ~_dilate(~_dilate(coarse, disk) & inside, disk)
     return closed.repeat_interleave(f, 1).repeat_interleave(f, 2)[:, :h, :w]
 
 
-def _reach_rings_batch(occ: torch.Tensor, reach_cells: float):
-    """:func:`_reach_rings` of each (H, W) of ``occ`` (P, H, W)."""
+def _reach_rings(occ: torch.Tensor, reach_cells: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (confidence (P, H, W) float32, reached (P, H, W) bool) around ``occ`` (P, H, W).
+
+    A cell within the q-th quarter of ``reach_cells`` of its plane's ``occ`` (q = 1..4,
+    disks of radius round(reach * q / 4), at least 1) gets confidence 1 - 0.5 (q - 1) / 3;
+    ``occ`` itself and cells beyond reach get 0; ``reached`` is ``occ`` or within reach.
+    The four dilations run as one 4-channel convolution.
+    """
     radii = [max(1, round(reach_cells * q / 4)) for q in (1, 2, 3, 4)]
     big = max(radii)
     kernels = torch.cat([_disk(r, occ.device, big) for r in radii])  # (4, 1, S, S)
