@@ -51,7 +51,8 @@ def _eval(args: argparse.Namespace) -> int:
             args.checkpoint or "", args.device, args.points, args.steps, args.sampler,
             depth_consistency=args.depth_consistency, publish=args.depth_consistency,
             output_spacing=args.output_spacing, min_confidence=args.min_confidence,
-            plane_completion=args.plane_completion,
+            plane_completion=args.plane_completion, hidden_head=args.hidden_head or "",
+            hidden_min_probability=args.hidden_min_probability,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -178,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="completed points below this confidence are not published")  # fmt: skip
     ev.add_argument("--no-plane-completion", dest="plane_completion", action="store_false",
                     help="model: publish no plane points (model.plane_completion)")  # fmt: skip
+    ev.add_argument("--hidden-head", default=None,
+                    help="model: hidden-surface head directory, or 'none' (default: the "
+                    "checkpoint's own, if any)")  # fmt: skip
+    ev.add_argument("--hidden-min-probability", type=float, default=0.5,
+                    help="model: hidden-surface points below this are left out")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

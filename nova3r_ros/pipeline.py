@@ -75,6 +75,10 @@ class ModelBackendConfig:
         force_gate: publish the observed points only (the ``observed_only`` baseline).
         plane_completion: continue the window's large observed planes behind occluders and
             across depth holes (model.plane_completion), also in a gated window.
+        hidden_head: the hidden-surface head (model.hidden_head) that completes gated
+            windows: "" = the checkpoint's own, if it has one; "none" = none; else its
+            directory.
+        hidden_min_probability: its points below this existence probability are left out.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -93,6 +97,8 @@ class ModelBackendConfig:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     force_gate: bool = False
     plane_completion: bool = True
+    hidden_head: str = ""
+    hidden_min_probability: float = 0.5
     refine_poses: bool = True
     world_z_up: bool = False
 
@@ -104,7 +110,9 @@ class ModelBackendConfig:
             return None
         planes = {} if self.plane_completion else {"plane_closing_m": 0.0}
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,
-                             force_gate=self.force_gate, **planes)  # fmt: skip
+                             force_gate=self.force_gate,
+                             hidden_min_probability=self.hidden_min_probability,
+                             **planes)  # fmt: skip
 
 
 _MODELS: dict[tuple[str, str], object] = {}
@@ -114,7 +122,12 @@ def load_model(config: ModelBackendConfig):
     """Load (once) and return the network for ``config``; raises PipelineError if impossible."""
     import torch
 
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, CheckpointError, load_checkpoint
+    from nova3r_ros.model.checkpoint import (
+        PACKAGED_CHECKPOINT,
+        CheckpointError,
+        attach_hidden_head,
+        load_checkpoint,
+    )
 
     device = config.device
     if device == "auto":
@@ -122,10 +135,14 @@ def load_model(config: ModelBackendConfig):
     if device == "cuda" and not torch.cuda.is_available():
         raise PipelineError("device 'cuda' requested but no CUDA device is available")
     path = config.checkpoint or str(PACKAGED_CHECKPOINT)
-    key = (path, device)
+    key = (path, device, config.hidden_head)
     if key not in _MODELS:
         try:
-            _MODELS[key] = load_checkpoint(path, device)
+            model = load_checkpoint(path, device)
+            if config.hidden_head:
+                head = None if config.hidden_head == "none" else config.hidden_head
+                attach_hidden_head(model, head, device)
+            _MODELS[key] = model
         except CheckpointError as exc:
             raise PipelineError(f"cannot load the model: {exc}") from exc
     return _MODELS[key]

@@ -136,4 +136,26 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
             model.calibration = Calibration.load(calib)
         except ValueError as exc:
             raise CheckpointError(str(exc)) from exc
+    own = (Path(directory) / HIDDEN_HEAD_FILE).is_file()
+    attach_hidden_head(model, directory if own else None, device)
     return model.to(device).eval()
+
+
+HIDDEN_HEAD_FILE = "hidden_head.json"
+
+
+def attach_hidden_head(model: Nova3r, directory: str | Path | None, device) -> None:
+    """Give ``model`` the hidden-surface head saved in ``directory`` (None: no head).
+
+    The head is kept outside the model's modules (its own files and loader, not in the
+    model's state dict): ``model.hidden_head``.
+    """
+    head = None
+    if directory is not None:
+        from nova3r_ros.model.hidden_head import load_head
+
+        try:
+            head = load_head(directory, device)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+    object.__setattr__(model, "hidden_head", head)

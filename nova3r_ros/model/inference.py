@@ -318,7 +318,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         pub = publish(
             raw_dev, pts_dev, depth[views], K[views].to(dev),
             torch.from_numpy(T_pub).float().to(dev), rgb, config.publish,
-            getattr(model, "calibration", None),
+            getattr(model, "calibration", None), hidden_head=getattr(model, "hidden_head", None),
         )  # fmt: skip
         stats = {**stats, **pub.stats, "views_rejected": rejected}
         pts_dev, observed_dev = pub.points, pub.observed

@@ -76,6 +76,9 @@ class PublishConfig:
             (closing / reach: completed precision@5cm, hidden recall@5cm): 0.3 / 0.075 m:
             0.78, 0.32; 0.6 / 0.1 m: 0.71, 0.42; 0.6 / 0.15 m: 0.62, 0.44; 1.0 / 0.25 m:
             0.55, 0.48.
+        hidden_min_probability: with a hidden-surface head (:mod:`~nova3r_ros.model.
+            hidden_head`), its points of at least this existence probability are published
+            in a gated window.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """
@@ -89,6 +92,7 @@ class PublishConfig:
     gate_max_free: float = 0.25
     plane_closing_m: float = 0.6
     plane_reach_m: float = 0.1
+    hidden_min_probability: float = 0.5
     force_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -101,12 +105,13 @@ class PublishConfig:
             "gate_min_near_share",
             "plane_closing_m",
             "plane_reach_m",
+            "hidden_min_probability",
         )
         nonnegative_fields(self, names, "PublishConfig")
         if self.spacing_m <= 0:
             raise ValueError("PublishConfig.spacing_m must be > 0")
         for name in ("min_confidence", "gate_min_agreement", "gate_max_free",
-                     "gate_min_near_share"):  # fmt: skip
+                     "gate_min_near_share", "hidden_min_probability"):  # fmt: skip
             if getattr(self, name) > 1:
                 raise ValueError(f"PublishConfig.{name} must be in [0, 1]")
         if self.edge_px < 0:
@@ -313,6 +318,7 @@ def publish(
     config: PublishConfig,
     calibration: Calibration | None = None,
     keep_features: bool = False,
+    hidden_head=None,
 ) -> Published:
     """Build the published cloud (module docstring).
 
@@ -322,6 +328,8 @@ def publish(
         depth: (V, H, W) metres; K: (V, 3, 3); T_ref_cam: (V, 4, 4); images: (V, H, W, 3).
         config: thresholds; calibration: confidence model (None = the default prior).
         keep_features: also return the candidates' features (calibration fitting).
+        hidden_head: a :class:`~nova3r_ros.model.hidden_head.HiddenHead` whose points
+            complete a gated window, or None.
 
     """
     calibration = calibration or Calibration()
@@ -352,7 +360,7 @@ def publish(
     out_conf = [torch.ones(obs_pts.shape[0], device=dev)]
     feats = None
     stats["completed_candidates"] = stats["completed"] = 0
-    decoded = planes = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
+    decoded = planes = hidden = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
     stats["planes"] = 0
     if planes_on:
         plane_cfg = PlaneConfig(closing_m=config.plane_closing_m, reach_m=config.plane_reach_m,
@@ -362,6 +370,11 @@ def publish(
         keep = planes[1] >= config.min_confidence
         planes = tuple(p[keep] for p in planes)
         planes = tuple(p[first_per_voxel(planes[0], config.spacing_m)] for p in planes)
+    if gated and not config.force_gate and hidden_head is not None:
+        from nova3r_ros.model.hidden_head import published_points
+
+        hidden = published_points(hidden_head, depth, K, T, images, z_far, obs_pts, obs_rgb,
+                                  config, planes[0])  # fmt: skip
     if not gated and candidates is not None and candidates.shape[0]:
         mc = measure(candidates, depth, K, T, clean, z_far)
         keep = ~mc.free & ~mc.surface & mc.region
@@ -378,7 +391,8 @@ def publish(
         decoded = (cand, conf, rgb)
     stats["completed"] = int(decoded[0].shape[0])
     stats["plane_points"] = int(planes[0].shape[0])
-    for pts, conf, rgb in (planes, decoded):
+    stats["hidden_points"] = int(hidden[0].shape[0])
+    for pts, conf, rgb in (planes, hidden, decoded):
         out_pts.append(pts.float())
         out_rgb.append(rgb)
         out_obs.append(torch.zeros(pts.shape[0], dtype=torch.bool, device=dev))

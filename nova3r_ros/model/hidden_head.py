@@ -1,0 +1,254 @@
+"""A pixel-aligned head that predicts the surfaces a depth camera did not measure.
+
+For each cell of a coarse grid over one RGB-D view (``cell_px`` input pixels square at
+the head's input size), the head predicts up to ``layers`` unmeasured surfaces along
+the cell's rays: the first surface where the sensor returned nothing (a hole), and the
+surfaces behind the measured one (the back of an object, the floor or wall it hides).
+Each layer is an existence logit and a depth. It sees only what transfers from
+simulation to a real sensor: the depth normalised by its median, its validity, the
+grey image and the rays' directions (so any field of view works); trained on
+synthetic windows with simulated sensors (:mod:`nova3r_ros.train.hidden_train`),
+never on real frames.
+
+Shapes: the input depth (V, H, W) metres (0 = no return) and images (V, H, W, 3) uint8
+at any size with intrinsics K (V, 3, 3) are resampled to the head's
+``height x width``; outputs are (V, L, h, w) with ``h = height / cell_px``. Frames:
+layer depths are optical z in each view's camera frame, metres.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FORMAT = "nova3r-hidden-head-1"
+MAX_FILE_BYTES = 15 * 2**20
+
+
+@dataclass(frozen=True)
+class HiddenHeadConfig:
+    """Architecture of :class:`HiddenHead`.
+
+    Attributes:
+        height, width: input size (px) the views are resampled to.
+        cell_px: output cell size in input pixels (the output grid is ``height / cell_px``
+            by ``width / cell_px``).
+        layers: unmeasured surfaces predicted per cell.
+        channels: feature channels of the encoder levels (the first at full input size).
+    """
+
+    height: int = 120
+    width: int = 160
+    cell_px: int = 2
+    layers: int = 2
+    channels: tuple[int, ...] = (32, 64, 128, 192)
+
+    def __post_init__(self) -> None:
+        down = 2 ** (len(self.channels) - 1)
+        if self.height % down or self.width % down:
+            raise ValueError(f"height and width must be multiples of {down}")
+        if self.cell_px not in (1, 2, 4) or self.layers < 1 or min(self.channels) < 1:
+            raise ValueError("cell_px must be 1, 2 or 4; layers and channels >= 1")
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(h, w) of the output grid."""
+        return self.height // self.cell_px, self.width // self.cell_px
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8 if cout % 8 == 0 else 1, cout),
+        nn.GELU(), nn.Conv2d(cout, cout, 3, padding=1),
+        nn.GroupNorm(8 if cout % 8 == 0 else 1, cout), nn.GELU(),
+    )  # fmt: skip
+
+
+class HiddenHead(nn.Module):
+    """A small U-Net: (V, 5, height, width) features -> per-cell layers (module docstring)."""
+
+    IN_CHANNELS = 5
+
+    def __init__(self, config: HiddenHeadConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or HiddenHeadConfig()
+        ch = config.channels
+        pairs = list(itertools.pairwise(ch))
+        first = _block(self.IN_CHANNELS, ch[0])
+        self.down = nn.ModuleList([first] + [_block(a, b) for a, b in pairs])
+        self.up = nn.ModuleList([_block(b + a, a) for a, b in pairs])
+        self.out = nn.Conv2d(ch[0], 2 * config.layers, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (logits (V, L, h, w), log depth ratio (V, L, h, w)) of input features x.
+
+        ``x`` from :func:`features`; the depth of layer l is ``scale * exp(ratio)``.
+        """
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for block, skip in zip(reversed(self.up), reversed(skips[:-1]), strict=True):
+            x = block(torch.cat([F.interpolate(x, size=skip.shape[-2:]), skip], 1))
+        if self.config.cell_px > 1:
+            x = F.avg_pool2d(x, self.config.cell_px)
+        y = self.out(x)
+        L = self.config.layers
+        return y[:, :L], y[:, L:]
+
+
+def resample_view(
+    depth: torch.Tensor, images: torch.Tensor, K: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Resample (V, H, W) depth, (V, H, W, 3) uint8 images and K (V, 3, 3) to height x width.
+
+    Depth by nearest neighbour (a hole stays a hole, no mixed depths at edges), colour by
+    area averaging; K scaled to the new size (pixel centres kept).
+    """
+    H, W = depth.shape[-2:]
+    d = F.interpolate(depth[:, None].float(), size=(height, width), mode="nearest")[:, 0]
+    img = images.permute(0, 3, 1, 2).float() / 255.0
+    img = F.interpolate(img, size=(height, width), mode="area" if height <= H else "bilinear")
+    sx, sy = width / W, height / H
+    K = K.float().clone()
+    K[:, 0] *= sx
+    K[:, 1] *= sy
+    K[:, 0, 2] += 0.5 * sx - 0.5
+    K[:, 1, 2] += 0.5 * sy - 0.5
+    return d, img, K
+
+
+def features(
+    depth: torch.Tensor, img: torch.Tensor, K: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the head's input (V, 5, h, w) and each view's depth scale (V,) metres.
+
+    Channels: depth / scale (0 at holes), validity, grey, the rays' x / z and y / z.
+    ``scale`` is the view's median valid depth (1 m where none is valid).
+    """
+    h, w = depth.shape[-2:]
+    valid = depth > 0
+    med = torch.nanmedian(torch.where(valid, depth, torch.nan).flatten(1), dim=1).values
+    scale = torch.where(torch.isfinite(med), med, torch.ones_like(med)).clamp_min(0.05)
+    grey = (0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]) * 2 - 1
+    v, u = torch.meshgrid(torch.arange(h, device=depth.device, dtype=torch.float32),
+                          torch.arange(w, device=depth.device, dtype=torch.float32),
+                          indexing="ij")  # fmt: skip
+    ry = (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
+    rx = (u[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * ry) / K[:, 0, 0, None, None]
+    x = torch.stack([depth / scale[:, None, None], valid.float(), grey, rx, ry], 1)
+    return x, scale
+
+
+def cell_rays(K: torch.Tensor, config: HiddenHeadConfig) -> torch.Tensor:
+    """(V, h, w, 3) ray (x/z, y/z, 1) through each output cell's centre; K at the input size."""
+    c = config.cell_px
+    h, w = config.grid
+    dev = K.device
+    v = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5) * c - 0.5
+    u = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) * c - 0.5
+    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    ry = (vv[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
+    rx = (uu[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * ry) / K[:, 0, 0, None, None]
+    return torch.stack([rx, ry, torch.ones_like(rx)], -1)
+
+
+@torch.no_grad()
+def predict_points(
+    head: HiddenHead, depth: torch.Tensor, images: torch.Tensor, K: torch.Tensor,
+    T_ref_cam: torch.Tensor, min_probability: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Return the predicted unmeasured surface points (N, 3), probability (N,), view (N,).
+
+    One point per cell and layer whose existence probability is at least
+    ``min_probability``, on the cell's central ray at the layer's depth, in the reference
+    frame (``T_ref_cam`` (V, 4, 4)). Inputs as in the module docstring; runs the head on
+    the depth's device in float32.
+    """
+    cfg = head.config
+    d, img, Ks = resample_view(depth, images, K, cfg.height, cfg.width)
+    x, scale = features(d, img, Ks)
+    logits, ratio = head(x)
+    prob = torch.sigmoid(logits)  # (V, L, h, w)
+    z = scale[:, None, None, None] * torch.exp(ratio.clamp(-4.0, 4.0))
+    rays = cell_rays(Ks, cfg)  # (V, h, w, 3)
+    cam = rays[:, None] * z[..., None]  # (V, L, h, w, 3)
+    T = T_ref_cam.float()
+    pts = torch.einsum("vij,vlhwj->vlhwi", T[:, :3, :3], cam) + T[:, None, None, None, :3, 3]
+    keep = prob >= min_probability
+    view = torch.arange(depth.shape[0], device=depth.device)[:, None, None, None].expand_as(prob)
+    return pts[keep], prob[keep], view[keep]
+
+
+def published_points(
+    head, depth: torch.Tensor, K: torch.Tensor, T: torch.Tensor, images: torch.Tensor,
+    z_far: torch.Tensor, obs_pts: torch.Tensor, obs_rgb: torch.Tensor, config,
+    planes: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Return the head's points of a window (C, 3), their probability (C,), colour (C, 3).
+
+    For :func:`~nova3r_ros.model.published_cloud.publish` (``config`` its PublishConfig;
+    ``depth`` (V, H, W), ``K``, ``T`` (V, 4, 4) the views in the reference frame,
+    ``images`` (V, H, W, 3) uint8, ``z_far`` (V,) the regions' far ends, ``obs_pts``
+    (M, 3) / ``obs_rgb`` (M, 3) the observed cloud). Points of at least
+    ``config.hidden_min_probability`` are kept where they lie in some view's region, in
+    no view's seen free space (every valid pixel, as for the plane points) and on no
+    observed surface, one per ``spacing_m`` cube and none in a cube a plane point holds
+    (``planes`` (P, 3)); coloured as the nearest observed point.
+    """
+    from nova3r_ros.model.depth_consistency import first_per_voxel
+    from nova3r_ros.model.measurement import measure
+    from nova3r_ros.model.published_cloud import nearest
+
+    pts, prob, _ = predict_points(head, depth, images, K, T, config.hidden_min_probability)
+    m = measure(pts, depth, K, T, depth > 0, z_far)
+    keep = ~m.free & ~m.surface & m.region
+    pts, prob = pts[keep], prob[keep]
+    n_plane = planes.shape[0]
+    first = first_per_voxel(torch.cat([planes, pts]), config.spacing_m)[n_plane:]
+    pts, prob = pts[first], prob[first]
+    if obs_pts.shape[0] == 0:
+        return pts, prob, torch.full_like(pts, 180).to(torch.uint8)
+    idx = nearest(pts, obs_pts)[1][:, 0].to(pts.device)
+    return pts, prob, obs_rgb[idx]
+
+
+def save_head(directory: str | Path, head: HiddenHead, meta: dict | None = None) -> Path:
+    """Write the head as ``hidden_head.safetensors`` (float32) + ``hidden_head.json``."""
+    from safetensors.torch import save_file
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().float().cpu().contiguous() for k, v in head.state_dict().items()}
+    if sum(t.numel() * 4 for t in state.values()) > MAX_FILE_BYTES:
+        raise ValueError("the hidden head's weights exceed one 15 MiB file")
+    save_file(state, str(out / "hidden_head.safetensors"))
+    cfg = asdict(head.config)
+    doc = {"format": FORMAT, "config": cfg, "meta": meta or {}}
+    (out / "hidden_head.json").write_text(json.dumps(doc, indent=1))
+    return out / "hidden_head.safetensors"
+
+
+def load_head(directory: str | Path, device: str | torch.device = "cpu") -> HiddenHead:
+    """Read a head written by :func:`save_head` (raises ValueError on any mismatch)."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    try:
+        doc = json.loads((d / "hidden_head.json").read_text())
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"format {doc.get('format')!r} != {FORMAT!r}")
+        raw = dict(doc["config"])
+        raw["channels"] = tuple(int(c) for c in raw["channels"])
+        head = HiddenHead(HiddenHeadConfig(**raw))
+        state = load_file(str(d / "hidden_head.safetensors"))
+        head.load_state_dict(state, strict=True)
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{d}: not a hidden-surface head ({exc})") from exc
+    return head.to(device).eval()

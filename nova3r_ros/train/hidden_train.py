@@ -1,0 +1,200 @@
+"""Train the hidden-surface head on synthetic single views with simulated depth sensors.
+
+Windows come from the same generator as the main model's training
+(:class:`~nova3r_ros.train.data.BatchSource`: the robot mix of clutter, shelves,
+counters and furnished rooms with wide camera ranges, plus benchmark-style tabletops
+and rooms; seeds below the evaluation ranges; held-out meshes excluded), rendered at the
+head's input size with a simulated sensor on ``p_sensor`` of them. Targets:
+:func:`~nova3r_ros.train.hidden_targets.layer_targets`. Loss: binary cross-entropy of
+each layer's existence (uncertain cells left out) plus the L1 error of log depth on the
+layers that exist. Validation: the same loss on fixed validation seeds (1,500,000+,
+never the benchmark seeds). Never trained on real frames.
+
+Run: ``python -m nova3r_ros.train.hidden_train --minutes 6 --out /tmp/hh`` (``--init DIR``
+continues from a saved head). Writes ``DIR/hidden_head.*`` (last), ``DIR/step_N/``
+every ``--save-every`` minutes, and ``DIR/hidden_train.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+
+from nova3r_ros.model.hidden_head import (
+    HiddenHead,
+    HiddenHeadConfig,
+    features,
+    load_head,
+    save_head,
+)
+from nova3r_ros.train.hidden_targets import layer_targets
+
+VAL_SEED = 1_500_000
+HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
+
+
+def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
+    """Loss terms on one generated batch (view 0 of each window).
+
+    Targets and input features in float32 also under autocast (the network may run in
+    bfloat16; its outputs are compared in float32).
+    """
+    cfg = head.config
+    depth = batch["depth"][:, 0].float()
+    img = batch["images"][:, 0].float()
+    img = img / 255.0 if batch["images"].dtype == torch.uint8 else img
+    K = batch["K"][:, 0].float()
+    with torch.autocast(depth.device.type, enabled=False):  # targets in float32
+        exists, z, uncertain = layer_targets(
+            batch["points"].float(), batch["T_world_cam"][:, 0].float(), K, depth, cfg
+        )
+        x, scale = features(depth, img, K)
+    logits, ratio = head(x)
+    logits, ratio = logits.float(), ratio.float()
+    weight = (~uncertain).float()
+    bce = F.binary_cross_entropy_with_logits(logits, exists.float(), weight, reduction="sum")
+    bce = bce / weight.sum().clamp_min(1)
+    target = torch.log(torch.where(exists, z, 1.0) / scale[:, None, None, None])
+    l1 = ((ratio - target).abs() * exists).sum() / exists.sum().clamp_min(1)
+    return {"total": bce + l1, "bce": bce, "l1": l1,
+            "positive": exists.float().mean()}  # fmt: skip
+
+
+def _source(args, head_cfg: HiddenHeadConfig, device, seed: int, start: int = 0):
+    from nova3r_ros.train.data import BatchSource
+    from nova3r_ros.train.loop import TrainConfig
+
+    cfg = TrainConfig(batch=args.batch, views=(1,), p_room=0.3, p_robot=args.p_robot,
+                      p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
+                      mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=seed,
+                      device=str(device))  # fmt: skip
+    size = SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
+    workers = args.workers if device.type == "cuda" else 0
+    return BatchSource(cfg, size, 0, device, workers, start=start)
+
+
+def validation_batches(args, head_cfg: HiddenHeadConfig, device, n: int) -> list[dict]:
+    """``n`` fixed batches of validation windows (seeds from :data:`VAL_SEED`)."""
+    from nova3r_ros.train.data import plan_batch, render_batch
+    from nova3r_ros.train.loop import TrainConfig
+
+    cfg = TrainConfig(batch=args.batch, views=(1,), p_room=0.3, p_robot=args.p_robot,
+                      p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
+                      mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=999,
+                      device=str(device))  # fmt: skip
+    size = SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
+    out = []
+    for i in range(n):
+        seeds, synth = plan_batch(cfg, size, i, 0, device)
+        seeds = [VAL_SEED + i * args.batch + j for j in range(len(seeds))]
+        out.append(render_batch(cfg, i, 0, seeds, synth, device))
+    return out
+
+
+@torch.no_grad()
+def validate(head: HiddenHead, batches: list[dict]) -> dict[str, float]:
+    """Mean loss terms over the validation batches."""
+    head.eval()
+    terms = [batch_loss(head, b) for b in batches]
+    head.train()
+    return {k: float(torch.stack([t[k] for t in terms]).mean()) for k in terms[0]}
+
+
+def train(args) -> dict:
+    """Run the training (module docstring); return the summary."""
+    device = torch.device(args.device if args.device != "auto" else
+                          ("cuda" if torch.cuda.is_available() else "cpu"))  # fmt: skip
+    torch.manual_seed(args.seed)
+    head = load_head(args.init, device) if args.init else HiddenHead(HiddenHeadConfig())
+    head = head.to(device).train()
+    opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=0.01)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = (out / "hidden_train.jsonl").open("a")
+    val_sets = validation_batches(args, head.config, device, args.val_batches)
+    first = validate(head, val_sets)
+    log.write(json.dumps({"step": 0, "val": first}) + "\n")
+    best = (first["total"], 0)
+    source = _source(args, head.config, device, args.seed, start=args.start_batch)
+    t0 = time.monotonic()
+    deadline, next_save, step, windows = t0 + args.minutes * 60, args.save_every * 60, 0, 0
+    amp = device.type == "cuda"
+    try:
+        while time.monotonic() < deadline:
+            batch = source.next()
+            frac = min(1.0, (time.monotonic() - t0) / max(args.minutes * 60, 1e-6))
+            lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            lr *= min(1.0, (step + 1) / args.warmup)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                terms = batch_loss(head, batch)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+            opt.step()
+            step += 1
+            windows += batch["depth"].shape[0]
+            elapsed = time.monotonic() - t0
+            if step % args.log_every == 0:
+                row = {"step": step, "seconds": round(elapsed, 1), "lr": lr,
+                       "windows_per_s": round(windows / elapsed, 1),
+                       **{k: round(float(v.detach()), 4) for k, v in terms.items()}}  # fmt: skip
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+            if elapsed >= next_save or time.monotonic() >= deadline:
+                next_save += args.save_every * 60
+                val = validate(head, val_sets)
+                save_head(out / f"step_{step}", head, {"step": step, "val": val})
+                log.write(json.dumps({"step": step, "seconds": round(elapsed, 1), "val": val})
+                          + "\n")  # fmt: skip
+                log.flush()
+                best = min(best, (val["total"], step))
+    finally:
+        source.close()
+    save_head(out, head, {"step": step, "windows": windows, "args": vars(args)})
+    summary = {"steps": step, "windows": windows, "seconds": time.monotonic() - t0,
+               "val_start": first, "best_val_step": best[1],
+               "best_val_total": best[0]}  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    log.close()
+    return summary
+
+
+def main(argv=None) -> int:
+    """Command line: parse the options, train, print the summary."""
+    p = argparse.ArgumentParser(prog="python -m nova3r_ros.train.hidden_train",
+                                description=__doc__.split("\n")[0])  # fmt: skip
+    p.add_argument("--minutes", type=float, default=6.0)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--gt-points", type=int, default=400_000)
+    p.add_argument("--p-robot", type=float, default=0.8)
+    p.add_argument("--p-sensor", type=float, default=0.9)
+    p.add_argument("--mesh-dir", default=None)
+    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--val-batches", type=int, default=4)
+    p.add_argument("--save-every", type=float, default=2.0, help="minutes")
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--start-batch", type=int, default=0, help="continue the batch sequence")
+    p.add_argument("--init", default=None, help="a saved head to continue from")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    if args.minutes <= 0 or args.batch < 1 or args.gt_points < 1:
+        p.error("--minutes, --batch and --gt-points must be positive")
+    print(json.dumps(train(args), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""The hidden-surface head: its training targets, the network, its files and its training.
+
+Torch on the CPU. The targets are checked on a hand-made view (identity pose, f = 100 px
+at 160x120): a wall at z = 2 m, a box whose front face is at 1 m and back face at 1.2 m,
+and a hole cut into the wall's depth.
+"""
+
+import json
+
+import pytest
+import torch
+
+from nova3r_ros.model.hidden_head import (
+    HiddenHead,
+    HiddenHeadConfig,
+    cell_rays,
+    features,
+    load_head,
+    predict_points,
+    resample_view,
+    save_head,
+)
+from nova3r_ros.train.hidden_targets import layer_targets
+
+H, W, F = 120, 160, 100.0
+K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])
+CFG = HiddenHeadConfig(channels=(8, 16, 16, 16))
+BOX = (slice(40, 80), slice(60, 100))  # pixels the box covers
+HOLE = (slice(10, 30), slice(10, 30))  # pixels with no depth on the wall
+
+
+def _plane(z: float, rows: slice, cols: slice, step: float = 0.25) -> torch.Tensor:
+    """Points on the plane at depth z that project onto the pixel block (4 per pixel)."""
+    rr = torch.arange(rows.start, rows.stop - 0.5, step)
+    v, u = torch.meshgrid(rr, torch.arange(cols.start, cols.stop - 0.5, step), indexing="ij")
+    x, y = (u.flatten() - K[0, 2]) / F * z, (v.flatten() - K[1, 2]) / F * z
+    return torch.stack([x, y, torch.full_like(x, z)], 1)
+
+
+def scene():
+    """GT points (1, M, 3), input depth (1, H, W)."""
+    pts = torch.cat([
+        _plane(2.0, slice(0, H), slice(0, W)),  # the wall, also behind the box
+        _plane(1.0, BOX[0], BOX[1]),  # the box's front
+        _plane(1.2, BOX[0], BOX[1]),  # its back
+        _plane(0.5, slice(100, 110), slice(0, 20)),  # GT the sensor saw as free: no target
+    ])  # fmt: skip
+    depth = torch.full((1, H, W), 2.0)
+    depth[0][BOX] = 1.0
+    depth[0][HOLE] = 0.0
+    depth[0, 100:110, 0:20] = 2.0
+    return pts[None], depth
+
+
+def test_layers_are_the_unmeasured_surfaces_along_each_cell():
+    pts, depth = scene()
+    exists, z, uncertain = layer_targets(pts, torch.eye(4)[None], K[None], depth, CFG)
+    assert exists.shape == z.shape == uncertain.shape == (1, 2, 60, 80)
+    box = (slice(21, 39), slice(31, 49))  # cells well inside the box
+    assert exists[0, 0][box].all() and exists[0, 1][box].all()
+    assert torch.allclose(z[0, 0][box], torch.tensor(1.2)) and torch.allclose(
+        z[0, 1][box], torch.tensor(2.0)
+    )
+    hole = (slice(6, 14), slice(6, 14))
+    assert exists[0, 0][hole].all() and torch.allclose(z[0, 0][hole], torch.tensor(2.0))
+    assert not exists[0, 1][hole].any()
+    assert not exists[0, :, 45:60, 50:78].any()  # the measured wall
+    assert not uncertain[0, :, 45:60, 50:78].any()
+    assert not exists[0, :, 51:54, 1:9].any()  # GT where the sensor saw free space
+    assert (uncertain & exists).sum() == 0
+
+
+def test_head_shapes_files_and_tampering(tmp_path):
+    torch.manual_seed(0)
+    head = HiddenHead(CFG).eval()
+    _, depth = scene()
+    images = torch.full((1, 480, 640, 3), 128, dtype=torch.uint8)
+    big = torch.nn.functional.interpolate(depth[:, None], size=(480, 640), mode="nearest")[:, 0]
+    K_big = K.clone()
+    K_big[:2] *= 4
+    K_big[0, 2], K_big[1, 2] = 319.5, 239.5
+    d, img, Ks = resample_view(big, images, K_big[None], CFG.height, CFG.width)
+    assert torch.allclose(Ks[0], K, atol=1e-4) and torch.equal(d, depth)
+    x, scale = features(d, img, Ks)
+    assert x.shape == (1, 5, H, W) and torch.allclose(scale, torch.tensor([2.0]))
+    logits, ratio = head(x)
+    assert logits.shape == ratio.shape == (1, 2, 60, 80)
+    T = torch.eye(4)
+    T[:3, 3] = torch.tensor([1.0, 2.0, 3.0])
+    pts, prob, view = predict_points(head, big, images, K_big[None], T[None], 0.0)
+    assert pts.shape == (2 * 60 * 80, 3) and prob.shape == view.shape == (2 * 60 * 80,)
+    cam = pts - T[:3, 3]  # on the cells' central rays, in the reference frame
+    rays = cell_rays(Ks, CFG)[0].reshape(-1, 3).repeat(2, 1)
+    assert torch.allclose(cam / cam[:, 2:], rays, atol=1e-4)
+    save_head(tmp_path / "h", head, {"step": 3})
+    again = load_head(tmp_path / "h")
+    assert torch.equal(again(x)[0], logits)
+    doc = json.loads((tmp_path / "h" / "hidden_head.json").read_text())
+    doc["config"]["channels"] = [8, 16, 16, 32]
+    (tmp_path / "h" / "hidden_head.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="not a hidden-surface head"):
+        load_head(tmp_path / "h")
+    with pytest.raises(ValueError, match="not a hidden-surface head"):
+        load_head(tmp_path / "missing")
+
+
+def test_training_fits_a_fixed_synthetic_batch():
+    """Thirty steps on one generated batch lower its loss (the loss and targets train)."""
+    from nova3r_ros.synth.config import benchmark_config
+    from nova3r_ros.synth.generate import generate_batch
+    from nova3r_ros.synth.sensor import SENSOR_PRESETS, apply_sensors
+    from nova3r_ros.train.hidden_train import batch_loss
+
+    torch.manual_seed(0)
+    synth = benchmark_config(1, family="counter", height=H, width=W, n_gt_points=60_000)
+    batch = generate_batch(1_500_000, 2, synth, device="cpu")
+    batch = apply_sensors(
+        batch, [SENSOR_PRESETS["kinect_v1"]] * 2, torch.Generator().manual_seed(0)
+    )
+    head = HiddenHead(CFG)
+    opt = torch.optim.Adam(head.parameters(), lr=3e-3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as on the GPU: targets in float32
+        assert torch.isfinite(batch_loss(head, batch)["total"])
+    first = float(batch_loss(head, batch)["total"].detach())
+    for _ in range(30):
+        loss = batch_loss(head, batch)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(batch_loss(head, batch)["total"].detach()) < 0.7 * first
