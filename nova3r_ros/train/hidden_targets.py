@@ -1,8 +1,10 @@
 """Training targets of the hidden-surface head: the unmeasured surfaces along each cell's rays.
 
-For one view with its (sensor-degraded) input depth and the window's complete
-ground-truth surface points (synthetic: every surface of the scene, seen or not), each
-ground-truth point in the view's region (optical z in (0.1 m, p99 of the valid input
+For one view with its (sensor-degraded) input depth and the window's ground-truth
+surface points (synthetic: every surface of the scene; ``eligible`` restricts them, in
+training to the points some view of the window sees, as the real protocol's reference
+holds only what some frame of a recording saw), each eligible ground-truth point in the
+view's region (optical z in (0.1 m, p99 of the valid input
 depth + 0.15 m], inside the image) falls into one output cell of
 :class:`~nova3r_ros.model.hidden_head.HiddenHeadConfig`'s grid. A point is *unmeasured*
 when its cell has no valid input depth, or when it lies more than the sensor margin
@@ -37,9 +39,11 @@ def layer_gap(z: torch.Tensor) -> torch.Tensor:
 
 def layer_targets(
     points: torch.Tensor, T_world_cam: torch.Tensor, K: torch.Tensor, depth: torch.Tensor,
-    config: HiddenHeadConfig,
+    config: HiddenHeadConfig, eligible: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Return the targets of every view (module docstring).
+
+    ``eligible`` (B, M) bool: the points that may be targets (None: all).
 
     Returns:
         ``exists`` (B, L, h, w) bool, ``z`` (B, L, h, w) metres (inf where none) and
@@ -59,6 +63,8 @@ def layer_targets(
     cv = torch.floor((v + 0.5) / c).long()
     z_far = region_depth(depth)
     inside = (z > MIN_Z) & (z <= z_far[:, None]) & (cu >= 0) & (cv >= 0) & (cu < w) & (cv < h)
+    if eligible is not None:
+        inside &= eligible
     valid = depth > 0
     big = torch.full_like(depth, 1e6)
     d_max = F.max_pool2d(depth[:, None], c)[:, 0]  # (B, h, w): 0 where the cell has no depth

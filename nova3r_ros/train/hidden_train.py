@@ -1,14 +1,16 @@
 """Train the hidden-surface head on synthetic single views with simulated depth sensors.
 
-Windows come from the same generator as the main model's training
+Windows of ``--views`` views come from the same generator as the main model's training
 (:class:`~nova3r_ros.train.data.BatchSource`: the robot mix of clutter, shelves,
 counters and furnished rooms with wide camera ranges, plus benchmark-style tabletops
 and rooms; seeds below the evaluation ranges; held-out meshes excluded), rendered at the
-head's input size with a simulated sensor on ``p_sensor`` of them. Targets:
-:func:`~nova3r_ros.train.hidden_targets.layer_targets`. Loss: binary cross-entropy of
-each layer's existence (uncertain cells left out) plus the L1 error of log depth on the
-layers that exist. Validation: the same loss on fixed validation seeds (1,500,000+,
-never the benchmark seeds). Never trained on real frames.
+head's input size with a simulated sensor on ``p_sensor`` of them. Each view is a
+sample; its targets (:func:`~nova3r_ros.train.hidden_targets.layer_targets`) are the
+surfaces the window's views see that it did not measure: what a camera moving around
+the scene would add, as the real protocol's reference holds what the recording saw.
+Loss: binary cross-entropy of each layer's existence (uncertain cells left out) plus
+the L1 error of log depth on the layers that exist. Validation: the same loss on fixed
+validation seeds (1,500,000+, never the benchmark seeds). Never trained on real frames.
 
 Run: ``python -m nova3r_ros.train.hidden_train --minutes 6 --out /tmp/hh`` (``--init DIR``
 continues from a saved head). Writes ``DIR/hidden_head.*`` (last), ``DIR/step_N/``
@@ -41,20 +43,24 @@ HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
 
 
 def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
-    """Loss terms on one generated batch (view 0 of each window).
+    """Loss terms on one generated batch: every view of every window is one sample.
 
-    Targets and input features in float32 also under autocast (the network may run in
-    bfloat16; its outputs are compared in float32).
+    A view's targets are the surfaces some view of its window sees (``batch["visible"]``)
+    that it did not measure. Targets and input features in float32 also under autocast
+    (the network may run in bfloat16; its outputs are compared in float32).
     """
     cfg = head.config
-    depth = batch["depth"][:, 0].float()
-    img = batch["images"][:, 0].float()
+    B, V = batch["depth"].shape[:2]
+    depth = batch["depth"].flatten(0, 1).float()
+    img = batch["images"].flatten(0, 1).float()
     img = img / 255.0 if batch["images"].dtype == torch.uint8 else img
-    K = batch["K"][:, 0].float()
+    K = batch["K"].flatten(0, 1).float()
+    M = batch["points"].shape[1]
+    points = batch["points"].float()[:, None].expand(B, V, M, 3).flatten(0, 1)
+    visible = batch["visible"][:, None].expand(B, V, M).flatten(0, 1)
     with torch.autocast(depth.device.type, enabled=False):  # targets in float32
-        exists, z, uncertain = layer_targets(
-            batch["points"].float(), batch["T_world_cam"][:, 0].float(), K, depth, cfg
-        )
+        exists, z, uncertain = layer_targets(points, batch["T_world_cam"].flatten(0, 1).float(),
+                                             K, depth, cfg, visible)  # fmt: skip
         x, scale = features(depth, img, K)
     logits, ratio = head(x)
     logits, ratio = logits.float(), ratio.float()
@@ -71,7 +77,7 @@ def _source(args, head_cfg: HiddenHeadConfig, device, seed: int, start: int = 0)
     from nova3r_ros.train.data import BatchSource
     from nova3r_ros.train.loop import TrainConfig
 
-    cfg = TrainConfig(batch=args.batch, views=(1,), p_room=0.3, p_robot=args.p_robot,
+    cfg = TrainConfig(batch=args.batch, views=(args.views,), p_room=0.3, p_robot=args.p_robot,
                       p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
                       mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=seed,
                       device=str(device))  # fmt: skip
@@ -85,7 +91,7 @@ def validation_batches(args, head_cfg: HiddenHeadConfig, device, n: int) -> list
     from nova3r_ros.train.data import plan_batch, render_batch
     from nova3r_ros.train.loop import TrainConfig
 
-    cfg = TrainConfig(batch=args.batch, views=(1,), p_room=0.3, p_robot=args.p_robot,
+    cfg = TrainConfig(batch=args.batch, views=(args.views,), p_room=0.3, p_robot=args.p_robot,
                       p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
                       mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=999,
                       device=str(device))  # fmt: skip
@@ -173,7 +179,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m nova3r_ros.train.hidden_train",
                                 description=__doc__.split("\n")[0])  # fmt: skip
     p.add_argument("--minutes", type=float, default=6.0)
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=int, default=16, help="windows per step")
+    p.add_argument("--views", type=int, default=6, help="views per window (each a sample)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--gt-points", type=int, default=400_000)
