@@ -37,9 +37,20 @@ def _check_windows(args: argparse.Namespace) -> None:
                          f"the sequence's {n} frames hold at most {max(0, starts)}")  # fmt: skip
 
 
+def _check_hidden_head(args: argparse.Namespace) -> None:
+    """Reject a bad ``--hidden-head`` or ``--hidden-min-probability`` before any work."""
+    if not 0.0 <= args.hidden_min_probability <= 1.0:
+        raise ValueError(f"--hidden-min-probability must be in [0, 1], got "
+                         f"{args.hidden_min_probability}")  # fmt: skip
+    head = args.hidden_head
+    if head and head != "none" and not (Path(head) / "hidden_head.json").is_file():
+        raise ValueError(f"--hidden-head {head}: no hidden_head.json there")
+
+
 def _eval(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     _check_windows(args)
+    _check_hidden_head(args)
     methods = [m.strip() for group in args.method for m in group.split(",") if m.strip()]
     model_fn = None
     if set(methods) & set(MODEL_METHODS):

@@ -37,6 +37,8 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
          "hold at most 3"),
         (["eval", "--data", f"bag:{tmp_path}"], "no ground-truth sidecar"),
         (["eval", "--data", "colmap:x"], "--data must start with"),
+        (["eval", "--hidden-head", str(seq)], "no hidden_head.json there"),
+        (["eval", "--hidden-min-probability", "1.5"], "must be in [0, 1]"),
     )  # fmt: skip
     for args, text in cases:
         assert main(args) == 2, args

@@ -128,3 +128,30 @@ def test_training_fits_a_fixed_synthetic_batch():
         loss.backward()
         opt.step()
     assert float(batch_loss(head, batch)["total"].detach()) < 0.7 * first
+
+
+def test_published_cloud_adds_head_points_in_gated_windows_only():
+    from nova3r_ros.model.measurement import measure
+    from nova3r_ros.model.published_cloud import PublishConfig, observed_cloud, publish
+
+    torch.manual_seed(0)
+    head = HiddenHead(CFG).eval()
+    _, depth = scene()
+    rgb = torch.full((1, H, W, 3), 100, dtype=torch.uint8)
+    T = torch.eye(4)[None]
+    cfg = PublishConfig(hidden_min_probability=0.0)  # every cell of the untrained head
+    pub = publish(None, None, depth, K[None], T, rgb, cfg, hidden_head=head)
+    hidden = pub.points[~pub.observed][pub.stats["plane_points"] :]
+    assert pub.stats["gated"] == 1 and pub.stats["hidden_points"] == len(hidden) > 100
+    raw = predict_points(head, depth, rgb, K[None], T, 0.0)[0]
+    assert measure(raw, depth, K[None], T, depth > 0).free.sum() > 100  # some lie in free space
+    m = measure(hidden, depth, K[None], T, depth > 0)
+    assert not m.free.any() and not m.surface.any() and m.region.all()
+    none = publish(None, None, depth, K[None], T, rgb, cfg)  # no head: no hidden points
+    assert none.stats["hidden_points"] == 0
+    forced = publish(None, None, depth, K[None], T, rgb, PublishConfig(force_gate=True),
+                     hidden_head=head)  # fmt: skip
+    assert forced.stats["hidden_points"] == 0 and bool(forced.observed.all())
+    decoded = observed_cloud(depth, K[None], T, rgb, 0.01)[0]  # agrees with the depth: no gate
+    passed = publish(decoded, decoded, depth, K[None], T, rgb, cfg, hidden_head=head)
+    assert passed.stats["gated"] == 0 and passed.stats["hidden_points"] == 0
