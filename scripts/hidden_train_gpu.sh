@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train the hidden-surface head (nova3r_ros.train.hidden_train) on the GPU machine.
-# Usage: OUT=dir [RUN=/tmp/runs/hh] [MINUTES=6] [BATCH=64] [WORKERS=12] [SAVE_EVERY=2]
-#        [INIT=saved head dir] [TRAIN_ARGS=...] scripts/hidden_train_gpu.sh
+# Usage: OUT=dir [RUN=/tmp/runs/hh] [MINUTES=6] [BATCH=16] [VIEWS=6] [GT_POINTS=300000] [WORKERS=12]
+#        [SAVE_EVERY=2] [INIT=saved head dir] [GPUS=2] [TRAIN_ARGS=...] scripts/hidden_train_gpu.sh
+# GPUS=N runs N data-parallel ranks under torchrun (WORKERS scene-layout processes shared).
 # Needs .device_data/meshes (carried). Copies the last three saved heads
 # ($OUT/step_N/hidden_head.{json,safetensors}), the training log and summary to $OUT, and
 # prints the validation rows.
@@ -9,8 +10,11 @@ set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1
 RUN=${RUN:-/tmp/runs/hh}
 mkdir -p "$(dirname "$RUN")"
-python -m nova3r_ros.train.hidden_train --minutes "${MINUTES:-6}" --batch "${BATCH:-64}" \
-  --mesh-dir .device_data/meshes --workers "${WORKERS:-12}" --save-every "${SAVE_EVERY:-2}" \
+LAUNCH=(python)
+[ "${GPUS:-1}" -gt 1 ] && LAUNCH=(python -m torch.distributed.run --standalone --nproc_per_node "$GPUS")
+"${LAUNCH[@]}" -m nova3r_ros.train.hidden_train --minutes "${MINUTES:-6}" --batch "${BATCH:-16}" \
+  --views "${VIEWS:-6}" --gt-points "${GT_POINTS:-300000}" --mesh-dir .device_data/meshes \
+  --workers "${WORKERS:-12}" --save-every "${SAVE_EVERY:-2}" \
   --out "$RUN" ${INIT:+--init "$INIT"} ${TRAIN_ARGS:-} > "$RUN.log" 2>&1 \
   || { echo "training failed"; tail -30 "$RUN.log"; exit 1; }
 for d in $(ls -d "$RUN"/step_* | sort -t_ -k2 -n | tail -3); do

@@ -155,3 +155,43 @@ def test_published_cloud_adds_head_points_in_gated_windows_only():
     decoded = observed_cloud(depth, K[None], T, rgb, 0.01)[0]  # agrees with the depth: no gate
     passed = publish(decoded, decoded, depth, K[None], T, rgb, cfg, hidden_head=head)
     assert passed.stats["gated"] == 0 and passed.stats["hidden_points"] == 0
+
+
+def test_two_rank_cpu_training_stays_in_lockstep(tmp_path):
+    """A real 2-process torchrun run (gloo): same steps, same LR, identical weights."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("torch.distributed with gloo is not available in this torch build")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    out = tmp_path / "hh"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "nova3r_ros.train.hidden_train", "--device", "cpu", "--minutes", "0.1",
+           "--batch", "1", "--views", "2", "--gt-points", "5000", "--val-batches", "1",
+           "--channels", "8,16,16,16", "--out", str(out)]  # fmt: skip
+    log = tmp_path / "torchrun.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=60)
+            pytest.fail(f"2-rank run hung:\n{log.read_text()[-3000:]}")
+    text = log.read_text()
+    assert proc.returncode == 0, text[-3000:]
+    finals = {r["rank"]: r for r in map(json.loads, re.findall(r'\{"rank": [^}]*\}', text))}
+    assert sorted(finals) == [0, 1], text[-3000:]
+    assert finals[0]["steps"] == finals[1]["steps"] > 2
+    assert finals[0]["lr"] == finals[1]["lr"] and finals[0]["checksum"] == finals[1]["checksum"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == finals[0]["steps"] and summary["windows"] == 2 * summary["steps"]
+    assert load_head(out).config.channels == (8, 16, 16, 16)

@@ -13,8 +13,9 @@ the L1 error of log depth on the layers that exist. Validation: the same loss on
 validation seeds (1,500,000+, never the benchmark seeds). Never trained on real frames.
 
 Run: ``python -m nova3r_ros.train.hidden_train --minutes 6 --out /tmp/hh`` (``--init DIR``
-continues from a saved head). Writes ``DIR/hidden_head.*`` (last), ``DIR/step_N/``
-every ``--save-every`` minutes, and ``DIR/hidden_train.jsonl``.
+continues from a saved head), or under ``torchrun --nproc_per_node N`` (data parallel).
+Writes ``DIR/hidden_head.*`` (last), ``DIR/step_N/`` every ``--save-every`` minutes and at
+the end, and ``DIR/hidden_train.jsonl``.
 """
 
 from __future__ import annotations
@@ -73,17 +74,17 @@ def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
             "positive": exists.float().mean()}  # fmt: skip
 
 
-def _source(args, head_cfg: HiddenHeadConfig, device, seed: int, start: int = 0):
+def _source(args, head_cfg: HiddenHeadConfig, device, rank: int, world: int):
     from nova3r_ros.train.data import BatchSource
     from nova3r_ros.train.loop import TrainConfig
 
     cfg = TrainConfig(batch=args.batch, views=(args.views,), p_room=0.3, p_robot=args.p_robot,
                       p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
-                      mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=seed,
+                      mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=args.seed,
                       device=str(device))  # fmt: skip
     size = SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
-    workers = args.workers if device.type == "cuda" else 0
-    return BatchSource(cfg, size, 0, device, workers, start=start)
+    workers = max(1, args.workers // world) if device.type == "cuda" else 0
+    return BatchSource(cfg, size, rank, device, workers, start=args.start_batch)
 
 
 def validation_batches(args, head_cfg: HiddenHeadConfig, device, n: int) -> list[dict]:
@@ -114,28 +115,48 @@ def validate(head: HiddenHead, batches: list[dict]) -> dict[str, float]:
 
 
 def train(args) -> dict:
-    """Run the training (module docstring); return the summary."""
-    device = torch.device(args.device if args.device != "auto" else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))  # fmt: skip
-    torch.manual_seed(args.seed)
-    head = load_head(args.init, device) if args.init else HiddenHead(HiddenHeadConfig())
+    """Run the training (module docstring); return the summary.
+
+    Under torchrun each rank draws its own windows and the gradients are averaged
+    (:func:`~nova3r_ros.train.loop.all_reduce_grads`); rank 0's clock decides the learning
+    rate and when to stop, so all ranks run the same steps. Rank 0 alone validates and
+    writes. Each rank prints a last line ``{"rank", "steps", "lr", "checksum"}``.
+    """
+    from nova3r_ros.train.loop import all_reduce_grads, from_rank0, setup_distributed
+
+    want = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available()
+                                                       else "cpu")  # fmt: skip
+    device, rank, world, ctrl = setup_distributed(SimpleNamespace(device=want))
+    torch.manual_seed(args.seed + rank)
+    head = load_head(args.init, device) if args.init else HiddenHead(_head_config(args))
     head = head.to(device).train()
-    opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=0.01)
+    params = list(head.parameters())
+    if world > 1:  # ranks initialised with different seeds: start from rank 0's weights
+        with torch.no_grad():
+            for t in [*params, *head.buffers()]:
+                torch.distributed.broadcast(t, 0)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = (out / "hidden_train.jsonl").open("a")
-    val_sets = validation_batches(args, head.config, device, args.val_batches)
-    first = validate(head, val_sets)
-    log.write(json.dumps({"step": 0, "val": first}) + "\n")
-    best = (first["total"], 0)
-    source = _source(args, head.config, device, args.seed, start=args.start_batch)
+    log, val_sets, first, best = None, [], {}, (math.inf, 0)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        log = (out / "hidden_train.jsonl").open("a")
+        val_sets = validation_batches(args, head.config, device, args.val_batches)
+        first = validate(head, val_sets)
+        log.write(json.dumps({"step": 0, "val": first}) + "\n")
+        best = (first["total"], 0)
+    source = _source(args, head.config, device, rank, world)
     t0 = time.monotonic()
-    deadline, next_save, step, windows = t0 + args.minutes * 60, args.save_every * 60, 0, 0
+    total_s, next_save, step, windows, lr = args.minutes * 60, args.save_every * 60, 0, 0, 0.0
     amp = device.type == "cuda"
     try:
-        while time.monotonic() < deadline:
+        while True:
+            frac = (time.monotonic() - t0) / max(total_s, 1e-6)
+            if world > 1:
+                frac = from_rank0(frac, ctrl)
+            if frac >= 1.0:
+                break
             batch = source.next()
-            frac = min(1.0, (time.monotonic() - t0) / max(args.minutes * 60, 1e-6))
             lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
             lr *= min(1.0, (step + 1) / args.warmup)
             for g in opt.param_groups:
@@ -144,34 +165,55 @@ def train(args) -> dict:
                 terms = batch_loss(head, batch)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+            if world > 1:
+                all_reduce_grads(params, world)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             step += 1
-            windows += batch["depth"].shape[0]
+            windows += batch["depth"].shape[0] * world
             elapsed = time.monotonic() - t0
+            if rank != 0:
+                continue
             if step % args.log_every == 0:
                 row = {"step": step, "seconds": round(elapsed, 1), "lr": lr,
                        "windows_per_s": round(windows / elapsed, 1),
                        **{k: round(float(v.detach()), 4) for k, v in terms.items()}}  # fmt: skip
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-            if elapsed >= next_save or time.monotonic() >= deadline:
+            if elapsed >= next_save:
                 next_save += args.save_every * 60
-                val = validate(head, val_sets)
-                save_head(out / f"step_{step}", head, {"step": step, "val": val})
-                log.write(json.dumps({"step": step, "seconds": round(elapsed, 1), "val": val})
-                          + "\n")  # fmt: skip
-                log.flush()
-                best = min(best, (val["total"], step))
+                best = min(best, _checkpoint(head, val_sets, out, step, elapsed, log))
     finally:
         source.close()
-    save_head(out, head, {"step": step, "windows": windows, "args": vars(args)})
-    summary = {"steps": step, "windows": windows, "seconds": time.monotonic() - t0,
-               "val_start": first, "best_val_step": best[1],
-               "best_val_total": best[0]}  # fmt: skip
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    log.close()
+    summary = {}
+    if rank == 0:
+        best = min(best, _checkpoint(head, val_sets, out, step, time.monotonic() - t0, log))
+        save_head(out, head, {"step": step, "windows": windows, "args": vars(args)})
+        summary = {"steps": step, "windows": windows, "seconds": time.monotonic() - t0,
+                   "val_start": first, "best_val_step": best[1],
+                   "best_val_total": best[0]}  # fmt: skip
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        log.close()
+    checksum = float(sum(p.detach().double().sum() for p in params))
+    print(json.dumps({"rank": rank, "steps": step, "lr": lr, "checksum": checksum}), flush=True)
+    if world > 1:
+        torch.distributed.barrier(group=ctrl)
+        torch.distributed.destroy_process_group()
     return summary
+
+
+def _checkpoint(head, val_sets, out: Path, step: int, elapsed: float, log) -> tuple[float, int]:
+    """Validate, save ``out/step_<step>``, log; return (validation total, step)."""
+    val = validate(head, val_sets)
+    save_head(out / f"step_{step}", head, {"step": step, "val": val})
+    log.write(json.dumps({"step": step, "seconds": round(elapsed, 1), "val": val}) + "\n")
+    log.flush()
+    return val["total"], step
+
+
+def _head_config(args) -> HiddenHeadConfig:
+    channels = tuple(int(c) for c in args.channels.split(","))
+    return HiddenHeadConfig(channels=channels)
 
 
 def main(argv=None) -> int:
@@ -194,12 +236,23 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--start-batch", type=int, default=0, help="continue the batch sequence")
     p.add_argument("--init", default=None, help="a saved head to continue from")
+    p.add_argument(
+        "--channels",
+        default=",".join(map(str, HiddenHeadConfig.channels)),
+        help="encoder channels of a new head (comma-separated)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.batch < 1 or args.gt_points < 1:
         p.error("--minutes, --batch and --gt-points must be positive")
-    print(json.dumps(train(args), indent=1))
+    try:
+        _head_config(args)
+    except ValueError as exc:
+        p.error(f"--channels: {exc}")
+    summary = train(args)
+    if summary:
+        print(json.dumps(summary, indent=1))
     return 0
 
 
