@@ -3,6 +3,8 @@
 # Usage: OUT=dir [RUN=/tmp/runs/hh] [MINUTES=6] [BATCH=16] [VIEWS=6] [GT_POINTS=300000] [WORKERS=12]
 #        [SAVE_EVERY=2] [INIT=saved head dir] [GPUS=2] [TRAIN_ARGS=...] scripts/hidden_train_gpu.sh
 # GPUS=N runs N data-parallel ranks under torchrun (WORKERS scene-layout processes shared).
+# SEVEN=dir (with NOVA3R_CACHE=dir for its reference; carry both) also scores the head's
+# points on the 7-Scenes dev frames at every saved step (validation only).
 # Needs .device_data/meshes (carried). Copies the last three saved heads
 # ($OUT/step_N/hidden_head.{json,safetensors}), the training log and summary to $OUT, and
 # prints the validation rows.
@@ -15,7 +17,8 @@ LAUNCH=(python)
 "${LAUNCH[@]}" -m nova3r_ros.train.hidden_train --minutes "${MINUTES:-6}" --batch "${BATCH:-16}" \
   --views "${VIEWS:-6}" --gt-points "${GT_POINTS:-300000}" --mesh-dir .device_data/meshes \
   --workers "${WORKERS:-12}" --save-every "${SAVE_EVERY:-2}" \
-  --out "$RUN" ${INIT:+--init "$INIT"} ${TRAIN_ARGS:-} > "$RUN.log" 2>&1 \
+  --out "$RUN" ${INIT:+--init "$INIT"} ${SEVEN:+--val-7scenes "$SEVEN"} ${TRAIN_ARGS:-} \
+  > "$RUN.log" 2>&1 \
   || { echo "training failed"; tail -30 "$RUN.log"; exit 1; }
 for d in $(ls -d "$RUN"/step_* | sort -t_ -k2 -n | tail -3); do
   mkdir -p "$OUT/$(basename "$d")" && cp "$d"/hidden_head.* "$OUT/$(basename "$d")/"

@@ -195,3 +195,26 @@ def test_two_rank_cpu_training_stays_in_lockstep(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == finals[0]["steps"] and summary["windows"] == 2 * summary["steps"]
     assert load_head(out).config.channels == (8, 16, 16, 16)
+
+
+def test_validation_scores_right_and_wrong_points():
+    """The checkpoint scores: the hidden reference itself scores 1, the same 10 m away 0."""
+    from nova3r_ros.model.published_cloud import nearest, observed_cloud
+    from nova3r_ros.train.hidden_validation import head_scores, validate_head
+    from nova3r_ros.train.validate import VAL_ROOM_SEED, synthetic_set
+
+    vs = synthetic_set("room_1v", "room", VAL_ROOM_SEED, 2, 1, "cpu", height=96, width=128)
+    hidden = []
+    for b in range(2):
+        obs = observed_cloud(vs.depth[b], vs.K[b], vs.T_world_cam[b],
+                             vs.images[b].permute(0, 2, 3, 1), 0.01)[0]  # fmt: skip
+        t = vs.targets[b]
+        hidden.append(t[nearest(t, obs)[0][:, 0] > 0.05])
+    assert all(len(h) > 50 for h in hidden)
+    right = head_scores(vs, hidden)
+    assert right["room_1v/head_precision"] == 1.0 and right["room_1v/head_hidden_recall"] == 1.0
+    off = head_scores(vs, [h + torch.tensor([0.0, 0.0, 10.0]) for h in hidden])
+    assert off["room_1v/head_precision"] == 0.0 and off["room_1v/head_hidden_recall"] == 0.0
+    assert head_scores(vs, [h[:0] for h in hidden])["room_1v/head_points"] == 0.0
+    scores = validate_head(HiddenHead(CFG), [vs], min_probability=0.0)
+    assert 0.0 <= scores["room_1v/head_precision"] <= 1.0 and scores["room_1v/head_points"] > 0

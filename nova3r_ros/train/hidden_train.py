@@ -10,7 +10,10 @@ surfaces the window's views see that it did not measure: what a camera moving ar
 the scene would add, as the real protocol's reference holds what the recording saw.
 Loss: binary cross-entropy of each layer's existence (uncertain cells left out) plus
 the L1 error of log depth on the layers that exist. Validation: the same loss on fixed
-validation seeds (1,500,000+, never the benchmark seeds). Never trained on real frames.
+validation seeds (1,500,000+, never the benchmark seeds), and the head's published points
+scored on synthetic rooms and the 7-Scenes dev frames
+(:mod:`~nova3r_ros.train.hidden_validation`, for choosing checkpoints). Never trained on
+real frames.
 
 Run: ``python -m nova3r_ros.train.hidden_train --minutes 6 --out /tmp/hh`` (``--init DIR``
 continues from a saved head), or under ``torchrun --nproc_per_node N`` (data parallel).
@@ -106,12 +109,31 @@ def validation_batches(args, head_cfg: HiddenHeadConfig, device, n: int) -> list
 
 
 @torch.no_grad()
-def validate(head: HiddenHead, batches: list[dict]) -> dict[str, float]:
-    """Mean loss terms over the validation batches."""
+def validate(head: HiddenHead, batches: list[dict], sets: tuple = ()) -> dict[str, float]:
+    """Mean loss terms over the validation batches, plus the head's scores on ``sets``."""
+    from nova3r_ros.train.hidden_validation import validate_head
+
     head.eval()
     terms = [batch_loss(head, b) for b in batches]
     head.train()
-    return {k: float(torch.stack([t[k] for t in terms]).mean()) for k in terms[0]}
+    out = {k: float(torch.stack([t[k] for t in terms]).mean()) for k in terms[0]}
+    return {**out, **validate_head(head, list(sets))}
+
+
+def scored_sets(args, device) -> list:
+    """Return the windows the head's points are scored on.
+
+    Synthetic rooms (1 view, seeds 1,700,000+) and, with ``--val-7scenes``, the dev frames
+    (1 and 4 views; validation only).
+    """
+    from nova3r_ros.train.validate import VAL_ROOM_SEED, sevenscenes_set, synthetic_set
+
+    sets = []
+    if args.val_rooms > 0:
+        sets.append(synthetic_set("room_1v", "room", VAL_ROOM_SEED, args.val_rooms, 1, device))
+    if args.val_7scenes:
+        sets += [sevenscenes_set(args.val_7scenes, v, device) for v in (1, 4)]
+    return sets
 
 
 def train(args) -> dict:
@@ -137,12 +159,13 @@ def train(args) -> dict:
                 torch.distributed.broadcast(t, 0)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     out = Path(args.out)
-    log, val_sets, first, best = None, [], {}, (math.inf, 0)
+    log, val_sets, scored, first, best = None, [], [], {}, (math.inf, 0)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         log = (out / "hidden_train.jsonl").open("a")
         val_sets = validation_batches(args, head.config, device, args.val_batches)
-        first = validate(head, val_sets)
+        scored = scored_sets(args, device)
+        first = validate(head, val_sets, scored)
         log.write(json.dumps({"step": 0, "val": first}) + "\n")
         best = (first["total"], 0)
     source = _source(args, head.config, device, rank, world)
@@ -182,12 +205,13 @@ def train(args) -> dict:
                 log.flush()
             if elapsed >= next_save:
                 next_save += args.save_every * 60
-                best = min(best, _checkpoint(head, val_sets, out, step, elapsed, log))
+                best = min(best, _checkpoint(head, (val_sets, scored), out, step, elapsed, log))
     finally:
         source.close()
     summary = {}
     if rank == 0:
-        best = min(best, _checkpoint(head, val_sets, out, step, time.monotonic() - t0, log))
+        elapsed = time.monotonic() - t0
+        best = min(best, _checkpoint(head, (val_sets, scored), out, step, elapsed, log))
         save_head(out, head, {"step": step, "windows": windows, "args": vars(args)})
         summary = {"steps": step, "windows": windows, "seconds": time.monotonic() - t0,
                    "val_start": first, "best_val_step": best[1],
@@ -202,9 +226,12 @@ def train(args) -> dict:
     return summary
 
 
-def _checkpoint(head, val_sets, out: Path, step: int, elapsed: float, log) -> tuple[float, int]:
-    """Validate, save ``out/step_<step>``, log; return (validation total, step)."""
-    val = validate(head, val_sets)
+def _checkpoint(head, sets, out: Path, step: int, elapsed: float, log) -> tuple[float, int]:
+    """Validate on ``sets`` (batches, scored sets), save ``out/step_<step>``, log.
+
+    Returns (validation loss total, step).
+    """
+    val = validate(head, *sets)
     save_head(out / f"step_{step}", head, {"step": step, "val": val})
     log.write(json.dumps({"step": step, "seconds": round(elapsed, 1), "val": val}) + "\n")
     log.flush()
@@ -231,6 +258,18 @@ def main(argv=None) -> int:
     p.add_argument("--mesh-dir", default=None)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--val-batches", type=int, default=4)
+    p.add_argument(
+        "--val-rooms",
+        type=int,
+        default=8,
+        help="synthetic room windows the head's points are scored on (0: none)",
+    )
+    p.add_argument(
+        "--val-7scenes",
+        default=None,
+        help="7-Scenes dev folder the head's points are scored on (validation "
+        "only; its reference from NOVA3R_CACHE or built)",
+    )
     p.add_argument("--save-every", type=float, default=2.0, help="minutes")
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
