@@ -1,14 +1,16 @@
 """A pixel-aligned head that predicts the surfaces a depth camera did not measure.
 
 For each cell of a coarse grid over one RGB-D view (``cell_px`` input pixels square at
-the head's input size), the head predicts up to ``layers`` unmeasured surfaces along
-the cell's rays: the first surface where the sensor returned nothing (a hole), and the
+the head's input size), the head predicts up to ``layers`` unmeasured surfaces along the
+cell's rays: the first surface where the sensor returned nothing (a hole), and the
 surfaces behind the measured one (the back of an object, the floor or wall it hides).
-Each layer is an existence logit and a depth. It sees only what transfers from
-simulation to a real sensor: the depth normalised by its median, its validity, the
-grey image and the rays' directions (so any field of view works); trained on
-synthetic windows with simulated sensors (:mod:`nova3r_ros.train.hidden_train`),
-never on real frames.
+Each layer is an existence logit, a depth and the depth's uncertainty (the scale b of a
+Laplace distribution of the log depth's error); a point's confidence is its existence
+probability times the probability that its depth lies within :data:`DEPTH_TOLERANCE_M`
+of the surface, ``1 - exp(-(tol / z) / b)``. It sees only what transfers from simulation
+to a real sensor: the depth normalised by its median, its validity, the grey image and
+the rays' directions (so any field of view works); trained on synthetic windows with
+simulated sensors (:mod:`nova3r_ros.train.hidden_train`), never on real frames.
 
 Shapes: the input depth (V, H, W) metres (0 = no return) and images (V, H, W, 3) uint8
 at any size with intrinsics K (V, 3, 3) are resampled to the head's
@@ -27,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FORMAT = "nova3r-hidden-head-1"
+FORMAT = "nova3r-hidden-head-2"
+DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the protocol's 5 cm)
 MAX_FILE_BYTES = 15 * 2**20
 
 
@@ -83,12 +86,13 @@ class HiddenHead(nn.Module):
         first = _block(self.IN_CHANNELS, ch[0])
         self.down = nn.ModuleList([first] + [_block(a, b) for a, b in pairs])
         self.up = nn.ModuleList([_block(b + a, a) for a, b in pairs])
-        self.out = nn.Conv2d(ch[0], 2 * config.layers, 1)
+        self.out = nn.Conv2d(ch[0], 3 * config.layers, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (logits (V, L, h, w), log depth ratio (V, L, h, w)) of input features x.
+        """Return logits, log depth ratio and log uncertainty, each (V, L, h, w), of x.
 
-        ``x`` from :func:`features`; the depth of layer l is ``scale * exp(ratio)``.
+        ``x`` from :func:`features`; the depth of layer l is ``scale * exp(ratio)``; the
+        uncertainty is the Laplace scale ``b = exp(log_b)`` of the log depth's error.
         """
         skips = []
         for i, block in enumerate(self.down):
@@ -100,7 +104,7 @@ class HiddenHead(nn.Module):
             x = F.avg_pool2d(x, self.config.cell_px)
         y = self.out(x)
         L = self.config.layers
-        return y[:, :L], y[:, L:]
+        return y[:, :L], y[:, L : 2 * L], y[:, 2 * L :].clamp(-7.0, 2.0)
 
 
 def resample_view(
@@ -164,9 +168,10 @@ def predict_points(
     head: HiddenHead, depth: torch.Tensor, images: torch.Tensor, K: torch.Tensor,
     T_ref_cam: torch.Tensor, min_probability: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Return the predicted unmeasured surface points (N, 3), probability (N,), view (N,).
+    """Return the predicted unmeasured surface points (N, 3), confidence (N,), view (N,).
 
-    One point per cell and layer whose existence probability is at least
+    One point per cell and layer whose confidence (existence probability times the
+    probability that the depth is within :data:`DEPTH_TOLERANCE_M`) is at least
     ``min_probability``, on the cell's central ray at the layer's depth, in the reference
     frame (``T_ref_cam`` (V, 4, 4)). Inputs as in the module docstring; runs the head on
     the depth's device in float32.
@@ -174,9 +179,10 @@ def predict_points(
     cfg = head.config
     d, img, Ks = resample_view(depth, images, K, cfg.height, cfg.width)
     x, scale = features(d, img, Ks)
-    logits, ratio = head(x)
-    prob = torch.sigmoid(logits)  # (V, L, h, w)
+    logits, ratio, log_b = head(x)
     z = scale[:, None, None, None] * torch.exp(ratio.clamp(-4.0, 4.0))
+    within = 1.0 - torch.exp(-(DEPTH_TOLERANCE_M / z) / torch.exp(log_b))
+    prob = torch.sigmoid(logits) * within  # (V, L, h, w)
     rays = cell_rays(Ks, cfg)  # (V, h, w, 3)
     cam = rays[:, None] * z[..., None]  # (V, L, h, w, 3)
     T = T_ref_cam.float()

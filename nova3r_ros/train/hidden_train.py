@@ -1,19 +1,20 @@
-"""Train the hidden-surface head on synthetic single views with simulated depth sensors.
+"""Train the hidden-surface head on synthetic views with simulated depth sensors.
 
 Windows of ``--views`` views come from the same generator as the main model's training
 (:class:`~nova3r_ros.train.data.BatchSource`: the robot mix of clutter, shelves,
-counters and furnished rooms with wide camera ranges, plus benchmark-style tabletops
-and rooms; seeds below the evaluation ranges; held-out meshes excluded), rendered at the
+counters and furnished rooms with wide camera ranges, plus benchmark-style tabletops and
+rooms; seeds below the evaluation ranges; held-out meshes excluded), rendered at the
 head's input size with a simulated sensor on ``p_sensor`` of them. Each view is a
 sample; its targets (:func:`~nova3r_ros.train.hidden_targets.layer_targets`) are the
-surfaces the window's views see that it did not measure: what a camera moving around
-the scene would add, as the real protocol's reference holds what the recording saw.
-Loss: binary cross-entropy of each layer's existence (uncertain cells left out) plus
-the L1 error of log depth on the layers that exist. Validation: the same loss on fixed
-validation seeds (1,500,000+, never the benchmark seeds), and the head's published points
-scored on synthetic rooms and the 7-Scenes dev frames
-(:mod:`~nova3r_ros.train.hidden_validation`, for choosing checkpoints). Never trained on
-real frames.
+surfaces the window's views see that it did not measure: what a camera moving around the
+scene would add, as the real protocol's reference holds what the recording saw. Loss:
+binary cross-entropy of each layer's existence (uncertain cells left out) plus the
+Laplace negative log-likelihood of the log depth (its predicted scale: the depth's
+uncertainty) on the layers that exist; ``l1`` (the mean absolute log-depth error) is
+logged. Validation: the same loss on fixed validation seeds (1,500,000+, never the
+benchmark seeds), and the head's published points scored on synthetic rooms and the
+7-Scenes dev frames (:mod:`~nova3r_ros.train.hidden_validation`, for choosing
+checkpoints). Never trained on real frames.
 
 Run: ``python -m nova3r_ros.train.hidden_train --minutes 6 --out /tmp/hh`` (``--init DIR``
 continues from a saved head), or under ``torchrun --nproc_per_node N`` (data parallel).
@@ -66,14 +67,16 @@ def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
         exists, z, uncertain = layer_targets(points, batch["T_world_cam"].flatten(0, 1).float(),
                                              K, depth, cfg, visible)  # fmt: skip
         x, scale = features(depth, img, K)
-    logits, ratio = head(x)
-    logits, ratio = logits.float(), ratio.float()
+    logits, ratio, log_b = (t.float() for t in head(x))
     weight = (~uncertain).float()
     bce = F.binary_cross_entropy_with_logits(logits, exists.float(), weight, reduction="sum")
     bce = bce / weight.sum().clamp_min(1)
     target = torch.log(torch.where(exists, z, 1.0) / scale[:, None, None, None])
-    l1 = ((ratio - target).abs() * exists).sum() / exists.sum().clamp_min(1)
-    return {"total": bce + l1, "bce": bce, "l1": l1,
+    n = exists.sum().clamp_min(1)
+    err = (ratio - target).abs()
+    l1 = (err * exists).sum() / n
+    nll = ((err * torch.exp(-log_b) + log_b) * exists).sum() / n  # Laplace, scale exp(log_b)
+    return {"total": bce + nll, "bce": bce, "nll": nll, "l1": l1.detach(),
             "positive": exists.float().mean()}  # fmt: skip
 
 
