@@ -78,7 +78,8 @@ class ModelBackendConfig:
         hidden_head: the hidden-surface head (model.hidden_head) that completes gated
             windows: "" = the checkpoint's own, if it has one; "none" = none; else its
             directory.
-        hidden_min_probability: its points below this existence probability are left out.
+        hidden_min_probability: its points below this confidence (existence probability
+            times the probability that the depth is within 5 cm) are left out.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.

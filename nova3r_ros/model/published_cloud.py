@@ -19,6 +19,9 @@ returns), built from the decoder's points and the window's depth maps:
    synthetic validation tabletops, seeds 1,600,000+, whose windows the gate passes, the
    plane points lowered the published F@1cm from 0.931 / 0.946 to 0.918 / 0.933 with 1 / 4
    views). Not in the ``observed_only`` baseline (``force_gate``). ``observed`` = 0.
+   **Hidden surfaces**: with a hidden-surface head (:mod:`nova3r_ros.model.hidden_head`;
+   none is shipped), its points of confidence >= ``hidden_min_probability`` under the
+   plane points' rules, also in a gated window only. ``observed`` = 0.
 4. **Completed**: the candidate points (the decoder's points after depth consistency)
    that no camera measured: not in any view's seen free space, not on any observed
    surface, and inside the region of some view. Each gets a ``confidence`` from a
@@ -29,6 +32,7 @@ returns), built from the decoder's points and the window's depth maps:
 ``stats``: ``gated``, ``agreement``, ``free_share``, ``near_points``, ``observed_conflict``
 (observed points in another view's seen free space: counted, not removed),
 ``completed_candidates``, ``completed`` (published, decoder), ``plane_points`` (published),
+``hidden_points`` (published, hidden-surface head),
 ``planes``, ``observed_points``.
 
 Frames: every tensor in view 0's optical frame ("reference"), metres; ``T_ref_cam``
@@ -77,8 +81,9 @@ class PublishConfig:
             0.78, 0.32; 0.6 / 0.1 m: 0.71, 0.42; 0.6 / 0.15 m: 0.62, 0.44; 1.0 / 0.25 m:
             0.55, 0.48.
         hidden_min_probability: with a hidden-surface head (:mod:`~nova3r_ros.model.
-            hidden_head`), its points of at least this existence probability are published
-            in a gated window.
+            hidden_head`), its points of at least this confidence (existence probability
+            times the probability that the depth is within 5 cm) are published in a gated
+            window.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """

@@ -3,7 +3,7 @@
 For each window of a :class:`~nova3r_ros.train.validate.ValSet` (the 7-Scenes dev
 frames against their cached reference, or synthetic windows against their complete
 surface; references cut to the window's region), the head's points are made as the
-published cloud makes them (existence probability >= ``min_probability``, in some
+published cloud makes them (confidence >= ``min_probability``, in some
 view's region, in no view's seen free space, on no observed surface;
 :func:`~nova3r_ros.model.hidden_head.predict_points`), in the world frame of the true
 poses, and scored at ``tau``:
