@@ -88,7 +88,7 @@ class HiddenHead(nn.Module):
         self.up = nn.ModuleList([_block(b + a, a) for a, b in pairs])
         self.out = nn.Conv2d(ch[0], 3 * config.layers, 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return logits, log depth ratio and log uncertainty, each (V, L, h, w), of x.
 
         ``x`` from :func:`features`; the depth of layer l is ``scale * exp(ratio)``; the
@@ -197,7 +197,7 @@ def published_points(
     z_far: torch.Tensor, obs_pts: torch.Tensor, obs_rgb: torch.Tensor, config,
     planes: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Return the head's points of a window (C, 3), their probability (C,), colour (C, 3).
+    """Return the head's points of a window (C, 3), their confidence (C,), colour (C, 3).
 
     For :func:`~nova3r_ros.model.published_cloud.publish` (``config`` its PublishConfig;
     ``depth`` (V, H, W), ``K``, ``T`` (V, 4, 4) the views in the reference frame,
