@@ -213,8 +213,9 @@ def train(args) -> dict:
         source.close()
     summary = {}
     if rank == 0:
-        elapsed = time.monotonic() - t0
-        best = min(best, _checkpoint(head, (val_sets, scored), out, step, elapsed, log))
+        if not (out / f"step_{step}").is_dir():  # the last step was not saved in the loop
+            elapsed = time.monotonic() - t0
+            best = min(best, _checkpoint(head, (val_sets, scored), out, step, elapsed, log))
         save_head(out, head, {"step": step, "windows": windows, "args": vars(args)})
         summary = {"steps": step, "windows": windows, "seconds": time.monotonic() - t0,
                    "val_start": first, "best_val_step": best[1],
