@@ -147,6 +147,11 @@ def test_published_cloud_adds_head_points_in_gated_windows_only():
     assert measure(raw, depth, K[None], T, depth > 0).free.sum() > 100  # some lie in free space
     m = measure(hidden, depth, K[None], T, depth > 0)
     assert not m.free.any() and not m.surface.any() and m.region.all()
+    strict = PublishConfig(hidden_min_probability=0.0, min_confidence=0.9)
+    high = publish(None, None, depth, K[None], T, rgb, strict, hidden_head=head)
+    n_high = high.stats["hidden_points"]
+    assert n_high < len(hidden)  # min_confidence holds for the head's points too
+    assert bool((high.confidence[~high.observed][high.stats["plane_points"] :] >= 0.9).all())
     none = publish(None, None, depth, K[None], T, rgb, cfg)  # no head: no hidden points
     assert none.stats["hidden_points"] == 0
     forced = publish(None, None, depth, K[None], T, rgb, PublishConfig(force_gate=True),

@@ -203,16 +203,18 @@ def published_points(
     ``depth`` (V, H, W), ``K``, ``T`` (V, 4, 4) the views in the reference frame,
     ``images`` (V, H, W, 3) uint8, ``z_far`` (V,) the regions' far ends, ``obs_pts``
     (M, 3) / ``obs_rgb`` (M, 3) the observed cloud). Points of at least
-    ``config.hidden_min_probability`` are kept where they lie in some view's region, in
-    no view's seen free space (every valid pixel, as for the plane points) and on no
-    observed surface, one per ``spacing_m`` cube and none in a cube a plane point holds
-    (``planes`` (P, 3)); coloured as the nearest observed point.
+    ``config.hidden_min_probability`` and ``config.min_confidence`` are kept where they
+    lie in some view's region, in no view's seen free space (every valid pixel, as for
+    the plane points) and on no observed surface, one per ``spacing_m`` cube and none in
+    a cube a plane point holds (``planes`` (P, 3)); coloured as the nearest observed
+    point.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.published_cloud import nearest
 
-    pts, prob, _ = predict_points(head, depth, images, K, T, config.hidden_min_probability)
+    threshold = max(config.hidden_min_probability, config.min_confidence)
+    pts, prob, _ = predict_points(head, depth, images, K, T, threshold)
     m = measure(pts, depth, K, T, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region
     pts, prob = pts[keep], prob[keep]
