@@ -141,11 +141,8 @@ def features(
     med = torch.nanmedian(torch.where(valid, depth, torch.nan).flatten(1), dim=1).values
     scale = torch.where(torch.isfinite(med), med, torch.ones_like(med)).clamp_min(0.05)
     grey = (0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]) * 2 - 1
-    v, u = torch.meshgrid(torch.arange(h, device=depth.device, dtype=torch.float32),
-                          torch.arange(w, device=depth.device, dtype=torch.float32),
-                          indexing="ij")  # fmt: skip
-    ry = (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    rx = (u[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * ry) / K[:, 0, 0, None, None]
+    rx, ry = _rays(K, torch.arange(h, device=depth.device, dtype=torch.float32),
+                   torch.arange(w, device=depth.device, dtype=torch.float32))  # fmt: skip
     x = torch.stack([depth / scale[:, None, None], valid.float(), grey, rx, ry], 1)
     return x, scale
 
@@ -157,10 +154,16 @@ def cell_rays(K: torch.Tensor, config: HiddenHeadConfig) -> torch.Tensor:
     dev = K.device
     v = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5) * c - 0.5
     u = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) * c - 0.5
-    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    rx, ry = _rays(K, v, u)
+    return torch.stack([rx, ry, torch.ones_like(rx)], -1)
+
+
+def _rays(K: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
+    """Ray x/z and y/z, each (V, len(rows), len(cols)), through pixel (row, col) positions."""
+    vv, uu = torch.meshgrid(rows, cols, indexing="ij")
     ry = (vv[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
     rx = (uu[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * ry) / K[:, 0, 0, None, None]
-    return torch.stack([rx, ry, torch.ones_like(rx)], -1)
+    return rx, ry
 
 
 @torch.no_grad()

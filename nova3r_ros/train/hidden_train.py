@@ -80,15 +80,21 @@ def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
             "positive": exists.float().mean()}  # fmt: skip
 
 
-def _source(args, head_cfg: HiddenHeadConfig, device, rank: int, world: int):
-    from nova3r_ros.train.data import BatchSource
+def _plan(args, head_cfg: HiddenHeadConfig, device, seed: int):
+    """Return the batch plan (TrainConfig, image size) of the head's windows, run seed ``seed``."""
     from nova3r_ros.train.loop import TrainConfig
 
     cfg = TrainConfig(batch=args.batch, views=(args.views,), p_room=0.3, p_robot=args.p_robot,
                       p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
-                      mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=args.seed,
+                      mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=seed,
                       device=str(device))  # fmt: skip
-    size = SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
+    return cfg, SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
+
+
+def _source(args, head_cfg: HiddenHeadConfig, device, rank: int, world: int):
+    from nova3r_ros.train.data import BatchSource
+
+    cfg, size = _plan(args, head_cfg, device, args.seed)
     workers = max(1, args.workers // world) if device.type == "cuda" else 0
     return BatchSource(cfg, size, rank, device, workers, start=args.start_batch)
 
@@ -96,13 +102,8 @@ def _source(args, head_cfg: HiddenHeadConfig, device, rank: int, world: int):
 def validation_batches(args, head_cfg: HiddenHeadConfig, device, n: int) -> list[dict]:
     """``n`` fixed batches of validation windows (seeds from :data:`VAL_SEED`)."""
     from nova3r_ros.train.data import plan_batch, render_batch
-    from nova3r_ros.train.loop import TrainConfig
 
-    cfg = TrainConfig(batch=args.batch, views=(args.views,), p_room=0.3, p_robot=args.p_robot,
-                      p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
-                      mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=999,
-                      device=str(device))  # fmt: skip
-    size = SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
+    cfg, size = _plan(args, head_cfg, device, 999)
     out = []
     for i in range(n):
         seeds, synth = plan_batch(cfg, size, i, 0, device)
