@@ -221,5 +221,6 @@ def test_validation_scores_right_and_wrong_points():
     off = head_scores(vs, [h + torch.tensor([0.0, 0.0, 10.0]) for h in hidden])
     assert off["room_1v/head_precision"] == 0.0 and off["room_1v/head_hidden_recall"] == 0.0
     assert head_scores(vs, [h[:0] for h in hidden])["room_1v/head_points"] == 0.0
-    scores = validate_head(HiddenHead(CFG), [vs], min_probability=0.0)
-    assert 0.0 <= scores["room_1v/head_precision"] <= 1.0 and scores["room_1v/head_points"] > 0
+    scores = validate_head(HiddenHead(CFG), [vs], thresholds=(0.0, 0.99))
+    assert 0.0 <= scores["room_1v/head_precision@0"] <= 1.0
+    assert scores["room_1v/head_points@0"] > scores["room_1v/head_points@0.99"]

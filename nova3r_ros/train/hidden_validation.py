@@ -3,10 +3,12 @@
 For each window of a :class:`~nova3r_ros.train.validate.ValSet` (the 7-Scenes dev
 frames against their cached reference, or synthetic windows against their complete
 surface; references cut to the window's region), the head's points are made as the
-published cloud makes them (confidence >= ``min_probability``, in some
-view's region, in no view's seen free space, on no observed surface;
+published cloud makes them (confidence >= a threshold, in some view's region, in no
+view's seen free space, on no observed surface;
 :func:`~nova3r_ros.model.hidden_head.predict_points`), in the world frame of the true
-poses, and scored at ``tau``:
+poses, and scored at ``tau`` for each confidence threshold (keys end in ``@<threshold>``,
+so one prediction gives the precision against confidence that picks a checkpoint and a
+threshold):
 
 - ``head_precision``: share of the head's points within ``tau`` of the reference. There
   is no judged rule here (unlike ``nova3r eval`` on real data): a point behind a real
@@ -29,7 +31,9 @@ from nova3r_ros.model.measurement import measure, region_depth
 from nova3r_ros.model.published_cloud import nearest, observed_cloud
 
 
-def head_scores(vs, points: list[torch.Tensor], tau: float = 0.05) -> dict[str, float]:
+def head_scores(
+    vs, points: list[torch.Tensor], tau: float = 0.05, suffix: str = ""
+) -> dict[str, float]:
     """Score per-window world points (list of (N_b, 3)) against ``vs`` (module docstring)."""
     prec, rec, count = [], [], []
     for b, pts in enumerate(points):
@@ -47,30 +51,41 @@ def head_scores(vs, points: list[torch.Tensor], tau: float = 0.05) -> dict[str, 
         else:
             rec.append(float((nearest(hidden, pts)[0][:, 0] < tau).float().mean()))
     n = max(len(points), 1)
-    return {f"{vs.name}/head_precision": sum(prec) / n,
-            f"{vs.name}/head_hidden_recall": sum(rec) / n,
-            f"{vs.name}/head_points": sum(count) / n}  # fmt: skip
+    return {f"{vs.name}/head_precision{suffix}": sum(prec) / n,
+            f"{vs.name}/head_hidden_recall{suffix}": sum(rec) / n,
+            f"{vs.name}/head_points{suffix}": sum(count) / n}  # fmt: skip
 
 
 @torch.no_grad()
-def head_points(head: HiddenHead, vs, min_probability: float = 0.5) -> list[torch.Tensor]:
-    """Return the head's published points of each window of ``vs`` (world frame, true poses)."""
+def head_points(
+    head: HiddenHead, vs, min_probability: float = 0.5
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Return each window's head points (world frame, true poses; (N_b, 3)) and confidences.
+
+    Points at confidence >= ``min_probability`` ((N_b,) confidences), filtered as published.
+    """
     out = []
     was_training = head.training
     head.eval()
     for b in range(len(vs.depth)):
         depth, K, T = vs.depth[b], vs.K[b], vs.T_world_cam[b]
         rgb = vs.images[b].permute(0, 2, 3, 1)
-        pts, _, _ = predict_points(head, depth, rgb, K, T, min_probability)
+        pts, conf, _ = predict_points(head, depth, rgb, K, T, min_probability)
         m = measure(pts, depth, K, T, depth > 0, region_depth(depth))
-        out.append(pts[~m.free & ~m.surface & m.region])
+        keep = ~m.free & ~m.surface & m.region
+        out.append((pts[keep], conf[keep]))
     head.train(was_training)
     return out
 
 
-def validate_head(head: HiddenHead, sets: list, min_probability: float = 0.5) -> dict[str, float]:
-    """:func:`head_scores` of :func:`head_points` for every set."""
+def validate_head(
+    head: HiddenHead, sets: list, thresholds: tuple[float, ...] = (0.2, 0.3, 0.5)
+) -> dict[str, float]:
+    """:func:`head_scores` of :func:`head_points` for every set and confidence threshold."""
     scores = {}
     for vs in sets:
-        scores.update(head_scores(vs, head_points(head, vs, min_probability)))
+        points = head_points(head, vs, min(thresholds))
+        for t in thresholds:
+            kept = [p[c >= t] for p, c in points]
+            scores.update(head_scores(vs, kept, suffix=f"@{t:g}"))
     return scores
