@@ -37,6 +37,8 @@ def _values(a) -> dict:
         "ode_steps": a.steps, "depth_consistency": True, "output_spacing": 0.01,
         "min_confidence": DEFAULT_MIN_CONFIDENCE, "publish_completion": True,
         "plane_completion": True,
+        "hidden_completion": True,
+        "hidden_min_probability": -1.0,
         "voxel_size": 0.01, "depth_stride": 2, "max_depth": 0.0, "threads": 0,
         "backend_timeout": 60.0, "backend_nice": a.nice,
     }  # fmt: skip

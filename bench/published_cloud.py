@@ -4,8 +4,11 @@ Times :func:`nova3r_ros.model.published_cloud.publish` on real 640x480 Kinect wi
 (the 7-Scenes dev frames, recorded poses, ``--views`` views 4 frames apart; observed
 points only, no decoder: the cost that plane completion adds to every window of the
 node) with the default :class:`PublishConfig` and, in the same process as the baseline,
-with ``plane_closing_m=0``. Median of ``--repeats`` runs per window after ``--warmup``;
-CUDA synchronised inside each timed call. Ends with ``name=value`` lines.
+with ``plane_closing_m=0``; then with the shipped hidden-surface head too (the packaged
+checkpoint's ``hidden_head.*``; these windows have no decoder output, so they are gated
+and the head runs as in the node's real windows). Median of ``--repeats`` runs per
+window after ``--warmup``; CUDA synchronised inside each timed call. Ends with
+``name=value`` lines.
 
 Usage: PYTHONPATH=bench:. python bench/published_cloud.py --data DIR
            [--device auto|cuda|cpu] [--views 8] [--windows 4] [--warmup 2] [--repeats 5]
@@ -22,6 +25,8 @@ import torch
 from _timing import median_ms
 
 from nova3r_ros.core.transforms import se3_inverse
+from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
+from nova3r_ros.model.hidden_head import load_head
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 from nova3r_ros.synth.sevenscenes import SevenScenesSequence
 
@@ -56,11 +61,12 @@ def main(argv=None) -> int:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    with_planes, without, points = [], [], []
+    head = load_head(PACKAGED_CHECKPOINT, device)
+    with_planes, without, with_head, points, head_points = [], [], [], [], []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
-        def run(cfg, depth=depth, K=K, T=T, rgb=rgb):
-            out = publish(None, None, depth, K, T, rgb, cfg)
+        def run(cfg, depth=depth, K=K, T=T, rgb=rgb, hidden_head=None):
+            out = publish(None, None, depth, K, T, rgb, cfg, hidden_head=hidden_head)
             sync()
             return out
 
@@ -68,17 +74,26 @@ def main(argv=None) -> int:
                                      args.repeats))  # fmt: skip
         without.append(median_ms(lambda run=run: run(PublishConfig(plane_closing_m=0.0)),
                                  args.warmup, args.repeats))  # fmt: skip
+        with_head.append(median_ms(lambda run=run: run(PublishConfig(), hidden_head=head),
+                                   args.warmup, args.repeats))  # fmt: skip
         points.append(run(PublishConfig()).stats["plane_points"])
+        head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
     a, b = statistics.median(with_planes), statistics.median(without)
+    c = statistics.median(with_head)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
         f"{a:.1f} ms with plane completion, {b:.1f} ms without ({a / b:.2f}x)"
     )
+    print(f"with the shipped hidden-surface head as well: {c:.1f} ms ({c / a:.2f}x)")
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
     print(f"planes_added_ms={a - b:.2f}")
     print(f"planes_vs_no_planes={a / b:.3f}")
+    print(f"publish_planes_head_ms={c:.2f}")
+    print(f"head_added_ms={c - a:.2f}")
+    print(f"head_vs_planes={c / a:.3f}")
+    print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")
     print(f"views={args.views}")
     print(f"device={name}")

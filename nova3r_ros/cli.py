@@ -39,7 +39,8 @@ def _check_windows(args: argparse.Namespace) -> None:
 
 def _check_hidden_head(args: argparse.Namespace) -> None:
     """Reject a bad ``--hidden-head`` or ``--hidden-min-probability`` before any work."""
-    if not 0.0 <= args.hidden_min_probability <= 1.0:
+    p = args.hidden_min_probability
+    if p is not None and not 0.0 <= p <= 1.0:
         raise ValueError(f"--hidden-min-probability must be in [0, 1], got "
                          f"{args.hidden_min_probability}")  # fmt: skip
     head = args.hidden_head
@@ -193,8 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--hidden-head", default=None,
                     help="model: hidden-surface head directory, or 'none' (default: the "
                     "checkpoint's own, if any)")  # fmt: skip
-    ev.add_argument("--hidden-min-probability", type=float, default=0.5,
-                    help="model: hidden-surface points below this are left out")  # fmt: skip
+    ev.add_argument("--hidden-min-probability", type=float, default=None,
+                    help="model: hidden-surface points below this are left out (default: "
+                    "the threshold stored with the head)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

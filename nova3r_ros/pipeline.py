@@ -79,7 +79,8 @@ class ModelBackendConfig:
             windows: "" = the checkpoint's own, if it has one; "none" = none; else its
             directory.
         hidden_min_probability: its points below this confidence (existence probability
-            times the probability that the depth is within 5 cm) are left out.
+            times the probability that the depth is within 5 cm) are left out; None = the
+            threshold stored with the head (chosen on validation).
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -99,7 +100,7 @@ class ModelBackendConfig:
     force_gate: bool = False
     plane_completion: bool = True
     hidden_head: str = ""
-    hidden_min_probability: float = 0.5
+    hidden_min_probability: float | None = None
     refine_poses: bool = True
     world_z_up: bool = False
 

@@ -3,7 +3,8 @@
 # only) on the GPU machine: issue 6's protocol, 8 windows, stride 4, 1 / 2 / 4 views, for
 # each head in HEADS (plus 'none', today's cloud) and each confidence threshold in PS.
 # Usage: OUT=dir SEVEN=.device_data/7scenes-redkitchen-dev NOVA3R_CACHE=.device_data/cache
-#        HEADS="dirA dirB" [PS="0.2 0.3 0.4"] [VIEWS="1 2 4"] [JOBS=6] scripts/hidden_eval_gpu.sh
+#        HEADS="dirA dirB" [PS="0.2 0.3 0.4"] [VIEWS="1 2 4"] [JOBS=6] [NONE=0: no head-less
+#        rows] [DEVICE=cpu] scripts/hidden_eval_gpu.sh
 # Writes $OUT/hidden_eval.json and prints one line per run with the issue's keys.
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2
@@ -19,8 +20,7 @@ run() {  # name, then nova3r eval arguments
 }
 n=0
 for v in ${VIEWS:-1 2 4}; do
-  run "none_${v}v" --views "$v" --hidden-head none &
-  n=$((n + 1))
+  if [ "${NONE:-1}" = 1 ]; then run "none_${v}v" --views "$v" --hidden-head none & n=$((n + 1)); fi
   for h in $HEADS; do
     for p in ${PS:-0.2 0.3 0.4}; do
       run "$(basename "$h")_p${p}_${v}v" --views "$v" --hidden-head "$h" \

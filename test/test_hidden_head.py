@@ -162,6 +162,46 @@ def test_published_cloud_adds_head_points_in_gated_windows_only():
     assert passed.stats["gated"] == 0 and passed.stats["hidden_points"] == 0
 
 
+def test_a_shipped_head_is_half_size_and_carries_its_threshold(tmp_path):
+    """A float16 head loads as float32 and gives the same outputs to fp16 rounding.
+
+    The threshold stored with the head is what the published cloud uses unless told
+    otherwise.
+    """
+    from nova3r_ros.model.published_cloud import PublishConfig, publish
+
+    torch.manual_seed(0)
+    head = HiddenHead(CFG).eval()
+    save_head(tmp_path / "full", head)
+    save_head(tmp_path / "half", head, {"step": 1}, min_probability=0.45, half=True)
+    full_b = (tmp_path / "full" / "hidden_head.safetensors").stat().st_size
+    half_b = (tmp_path / "half" / "hidden_head.safetensors").stat().st_size
+    assert half_b < 0.6 * full_b
+    half = load_head(tmp_path / "half")
+    assert load_head(tmp_path / "full").min_probability == 0.5  # none stored: the default
+    assert half.min_probability == 0.45
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    _, depth = scene()
+    rgb = torch.full((1, H, W, 3), 100, dtype=torch.uint8)
+    x, _ = features(*resample_view(depth, rgb, K[None], H, W))
+    assert torch.allclose(half(x)[0], head(x)[0], atol=0.05)
+    T = torch.eye(4)[None]
+    own = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=half)
+    told = publish(None, None, depth, K[None], T, rgb,
+                   PublishConfig(hidden_min_probability=0.45), hidden_head=half)  # fmt: skip
+    low = publish(None, None, depth, K[None], T, rgb,
+                  PublishConfig(hidden_min_probability=0.0), hidden_head=half)  # fmt: skip
+    assert own.stats["hidden_points"] == told.stats["hidden_points"]
+    assert low.stats["hidden_points"] > own.stats["hidden_points"]
+    with pytest.raises(ValueError, match="min_probability"):
+        save_head(tmp_path / "bad", head, min_probability=1.5)
+    doc = json.loads((tmp_path / "half" / "hidden_head.json").read_text())
+    doc["min_probability"] = 2.0
+    (tmp_path / "half" / "hidden_head.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="not a hidden-surface head"):
+        load_head(tmp_path / "half")
+
+
 def test_two_rank_cpu_training_stays_in_lockstep(tmp_path):
     """A real 2-process torchrun run (gloo): same steps, same LR, identical weights."""
     import os
@@ -224,3 +264,24 @@ def test_validation_scores_right_and_wrong_points():
     scores = validate_head(HiddenHead(CFG), [vs], thresholds=(0.0, 0.99))
     assert 0.0 <= scores["room_1v/head_precision@0"] <= 1.0
     assert scores["room_1v/head_points@0"] > scores["room_1v/head_points@0.99"]
+
+
+def test_ship_head_command_writes_a_half_head_with_its_threshold(tmp_path):
+    import subprocess
+    import sys
+
+    from nova3r_ros.train.ship_head import main
+
+    save_head(tmp_path / "trained", HiddenHead(CFG), {"step": 7})
+    assert main([str(tmp_path / "trained"), str(tmp_path / "ship"), "--min-probability",
+                 "0.4", "--note", "chosen on validation"]) == 0  # fmt: skip
+    head = load_head(tmp_path / "ship")
+    doc = json.loads((tmp_path / "ship" / "hidden_head.json").read_text())
+    assert head.min_probability == 0.4 and doc["meta"]["training"] == {"step": 7}
+    assert doc["meta"]["note"] == "chosen on validation"
+    for bad in (["--min-probability", "1.5"], ["--min-probability", "0.4"]):
+        src = tmp_path / ("trained" if bad[1] == "1.5" else "missing")
+        cmd = [sys.executable, "-m", "nova3r_ros.train.ship_head", str(src),
+               str(tmp_path / "x"), *bad]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr

@@ -310,6 +310,8 @@ def test_model_parameters_reach_the_backend_config():
         min_confidence=0.7,
         publish_completion=False,
         plane_completion=False,
+        hidden_completion=False,
+        hidden_min_probability=0.6,
         voxel_size=0.01,
         depth_stride=2,
         max_depth=0.0,
@@ -326,5 +328,6 @@ def test_model_parameters_reach_the_backend_config():
             0.02, 0.7, True, True)  # fmt: skip
         assert (c.n_points, c.steps, c.device) == (256, 2, "cpu")
         assert c.plane_completion is False and c.publish_config().plane_closing_m == 0
+        assert c.hidden_head == "none" and c.publish_config().hidden_min_probability == 0.6
     finally:
         backend.release()

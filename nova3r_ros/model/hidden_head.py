@@ -32,6 +32,7 @@ from torch import nn
 FORMAT = "nova3r-hidden-head-2"
 DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the protocol's 5 cm)
 MAX_FILE_BYTES = 15 * 2**20
+DEFAULT_MIN_PROBABILITY = 0.5  # a head whose hidden_head.json names no threshold
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class HiddenHead(nn.Module):
     def __init__(self, config: HiddenHeadConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or HiddenHeadConfig()
+        # the confidence threshold chosen on validation (hidden_head.json; load_head)
+        self.min_probability = DEFAULT_MIN_PROBABILITY
         ch = config.channels
         pairs = list(itertools.pairwise(ch))
         first = _block(self.IN_CHANNELS, ch[0])
@@ -206,7 +209,8 @@ def published_points(
     ``depth`` (V, H, W), ``K``, ``T`` (V, 4, 4) the views in the reference frame,
     ``images`` (V, H, W, 3) uint8, ``z_far`` (V,) the regions' far ends, ``obs_pts``
     (M, 3) / ``obs_rgb`` (M, 3) the observed cloud). Points of at least
-    ``config.hidden_min_probability`` and ``config.min_confidence`` are kept where they
+    ``config.hidden_min_probability`` (None: the head's own ``min_probability``) and
+    ``config.min_confidence`` are kept where they
     lie in some view's region, in no view's seen free space (every valid pixel, as for
     the plane points) and on no observed surface, one per ``spacing_m`` cube and none in
     a cube a plane point holds (``planes`` (P, 3)); coloured as the nearest observed
@@ -216,7 +220,9 @@ def published_points(
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.published_cloud import nearest
 
-    threshold = max(config.hidden_min_probability, config.min_confidence)
+    own = getattr(head, "min_probability", DEFAULT_MIN_PROBABILITY)
+    chosen = own if config.hidden_min_probability is None else config.hidden_min_probability
+    threshold = max(chosen, config.min_confidence)
     pts, prob, _ = predict_points(head, depth, images, K, T, threshold)
     m = measure(pts, depth, K, T, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region
@@ -230,18 +236,34 @@ def published_points(
     return pts, prob, obs_rgb[idx]
 
 
-def save_head(directory: str | Path, head: HiddenHead, meta: dict | None = None) -> Path:
-    """Write the head as ``hidden_head.safetensors`` (float32) + ``hidden_head.json``."""
+def save_head(
+    directory: str | Path,
+    head: HiddenHead,
+    meta: dict | None = None,
+    min_probability: float | None = None,
+    half: bool = False,
+) -> Path:
+    """Write the head as ``hidden_head.safetensors`` + ``hidden_head.json``.
+
+    ``half`` stores the weights as float16 (a shipped head: half the bytes; loaded back as
+    float32); ``min_probability`` is the confidence threshold chosen for it on validation,
+    which the published cloud uses unless told otherwise.
+    """
     from safetensors.torch import save_file
 
+    if min_probability is not None and not 0.0 <= min_probability <= 1.0:
+        raise ValueError(f"min_probability must be in [0, 1], got {min_probability}")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().float().cpu().contiguous() for k, v in head.state_dict().items()}
-    if sum(t.numel() * 4 for t in state.values()) > MAX_FILE_BYTES:
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().to(dtype).cpu().contiguous() for k, v in head.state_dict().items()}
+    if sum(t.numel() * t.element_size() for t in state.values()) > MAX_FILE_BYTES:
         raise ValueError("the hidden head's weights exceed one 15 MiB file")
     save_file(state, str(out / "hidden_head.safetensors"))
     cfg = asdict(head.config)
     doc = {"format": FORMAT, "config": cfg, "meta": meta or {}}
+    if min_probability is not None:
+        doc["min_probability"] = float(min_probability)
     (out / "hidden_head.json").write_text(json.dumps(doc, indent=1))
     return out / "hidden_head.safetensors"
 
@@ -259,7 +281,13 @@ def load_head(directory: str | Path, device: str | torch.device = "cpu") -> Hidd
         raw["channels"] = tuple(int(c) for c in raw["channels"])
         head = HiddenHead(HiddenHeadConfig(**raw))
         state = load_file(str(d / "hidden_head.safetensors"))
-        head.load_state_dict(state, strict=True)
+        if any(not t.is_floating_point() for t in state.values()):
+            raise ValueError("non-float weights")
+        head.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        p = doc.get("min_probability", DEFAULT_MIN_PROBABILITY)
+        if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"min_probability {p!r} is not in [0, 1]")
+        head.min_probability = float(p)
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{d}: not a hidden-surface head ({exc})") from exc
     return head.to(device).eval()

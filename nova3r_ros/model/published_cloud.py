@@ -20,8 +20,9 @@ returns), built from the decoder's points and the window's depth maps:
    plane points lowered the published F@1cm from 0.931 / 0.946 to 0.918 / 0.933 with 1 / 4
    views). Not in the ``observed_only`` baseline (``force_gate``). ``observed`` = 0.
    **Hidden surfaces**: with a hidden-surface head (:mod:`nova3r_ros.model.hidden_head`;
-   none is shipped), its points of confidence >= ``hidden_min_probability`` under the
-   plane points' rules, also in a gated window only. ``observed`` = 0.
+   the shipped checkpoint carries one), its points of confidence >=
+   ``hidden_min_probability`` (None: the head's own threshold) under the plane points'
+   rules, also in a gated window only. ``observed`` = 0.
 4. **Completed**: the candidate points (the decoder's points after depth consistency)
    that no camera measured: not in any view's seen free space, not on any observed
    surface, and inside the region of some view. Each gets a ``confidence`` from a
@@ -83,7 +84,7 @@ class PublishConfig:
         hidden_min_probability: with a hidden-surface head (:mod:`~nova3r_ros.model.
             hidden_head`), its points of at least this confidence (existence probability
             times the probability that the depth is within 5 cm) are published in a gated
-            window.
+            window; None = the threshold stored with the head (chosen on validation).
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """
@@ -97,7 +98,7 @@ class PublishConfig:
     gate_max_free: float = 0.25
     plane_closing_m: float = 0.6
     plane_reach_m: float = 0.1
-    hidden_min_probability: float = 0.5
+    hidden_min_probability: float | None = None
     force_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -110,13 +111,15 @@ class PublishConfig:
             "gate_min_near_share",
             "plane_closing_m",
             "plane_reach_m",
-            "hidden_min_probability",
         )
+        unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share")
+        if self.hidden_min_probability is not None:  # None: the head's own threshold
+            names += ("hidden_min_probability",)
+            unit += ("hidden_min_probability",)
         nonnegative_fields(self, names, "PublishConfig")
         if self.spacing_m <= 0:
             raise ValueError("PublishConfig.spacing_m must be > 0")
-        for name in ("min_confidence", "gate_min_agreement", "gate_max_free",
-                     "gate_min_near_share", "hidden_min_probability"):  # fmt: skip
+        for name in unit:
             if getattr(self, name) > 1:
                 raise ValueError(f"PublishConfig.{name} must be in [0, 1]")
         if self.edge_px < 0:

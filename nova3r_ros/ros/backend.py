@@ -30,6 +30,11 @@ def is_packaged(path: str) -> bool:
     return not path or Path(path).expanduser().resolve() == PACKAGED_CHECKPOINT.resolve()
 
 
+def _head_threshold(value: float) -> float | None:
+    """Return the ``hidden_min_probability`` parameter for the pipeline (< 0: the head's own)."""
+    return None if float(value) < 0 else float(value)
+
+
 def resolve_checkpoint(path: str) -> str:
     """Return ``path``, or the packaged checkpoint for '' (PipelineError if there is none)."""
     if path:
@@ -83,6 +88,8 @@ class Backend:
                 min_confidence=float(values["min_confidence"]),
                 force_gate=not bool(values["publish_completion"]),
                 plane_completion=bool(values["plane_completion"]),
+                hidden_head="" if values["hidden_completion"] else "none",
+                hidden_min_probability=_head_threshold(values["hidden_min_probability"]),
             )
 
     @property

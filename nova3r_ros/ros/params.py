@@ -81,6 +81,12 @@ PARAMETERS: tuple[Param, ...] = (
     P("plane_completion", True, "model backend with depth: continue the window's large "
       "observed planes (floor, walls, table tops) up to 10 cm behind what occludes them and "
       "across depth holes, never into seen free space"),
+    P("hidden_completion", True, "model backend with depth: publish the checkpoint's "
+      "hidden-surface head's points (surfaces behind the measured depth and in its holes) "
+      "where the decoder's completion is withheld; no effect if the checkpoint has no head"),
+    P("hidden_min_probability", -1.0, "model backend with depth: the hidden-surface head's "
+      "points below this confidence are not published; -1 (any negative) = the threshold "
+      "stored with the head (chosen on validation)", -1.0, 1.0),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),
