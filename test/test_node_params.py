@@ -47,6 +47,9 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("qos.depth", 0, "out of range"),
         ("output_spacing", 0.0, "out of range"),
         ("min_confidence", 1.5, "out of range"),
+        ("hidden_min_probability", 1.5, "out of range"),
+        ("hidden_min_probability", -2.0, "out of range"),
+        ("hidden_completion", "no", "type"),
         ("publish_completion", "no", "type"),
         ("backend", "nerf", "must be one of"),
         ("device", "tpu", "must be one of"),
@@ -98,6 +101,7 @@ def test_yaml_files_load(special):
             assert get("backend") == "model" and get("sync.slop") == 0.02
             assert get("publish_completion") is True and get("min_confidence") == 0.0
             assert get("output_spacing") == 0.01
+            assert get("hidden_completion") is True and get("hidden_min_probability") == -1.0
             assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:
         h.close()
