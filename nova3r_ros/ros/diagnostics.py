@@ -4,10 +4,13 @@ One status, ``<node name>: reconstruction``; its values are flat strings
 (``key: value``) so ``rqt_runtime_monitor`` and ``ros2 topic echo`` show them as
 they are. Rates are the change of a counter since the previous report, per second.
 The published cloud's decisions (:class:`WindowStats`, from ``Reconstruction.stats``):
-``windows_gated`` (cumulative), ``gated_last``, ``completed_points_last``,
-``observed_conflict_last``, ``views_rejected_last`` (and ``agreement_last``,
-``free_share_last`` when the gate measured them). A gated window is normal operation
-(observed surfaces only): OK level, said in the message. Camera poses estimated by the
+``windows_gated`` (cumulative), ``gated_last``, ``completed_points_last`` (the
+decoder's), ``plane_points_last`` and ``hidden_points_last`` (plane completion's and the
+hidden-surface head's, in gated windows), ``observed_conflict_last``,
+``views_rejected_last`` (and ``agreement_last``, ``free_share_last`` when the gate
+measured them). A gated window is normal operation
+(observed surfaces, plus plane and hidden-surface points, without the decoder's
+completion): OK level, said in the message. Camera poses estimated by the
 model: ``views_pose_failed_last`` (views whose pose failed its checks: points left out,
 TF only where the map placed them, ``chain/views_rescued``; WARN) and
 ``pose_confidence_min_last`` (lowest per-view pose confidence, 0..1). Chaining
@@ -68,6 +71,8 @@ class WindowStats:
             "cuda_graph_captures": self.captures,
             "gated_last": bool(s.get("gated", 0)),
             "completed_points_last": int(s.get("completed", 0)),
+            "plane_points_last": int(s.get("plane_points", 0)),
+            "hidden_points_last": int(s.get("hidden_points", 0)),
             "observed_conflict_last": int(s.get("observed_conflict", 0)),
             "views_rejected_last": int(s.get("views_rejected", 0)),
             "views_pose_failed_last": int(s.get("views_pose_failed", 0)),
@@ -151,7 +156,11 @@ def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[i
         why = (f"agreement {values['agreement_last']:.2f}, free share "
                f"{values.get('free_share_last', 0.0):.2f}" if "agreement_last" in values
                else "publish_completion false")  # fmt: skip
-        notes.append((OK, f"last window gated ({why}): observed surfaces only"))
+        extra = [f"{values[k]} {name} points" for k, name in
+                 (("plane_points_last", "plane"), ("hidden_points_last", "hidden-surface"))
+                 if values.get(k)]  # fmt: skip
+        what = "observed surfaces" + (" + " + " + ".join(extra) if extra else " only")
+        notes.append((OK, f"last window gated ({why}): {what}, no decoder completion"))
     if not notes:
         if values.get("input_idle"):
             return OK, "idle: no input" if values.get("windows_processed") else (
