@@ -30,7 +30,7 @@ import torch
 from nova3r_ros.core.pointcloud import backproject_depth
 from nova3r_ros.model.pose_refine import RefineConfig
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
-from nova3r_ros.model.pose_views import CHAIN, ViewPoses, _links, strided_depth
+from nova3r_ros.model.pose_views import CHAIN, ViewPoses, align_links, strided_depth
 
 MAX_PLANE_POINTS = 20_000  # view 0's depth points given to the plane fit (subsampled)
 #: The depth check at the image pose: no ICP step (a plane would slide onto any plane),
@@ -45,7 +45,7 @@ def depth_agreement(d: torch.Tensor, Kf: torch.Tensor, b: int, a: int, T_a_b) ->
     The depth refinement's association (:data:`CHECK`, no step: evaluated at ``T_a_b``, 4x4
     camera b to camera a); 0 without overlap.
     """
-    ((_, st),) = _links(d, Kf, [(b, a, np.asarray(T_a_b, np.float64))], CHECK)
+    ((_, st),) = align_links(d, Kf, [(b, a, np.asarray(T_a_b, np.float64))], CHECK)
     return float(st["hypotheses"][0].get("inlier_share", 0.0))
 
 

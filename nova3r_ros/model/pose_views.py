@@ -120,7 +120,7 @@ def strided_depth(depth: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, t
     return sanitize(depth)[:, ::f, ::f], Kf
 
 
-def _links(d: torch.Tensor, K: torch.Tensor, links: list, cfg: RefineConfig) -> list:
+def align_links(d: torch.Tensor, K: torch.Tensor, links: list, cfg: RefineConfig) -> list:
     """Align view ``src`` to ``dst`` of each ``(src, dst, guess)``, all links in one batch.
 
     Each link is refined from the guess and from no motion. Returns per link the best
@@ -177,10 +177,10 @@ def refine_views(
     share, rmse = np.full(V, np.nan), np.full(V, np.nan)  # NaN: no check for that view
     constraint, agreement = np.full(V, np.nan), np.zeros(V)
     share[0], rmse[0], constraint[0], agreement[0] = 1.0, 0.0, np.inf, 1.0
-    links = _links(d, Kf, [(i, i - 1, np.linalg.inv(T_ref_pred[i - 1]) @ T_ref_pred[i])
+    links = align_links(d, Kf, [(i, i - 1, np.linalg.inv(T_ref_pred[i - 1]) @ T_ref_pred[i])
                            for i in range(1, V)], chain)  # fmt: skip
     retry = [i for i in range(2, V) if links[i - 1][0] is None]
-    direct = dict(zip(retry, _links(d, Kf, [(i, 0, T_ref_pred[i]) for i in retry], chain),
+    direct = dict(zip(retry, align_links(d, Kf, [(i, 0, T_ref_pred[i]) for i in retry], chain),
                       strict=True))  # fmt: skip
     for i in range(1, V):
         rel, st = links[i - 1]
