@@ -9,7 +9,7 @@
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2
 CK=nova3r_ros/model/checkpoints/base
-E=/tmp/nova3r_hidden_eval
+E=$(mktemp -d /tmp/nova3r_hidden_eval.XXXX)  # this call's runs only
 mkdir -p "$E" "$OUT"
 run() {  # name, then nova3r eval arguments
   local name=$1; shift
@@ -21,7 +21,7 @@ run() {  # name, then nova3r eval arguments
 n=0
 for v in ${VIEWS:-1 2 4}; do
   if [ "${NONE:-1}" = 1 ]; then run "none_${v}v" --views "$v" --hidden-head none & n=$((n + 1)); fi
-  for h in $HEADS; do
+  for h in ${HEADS:-}; do
     for p in ${PS:-0.2 0.3 0.4}; do
       run "$(basename "$h")_p${p}_${v}v" --views "$v" --hidden-head "$h" \
         --hidden-min-probability "$p" &
