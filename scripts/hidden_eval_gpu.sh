@@ -5,7 +5,8 @@
 # Usage: OUT=dir SEVEN=.device_data/7scenes-redkitchen-dev NOVA3R_CACHE=.device_data/cache
 #        HEADS="dirA dirB" [PS="0.2 0.3 0.4"] [VIEWS="1 2 4"] [JOBS=6] [NONE=0: no head-less
 #        rows] [DEVICE=cpu] scripts/hidden_eval_gpu.sh
-# Writes $OUT/hidden_eval.json and prints one line per run with the issue's keys.
+# Writes $OUT/hidden_eval.json, prints one line per run with the issue's keys, then the
+# pair the shipping rule chooses (scripts/choose_hidden_head.py).
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2
 CK=nova3r_ros/model/checkpoints/base
@@ -33,3 +34,4 @@ done
 wait
 python scripts/merge_metrics.py "$E" "$OUT/hidden_eval.json" --keys fscore@2cm fscore@5cm \
   hidden_recall@5cm completed_precision@5cm unjudged
+python scripts/choose_hidden_head.py "$OUT/hidden_eval.json"  # issue 11's shipping rule

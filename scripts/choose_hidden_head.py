@@ -1,0 +1,87 @@
+"""Choose a hidden-surface head and threshold from ``scripts/hidden_eval_gpu.sh``'s output.
+
+Reads ``hidden_eval.json`` (run name ``<head>_p<threshold>_<V>v`` -> {"model": metrics};
+``none_<V>v`` are the head-less rows) and applies the shipping rule of issue 11: a
+(head, threshold) pair qualifies when the published cloud's ``completed_precision@5cm``
+is at least ``--min-precision`` (0.70) at every view count of the file (a pair missing one
+does not qualify), ``unjudged`` at most
+``--max-unjudged`` (0.15) and F@5cm not below the head-less row's by more than
+``--max-f-drop`` (0.005); among those, the largest mean ``hidden_recall@5cm`` over the
+view counts wins. Prints one line per pair (qualified or why not) and the choice;
+exit code 1 when nothing qualifies, 2 on bad input. Validation data only: the choice is
+made on the dev frames, never on benchmark seeds.
+
+Usage: python scripts/choose_hidden_head.py OUT/hidden_eval.json [--min-precision 0.7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+RUN = re.compile(r"^(?P<head>.+)_p(?P<p>[0-9.]+)_(?P<v>\d+)v$")
+NONE = re.compile(r"^none_(?P<v>\d+)v$")
+
+
+def choose(results: dict, min_precision: float = 0.70, max_unjudged: float = 0.15,
+           max_f_drop: float = 0.005) -> tuple[tuple[str, float] | None, list[str]]:  # fmt: skip
+    """Return the chosen (head, threshold) (None if none qualifies) and one line per pair."""
+    base, pairs = {}, defaultdict(dict)
+    for name, methods in results.items():
+        m = methods["model"]
+        if (hit := NONE.match(name)) is not None:
+            base[int(hit["v"])] = m
+        elif (hit := RUN.match(name)) is not None:
+            pairs[(hit["head"], float(hit["p"]))][int(hit["v"])] = m
+    lines, best = [], None
+    every = set(base).union(*(rows.keys() for rows in pairs.values()))
+    for key, rows in sorted(pairs.items()):
+        views = sorted(rows)
+        why = [f"{v}v not scored" for v in sorted(every - set(rows))]
+        for v in views:
+            m = rows[v]
+            if m["completed_precision@5cm"] < min_precision:
+                why.append(f"{v}v precision {m['completed_precision@5cm']:.3f}")
+            if m["unjudged"] > max_unjudged:
+                why.append(f"{v}v unjudged {m['unjudged']:.3f}")
+            if v in base and m["fscore@5cm"] < base[v]["fscore@5cm"] - max_f_drop:
+                why.append(f"{v}v F@5cm {m['fscore@5cm']:.3f} < {base[v]['fscore@5cm']:.3f}")
+        recall = sum(rows[v]["hidden_recall@5cm"] for v in views) / len(views)
+        cells = " ".join(f"{v}v {rows[v]['hidden_recall@5cm']:.3f}/"
+                         f"{rows[v]['completed_precision@5cm']:.3f}" for v in views)  # fmt: skip
+        lines.append(f"{key[0]} p={key[1]:g}: {cells} mean recall {recall:.3f} -> "
+                     + ("qualifies" if not why else "no: " + ", ".join(why)))  # fmt: skip
+        if not why and (best is None or recall > best[0]):
+            best = (recall, key)
+    return (best[1] if best else None), lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("results")
+    ap.add_argument("--min-precision", type=float, default=0.70)
+    ap.add_argument("--max-unjudged", type=float, default=0.15)
+    ap.add_argument("--max-f-drop", type=float, default=0.005)
+    args = ap.parse_args(argv)
+    try:
+        results = json.loads(Path(args.results).read_text())
+        chosen, lines = choose(results, args.min_precision, args.max_unjudged,
+                               args.max_f_drop)  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"choose_hidden_head: {args.results}: {exc!r}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    if chosen is None:
+        print("no head qualifies")
+        return 1
+    print(f"chosen: {chosen[0]} --min-probability {chosen[1]:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""scripts/choose_hidden_head.py applies issue 11's shipping rule to a real results file."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "choose_hidden_head.py"
+
+
+def _row(recall, precision, f5=0.94, unjudged=0.02):
+    return {"model": {"hidden_recall@5cm": recall, "completed_precision@5cm": precision,
+                      "fscore@5cm": f5, "unjudged": unjudged}}  # fmt: skip
+
+
+def _run(tmp_path, results):
+    path = tmp_path / "hidden_eval.json"
+    path.write_text(json.dumps(results))
+    return subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True,
+                          text=True)  # fmt: skip
+
+
+def test_the_most_recall_among_heads_precise_at_every_view_count(tmp_path):
+    results = {
+        "none_1v": _row(0.30, 0.75), "none_4v": _row(0.24, 0.72),
+        "a_p0.3_1v": _row(0.36, 0.74), "a_p0.3_4v": _row(0.29, 0.69),  # 4v too imprecise
+        "a_p0.4_1v": _row(0.34, 0.75), "a_p0.4_4v": _row(0.26, 0.72),  # qualifies
+        "b_p0.5_1v": _row(0.33, 0.76), "b_p0.5_4v": _row(0.25, 0.73),  # qualifies, less
+        "c_p0.2_1v": _row(0.50, 0.90),  # 4 views never scored
+        "d_p0.2_1v": _row(0.40, 0.80, f5=0.90), "d_p0.2_4v": _row(0.30, 0.80),  # F@5cm fell
+        "e_p0.2_1v": _row(0.40, 0.80, unjudged=0.3), "e_p0.2_4v": _row(0.30, 0.80),
+    }  # fmt: skip
+    proc = _run(tmp_path, results)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.strip().endswith("chosen: a --min-probability 0.4")
+    assert "a p=0.3:" in out and "4v precision 0.690" in out
+    assert "4v not scored" in out and "1v F@5cm 0.900 < 0.940" in out
+    assert "1v unjudged 0.300" in out
+
+
+def test_nothing_qualifies_or_bad_input(tmp_path):
+    proc = _run(tmp_path, {"none_1v": _row(0.3, 0.75), "a_p0.4_1v": _row(0.4, 0.6)})
+    assert proc.returncode == 1 and "no head qualifies" in proc.stdout
+    proc = _run(tmp_path, {"a_p0.4_1v": {"model": {}}})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
