@@ -152,6 +152,52 @@ def test_colour_only_under_use_depth_names_the_missing_stream(capfd):
         h.close()
 
 
+def test_streams_resuming_after_a_pause_are_not_called_missing(capfd):
+    """A player pauses, then resumes one stream a moment before the others: not missing.
+
+    (The player waits for the node, as ``nova3r eval-bag`` does.) A stream that stays
+    away is still named missing.
+    """
+    from nova3r_ros.ros.inputs import silent_streams
+
+    inf = float("inf")
+    last = {"camera_info": 9.0, "image": 12.0, "depth": 12.0}  # paused 9 -> 12 s
+    assert silent_streams(last, {"camera_info": 5.0, "image": 12.0, "depth": 12.0}, 0.3,
+                          12.05) == []  # fmt: skip
+    assert silent_streams(last, {"camera_info": 5.0, "image": 11.5, "depth": 12.0}, 0.3,
+                          12.05) == ["camera_info"]  # fmt: skip
+    assert silent_streams({"image": 12.0, "depth": -inf}, {"image": 11.0, "depth": inf}, 0.3,
+                          12.05) == ["depth"]  # fmt: skip
+    assert silent_streams({"image": 9.0, "depth": 9.0}, {"image": 1.0, "depth": 1.0}, 0.3,
+                          12.05) == []  # fmt: skip
+    h = Harness()
+    try:
+        start(h, sync__camera_timeout=0.3, diagnostics_period=0.1)
+        cam = Camera(h)
+        assert cam.connected()
+        for _ in range(8):
+            cam.send()
+            h.spin_until(lambda: False, 0.06)
+        h.spin_until(lambda: False, 0.6)  # the player pauses
+        capfd.readouterr()
+        cam.send_info = cam.send_image = False
+        cam.send()  # depth first, the rest of the frame 0.1 s later
+        h.spin_until(lambda: False, 0.1)
+        cam.send_info = cam.send_image = True
+        cam.send_depth = False
+        cam.step -= 1
+        cam.send()
+        cam.send_depth = True
+        for _ in range(3):
+            cam.send()
+            h.spin_until(lambda: False, 0.06)
+        status = cam.status()
+        assert status is not None and not values(status).get("streams_missing"), values(status)
+        assert "other streams arrive" not in capfd.readouterr().err
+    finally:
+        h.close()
+
+
 def test_frames_before_camera_info_are_dropped_and_counted_and_the_error_ages_out():
     h = Harness()
     try:

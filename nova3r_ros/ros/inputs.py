@@ -25,7 +25,11 @@ the executor took them) is counted as ``<cam>/image_lost`` / ``<cam>/depth_lost`
 
 Streams: :meth:`CameraInputs.missing_streams` names a stream of a camera (depth,
 CameraInfo, image) that stays silent while another stream of the same camera arrives,
-e.g. colour without depth from a RealSense launched without ``align_depth.enable``.
+e.g. colour without depth from a RealSense launched without ``align_depth.enable``;
+"arrives" means for longer than the timeout without a pause longer than the timeout
+(:func:`silent_streams`), so a stream that resumes after a pause (a bag player waiting
+for the node, a driver restarting) does not make its sibling streams, a few
+milliseconds behind it, look missing.
 
 Stamps: an image or depth map stamped at or before the previous one of its topic
 (``stamp_out_of_order``) or more than ``max_future`` seconds ahead of the node's
@@ -36,8 +40,10 @@ accepts older stamps again, e.g. after a bag loops.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
+from collections.abc import Mapping
 
 import numpy as np
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -57,6 +63,31 @@ from nova3r_ros.ros.conversions import (
 from nova3r_ros.ros.image_cdr import image_from_cdr
 from nova3r_ros.ros.params import CameraConfig
 from nova3r_ros.ros.sync import CameraFrame, FrameSync
+
+
+def stream_timeout(camera_timeout: float) -> float:
+    """Return the silence (s) after which a stream is missing.
+
+    ``sync.camera_timeout``, or 1 s where that is 0 (cameras are never left out).
+    """
+    return camera_timeout if camera_timeout > 0 else 1.0
+
+
+def silent_streams(
+    last: Mapping[str, float], run_start: Mapping[str, float], timeout: float, now: float
+) -> list[str]:
+    """Return the missing streams among ``last``'s keys (stream -> last arrival, -inf never).
+
+    Missing: silent for ``timeout`` s while another stream has been arriving for longer
+    than ``timeout`` without a pause longer than ``timeout`` (``run_start``: when each
+    stream's current run of messages began; monotonic seconds); [] when no stream
+    arrives at all (that is a missing camera).
+    """
+    live = [n for n, t in last.items() if now - t <= timeout]
+    if not any(now - run_start[n] > timeout for n in live):
+        return []
+    return [n for n in last if n not in live]
+
 
 WARN_PERIOD = 5.0  # seconds between repeated warnings of one kind
 
@@ -78,6 +109,8 @@ class CameraInputs:
         qos: QoS of the three subscriptions.
         counters: shared counter of bad input, keyed ``<camera>/<kind>``.
         max_future: reject stamps this far (s) ahead of the node clock; 0 = no check.
+        stream_timeout: a stream silent this long (s) is missing (:func:`silent_streams`);
+            a message after a longer pause starts a new run.
 
     """
 
@@ -89,6 +122,7 @@ class CameraInputs:
         qos,
         counters: Counter,
         max_future: float = 0.0,
+        stream_timeout: float = 1.0,
     ):
         self.node = node
         self.camera = camera
@@ -103,6 +137,8 @@ class CameraInputs:
         self.lost = {"image": 0, "depth": 0}
         self.max_delay = 0.0  # s, see take_delay()
         self.arrived: dict[str, float] = {}  # stream -> monotonic time of its last message
+        self.stream_timeout = stream_timeout
+        self._run_start: dict[str, float] = {}  # stream -> when its current run began
         self._told_uncalibrated = False
         self._info_key: tuple | None = None  # the last converted CameraInfo's contents
         # Raw images come as serialized bytes, read by image_from_cdr (no deserialization).
@@ -137,10 +173,16 @@ class CameraInputs:
         """
         now = time.monotonic() if now is None else now
         topics = self.topics
-        live = [n for n in topics if now - self.arrived.get(n, -1e18) <= timeout]
-        if not live:
-            return []
-        return [f"{n} ({topics[n]})" for n in topics if n not in live]
+        last = {n: self.arrived.get(n, -math.inf) for n in topics}
+        runs = {n: self._run_start.get(n, math.inf) for n in topics}
+        return [f"{n} ({topics[n]})" for n in silent_streams(last, runs, timeout, now)]
+
+    def _arrive(self, stream: str) -> None:
+        """Note a message of ``stream``: its arrival, and a new run after a pause."""
+        now = time.monotonic()
+        if now - self.arrived.get(stream, -math.inf) > self.stream_timeout:
+            self._run_start[stream] = now
+        self.arrived[stream] = now
 
     def take_delay(self) -> float:
         """Return the longest wait (s) of a message in DDS before its callback, then reset.
@@ -216,7 +258,7 @@ class CameraInputs:
         return False
 
     def _on_info(self, msg: CameraInfo) -> None:
-        self.arrived["camera_info"] = time.monotonic()
+        self._arrive("camera_info")
         key = (msg.width, msg.height, msg.distortion_model, tuple(msg.k), tuple(msg.d))
         if key == self._info_key and self.intrinsics is not None:
             return  # the same calibration as before (drivers repeat it every frame)
@@ -263,7 +305,7 @@ class CameraInputs:
         return None
 
     def _on_image(self, msg, info) -> None:
-        self.arrived["image"] = time.monotonic()
+        self._arrive("image")
         self._count_sequence("image", info)
         if not self._has_info("image"):
             return
@@ -284,7 +326,7 @@ class CameraInputs:
         )
 
     def _on_depth(self, msg, info) -> None:
-        self.arrived["depth"] = time.monotonic()
+        self._arrive("depth")
         self._count_sequence("depth", info)
         if not self._has_info("depth"):
             return

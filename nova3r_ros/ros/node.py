@@ -55,7 +55,7 @@ from nova3r_ros.ros.chaining import ChainError
 from nova3r_ros.ros.diagnostics import RateMeter, WindowStats
 from nova3r_ros.ros.grouping import GroupingThread
 from nova3r_ros.ros.image_msgs import depth_metres
-from nova3r_ros.ros.inputs import CameraInputs, input_qos
+from nova3r_ros.ros.inputs import CameraInputs, input_qos, stream_timeout
 from nova3r_ros.ros.keyframes import Keyframe, KeyframePolicy, KeyframeWindow, thumbnail
 from nova3r_ros.ros.node_status import InputWatch, TfWait, publish_diagnostics
 from nova3r_ros.ros.outputs import Outputs
@@ -208,7 +208,8 @@ class ReconstructionNode(LifecycleNode):
         ))  # fmt: skip
         qos = input_qos(cfg["qos.reliability"], cfg["qos.depth"])
         future = cfg["sync.max_future"]
-        self.inputs = [CameraInputs(self, c, self.sync, qos, self.bad_input, future)
+        quiet = stream_timeout(cfg["sync.camera_timeout"])
+        self.inputs = [CameraInputs(self, c, self.sync, qos, self.bad_input, future, quiet)
                        for c in cfg.cameras]  # fmt: skip
         self.watch = InputWatch(self.get_logger(), self.sync, self.inputs,
                                 cfg["sync.camera_timeout"])  # fmt: skip

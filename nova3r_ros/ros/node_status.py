@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 
 from nova3r_ros.ros.diagnostics import diagnostic_array, summarise
+from nova3r_ros.ros.inputs import stream_timeout
 
 HINTS = {
     "depth": "a RealSense publishes aligned depth only with align_depth.enable:=true; "
@@ -36,7 +37,7 @@ class InputWatch:
     def __init__(self, log, sync, inputs, camera_timeout: float) -> None:
         self.log, self.sync = log, sync
         self.inputs = {inp.camera.name: inp for inp in inputs}
-        self.timeout = camera_timeout if camera_timeout > 0 else 1.0
+        self.timeout = stream_timeout(camera_timeout)
         self.missing: list[str] = []  # cameras left out of the groups now
         self.streams: list[str] = []  # "<cam> <stream> (<topic>)"
         self.idle = True  # no camera publishes (never started, or the input ended)
