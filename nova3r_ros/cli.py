@@ -114,14 +114,10 @@ def normalize_namespace(ns: str) -> str:
 
 def _node(args: argparse.Namespace) -> int:
     """Run the ROS 2 node (what the launch file does, for users without ``launch``)."""
-    import os
-    from importlib.resources import files
-
+    from nova3r_ros.ros.dds_profile import use_profile
     from nova3r_ros.ros.node import main as node_main
 
-    profile = files("nova3r_ros").joinpath("..", "config", "fastdds_large_messages.xml")
-    if args.dds_profile or Path(str(profile)).is_file():
-        os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", args.dds_profile or str(profile))
+    use_profile(args.dds_profile)  # before rclpy.init: large clouds between processes
     ros_args = ["--ros-args"]
     for path in args.params_file:  # files first: a later source overrides an earlier one
         ros_args += ["--params-file", path]
@@ -130,6 +126,7 @@ def _node(args: argparse.Namespace) -> int:
         ros_args += ["-p", f"device:={args.device}"]
     if args.namespace:
         ros_args += ["-r", f"__ns:={normalize_namespace(args.namespace)}"]
+    ros_args += args.ros_args  # last: they override the options above
     node_main(["nova3r", *ros_args])
     return 0
 
@@ -214,8 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     nd.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None,
                     help="override the parameter files' device")  # fmt: skip
     nd.add_argument("--namespace", default=None, help="node namespace (robot1 -> /robot1)")
-    nd.add_argument("--dds-profile", default=None, help="Fast DDS XML profile")
+    nd.add_argument("--dds-profile", default=None,
+                    help="Fast DDS XML profile (default: FASTRTPS_DEFAULT_PROFILES_FILE if "
+                    "set, else the shipped config/fastdds_large_messages.xml)")  # fmt: skip
     nd.add_argument("--no-autostart", action="store_true", help="stay unconfigured")
+    nd.add_argument("--ros-args", dest="ros_args", nargs=argparse.REMAINDER, default=[],
+                    help="ROS arguments for the node, after the options above (e.g. -p "
+                    "use_sim_time:=true -p n_points:=4096 -r __node:=other)")  # fmt: skip
     nd.set_defaults(func=_node)
     add_parsers(sub)
     return parser

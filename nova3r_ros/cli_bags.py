@@ -130,6 +130,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topics", nargs="+", default=None, help="play only these bag topics")
     parser.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO",
                         help="publish bag topic FROM as TO")  # fmt: skip
+    parser.add_argument("--dds-profile", default=None,
+                        help="Fast DDS XML profile (default: FASTRTPS_DEFAULT_PROFILES_FILE "
+                        "if set, else the shipped one: images over 0.5 MB need it)")  # fmt: skip
 
 
 def add_node_options(p: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from nova3r_ros.bags.reader import BagCorrupt, BagError, open_bag
 from nova3r_ros.cli_bags import add_replay_arguments
+from nova3r_ros.ros.dds_profile import use_profile
 
 NS = 1_000_000_000
 NOT_WAITED = ("/tf", "/tf_static", "/clock")
@@ -288,6 +289,7 @@ def run(args: argparse.Namespace, ros_args: Sequence[str] = ()) -> int:
         raise ValueError(f"--wait must be >= 0, got {args.wait}")
     remap = parse_remaps(args.remap)
     bag = open_bag(args.bag)  # a path that is not a bag fails here, before rclpy starts
+    use_profile(getattr(args, "dds_profile", None))  # images > 0.5 MB: see dds_profile
     rclpy.init(args=["nova3r_replay", *ros_args])
     node = rclpy.create_node("nova3r_bag_player")
     player = None
