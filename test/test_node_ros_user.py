@@ -155,8 +155,9 @@ def test_colour_only_under_use_depth_names_the_missing_stream(capfd):
 def test_streams_resuming_after_a_pause_are_not_called_missing(capfd):
     """A player pauses, then resumes one stream a moment before the others: not missing.
 
-    (The player waits for the node, as ``nova3r eval-bag`` does.) A stream that stays
-    away is still named missing.
+    (The player waits for the node, as ``nova3r eval-bag`` does.) Nor at the end of the
+    input, the last frame's streams a few ms apart. A stream that stays away while the
+    others go on is still named missing.
     """
     from nova3r_ros.ros.inputs import silent_streams
 
@@ -170,6 +171,10 @@ def test_streams_resuming_after_a_pause_are_not_called_missing(capfd):
                           12.05) == ["depth"]  # fmt: skip
     assert silent_streams({"image": 9.0, "depth": 9.0}, {"image": 1.0, "depth": 1.0}, 0.3,
                           12.05) == []  # fmt: skip
+    end = {"camera_info": 10.002, "image": 10.0, "depth": 10.001}  # the input ends
+    assert silent_streams(end, dict.fromkeys(end, 5.0), 0.3, 10.3015) == []
+    stopped = {"camera_info": 11.0, "image": 10.0, "depth": 11.0}  # the others go on
+    assert silent_streams(stopped, dict.fromkeys(stopped, 5.0), 0.3, 11.05) == ["image"]
     h = Harness()
     try:
         start(h, sync__camera_timeout=0.3, diagnostics_period=0.1)

@@ -26,10 +26,11 @@ the executor took them) is counted as ``<cam>/image_lost`` / ``<cam>/depth_lost`
 Streams: :meth:`CameraInputs.missing_streams` names a stream of a camera (depth,
 CameraInfo, image) that stays silent while another stream of the same camera arrives,
 e.g. colour without depth from a RealSense launched without ``align_depth.enable``;
-"arrives" means for longer than the timeout without a pause longer than the timeout
-(:func:`silent_streams`), so a stream that resumes after a pause (a bag player waiting
-for the node, a driver restarting) does not make its sibling streams, a few
-milliseconds behind it, look missing.
+"arrives" means for longer than the timeout without a pause longer than the timeout,
+and past the silent stream's last message by more than the timeout
+(:func:`silent_streams`): a stream that resumes after a pause (a bag player waiting
+for the node, a driver restarting) or ends (the end of a bag) does not make its sibling
+streams, a few milliseconds apart, look missing.
 
 Stamps: an image or depth map stamped at or before the previous one of its topic
 (``stamp_out_of_order``) or more than ``max_future`` seconds ahead of the node's
@@ -80,13 +81,16 @@ def silent_streams(
 
     Missing: silent for ``timeout`` s while another stream has been arriving for longer
     than ``timeout`` without a pause longer than ``timeout`` (``run_start``: when each
-    stream's current run of messages began; monotonic seconds); [] when no stream
-    arrives at all (that is a missing camera).
+    stream's current run of messages began; monotonic seconds) and kept arriving for
+    more than ``timeout`` after the silent one's last message. So neither a resumed input
+    (the first stream back a few ms before the others) nor an ended one (the last
+    frame's streams a few ms apart) names a stream; [] when no stream arrives at all
+    (that is a missing camera).
     """
     live = [n for n, t in last.items() if now - t <= timeout]
-    if not any(now - run_start[n] > timeout for n in live):
-        return []
-    return [n for n in last if n not in live]
+    steady = [m for m in live if now - run_start[m] > timeout]
+    return [n for n in last if n not in live
+            and any(last[m] - last[n] > timeout for m in steady)]  # fmt: skip
 
 
 WARN_PERIOD = 5.0  # seconds between repeated warnings of one kind
