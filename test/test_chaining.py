@@ -214,6 +214,8 @@ def test_shared_views_that_agree_keep_the_placement():
         chainer.stats.chain_last
     )
     assert chainer.check_shared(T, out[:1], world[:1], True)[1] == "one shared view: unchecked"
+    assert chainer.stats.windows_chained == 2 and chainer.stats.windows_unchecked == 1
+    assert chainer.stats.chain_last == "chained through one shared view, unchecked"
 
 
 def test_a_disagreeing_shared_view_is_left_out_of_the_placement():

@@ -13,8 +13,9 @@ that placement and from the camera's latest pose, and decides:
   placement is the chain's **drift** (metres, degrees), reported per window;
 - ``relocalised``: the same, but the placement came from another hypothesis than the
   chain's, or the window before was not placed (tracking was lost and found again);
-- ``unchecked``: too few points near the map (new ground): a chained placement is kept
-  as it is; a camera-only placement fails;
+- ``unchecked``: too few points near the map (new ground), or without depth only one
+  shared view to check the placement by (:meth:`MapChainer.check_shared`): a chained
+  placement is kept as it is; a camera-only placement fails;
 - ``failed``: no hypothesis agrees with the map. The window is not placed:
   :class:`ChainError` (the node publishes nothing of it and counts it).
 
@@ -250,7 +251,11 @@ class MapChainer:
         """
         from nova3r_ros.ros.world import align_poses  # world imports nothing from here
 
-        if len(T_out_shared) < 2:
+        if len(T_out_shared) < 2:  # nothing to check it by: counted as chained, unchecked
+            with self._lock:
+                self.stats.windows_chained += 1
+                self.stats.windows_unchecked += 1
+                self.stats.chain_last = "chained through one shared view, unchecked"
             return T_world_out, "one shared view: unchecked"
         keep = list(range(len(T_out_shared)))
         T = np.asarray(T_world_out, np.float64)
