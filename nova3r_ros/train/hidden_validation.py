@@ -31,25 +31,40 @@ from nova3r_ros.model.measurement import measure, region_depth
 from nova3r_ros.model.published_cloud import nearest, observed_cloud
 
 
+def hidden_references(vs, tau: float = 0.05) -> list[torch.Tensor]:
+    """Return each window's hidden reference points (world frame, (M_b, 3)).
+
+    Those farther than ``tau`` from every observed point; they depend on the windows alone.
+    """
+    out = []
+    for b, target in enumerate(vs.targets):
+        rgb = vs.images[b].permute(0, 2, 3, 1)
+        obs = observed_cloud(vs.depth[b], vs.K[b], vs.T_world_cam[b], rgb, 0.01)[0]
+        out.append(target[nearest(target, obs)[0][:, 0] > tau] if len(target) else target)
+    return out
+
+
 def head_scores(
-    vs, points: list[torch.Tensor], tau: float = 0.05, suffix: str = ""
-) -> dict[str, float]:
-    """Score per-window world points (list of (N_b, 3)) against ``vs`` (module docstring)."""
+    vs, points: list[torch.Tensor], tau: float = 0.05, suffix: str = "",
+    hidden: list[torch.Tensor] | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """Score per-window world points (list of (N_b, 3)) against ``vs`` (module docstring).
+
+    ``hidden``: :func:`hidden_references` of ``vs`` at ``tau`` (computed if None).
+    """
+    hidden = hidden_references(vs, tau) if hidden is None else hidden
     prec, rec, count = [], [], []
     for b, pts in enumerate(points):
         target = vs.targets[b]
-        rgb = vs.images[b].permute(0, 2, 3, 1)
-        obs = observed_cloud(vs.depth[b], vs.K[b], vs.T_world_cam[b], rgb, 0.01)[0]
-        hidden = target[nearest(target, obs)[0][:, 0] > tau] if len(target) else target
         count.append(float(len(pts)))
         if len(pts) == 0 or len(target) == 0:
             prec.append(0.0)
         else:
             prec.append(float((nearest(pts, target)[0][:, 0] < tau).float().mean()))
-        if len(hidden) == 0 or len(pts) == 0:
+        if len(hidden[b]) == 0 or len(pts) == 0:
             rec.append(0.0)
         else:
-            rec.append(float((nearest(hidden, pts)[0][:, 0] < tau).float().mean()))
+            rec.append(float((nearest(hidden[b], pts)[0][:, 0] < tau).float().mean()))
     n = max(len(points), 1)
     return {f"{vs.name}/head_precision{suffix}": sum(prec) / n,
             f"{vs.name}/head_hidden_recall{suffix}": sum(rec) / n,
@@ -85,7 +100,8 @@ def validate_head(
     scores = {}
     for vs in sets:
         points = head_points(head, vs, min(thresholds))
+        hidden = hidden_references(vs)  # once per set, not per threshold
         for t in thresholds:
             kept = [p[c >= t] for p, c in points]
-            scores.update(head_scores(vs, kept, suffix=f"@{t:g}"))
+            scores.update(head_scores(vs, kept, suffix=f"@{t:g}", hidden=hidden))
     return scores
