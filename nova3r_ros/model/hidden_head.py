@@ -220,8 +220,8 @@ def published_points(
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.published_cloud import nearest
 
-    own = getattr(head, "min_probability", DEFAULT_MIN_PROBABILITY)
-    chosen = own if config.hidden_min_probability is None else config.hidden_min_probability
+    chosen = config.hidden_min_probability
+    chosen = head.min_probability if chosen is None else chosen
     threshold = max(chosen, config.min_confidence)
     pts, prob, _ = predict_points(head, depth, images, K, T, threshold)
     m = measure(pts, depth, K, T, depth > 0, z_far)
