@@ -285,3 +285,27 @@ def test_ship_head_command_writes_a_half_head_with_its_threshold(tmp_path):
                str(tmp_path / "x"), *bad]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_family_weights_pick_the_training_scenes_and_bad_ones_exit_2(tmp_path, capsys):
+    """``--family-weights`` reaches the robot mix; unknown families or bad syntax: exit 2."""
+    from types import SimpleNamespace
+
+    from nova3r_ros.train.data import plan_batch
+    from nova3r_ros.train.hidden_train import main
+    from nova3r_ros.train.loop import TrainConfig
+
+    size = SimpleNamespace(image_height=48, image_width=64)
+    for family in ("kitchen", "shelf"):
+        cfg = TrainConfig(batch=2, views=(1,), p_robot=1.0, family_weights={family: 1.0},
+                          device="cpu")  # fmt: skip
+        assert all(plan_batch(cfg, size, i, 0, "cpu")[1].family == family for i in range(4))
+    for bad in ({"attic": 1.0}, {"kitchen": -1.0}, {"kitchen": 0.0}, {}):
+        with pytest.raises(ValueError, match="family_weights"):
+            TrainConfig(family_weights=bad, device="cpu")
+    for text in ("attic=1", "kitchen", "kitchen=x", "room=0"):
+        with pytest.raises(SystemExit) as exc:
+            main(["--out", str(tmp_path / "never"), "--family-weights", text])
+        assert exc.value.code == 2
+        assert "--family-weights" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

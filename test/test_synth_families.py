@@ -12,7 +12,7 @@ from nova3r_ros.synth.render import render
 from nova3r_ros.synth.sampling import sample_primitive, sample_surface, scene_key
 from nova3r_ros.synth.scenes import collate
 
-NEW = ("clutter", "shelf", "counter", "room")
+NEW = ("clutter", "shelf", "counter", "room", "kitchen")
 SMALL = dict(height=48, width=64, n_gt_points=2000, look_at="surface")
 
 
@@ -61,7 +61,7 @@ def test_parts_touch_but_never_interpenetrate_and_everything_rests(family):
                 if j != i and np.linalg.norm(p2[:2] - pos[:2]) < 4.0:
                     inside = contains(k2, q2, _to_local(p2, y2, pts), 1e-6)
                     assert not inside.any(), (family, seed, kind, k2)
-        mounted = 1.39 if family == "counter" else 0.0  # upper cabinets hang on the wall
+        mounted = 1.39 if family in ("counter", "kitchen") else 0.0  # upper cabinets: on the wall
         for ob in spec.objects:  # every object stands on the floor/table or on a flat top
             z = round(float(ob["base"][2]), 6)
             assert z in tops or z == mounted, (family, seed, ob["params"], z)
@@ -145,3 +145,22 @@ def test_new_families_generate_batches():
         assert b["images"].shape == (2, 2, 3, 48, 64) and b["points"].shape == (2, 2000, 3)
         assert (b["depth"] > 0).float().mean() > 0.3 and b["visible"].any()
         assert (b["ids"] >= 2).any()
+
+
+def test_kitchen_island_stands_free_in_front_of_the_wall_run():
+    """The kitchen family: a 0.92 m island 0.9-1.3 m in front of the wall counter."""
+    for seed in range(6):
+        spec, _, _ = build_scene(seed, SynthConfig(family="kitchen", **SMALL))
+        hx, hy, _ = spec.room_half
+        counters = sorted((ob for ob in spec.objects if ob["name"] == "counter"),
+                          key=lambda ob: ob["base"][1])  # fmt: skip
+        assert len(counters) == 2
+        tops = [ob["parts"][0] for ob in counters]
+        for _, p, _, q in tops:
+            assert p[2] + q[2] == pytest.approx(0.92)
+        (_, pi, _, qi), (_, pw, _, qw) = tops
+        assert 0.6 - 1e-9 <= 2 * qi[1] <= 1.0 + 1e-9 and 1.2 - 1e-9 <= 2 * qi[0] <= 2.4 + 1e-9
+        assert pw[1] + qw[1] == pytest.approx(hy - 0.005)  # the wall run's back at the wall
+        aisle = (pw[1] - qw[1]) - (pi[1] + qi[1])
+        assert 0.9 - 1e-9 <= aisle <= 1.3 + 1e-9
+        assert abs(pi[0]) + qi[0] <= hx - 0.6 + 1e-9 and pi[1] - qi[1] > -hy + 0.3

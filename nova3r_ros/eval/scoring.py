@@ -19,7 +19,7 @@ from nova3r_ros.eval import frustum, metrics
 
 # z band (m) of the 2D grid, per synth family: above the table, or above the floor
 GRID_BAND = {"tabletop": (0.01, 0.5), "clutter": (0.01, 0.5), "shelf": (0.1, 1.8),
-             "counter": (0.1, 1.8), "room": (0.1, 1.8)}  # fmt: skip
+             "counter": (0.1, 1.8), "kitchen": (0.1, 1.8), "room": (0.1, 1.8)}  # fmt: skip
 TARGETS = ("frustum", "full")
 
 

@@ -9,16 +9,18 @@ from pathlib import Path
 from nova3r_ros.synth.primitives import OBJECT_KINDS
 from nova3r_ros.synth.rigs import MODES
 
-FAMILIES = ("tabletop", "room", "clutter", "shelf", "counter")
+FAMILIES = ("tabletop", "room", "clutter", "shelf", "counter", "kitchen")
 LOOK_AT = ("centre", "surface")
 MAX_VIEWS = 16
 _DEFAULT_SPREAD = {"rig": 30.0, "moving": 45.0, "random": 360.0}
 _DEFAULT_ELEVATION = {"tabletop": (25.0, 60.0), "room": (5.0, 35.0), "clutter": (25.0, 60.0),
-                      "shelf": (0.0, 35.0), "counter": (10.0, 45.0)}  # fmt: skip
+                      "shelf": (0.0, 35.0), "counter": (10.0, 45.0),
+                      "kitchen": (10.0, 45.0)}  # fmt: skip
 _DEFAULT_DISTANCE = {"tabletop": (0.6, 1.2), "room": (1.2, 3.0), "clutter": (0.5, 1.2),
-                     "shelf": (0.6, 2.0), "counter": (0.6, 2.0)}  # fmt: skip
+                     "shelf": (0.6, 2.0), "counter": (0.6, 2.0),
+                     "kitchen": (0.8, 3.0)}  # fmt: skip
 _DEFAULT_OBJECTS = {"tabletop": (2, 8), "room": (4, 14), "clutter": (8, 20), "shelf": (6, 20),
-                    "counter": (4, 14)}  # fmt: skip
+                    "counter": (4, 14), "kitchen": (6, 18)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class SynthConfig:
 
     Attributes:
         family: one of :data:`FAMILIES` (``tabletop``, ``room``, ``clutter``, ``shelf``,
-            ``counter``; see :mod:`.scenes` and :mod:`.families`).
+            ``counter``, ``kitchen``; see :mod:`.scenes`, :mod:`.families` and
+            :mod:`.kitchen`).
         n_views: views per window, 1-16.
         mode: camera rig mode, ``"rig"`` (known extrinsics), ``"moving"`` (one camera on an
             arc) or ``"random"`` (independent unposed views).
@@ -54,11 +57,12 @@ class SynthConfig:
         with_intrinsics: put ``K`` into the Views.
         fov_deg: range of the horizontal field of view (deg).
         elevation_deg: camera elevation range (deg); None = family default (tabletop
-            25-60, room 5-35, clutter 25-60, shelf 0-35, counter 10-45).
+            25-60, room 5-35, clutter 25-60, shelf 0-35, counter and kitchen 10-45).
         distance_m: camera distance range to the look-at point (m); None = family default
-            (tabletop 0.6-1.2, room 1.2-3.0, clutter 0.5-1.2, shelf and counter 0.6-2.0).
+            (tabletop 0.6-1.2, room 1.2-3.0, clutter 0.5-1.2, shelf and counter 0.6-2.0,
+            kitchen 0.8-3.0).
         n_objects: inclusive range of objects attempted per scene; None = family default
-            (tabletop 2-8, room 4-14, clutter 8-20, shelf 6-20, counter 4-14).
+            (tabletop 2-8, room 4-14, clutter 8-20, shelf 6-20, counter 4-14, kitchen 6-18).
         look_at: ``"centre"`` (the scene's camera centre ``spec.target``) or ``"surface"``
             (per window a random look-at target on the scene's surfaces: an object, a shelf
             board, the counter top...).

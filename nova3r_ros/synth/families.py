@@ -156,8 +156,8 @@ def sample_shelf(
     return b.spec("shelf", target=target, room_half=(hx, hy, hz), **_lighting(rng))
 
 
-def _counter(rng, L: float, D: float) -> asy.Assembly:
-    """Build base cabinets with a toe kick, doors and bar handles under a 0.92 m top."""
+def counter_block(rng, L: float, D: float) -> asy.Assembly:
+    """Build base cabinets (toe kick, doors towards local -y, bar handles), a 0.92 m top."""
     u = rng.uniform
     t, proud = u(0.03, 0.04), u(0.015, 0.025)
     a = asy.Assembly("counter", n_looks=3, furniture=True, front=True)
@@ -177,7 +177,8 @@ def _counter(rng, L: float, D: float) -> asy.Assembly:
     return a.finish()
 
 
-def _bar_stool(rng) -> asy.Assembly:
+def bar_stool(rng) -> asy.Assembly:
+    """Build a round bar stool 0.6-0.78 m high."""
     u = rng.uniform
     a = asy.Assembly("bar_stool", n_looks=2, furniture=True)
     rb, rs, H = u(0.15, 0.22), u(0.15, 0.2), u(0.6, 0.78)
@@ -187,20 +188,18 @@ def _bar_stool(rng) -> asy.Assembly:
     return a.finish()
 
 
-def sample_counter(
-    rng: np.random.Generator,
-    n_objects: tuple[int, int] = (4, 14),
-    kinds: Sequence[str] = OBJECT_KINDS,
-    meshes: MeshLibrary | None = None,
-    mesh_prob: float = 0.3,
-) -> SceneSpec:
-    """Sample a kitchen counter with upper cabinets against the back wall (module doc)."""
-    b, u = _Builder(rng), rng.uniform
-    hx, hy, hz = _room(b, rng)
+def wall_run(b, rng, hx: float, hy: float) -> tuple[list, list, int, float, float, float]:
+    """Add the counter family's back-wall run: counter, upper cabinets, maybe a fridge.
+
+    Returns ``(surfaces, placed, next object id, L, D, x0)``: the supports (the counter
+    top first), the floor footprints ``(x, y, yaw, hx, hy, r)``, and the counter's length,
+    depth and centre x (its back 5 mm from the ``+y`` wall at ``hy``).
+    """
+    u = rng.uniform
     fridge = u() < 0.5
     L, D = u(1.8, min(3.6, 2 * hx - 0.2 - 0.72 * fridge)), u(0.6, 0.65)
     x0 = u(-1.0, 1.0) * max(0.0, hx - 0.05 - L / 2 - 0.72 * fridge)
-    counter = _counter(rng, L, D)
+    counter = counter_block(rng, L, D)
     surfaces = add_assembly(b, counter, np.array([x0, hy - D / 2 - 0.005, 0.0]), 0.0, 2,
                             FURNITURE_LOOK)  # fmt: skip
     placed, nid = [[x0, hy - D / 2 - 0.005, 0.0, L / 2, D / 2, 0.0]], 3
@@ -227,8 +226,22 @@ def sample_counter(
                          FURNITURE_LOOK)  # fmt: skip
             placed.append([fx, hy - fr.half[1] - 0.01, 0.0, *fr.half, 0.0])
             nid += 1
+    return surfaces, placed, nid, L, D, x0
+
+
+def sample_counter(
+    rng: np.random.Generator,
+    n_objects: tuple[int, int] = (4, 14),
+    kinds: Sequence[str] = OBJECT_KINDS,
+    meshes: MeshLibrary | None = None,
+    mesh_prob: float = 0.3,
+) -> SceneSpec:
+    """Sample a kitchen counter with upper cabinets against the back wall (module doc)."""
+    b, u = _Builder(rng), rng.uniform
+    hx, hy, hz = _room(b, rng)
+    surfaces, _, nid, L, D, x0 = wall_run(b, rng, hx, hy)
     front = Surface(np.array([x0, hy - D - 0.5, 0.0]), 0.0, np.array([L / 2, 0.35]), 2.0)
-    nid = place_items(b, [front], int(rng.integers(0, 3)), lambda: _bar_stool(rng), nid,
+    nid = place_items(b, [front], int(rng.integers(0, 3)), lambda: bar_stool(rng), nid,
                       gap=(0.1, 0.3))  # fmt: skip
     n = int(rng.integers(n_objects[0], n_objects[1] + 1))
     top = surfaces[0]

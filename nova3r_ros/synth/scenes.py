@@ -225,6 +225,10 @@ def sample_scene(
     """Sample a scene of ``family`` (see the module doc); arguments as :func:`sample_tabletop`."""
     if family == "tabletop":
         return sample_tabletop(rng, n_objects, kinds, meshes, mesh_prob)
+    if family == "kitchen":
+        from nova3r_ros.synth.kitchen import sample_kitchen
+
+        return sample_kitchen(rng, n_objects, kinds, meshes, mesh_prob)
     from nova3r_ros.synth import families
 
     return families.SAMPLERS[family](rng, n_objects, kinds, meshes, mesh_prob)

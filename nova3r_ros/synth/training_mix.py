@@ -35,6 +35,7 @@ CAMERA_RANGES = {
     "shelf": ((-15.0, 60.0), (0.3, 2.5)),
     "counter": ((-15.0, 70.0), (0.35, 3.0)),
     "room": ((-15.0, 60.0), (0.5, 5.0)),
+    "kitchen": ((-15.0, 60.0), (0.4, 4.0)),
 }
 # azimuth spread (deg) per mode: [min, max] drawn uniformly
 SPREAD_DEG = {"random": (0.0, 120.0), "moving": (10.0, 60.0), "rig": (10.0, 90.0)}

@@ -43,7 +43,7 @@ def plan_batch(cfg, model_cfg, index: int, rank: int, device) -> tuple[list[int]
                 mesh_dir=cfg.mesh_dir, mesh_exclude=cfg.mesh_exclude,
                 device=str(device))  # fmt: skip
     if robot:
-        synth = training_config(g, n_views, **size)
+        synth = training_config(g, n_views, family_weights=cfg.family_weights, **size)
     else:
         synth = benchmark_config({1: 1, 2: 2}.get(n_views, 4), family=family, **size)
         synth = replace(synth, n_views=n_views)

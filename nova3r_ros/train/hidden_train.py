@@ -80,14 +80,19 @@ def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
             "positive": exists.float().mean()}  # fmt: skip
 
 
-def _plan(args, head_cfg: HiddenHeadConfig, device, seed: int):
-    """Return the batch plan (TrainConfig, image size) of the head's windows, run seed ``seed``."""
+def _plan(args, head_cfg: HiddenHeadConfig, device, seed: int, default_mix: bool = False):
+    """Return the batch plan (TrainConfig, image size) of the head's windows, run seed ``seed``.
+
+    ``default_mix``: the robot mix's default family weights instead of ``--family-weights``
+    (validation batches stay the same whatever a run trains on).
+    """
     from nova3r_ros.train.loop import TrainConfig
 
+    weights = None if default_mix else args.family_weights
     cfg = TrainConfig(batch=args.batch, views=(args.views,), p_room=0.3, p_robot=args.p_robot,
                       p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
                       mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=seed,
-                      device=str(device))  # fmt: skip
+                      family_weights=weights, device=str(device))  # fmt: skip
     return cfg, SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
 
 
@@ -103,7 +108,7 @@ def validation_batches(args, head_cfg: HiddenHeadConfig, device, n: int) -> list
     """``n`` fixed batches of validation windows (seeds from :data:`VAL_SEED`)."""
     from nova3r_ros.train.data import plan_batch, render_batch
 
-    cfg, size = _plan(args, head_cfg, device, 999)
+    cfg, size = _plan(args, head_cfg, device, 999, default_mix=True)
     out = []
     for i in range(n):
         seeds, synth = plan_batch(cfg, size, i, 0, device)
@@ -243,6 +248,20 @@ def _checkpoint(head, sets, out: Path, step: int, elapsed: float, log) -> tuple[
     return val["total"], step
 
 
+def _family_weights(text: str) -> dict[str, float]:
+    """Parse ``name=weight,...`` (argparse type; checked by TrainConfig)."""
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected name=weight, got {item!r}")
+    return out
+
+
 def _head_config(args) -> HiddenHeadConfig:
     channels = tuple(int(c) for c in args.channels.split(","))
     return HiddenHeadConfig(channels=channels)
@@ -260,6 +279,13 @@ def main(argv=None) -> int:
     p.add_argument("--gt-points", type=int, default=400_000)
     p.add_argument("--p-robot", type=float, default=0.8)
     p.add_argument("--p-sensor", type=float, default=0.9)
+    p.add_argument(
+        "--family-weights",
+        default=None,
+        type=_family_weights,
+        help="robot mix family weights, e.g. 'kitchen=0.3,room=0.3,counter=0.1' "
+        "(default: synth.training_mix.FAMILY_WEIGHTS)",
+    )
     p.add_argument("--mesh-dir", default=None)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--val-batches", type=int, default=4)
@@ -294,6 +320,10 @@ def main(argv=None) -> int:
         _head_config(args)
     except ValueError as exc:
         p.error(f"--channels: {exc}")
+    try:
+        _plan(args, _head_config(args), "cpu", args.seed)
+    except ValueError as exc:
+        p.error(f"--family-weights: {exc}")
     summary = train(args)
     if summary:
         print(json.dumps(summary, indent=1))

@@ -59,6 +59,7 @@ class TrainConfig:
     p_room: float = 0.1
     p_robot: float = 0.0  # share of batches from synth.training_mix (families, wide cameras)
     p_sensor: float = 0.0  # share of windows degraded by a sensor model (synth.sensor)
+    family_weights: dict | None = None  # robot mix: family -> weight (None: the default mix)
     camera_weight: float = 1.0
     init: str | None = None
     out: str = "ckpt"
@@ -98,6 +99,14 @@ class TrainConfig:
             raise ValueError("val_every must be >= 0 and val_windows >= 1")
         if self.data_workers < -1:
             raise ValueError(f"data_workers must be >= -1, got {self.data_workers}")
+        if self.family_weights is not None:
+            from nova3r_ros.synth.training_mix import CAMERA_RANGES
+
+            w = self.family_weights
+            numbers = all(isinstance(v, int | float) and 0 <= v < math.inf for v in w.values())
+            if not (w and set(w) <= set(CAMERA_RANGES) and numbers and sum(w.values()) > 0):
+                raise ValueError(f"family_weights must map families of {tuple(CAMERA_RANGES)}"
+                                 f" to finite weights >= 0, sum > 0, got {w!r}")  # fmt: skip
         for name in ("p_depth", "p_pose", "p_room", "p_robot", "p_sensor", "p_gravity"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
