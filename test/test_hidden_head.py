@@ -219,7 +219,7 @@ def test_two_rank_cpu_training_stays_in_lockstep(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     out = tmp_path / "hh"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", "-m", "nova3r_ros.train.hidden_train", "--device", "cpu", "--minutes", "0.1",
+           "2", "-m", "nova3r_ros.train.hidden_train", "--device", "cpu", "--minutes", "0.25",
            "--batch", "1", "--views", "2", "--gt-points", "5000", "--val-batches", "1",
            "--channels", "8,16,16,16", "--out", str(out)]  # fmt: skip
     log = tmp_path / "torchrun.log"

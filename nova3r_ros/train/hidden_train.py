@@ -2,8 +2,9 @@
 
 Windows of ``--views`` views come from the same generator as the main model's training
 (:class:`~nova3r_ros.train.data.BatchSource`: the robot mix of clutter, shelves,
-counters and furnished rooms with wide camera ranges, plus benchmark-style tabletops and
-rooms; seeds below the evaluation ranges; held-out meshes excluded), rendered at the
+counters and furnished rooms with wide camera ranges, its family weights set by
+``--family-weights`` (e.g. with kitchens), plus benchmark-style tabletops and rooms; seeds
+below the evaluation ranges; held-out meshes excluded), rendered at the
 head's input size with a simulated sensor on ``p_sensor`` of them. Each view is a
 sample; its targets (:func:`~nova3r_ros.train.hidden_targets.layer_targets`) are the
 surfaces the window's views see that it did not measure: what a camera moving around the
