@@ -163,7 +163,7 @@ def test_batch_renders_on_cpu_with_base_seed():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(family="kitchen"), "family"),
+        (dict(family="attic"), "family"),
         (dict(n_views=0), "n_views"),
         (dict(n_views=17), "n_views"),
         (dict(mode="orbit"), "mode"),
