@@ -221,6 +221,7 @@ def test_two_rank_cpu_training_stays_in_lockstep(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", "-m", "nova3r_ros.train.hidden_train", "--device", "cpu", "--minutes", "0.25",
            "--batch", "1", "--views", "2", "--gt-points", "5000", "--val-batches", "1",
+           "--val-rooms", "1",
            "--channels", "8,16,16,16", "--out", str(out)]  # fmt: skip
     log = tmp_path / "torchrun.log"
     with open(log, "w") as sink:
@@ -239,6 +240,8 @@ def test_two_rank_cpu_training_stays_in_lockstep(tmp_path):
     assert finals[0]["lr"] == finals[1]["lr"] and finals[0]["checksum"] == finals[1]["checksum"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == finals[0]["steps"] and summary["windows"] == 2 * summary["steps"]
+    for scored in ("room_1v", "kitchen_1v"):  # synthetic sets the head's points are scored on
+        assert f"{scored}/head_points@0.3" in summary["val_start"]
     assert load_head(out).config.channels == (8, 16, 16, 16)
 
 

@@ -133,14 +133,22 @@ def validate(head: HiddenHead, batches: list[dict], sets: tuple = ()) -> dict[st
 def scored_sets(args, device) -> list:
     """Return the windows the head's points are scored on.
 
-    Synthetic rooms (1 view, seeds 1,700,000+) and, with ``--val-7scenes``, the dev frames
-    (1 and 4 views; validation only).
+    Synthetic rooms (1 view, seeds 1,700,000+) and kitchens (1 view, seeds 1,800,000+),
+    ``--val-rooms`` windows each, and, with ``--val-7scenes``, the dev frames (1 and 4
+    views; validation only).
     """
-    from nova3r_ros.train.validate import VAL_ROOM_SEED, sevenscenes_set, synthetic_set
+    from nova3r_ros.train.validate import (
+        VAL_KITCHEN_SEED,
+        VAL_ROOM_SEED,
+        sevenscenes_set,
+        synthetic_set,
+    )
 
     sets = []
     if args.val_rooms > 0:
         sets.append(synthetic_set("room_1v", "room", VAL_ROOM_SEED, args.val_rooms, 1, device))
+        sets.append(synthetic_set("kitchen_1v", "kitchen", VAL_KITCHEN_SEED, args.val_rooms, 1,
+                                  device))  # fmt: skip
     if args.val_7scenes:
         sets += [sevenscenes_set(args.val_7scenes, v, device) for v in (1, 4)]
     return sets
@@ -294,7 +302,7 @@ def main(argv=None) -> int:
         "--val-rooms",
         type=int,
         default=8,
-        help="synthetic room windows the head's points are scored on (0: none)",
+        help="synthetic room and kitchen windows (each) the head's points are scored on (0: none)",
     )
     p.add_argument(
         "--val-7scenes",

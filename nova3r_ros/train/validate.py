@@ -31,6 +31,7 @@ from nova3r_ros.train.targets import region_mask
 
 VAL_TABLETOP_SEED = 1_600_000
 VAL_ROOM_SEED = 1_700_000
+VAL_KITCHEN_SEED = 1_800_000  # the kitchen family's validation windows (never trained on)
 MAX_TARGET = 16_384
 
 
