@@ -21,12 +21,12 @@ def _finalize_ros_objects_after_each_test():
 
     rclpy frees a destroyed node's rcl handle (and, with the last node of a context, its
     Fast DDS participant) when the Python objects holding it are garbage collected. Left
-    to the collector's timing, that happened once inside a later test, while the later
-    test's new participant was being discovered, and the participant's destruction spun
-    forever in Fast DDS (``DomainParticipant::set_listener`` waiting for a discovery
-    callback; seen in a full run, ``test_node_params.py::test_yaml_files_load``). Freeing
-    them here, after their test and before the next test's participants exist, keeps
-    that destruction away from discovery traffic.
+    to the collector's timing, that happened once inside a later test
+    (``test_node_params.py::test_yaml_files_load``, while it created its own participant)
+    and the participant's destruction spun without end in Fast DDS
+    (``DomainParticipant::set_listener``, which waits for listener callbacks in progress).
+    Freeing them here, after their test and before the next test's participants exist,
+    keeps that destruction away from the next test's discovery traffic.
     """
     yield
     gc.collect()
