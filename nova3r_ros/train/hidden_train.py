@@ -326,11 +326,11 @@ def main(argv=None) -> int:
     if args.minutes <= 0 or args.batch < 1 or args.gt_points < 1:
         p.error("--minutes, --batch and --gt-points must be positive")
     try:
-        _head_config(args)
+        head_cfg = _head_config(args)
     except ValueError as exc:
         p.error(f"--channels: {exc}")
     try:
-        _plan(args, _head_config(args), "cpu", args.seed)
+        _plan(args, head_cfg, "cpu", args.seed)  # TrainConfig checks the family weights
     except ValueError as exc:
         p.error(f"--family-weights: {exc}")
     summary = train(args)
