@@ -19,6 +19,7 @@ from nova3r_ros.model.hidden_head import (
     predict_points,
     resample_view,
     save_head,
+    with_context,
 )
 from nova3r_ros.train.hidden_targets import layer_targets
 
@@ -104,8 +105,12 @@ def test_head_shapes_files_and_tampering(tmp_path):
         load_head(tmp_path / "missing")
 
 
-def test_training_fits_a_fixed_synthetic_batch():
-    """Thirty steps on one generated batch lower its loss (the loss and targets train)."""
+@pytest.mark.parametrize("context", [0, 1])
+def test_training_fits_a_fixed_synthetic_batch(context):
+    """Thirty steps on one generated batch lower its loss (the loss and targets train).
+
+    With a context block, the block trains too (its zero-initialised output layers move).
+    """
     from nova3r_ros.synth.config import benchmark_config
     from nova3r_ros.synth.generate import generate_batch
     from nova3r_ros.synth.sensor import SENSOR_PRESETS, apply_sensors
@@ -117,7 +122,7 @@ def test_training_fits_a_fixed_synthetic_batch():
     batch = apply_sensors(
         batch, [SENSOR_PRESETS["kinect_v1"]] * 2, torch.Generator().manual_seed(0)
     )
-    head = HiddenHead(CFG)
+    head = with_context(HiddenHead(CFG), context)
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # as on the GPU: targets in float32
         assert torch.isfinite(batch_loss(head, batch)["total"])
@@ -128,6 +133,50 @@ def test_training_fits_a_fixed_synthetic_batch():
         loss.backward()
         opt.step()
     assert float(batch_loss(head, batch)["total"].detach()) < 0.7 * first
+    for block in head.context:
+        assert block.attn.out_proj.weight.abs().max() > 0 and block.mlp[2].weight.abs().max() > 0
+
+
+def test_context_blocks_extend_a_trained_head_without_changing_it(tmp_path):
+    """with_context adds identity blocks; the files keep them; fewer blocks is refused."""
+    torch.manual_seed(0)
+    head = HiddenHead(CFG).eval()
+    x = features(*resample_view(scene()[1], torch.full((1, H, W, 3), 90, dtype=torch.uint8),
+                                K[None], H, W))[0]  # fmt: skip
+    before = head(x)
+    wide = with_context(head, 2).eval()
+    assert wide.config.context == 2 and len(wide.context) == 2
+    assert all(torch.equal(a, b) for a, b in zip(before, wide(x), strict=True))
+    with torch.no_grad():  # a trained block changes the outputs and is saved with the head
+        for p in wide.context.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    changed = wide(x)
+    assert not torch.allclose(changed[0], before[0])
+    save_head(tmp_path / "c", wide, min_probability=0.4)
+    again = load_head(tmp_path / "c")
+    assert again.config.context == 2 and again.min_probability == 0.4
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(changed, again(x), strict=True))
+    with pytest.raises(ValueError, match="context"):
+        with_context(again, 1)
+    for bad in ({"context": -1}, {"context": 9}, {"context": 1, "channels": (8, 16, 16, 18)}):
+        with pytest.raises(ValueError, match="context"):
+            HiddenHeadConfig(**bad)
+
+
+def test_context_option_errors_exit_2(tmp_path, capsys):
+    """``--context`` out of range, or fewer blocks than the --init head has: exit 2."""
+    from nova3r_ros.train.hidden_train import main
+
+    save_head(tmp_path / "c2", with_context(HiddenHead(CFG), 2))
+    for extra in (["--context", "-1"], ["--context", "1", "--channels", "8,16,16,18"],
+                  ["--context", "1", "--init", str(tmp_path / "c2")],
+                  ["--context", "1", "--init", str(tmp_path / "none")]):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            main(["--out", str(tmp_path / "never"), *extra])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "--context" in err or "--init" in err
+    assert not (tmp_path / "never").exists()
 
 
 def test_published_cloud_adds_head_points_in_gated_windows_only():

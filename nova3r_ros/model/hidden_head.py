@@ -33,6 +33,7 @@ FORMAT = "nova3r-hidden-head-2"
 DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the protocol's 5 cm)
 MAX_FILE_BYTES = 15 * 2**20
 DEFAULT_MIN_PROBABILITY = 0.5  # a head whose hidden_head.json names no threshold
+CONTEXT_HEADS = 4  # attention heads of a context block
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class HiddenHeadConfig:
             by ``width / cell_px``).
         layers: unmeasured surfaces predicted per cell.
         channels: feature channels of the encoder levels (the first at full input size).
+        context: self-attention blocks over the coarsest level's cells of a view (0: none),
+            so that every cell sees the whole image (:class:`ContextBlock`).
     """
 
     height: int = 120
@@ -52,6 +55,7 @@ class HiddenHeadConfig:
     cell_px: int = 2
     layers: int = 2
     channels: tuple[int, ...] = (32, 64, 128, 192)
+    context: int = 0
 
     def __post_init__(self) -> None:
         down = 2 ** (len(self.channels) - 1)
@@ -59,6 +63,9 @@ class HiddenHeadConfig:
             raise ValueError(f"height and width must be multiples of {down}")
         if self.cell_px not in (1, 2, 4) or self.layers < 1 or min(self.channels) < 1:
             raise ValueError("cell_px must be 1, 2 or 4; layers and channels >= 1")
+        if not 0 <= self.context <= 8 or (self.context and self.channels[-1] % CONTEXT_HEADS):
+            raise ValueError(f"context must be 0-8 blocks, the last channels a multiple of "
+                             f"{CONTEXT_HEADS}")  # fmt: skip
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -74,8 +81,37 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+class ContextBlock(nn.Module):
+    """Self-attention and an MLP over one view's cells (pre-norm, residual).
+
+    Input (V, N, C) cell features and (V, N, 2) the cells' ray x/z, y/z (their position);
+    output (V, N, C). The residual branches' last layers start at zero, so a block added
+    to a trained head leaves its outputs unchanged until it is trained (:func:`with_context`).
+    """
+
+    def __init__(self, dim: int, heads: int = CONTEXT_HEADS, mlp: int = 2) -> None:
+        super().__init__()
+        self.pos = nn.Linear(2, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp * dim), nn.GELU(), nn.Linear(mlp * dim, dim))
+        for layer in (self.attn.out_proj, self.mlp[2]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor, rays: torch.Tensor) -> torch.Tensor:
+        """Return x (V, N, C) updated by attention among its N cells and the MLP."""
+        h = self.norm1(x) + self.pos(rays)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
 class HiddenHead(nn.Module):
-    """A small U-Net: (V, 5, height, width) features -> per-cell layers (module docstring)."""
+    """A small U-Net: (V, 5, height, width) features -> per-cell layers (module docstring).
+
+    With ``config.context`` blocks, the coarsest level's cells attend to each other.
+    """
 
     IN_CHANNELS = 5
 
@@ -90,6 +126,7 @@ class HiddenHead(nn.Module):
         self.down = nn.ModuleList([first] + [_block(a, b) for a, b in pairs])
         self.up = nn.ModuleList([_block(b + a, a) for a, b in pairs])
         self.out = nn.Conv2d(ch[0], 3 * config.layers, 1)
+        self.context = nn.ModuleList([ContextBlock(ch[-1]) for _ in range(config.context)])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return logits, log depth ratio and log uncertainty, each (V, L, h, w), of x.
@@ -97,10 +134,17 @@ class HiddenHead(nn.Module):
         ``x`` from :func:`features`; the depth of layer l is ``scale * exp(ratio)``; the
         uncertainty is the Laplace scale ``b = exp(log_b)`` of the log depth's error.
         """
-        skips = []
+        skips, rays = [], x[:, 3:5]
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
             skips.append(x)
+        if len(self.context):
+            V, C, h, w = x.shape
+            r = F.adaptive_avg_pool2d(rays, (h, w)).flatten(2).transpose(1, 2)  # (V, h*w, 2)
+            t = x.flatten(2).transpose(1, 2)  # (V, h*w, C)
+            for block in self.context:
+                t = block(t, r)
+            x = t.transpose(1, 2).reshape(V, C, h, w)
         for block, skip in zip(reversed(self.up), reversed(skips[:-1]), strict=True):
             x = block(torch.cat([F.interpolate(x, size=skip.shape[-2:]), skip], 1))
         if self.config.cell_px > 1:
@@ -291,3 +335,23 @@ def load_head(directory: str | Path, device: str | torch.device = "cpu") -> Hidd
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{d}: not a hidden-surface head ({exc})") from exc
     return head.to(device).eval()
+
+
+def with_context(head: HiddenHead, blocks: int) -> HiddenHead:
+    """Return a copy of ``head`` with ``blocks`` context blocks (its own ones kept).
+
+    The new blocks start as identities (:class:`ContextBlock`), so the copy's outputs are
+    the head's until it is trained further. Raises ValueError if ``blocks`` is fewer than
+    the head already has.
+    """
+    from dataclasses import replace
+
+    if blocks < head.config.context:
+        raise ValueError(f"the head has {head.config.context} context blocks, not <= {blocks}")
+    new = HiddenHead(replace(head.config, context=blocks))
+    missing, unexpected = new.load_state_dict(head.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("context.") for k in missing):
+        raise ValueError(f"cannot extend the head: {missing} {unexpected}")
+    new.min_probability = head.min_probability
+    p = next(head.parameters())
+    return new.to(device=p.device, dtype=p.dtype).train(head.training)

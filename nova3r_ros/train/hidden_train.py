@@ -41,6 +41,7 @@ from nova3r_ros.model.hidden_head import (
     features,
     load_head,
     save_head,
+    with_context,
 )
 from nova3r_ros.train.hidden_targets import layer_targets
 
@@ -169,6 +170,8 @@ def train(args) -> dict:
     device, rank, world, ctrl = setup_distributed(SimpleNamespace(device=want))
     torch.manual_seed(args.seed + rank)
     head = load_head(args.init, device) if args.init else HiddenHead(_head_config(args))
+    if args.context is not None and args.context != head.config.context:
+        head = with_context(head, args.context)  # new blocks start as identities
     head = head.to(device).train()
     params = list(head.parameters())
     if world > 1:  # ranks initialised with different seeds: start from rank 0's weights
@@ -273,7 +276,7 @@ def _family_weights(text: str) -> dict[str, float]:
 
 def _head_config(args) -> HiddenHeadConfig:
     channels = tuple(int(c) for c in args.channels.split(","))
-    return HiddenHeadConfig(channels=channels)
+    return HiddenHeadConfig(channels=channels, context=args.context or 0)
 
 
 def main(argv=None) -> int:
@@ -320,6 +323,13 @@ def main(argv=None) -> int:
         default=",".join(map(str, HiddenHeadConfig.channels)),
         help="encoder channels of a new head (comma-separated)",
     )
+    p.add_argument(
+        "--context",
+        type=int,
+        default=None,
+        help="self-attention blocks over each view's coarsest cells; with --init, blocks "
+        "added to the saved head start as identities (default: a new head 0, --init its own)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
@@ -328,7 +338,15 @@ def main(argv=None) -> int:
     try:
         head_cfg = _head_config(args)
     except ValueError as exc:
-        p.error(f"--channels: {exc}")
+        p.error(f"--channels/--context: {exc}")
+    if args.init and args.context is not None:
+        try:
+            init_context = json.loads((Path(args.init) / "hidden_head.json").read_text())
+            init_context = int(init_context["config"].get("context", 0))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            p.error(f"--init {args.init}: not a hidden-surface head ({exc})")
+        if args.context < init_context:
+            p.error(f"--context {args.context}: the --init head has {init_context} blocks")
     try:
         _plan(args, head_cfg, "cpu", args.seed)  # TrainConfig checks the family weights
     except ValueError as exc:
