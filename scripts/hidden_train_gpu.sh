@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Train the hidden-surface head (nova3r_ros.train.hidden_train) on the GPU machine.
 # Usage: OUT=dir [RUN=/tmp/runs/hh] [MINUTES=6] [BATCH=16] [VIEWS=6] [GT_POINTS=300000] [WORKERS=12]
-#        [SAVE_EVERY=2] [INIT=saved head dir] [GPUS=2] [TRAIN_ARGS=...] scripts/hidden_train_gpu.sh
+#        [SAVE_EVERY=2] [INIT=saved head dir] [GPUS=2] [KEEP=3] [TRAIN_ARGS=...] scripts/hidden_train_gpu.sh
 # GPUS=N runs N data-parallel ranks under torchrun (WORKERS scene-layout processes shared).
 # SEVEN=dir (with NOVA3R_CACHE=dir for its reference; carry both) also scores the head's
 # points on the 7-Scenes dev frames at every saved step (validation only).
-# Needs .device_data/meshes (carried). Copies the last three saved heads
+# Needs .device_data/meshes (carried). Copies the last KEEP saved heads
 # ($OUT/step_N/hidden_head.{json,safetensors}), the training log and summary to $OUT, and
 # prints the validation rows.
 set -u
@@ -20,7 +20,7 @@ LAUNCH=(python)
   --out "$RUN" ${INIT:+--init "$INIT"} ${SEVEN:+--val-7scenes "$SEVEN"} ${TRAIN_ARGS:-} \
   > "$RUN.log" 2>&1 \
   || { echo "training failed"; tail -30 "$RUN.log"; exit 1; }
-for d in $(ls -d "$RUN"/step_* | sort -t_ -k2 -n | tail -3); do
+for d in $(ls -d "$RUN"/step_* | sort -t_ -k2 -n | tail -"${KEEP:-3}"); do
   mkdir -p "$OUT/$(basename "$d")" && cp "$d"/hidden_head.* "$OUT/$(basename "$d")/"
 done
 cp "$RUN/hidden_train.jsonl" "$RUN/summary.json" "$OUT/"
