@@ -38,11 +38,11 @@ def _check_windows(args: argparse.Namespace) -> None:
 
 
 def _check_hidden_head(args: argparse.Namespace) -> None:
-    """Reject a bad ``--hidden-head`` or ``--hidden-min-probability`` before any work."""
-    p = args.hidden_min_probability
-    if p is not None and not 0.0 <= p <= 1.0:
-        raise ValueError(f"--hidden-min-probability must be in [0, 1], got "
-                         f"{args.hidden_min_probability}")  # fmt: skip
+    """Reject a bad ``--hidden-head`` or ``--hidden-*`` threshold before any work."""
+    for flag in ("hidden_min_probability", "hidden_snap_existence", "hidden_snap_tolerance"):
+        p = getattr(args, flag)
+        if p is not None and not 0.0 <= p <= 1.0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 1], got {p}")
     head = args.hidden_head
     if head and head != "none" and not (Path(head) / "hidden_head.json").is_file():
         raise ValueError(f"--hidden-head {head}: no hidden_head.json there")
@@ -65,6 +65,8 @@ def _eval(args: argparse.Namespace) -> int:
             output_spacing=args.output_spacing, min_confidence=args.min_confidence,
             plane_completion=args.plane_completion, hidden_head=args.hidden_head or "",
             hidden_min_probability=args.hidden_min_probability,
+            hidden_snap_existence=args.hidden_snap_existence,
+            hidden_snap_tolerance=args.hidden_snap_tolerance,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -194,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--hidden-min-probability", type=float, default=None,
                     help="model: hidden-surface points below this are left out (default: "
                     "the threshold stored with the head)")  # fmt: skip
+    ev.add_argument("--hidden-snap-existence", type=float, default=None,
+                    help="model: the head's layers of at least this existence probability "
+                    "are snapped onto the window's planes (default: PublishConfig's)")  # fmt: skip
+    ev.add_argument("--hidden-snap-tolerance", type=float, default=None,
+                    help="model: ... where a plane crosses within this share of their depth; "
+                    "0 = no snapping (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

@@ -71,8 +71,8 @@ def test_finds_the_wall_plane():
 
 
 def test_wall_continued_behind_the_box_within_reach_only():
-    pts, conf, rgb, n_planes, depth, _ = fill("box")
-    assert n_planes >= 1 and pts.shape[0] > 100
+    pts, conf, rgb, planes, depth, _ = fill("box")
+    assert len(planes) >= 1 and pts.shape[0] > 100
     on_wall = (pts[:, 2] - 2.0).abs() < 0.011
     assert bool(on_wall.all())  # the box face's own plane is too small to be filled
     u, v = pixels(pts)
@@ -112,8 +112,8 @@ def test_never_fills_seen_free_space():
 
 
 def test_off_and_the_observed_only_baseline_have_no_plane_points():
-    pts, _, _, n_planes, _, _ = fill("box", PlaneConfig(closing_m=0.0))
-    assert pts.shape[0] == 0 and n_planes == 0
+    pts, _, _, planes, _, _ = fill("box", PlaneConfig(closing_m=0.0))
+    assert pts.shape[0] == 0 and planes == []
     depth, rgb = wall("box")
     forced = publish(None, None, depth, K, T, rgb, PublishConfig(force_gate=True))
     assert bool(forced.observed.all()) and forced.stats["plane_points"] == 0

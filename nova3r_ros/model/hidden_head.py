@@ -214,6 +214,35 @@ def _rays(K: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
 
 
 @torch.no_grad()
+def head_layers(
+    head: HiddenHead, depth: torch.Tensor, images: torch.Tensor, K: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run the head on V views; return its layers (module docstring for the inputs).
+
+    Returns K (V, 3, 3) at the head's input size, and each (V, L, h, w): the layers'
+    depths z (optical, metres), existence probabilities and confidences (existence times
+    the probability that the depth is within :data:`DEPTH_TOLERANCE_M`). Float32, on the
+    depth's device.
+    """
+    cfg = head.config
+    d, img, Ks = resample_view(depth, images, K, cfg.height, cfg.width)
+    x, scale = features(d, img, Ks)
+    logits, ratio, log_b = head(x)
+    z = scale[:, None, None, None] * torch.exp(ratio.clamp(-4.0, 4.0))
+    within = 1.0 - torch.exp(-(DEPTH_TOLERANCE_M / z) / torch.exp(log_b))
+    exist = torch.sigmoid(logits)
+    return Ks, z, exist, exist * within
+
+
+def layer_points(Ks: torch.Tensor, z: torch.Tensor, T_ref_cam: torch.Tensor,
+                 config: HiddenHeadConfig) -> torch.Tensor:  # fmt: skip
+    """(V, L, h, w, 3) points at depths ``z`` on the cells' central rays, reference frame."""
+    cam = cell_rays(Ks, config)[:, None] * z[..., None]
+    T = T_ref_cam.float()
+    return torch.einsum("vij,vlhwj->vlhwi", T[:, :3, :3], cam) + T[:, None, None, None, :3, 3]
+
+
+@torch.no_grad()
 def predict_points(
     head: HiddenHead, depth: torch.Tensor, images: torch.Tensor, K: torch.Tensor,
     T_ref_cam: torch.Tensor, min_probability: float,
@@ -226,17 +255,8 @@ def predict_points(
     frame (``T_ref_cam`` (V, 4, 4)). Inputs as in the module docstring; runs the head on
     the depth's device in float32.
     """
-    cfg = head.config
-    d, img, Ks = resample_view(depth, images, K, cfg.height, cfg.width)
-    x, scale = features(d, img, Ks)
-    logits, ratio, log_b = head(x)
-    z = scale[:, None, None, None] * torch.exp(ratio.clamp(-4.0, 4.0))
-    within = 1.0 - torch.exp(-(DEPTH_TOLERANCE_M / z) / torch.exp(log_b))
-    prob = torch.sigmoid(logits) * within  # (V, L, h, w)
-    rays = cell_rays(Ks, cfg)  # (V, h, w, 3)
-    cam = rays[:, None] * z[..., None]  # (V, L, h, w, 3)
-    T = T_ref_cam.float()
-    pts = torch.einsum("vij,vlhwj->vlhwi", T[:, :3, :3], cam) + T[:, None, None, None, :3, 3]
+    Ks, z, _, prob = head_layers(head, depth, images, K)
+    pts = layer_points(Ks, z, T_ref_cam, head.config)
     keep = prob >= min_probability
     view = torch.arange(depth.shape[0], device=depth.device)[:, None, None, None].expand_as(prob)
     return pts[keep], prob[keep], view[keep]
@@ -245,7 +265,7 @@ def predict_points(
 def published_points(
     head, depth: torch.Tensor, K: torch.Tensor, T: torch.Tensor, images: torch.Tensor,
     z_far: torch.Tensor, obs_pts: torch.Tensor, obs_rgb: torch.Tensor, config,
-    planes: torch.Tensor,
+    planes: torch.Tensor, plane_list: list | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Return the head's points of a window (C, 3), their confidence (C,), colour (C, 3).
 
@@ -254,20 +274,30 @@ def published_points(
     ``images`` (V, H, W, 3) uint8, ``z_far`` (V,) the regions' far ends, ``obs_pts``
     (M, 3) / ``obs_rgb`` (M, 3) the observed cloud). Points of at least
     ``config.hidden_min_probability`` (None: the head's own ``min_probability``) and
-    ``config.min_confidence`` are kept where they
-    lie in some view's region, in no view's seen free space (every valid pixel, as for
-    the plane points) and on no observed surface, one per ``spacing_m`` cube and none in
-    a cube a plane point holds (``planes`` (P, 3)); coloured as the nearest observed
-    point.
+    ``config.min_confidence``, and with ``plane_list`` (the window's planes, (normal (3,),
+    offset) in the reference frame) the head's layers snapped onto them
+    (:func:`~nova3r_ros.model.hidden_planes.snapped_points`, ``config.hidden_snap_*``),
+    are kept where they lie in some view's region, in no view's seen free space (every
+    valid pixel, as for the plane points) and on no observed surface, one per
+    ``spacing_m`` cube and none in a cube a plane point holds (``planes`` (P, 3));
+    snapped points before the head's own; coloured as the nearest observed point.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
+    from nova3r_ros.model.hidden_planes import snapped_points
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.published_cloud import nearest
 
     chosen = config.hidden_min_probability
     chosen = head.min_probability if chosen is None else chosen
     threshold = max(chosen, config.min_confidence)
-    pts, prob, _ = predict_points(head, depth, images, K, T, threshold)
+    Ks, z, exist, prob = head_layers(head, depth, images, K)
+    keep = prob >= threshold
+    pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
+    if plane_list and config.hidden_snap_tolerance > 0:
+        min_exist = max(config.hidden_snap_existence, config.min_confidence)
+        snap, p_snap = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
+                                      config.hidden_snap_tolerance)  # fmt: skip
+        pts, prob = torch.cat([snap, pts]), torch.cat([p_snap, prob])
     m = measure(pts, depth, K, T, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region
     pts, prob = pts[keep], prob[keep]

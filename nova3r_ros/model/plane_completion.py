@@ -336,8 +336,10 @@ def complete_planes(
     T_ref_cam: torch.Tensor,
     z_far: torch.Tensor,
     config: PlaneConfig,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Return filled plane points (C, 3), confidence (C,), colour (C, 3) uint8, plane count.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
+    """Return filled plane points (C, 3), confidence (C,), colour (C, 3) uint8, the planes.
+
+    The planes: :func:`find_planes`'s list of (unit normal (3,), offset).
 
     ``points``, ``colors`` (N, 3) uint8, ``normals`` (N, 3): the observed cloud (reference
     frame; unit normals, zero where unknown); a filled point gets its plane's mean observed
@@ -348,7 +350,7 @@ def complete_planes(
     empty = (torch.zeros(0, 3, device=dev), torch.zeros(0, device=dev),
              torch.zeros(0, 3, dtype=torch.uint8, device=dev))  # fmt: skip
     if config.closing_m <= 0:
-        return *empty, 0
+        return *empty, []
     planes = find_planes(points, config)
     if points.is_cuda and planes:  # launch-bound: all planes in one batch
         cand, conf, rgb = fill_planes(points, normals, colors, planes, config)
@@ -363,7 +365,7 @@ def complete_planes(
             rgb.append(mean_rgb.expand(centres.shape[0], 3))
         cand, conf, rgb = torch.cat(cand), torch.cat(conf), torch.cat(rgb)
     if cand.shape[0] == 0:
-        return cand, conf, rgb, len(planes)
+        return cand, conf, rgb, planes
     m = measure(cand, depth, K, T_ref_cam, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region
-    return cand[keep], conf[keep], rgb[keep], len(planes)
+    return cand[keep], conf[keep], rgb[keep], planes

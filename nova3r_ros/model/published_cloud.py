@@ -85,6 +85,11 @@ class PublishConfig:
             hidden_head`), its points of at least this confidence (existence probability
             times the probability that the depth is within 5 cm) are published in a gated
             window; None = the threshold stored with the head (chosen on validation).
+        hidden_snap_existence, hidden_snap_tolerance: the head's layers whose existence
+            probability is at least ``hidden_snap_existence`` and that one of the window's
+            planes crosses within ``hidden_snap_tolerance`` times their depth are also
+            published where the plane crosses (:mod:`~nova3r_ros.model.hidden_planes`);
+            tolerance 0 = off.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """
@@ -99,6 +104,8 @@ class PublishConfig:
     plane_closing_m: float = 0.6
     plane_reach_m: float = 0.1
     hidden_min_probability: float | None = None
+    hidden_snap_existence: float = 0.7
+    hidden_snap_tolerance: float = 0.1
     force_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -111,8 +118,11 @@ class PublishConfig:
             "gate_min_near_share",
             "plane_closing_m",
             "plane_reach_m",
+            "hidden_snap_existence",
+            "hidden_snap_tolerance",
         )
-        unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share")
+        unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share",
+                "hidden_snap_existence", "hidden_snap_tolerance")  # fmt: skip
         if self.hidden_min_probability is not None:  # None: the head's own threshold
             names += ("hidden_min_probability",)
             unit += ("hidden_min_probability",)
@@ -369,12 +379,13 @@ def publish(
     feats = None
     stats["completed_candidates"] = stats["completed"] = 0
     decoded = planes = hidden = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
-    stats["planes"] = 0
+    stats["planes"], plane_list = 0, []
     if planes_on:
         plane_cfg = PlaneConfig(closing_m=config.plane_closing_m, reach_m=config.plane_reach_m,
                                 cell_m=2 * config.spacing_m)  # fmt: skip
-        *planes, stats["planes"] = complete_planes(obs_pts, obs_rgb, obs_normals[0], depth, K,
-                                                   T, z_far, plane_cfg)  # fmt: skip
+        *planes, plane_list = complete_planes(obs_pts, obs_rgb, obs_normals[0], depth, K, T,
+                                              z_far, plane_cfg)  # fmt: skip
+        stats["planes"] = len(plane_list)
         keep = planes[1] >= config.min_confidence
         planes = tuple(p[keep] for p in planes)
         planes = tuple(p[first_per_voxel(planes[0], config.spacing_m)] for p in planes)
@@ -382,7 +393,7 @@ def publish(
         from nova3r_ros.model.hidden_head import published_points
 
         hidden = published_points(hidden_head, depth, K, T, images, z_far, obs_pts, obs_rgb,
-                                  config, planes[0])  # fmt: skip
+                                  config, planes[0], plane_list)  # fmt: skip
     if not gated and candidates is not None and candidates.shape[0]:
         mc = measure(candidates, depth, K, T, clean, z_far)
         keep = ~mc.free & ~mc.surface & mc.region

@@ -1,0 +1,78 @@
+"""Hidden-surface points placed by the head's existence and the window's plane geometry.
+
+On real frames the hidden-surface head (:mod:`nova3r_ros.model.hidden_head`) knows
+*whether* an unmeasured surface lies along a cell's rays far better than *where*: on the
+7-Scenes dev frames (1 view, shipped head, cells whose hidden reference is not already
+covered by the plane points), its existence probability is >= 0.5 for 0.80 of the
+cell-layers that hold a hidden surface, but its depth is within 5 cm for only 0.15 of
+them (0.13 for surfaces more than 40 cm behind the measured depth; `docs/eval/session14`).
+Many of those surfaces are the window's large planes continued far behind what occludes
+them (the floor behind a counter, a wall behind furniture), which plane completion
+(:mod:`nova3r_ros.model.plane_completion`) leaves out beyond ``reach_m`` of the observed
+plane because it cannot tell where the plane really continues. Together they can: where
+the head says a surface exists (existence >= ``min_existence``) and one of the window's
+planes crosses the cell's central ray within ``tolerance`` times the head's depth of the
+head's depth, the point is placed where the ray meets that plane (the nearest such plane
+to the head's depth), with the existence probability as its confidence.
+
+Frames and shapes: ``Ks`` (V, 3, 3) at the head's input size, ``z`` / ``exist``
+(V, L, h, w) the head's layers (:func:`~nova3r_ros.model.hidden_head.head_layers`),
+``T_ref_cam`` (V, 4, 4) camera-to-reference, planes as (unit normal (3,), offset d) with
+``n . p + d = 0`` in the reference frame (:func:`~nova3r_ros.model.plane_completion.
+find_planes`). Torch, on the inputs' device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nova3r_ros.model.hidden_head import HiddenHeadConfig, cell_rays
+
+MIN_Z_M = 0.1  # a plane crossing nearer than this to the camera is not used
+_PARALLEL = 1e-6  # |n . ray| below this: the ray runs along the plane
+
+
+def plane_depths(
+    Ks: torch.Tensor, T_ref_cam: torch.Tensor, planes: list, config: HiddenHeadConfig
+) -> torch.Tensor:
+    """(V, h, w, P) optical depth where each cell's central ray meets each plane (inf: never).
+
+    Depth along the ray (x/z, y/z, 1), so comparable with the head's layer depths; inf
+    where the crossing lies behind the camera, nearer than :data:`MIN_Z_M`, or the ray is
+    parallel to the plane.
+    """
+    T = T_ref_cam.float()
+    rays = torch.einsum("vij,vhwj->vhwi", T[:, :3, :3], cell_rays(Ks, config))
+    normals = torch.stack([n.float().to(T.device) for n, _ in planes])  # (P, 3)
+    offsets = torch.tensor([float(d) for _, d in planes], device=T.device)  # (P,)
+    denom = rays @ normals.T  # (V, h, w, P)
+    num = -(T[:, :3, 3] @ normals.T + offsets)  # (V, P)
+    ok = denom.abs() > _PARALLEL
+    t = num[:, None, None, :] / torch.where(ok, denom, torch.ones_like(denom))
+    return torch.where(ok & (t > MIN_Z_M), t, torch.full_like(t, torch.inf))
+
+
+def snapped_points(
+    Ks: torch.Tensor, z: torch.Tensor, exist: torch.Tensor, T_ref_cam: torch.Tensor,
+    planes: list, config: HiddenHeadConfig, min_existence: float, tolerance: float,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Return the head's layers snapped onto the planes: points (N, 3), confidence (N,).
+
+    One point per cell-layer whose existence is at least ``min_existence`` and whose
+    nearest plane crossing (:func:`plane_depths`) lies within ``tolerance * z`` of the
+    layer's depth ``z``; placed at the crossing, in the reference frame; its confidence
+    is the existence probability (module docstring).
+    """
+    dev = z.device
+    if not planes or tolerance <= 0:
+        return torch.zeros(0, 3, device=dev), torch.zeros(0, device=dev)
+    t = plane_depths(Ks, T_ref_cam, planes, config)[:, None]  # (V, 1, h, w, P)
+    gap = (t - z[..., None]).abs()  # (V, L, h, w, P)
+    best = gap.argmin(-1, keepdim=True)
+    t_best = torch.gather(t.expand_as(gap), -1, best)[..., 0]
+    ok = (exist >= min_existence) & (gap.gather(-1, best)[..., 0] <= tolerance * z)
+    ok &= torch.isfinite(t_best)
+    T = T_ref_cam.float()
+    cam = cell_rays(Ks, config)[:, None] * torch.where(ok, t_best, 0.0)[..., None]
+    pts = torch.einsum("vij,vlhwj->vlhwi", T[:, :3, :3], cam) + T[:, None, None, None, :3, 3]
+    return pts[ok], exist[ok]

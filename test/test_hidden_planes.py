@@ -1,0 +1,103 @@
+"""The head's layers snapped onto the window's planes (model.hidden_planes), CPU.
+
+A hand-made view (identity pose, f = 100 px at 160x120): a wall at z = 2 m, a box whose
+front face is at 1 m in front of it, a hole in the wall's depth. The head is a real
+:class:`HiddenHead` whose output layer is set by hand (no mock): every cell says "a surface
+exists at 1.9 m" with a depth so uncertain that none of its own points is confident.
+"""
+
+import math
+
+import pytest
+import torch
+
+from nova3r_ros.model.hidden_head import HiddenHead, HiddenHeadConfig, head_layers
+from nova3r_ros.model.hidden_planes import plane_depths, snapped_points
+from nova3r_ros.model.measurement import measure
+from nova3r_ros.model.published_cloud import PublishConfig, publish
+
+H, W, F = 120, 160, 100.0
+K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])
+CFG = HiddenHeadConfig(channels=(8, 16, 16, 16))
+BOX = (slice(40, 80), slice(60, 100))
+HOLE = (slice(10, 30), slice(10, 30))
+WALL = (torch.tensor([0.0, 0.0, 1.0]), -2.0)  # n . p + d = 0: z = 2 m
+
+
+def view():
+    depth = torch.full((1, H, W), 2.0)
+    depth[0][BOX] = 1.0
+    depth[0][HOLE] = 0.0
+    rgb = torch.full((1, H, W, 3), 100, dtype=torch.uint8)
+    return depth, rgb
+
+
+def sure_head(z: float = 1.9) -> HiddenHead:
+    """Layer 0 exists everywhere at depth ``z`` (the median depth is 2 m), very uncertain."""
+    head = HiddenHead(CFG).eval()
+    with torch.no_grad():
+        head.out.weight.zero_()
+        head.out.bias.copy_(torch.tensor([8.0, -8.0, math.log(z / 2.0), 0.0, 2.0, 2.0]))
+    return head
+
+
+def test_plane_depths_are_where_each_ray_meets_each_plane():
+    T = torch.eye(4)[None]
+    side = (torch.tensor([1.0, 0.0, 0.0]), -1.0)  # x = 1 m: only rays to the right meet it
+    t = plane_depths(K[None], T, [WALL, side], CFG)
+    assert t.shape == (1, 60, 80, 2)
+    assert torch.allclose(t[..., 0], torch.full((1, 60, 80), 2.0))
+    rx = (torch.arange(80) * 2 + 0.5 - K[0, 2]) / F  # the cells' central rays' x / z
+    right = rx > 0
+    assert torch.allclose(t[0, 0, right, 1], 1.0 / rx[right], rtol=1e-5)
+    assert torch.isinf(t[0, :, ~right, 1]).all()  # behind the camera
+    moved = torch.eye(4)[None]
+    moved[0, 2, 3] = 3.0  # the camera behind the wall, looking away from it
+    assert torch.isinf(plane_depths(K[None], moved, [WALL], CFG)).all()
+
+
+def test_snapped_points_lie_on_the_plane_where_the_head_agrees():
+    depth, rgb = view()
+    T = torch.eye(4)[None]
+    Ks, z, exist, prob = head_layers(sure_head(), depth, rgb, K[None])
+    assert float(prob.max()) < 0.01 and float(exist[:, 0].min()) > 0.99
+    pts, conf = snapped_points(Ks, z, exist, T, [WALL], CFG, 0.7, 0.1)
+    assert pts.shape == (60 * 80, 3) and torch.allclose(pts[:, 2], torch.tensor(2.0))
+    assert (conf > 0.99).all()
+    for tol, min_exist, planes in ((0.0, 0.7, [WALL]), (0.01, 0.7, [WALL]), (0.1, 0.9999, [WALL]),
+                                   (0.1, 0.7, [])):  # fmt: skip
+        assert snapped_points(Ks, z, exist, T, planes, CFG, min_exist, tol)[0].shape[0] == 0
+
+
+def test_published_cloud_snaps_the_wall_behind_the_box():
+    """Plane completion reaches 10 cm behind the box's edges; snapping fills the rest."""
+    depth, rgb = view()
+    T = torch.eye(4)[None]
+    head = sure_head()
+    off = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_tolerance=0.0),
+                  hidden_head=head)  # fmt: skip
+    assert off.stats["gated"] == 1 and off.stats["hidden_points"] == 0
+    on = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=head)
+    n_plane = on.stats["plane_points"]
+    hidden = on.points[~on.observed][n_plane:]
+    assert on.stats["hidden_points"] == len(hidden) > 150
+    assert torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
+    m = measure(hidden, depth, K[None], T, depth > 0)
+    assert not m.free.any() and not m.surface.any() and m.region.all()
+    u = F * hidden[:, 0] / 2.0 + K[0, 2]
+    v = F * hidden[:, 1] / 2.0 + K[1, 2]
+    behind_box = (u > 59) & (u < 100) & (v > 39) & (v < 80)
+    in_hole = (u > 9) & (u < 30) & (v > 9) & (v < 30)
+    assert (behind_box | in_hole).all() and behind_box.sum() > 150
+    centre = torch.tensor([0.0, 0.0, 2.0]) + torch.tensor([80 - K[0, 2], 60 - K[1, 2], 0]) / F * 2
+    assert (hidden - centre).norm(dim=1).min() < 0.04  # far beyond the planes' 10 cm reach
+    planes = on.points[~on.observed][:n_plane]
+    assert (planes - centre).norm(dim=1).min() > 0.25
+    assert on.stats["plane_points"] == off.stats["plane_points"]
+
+
+@pytest.mark.parametrize("field", ["hidden_snap_existence", "hidden_snap_tolerance"])
+def test_snap_options_are_checked(field):
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=field):
+            PublishConfig(**{field: bad})
