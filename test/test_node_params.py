@@ -49,6 +49,8 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("min_confidence", 1.5, "out of range"),
         ("hidden_min_probability", 1.5, "out of range"),
         ("hidden_min_probability", -2.0, "out of range"),
+        ("hidden_snap_existence", 1.5, "out of range"),
+        ("hidden_snap_tolerance", -2.0, "out of range"),
         ("hidden_completion", "no", "type"),
         ("publish_completion", "no", "type"),
         ("backend", "nerf", "must be one of"),
@@ -102,6 +104,7 @@ def test_yaml_files_load(special):
             assert get("publish_completion") is True and get("min_confidence") == 0.0
             assert get("output_spacing") == 0.01
             assert get("hidden_completion") is True and get("hidden_min_probability") == -1.0
+            assert get("hidden_snap_existence") == get("hidden_snap_tolerance") == -1.0
             assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:
         h.close()

@@ -312,6 +312,8 @@ def test_model_parameters_reach_the_backend_config():
         plane_completion=False,
         hidden_completion=False,
         hidden_min_probability=0.6,
+        hidden_snap_existence=0.8,
+        hidden_snap_tolerance=0.0,
         voxel_size=0.01,
         depth_stride=2,
         max_depth=0.0,
@@ -329,5 +331,7 @@ def test_model_parameters_reach_the_backend_config():
         assert (c.n_points, c.steps, c.device) == (256, 2, "cpu")
         assert c.plane_completion is False and c.publish_config().plane_closing_m == 0
         assert c.hidden_head == "none" and c.publish_config().hidden_min_probability == 0.6
+        snap = c.publish_config()
+        assert (snap.hidden_snap_existence, snap.hidden_snap_tolerance) == (0.8, 0.0)
     finally:
         backend.release()

@@ -3,9 +3,10 @@
 On real frames the hidden-surface head (:mod:`nova3r_ros.model.hidden_head`) knows
 *whether* an unmeasured surface lies along a cell's rays far better than *where*: on the
 7-Scenes dev frames (1 view, shipped head, cells whose hidden reference is not already
-covered by the plane points), its existence probability is >= 0.5 for 0.80 of the
-cell-layers that hold a hidden surface, but its depth is within 5 cm for only 0.15 of
-them (0.13 for surfaces more than 40 cm behind the measured depth; `docs/eval/session14`).
+covered by the plane points), its existence probability is >= 0.5 for 0.75 of the
+cell-layers that hold a hidden surface (0.89 of those more than 40 cm behind the measured
+depth), but its depth is within 5 cm for only 0.15 of them (0.13; ``scripts/
+hidden_where_wrong.py``, ``docs/eval/session14``).
 Many of those surfaces are the window's large planes continued far behind what occludes
 them (the floor behind a counter, a wall behind furniture), which plane completion
 (:mod:`nova3r_ros.model.plane_completion`) leaves out beyond ``reach_m`` of the observed

@@ -31,7 +31,7 @@ def is_packaged(path: str) -> bool:
 
 
 def _head_threshold(value: float) -> float | None:
-    """Return the ``hidden_min_probability`` parameter for the pipeline (< 0: the head's own)."""
+    """Return a ``hidden_*`` parameter for the pipeline (< 0: None, the validated default)."""
     return None if float(value) < 0 else float(value)
 
 
@@ -90,6 +90,8 @@ class Backend:
                 plane_completion=bool(values["plane_completion"]),
                 hidden_head="" if values["hidden_completion"] else "none",
                 hidden_min_probability=_head_threshold(values["hidden_min_probability"]),
+                hidden_snap_existence=_head_threshold(values["hidden_snap_existence"]),
+                hidden_snap_tolerance=_head_threshold(values["hidden_snap_tolerance"]),
             )
 
     @property

@@ -87,6 +87,13 @@ PARAMETERS: tuple[Param, ...] = (
     P("hidden_min_probability", -1.0, "model backend with depth: the hidden-surface head's "
       "points below this confidence are not published; -1 (any negative) = the threshold "
       "stored with the head (chosen on validation)", -1.0, 1.0),
+    P("hidden_snap_existence", -1.0, "model backend with depth: where the hidden-surface "
+      "head's existence probability is at least this and one of the window's planes crosses "
+      "near its depth, a point is published where the plane crosses; -1 (any negative) = the "
+      "default chosen on validation", -1.0, 1.0),
+    P("hidden_snap_tolerance", -1.0, "model backend with depth: ... near: within this share of "
+      "the head's depth; 0 = no such points; -1 (any negative) = the default chosen on "
+      "validation", -1.0, 1.0),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),

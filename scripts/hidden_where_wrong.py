@@ -1,0 +1,89 @@
+"""Where the hidden-surface head misses the real hidden surface: existence or depth.
+
+For each 7-Scenes dev window (validation only; issue 6's windows, 8 x stride 4), the
+hidden reference (reference points farther than 5 cm from every observed point; with
+``--uncovered``, also farther than 5 cm from every plane point of the published cloud)
+is turned into the head's own per-cell layers (:func:`~nova3r_ros.train.hidden_targets.
+layer_targets`: what a perfect head would output), and the head's outputs are read at
+those cell-layers: its existence probability, its depth error (head - reference, metres)
+and whether its confidence reaches 0.3. Rows by where the reference surface lies: in a
+depth hole, or behind the cell's measured depth by < 15 cm, 15-40 cm, > 40 cm.
+
+Usage: PYTHONPATH=. python scripts/hidden_where_wrong.py DEV_DIR [--head DIR] [--views V]
+[--uncovered] (the reference from $NOVA3R_CACHE or built; 2-core CPU: about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from nova3r_ros.model.hidden_head import head_layers, load_head
+from nova3r_ros.model.published_cloud import PublishConfig, nearest, publish
+from nova3r_ros.train.hidden_targets import layer_targets
+from nova3r_ros.train.hidden_validation import hidden_references
+from nova3r_ros.train.validate import sevenscenes_set
+
+
+def rows(head, vs, uncovered: bool) -> torch.Tensor:
+    """(N, 6): layer, behind (m), existence, depth error (m), confidence, cell measured."""
+    cfg, out = head.config, []
+    hidden = hidden_references(vs)
+    for b in range(len(vs.depth)):
+        depth, K, T = vs.depth[b], vs.K[b], vs.T_world_cam[b]
+        rgb = vs.images[b].permute(0, 2, 3, 1)
+        ref = hidden[b]
+        if uncovered:
+            pub = publish(None, None, depth, K, T, rgb, PublishConfig(hidden_snap_tolerance=0.0))
+            planes = pub.points[~pub.observed]
+            if len(planes) and len(ref):
+                ref = ref[nearest(ref, planes)[0][:, 0] >= 0.05]
+        Ks, z, exist, conf = head_layers(head, depth, rgb, K)
+        d = torch.nn.functional.interpolate(depth[:, None], size=(cfg.height, cfg.width),
+                                            mode="nearest")[:, 0]  # fmt: skip
+        ex, zt, _ = layer_targets(ref[None].expand(len(depth), -1, -1), T, Ks, d, cfg)
+        dmax = torch.nn.functional.max_pool2d(d[:, None], cfg.cell_px)[:, 0]
+        for layer in range(cfg.layers):
+            m = ex[:, layer]
+            out.append(torch.stack([
+                torch.full((int(m.sum()),), float(layer)), (zt[:, layer] - dmax)[m],
+                exist[:, layer][m], (z[:, layer] - zt[:, layer])[m], conf[:, layer][m],
+                (dmax[m] > 0).float(),
+            ], 1))  # fmt: skip
+    return torch.cat(out)
+
+
+def main(argv=None) -> int:
+    """Print the table (module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("dev")
+    p.add_argument("--head", default="nova3r_ros/model/checkpoints/base")
+    p.add_argument("--views", type=int, default=1)
+    p.add_argument("--uncovered", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_grad_enabled(False)
+    R = rows(load_head(args.head), sevenscenes_set(args.dev, args.views, "cpu"), args.uncovered)
+    measured = R[:, 5] > 0
+    print(f"hidden cell-layers: {len(R)}")
+    print("| class | share | existence >= 0.5 | depth within 5 cm | error q10 / q50 / q90 (m) "
+          "| confidence >= 0.3 |\n|---|---|---|---|---|---|")  # fmt: skip
+    for name, m in (("in a depth hole", ~measured),
+                    ("behind by < 15 cm", measured & (R[:, 1] < 0.15)),
+                    ("behind by 15-40 cm", measured & (R[:, 1] >= 0.15) & (R[:, 1] < 0.4)),
+                    ("behind by > 40 cm", measured & (R[:, 1] >= 0.4)),
+                    ("all", torch.ones_like(measured))):  # fmt: skip
+        r = R[m]
+        if len(r) == 0:
+            continue
+        q = np.quantile(r[:, 3].numpy(), [0.1, 0.5, 0.9])
+        print(f"| {name} | {len(r) / len(R):.2f} | {float((r[:, 2] >= 0.5).float().mean()):.2f} "
+              f"| {float((r[:, 3].abs() < 0.05).float().mean()):.2f} "
+              f"| {q[0]:+.2f} / {q[1]:+.2f} / {q[2]:+.2f} "
+              f"| {float((r[:, 4] >= 0.3).float().mean()):.2f} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
