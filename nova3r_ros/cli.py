@@ -43,6 +43,8 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
         p = getattr(args, flag)
         if p is not None and not 0.0 <= p <= 1.0:
             raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 1], got {p}")
+    if args.hidden_snap_reach is not None and not 0.0 <= args.hidden_snap_reach <= 10.0:
+        raise ValueError(f"--hidden-snap-reach must be in [0, 10] m, got {args.hidden_snap_reach}")
     head = args.hidden_head
     if head and head != "none" and not (Path(head) / "hidden_head.json").is_file():
         raise ValueError(f"--hidden-head {head}: no hidden_head.json there")
@@ -67,6 +69,7 @@ def _eval(args: argparse.Namespace) -> int:
             hidden_min_probability=args.hidden_min_probability,
             hidden_snap_existence=args.hidden_snap_existence,
             hidden_snap_tolerance=args.hidden_snap_tolerance,
+            hidden_snap_reach_m=args.hidden_snap_reach,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -202,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--hidden-snap-tolerance", type=float, default=None,
                     help="model: ... where a plane crosses within this share of their depth; "
                     "0 = no snapping (default: PublishConfig's)")  # fmt: skip
+    ev.add_argument("--hidden-snap-reach", type=float, default=None,
+                    help="model: ... and within this distance (m) of the plane's observed "
+                    "points (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

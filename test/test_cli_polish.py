@@ -41,6 +41,7 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
         (["eval", "--hidden-min-probability", "1.5"], "must be in [0, 1]"),
         (["eval", "--hidden-snap-existence", "-0.1"], "--hidden-snap-existence must be in"),
         (["eval", "--hidden-snap-tolerance", "2"], "--hidden-snap-tolerance must be in"),
+        (["eval", "--hidden-snap-reach", "-1"], "--hidden-snap-reach must be in"),
     )  # fmt: skip
     for args, text in cases:
         assert main(args) == 2, args

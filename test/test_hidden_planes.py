@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from nova3r_ros.model.hidden_head import HiddenHead, HiddenHeadConfig, head_layers
-from nova3r_ros.model.hidden_planes import plane_depths, snapped_points
+from nova3r_ros.model.hidden_planes import near_observed, plane_depths, snapped_points
 from nova3r_ros.model.measurement import measure
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 
@@ -61,23 +61,41 @@ def test_snapped_points_lie_on_the_plane_where_the_head_agrees():
     T = torch.eye(4)[None]
     Ks, z, exist, prob = head_layers(sure_head(), depth, rgb, K[None])
     assert float(prob.max()) < 0.01 and float(exist[:, 0].min()) > 0.99
-    pts, conf = snapped_points(Ks, z, exist, T, [WALL], CFG, 0.7, 0.1)
+    pts, conf, plane = snapped_points(Ks, z, exist, T, [WALL], CFG, 0.7, 0.1)
     assert pts.shape == (60 * 80, 3) and torch.allclose(pts[:, 2], torch.tensor(2.0))
-    assert (conf > 0.99).all()
+    assert (conf > 0.99).all() and (plane == 0).all()
     for tol, min_exist, planes in ((0.0, 0.7, [WALL]), (0.01, 0.7, [WALL]), (0.1, 0.9999, [WALL]),
                                    (0.1, 0.7, [])):  # fmt: skip
         assert snapped_points(Ks, z, exist, T, planes, CFG, min_exist, tol)[0].shape[0] == 0
 
 
+def test_near_observed_keeps_points_within_reach_of_their_own_plane():
+    observed = torch.tensor([[x, 0.0, 2.0] for x in (-1.0, -0.5, 0.0)])
+    other = (torch.tensor([1.0, 0.0, 0.0]), 0.0)  # x = 0: holds the observed point at 0
+    pts = torch.tensor([[0.2, 0.0, 2.0], [0.45, 0.0, 2.0], [0.0, 0.1, 2.0], [0.0, 0.0, 1.0]])
+    keep = near_observed(pts, torch.tensor([0, 0, 1, 1]), [WALL, other], observed, 0.3, 0.02)
+    assert keep.tolist() == [True, False, True, False]
+    assert not near_observed(pts, torch.tensor([0, 0, 0, 0]), [WALL], observed[:0], 0.3,
+                             0.02).any()  # fmt: skip
+
+
 def test_published_cloud_snaps_the_wall_behind_the_box():
-    """Plane completion reaches 10 cm behind the box's edges; snapping fills the rest."""
+    """Plane completion reaches 10 cm behind the box's edges; snapping fills more."""
     depth, rgb = view()
     T = torch.eye(4)[None]
     head = sure_head()
     off = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_tolerance=0.0),
                   hidden_head=head)  # fmt: skip
     assert off.stats["gated"] == 1 and off.stats["hidden_points"] == 0
-    on = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=head)
+    near = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_reach_m=0.2),
+                   hidden_head=head)  # fmt: skip
+    inner = near.points[~near.observed][near.stats["plane_points"] :]
+    assert len(inner) > 50
+    wall = off.points[off.observed]
+    wall = wall[(wall[:, 2] - 2.0).abs() < 0.02]
+    assert torch.cdist(inner, wall).min(1).values.max() <= 0.2 + 1e-4
+    on = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_reach_m=1.0),
+                 hidden_head=head)  # fmt: skip
     n_plane = on.stats["plane_points"]
     hidden = on.points[~on.observed][n_plane:]
     assert on.stats["hidden_points"] == len(hidden) > 150
@@ -96,8 +114,10 @@ def test_published_cloud_snaps_the_wall_behind_the_box():
     assert on.stats["plane_points"] == off.stats["plane_points"]
 
 
-@pytest.mark.parametrize("field", ["hidden_snap_existence", "hidden_snap_tolerance"])
+@pytest.mark.parametrize(
+    "field", ["hidden_snap_existence", "hidden_snap_tolerance", "hidden_snap_reach_m"]
+)
 def test_snap_options_are_checked(field):
-    for bad in (-0.1, 1.5, float("nan")):
+    for bad in (-0.1, float("nan")) + ((1.5,) if field != "hidden_snap_reach_m" else ()):
         with pytest.raises(ValueError, match=field):
             PublishConfig(**{field: bad})

@@ -276,15 +276,17 @@ def published_points(
     ``config.hidden_min_probability`` (None: the head's own ``min_probability``) and
     ``config.min_confidence``, and with ``plane_list`` (the window's planes, (normal (3,),
     offset) in the reference frame) the head's layers snapped onto them
-    (:func:`~nova3r_ros.model.hidden_planes.snapped_points`, ``config.hidden_snap_*``),
+    (:func:`~nova3r_ros.model.hidden_planes.snapped_points`, ``config.hidden_snap_*``,
+    within ``hidden_snap_reach_m`` of the plane's observed points),
     are kept where they lie in some view's region, in no view's seen free space (every
     valid pixel, as for the plane points) and on no observed surface, one per
     ``spacing_m`` cube and none in a cube a plane point holds (``planes`` (P, 3));
     snapped points before the head's own; coloured as the nearest observed point.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.hidden_planes import snapped_points
+    from nova3r_ros.model.hidden_planes import near_observed, snapped_points
     from nova3r_ros.model.measurement import measure
+    from nova3r_ros.model.plane_completion import PlaneConfig
     from nova3r_ros.model.published_cloud import nearest
 
     chosen = config.hidden_min_probability
@@ -295,9 +297,11 @@ def published_points(
     pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
     if plane_list and config.hidden_snap_tolerance > 0:
         min_exist = max(config.hidden_snap_existence, config.min_confidence)
-        snap, p_snap = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
-                                      config.hidden_snap_tolerance)  # fmt: skip
-        pts, prob = torch.cat([snap, pts]), torch.cat([p_snap, prob])
+        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
+                                          config.hidden_snap_tolerance)  # fmt: skip
+        near = near_observed(snap, on, plane_list, obs_pts, config.hidden_snap_reach_m,
+                             PlaneConfig().inlier_m)  # fmt: skip
+        pts, prob = torch.cat([snap[near], pts]), torch.cat([p_snap[near], prob])
     m = measure(pts, depth, K, T, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region
     pts, prob = pts[keep], prob[keep]

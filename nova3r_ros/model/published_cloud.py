@@ -88,8 +88,9 @@ class PublishConfig:
         hidden_snap_existence, hidden_snap_tolerance: the head's layers whose existence
             probability is at least ``hidden_snap_existence`` and that one of the window's
             planes crosses within ``hidden_snap_tolerance`` times their depth are also
-            published where the plane crosses (:mod:`~nova3r_ros.model.hidden_planes`);
-            tolerance 0 = off.
+            published where the plane crosses, if that lies within
+            ``hidden_snap_reach_m`` of the plane's observed points
+            (:mod:`~nova3r_ros.model.hidden_planes`); tolerance 0 = off.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """
@@ -106,6 +107,7 @@ class PublishConfig:
     hidden_min_probability: float | None = None
     hidden_snap_existence: float = 0.7
     hidden_snap_tolerance: float = 0.1
+    hidden_snap_reach_m: float = 0.3
     force_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -120,6 +122,7 @@ class PublishConfig:
             "plane_reach_m",
             "hidden_snap_existence",
             "hidden_snap_tolerance",
+            "hidden_snap_reach_m",
         )
         unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share",
                 "hidden_snap_existence", "hidden_snap_tolerance")  # fmt: skip
