@@ -6,7 +6,8 @@ points only, no decoder: the cost that plane completion adds to every window of 
 node) with the default :class:`PublishConfig` and, in the same process as the baseline,
 with ``plane_closing_m=0``; then with the shipped hidden-surface head too (the packaged
 checkpoint's ``hidden_head.*``; these windows have no decoder output, so they are gated
-and the head runs as in the node's real windows). Median of ``--repeats`` runs per
+and the head runs as in the node's real windows), with and without its layers snapped
+onto the window's planes (``hidden_snap_tolerance=0``). Median of ``--repeats`` runs per
 window after ``--warmup``; CUDA synchronised inside each timed call. Ends with
 ``name=value`` lines.
 
@@ -63,6 +64,8 @@ def main(argv=None) -> int:
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     head = load_head(PACKAGED_CHECKPOINT, device)
     with_planes, without, with_head, points, head_points = [], [], [], [], []
+    no_snap = PublishConfig(hidden_snap_tolerance=0.0)
+    head_no_snap = []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
         def run(cfg, depth=depth, K=K, T=T, rgb=rgb, hidden_head=None):
@@ -76,16 +79,21 @@ def main(argv=None) -> int:
                                  args.warmup, args.repeats))  # fmt: skip
         with_head.append(median_ms(lambda run=run: run(PublishConfig(), hidden_head=head),
                                    args.warmup, args.repeats))  # fmt: skip
+        head_no_snap.append(median_ms(lambda run=run: run(no_snap, hidden_head=head),
+                                      args.warmup, args.repeats))  # fmt: skip
         points.append(run(PublishConfig()).stats["plane_points"])
         head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
     a, b = statistics.median(with_planes), statistics.median(without)
-    c = statistics.median(with_head)
+    c, d = statistics.median(with_head), statistics.median(head_no_snap)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
         f"{a:.1f} ms with plane completion, {b:.1f} ms without ({a / b:.2f}x)"
     )
-    print(f"with the shipped hidden-surface head as well: {c:.1f} ms ({c / a:.2f}x)")
+    print(
+        f"with the shipped hidden-surface head as well: {c:.1f} ms ({c / a:.2f}x); "
+        f"without snapping its layers onto the planes: {d:.1f} ms"
+    )
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
     print(f"planes_added_ms={a - b:.2f}")
@@ -93,6 +101,9 @@ def main(argv=None) -> int:
     print(f"publish_planes_head_ms={c:.2f}")
     print(f"head_added_ms={c - a:.2f}")
     print(f"head_vs_planes={c / a:.3f}")
+    print(f"publish_planes_head_no_snap_ms={d:.2f}")
+    print(f"snap_added_ms={c - d:.2f}")
+    print(f"snap_vs_no_snap={c / d:.3f}")
     print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")
     print(f"views={args.views}")
