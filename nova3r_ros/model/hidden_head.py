@@ -34,6 +34,7 @@ DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the pro
 MAX_FILE_BYTES = 15 * 2**20
 DEFAULT_MIN_PROBABILITY = 0.5  # a head whose hidden_head.json names no threshold
 CONTEXT_HEADS = 4  # attention heads of a context block
+COLOUR_VOXEL_M = 0.04  # a published head point takes the colour of an observed point this near
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ def published_points(
     are kept where they lie in some view's region, in no view's seen free space (every
     valid pixel, as for the plane points) and on no observed surface, one per
     ``spacing_m`` cube and none in a cube a plane point holds (``planes`` (P, 3));
-    snapped points before the head's own; coloured as the nearest observed point.
+    snapped points before the head's own; coloured as the nearest of the observed points
+    taken one per :data:`COLOUR_VOXEL_M` cube.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
     from nova3r_ros.model.hidden_planes import near_observed, snapped_points
@@ -310,8 +312,9 @@ def published_points(
     pts, prob = pts[first], prob[first]
     if obs_pts.shape[0] == 0:
         return pts, prob, torch.full_like(pts, 180).to(torch.uint8)
-    idx = nearest(pts, obs_pts)[1][:, 0].to(pts.device)
-    return pts, prob, obs_rgb[idx]
+    coarse = first_per_voxel(obs_pts, COLOUR_VOXEL_M)  # the colour lookup's cost, not its result
+    idx = nearest(pts, obs_pts[coarse])[1][:, 0].to(pts.device)
+    return pts, prob, obs_rgb[coarse][idx]
 
 
 def save_head(
