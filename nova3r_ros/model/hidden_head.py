@@ -48,7 +48,7 @@ class HiddenHeadConfig:
         layers: unmeasured surfaces predicted per cell.
         channels: feature channels of the encoder levels (the first at full input size).
         context: self-attention blocks over the coarsest level's cells of a view (0: none),
-            so that every cell sees the whole image (:class:`ContextBlock`).
+            so that those cells exchange information directly (:class:`ContextBlock`).
     """
 
     height: int = 120

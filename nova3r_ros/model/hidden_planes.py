@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from nova3r_ros.model.hidden_head import HiddenHeadConfig, cell_rays
+from nova3r_ros.model.hidden_head import HiddenHeadConfig, cell_rays, layer_points
 
 MIN_Z_M = 0.1  # a plane crossing nearer than this to the camera is not used
 _PARALLEL = 1e-6  # |n . ray| below this: the ray runs along the plane
@@ -78,9 +78,7 @@ def snapped_points(
     t_best = torch.gather(t.expand_as(gap), -1, best)[..., 0]
     ok = (exist >= min_existence) & (gap.gather(-1, best)[..., 0] <= tolerance * z)
     ok &= torch.isfinite(t_best)
-    T = T_ref_cam.float()
-    cam = cell_rays(Ks, config)[:, None] * torch.where(ok, t_best, 0.0)[..., None]
-    pts = torch.einsum("vij,vlhwj->vlhwi", T[:, :3, :3], cam) + T[:, None, None, None, :3, 3]
+    pts = layer_points(Ks, torch.where(ok, t_best, 0.0), T_ref_cam, config)
     return pts[ok], exist[ok], best[..., 0][ok]
 
 
