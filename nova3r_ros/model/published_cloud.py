@@ -92,7 +92,7 @@ class PublishConfig:
             ``hidden_snap_reach_m`` of the plane's observed points
             (:mod:`~nova3r_ros.model.hidden_planes`); tolerance 0 = off. 0.5 / 0.2 / 0.2 m
             chosen on the 7-Scenes dev frames (docs/eval/session14): the rule of issue 11
-            over 54 settings on the H200 and 9 on the CPU; on 24 dev windows of 4 views
+            over 34 settings on the H200 and 9 on the CPU; on 24 dev windows of 4 views
             (CPU) hidden recall@5cm 0.296 -> 0.392, completed precision@5cm 0.694 -> 0.682.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 

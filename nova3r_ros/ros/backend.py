@@ -30,7 +30,7 @@ def is_packaged(path: str) -> bool:
     return not path or Path(path).expanduser().resolve() == PACKAGED_CHECKPOINT.resolve()
 
 
-def _head_threshold(value: float) -> float | None:
+def _or_default(value: float) -> float | None:
     """Return a ``hidden_*`` parameter for the pipeline (< 0: None, the validated default)."""
     return None if float(value) < 0 else float(value)
 
@@ -89,9 +89,9 @@ class Backend:
                 force_gate=not bool(values["publish_completion"]),
                 plane_completion=bool(values["plane_completion"]),
                 hidden_head="" if values["hidden_completion"] else "none",
-                hidden_min_probability=_head_threshold(values["hidden_min_probability"]),
-                hidden_snap_existence=_head_threshold(values["hidden_snap_existence"]),
-                hidden_snap_tolerance=_head_threshold(values["hidden_snap_tolerance"]),
+                hidden_min_probability=_or_default(values["hidden_min_probability"]),
+                hidden_snap_existence=_or_default(values["hidden_snap_existence"]),
+                hidden_snap_tolerance=_or_default(values["hidden_snap_tolerance"]),
             )
 
     @property
