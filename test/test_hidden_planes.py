@@ -7,6 +7,7 @@ exists at 1.9 m" with a depth so uncertain that none of its own points is confid
 """
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -121,3 +122,38 @@ def test_snap_options_are_checked(field):
     for bad in (-0.1, float("nan")) + ((1.5,) if field != "hidden_snap_reach_m" else ()):
         with pytest.raises(ValueError, match=field):
             PublishConfig(**{field: bad})
+
+
+DEV = Path(__file__).resolve().parents[2] / "shared/data/7scenes-redkitchen-dev"
+
+
+def test_real_kinect_window_gets_snapped_points_under_the_rules():
+    """Two dev frames with the shipped head: snapping adds points, none in seen free space."""
+    import numpy as np
+
+    from nova3r_ros.core.transforms import se3_inverse
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
+    from nova3r_ros.model.hidden_head import load_head
+    from nova3r_ros.model.measurement import region_depth
+    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+    if not DEV.is_dir() or not (PACKAGED_CHECKPOINT / "hidden_head.json").is_file():
+        pytest.skip("needs the 7-Scenes dev frames and the packaged hidden-surface head")
+    seq = SevenScenesSequence(str(DEV))
+    idx = [60, 64]
+    views = [seq.view(i) for i in idx]
+    ref = se3_inverse(seq.pose(idx[0]))
+    depth = torch.as_tensor(np.stack([v.depth for v in views]), dtype=torch.float32)
+    Kd = torch.as_tensor(np.stack([v.K for v in views]), dtype=torch.float32)
+    Td = torch.as_tensor(np.stack([ref @ seq.pose(i) for i in idx]), dtype=torch.float32)
+    rgb = torch.as_tensor(np.stack([v.image for v in views]))
+    head = load_head(PACKAGED_CHECKPOINT)
+    off = publish(None, None, depth, Kd, Td, rgb, PublishConfig(hidden_snap_tolerance=0.0),
+                  hidden_head=head)  # fmt: skip
+    on = publish(None, None, depth, Kd, Td, rgb, PublishConfig(), hidden_head=head)
+    assert on.stats["gated"] == 1 and on.stats["planes"] >= 2
+    assert on.stats["hidden_points"] > off.stats["hidden_points"] + 500
+    hidden = on.points[~on.observed][on.stats["plane_points"] :]
+    m = measure(hidden, depth, Kd, Td, depth > 0, region_depth(depth))
+    assert not m.free.any() and not m.surface.any() and m.region.all()
+    assert on.stats["plane_points"] == off.stats["plane_points"]
