@@ -78,6 +78,8 @@ def test_near_observed_keeps_points_within_reach_of_their_own_plane():
     assert keep.tolist() == [True, False, True, False]
     assert not near_observed(pts, torch.tensor([0, 0, 0, 0]), [WALL], observed[:0], 0.3,
                              0.02).any()  # fmt: skip
+    assert not near_observed(pts, torch.tensor([0, 0, 1, 1]), [WALL, other], observed, 0.0,
+                             0.02).any()  # fmt: skip
 
 
 def test_published_cloud_snaps_the_wall_behind_the_box():

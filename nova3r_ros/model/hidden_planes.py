@@ -90,12 +90,15 @@ def near_observed(
 
     ``points`` (N, 3) on the planes ``plane_index`` (N,) of ``planes``; a plane's observed
     points are those of ``observed`` (M, 3) within ``inlier_m`` of it, taken one per cube
-    of ``reach_m / 4`` (the distance is to those, so it errs by at most that much).
+    of ``reach_m / 4`` (the distance is to those, so it errs by at most the cube's
+    diagonal, 0.43 ``reach_m``). ``reach_m`` 0: none.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
     from nova3r_ros.model.published_cloud import nearest
 
     keep = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
+    if reach_m <= 0:
+        return keep
     for k, (normal, offset) in enumerate(planes):
         on = plane_index == k
         inliers = observed[(observed @ normal.to(observed) + offset).abs() <= inlier_m]
