@@ -20,7 +20,7 @@ import argparse
 import numpy as np
 import torch
 
-from nova3r_ros.model.hidden_head import head_layers, load_head
+from nova3r_ros.model.hidden_head import head_layers, load_head, resample_view
 from nova3r_ros.model.published_cloud import PublishConfig, nearest, publish
 from nova3r_ros.train.hidden_targets import layer_targets
 from nova3r_ros.train.hidden_validation import hidden_references
@@ -41,8 +41,7 @@ def rows(head, vs, uncovered: bool) -> torch.Tensor:
             if len(planes) and len(ref):
                 ref = ref[nearest(ref, planes)[0][:, 0] >= 0.05]
         Ks, z, exist, conf = head_layers(head, depth, rgb, K)
-        d = torch.nn.functional.interpolate(depth[:, None], size=(cfg.height, cfg.width),
-                                            mode="nearest")[:, 0]  # fmt: skip
+        d = resample_view(depth, rgb, K, cfg.height, cfg.width)[0]  # the head's input depth
         ex, zt, _ = layer_targets(ref[None].expand(len(depth), -1, -1), T, Ks, d, cfg)
         dmax = torch.nn.functional.max_pool2d(d[:, None], cfg.cell_px)[:, 0]
         for layer in range(cfg.layers):

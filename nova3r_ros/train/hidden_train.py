@@ -341,10 +341,9 @@ def main(argv=None) -> int:
         p.error(f"--channels/--context: {exc}")
     if args.init and args.context is not None:
         try:
-            init_context = json.loads((Path(args.init) / "hidden_head.json").read_text())
-            init_context = int(init_context["config"].get("context", 0))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            p.error(f"--init {args.init}: not a hidden-surface head ({exc})")
+            init_context = load_head(args.init).config.context
+        except ValueError as exc:
+            p.error(f"--init: {exc}")
         if args.context < init_context:
             p.error(f"--context {args.context}: the --init head has {init_context} blocks")
     try:
