@@ -39,12 +39,19 @@ def _check_windows(args: argparse.Namespace) -> None:
 
 def _check_hidden_head(args: argparse.Namespace) -> None:
     """Reject a bad ``--hidden-head`` or ``--hidden-*`` threshold before any work."""
-    for flag in ("hidden_min_probability", "hidden_snap_existence", "hidden_snap_tolerance"):
+    for flag in (
+        "hidden_min_probability",
+        "hidden_snap_existence",
+        "hidden_snap_tolerance",
+        "hidden_snap_bounding_existence",
+    ):
         p = getattr(args, flag)
         if p is not None and not 0.0 <= p <= 1.0:
             raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 1], got {p}")
-    if args.hidden_snap_reach is not None and not 0.0 <= args.hidden_snap_reach <= 10.0:
-        raise ValueError(f"--hidden-snap-reach must be in [0, 10] m, got {args.hidden_snap_reach}")
+    for flag in ("hidden_snap_reach", "hidden_snap_bounding_reach"):
+        m = getattr(args, flag)
+        if m is not None and not 0.0 <= m <= 10.0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 10] m, got {m}")
     head = args.hidden_head
     if head and head != "none" and not (Path(head) / "hidden_head.json").is_file():
         raise ValueError(f"--hidden-head {head}: no hidden_head.json there")
@@ -70,6 +77,8 @@ def _eval(args: argparse.Namespace) -> int:
             hidden_snap_existence=args.hidden_snap_existence,
             hidden_snap_tolerance=args.hidden_snap_tolerance,
             hidden_snap_reach_m=args.hidden_snap_reach,
+            hidden_snap_bounding_existence=args.hidden_snap_bounding_existence,
+            hidden_snap_bounding_reach_m=args.hidden_snap_bounding_reach,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -208,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--hidden-snap-reach", type=float, default=None,
                     help="model: ... and within this distance (m) of the plane's observed "
                     "points (default: PublishConfig's)")  # fmt: skip
+    ev.add_argument("--hidden-snap-bounding-existence", type=float, default=None,
+                    help="model: the existence threshold for a plane that bounds the "
+                    "observed scene (a floor, a wall) (default: PublishConfig's)")  # fmt: skip
+    ev.add_argument(
+        "--hidden-snap-bounding-reach",
+        type=float,
+        default=None,
+        help="model: ... or this distance (m) if the plane bounds the observed "
+        "scene (a floor, a wall); 0 = no longer (default: PublishConfig's)",
+    )
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

@@ -81,9 +81,10 @@ class ModelBackendConfig:
         hidden_min_probability: its points below this confidence (existence probability
             times the probability that the depth is within 5 cm) are left out; None = the
             threshold stored with the head (chosen on validation).
-        hidden_snap_existence, hidden_snap_tolerance, hidden_snap_reach_m: the head's
-            layers snapped onto the window's planes (model.hidden_planes; tolerance 0 =
-            off); None = the PublishConfig defaults (chosen on validation).
+        hidden_snap_existence, hidden_snap_tolerance, hidden_snap_reach_m,
+            hidden_snap_bounding_existence, hidden_snap_bounding_reach_m: the head's layers
+            snapped onto the window's planes (model.hidden_planes; tolerance 0 = off); None
+            = the PublishConfig defaults (chosen on validation).
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -107,6 +108,8 @@ class ModelBackendConfig:
     hidden_snap_existence: float | None = None
     hidden_snap_tolerance: float | None = None
     hidden_snap_reach_m: float | None = None
+    hidden_snap_bounding_existence: float | None = None
+    hidden_snap_bounding_reach_m: float | None = None
     refine_poses: bool = True
     world_z_up: bool = False
 
@@ -117,7 +120,13 @@ class ModelBackendConfig:
         if not self.publish:
             return None
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
-        for name in ("hidden_snap_existence", "hidden_snap_tolerance", "hidden_snap_reach_m"):
+        for name in (
+            "hidden_snap_existence",
+            "hidden_snap_tolerance",
+            "hidden_snap_reach_m",
+            "hidden_snap_bounding_existence",
+            "hidden_snap_bounding_reach_m",
+        ):
             if getattr(self, name) is not None:
                 extra[name] = getattr(self, name)
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,

@@ -42,6 +42,8 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
         (["eval", "--hidden-snap-existence", "-0.1"], "--hidden-snap-existence must be in"),
         (["eval", "--hidden-snap-tolerance", "2"], "--hidden-snap-tolerance must be in"),
         (["eval", "--hidden-snap-reach", "-1"], "--hidden-snap-reach must be in"),
+        (["eval", "--hidden-snap-bounding-reach", "11"], "--hidden-snap-bounding-reach must be"),
+        (["eval", "--hidden-snap-bounding-existence", "2"], "--hidden-snap-bounding-existence mu"),
     )  # fmt: skip
     for args, text in cases:
         assert main(args) == 2, args

@@ -13,7 +13,12 @@ import pytest
 import torch
 
 from nova3r_ros.model.hidden_head import HiddenHead, HiddenHeadConfig, head_layers
-from nova3r_ros.model.hidden_planes import near_observed, plane_depths, snapped_points
+from nova3r_ros.model.hidden_planes import (
+    bounding_planes,
+    near_observed,
+    plane_depths,
+    snapped_points,
+)
 from nova3r_ros.model.measurement import measure
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 
@@ -80,6 +85,30 @@ def test_near_observed_keeps_points_within_reach_of_their_own_plane():
                              0.02).any()  # fmt: skip
     assert not near_observed(pts, torch.tensor([0, 0, 1, 1]), [WALL, other], observed, 0.0,
                              0.02).any()  # fmt: skip
+    per_plane = near_observed(pts, torch.tensor([0, 0, 1, 1]), [WALL, other], observed,
+                              [0.5, 0.0], 0.02)  # fmt: skip
+    assert per_plane.tolist() == [True, True, False, False]
+    with pytest.raises(ValueError, match="3 reaches for 2 planes"):
+        near_observed(pts, torch.tensor([0, 0, 1, 1]), [WALL, other], observed, [1.0] * 3, 0.02)
+
+
+def test_bounding_planes_have_the_cameras_and_every_observed_point_on_one_side():
+    xy = torch.stack(torch.meshgrid(torch.linspace(-1, 1, 21), torch.linspace(-1, 1, 21),
+                                    indexing="ij"), -1).reshape(-1, 2)  # fmt: skip
+    wall = torch.cat([xy, torch.full((len(xy), 1), 2.0)], 1)
+    box = torch.cat([xy[:100] * 0.2, torch.full((100, 1), 1.0)], 1)
+    observed = torch.cat([wall, box])
+    front = (torch.tensor([0.0, 0.0, -1.0]), 1.0)  # z = 1 m, normal towards the camera
+    floor = (torch.tensor([0.0, -1.0, 0.0]), 1.0)  # y = 1 m: every point above or on it
+    origin = torch.zeros(1, 3)
+    assert bounding_planes([WALL, front, floor], observed, origin).tolist() == [True, False, True]
+    both_sides = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    assert bounding_planes([WALL], observed, both_sides).tolist() == [False]
+    on_it = torch.tensor([[0.0, 0.0, 1.98]])  # a camera within the margin of the wall
+    assert bounding_planes([WALL], observed, on_it).tolist() == [False]
+    few_beyond = torch.cat([observed, torch.tensor([[0.0, 0.0, 2.5]])])  # 1 of 542: noise
+    assert bounding_planes([WALL], few_beyond, origin).tolist() == [True]
+    assert bounding_planes([WALL, floor], observed[:0], origin).tolist() == [False, False]
 
 
 def test_published_cloud_snaps_the_wall_behind_the_box():
@@ -90,15 +119,15 @@ def test_published_cloud_snaps_the_wall_behind_the_box():
     off = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_tolerance=0.0),
                   hidden_head=head)  # fmt: skip
     assert off.stats["gated"] == 1 and off.stats["hidden_points"] == 0
-    near = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_reach_m=0.2),
-                   hidden_head=head)  # fmt: skip
+    same_reach = PublishConfig(hidden_snap_reach_m=0.2, hidden_snap_bounding_reach_m=0.0)
+    near = publish(None, None, depth, K[None], T, rgb, same_reach, hidden_head=head)
     inner = near.points[~near.observed][near.stats["plane_points"] :]
     assert len(inner) > 50
     wall = off.points[off.observed]
     wall = wall[(wall[:, 2] - 2.0).abs() < 0.02]
     assert torch.cdist(inner, wall).min(1).values.max() <= 0.2 + 1e-4
-    on = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_reach_m=1.0),
-                 hidden_head=head)  # fmt: skip
+    on = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_reach_m=1.0,
+                 hidden_snap_bounding_reach_m=0.0), hidden_head=head)  # fmt: skip
     n_plane = on.stats["plane_points"]
     hidden = on.points[~on.observed][n_plane:]
     assert on.stats["hidden_points"] == len(hidden) > 150
@@ -117,11 +146,29 @@ def test_published_cloud_snaps_the_wall_behind_the_box():
     assert on.stats["plane_points"] == off.stats["plane_points"]
 
 
+def test_a_bounding_wall_is_snapped_beyond_the_ordinary_reach():
+    """The wall bounds the view: the default reaches the box's centre; a window in it: not."""
+    depth, rgb = view()
+    T = torch.eye(4)[None]
+    head = sure_head()
+    centre = torch.tensor([0.0, 0.0, 2.0]) + torch.tensor([80 - K[0, 2], 60 - K[1, 2], 0]) / F * 2
+    bounded = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=head)
+    hidden = bounded.points[~bounded.observed][bounded.stats["plane_points"] :]
+    assert (hidden - centre).norm(dim=1).min() < 0.04
+    assert torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
+    depth[0, 90:120, 100:160] = 3.0  # a window: observed surface beyond the wall
+    opened = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=head)
+    hidden = opened.points[~opened.observed][opened.stats["plane_points"] :]
+    on_wall = hidden[(hidden[:, 2] - 2.0).abs() < 1e-3]
+    assert len(on_wall) > 50 and (on_wall - centre).norm(dim=1).min() > 0.1
+
+
 @pytest.mark.parametrize(
-    "field", ["hidden_snap_existence", "hidden_snap_tolerance", "hidden_snap_reach_m"]
-)
+    "field", ["hidden_snap_existence", "hidden_snap_tolerance", "hidden_snap_reach_m",
+              "hidden_snap_bounding_existence", "hidden_snap_bounding_reach_m"]
+)  # fmt: skip
 def test_snap_options_are_checked(field):
-    for bad in (-0.1, float("nan")) + ((1.5,) if field != "hidden_snap_reach_m" else ()):
+    for bad in (-0.1, float("nan")) + ((1.5,) if "reach" not in field else ()):
         with pytest.raises(ValueError, match=field):
             PublishConfig(**{field: bad})
 

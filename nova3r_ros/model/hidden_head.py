@@ -278,7 +278,9 @@ def published_points(
     ``config.min_confidence``, and with ``plane_list`` (the window's planes, (normal (3,),
     offset) in the reference frame) the head's layers snapped onto them
     (:func:`~nova3r_ros.model.hidden_planes.snapped_points`, ``config.hidden_snap_*``,
-    within ``hidden_snap_reach_m`` of the plane's observed points),
+    within ``hidden_snap_reach_m`` of the plane's observed points; with
+    ``hidden_snap_bounding_*`` instead if the plane bounds the observed scene,
+    :func:`~nova3r_ros.model.hidden_planes.bounding_planes`),
     are kept where they lie in some view's region, in no view's seen free space (every
     valid pixel, as for the plane points) and on no observed surface, one per
     ``spacing_m`` cube and none in a cube a plane point holds (``planes`` (P, 3));
@@ -286,7 +288,7 @@ def published_points(
     taken one per :data:`COLOUR_VOXEL_M` cube.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.hidden_planes import near_observed, snapped_points
+    from nova3r_ros.model.hidden_planes import bounding_planes, near_observed, snapped_points
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.plane_completion import PlaneConfig
     from nova3r_ros.model.published_cloud import nearest
@@ -298,10 +300,14 @@ def published_points(
     keep = prob >= threshold
     pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
     if plane_list and config.hidden_snap_tolerance > 0:
-        min_exist = max(config.hidden_snap_existence, config.min_confidence)
+        bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
+        exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
+        reach = config.hidden_snap_reach_m
+        reach_of = (reach, max(reach, config.hidden_snap_bounding_reach_m))
+        min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
         snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
                                           config.hidden_snap_tolerance)  # fmt: skip
-        near = near_observed(snap, on, plane_list, obs_pts, config.hidden_snap_reach_m,
+        near = near_observed(snap, on, plane_list, obs_pts, [reach_of[b] for b in bounding],
                              PlaneConfig().inlier_m)  # fmt: skip
         pts, prob = torch.cat([snap[near], pts]), torch.cat([p_snap[near], prob])
     m = measure(pts, depth, K, T, depth > 0, z_far)

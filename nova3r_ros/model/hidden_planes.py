@@ -19,6 +19,12 @@ to the head's depth), with the existence probability as its confidence, if it li
 views, existence 0.5, tolerance 0.1) the judged snapped points within 0.3 m of their
 plane's observed points were right for 0.91 of them, those 0.3-0.6 m away for 0.06.
 
+A *bounding* plane (:func:`bounding_planes`: the cameras on one side, next to none of the
+window's observed points beyond it: the floor, a wall, the ceiling) does continue behind
+whatever stands in front of it, so its snapped points get a longer reach (``bounding
+reach``): on the dev frames, the floor under a table and the wall behind the objects on a
+counter (docs/eval/session15).
+
 Frames and shapes: ``Ks`` (V, 3, 3) at the head's input size, ``z`` / ``exist``
 (V, L, h, w) the head's layers (:func:`~nova3r_ros.model.hidden_head.head_layers`),
 ``T_ref_cam`` (V, 4, 4) camera-to-reference, planes as (unit normal (3,), offset d) with
@@ -34,6 +40,34 @@ from nova3r_ros.model.hidden_head import HiddenHeadConfig, cell_rays, layer_poin
 
 MIN_Z_M = 0.1  # a plane crossing nearer than this to the camera is not used
 _PARALLEL = 1e-6  # |n . ray| below this: the ray runs along the plane
+BOUNDING_MARGIN_M = 0.05  # observed points farther beyond a plane than this count against it
+BOUNDING_MAX_BEYOND = 0.01  # a bounding plane has at most this share of them (sensor noise)
+_MAX_CUBE_M = 0.05  # near_observed's cube at most this (a long reach keeps its precision)
+
+
+def bounding_planes(
+    planes: list, observed: torch.Tensor, centres: torch.Tensor,
+    margin_m: float = BOUNDING_MARGIN_M, max_beyond: float = BOUNDING_MAX_BEYOND,
+) -> torch.Tensor:  # fmt: skip
+    """(P,) bool: each plane bounds what the window observed.
+
+    A plane bounds it when every camera centre (``centres`` (V, 3), reference frame) lies
+    on the same side of it, more than ``margin_m`` away, and at most ``max_beyond`` of the
+    observed points (M, 3) lie more than ``margin_m`` beyond it on the other side: the
+    floor, a wall or the ceiling, not a table top or a cabinet front, which have observed
+    surfaces behind them.
+    """
+    out = torch.zeros(len(planes), dtype=torch.bool)
+    if observed.shape[0] == 0:
+        return out
+    for k, (normal, offset) in enumerate(planes):
+        normal = normal.to(observed)
+        side = centres.to(observed) @ normal + offset  # (V,)
+        if not (bool((side > margin_m).all()) or bool((side < -margin_m).all())):
+            continue
+        s = (observed @ normal + offset) * side[0].sign()  # > 0: the cameras' side
+        out[k] = float((s < -margin_m).float().mean()) <= max_beyond
+    return out
 
 
 def plane_depths(
@@ -58,52 +92,59 @@ def plane_depths(
 
 def snapped_points(
     Ks: torch.Tensor, z: torch.Tensor, exist: torch.Tensor, T_ref_cam: torch.Tensor,
-    planes: list, config: HiddenHeadConfig, min_existence: float, tolerance: float,
+    planes: list, config: HiddenHeadConfig, min_existence: float | list[float],
+    tolerance: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Return the head's layers snapped onto the planes: points (N, 3), confidence, plane.
 
     Confidence (N,) and the index (N,) of the plane each point lies on. One point per
-    cell-layer whose existence is at least ``min_existence`` and whose nearest plane
-    crossing (:func:`plane_depths`) lies within ``tolerance * z`` of the layer's depth
-    ``z``; placed at the crossing, in the reference frame; its confidence is the existence
-    probability (module docstring).
+    cell-layer whose nearest plane crossing (:func:`plane_depths`) among the planes whose
+    ``min_existence`` (one for every plane, or one per plane) the layer's existence reaches
+    lies within ``tolerance * z`` of the layer's depth ``z``; placed at the crossing, in the
+    reference frame; its confidence is the existence probability (module docstring).
     """
     dev = z.device
     if not planes or tolerance <= 0:
         empty = torch.zeros(0, device=dev)
         return torch.zeros(0, 3, device=dev), empty, empty.long()
+    floor = torch.as_tensor(min_existence, dtype=exist.dtype, device=dev).expand(len(planes))
     t = plane_depths(Ks, T_ref_cam, planes, config)[:, None]  # (V, 1, h, w, P)
     gap = (t - z[..., None]).abs()  # (V, L, h, w, P)
+    allowed = (exist[..., None] >= floor) & (gap <= tolerance * z[..., None]) & t.isfinite()
+    gap = torch.where(allowed, gap, torch.inf)
     best = gap.argmin(-1, keepdim=True)
+    ok = gap.gather(-1, best)[..., 0].isfinite()
     t_best = torch.gather(t.expand_as(gap), -1, best)[..., 0]
-    ok = (exist >= min_existence) & (gap.gather(-1, best)[..., 0] <= tolerance * z)
-    ok &= torch.isfinite(t_best)
     pts = layer_points(Ks, torch.where(ok, t_best, 0.0), T_ref_cam, config)
     return pts[ok], exist[ok], best[..., 0][ok]
 
 
 def near_observed(
     points: torch.Tensor, plane_index: torch.Tensor, planes: list, observed: torch.Tensor,
-    reach_m: float, inlier_m: float,
+    reach_m: float | list[float], inlier_m: float,
 ) -> torch.Tensor:  # fmt: skip
-    """(N,) bool: each point lies within ``reach_m`` of its plane's observed points.
+    """(N,) bool: each point lies within its plane's reach of that plane's observed points.
 
-    ``points`` (N, 3) on the planes ``plane_index`` (N,) of ``planes``; a plane's observed
-    points are those of ``observed`` (M, 3) within ``inlier_m`` of it, taken one per cube
-    of ``reach_m / 4`` (the distance is to those, so it errs by at most the cube's
-    diagonal, 0.43 ``reach_m``). ``reach_m`` 0: none.
+    ``points`` (N, 3) on the planes ``plane_index`` (N,) of ``planes``; ``reach_m`` one
+    distance for every plane or one per plane; a plane's observed points are those of
+    ``observed`` (M, 3) within ``inlier_m`` of it, taken one per cube of ``reach / 4``
+    (at most 5 cm; the distance is to those, so it errs by at most the cube's diagonal,
+    0.43 ``reach``). A reach of 0: none on that plane.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
     from nova3r_ros.model.published_cloud import nearest
 
+    reaches = [float(reach_m)] * len(planes) if isinstance(reach_m, int | float) else reach_m
+    if len(reaches) != len(planes):
+        raise ValueError(f"near_observed: {len(reaches)} reaches for {len(planes)} planes")
     keep = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
-    if reach_m <= 0:
-        return keep
-    for k, (normal, offset) in enumerate(planes):
+    for k, ((normal, offset), reach) in enumerate(zip(planes, reaches, strict=True)):
         on = plane_index == k
-        inliers = observed[(observed @ normal.to(observed) + offset).abs() <= inlier_m]
-        if not bool(on.any()) or inliers.shape[0] == 0:
+        if reach <= 0 or not bool(on.any()):
             continue
-        inliers = inliers[first_per_voxel(inliers, reach_m / 4)]
-        keep[on] = nearest(points[on], inliers)[0][:, 0].to(keep.device) <= reach_m
+        inliers = observed[(observed @ normal.to(observed) + offset).abs() <= inlier_m]
+        if inliers.shape[0] == 0:
+            continue
+        inliers = inliers[first_per_voxel(inliers, min(reach / 4, _MAX_CUBE_M))]
+        keep[on] = nearest(points[on], inliers)[0][:, 0].to(keep.device) <= reach
     return keep
