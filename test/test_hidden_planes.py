@@ -73,6 +73,13 @@ def test_snapped_points_lie_on_the_plane_where_the_head_agrees():
     for tol, min_exist, planes in ((0.0, 0.7, [WALL]), (0.01, 0.7, [WALL]), (0.1, 0.9999, [WALL]),
                                    (0.1, 0.7, [])):  # fmt: skip
         assert snapped_points(Ks, z, exist, T, planes, CFG, min_exist, tol)[0].shape[0] == 0
+    near = (torch.tensor([0.0, 0.0, 1.0]), -1.95)  # z = 1.95 m: nearer to the head's 1.9 m
+    _, _, plane = snapped_points(Ks, z, exist, T, [WALL, near], CFG, [0.7, 0.7], 0.1)
+    assert (plane == 1).all()
+    _, _, plane = snapped_points(Ks, z, exist, T, [WALL, near], CFG, [0.7, 0.9999], 0.1)
+    assert len(plane) == 60 * 80 and (plane == 0).all()  # the nearer plane's threshold: unmet
+    with pytest.raises(ValueError, match="3 thresholds for 2 planes"):
+        snapped_points(Ks, z, exist, T, [WALL, near], CFG, [0.7] * 3, 0.1)
 
 
 def test_near_observed_keeps_points_within_reach_of_their_own_plane():

@@ -22,8 +22,7 @@ plane's observed points were right for 0.91 of them, those 0.3-0.6 m away for 0.
 A *bounding* plane (:func:`bounding_planes`: the cameras on one side, next to none of the
 window's observed points beyond it: the floor, a wall, the ceiling) does continue behind
 whatever stands in front of it, so its snapped points get a longer reach (``bounding
-reach``): on the dev frames, the floor under a table and the wall behind the objects on a
-counter (docs/eval/session15).
+reach``): on the dev frames, for example, the floor under a table (docs/eval/session15).
 
 Frames and shapes: ``Ks`` (V, 3, 3) at the head's input size, ``z`` / ``exist``
 (V, L, h, w) the head's layers (:func:`~nova3r_ros.model.hidden_head.head_layers`),
@@ -107,10 +106,13 @@ def snapped_points(
     if not planes or tolerance <= 0:
         empty = torch.zeros(0, device=dev)
         return torch.zeros(0, 3, device=dev), empty, empty.long()
-    floor = torch.as_tensor(min_existence, dtype=exist.dtype, device=dev).expand(len(planes))
+    need = torch.as_tensor(min_existence, dtype=exist.dtype, device=dev)
+    if need.dim() and need.numel() != len(planes):
+        raise ValueError(f"snapped_points: {need.numel()} thresholds for {len(planes)} planes")
+    need = need.expand(len(planes))
     t = plane_depths(Ks, T_ref_cam, planes, config)[:, None]  # (V, 1, h, w, P)
     gap = (t - z[..., None]).abs()  # (V, L, h, w, P)
-    allowed = (exist[..., None] >= floor) & (gap <= tolerance * z[..., None]) & t.isfinite()
+    allowed = (exist[..., None] >= need) & (gap <= tolerance * z[..., None]) & t.isfinite()
     gap = torch.where(allowed, gap, torch.inf)
     best = gap.argmin(-1, keepdim=True)
     ok = gap.gather(-1, best)[..., 0].isfinite()
