@@ -148,7 +148,8 @@ def test_a_view_whose_pose_fails_gets_no_tf_and_is_counted():
                   depth_consistency=True, output_spacing=0.02, min_confidence=0.7,
                   publish_completion=True, plane_completion=True, voxel_size=0.01,
                   hidden_completion=True, hidden_min_probability=-1.0,
-                  hidden_snap_existence=-1.0, hidden_snap_tolerance=-1.0, depth_stride=1,
+                  hidden_snap_existence=-1.0, hidden_snap_tolerance=-1.0,
+                  hidden_snap_bounding_reach=-1.0, depth_stride=1,
                   max_depth=0.0)  # fmt: skip
     backend = open_backend(values, "map")
     if backend.fallback:

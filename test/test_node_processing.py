@@ -314,6 +314,7 @@ def test_model_parameters_reach_the_backend_config():
         hidden_min_probability=0.6,
         hidden_snap_existence=0.8,
         hidden_snap_tolerance=0.0,
+        hidden_snap_bounding_reach=0.0,
         voxel_size=0.01,
         depth_stride=2,
         max_depth=0.0,
@@ -333,5 +334,6 @@ def test_model_parameters_reach_the_backend_config():
         assert c.hidden_head == "none" and c.publish_config().hidden_min_probability == 0.6
         snap = c.publish_config()
         assert (snap.hidden_snap_existence, snap.hidden_snap_tolerance) == (0.8, 0.0)
+        assert snap.hidden_snap_bounding_reach_m == 0.0
     finally:
         backend.release()

@@ -92,6 +92,7 @@ class Backend:
                 hidden_min_probability=_or_default(values["hidden_min_probability"]),
                 hidden_snap_existence=_or_default(values["hidden_snap_existence"]),
                 hidden_snap_tolerance=_or_default(values["hidden_snap_tolerance"]),
+                hidden_snap_bounding_reach_m=_or_default(values["hidden_snap_bounding_reach"]),
             )
 
     @property
