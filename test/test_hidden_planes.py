@@ -163,6 +163,14 @@ def test_a_bounding_wall_is_snapped_beyond_the_ordinary_reach():
     hidden = bounded.points[~bounded.observed][bounded.stats["plane_points"] :]
     assert (hidden - centre).norm(dim=1).min() < 0.04
     assert torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
+    holed = depth.clone()
+    holed[0, 0:50, 110:160] = 0.0  # a 1 x 1 m hole in the wall: nothing measured in front
+    out = publish(None, None, holed, K[None], T, rgb, PublishConfig(), hidden_head=head)
+    hidden = out.points[~out.observed][out.stats["plane_points"] :]
+    u, v = F * hidden[:, 0] / 2.0 + K[0, 2], F * hidden[:, 1] / 2.0 + K[1, 2]
+    assert ((u > 110) & (v < 50)).any()  # the ordinary reach into the hole
+    assert not ((u > 125) & (v < 35)).any()  # > 0.3 m from the observed wall: not behind
+    assert (hidden - centre).norm(dim=1).min() < 0.04  # behind the box: still
     depth[0, 90:120, 100:160] = 3.0  # a window: observed surface beyond the wall
     opened = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=head)
     hidden = opened.points[~opened.observed][opened.stats["plane_points"] :]

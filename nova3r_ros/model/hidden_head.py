@@ -279,8 +279,9 @@ def published_points(
     offset) in the reference frame) the head's layers snapped onto them
     (:func:`~nova3r_ros.model.hidden_planes.snapped_points`, ``config.hidden_snap_*``,
     within ``hidden_snap_reach_m`` of the plane's observed points; with
-    ``hidden_snap_bounding_*`` instead if the plane bounds the observed scene,
-    :func:`~nova3r_ros.model.hidden_planes.bounding_planes`),
+    ``hidden_snap_bounding_existence`` if the plane bounds the observed scene,
+    :func:`~nova3r_ros.model.hidden_planes.bounding_planes`, and then also farther, within
+    ``hidden_snap_bounding_reach_m``, where some view measured a surface in front),
     are kept where they lie in some view's region, in no view's seen free space (every
     valid pixel, as for the plane points) and on no observed surface, one per
     ``spacing_m`` cube and none in a cube a plane point holds (``planes`` (P, 3));
@@ -299,19 +300,25 @@ def published_points(
     Ks, z, exist, prob = head_layers(head, depth, images, K)
     keep = prob >= threshold
     pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
+    far = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)
     if plane_list and config.hidden_snap_tolerance > 0:
         bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
-        reach = config.hidden_snap_reach_m
-        reach_of = (reach, max(reach, config.hidden_snap_bounding_reach_m))
         min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
         snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
                                           config.hidden_snap_tolerance)  # fmt: skip
-        near = near_observed(snap, on, plane_list, obs_pts, [reach_of[b] for b in bounding],
-                             PlaneConfig().inlier_m)  # fmt: skip
-        pts, prob = torch.cat([snap[near], pts]), torch.cat([p_snap[near], prob])
+        reach, inlier = config.hidden_snap_reach_m, PlaneConfig().inlier_m
+        near = near_observed(snap, on, plane_list, obs_pts, reach, inlier)
+        longer = config.hidden_snap_bounding_reach_m
+        snap_far = torch.zeros_like(near)
+        if any(bounding) and longer > reach:  # farther only on bounding planes, only behind
+            reaches = [longer if b else 0.0 for b in bounding]
+            snap_far = ~near & near_observed(snap, on, plane_list, obs_pts, reaches, inlier)
+        kept = near | snap_far
+        pts, prob = torch.cat([snap[kept], pts]), torch.cat([p_snap[kept], prob])
+        far = torch.cat([snap_far[kept], far])
     m = measure(pts, depth, K, T, depth > 0, z_far)
-    keep = ~m.free & ~m.surface & m.region
+    keep = ~m.free & ~m.surface & m.region & (m.behind | ~far)
     pts, prob = pts[keep], prob[keep]
     n_plane = planes.shape[0]
     first = first_per_voxel(torch.cat([planes, pts]), config.spacing_m)[n_plane:]
