@@ -22,7 +22,9 @@ plane's observed points were right for 0.91 of them, those 0.3-0.6 m away for 0.
 A *bounding* plane (:func:`bounding_planes`: the cameras on one side, next to none of the
 window's observed points beyond it: the floor, a wall, the ceiling) does continue behind
 whatever stands in front of it, so its snapped points get a longer reach (``bounding
-reach``): on the dev frames, for example, the floor under a table (docs/eval/session15).
+reach``) where some view measured a surface in front of them (not into a depth hole,
+where nothing says the plane goes on): on the dev frames, for example, the floor under a
+table (docs/eval/session15).
 
 Frames and shapes: ``Ks`` (V, 3, 3) at the head's input size, ``z`` / ``exist``
 (V, L, h, w) the head's layers (:func:`~nova3r_ros.model.hidden_head.head_layers`),

@@ -96,8 +96,9 @@ PARAMETERS: tuple[Param, ...] = (
       "validation", -1.0, 1.0),
     P("hidden_snap_bounding_reach", -1.0, "model backend with depth: such points on a plane "
       "that bounds the observed scene (a floor, a wall: the cameras on one side, no observed "
-      "surface beyond it) may lie this far (m) from its observed points; 0 = the ordinary "
-      "reach (0.2 m) for every plane; -1 (any negative) = the default chosen on validation",
+      "surface beyond it) may lie this far (m) from its observed points, behind a measured "
+      "surface; 0 = the ordinary reach (0.2 m) for every plane; -1 (any negative) = the "
+      "default chosen on validation",
       -1.0, 10.0),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
