@@ -289,7 +289,12 @@ def published_points(
     taken one per :data:`COLOUR_VOXEL_M` cube.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.hidden_planes import bounding_planes, near_observed, snapped_points
+    from nova3r_ros.model.hidden_planes import (
+        bounding_planes,
+        observed_distances,
+        reach_cube,
+        snapped_points,
+    )
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.plane_completion import PlaneConfig
     from nova3r_ros.model.published_cloud import nearest
@@ -307,13 +312,15 @@ def published_points(
         min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
         snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
                                           config.hidden_snap_tolerance)  # fmt: skip
-        reach, inlier = config.hidden_snap_reach_m, PlaneConfig().inlier_m
-        near = near_observed(snap, on, plane_list, obs_pts, reach, inlier)
-        longer = config.hidden_snap_bounding_reach_m
-        snap_far = torch.zeros_like(near)
-        if any(bounding) and longer > reach:  # farther only on bounding planes, only behind
-            reaches = [longer if b else 0.0 for b in bounding]
-            snap_far = ~near & near_observed(snap, on, plane_list, obs_pts, reaches, inlier)
+        reach = config.hidden_snap_reach_m
+        reach_of = [max(reach, config.hidden_snap_bounding_reach_m) if b else reach
+                    for b in bounding]  # fmt: skip
+        # one distance pass for both reaches, with the ordinary reach's cube where there is one
+        cubes = [reach_cube(reach if reach > 0 else r) for r in reach_of]
+        dist = observed_distances(snap, on, plane_list, obs_pts, cubes, PlaneConfig().inlier_m)
+        near = (dist <= reach) & (reach > 0)
+        plane_reach = torch.tensor(reach_of, dtype=dist.dtype, device=dist.device)[on]
+        snap_far = ~near & (dist <= plane_reach)  # farther: bounding planes only, only behind
         kept = near | snap_far
         pts, prob = torch.cat([snap[kept], pts]), torch.cat([p_snap[kept], prob])
         far = torch.cat([snap_far[kept], far])

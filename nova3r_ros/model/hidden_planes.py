@@ -123,6 +123,38 @@ def snapped_points(
     return pts[ok], exist[ok], best[..., 0][ok]
 
 
+def reach_cube(reach_m: float) -> float:
+    """Return the cube (m) of which :func:`observed_distances` keeps one point, for a reach."""
+    return min(reach_m / 4, _MAX_CUBE_M)
+
+
+def observed_distances(
+    points: torch.Tensor, plane_index: torch.Tensor, planes: list, observed: torch.Tensor,
+    cube_m: list[float], inlier_m: float,
+) -> torch.Tensor:  # fmt: skip
+    """(N,) distance (m) from each point to its own plane's observed points (inf: none).
+
+    ``points`` (N, 3) on the planes ``plane_index`` (N,) of ``planes``; a plane's observed
+    points are those of ``observed`` (M, 3) within ``inlier_m`` of it, taken one per cube
+    of its ``cube_m`` (one per plane; 0: none), so the distance errs by at most the cube's
+    diagonal, and only upwards.
+    """
+    from nova3r_ros.model.depth_consistency import first_per_voxel
+    from nova3r_ros.model.published_cloud import nearest
+
+    dist = torch.full((points.shape[0],), torch.inf, device=points.device)
+    for k, ((normal, offset), cube) in enumerate(zip(planes, cube_m, strict=True)):
+        on = plane_index == k
+        if cube <= 0 or not bool(on.any()):
+            continue
+        inliers = observed[(observed @ normal.to(observed) + offset).abs() <= inlier_m]
+        if inliers.shape[0] == 0:
+            continue
+        inliers = inliers[first_per_voxel(inliers, cube)]
+        dist[on] = nearest(points[on], inliers)[0][:, 0].to(dist.device)
+    return dist
+
+
 def near_observed(
     points: torch.Tensor, plane_index: torch.Tensor, planes: list, observed: torch.Tensor,
     reach_m: float | list[float], inlier_m: float,
@@ -130,25 +162,14 @@ def near_observed(
     """(N,) bool: each point lies within its plane's reach of that plane's observed points.
 
     ``points`` (N, 3) on the planes ``plane_index`` (N,) of ``planes``; ``reach_m`` one
-    distance for every plane or one per plane; a plane's observed points are those of
-    ``observed`` (M, 3) within ``inlier_m`` of it, taken one per cube of ``reach / 4``
-    (at most 5 cm; the distance is to those, so it errs by at most the cube's diagonal,
-    0.43 ``reach``). A reach of 0: none on that plane.
+    distance for every plane or one per plane; the distance is :func:`observed_distances`'
+    with the cube :func:`reach_cube` of the reach (``reach / 4``, at most 5 cm; it errs by
+    at most the cube's diagonal, 0.43 ``reach``). A reach of 0: none on that plane.
     """
-    from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.published_cloud import nearest
-
     reaches = [float(reach_m)] * len(planes) if isinstance(reach_m, int | float) else reach_m
     if len(reaches) != len(planes):
         raise ValueError(f"near_observed: {len(reaches)} reaches for {len(planes)} planes")
-    keep = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
-    for k, ((normal, offset), reach) in enumerate(zip(planes, reaches, strict=True)):
-        on = plane_index == k
-        if reach <= 0 or not bool(on.any()):
-            continue
-        inliers = observed[(observed @ normal.to(observed) + offset).abs() <= inlier_m]
-        if inliers.shape[0] == 0:
-            continue
-        inliers = inliers[first_per_voxel(inliers, min(reach / 4, _MAX_CUBE_M))]
-        keep[on] = nearest(points[on], inliers)[0][:, 0].to(keep.device) <= reach
-    return keep
+    cubes = [reach_cube(r) if r > 0 else 0.0 for r in reaches]
+    dist = observed_distances(points, plane_index, planes, observed, cubes, inlier_m)
+    reach = torch.tensor(reaches, dtype=dist.dtype, device=dist.device)[plane_index]
+    return (dist <= reach) & (reach > 0)
