@@ -13,7 +13,7 @@ Backends:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -120,15 +120,9 @@ class ModelBackendConfig:
         if not self.publish:
             return None
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
-        for name in (
-            "hidden_snap_existence",
-            "hidden_snap_tolerance",
-            "hidden_snap_reach_m",
-            "hidden_snap_bounding_existence",
-            "hidden_snap_bounding_reach_m",
-        ):
-            if getattr(self, name) is not None:
-                extra[name] = getattr(self, name)
+        for f in fields(self):  # the hidden_snap_* options: None = PublishConfig's default
+            if f.name.startswith("hidden_snap_") and getattr(self, f.name) is not None:
+                extra[f.name] = getattr(self, f.name)
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,
                              force_gate=self.force_gate,
                              hidden_min_probability=self.hidden_min_probability,
