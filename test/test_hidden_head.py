@@ -6,6 +6,7 @@ and a hole cut into the wall's depth.
 """
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -19,8 +20,8 @@ from nova3r_ros.model.hidden_head import (
     predict_points,
     resample_view,
     save_head,
-    with_context,
 )
+from nova3r_ros.train.hidden_grow import with_context
 from nova3r_ros.train.hidden_targets import layer_targets
 
 H, W, F = 120, 160, 100.0
@@ -84,8 +85,10 @@ def test_head_shapes_files_and_tampering(tmp_path):
     assert torch.allclose(Ks[0], K, atol=1e-4) and torch.equal(d, depth)
     x, scale = features(d, img, Ks)
     assert x.shape == (1, 5, H, W) and torch.allclose(scale, torch.tensor([2.0]))
-    logits, ratio, log_b = head(x)
-    assert logits.shape == ratio.shape == log_b.shape == (1, 2, 60, 80)
+    logits, ratio, log_b, weight = head(x)
+    assert logits.shape == (1, 2, 60, 80)
+    assert ratio.shape == log_b.shape == weight.shape == (1, 2, 1, 60, 80)
+    assert not weight.any()  # one mode: all its weight
     T = torch.eye(4)
     T[:3, 3] = torch.tensor([1.0, 2.0, 3.0])
     pts, prob, view = predict_points(head, big, images, K_big[None], T[None], 0.0)
@@ -105,11 +108,12 @@ def test_head_shapes_files_and_tampering(tmp_path):
         load_head(tmp_path / "missing")
 
 
-@pytest.mark.parametrize("context", [0, 1])
-def test_training_fits_a_fixed_synthetic_batch(context):
+@pytest.mark.parametrize(("context", "modes"), [(0, 1), (1, 1), (0, 3)])
+def test_training_fits_a_fixed_synthetic_batch(context, modes):
     """Thirty steps on one generated batch lower its loss (the loss and targets train).
 
-    With a context block, the block trains too (its zero-initialised output layers move).
+    With a context block, the block trains too (its zero-initialised output layers move);
+    with three depth modes, the mixture's loss trains and its modes' weights part.
     """
     from nova3r_ros.synth.config import benchmark_config
     from nova3r_ros.synth.generate import generate_batch
@@ -122,7 +126,7 @@ def test_training_fits_a_fixed_synthetic_batch(context):
     batch = apply_sensors(
         batch, [SENSOR_PRESETS["kinect_v1"]] * 2, torch.Generator().manual_seed(0)
     )
-    head = with_context(HiddenHead(CFG), context)
+    head = with_context(HiddenHead(replace(CFG, modes=modes)), context)
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # as on the GPU: targets in float32
         assert torch.isfinite(batch_loss(head, batch)["total"])
@@ -135,6 +139,12 @@ def test_training_fits_a_fixed_synthetic_batch(context):
     assert float(batch_loss(head, batch)["total"].detach()) < 0.7 * first
     for block in head.context:
         assert block.attn.out_proj.weight.abs().max() > 0 and block.mlp[2].weight.abs().max() > 0
+    if modes > 1:
+        img = batch["images"][0].float()
+        img = img / 255.0 if batch["images"].dtype == torch.uint8 else img
+        x = features(batch["depth"][0].float(), img, batch["K"][0].float())[0]
+        weight = torch.softmax(head(x)[3], dim=2)
+        assert weight.max() > 0.5 and weight.min() < 0.2  # no longer equal everywhere
 
 
 def test_context_blocks_extend_a_trained_head_without_changing_it(tmp_path):

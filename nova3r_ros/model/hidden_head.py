@@ -4,17 +4,23 @@ For each cell of a coarse grid over one RGB-D view (``cell_px`` input pixels squ
 the head's input size), the head predicts up to ``layers`` unmeasured surfaces along the
 cell's rays: the first surface where the sensor returned nothing (a hole), and the
 surfaces behind the measured one (the back of an object, the floor or wall it hides).
-Each layer is an existence logit, a depth and the depth's uncertainty (the scale b of a
-Laplace distribution of the log depth's error); a point's confidence is its existence
-probability times the probability that its depth lies within :data:`DEPTH_TOLERANCE_M`
-of the surface, ``1 - exp(-(tol / z) / b)``. It sees only what transfers from simulation
+Each layer is an existence logit and its depth: with one mode, a depth and its
+uncertainty (the scale b of a Laplace distribution of the log depth's error); with
+``modes`` K > 1, a mixture of K such Laplace distributions with their weights (where a
+surface may be one of several things, a chair's back or the floor behind it, the head
+need not average them). Each mode is published as its own point; a point's confidence
+is its layer's existence probability times its mode's weight times the probability that
+its depth lies within :data:`DEPTH_TOLERANCE_M` of the surface, ``1 - exp(-(tol / z) /
+b)``. It sees only what transfers from simulation
 to a real sensor: the depth normalised by its median, its validity, the grey image and
 the rays' directions (so any field of view works); trained on synthetic windows with
 simulated sensors (:mod:`nova3r_ros.train.hidden_train`), never on real frames.
 
 Shapes: the input depth (V, H, W) metres (0 = no return) and images (V, H, W, 3) uint8
 at any size with intrinsics K (V, 3, 3) are resampled to the head's
-``height x width``; outputs are (V, L, h, w) with ``h = height / cell_px``. Frames:
+``height x width``; outputs are (V, L, h, w) with ``h = height / cell_px`` (the network's
+depths (V, L, K, h, w); :func:`head_layers` returns the L x K modes as (V, L * K, h, w),
+layer-major). Frames:
 layer depths are optical z in each view's camera frame, metres.
 """
 
@@ -49,6 +55,7 @@ class HiddenHeadConfig:
         channels: feature channels of the encoder levels (the first at full input size).
         context: self-attention blocks over the coarsest level's cells of a view (0: none),
             so that those cells exchange information directly (:class:`ContextBlock`).
+        modes: depth modes per layer (1: one Laplace; K > 1: a mixture, module docstring).
     """
 
     height: int = 120
@@ -57,6 +64,7 @@ class HiddenHeadConfig:
     layers: int = 2
     channels: tuple[int, ...] = (32, 64, 128, 192)
     context: int = 0
+    modes: int = 1
 
     def __post_init__(self) -> None:
         down = 2 ** (len(self.channels) - 1)
@@ -67,6 +75,14 @@ class HiddenHeadConfig:
         if not 0 <= self.context <= 8 or (self.context and self.channels[-1] % CONTEXT_HEADS):
             raise ValueError(f"context must be 0-8 blocks, the last channels a multiple of "
                              f"{CONTEXT_HEADS}")  # fmt: skip
+        if not 1 <= self.modes <= 4:
+            raise ValueError(f"modes must be 1-4, got {self.modes}")
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels: L logits, L x K depths and scales, and L x K mode logits if K > 1."""
+        L, K = self.layers, self.modes
+        return 3 * L if K == 1 else L + 3 * L * K
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -87,7 +103,8 @@ class ContextBlock(nn.Module):
 
     Input (V, N, C) cell features and (V, N, 2) the cells' ray x/z, y/z (their position);
     output (V, N, C). The residual branches' last layers start at zero, so a block added
-    to a trained head leaves its outputs unchanged until it is trained (:func:`with_context`).
+    to a trained head leaves its outputs unchanged until it is trained
+    (:func:`~nova3r_ros.train.hidden_grow.with_context`).
     """
 
     def __init__(self, dim: int, heads: int = CONTEXT_HEADS, mlp: int = 2) -> None:
@@ -126,14 +143,18 @@ class HiddenHead(nn.Module):
         first = _block(self.IN_CHANNELS, ch[0])
         self.down = nn.ModuleList([first] + [_block(a, b) for a, b in pairs])
         self.up = nn.ModuleList([_block(b + a, a) for a, b in pairs])
-        self.out = nn.Conv2d(ch[0], 3 * config.layers, 1)
+        self.out = nn.Conv2d(ch[0], config.out_channels, 1)
         self.context = nn.ModuleList([ContextBlock(ch[-1]) for _ in range(config.context)])
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return logits, log depth ratio and log uncertainty, each (V, L, h, w), of x.
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return x's existence logits (V, L, h, w) and its modes' outputs (V, L, K, h, w).
 
-        ``x`` from :func:`features`; the depth of layer l is ``scale * exp(ratio)``; the
-        uncertainty is the Laplace scale ``b = exp(log_b)`` of the log depth's error.
+        The modes' outputs: log depth ratios, log uncertainties and weight logits. ``x``
+        from :func:`features`; the depth of layer l's mode k is ``scale * exp(ratio)``; its
+        uncertainty the Laplace scale ``b = exp(log_b)`` of the log depth's error; its
+        weight the softmax over k of the weight logits (zeros if K = 1).
         """
         skips, rays = [], x[:, 3:5]
         for i, block in enumerate(self.down):
@@ -151,8 +172,11 @@ class HiddenHead(nn.Module):
         if self.config.cell_px > 1:
             x = F.avg_pool2d(x, self.config.cell_px)
         y = self.out(x)
-        L = self.config.layers
-        return y[:, :L], y[:, L : 2 * L], y[:, 2 * L :].clamp(-7.0, 2.0)
+        L, K = self.config.layers, self.config.modes
+        V, _, h, w = y.shape
+        modes = y[:, L:].unflatten(1, (-1, L, K))  # (V, 2 or 3, L, K, h, w)
+        weight = modes[:, 2] if K > 1 else torch.zeros_like(modes[:, 0])
+        return y[:, :L], modes[:, 0], modes[:, 1].clamp(-7.0, 2.0), weight
 
 
 def resample_view(
@@ -220,19 +244,21 @@ def head_layers(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the head on V views; return its layers (module docstring for the inputs).
 
-    Returns K (V, 3, 3) at the head's input size, and each (V, L, h, w): the layers'
-    depths z (optical, metres), existence probabilities and confidences (existence times
-    the probability that the depth is within :data:`DEPTH_TOLERANCE_M`). Float32, on the
+    Returns K (V, 3, 3) at the head's input size, and each (V, L * K, h, w), one entry per
+    layer and mode (layer-major): the modes' depths z (optical, metres), the probabilities
+    that the layer exists with its depth in that mode (existence times the mode's weight)
+    and confidences (that times the probability that the depth is within
+    :data:`DEPTH_TOLERANCE_M`). With one mode these are the layers' own. Float32, on the
     depth's device.
     """
     cfg = head.config
     d, img, Ks = resample_view(depth, images, K, cfg.height, cfg.width)
     x, scale = features(d, img, Ks)
-    logits, ratio, log_b = head(x)
-    z = scale[:, None, None, None] * torch.exp(ratio.clamp(-4.0, 4.0))
+    logits, ratio, log_b, weight = head(x)
+    z = scale[:, None, None, None, None] * torch.exp(ratio.clamp(-4.0, 4.0))
     within = 1.0 - torch.exp(-(DEPTH_TOLERANCE_M / z) / torch.exp(log_b))
-    exist = torch.sigmoid(logits)
-    return Ks, z, exist, exist * within
+    exist = torch.sigmoid(logits)[:, :, None] * torch.softmax(weight, dim=2)
+    return Ks, z.flatten(1, 2), exist.flatten(1, 2), (exist * within).flatten(1, 2)
 
 
 def layer_points(Ks: torch.Tensor, z: torch.Tensor, T_ref_cam: torch.Tensor,
@@ -392,23 +418,3 @@ def load_head(directory: str | Path, device: str | torch.device = "cpu") -> Hidd
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{d}: not a hidden-surface head ({exc})") from exc
     return head.to(device).eval()
-
-
-def with_context(head: HiddenHead, blocks: int) -> HiddenHead:
-    """Return a copy of ``head`` with ``blocks`` context blocks (its own ones kept).
-
-    The new blocks start as identities (:class:`ContextBlock`), so the copy's outputs are
-    the head's until it is trained further. Raises ValueError if ``blocks`` is fewer than
-    the head already has.
-    """
-    from dataclasses import replace
-
-    if blocks < head.config.context:
-        raise ValueError(f"the head has {head.config.context} context blocks, not <= {blocks}")
-    new = HiddenHead(replace(head.config, context=blocks))
-    missing, unexpected = new.load_state_dict(head.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("context.") for k in missing):
-        raise ValueError(f"cannot extend the head: {missing} {unexpected}")
-    new.min_probability = head.min_probability
-    p = next(head.parameters())
-    return new.to(device=p.device, dtype=p.dtype).train(head.training)

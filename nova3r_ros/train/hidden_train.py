@@ -10,11 +10,12 @@ sample; its targets (:func:`~nova3r_ros.train.hidden_targets.layer_targets`) are
 surfaces the window's views see that it did not measure: what a camera moving around the
 scene would add, as the real protocol's reference holds what the recording saw. Loss:
 binary cross-entropy of each layer's existence (uncertain cells left out) plus the
-Laplace negative log-likelihood of the log depth (its predicted scale: the depth's
-uncertainty) on the layers that exist; ``l1`` (the mean absolute log-depth error) is
-logged. Validation: the same loss on fixed validation seeds (1,500,000+, never the
-benchmark seeds), and the head's published points scored on synthetic rooms and the
-7-Scenes dev frames (:mod:`~nova3r_ros.train.hidden_validation`, for choosing
+negative log-likelihood of the log depth under the layer's Laplace (a mixture with
+``--modes``; the predicted scales are the depth's uncertainty) on the layers that exist;
+``l1`` (the mean absolute log-depth error of the likeliest mode) is logged. Validation:
+the same loss on fixed validation seeds (1,500,000+, never the benchmark seeds), and the
+head's published points scored on synthetic rooms and the 7-Scenes dev frames
+(:mod:`~nova3r_ros.train.hidden_validation`, for choosing
 checkpoints). Never trained on real frames.
 
 Run: ``python -m nova3r_ros.train.hidden_train --minutes 6 --out /tmp/hh`` (``--init DIR``
@@ -41,8 +42,8 @@ from nova3r_ros.model.hidden_head import (
     features,
     load_head,
     save_head,
-    with_context,
 )
+from nova3r_ros.train.hidden_grow import with_context, with_modes
 from nova3r_ros.train.hidden_targets import layer_targets
 
 VAL_SEED = 1_500_000
@@ -69,15 +70,19 @@ def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
         exists, z, uncertain = layer_targets(points, batch["T_world_cam"].flatten(0, 1).float(),
                                              K, depth, cfg, visible)  # fmt: skip
         x, scale = features(depth, img, K)
-    logits, ratio, log_b = (t.float() for t in head(x))
+    logits, ratio, log_b, mode_logit = (t.float() for t in head(x))
     weight = (~uncertain).float()
     bce = F.binary_cross_entropy_with_logits(logits, exists.float(), weight, reduction="sum")
     bce = bce / weight.sum().clamp_min(1)
-    target = torch.log(torch.where(exists, z, 1.0) / scale[:, None, None, None])
+    target = torch.log(torch.where(exists, z, 1.0) / scale[:, None, None, None])[:, :, None]
     n = exists.sum().clamp_min(1)
-    err = (ratio - target).abs()
-    l1 = (err * exists).sum() / n
-    nll = ((err * torch.exp(-log_b) + log_b) * exists).sum() / n  # Laplace, scale exp(log_b)
+    err = (ratio - target).abs()  # (B, L, K, h, w)
+    log_pi = torch.log_softmax(mode_logit, dim=2)
+    # Laplace mixture, scales exp(log_b) (one mode: the Laplace's own NLL)
+    nll = -torch.logsumexp(log_pi - err * torch.exp(-log_b) - log_b, dim=2)
+    nll = (nll * exists).sum() / n
+    top = err.gather(2, log_pi.argmax(2, keepdim=True))[:, :, 0]  # the likeliest mode's error
+    l1 = (top * exists).sum() / n
     return {"total": bce + nll, "bce": bce, "nll": nll, "l1": l1.detach(),
             "positive": exists.float().mean()}  # fmt: skip
 
@@ -172,6 +177,8 @@ def train(args) -> dict:
     head = load_head(args.init, device) if args.init else HiddenHead(_head_config(args))
     if args.context is not None and args.context != head.config.context:
         head = with_context(head, args.context)  # new blocks start as identities
+    if args.modes is not None and args.modes != head.config.modes:
+        head = with_modes(head, args.modes)  # each mode starts as the head's depth
     head = head.to(device).train()
     params = list(head.parameters())
     if world > 1:  # ranks initialised with different seeds: start from rank 0's weights
@@ -276,7 +283,8 @@ def _family_weights(text: str) -> dict[str, float]:
 
 def _head_config(args) -> HiddenHeadConfig:
     channels = tuple(int(c) for c in args.channels.split(","))
-    return HiddenHeadConfig(channels=channels, context=args.context or 0)
+    return HiddenHeadConfig(channels=channels, context=args.context or 0,
+                            modes=1 if args.modes is None else args.modes)  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -330,6 +338,13 @@ def main(argv=None) -> int:
         help="self-attention blocks over each view's coarsest cells; with --init, blocks "
         "added to the saved head start as identities (default: a new head 0, --init its own)",
     )
+    p.add_argument(
+        "--modes",
+        type=int,
+        default=None,
+        help="depth modes per layer (1-4); with --init, a one-mode head's modes start as its "
+        "depth (default: a new head 1, --init its own)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
@@ -338,14 +353,16 @@ def main(argv=None) -> int:
     try:
         head_cfg = _head_config(args)
     except ValueError as exc:
-        p.error(f"--channels/--context: {exc}")
-    if args.init and args.context is not None:
+        p.error(f"--channels/--context/--modes: {exc}")
+    if args.init and (args.context is not None or args.modes is not None):
         try:
-            init_context = load_head(args.init).config.context
+            init_cfg = load_head(args.init).config
         except ValueError as exc:
             p.error(f"--init: {exc}")
-        if args.context < init_context:
-            p.error(f"--context {args.context}: the --init head has {init_context} blocks")
+        if args.context is not None and args.context < init_cfg.context:
+            p.error(f"--context {args.context}: the --init head has {init_cfg.context} blocks")
+        if args.modes is not None and init_cfg.modes not in (1, args.modes):
+            p.error(f"--modes {args.modes}: the --init head has {init_cfg.modes} modes")
     try:
         _plan(args, head_cfg, "cpu", args.seed)  # TrainConfig checks the family weights
     except ValueError as exc:
