@@ -61,7 +61,8 @@ def with_modes(head: HiddenHead, modes: int) -> HiddenHead:
         raise ValueError(f"cannot grow the head's modes: {missing} {unexpected}")
     L = head.config.layers
     w, b = head.out.weight.detach(), head.out.bias.detach()  # rows: logits, ratio, log_b
-    offsets = torch.linspace(-MODE_SPREAD / 2, MODE_SPREAD / 2, modes, dtype=b.dtype)
+    spread = MODE_SPREAD / 2
+    offsets = torch.linspace(-spread, spread, modes, dtype=b.dtype, device=b.device)
     with torch.no_grad():
         new.out.weight.zero_()
         new.out.bias.zero_()  # the weight logits: equal weights
