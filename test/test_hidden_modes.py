@@ -127,3 +127,43 @@ def test_modes_option_errors_exit_2(tmp_path, capsys):
         assert exc.value.code == 2
         assert "--modes" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def _split_head(depths: tuple[float, float, float]) -> HiddenHead:
+    """Return a 3-mode head whose output layer is set by hand (no layer 1).
+
+    Layer 0 exists everywhere, its depth equally likely at each of ``depths`` (the median
+    depth is 2 m), very uncertain.
+    """
+    head = HiddenHead(replace(CFG, modes=3)).eval()
+    ratio = [math.log(d / 2.0) for d in depths] + [0.0] * 3
+    with torch.no_grad():
+        head.out.weight.zero_()
+        head.out.bias.copy_(torch.tensor([8.0, -8.0, *ratio, *[2.0] * 6, *[0.0] * 6]))
+    return head
+
+
+def test_a_layer_split_over_modes_is_snapped_by_its_own_existence():
+    """A layer is snapped by its existence where one of its modes meets a plane.
+
+    Each mode holds a third of the layer's existence, under the snap threshold (0.5), yet
+    the layer is snapped onto the wall behind the box, with the layer's existence; with no
+    mode near the wall, nothing is.
+    """
+    from nova3r_ros.model.published_cloud import PublishConfig, publish
+
+    depth = DEPTH.clone()
+    depth[0, 40:80, 60:100] = 1.0  # a box in front of the wall at 2 m
+    T = torch.eye(4)[None]
+    cfg = PublishConfig(hidden_snap_reach_m=1.0, hidden_snap_bounding_reach_m=0.0)
+    head = _split_head((1.0, 1.9, 3.0))
+    exist = head_layers(head, depth, RGB, K[None])[2]
+    assert float(exist.max()) < 0.34 and float(exist[:, :3].sum(1).min()) > 0.99
+    pub = publish(None, None, depth, K[None], T, RGB, cfg, hidden_head=head)
+    hidden = pub.points[~pub.observed][pub.stats["plane_points"] :]
+    assert len(hidden) > 150 and torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
+    assert float(pub.confidence[~pub.observed][pub.stats["plane_points"] :].min()) > 0.99
+    far = publish(
+        None, None, depth, K[None], T, RGB, cfg, hidden_head=_split_head((1.0, 1.3, 3.0))
+    )
+    assert far.stats["hidden_points"] == 0
