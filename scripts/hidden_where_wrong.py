@@ -5,8 +5,9 @@ hidden reference (reference points farther than 5 cm from every observed point; 
 ``--uncovered``, also farther than 5 cm from every plane point of the published cloud)
 is turned into the head's own per-cell layers (:func:`~nova3r_ros.train.hidden_targets.
 layer_targets`: what a perfect head would output), and the head's outputs are read at
-those cell-layers: its existence probability, its depth error (head - reference, metres)
-and whether its confidence reaches 0.3. Rows by where the reference surface lies: in a
+those cell-layers: its existence probability, its depth error (head - reference, metres;
+with depth modes, the mode nearest the reference) and whether its confidence (a mode's,
+the highest) reaches 0.3. Rows by where the reference surface lies: in a
 depth hole, or behind the cell's measured depth by < 15 cm, 15-40 cm, > 40 cm.
 
 Usage: PYTHONPATH=. python scripts/hidden_where_wrong.py DEV_DIR [--head DIR] [--views V]
@@ -41,14 +42,19 @@ def rows(head, vs, uncovered: bool) -> torch.Tensor:
             if len(planes) and len(ref):
                 ref = ref[nearest(ref, planes)[0][:, 0] >= 0.05]
         Ks, z, exist, conf = head_layers(head, depth, rgb, K)
+        # per layer: its existence, its best confidence, the depth of its mode nearest
+        # the reference (with one mode: the layer's own depth)
+        z, exist, conf = (t.unflatten(1, (cfg.layers, cfg.modes)) for t in (z, exist, conf))
         d = resample_view(depth, rgb, K, cfg.height, cfg.width)[0]  # the head's input depth
         ex, zt, _ = layer_targets(ref[None].expand(len(depth), -1, -1), T, Ks, d, cfg)
         dmax = torch.nn.functional.max_pool2d(d[:, None], cfg.cell_px)[:, 0]
         for layer in range(cfg.layers):
             m = ex[:, layer]
+            err = z[:, layer] - zt[:, layer, None]
+            err = err.gather(1, err.abs().argmin(1, keepdim=True))[:, 0]
             out.append(torch.stack([
                 torch.full((int(m.sum()),), float(layer)), (zt[:, layer] - dmax)[m],
-                exist[:, layer][m], (z[:, layer] - zt[:, layer])[m], conf[:, layer][m],
+                exist[:, layer].sum(1)[m], err[m], conf[:, layer].amax(1)[m],
                 (dmax[m] > 0).float(),
             ], 1))  # fmt: skip
     return torch.cat(out)

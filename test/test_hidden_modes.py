@@ -143,27 +143,32 @@ def _split_head(depths: tuple[float, float, float]) -> HiddenHead:
     return head
 
 
-def test_a_layer_split_over_modes_is_snapped_by_its_own_existence():
-    """A layer is snapped by its existence where one of its modes meets a plane.
+def test_a_plane_holds_a_layer_by_the_existence_of_the_modes_near_it():
+    """A layer is snapped with the summed existence of its modes near a plane.
 
-    Each mode holds a third of the layer's existence, under the snap threshold (0.5), yet
-    the layer is snapped onto the wall behind the box, with the layer's existence; with no
-    mode near the wall, nothing is.
+    Each mode holds a third of the layer's existence, under the snap threshold (0.5). Two
+    modes near the wall behind the box snap the layer onto it (confidence 2/3), also when
+    a nearer plane holds the third mode; one mode near the wall does not.
     """
+    from nova3r_ros.model.hidden_planes import snapped_points
     from nova3r_ros.model.published_cloud import PublishConfig, publish
 
     depth = DEPTH.clone()
     depth[0, 40:80, 60:100] = 1.0  # a box in front of the wall at 2 m
     T = torch.eye(4)[None]
     cfg = PublishConfig(hidden_snap_reach_m=1.0, hidden_snap_bounding_reach_m=0.0)
-    head = _split_head((1.0, 1.9, 3.0))
-    exist = head_layers(head, depth, RGB, K[None])[2]
+    head = _split_head((1.0, 1.85, 1.95))
+    Ks, z, exist, _ = head_layers(head, depth, RGB, K[None])
     assert float(exist.max()) < 0.34 and float(exist[:, :3].sum(1).min()) > 0.99
+    wall, front = (torch.tensor([0.0, 0.0, 1.0]), -2.0), (torch.tensor([0.0, 0.0, 1.0]), -1.0)
+    pts, conf, plane = snapped_points(Ks, z, exist, T, [front, wall], head.config, 0.3, 0.2)
+    assert len(pts) == 60 * 80 and (plane == 1).all()  # layer 1 does not exist
+    assert torch.allclose(conf, torch.tensor(2 / 3), atol=0.01)
+    assert (snapped_points(Ks, z, exist, T, [front], head.config, 0.3, 0.2)[2] == 0).all()
     pub = publish(None, None, depth, K[None], T, RGB, cfg, hidden_head=head)
     hidden = pub.points[~pub.observed][pub.stats["plane_points"] :]
     assert len(hidden) > 150 and torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
-    assert float(pub.confidence[~pub.observed][pub.stats["plane_points"] :].min()) > 0.99
-    far = publish(
-        None, None, depth, K[None], T, RGB, cfg, hidden_head=_split_head((1.0, 1.3, 3.0))
+    one = publish(
+        None, None, depth, K[None], T, RGB, cfg, hidden_head=_split_head((1.0, 1.3, 1.95))
     )
-    assert far.stats["hidden_points"] == 0
+    assert one.stats["hidden_points"] == 0

@@ -336,12 +336,8 @@ def published_points(
         bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
         min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
-        # a layer is snapped by its own existence wherever one of its modes meets a plane
-        modes = head.config.modes
-        layer_exist = exist.unflatten(1, (-1, modes)).sum(2, keepdim=True)
-        layer_exist = layer_exist.expand(-1, -1, modes, -1, -1).flatten(1, 2)
-        snap, p_snap, on = snapped_points(Ks, z, layer_exist, T, plane_list, head.config,
-                                          min_exist, config.hidden_snap_tolerance)  # fmt: skip
+        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
+                                          config.hidden_snap_tolerance)  # fmt: skip
         reach = config.hidden_snap_reach_m
         reach_of = [max(reach, config.hidden_snap_bounding_reach_m) if b else reach
                     for b in bounding]  # fmt: skip

@@ -98,11 +98,16 @@ def snapped_points(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Return the head's layers snapped onto the planes: points (N, 3), confidence, plane.
 
-    Confidence (N,) and the index (N,) of the plane each point lies on. One point per
-    cell-layer whose nearest plane crossing (:func:`plane_depths`) among the planes whose
-    ``min_existence`` (one for every plane, or one per plane) the layer's existence reaches
-    lies within ``tolerance * z`` of the layer's depth ``z``; placed at the crossing, in the
-    reference frame; its confidence is the existence probability (module docstring).
+    ``z`` / ``exist`` (V, L * K, h, w) per layer and depth mode (``config.modes`` K; one
+    mode: the layers' own). A plane holds a cell-layer with the probability that the layer
+    exists with its depth within ``tolerance * z`` of where the cell's central ray meets
+    the plane (:func:`plane_depths`): the existence of the layer's modes that lie that near
+    it, summed. One point per cell-layer, on the plane holding it with the most
+    probability among those that reach their ``min_existence`` (one for every plane, or one
+    per plane), the nearest to one of its modes among equals (with one mode: the nearest
+    crossing to the layer's depth); placed at the crossing, in the reference frame. Its
+    confidence (N,) is that probability (one mode: the existence, module docstring), with
+    the index (N,) of its plane.
     """
     dev = z.device
     if not planes or tolerance <= 0:
@@ -112,15 +117,20 @@ def snapped_points(
     if need.dim() and need.numel() != len(planes):
         raise ValueError(f"snapped_points: {need.numel()} thresholds for {len(planes)} planes")
     need = need.expand(len(planes))
-    t = plane_depths(Ks, T_ref_cam, planes, config)[:, None]  # (V, 1, h, w, P)
-    gap = (t - z[..., None]).abs()  # (V, L, h, w, P)
-    allowed = (exist[..., None] >= need) & (gap <= tolerance * z[..., None]) & t.isfinite()
-    gap = torch.where(allowed, gap, torch.inf)
+    t = plane_depths(Ks, T_ref_cam, planes, config)[:, None, None]  # (V, 1, 1, h, w, P)
+    zm = z.unflatten(1, (-1, config.modes))[..., None]  # (V, L, K, h, w, 1)
+    gap = (t - zm).abs()  # (V, L, K, h, w, P)
+    near = (gap <= tolerance * zm) & t.isfinite()
+    held = (exist.unflatten(1, (-1, config.modes))[..., None] * near).sum(2)  # (V, L, h, w, P)
+    gap = torch.where(near, gap, torch.inf).amin(2)
+    allowed = (held >= need) & gap.isfinite()
+    most = torch.where(allowed, held, -1.0).amax(-1, keepdim=True)
+    gap = torch.where(allowed & (held >= most), gap, torch.inf)
     best = gap.argmin(-1, keepdim=True)
     ok = gap.gather(-1, best)[..., 0].isfinite()
-    t_best = torch.gather(t.expand_as(gap), -1, best)[..., 0]
+    t_best = torch.gather(t[:, 0].expand_as(gap), -1, best)[..., 0]
     pts = layer_points(Ks, torch.where(ok, t_best, 0.0), T_ref_cam, config)
-    return pts[ok], exist[ok], best[..., 0][ok]
+    return pts[ok], held.gather(-1, best)[..., 0][ok], best[..., 0][ok]
 
 
 def reach_cube(reach_m: float) -> float:
