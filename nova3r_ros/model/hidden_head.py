@@ -173,7 +173,6 @@ class HiddenHead(nn.Module):
             x = F.avg_pool2d(x, self.config.cell_px)
         y = self.out(x)
         L, K = self.config.layers, self.config.modes
-        V, _, h, w = y.shape
         modes = y[:, L:].unflatten(1, (-1, L, K))  # (V, 2 or 3, L, K, h, w)
         weight = modes[:, 2] if K > 1 else torch.zeros_like(modes[:, 0])
         return y[:, :L], modes[:, 0], modes[:, 1].clamp(-7.0, 2.0), weight
