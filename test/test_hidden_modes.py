@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import pytest
 import torch
+from test_hidden_head import CFG, H, K, W  # the same tiny head and view geometry
 
 from nova3r_ros.model.hidden_head import (
     HiddenHead,
-    HiddenHeadConfig,
     features,
     head_layers,
     load_head,
@@ -23,9 +23,6 @@ from nova3r_ros.model.hidden_head import (
 from nova3r_ros.train.hidden_grow import MODE_SPREAD, with_modes
 from nova3r_ros.train.hidden_targets import layer_targets
 
-H, W, F = 120, 160, 100.0
-K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])
-CFG = HiddenHeadConfig(channels=(8, 16, 16, 16))
 DEPTH = torch.full((1, H, W), 2.0)
 RGB = torch.full((1, H, W, 3), 90, dtype=torch.uint8)
 
