@@ -38,7 +38,7 @@ def _check_windows(args: argparse.Namespace) -> None:
 
 
 def _check_hidden_head(args: argparse.Namespace) -> None:
-    """Reject a bad ``--hidden-head`` or ``--hidden-*`` threshold before any work."""
+    """Reject a bad ``--hidden-head``, ``--hidden-*`` or ``--plane-*`` option before any work."""
     for flag in (
         "hidden_min_probability",
         "hidden_snap_existence",
@@ -52,6 +52,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
         m = getattr(args, flag)
         if m is not None and not 0.0 <= m <= 10.0:
             raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 10] m, got {m}")
+    oblique = args.plane_max_oblique
+    if oblique is not None and not 0.0 <= oblique <= 90.0:
+        raise ValueError(f"--plane-max-oblique must be in [0, 90] degrees, got {oblique}")
     head = args.hidden_head
     if head and head != "none" and not (Path(head) / "hidden_head.json").is_file():
         raise ValueError(f"--hidden-head {head}: no hidden_head.json there")
@@ -73,6 +76,7 @@ def _eval(args: argparse.Namespace) -> int:
             depth_consistency=args.depth_consistency, publish=args.depth_consistency,
             output_spacing=args.output_spacing, min_confidence=args.min_confidence,
             plane_completion=args.plane_completion, hidden_head=args.hidden_head or "",
+            plane_max_oblique_deg=args.plane_max_oblique,
             hidden_min_probability=args.hidden_min_probability,
             hidden_snap_existence=args.hidden_snap_existence,
             hidden_snap_tolerance=args.hidden_snap_tolerance,
@@ -202,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="completed points below this confidence are not published")  # fmt: skip
     ev.add_argument("--no-plane-completion", dest="plane_completion", action="store_false",
                     help="model: publish no plane points (model.plane_completion)")  # fmt: skip
+    ev.add_argument("--plane-max-oblique", type=float, default=None,
+                    help="model: planes more than this many degrees off parallel or "
+                    "perpendicular to the window's largest are not completed; 45 = every "
+                    "plane (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-head", default=None,
                     help="model: hidden-surface head directory, or 'none' (default: the "
                     "checkpoint's own, if any)")  # fmt: skip

@@ -75,6 +75,8 @@ class ModelBackendConfig:
         force_gate: publish the observed points only (the ``observed_only`` baseline).
         plane_completion: continue the window's large observed planes behind occluders and
             across depth holes (model.plane_completion), also in a gated window.
+        plane_max_oblique_deg: planes more than this off parallel or perpendicular to the
+            window's largest are not completed; None = the PublishConfig default.
         hidden_head: the hidden-surface head (model.hidden_head) that completes gated
             windows: "" = the checkpoint's own, if it has one; "none" = none; else its
             directory.
@@ -103,6 +105,7 @@ class ModelBackendConfig:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     force_gate: bool = False
     plane_completion: bool = True
+    plane_max_oblique_deg: float | None = None
     hidden_head: str = ""
     hidden_min_probability: float | None = None
     hidden_snap_existence: float | None = None
@@ -120,8 +123,9 @@ class ModelBackendConfig:
         if not self.publish:
             return None
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
-        for f in fields(self):  # the hidden_snap_* options: None = PublishConfig's default
-            if f.name.startswith("hidden_snap_") and getattr(self, f.name) is not None:
+        for f in fields(self):  # hidden_snap_*, plane_max_*: None = PublishConfig's default
+            defaulted = f.name.startswith(("hidden_snap_", "plane_max_"))
+            if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,
                              force_gate=self.force_gate,

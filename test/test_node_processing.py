@@ -310,6 +310,7 @@ def test_model_parameters_reach_the_backend_config():
         min_confidence=0.7,
         publish_completion=False,
         plane_completion=False,
+        plane_max_oblique_deg=30.0,
         hidden_completion=False,
         hidden_min_probability=0.6,
         hidden_snap_existence=0.8,
@@ -335,5 +336,6 @@ def test_model_parameters_reach_the_backend_config():
         snap = c.publish_config()
         assert (snap.hidden_snap_existence, snap.hidden_snap_tolerance) == (0.8, 0.0)
         assert snap.hidden_snap_bounding_reach_m == 0.0
+        assert snap.plane_max_oblique_deg == 30.0
     finally:
         backend.release()

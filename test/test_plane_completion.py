@@ -70,6 +70,47 @@ def test_finds_the_wall_plane():
     assert find_planes(pts[:2], PlaneConfig()) == []
 
 
+def _grid(origin, e1, e2, n1: int, n2: int, step: float = 0.01) -> torch.Tensor:
+    """Points origin + i e1 + j e2 (metres, ``step`` apart), (n1 * n2, 3)."""
+    i, j = torch.meshgrid(torch.arange(n1), torch.arange(n2), indexing="ij")
+    o, a, b = (torch.tensor(v, dtype=torch.float32) for v in (origin, e1, e2))
+    return o + step * (i.reshape(-1, 1) * a + j.reshape(-1, 1) * b)
+
+
+def _room_with_ramp() -> torch.Tensor:
+    """Return a floor (z = 0, 2 x 2 m), a wall (x = 2 m, 2 x 0.6 m), a larger 30-degree ramp."""
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    return torch.cat([
+        _grid((0, 0, 0), (1, 0, 0), (0, 1, 0), 200, 200),
+        _grid((2, 0, 0.05), (0, 1, 0), (0, 0, 1), 200, 60),
+        _grid((0.3, 0.3, 0.3), (c, 0, s), (0, 1, 0), 140, 140),
+    ])  # fmt: skip
+
+
+def _normals(planes) -> list[list[float]]:
+    return [np.abs(n.double().numpy()).round(2).tolist() for n, _ in planes]
+
+
+RAMP = [0.5, 0.0, 0.87]
+
+
+def test_planes_oblique_to_the_first_are_dropped():
+    """Floor and wall are kept, the ramp (found before the wall) is not, unless allowed."""
+    pts = _room_with_ramp()
+    assert _normals(find_planes(pts, PlaneConfig())) == [[0, 0, 1], [1, 0, 0]]
+    assert _normals(find_planes(pts, PlaneConfig(max_oblique_deg=45.0))) == [
+        [0, 0, 1], RAMP, [1, 0, 0]]  # fmt: skip
+
+
+def test_a_dropped_plane_does_not_use_up_the_planes():
+    """With room for two planes the wall is still found after the ramp is dropped."""
+    pts = _room_with_ramp()
+    assert _normals(find_planes(pts, PlaneConfig(max_planes=2, max_oblique_deg=45.0))) == [
+        [0, 0, 1], RAMP]  # fmt: skip
+    assert _normals(find_planes(pts, PlaneConfig(max_planes=2))) == [[0, 0, 1], [1, 0, 0]]
+    assert _normals(find_planes(pts, PlaneConfig(max_planes=2, max_rounds=2))) == [[0, 0, 1]]
+
+
 def test_wall_continued_behind_the_box_within_reach_only():
     pts, conf, rgb, planes, depth, _ = fill("box")
     assert len(planes) >= 1 and pts.shape[0] > 100
@@ -146,6 +187,8 @@ def test_deterministic():
         {"cell_m": 0.0},
         {"min_share": 2.0},
         {"max_planes": 0},
+        {"max_rounds": 0},
+        {"max_oblique_deg": -5.0},
         {"sample": 2.5},
     ],
 )

@@ -88,6 +88,7 @@ class Backend:
                 min_confidence=float(values["min_confidence"]),
                 force_gate=not bool(values["publish_completion"]),
                 plane_completion=bool(values["plane_completion"]),
+                plane_max_oblique_deg=_or_default(values["plane_max_oblique_deg"]),
                 hidden_head="" if values["hidden_completion"] else "none",
                 hidden_min_probability=_or_default(values["hidden_min_probability"]),
                 hidden_snap_existence=_or_default(values["hidden_snap_existence"]),

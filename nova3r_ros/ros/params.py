@@ -81,6 +81,10 @@ PARAMETERS: tuple[Param, ...] = (
     P("plane_completion", True, "model backend with depth: continue the window's large "
       "observed planes (floor, walls, table tops) up to 10 cm behind what occludes them and "
       "across depth holes, never into seen free space"),
+    P("plane_max_oblique_deg", -1.0, "model backend with depth: planes more than this many "
+      "degrees off parallel or perpendicular to the window's largest plane are not completed "
+      "(fits across clutter; set 45 to complete every plane, e.g. ramps); -1 (any negative) "
+      "= the default chosen on validation (10)", -1.0, 90.0),
     P("hidden_completion", True, "model backend with depth: publish the checkpoint's "
       "hidden-surface head's points (surfaces behind the measured depth and in its holes) "
       "where the decoder's completion is withheld; no effect if the checkpoint has no head"),
