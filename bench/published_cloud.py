@@ -9,7 +9,8 @@ checkpoint's ``hidden_head.*``; these windows have no decoder output, so they ar
 and the head runs as in the node's real windows), with and without its layers snapped
 onto the window's planes (``hidden_snap_tolerance=0``), and with snapping but every plane
 at the ordinary reach (``hidden_snap_bounding_reach_m=0``: what the bounding planes'
-longer reach costs). Median of ``--repeats`` runs per
+longer reach costs); and with every plane kept (``plane_max_oblique_deg=45``: what
+dropping the planes oblique to the largest costs or saves). Median of ``--repeats`` runs per
 window after ``--warmup``; CUDA synchronised inside each timed call. Ends with
 ``name=value`` lines.
 
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
     with_planes, without, with_head, points, head_points = [], [], [], [], []
     no_snap = PublishConfig(hidden_snap_tolerance=0.0)
     no_bounding = PublishConfig(hidden_snap_bounding_reach_m=0.0)
-    head_no_snap, head_no_bounding = [], []
+    all_planes = PublishConfig(plane_max_oblique_deg=45.0)
+    head_no_snap, head_no_bounding, every_plane = [], [], []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
         def run(cfg, depth=depth, K=K, T=T, rgb=rgb, hidden_head=None):
@@ -86,11 +88,13 @@ def main(argv=None) -> int:
                                       args.warmup, args.repeats))  # fmt: skip
         head_no_bounding.append(median_ms(lambda run=run: run(no_bounding, hidden_head=head),
                                           args.warmup, args.repeats))  # fmt: skip
+        every_plane.append(median_ms(lambda run=run: run(all_planes), args.warmup,
+                                     args.repeats))  # fmt: skip
         points.append(run(PublishConfig()).stats["plane_points"])
         head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
     a, b = statistics.median(with_planes), statistics.median(without)
     c, d = statistics.median(with_head), statistics.median(head_no_snap)
-    e = statistics.median(head_no_bounding)
+    e, f = statistics.median(head_no_bounding), statistics.median(every_plane)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
@@ -99,7 +103,8 @@ def main(argv=None) -> int:
     print(
         f"with the shipped hidden-surface head as well: {c:.1f} ms ({c / a:.2f}x); "
         f"without snapping its layers onto the planes: {d:.1f} ms; snapping without the "
-        f"bounding planes' longer reach: {e:.1f} ms"
+        f"bounding planes' longer reach: {e:.1f} ms; every plane kept (no oblique rule): "
+        f"{f:.1f} ms"
     )
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
@@ -113,6 +118,9 @@ def main(argv=None) -> int:
     print(f"snap_vs_no_snap={c / d:.3f}")
     print(f"publish_planes_head_no_bounding_ms={e:.2f}")
     print(f"bounding_added_ms={c - e:.2f}")
+    print(f"publish_every_plane_ms={f:.2f}")
+    print(f"oblique_rule_added_ms={a - f:.2f}")
+    print(f"planes_vs_every_plane={a / f:.3f}")
     print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")
     print(f"views={args.views}")
