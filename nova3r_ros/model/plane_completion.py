@@ -66,10 +66,7 @@ class PlaneConfig:
         cell_m: grid cell of the filled points.
         inlier_m: distance of a plane's inliers.
         min_share: a plane holds at least this share of the sample.
-        max_planes: planes per window (8 chosen with the oblique rule on the 7-Scenes dev
-            frames, H200, 24 windows of 1 / 2 / 4 views: hidden recall@5cm 0.439 / 0.432 /
-            0.414 with 6, 0.470 / 0.451 / 0.425 with 8, completed precision unchanged
-            within 0.003; docs/eval/session17).
+        max_planes: planes per window.
         max_oblique_deg: a later plane is kept only within this many degrees of parallel or
             perpendicular to the first plane; 45 or more keeps every plane.
         max_rounds: planes found (kept or dropped) at most.
@@ -83,7 +80,7 @@ class PlaneConfig:
     cell_m: float = 0.02
     inlier_m: float = 0.02
     min_share: float = 0.03
-    max_planes: int = 8
+    max_planes: int = 6
     max_oblique_deg: float = 10.0
     max_rounds: int = 12
     sample: int = 8192
