@@ -1,0 +1,108 @@
+"""How right the plane completion's points are, by the plane's angle off the first plane's axes.
+
+For the 7-Scenes windows of the frustum protocol (8 windows, stride 4, true poses; no
+decoder, no head: the observed cloud and its plane points, as in a gated window) every
+plane is kept (``plane_max_oblique_deg`` 45), each plane point is given to the nearest
+plane, and the completed ones (> 5 cm from every observed point, judged, in the region:
+the protocol's ``completed_precision@5cm`` pool) are scored against the reference
+(right: within 5 cm). Planes are grouped by their angle off parallel or perpendicular to
+the window's first plane. Validation data only (the dev frames); prints one line per
+plane and the pooled precision per group.
+
+Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/plane_precision_by_angle.py
+           [--views 1 2 4] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import torch
+
+from nova3r_ros.core.pointcloud import backproject_depth
+from nova3r_ros.eval import frustum, scoring
+from nova3r_ros.eval.data import sevenscenes_windows
+from nova3r_ros.eval.metrics import nn_distances
+from nova3r_ros.model.plane_completion import PlaneConfig, find_planes
+from nova3r_ros.model.published_cloud import (
+    PublishConfig,
+    observed_cloud,
+    prepared_depth,
+    publish,
+)
+
+TAU = 0.05  # m
+GROUPS = ((0.0, 5.0), (5.0, 10.0), (10.0, 45.0))  # degrees off the axes, (lo, hi]
+
+
+def off_axes_deg(normal: np.ndarray, axis: np.ndarray) -> float:
+    """Degrees from ``normal`` to the nearest of parallel / perpendicular to ``axis``."""
+    angle = math.degrees(math.acos(min(1.0, abs(float(normal @ axis)))))
+    return min(angle, 90.0 - angle)
+
+
+def window_planes(window, gt, judge_frames, cfg: PublishConfig) -> list[tuple]:
+    """(angle off axes, completed points, right ones) of each plane of one window."""
+    T0 = gt.T_world_cam[0]
+    T = torch.tensor(np.stack([np.linalg.inv(T0) @ t for t in gt.T_world_cam]),
+                     dtype=torch.float32)  # fmt: skip
+    depth = torch.tensor(np.stack([v.depth for v in window.views]), dtype=torch.float32)
+    K = torch.tensor(np.stack(gt.K), dtype=torch.float32)
+    rgb = torch.tensor(np.stack([v.image for v in window.views]))
+    pub = publish(None, None, depth, K, T, rgb, cfg)
+    pts = pub.points[~pub.observed].double().numpy()  # view 0's frame
+    world = pts @ T0[:3, :3].T + T0[:3, 3]
+    cams = scoring.region_cameras(window, gt)
+    observed = np.concatenate([backproject_depth(v.depth, Kv, Tv)[0]
+                               for v, Kv, Tv in zip(window.views, gt.K, gt.T_world_cam,
+                                                    strict=True)])  # fmt: skip
+    pool = (frustum.in_region(world, cams) & frustum.judged(world, judge_frames)
+            & (nn_distances(world, observed.astype(np.float64)) > TAU))  # fmt: skip
+    target = gt.points[frustum.in_region(gt.points, cams)].astype(np.float64)
+    right = nn_distances(world, target) < TAU
+    clean_depth = prepared_depth(depth, cfg.edge_px)[0]
+    obs, _ = observed_cloud(clean_depth, K, T, rgb, cfg.spacing_m)
+    planes = find_planes(obs, PlaneConfig(closing_m=cfg.plane_closing_m,
+                                          reach_m=cfg.plane_reach_m, cell_m=2 * cfg.spacing_m,
+                                          max_oblique_deg=45.0))  # fmt: skip
+    if not planes:
+        return []
+    N = np.stack([n.double().numpy() for n, _ in planes])
+    D = np.array([d for _, d in planes])
+    nearest = np.abs(pts @ N.T + D).argmin(1)
+    out = []
+    for k in range(len(planes)):
+        m = pool & (nearest == k)
+        out.append((off_axes_deg(N[k], N[0]), int(m.sum()), int(right[m].sum())))
+    return out
+
+
+def main() -> None:
+    """Print each plane's completed points and precision, then the groups."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--data", default="../shared/data/7scenes-redkitchen-dev")
+    args = ap.parse_args()
+    cfg = PublishConfig(plane_max_oblique_deg=45.0)
+    rows = []
+    for v in args.views:
+        items = sevenscenes_windows(args.data, v, 8, 4, log=lambda s: None)
+        for w, (window, gt, _, judge_frames) in enumerate(items):
+            for k, (angle, n, right) in enumerate(window_planes(window, gt, judge_frames, cfg)):
+                print(f"{v} views, window {w + 1}, plane {k}: {angle:4.1f} deg off, "
+                      f"{n} completed points, precision {right / max(n, 1):.3f}")  # fmt: skip
+                if n:
+                    rows.append((angle, n, right))
+    for lo, hi in GROUPS:
+        sel = [r for r in rows if lo < r[0] <= hi or (lo == 0.0 and r[0] == 0.0)]
+        n, right = sum(r[1] for r in sel), sum(r[2] for r in sel)
+        each = [r[2] / r[1] for r in sel]
+        print(f"({lo:g}, {hi:g}] deg: {len(sel)} planes, {n} completed points, pooled "
+              f"precision {right / max(n, 1):.3f}, per plane median "
+              f"{np.median(each) if each else float('nan'):.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
