@@ -8,7 +8,6 @@ Usage: PYTHONPATH=. python scripts/eval_plane_config.py max_planes=8 reach_m=0.1
            <nova3r eval arguments>
 """
 
-import functools
 import sys
 
 import nova3r_ros.model.published_cloud as pc
@@ -20,5 +19,12 @@ for kv in sys.argv[1:cut]:
     k, v = kv.split("=")
     over[k] = int(v) if k in ("max_planes", "max_rounds", "sample", "hypotheses") else float(v)
 PlaneConfig = pc.PlaneConfig
-pc.PlaneConfig = functools.partial(PlaneConfig, **over)
+
+
+def overridden(**fields) -> PlaneConfig:
+    """PlaneConfig with the command line's fields winning over the caller's."""
+    return PlaneConfig(**{**fields, **over})
+
+
+pc.PlaneConfig = overridden
 sys.exit(main(["eval", *sys.argv[cut + 1 :]]))
