@@ -22,7 +22,7 @@ PlaneConfig = pc.PlaneConfig
 
 
 def overridden(**fields) -> PlaneConfig:
-    """PlaneConfig with the command line's fields winning over the caller's."""
+    """Return a PlaneConfig: the command line's fields win over the caller's."""
     return PlaneConfig(**{**fields, **over})
 
 
