@@ -16,7 +16,6 @@ Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/plane_precision_by_angle.py
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 import torch
@@ -25,7 +24,7 @@ from nova3r_ros.core.pointcloud import backproject_depth
 from nova3r_ros.eval import frustum, scoring
 from nova3r_ros.eval.data import sevenscenes_windows
 from nova3r_ros.eval.metrics import nn_distances
-from nova3r_ros.model.plane_completion import PlaneConfig, find_planes
+from nova3r_ros.model.plane_completion import find_planes, off_axes_deg
 from nova3r_ros.model.published_cloud import (
     PublishConfig,
     observed_cloud,
@@ -35,12 +34,6 @@ from nova3r_ros.model.published_cloud import (
 
 TAU = 0.05  # m
 GROUPS = ((0.0, 5.0), (5.0, 10.0), (10.0, 45.0))  # degrees off the axes, (lo, hi]
-
-
-def off_axes_deg(normal: np.ndarray, axis: np.ndarray) -> float:
-    """Degrees from ``normal`` to the nearest of parallel / perpendicular to ``axis``."""
-    angle = math.degrees(math.acos(min(1.0, abs(float(normal @ axis)))))
-    return min(angle, 90.0 - angle)
 
 
 def window_planes(window, gt, judge_frames, cfg: PublishConfig) -> list[tuple]:
@@ -64,9 +57,7 @@ def window_planes(window, gt, judge_frames, cfg: PublishConfig) -> list[tuple]:
     right = nn_distances(world, target) < TAU
     clean_depth = prepared_depth(depth, cfg.edge_px)[0]
     obs, _ = observed_cloud(clean_depth, K, T, rgb, cfg.spacing_m)
-    planes = find_planes(obs, PlaneConfig(closing_m=cfg.plane_closing_m,
-                                          reach_m=cfg.plane_reach_m, cell_m=2 * cfg.spacing_m,
-                                          max_oblique_deg=45.0))  # fmt: skip
+    planes = find_planes(obs, cfg.plane_config())  # cfg keeps every plane
     if not planes:
         return []
     N = np.stack([n.double().numpy() for n, _ in planes])

@@ -137,12 +137,12 @@ def find_planes(points: torch.Tensor, config: PlaneConfig) -> list[tuple[torch.T
         normal = host.float().to(points.device)
         left = left[(left @ normal + offset).abs() > config.inlier_m]
         axis = host if axis is None else axis
-        if _off_axes_deg(host, axis) <= config.max_oblique_deg:
+        if off_axes_deg(host, axis) <= config.max_oblique_deg:
             planes.append((normal, offset))
     return planes
 
 
-def _off_axes_deg(normal: torch.Tensor, axis: torch.Tensor) -> float:
+def off_axes_deg(normal: torch.Tensor, axis: torch.Tensor) -> float:
     """Degrees between ``normal`` and the nearest of: parallel, perpendicular to ``axis``."""
     angle = math.degrees(math.acos(min(1.0, abs(float(normal @ axis)))))
     return min(angle, 90.0 - angle)

@@ -164,6 +164,12 @@ class PublishConfig:
         if self.edge_px < 0:
             raise ValueError("PublishConfig.edge_px must be >= 0")
 
+    def plane_config(self) -> PlaneConfig:
+        """Return the plane completion's options (grid cells twice the observed spacing)."""
+        return PlaneConfig(closing_m=self.plane_closing_m, reach_m=self.plane_reach_m,
+                           cell_m=2 * self.spacing_m,
+                           max_oblique_deg=self.plane_max_oblique_deg)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -410,11 +416,8 @@ def publish(
     decoded = planes = hidden = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
     stats["planes"], plane_list = 0, []
     if planes_on:
-        plane_cfg = PlaneConfig(closing_m=config.plane_closing_m, reach_m=config.plane_reach_m,
-                                cell_m=2 * config.spacing_m,
-                                max_oblique_deg=config.plane_max_oblique_deg)  # fmt: skip
         *planes, plane_list = complete_planes(obs_pts, obs_rgb, obs_normals[0], depth, K, T,
-                                              z_far, plane_cfg)  # fmt: skip
+                                              z_far, config.plane_config())  # fmt: skip
         stats["planes"] = len(plane_list)
         keep = planes[1] >= config.min_confidence
         planes = tuple(p[keep] for p in planes)
