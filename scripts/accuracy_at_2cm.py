@@ -20,19 +20,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
+from plane_precision_by_angle import gated_cloud  # this folder's sibling script
 
-from nova3r_ros.core.pointcloud import backproject_depth
 from nova3r_ros.eval import frustum, scoring
 from nova3r_ros.eval.data import sevenscenes_windows
 from nova3r_ros.eval.metrics import N_EVAL_POINTS, nn_distances, resample
-from nova3r_ros.model.plane_completion import find_planes
-from nova3r_ros.model.published_cloud import (
-    PublishConfig,
-    observed_cloud,
-    prepared_depth,
-    publish,
-)
+from nova3r_ros.model.published_cloud import PublishConfig
 
 GROUPS = ("observed", "plane inliers", "completed plane points")
 INLIER_M = 0.02  # an observed point within this of a kept plane is one of its inliers
@@ -40,26 +33,13 @@ INLIER_M = 0.02  # an observed point within this of a kept plane is one of its i
 
 def window_distances(window, gt, judge_frames, cfg: PublishConfig) -> dict:
     """Group -> (distances to the whole reference, to its 16,384-point resample) (m)."""
-    T0 = gt.T_world_cam[0]
-    T = torch.tensor(np.stack([np.linalg.inv(T0) @ t for t in gt.T_world_cam]),
-                     dtype=torch.float32)  # fmt: skip
-    depth = torch.tensor(np.stack([v.depth for v in window.views]), dtype=torch.float32)
-    K = torch.tensor(np.stack(gt.K), dtype=torch.float32)
-    rgb = torch.tensor(np.stack([v.image for v in window.views]))
-    pub = publish(None, None, depth, K, T, rgb, cfg)
-    obs, _ = observed_cloud(prepared_depth(depth, cfg.edge_px)[0], K, T, rgb, cfg.spacing_m)
-    planes = find_planes(obs, cfg.plane_config())
-    pts = pub.points.double().numpy()  # view 0's frame
+    pub, planes, pts, world, measured = gated_cloud(window, gt, cfg)
     on_plane = np.zeros(len(pts), bool)
     for normal, offset in planes:
         on_plane |= np.abs(pts @ normal.double().numpy() + offset) < INLIER_M
-    world = pts @ T0[:3, :3].T + T0[:3, 3]
     cams = scoring.region_cameras(window, gt)
-    measured = np.concatenate([backproject_depth(v.depth, Kv, Tv)[0]
-                               for v, Kv, Tv in zip(window.views, gt.K, gt.T_world_cam,
-                                                    strict=True)])  # fmt: skip
     scored = frustum.in_region(world, cams) & frustum.judged(world, judge_frames)
-    completed = nn_distances(world, measured.astype(np.float64)) > 0.05
+    completed = nn_distances(world, measured) > 0.05
     target = gt.points[frustum.in_region(gt.points, cams)].astype(np.float64)
     sample = resample(target, N_EVAL_POINTS, 1)  # the protocol's (frustum_metrics, seed 0)
     masks = {

@@ -36,8 +36,14 @@ TAU = 0.05  # m
 GROUPS = ((0.0, 5.0), (5.0, 10.0), (10.0, 45.0))  # degrees off the axes, (lo, hi]
 
 
-def window_planes(window, gt, judge_frames, cfg: PublishConfig) -> list[tuple]:
-    """(angle off axes, completed points, right ones) of each plane of one window."""
+def gated_cloud(window, gt, cfg: PublishConfig) -> tuple:
+    """Publish one window's gated cloud (observed points and plane points, true poses).
+
+    Returns ``pub`` (the :class:`Published` cloud), ``planes`` (the plane completion's
+    planes of the window's clean observed cloud, view 0's frame), ``pts`` (N, 3) float64
+    the cloud in view 0's frame, ``world`` (N, 3) the same in the world frame, and
+    ``measured`` (M, 3) float64 every valid depth pixel of the window, world frame.
+    """
     T0 = gt.T_world_cam[0]
     T = torch.tensor(np.stack([np.linalg.inv(T0) @ t for t in gt.T_world_cam]),
                      dtype=torch.float32)  # fmt: skip
@@ -45,19 +51,26 @@ def window_planes(window, gt, judge_frames, cfg: PublishConfig) -> list[tuple]:
     K = torch.tensor(np.stack(gt.K), dtype=torch.float32)
     rgb = torch.tensor(np.stack([v.image for v in window.views]))
     pub = publish(None, None, depth, K, T, rgb, cfg)
-    pts = pub.points[~pub.observed].double().numpy()  # view 0's frame
+    obs, _ = observed_cloud(prepared_depth(depth, cfg.edge_px)[0], K, T, rgb, cfg.spacing_m)
+    planes = find_planes(obs, cfg.plane_config())
+    pts = pub.points.double().numpy()
     world = pts @ T0[:3, :3].T + T0[:3, 3]
-    cams = scoring.region_cameras(window, gt)
-    observed = np.concatenate([backproject_depth(v.depth, Kv, Tv)[0]
+    measured = np.concatenate([backproject_depth(v.depth, Kv, Tv)[0]
                                for v, Kv, Tv in zip(window.views, gt.K, gt.T_world_cam,
                                                     strict=True)])  # fmt: skip
+    return pub, planes, pts, world, measured.astype(np.float64)
+
+
+def window_planes(window, gt, judge_frames, cfg: PublishConfig) -> list[tuple]:
+    """(angle off axes, completed points, right ones) of each plane of one window."""
+    pub, planes, pts, world, measured = gated_cloud(window, gt, cfg)  # cfg keeps every plane
+    completed = ~pub.observed.numpy()
+    pts, world = pts[completed], world[completed]
+    cams = scoring.region_cameras(window, gt)
     pool = (frustum.in_region(world, cams) & frustum.judged(world, judge_frames)
-            & (nn_distances(world, observed.astype(np.float64)) > TAU))  # fmt: skip
+            & (nn_distances(world, measured) > TAU))  # fmt: skip
     target = gt.points[frustum.in_region(gt.points, cams)].astype(np.float64)
     right = nn_distances(world, target) < TAU
-    clean_depth = prepared_depth(depth, cfg.edge_px)[0]
-    obs, _ = observed_cloud(clean_depth, K, T, rgb, cfg.spacing_m)
-    planes = find_planes(obs, cfg.plane_config())  # cfg keeps every plane
     if not planes:
         return []
     N = np.stack([n.double().numpy() for n, _ in planes])
