@@ -1,6 +1,7 @@
 """Tests of the RGB-only pose refinement (nova3r_ros.model.pose_rgb) on rendered windows."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,40 @@ def test_a_wrong_pair_alignment_is_outvoted_in_a_window(scene4, monkeypatch):
     assert out.ok.all() and out.anchor[3] != 2
     errs = pairwise_pose_errors(list(out.T_ref_cam), list(T_true))[0]
     assert max(errs) < 5.0, errs
+
+
+DEV = Path(__file__).resolve().parents[2] / "shared/data/7scenes-redkitchen-dev"
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
+@pytest.mark.parametrize("first,tilt_deg", [(0, 30.0), (0, -30.0), (60, 30.0)])
+def test_a_plane_pose_that_the_matches_contradict_is_not_used(first, tilt_deg):
+    """Place a view by its matches where the decoded plane is off.
+
+    Real frames 20 apart, the decoded plane tilted by 30 degrees (as the model's can be on
+    real images): the plane's pose is off; the essential matrix from many matches places
+    the view instead.
+    """
+    from nova3r_ros.core.pointcloud import backproject_depth
+    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+    window, gt = SevenScenesSequence(DEV).window([first, first + 20], known_poses=True)
+    v0 = window.views[0]
+    P = backproject_depth(np.asarray(v0.depth), np.asarray(v0.K), stride=4)[0]
+    P = P[np.random.default_rng(0).choice(len(P), 2048, replace=False)].astype(np.float64)
+    s = float(np.median(np.linalg.norm(P, axis=1)))  # the model's normalised scale
+    P = ((P - P.mean(0)) @ rot([1.0, 0.0, 0.0], tilt_deg).T + P.mean(0)) / s
+    T0_inv = np.linalg.inv(gt.T_world_cam[0])
+    T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
+    T_true[:, :3, 3] /= s
+    head = T_true.copy()
+    head[1, :3, :3] = T_true[1, :3, :3] @ rot([0.0, 1.0, 0.0], 5.7)
+    images, K = [v.image for v in window.views], np.stack([v.K for v in window.views])
+    errs = {}
+    for share in (0.0, RgbPoseConfig().min_match_share):
+        out = refine_rgb_views(head, images, K, P, RgbPoseConfig(min_match_share=share))
+        r, t = pairwise_pose_errors(list(out.T_ref_cam), list(T_true))
+        errs[share] = float(r[0]), float(t[0])
+    assert errs[0.0][1] > 15.0  # the plane's pose, unchecked: translation off
+    checked = errs[RgbPoseConfig().min_match_share]
+    assert checked[0] < 1.5 and checked[1] < 10.0

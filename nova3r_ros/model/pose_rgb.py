@@ -8,12 +8,19 @@ the anchor with the best support wins; a view that fails is tried again, in a se
 from the views placed after it) by :func:`refine_rgb_views`:
 
 1. The dominant plane of the decoded points (RANSAC; the table or floor) gives, with the
-   head's relative pose, a plane homography between the two images. It is aligned by ECC
-   (OpenCV, coarse to fine on grey images at most ``ecc_width`` wide), from the head's
-   guess and from the essential matrix's pose (step 2) when there is one; the best aligned
-   homography (correlation >= ``min_ecc``) is decomposed, the decomposition whose normal
-   matches the decoded plane's is taken, and its translation is scaled by the decoded
-   plane's distance: the model's own geometry fixes the scale, alike for every view.
+   head's relative pose, a plane homography between the two images. From the head's guess
+   and from the essential matrix's pose (step 2) when there is one, the pose is first
+   aligned with its 6 degrees of freedom over that plane and the decoded points nearer
+   than it (the objects; :mod:`.pose_rgb_direct`), then the homography by ECC (OpenCV, the
+   finest ``polish_levels`` levels of grey images at most ``ecc_width`` wide), decomposed
+   (the decomposition whose normal matches the decoded plane's), its translation scaled by
+   the decoded plane's distance: the model's own geometry fixes the scale, alike for every
+   view. The ECC pose replaces the direct one where its normal agrees with the decoded
+   plane's and it correlates at least as well (where it does not agree, the direct pose
+   needs a correlation of ``direct_min_ecc``); the best start counts where its
+   correlation is >= ``min_ecc`` and, where the pair has an essential matrix, the pose
+   explains at least ``min_match_share`` as many matches as its inliers (real images,
+   where the decoded plane can be wrong and the matches are many).
    Where no start aligns, a wider search starts from the head's guess orbited about the
    plane's normal (``wide_orbit_deg``) and rolled about the optical axis
    (``wide_roll_deg``; :func:`.pose_rgb_align.orbit_hypotheses`), with a stricter
@@ -56,6 +63,7 @@ from nova3r_ros.model.pose_rgb_align import (
     orbit_hypotheses,
     point_depth,
 )
+from nova3r_ros.model.pose_rgb_direct import DirectConfig
 
 __all__ = ["RgbPoseConfig", "RgbViewPoses", "dominant_plane", "point_depth", "refine_rgb_views"]
 
@@ -84,6 +92,17 @@ class RgbPoseConfig:
             rotation difference to the head allowed.
         consistency_deg: rotation difference within which a pair agrees with the views'
             placement (step 4; 0 turns the vote off).
+        direct_iters: Gauss-Newton iterations per level (coarsest first) of the direct
+            6-DoF alignment over the decoded plane and objects that precedes the ECC
+            homography (:mod:`.pose_rgb_direct`); empty: ECC alone, on ``ecc_levels``.
+        object_cells, object_margin: the direct alignment's object grid (cells across the
+            image) and the share by which a point must be nearer than the plane.
+        polish_levels: ECC levels (finest first) after the direct alignment.
+        direct_min_ecc: the correlation a direct alignment needs where the ECC after it
+            does not keep the decoded plane's normal (a start stuck off the plane's fit).
+        min_match_share: a plane-placed pose must explain (Sampson distance under
+            ``threshold_px``) at least this share of as many matches as the essential
+            matrix's inliers, where the pair has an essential matrix.
 
     """
 
@@ -108,6 +127,12 @@ class RgbPoseConfig:
     wide_min_ecc: float = 0.7
     wide_max_disagree_deg: float = 50.0
     consistency_deg: float = 5.0
+    direct_iters: tuple[int, ...] = (30, 20, 10)
+    object_cells: int = 32
+    object_margin: float = 0.05
+    polish_levels: int = 2
+    direct_min_ecc: float = 0.9
+    min_match_share: float = 0.7
 
 
 @dataclass
@@ -376,12 +401,25 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
         n_a = out[a][:3, :3].T @ plane[0]
         d_a = plane[1] - plane[0] @ out[a][:3, 3]
         inits = [T_head] + ([_se3(pose.R, pose.t * length)] if pose is not None else [])
+        direct, levels, pts_a = None, cfg.ecc_levels, None
+        if cfg.direct_iters:
+            direct = DirectConfig(tuple(cfg.direct_iters), cfg.object_cells, cfg.object_margin)
+            levels = cfg.polish_levels
+            if points is not None:
+                T_a_ref = np.linalg.inv(out[a])
+                pts_a = points @ T_a_ref[:3, :3].T + T_a_ref[:3, 3]
+        extra = (levels, pts_a, direct, cfg.direct_min_ecc)
         best = align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, cfg.min_ecc,
-                            cfg.max_disagree_deg, cfg.ecc_levels)  # fmt: skip
+                            cfg.max_disagree_deg, *extra)  # fmt: skip
         if best is None and d_a > 0:
             wide = orbit_hypotheses(T_head, n_a, d_a, cfg.wide_orbit_deg, cfg.wide_roll_deg)
             best = align_plane(a, b, wide, n_a, d_a, T_head, greys, S, K, cfg.wide_min_ecc,
-                                cfg.wide_max_disagree_deg, cfg.ecc_levels)  # fmt: skip
+                                cfg.wide_max_disagree_deg, *extra)  # fmt: skip
+        if best is not None and pose is not None:  # the matches' check of the plane pose
+            R, t = best[0], best[1]
+            k_p = int((sampson(R, t / max(np.linalg.norm(t), 1e-12), x_a, x_b) < thr).sum())
+            if k_p < cfg.min_match_share * int(pose.inliers.sum()):
+                best = None
         if best is not None:
             R, t, rho, H = best
             g = guided_matches(feats[a][0], feats[a][1], feats[b][0], feats[b][1], H,

@@ -14,6 +14,8 @@ import math
 import cv2
 import numpy as np
 
+from nova3r_ros.model.pose_rgb_direct import align_direct
+
 
 def angle_deg(R: np.ndarray) -> float:
     """Return the angle (deg) of rotation matrix ``R``."""
@@ -164,26 +166,45 @@ def guided_matches(px_a, d_a, px_b, d_b, H, radius: float) -> np.ndarray:
     return np.column_stack([ia[keep], jb[keep]])
 
 
-def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, levels):
-    """Return (R, t, rho, H) of the best ECC-aligned plane homography from ``inits``, or None.
+def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, levels,
+                points_a=None, direct=None, direct_min_ecc=0.0):  # fmt: skip
+    """Return (R, t, rho, H) of the best aligned plane homography from ``inits``, or None.
 
-    ``inits``: starting poses ``T_b_a`` (4x4); an aligned homography counts when its
-    correlation is at least ``min_ecc``, its decomposition's normal agrees with ``n_a`` and
-    its rotation is within ``max_deg`` of the head's (``T_head``).
+    ``inits``: starting poses ``T_b_a`` (4x4). Each is first aligned with its 6 degrees of
+    freedom over the plane ``n_a . X = d_a`` and ``points_a`` (camera a's decoded points,
+    or None) by :func:`.pose_rgb_direct.align_direct` (``direct``: its config; None skips
+    this step), then its homography by ECC on the finest ``levels`` pyramid levels; the
+    ECC result is decomposed and replaces the direct one where it correlates at least as
+    well and its normal agrees with ``n_a``; where its normal does not agree, the direct
+    one counts only with a correlation of ``direct_min_ecc`` (without the direct step
+    only an agreeing ECC result counts). A result counts when its correlation is at least
+    ``min_ecc`` and its rotation is within ``max_deg`` of the head's (``T_head``).
     """
     best = None
     if d_a <= 0:
         return None
+    S_inv = np.linalg.inv(S)
     for T0 in inits:
-        R0, t0 = T0[:3, :3], T0[:3, 3]
-        H0 = S @ K[b] @ (R0 + np.outer(t0, n_a) / d_a) @ np.linalg.inv(K[a]) @ np.linalg.inv(S)
+        R, t, rho = T0[:3, :3], T0[:3, 3], -1.0
+        if direct is not None:
+            T, rho = align_direct(greys[a], greys[b], S @ K[a], S @ K[b], T0, (n_a, d_a),
+                                  points_a, direct)  # fmt: skip
+            R, t = T[:3, :3], T[:3, 3]
+        H0 = S @ K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a]) @ S_inv
         al = align_homography(greys[a], greys[b], H0, levels)
-        if al is None or al[1] < min_ecc or (best is not None and al[1] <= best[2]):
+        agree = 0.0
+        if al is not None:
+            H = S_inv @ al[0] @ S
+            R_h, t_h, agree = pose_from_homography(H, K[a], K[b], n_a, d_a, R)
+            if agree > 0.9 and al[1] >= rho:
+                R, t, rho = R_h, t_h, al[1]
+        if agree <= 0.9 and rho < direct_min_ecc:
             continue
-        H = np.linalg.inv(S) @ al[0] @ S
-        R, t, agree = pose_from_homography(H, K[a], K[b], n_a, d_a, R0)
-        if agree > 0.9 and angle_deg(R @ T_head[:3, :3].T) <= max_deg:
-            best = (R, t, al[1], H)
+        if rho < min_ecc or (best is not None and rho <= best[2]):
+            continue
+        if angle_deg(R @ T_head[:3, :3].T) <= max_deg:
+            H = K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a])
+            best = (R, t, rho, H)
     return best
 
 
