@@ -51,7 +51,7 @@ def windows(n_views: int, count: int, data: str | None):
         for start in np.linspace(0, len(seq) - 1 - span, count).astype(int):
             idx = [int(start) + i * STRIDE for i in range(n_views)]
             window, gt = seq.window(idx, known_poses=True)
-            yield strip_inputs(window, depth=False, poses=False), list(gt.T_world_cam)
+            yield strip_inputs(window, depth=True, poses=True), list(gt.T_world_cam)
         return
     from nova3r_ros.synth.config import benchmark_config
     from nova3r_ros.synth.generate import generate_window
@@ -59,7 +59,7 @@ def windows(n_views: int, count: int, data: str | None):
     cfg = benchmark_config(n_views, family="tabletop", height=192, width=256)
     for seed in range(SEED, SEED + count):
         window, gt = generate_window(seed, cfg)
-        yield strip_inputs(window, depth=False, poses=False), list(gt.T_world_cam)
+        yield strip_inputs(window, depth=True, poses=True), list(gt.T_world_cam)
 
 
 def time_window(model, window, T_true, head_cfg, args) -> dict[str, float]:

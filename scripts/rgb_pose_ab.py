@@ -63,7 +63,7 @@ def main() -> int:
         secs = {name: [] for name in SETTINGS}
         for seed in range(first, last + 1):
             window, gt = generate_window(seed, synth)
-            inputs = strip_inputs(window, depth=False, poses=False)
+            inputs = strip_inputs(window, depth=True, poses=True)
             head = infer(model, inputs, cfg)
             T, pts = np.stack(head.T_ref_cam), head.points.astype(np.float64)
             images = [v.image for v in inputs.views]

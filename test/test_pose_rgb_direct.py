@@ -85,3 +85,20 @@ def test_inverse_depth_takes_the_objects_nearer_than_the_plane():
     assert inverse_depth(up, *floor, points, 0.1, 0.05) == pytest.approx([-0.3, 0.2])
     box = np.array([[0.0, -0.6, 2.0]])  # in the first ray's cell, 2 m ahead
     assert inverse_depth(up, *floor, box, 0.1, 0.05) == pytest.approx([0.5, 0.2])
+
+
+def test_inverse_depth_ignores_points_off_the_rays_and_non_finite_points():
+    """Skip points that project off the rays' cells.
+
+    A decoded point just ahead of the lens projects far outside the image: no grid over its
+    projection (a crash by memory before), no effect on the rays.
+    """
+    n, d = np.array([0.0, 0.0, 1.0]), 2.0
+    ys, xs = np.mgrid[0:48, 0:64]
+    rays = np.stack([(xs.ravel() - 32) / 50.0, (ys.ravel() - 24) / 50.0, np.ones(48 * 64)], 1)
+    points = np.array([[1.0, 0.5, 2e-6], [np.nan, 0.0, 1.0], [0.0, np.inf, 1.0],
+                       [0.0, 0.0, np.inf], [0.01, 0.01, 1.0]])  # fmt: skip
+    q = inverse_depth(rays, n, d, points, cell=8 / 50.0, margin=0.05)
+    assert np.isfinite(q).all()
+    changed = q != rays @ n / d
+    assert changed.any() and np.allclose(q[changed], 1.0)  # only the point at z = 1

@@ -60,18 +60,17 @@ def inverse_depth(rays: np.ndarray, n: np.ndarray, d: float, points: np.ndarray 
     q = rays @ n / d
     if points is None or not len(points):
         return q
+    k = np.floor(rays[:, :2] / cell).astype(np.int64)
+    lo = k.min(0)
+    shape = k.max(0) - lo + 1  # the rays' cells only: a point that projects elsewhere is out
     P = points[points[:, 2] > 1e-6]
-    if not len(P):
-        return q
-    key = np.floor(P[:, :2] / P[:, 2:] / cell).astype(np.int64)
-    lo = key.min(0)
-    shape = key.max(0) - lo + 1
+    key = np.floor(P[:, :2] / P[:, 2:] / cell)
+    inside = np.all((key >= lo) & (key < lo + shape), axis=1)
+    key, P = key[inside].astype(np.int64) - lo, P[inside]
     zbuf = np.zeros(int(shape[0] * shape[1]))
-    np.maximum.at(zbuf, (key[:, 1] - lo[1]) * shape[0] + key[:, 0] - lo[0], 1.0 / P[:, 2])
-    k = np.floor(rays[:, :2] / cell).astype(np.int64) - lo
-    inside = np.all((k >= 0) & (k < shape), axis=1)
-    q_obj = np.zeros(len(rays))
-    q_obj[inside] = zbuf[k[inside, 1] * shape[0] + k[inside, 0]]
+    np.maximum.at(zbuf, key[:, 1] * shape[0] + key[:, 0], 1.0 / P[:, 2])
+    k -= lo
+    q_obj = zbuf[k[:, 1] * shape[0] + k[:, 0]]
     return np.where(q_obj > np.maximum(q, 0.0) * (1.0 + margin), q_obj, q)
 
 
