@@ -21,8 +21,9 @@ from the views placed after it) by :func:`refine_rgb_views`:
    correlation is >= ``min_ecc`` and, where the pair has an essential matrix, the pose
    explains at least ``min_match_share`` as many matches as its inliers (real images,
    where the decoded plane can be wrong and the matches are many).
-   Where no start aligns, a wider search starts from the head's guess orbited about the
-   plane's normal (``wide_orbit_deg``) and rolled about the optical axis
+   Where no start aligns (and the pair has no essential matrix with ``wide_skip_inliers``
+   inliers), a wider search starts from the head's guess orbited about the plane's normal
+   (``wide_orbit_deg``) and rolled about the optical axis
    (``wide_roll_deg``; :func:`.pose_rgb_align.orbit_hypotheses`), with a stricter
    correlation (``wide_min_ecc``) and a looser head check (``wide_max_disagree_deg``).
    Synthetic scenes (checkerboard tables, little texture) have too few correct feature
@@ -89,7 +90,8 @@ class RgbPoseConfig:
         wide_orbit_deg, wide_roll_deg: the wider search's starting poses (the head's guess
             orbited about the plane's normal, rolled about the optical axis) where no start
             aligned; wide_min_ecc, wide_max_disagree_deg: its correlation needed and its
-            rotation difference to the head allowed.
+            rotation difference to the head allowed; wide_skip_inliers: a pair whose
+            essential matrix has this many inliers skips it (E's pose was a start).
         consistency_deg: rotation difference within which a pair agrees with the views'
             placement (step 4; 0 turns the vote off).
         direct_iters: Gauss-Newton iterations per level (coarsest first) of the direct
@@ -126,6 +128,7 @@ class RgbPoseConfig:
     wide_roll_deg: tuple[float, ...] = (-15.0, 15.0)
     wide_min_ecc: float = 0.7
     wide_max_disagree_deg: float = 50.0
+    wide_skip_inliers: int = 40
     consistency_deg: float = 5.0
     direct_iters: tuple[int, ...] = (30, 20, 10)
     object_cells: int = 32
@@ -409,9 +412,12 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
                 T_a_ref = np.linalg.inv(out[a])
                 pts_a = points @ T_a_ref[:3, :3].T + T_a_ref[:3, 3]
         extra = (levels, pts_a, direct, cfg.direct_min_ecc)
+        # a pair whose E pose is well supported skips the wider search: its E pose was a
+        # start, and a plane pose must explain its matches anyway
+        confident_e = pose is not None and pose.inliers.sum() >= cfg.wide_skip_inliers
         best = align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, cfg.min_ecc,
                             cfg.max_disagree_deg, *extra)  # fmt: skip
-        if best is None and d_a > 0:
+        if best is None and d_a > 0 and not confident_e:
             wide = orbit_hypotheses(T_head, n_a, d_a, cfg.wide_orbit_deg, cfg.wide_roll_deg)
             best = align_plane(a, b, wide, n_a, d_a, T_head, greys, S, K, cfg.wide_min_ecc,
                                 cfg.wide_max_disagree_deg, *extra)  # fmt: skip
