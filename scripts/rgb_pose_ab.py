@@ -7,7 +7,8 @@ setting, so the settings see identical inputs. Prints RRA/RTA@15, AUC@30 and the
 refinement time per setting, as ``nova3r eval`` averages them over windows.
 
 Settings: ``current`` (the defaults) and ``previous`` (ECC alone on every level, no check
-against the essential matrix's matches: before the direct alignment).
+against the essential matrix's matches, the wider search for every pair that needs it:
+before the direct alignment).
 
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST-LAST
            [--views 2 4] [--points 1024] [--steps 4] [--device cpu]
@@ -29,8 +30,8 @@ from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
-SETTINGS = {"current": RgbPoseConfig(),
-            "previous": RgbPoseConfig(direct_iters=(), min_match_share=0.0)}  # fmt: skip
+PREVIOUS = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31)
+SETTINGS = {"current": RgbPoseConfig(), "previous": PREVIOUS}
 KEYS = ("rra@15", "rta@15", "auc@30")
 
 

@@ -192,18 +192,17 @@ def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, le
             R, t = T[:3, :3], T[:3, 3]
         H0 = S @ K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a]) @ S_inv
         al = align_homography(greys[a], greys[b], H0, levels)
-        agree = 0.0
+        agree, H = 0.0, K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a])
         if al is not None:
-            H = S_inv @ al[0] @ S
-            R_h, t_h, agree = pose_from_homography(H, K[a], K[b], n_a, d_a, R)
+            H_ecc = S_inv @ al[0] @ S
+            R_h, t_h, agree = pose_from_homography(H_ecc, K[a], K[b], n_a, d_a, R)
             if agree > 0.9 and al[1] >= rho:
-                R, t, rho = R_h, t_h, al[1]
+                R, t, rho, H = R_h, t_h, al[1], H_ecc
         if agree <= 0.9 and rho < direct_min_ecc:
             continue
         if rho < min_ecc or (best is not None and rho <= best[2]):
             continue
         if angle_deg(R @ T_head[:3, :3].T) <= max_deg:
-            H = K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a])
             best = (R, t, rho, H)
     return best
 
