@@ -1,0 +1,23 @@
+"""scripts/rgb_pose_ab.py refuses bad seed ranges with one line and exit code 2."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "rgb_pose_ab.py"
+
+
+BAD = ["5", "a-b", "10-3", "4-2-1", "1000050-1000060", "999990-1000000"]
+
+
+@pytest.mark.parametrize("seeds", BAD)
+def test_bad_seed_ranges_exit_2_with_one_line(seeds):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(SCRIPT), "--seeds", seeds], capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
