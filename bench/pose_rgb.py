@@ -68,7 +68,7 @@ def time_window(model, window, T_true, head_cfg, args) -> dict[str, float]:
     head = infer(model, window, head_cfg)
     T_head, points = np.stack(head.T_ref_cam), head.points.astype(np.float64)
     images, K = [v.image for v in window.views], np.stack(head.K)
-    row = {"head_ms": median_ms(lambda: infer(model, window, head_cfg), 0, 1)}
+    row = {"head_ms": median_ms(lambda: infer(model, window, head_cfg), 0, args.repeats)}
     for name, cfg in (("refine_ms", RgbPoseConfig()), ("previous_ms", PREVIOUS)):
         row[name] = median_ms(lambda c=cfg: refine_rgb_views(T_head, images, K, points, c),
                               args.warmup, args.repeats)  # fmt: skip
