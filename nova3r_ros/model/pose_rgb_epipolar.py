@@ -1,0 +1,147 @@
+"""Two-view epipolar geometry from feature matches for :mod:`.pose_rgb` (RGB-only windows).
+
+Matches are normalised image coordinates (N, 2) of views a and b; a relative pose is
+``x_b = R x_a + t`` (camera a's points into camera b) with unit ``t``. Ratio-test SIFT
+matching, Sampson distances, triangulation, the essential matrix by MAGSAC++ with the
+decomposition nearest the camera head's rotation, and its Gauss-Newton refinement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from nova3r_ros.model.pose_rgb_align import angle_deg
+
+
+def _skew(t: np.ndarray) -> np.ndarray:
+    return np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]], dtype=np.float64)
+
+
+def match(d_a: np.ndarray | None, d_b: np.ndarray | None, ratio: float) -> np.ndarray:
+    """Return ratio-test matches (M, 2) as (index in a, index in b), one per b keypoint."""
+    if d_a is None or d_b is None or len(d_a) < 2 or len(d_b) < 2:
+        return np.zeros((0, 2), np.int64)
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(d_a, d_b, k=2)
+    good = [p for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
+    m = np.int64([(p[0].queryIdx, p[0].trainIdx) for p in good]).reshape(-1, 2)
+    _, first = np.unique(m[:, 1], return_index=True)  # one match per b keypoint
+    return m[np.sort(first)]
+
+
+def normalise(px: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Return pixel coordinates (N, 2) as normalised image coordinates of intrinsics K."""
+    return (px - K[:2, 2]) / np.diag(K)[:2]
+
+
+def sampson(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
+    """Return Sampson distances of normalised matches ``x_a`` <-> ``x_b`` (N, 2).
+
+    The epipolar geometry is that of ``x_b = R x_a + t`` (camera a's points into b).
+    """
+    E = _skew(t) @ R
+    a = np.column_stack([x_a, np.ones(len(x_a))])
+    b = np.column_stack([x_b, np.ones(len(x_b))])
+    Ea, Etb = a @ E.T, b @ E
+    num = np.einsum("ij,ij->i", b, Ea)
+    den = Ea[:, 0] ** 2 + Ea[:, 1] ** 2 + Etb[:, 0] ** 2 + Etb[:, 1] ** 2
+    return np.abs(num) / np.sqrt(np.maximum(den, 1e-18))
+
+
+def triangulate(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
+    """Triangulate normalised matches into camera a's frame (N, 3); x_b = R x_a + t."""
+    if not len(x_a):
+        return np.zeros((0, 3))
+    X = cv2.triangulatePoints(np.eye(3, 4), np.column_stack([R, t]), x_a.T, x_b.T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (X[:3] / X[3]).T
+
+
+def _front(R: np.ndarray, t: np.ndarray, X: np.ndarray) -> np.ndarray:
+    z_b = X @ R[2] + t[2]
+    return np.isfinite(X).all(1) & (X[:, 2] > 0) & (z_b > 0)
+
+
+def _gauss_newton(R, t, x_a, x_b, iters: int = 5):
+    """Refine (R, unit t) on inlier matches by Gauss-Newton on Sampson errors (numeric J)."""
+
+    def residual(p):
+        Rp = cv2.Rodrigues(p[:3])[0] @ R
+        tp = t + p[3:]
+        tp = tp / np.linalg.norm(tp)
+        E = _skew(tp) @ Rp
+        a = np.column_stack([x_a, np.ones(len(x_a))])
+        b = np.column_stack([x_b, np.ones(len(x_b))])
+        Ea, Etb = a @ E.T, b @ E
+        den = Ea[:, 0] ** 2 + Ea[:, 1] ** 2 + Etb[:, 0] ** 2 + Etb[:, 1] ** 2
+        return np.einsum("ij,ij->i", b, Ea) / np.sqrt(np.maximum(den, 1e-18))
+
+    for _ in range(iters):
+        r0 = residual(np.zeros(6))
+        J = np.empty((len(r0), 6))
+        for k in range(6):
+            d = np.zeros(6)
+            d[k] = 1e-6
+            J[:, k] = (residual(d) - r0) / 1e-6
+        step = np.linalg.lstsq(J.T @ J + 1e-9 * np.eye(6), -J.T @ r0, rcond=None)[0]
+        if not np.isfinite(step).all() or float(np.sum(residual(step) ** 2)) >= float(r0 @ r0):
+            break
+        R = cv2.Rodrigues(step[:3])[0] @ R
+        t = (t + step[3:]) / np.linalg.norm(t + step[3:])
+    return R, t
+
+
+def _inliers(R, t, x_a, x_b, threshold: float) -> np.ndarray:
+    inl = sampson(R, t, x_a, x_b) < threshold
+    X = triangulate(R, t, x_a[inl], x_b[inl])
+    inl[np.flatnonzero(inl)[~_front(R, t, X)]] = False
+    return inl
+
+
+def _local_opt(R, t, x_a, x_b, threshold: float, rounds: int = 3):
+    """Alternate inliers (Sampson < 2x then 1x ``threshold``, in front) and Gauss-Newton."""
+    for k in range(rounds):
+        inl = _inliers(R, t, x_a, x_b, threshold * (2.0 if k == 0 else 1.0))
+        if inl.sum() < 6:
+            break
+        R, t = _gauss_newton(R, t, x_a[inl], x_b[inl])
+    return R, t, _inliers(R, t, x_a, x_b, threshold)
+
+
+@dataclass
+class PairPose:
+    """Relative pose of view b in view a: ``x_b = R x_a + t`` (|t| = 1), and its support."""
+
+    R: np.ndarray
+    t: np.ndarray
+    inliers: np.ndarray  # bool over the pair's matches
+    disagree_deg: float
+
+
+def pair_pose(x_a, x_b, R_head, t_head, threshold: float) -> PairPose | None:
+    """Estimate the pose from normalised matches (N, 2) by E, decomposition nearest the head's.
+
+    ``R_head``, ``t_head``: the camera head's ``x_b = R x_a + t``; ``threshold`` in
+    normalised units. None when RANSAC finds no model.
+    """
+    if len(x_a) < 5:
+        return None
+    th = t_head / max(np.linalg.norm(t_head), 1e-12)
+    cands = [_local_opt(R_head, th, x_a, x_b, threshold)]  # the prior, refined on its inliers
+    E, mask = cv2.findEssentialMat(x_a, x_b, np.eye(3), cv2.USAC_MAGSAC, 0.999, threshold)
+    if E is not None and E.shape == (3, 3) and mask is not None:
+        inl = mask.ravel() > 0
+        R1, R2, t = cv2.decomposeEssentialMat(E)
+        sols = []
+        for R in (R1, R2):
+            for sign in (1.0, -1.0):
+                X = triangulate(R, sign * t.ravel(), x_a[inl], x_b[inl])
+                sols.append((int(_front(R, sign * t.ravel(), X).sum()), R, sign * t.ravel()))
+        most = max(c[0] for c in sols)
+        eligible = [c for c in sols if c[0] >= 0.9 * most]
+        _, R, t = min(eligible, key=lambda c: angle_deg(c[1] @ R_head.T) - 1e-3 * (c[2] @ th))
+        cands.append(_local_opt(R, t, x_a, x_b, threshold))
+    R, t, inl = max(cands, key=lambda c: int(c[2].sum()))
+    return PairPose(R, t, inl, angle_deg(R @ R_head.T))
