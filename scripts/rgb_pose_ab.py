@@ -26,12 +26,11 @@ from nova3r_ros.eval import metrics
 from nova3r_ros.eval.run import strip_inputs
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
-from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
+from nova3r_ros.model.pose_rgb import ECC_ONLY, RgbPoseConfig, refine_rgb_views
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
-PREVIOUS = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31)
-SETTINGS = {"current": RgbPoseConfig(), "previous": PREVIOUS}
+SETTINGS = {"current": RgbPoseConfig(), "previous": ECC_ONLY}
 KEYS = ("rra@15", "rta@15", "auc@30")
 
 

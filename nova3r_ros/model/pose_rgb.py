@@ -72,7 +72,8 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     triangulate,
 )
 
-__all__ = ["RgbPoseConfig", "RgbViewPoses", "dominant_plane", "point_depth", "refine_rgb_views"]
+__all__ = ["ECC_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane", "point_depth",
+           "refine_rgb_views"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,13 @@ class RgbPoseConfig:
     polish_levels: int = 2
     direct_min_ecc: float = 0.9
     min_match_share: float = 0.7
+
+
+#: The settings before the direct alignment (session 19): the plane homography by ECC alone
+#: on every level, no check against the essential matrix's matches, the wider search for
+#: every pair that needs it. RGB-D placement (:mod:`.pose_rgbd`) uses them; the benchmark
+#: and the A/B script compare against them.
+ECC_ONLY = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31)
 
 
 @dataclass

@@ -29,14 +29,14 @@ import torch
 
 from nova3r_ros.core.pointcloud import backproject_depth
 from nova3r_ros.model.pose_refine import RefineConfig
-from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
+from nova3r_ros.model.pose_rgb import ECC_ONLY, RgbPoseConfig, refine_rgb_views
 from nova3r_ros.model.pose_views import CHAIN, ViewPoses, align_links, strided_depth
 
 #: The RGB refinement's settings here: the plane homography by ECC alone. The direct
 #: alignment of RGB-only windows (:mod:`.pose_rgb_direct`) is for the model's decoded
 #: geometry; with view 0's measured depth as the plane it placed the views of a synthetic
 #: handheld 2-camera bag worse (ATE 1.43 against 0.70 cm, session 19).
-RGBD_PLACEMENT = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31)
+RGBD_PLACEMENT = ECC_ONLY
 MAX_PLANE_POINTS = 20_000  # view 0's depth points given to the plane fit (subsampled)
 #: The depth check at the image pose: no ICP step (a plane would slide onto any plane),
 #: inliers within 5 cm at stride 4 of the refinement's depth (about REFINE_WIDTH px wide).
