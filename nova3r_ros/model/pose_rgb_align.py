@@ -14,7 +14,7 @@ import math
 import cv2
 import numpy as np
 
-from nova3r_ros.model.pose_rgb_direct import align_direct
+from nova3r_ros.model.pose_rgb_direct import align_direct, direct_levels
 
 
 def angle_deg(R: np.ndarray) -> float:
@@ -184,15 +184,16 @@ def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, le
     if d_a <= 0:
         return None
     S_inv = np.linalg.inv(S)
+    args = (greys[a], greys[b], S @ K[a], S @ K[b])
+    pyramid = None if direct is None else direct_levels(*args, (n_a, d_a), points_a, direct)
     for T0 in inits:
         R, t, rho = T0[:3, :3], T0[:3, 3], -1.0
         if direct is not None:
-            T, rho = align_direct(greys[a], greys[b], S @ K[a], S @ K[b], T0, (n_a, d_a),
-                                  points_a, direct)  # fmt: skip
+            T, rho = align_direct(*args, T0, (n_a, d_a), points_a, direct, pyramid)
             R, t = T[:3, :3], T[:3, 3]
-        H0 = S @ K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a]) @ S_inv
-        al = align_homography(greys[a], greys[b], H0, levels)
-        agree, H = 0.0, K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a])
+        H = K[b] @ (R + np.outer(t, n_a) / d_a) @ np.linalg.inv(K[a])
+        al = align_homography(greys[a], greys[b], S @ H @ S_inv, levels)
+        agree = 0.0
         if al is not None:
             H_ecc = S_inv @ al[0] @ S
             R_h, t_h, agree = pose_from_homography(H_ecc, K[a], K[b], n_a, d_a, R)

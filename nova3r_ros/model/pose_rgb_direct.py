@@ -142,10 +142,30 @@ class _Level:
         return J.T @ J, J.T @ r
 
 
+def direct_levels(grey_a: np.ndarray, grey_b: np.ndarray, K_a: np.ndarray, K_b: np.ndarray,
+                  plane: tuple[np.ndarray, float], points_a: np.ndarray | None = None,
+                  config: DirectConfig | None = None) -> list[_Level]:  # fmt: skip
+    """Return the pyramid levels (coarsest first) of a view pair, for :func:`align_direct`.
+
+    They depend on the pair, the plane and the points only, not on the starting pose: a
+    caller aligning from several starts builds them once. Arguments as :func:`align_direct`.
+    """
+    cfg = config or DirectConfig()
+    pyr_a, pyr_b = [grey_a], [grey_b]
+    for _ in range(len(cfg.iters) - 1):
+        pyr_a.append(cv2.pyrDown(pyr_a[-1]))
+        pyr_b.append(cv2.pyrDown(pyr_b[-1]))
+    out = []
+    for A, B in zip(pyr_a[::-1], pyr_b[::-1], strict=True):
+        f = A.shape[1] / grey_a.shape[1]
+        out.append(_Level(A, B, _level(K_a, f), _level(K_b, f), plane, points_a, cfg))
+    return out
+
+
 def align_direct(grey_a: np.ndarray, grey_b: np.ndarray, K_a: np.ndarray, K_b: np.ndarray,
                  T_b_a: np.ndarray, plane: tuple[np.ndarray, float],
-                 points_a: np.ndarray | None = None,
-                 config: DirectConfig | None = None) -> tuple[np.ndarray, float]:  # fmt: skip
+                 points_a: np.ndarray | None = None, config: DirectConfig | None = None,
+                 levels: list[_Level] | None = None) -> tuple[np.ndarray, float]:  # fmt: skip
     """Align view b to view a over the plane and the objects; return (T_b_a, correlation).
 
     Args:
@@ -155,6 +175,7 @@ def align_direct(grey_a: np.ndarray, grey_b: np.ndarray, K_a: np.ndarray, K_b: n
         plane: (n, d), the plane ``n . X = d`` in camera a's frame, d > 0, same scale.
         points_a: (M, 3) decoded points in camera a's frame (None: the plane alone).
         config: :class:`DirectConfig` (defaults if None).
+        levels: :func:`direct_levels` of these arguments, if already built.
 
     Returns:
         The aligned (4, 4) ``T_b_a`` and its correlation at full size (-1 where too few
@@ -162,18 +183,13 @@ def align_direct(grey_a: np.ndarray, grey_b: np.ndarray, K_a: np.ndarray, K_b: n
 
     """
     cfg = config or DirectConfig()
+    if levels is None:
+        levels = direct_levels(grey_a, grey_b, K_a, K_b, plane, points_a, cfg)
     R, t = np.asarray(T_b_a, np.float64)[:3, :3].copy(), np.asarray(T_b_a, np.float64)[:3, 3]
-    n_levels = len(cfg.iters)
-    pyr_a, pyr_b = [grey_a], [grey_b]
-    for _ in range(n_levels - 1):
-        pyr_a.append(cv2.pyrDown(pyr_a[-1]))
-        pyr_b.append(cv2.pyrDown(pyr_b[-1]))
     rho = -1.0
-    for lvl in range(n_levels - 1, -1, -1):
-        f = pyr_a[lvl].shape[1] / grey_a.shape[1]
-        L = _Level(pyr_a[lvl], pyr_b[lvl], _level(K_a, f), _level(K_b, f), plane, points_a, cfg)
+    for L, iters in zip(levels, cfg.iters, strict=True):
         rho, lam = L.correlation(R, t), 1e-3
-        for _ in range(cfg.iters[n_levels - 1 - lvl]):
+        for _ in range(iters):
             eq = L.normal_equations(R, t)
             if eq is None:
                 break
