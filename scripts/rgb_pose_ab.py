@@ -6,9 +6,10 @@ points then go through :func:`nova3r_ros.model.pose_rgb.refine_rgb_views` with e
 setting, so the settings see identical inputs. Prints RRA/RTA@15, AUC@30 and the mean
 refinement time per setting, as ``nova3r eval`` averages them over windows.
 
-Settings: ``current`` (the defaults) and ``previous`` (ECC alone on every level, no check
-against the essential matrix's matches, the wider search for every pair that needs it:
-before the direct alignment).
+Settings: ``current`` (the defaults), ``pairs`` (the pairwise placement without the joint
+refinement of all views and the plane's normal: session 19's settings) and ``previous``
+(ECC alone on every level, no check against the essential matrix's matches, the wider
+search for every pair that needs it: before the direct alignment).
 
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST-LAST
            [--views 2 4] [--points 1024] [--steps 4] [--device cpu]
@@ -26,11 +27,11 @@ from nova3r_ros.eval import metrics
 from nova3r_ros.eval.run import strip_inputs
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
-from nova3r_ros.model.pose_rgb import ECC_ONLY, RgbPoseConfig, refine_rgb_views
+from nova3r_ros.model.pose_rgb import ECC_ONLY, PAIRS_ONLY, RgbPoseConfig, refine_rgb_views
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
-SETTINGS = {"current": RgbPoseConfig(), "previous": ECC_ONLY}
+SETTINGS = {"current": RgbPoseConfig(), "pairs": PAIRS_ONLY, "previous": ECC_ONLY}
 KEYS = ("rra@15", "rta@15", "auc@30")
 
 

@@ -248,3 +248,37 @@ def test_a_plane_pose_that_the_matches_contradict_is_not_used(first, tilt_deg):
     assert errs[0.0][1] > 15.0  # the plane's pose, unchecked: translation off
     checked = errs[RgbPoseConfig().min_match_share]
     assert checked[0] < 1.5 and checked[1] < 10.0
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
+@pytest.mark.parametrize("tilt_deg", [0.0, 30.0])
+def test_a_joint_refinement_that_loses_the_matches_is_not_kept(tilt_deg):
+    """Keep the pairwise poses of real frames where the joint refinement loses the matches.
+
+    Three real frames 15 apart; a kitchen is not one plane, so the joint refinement over
+    the dominant plane (measured, or tilted as the model's can be) moves the views off,
+    and the matches' check keeps the pairwise placement.
+    """
+    from nova3r_ros.core.pointcloud import backproject_depth
+    from nova3r_ros.model.pose_rgb import PAIRS_ONLY
+    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+    window, gt = SevenScenesSequence(DEV).window([0, 15, 30], known_poses=True)
+    v0 = window.views[0]
+    P = backproject_depth(np.asarray(v0.depth), np.asarray(v0.K), stride=4)[0]
+    P = P[np.random.default_rng(0).choice(len(P), 2048, replace=False)].astype(np.float64)
+    s = float(np.median(np.linalg.norm(P, axis=1)))
+    P = ((P - P.mean(0)) @ rot([1.0, 0.0, 0.0], tilt_deg).T + P.mean(0)) / s
+    T0_inv = np.linalg.inv(gt.T_world_cam[0])
+    T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
+    T_true[:, :3, 3] /= s
+    head = T_true.copy()
+    head[1, :3, :3] = T_true[1, :3, :3] @ rot([0.0, 1.0, 0.0], 5.7)
+    head[2, :3, :3] = T_true[2, :3, :3] @ rot([1.0, 0.0, 0.0], 5.7)
+    images, K = [v.image for v in window.views], np.stack([v.K for v in window.views])
+    unchecked = refine_rgb_views(head, images, K, P, RgbPoseConfig(joint_min_match_ratio=0.0))
+    assert min(pairwise_pose_errors(list(unchecked.T_ref_cam), list(T_true))[1]) > 15.0
+    pairs = refine_rgb_views(head, images, K, P, PAIRS_ONLY)
+    out = refine_rgb_views(head, images, K, P)
+    assert np.array_equal(out.T_ref_cam, pairs.T_ref_cam)
+    assert max(pairwise_pose_errors(list(out.T_ref_cam), list(T_true))[0]) < 1.5

@@ -45,10 +45,17 @@ from the views placed after it) by :func:`refine_rgb_views`:
    (:func:`.pose_rgb_align.consistent_tree`): the views are re-placed along the tree of
    pairs from view 0 with the most pairs within ``consistency_deg`` of its rotations, the
    shallowest on a tie (errors add up along chains of pairs).
+5. With 3 or more views placed, their poses and the decoded plane's normal are refined
+   together against every pair's image alignment (:mod:`.pose_rgb_joint`; the decoded
+   normal is a few degrees off and tilts every pair placed over it). The result is kept
+   only where every pair of placed views still explains ``joint_min_match_ratio`` of the
+   feature matches its earlier poses explained (on real images the decoded plane can be
+   far off, and the matches are many).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -71,9 +78,10 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     sampson,
     triangulate,
 )
+from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
 
-__all__ = ["ECC_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane", "point_depth",
-           "refine_rgb_views"]  # fmt: skip
+__all__ = ["ECC_ONLY", "PAIRS_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane",
+           "point_depth", "refine_rgb_views"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,13 @@ class RgbPoseConfig:
         min_match_share: a plane-placed pose must explain (Sampson distance under
             ``threshold_px``) at least this share of as many matches as the essential
             matrix's inliers, where the pair has an essential matrix.
+        joint_iters: iterations per level (coarsest first) of the joint refinement of
+            all placed views and the plane's normal (step 5, :mod:`.pose_rgb_joint`; 3 or
+            more views placed); empty: off.
+        joint_min_match_ratio: the joint refinement is kept only where every pair of
+            placed views whose poses explained ``min_inliers`` or more matches before
+            explains at least this share of them after (real images, where the decoded
+            plane can be wrong and the matches are many).
 
     """
 
@@ -143,13 +158,19 @@ class RgbPoseConfig:
     polish_levels: int = 2
     direct_min_ecc: float = 0.9
     min_match_share: float = 0.7
+    joint_iters: tuple[int, ...] = (20, 10, 10)
+    joint_min_match_ratio: float = 0.5
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
 #: on every level, no check against the essential matrix's matches, the wider search for
-#: every pair that needs it. RGB-D placement (:mod:`.pose_rgbd`) uses them; the benchmark
-#: and the A/B script compare against them.
-ECC_ONLY = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31)
+#: every pair that needs it, no joint refinement. RGB-D placement (:mod:`.pose_rgbd`) uses
+#: them; the benchmark and the A/B script compare against them.
+ECC_ONLY = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31,
+                         joint_iters=())  # fmt: skip
+
+#: The pairwise placement alone, without the joint refinement (session 19's settings).
+PAIRS_ONLY = RgbPoseConfig(joint_iters=())
 
 
 @dataclass
@@ -257,6 +278,8 @@ def refine_rgb_views(
         ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, by_plane
     if V >= 3 and cfg.consistency_deg > 0:
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
+    if cfg.joint_iters and ok.sum() >= 3 and plane is not None and plane[2] >= cfg.min_plane_share:
+        out = _joint(out, ok, feats, greys, S, K, plane, points, cfg)
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0
@@ -329,6 +352,32 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
             length, by_points = float(np.median(z_pts[good] / z_tri[good])), True
     score = min(1.0, k / (5 * cfg.min_inliers))
     return score, a, _se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
+
+
+def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
+    """Return the poses refined jointly with the plane's normal (step 5 of the module).
+
+    ``P`` itself where the refinement loses the pairs' feature matches.
+    """
+    res = refine_joint(P, greys, np.array([S @ k for k in K]), plane[:2], points, ok,
+                       JointConfig(iters=tuple(cfg.joint_iters)))  # fmt: skip
+    for a, b in itertools.combinations(np.flatnonzero(ok), 2):
+        m = match(feats[a][1], feats[b][1], cfg.ratio)
+        if len(m) < cfg.min_inliers:
+            continue
+        x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
+        thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
+        before, after = (_explained(Q, a, b, x_a, x_b, thr) for Q in (P, res.T_ref_cam))
+        if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
+            return P
+    return res.T_ref_cam
+
+
+def _explained(P, a, b, x_a, x_b, thr) -> int:
+    """Return how many matches (normalised x_a, x_b) the poses ``P`` of a and b explain."""
+    T = np.linalg.inv(P[b]) @ P[a]
+    t = T[:3, 3] / max(float(np.linalg.norm(T[:3, 3])), 1e-12)
+    return int((sampson(T[:3, :3], t, x_a, x_b) < thr).sum())
 
 
 def _se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:
