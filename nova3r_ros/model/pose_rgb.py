@@ -360,7 +360,8 @@ def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
     ``P`` itself where the refinement loses the pairs' feature matches.
     """
     res = refine_joint(P, greys, np.array([S @ k for k in K]), plane[:2], points, ok,
-                       JointConfig(iters=tuple(cfg.joint_iters)))  # fmt: skip
+                       JointConfig(iters=tuple(cfg.joint_iters), object_cells=cfg.object_cells,
+                                   object_margin=cfg.object_margin))  # fmt: skip
     for a, b in itertools.combinations(np.flatnonzero(ok), 2):
         m = match(feats[a][1], feats[b][1], cfg.ratio)
         if len(m) < cfg.min_inliers:
