@@ -157,7 +157,10 @@ class _Problem:
         return M
 
     def pair(self, Va, Vb, T, n, a, b, cell, jac):
-        """Return pair (a, b)'s (loss, [J^T W J, J^T W r] in its local parameters) or None.
+        """Return the loss of a pair and its normal equations in its own parameters, or None.
+
+        The pair (a, b) warps view a into view b; the normal equations are
+        (J^T W J, J^T W r), or None without ``jac``.
 
         Local parameters: rotation w and translation dt of ``T_b_a`` (``R <- exp(w) R``,
         ``t <- exp(w) t + dt``), then the plane in camera a (dn_a (3), dd_a).
