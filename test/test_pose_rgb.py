@@ -216,19 +216,18 @@ def test_a_wrong_pair_alignment_is_outvoted_in_a_window(scene4, monkeypatch):
 DEV = Path(__file__).resolve().parents[2] / "shared/data/7scenes-redkitchen-dev"
 
 
-@pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
-@pytest.mark.parametrize("first,tilt_deg", [(0, 30.0), (0, -30.0), (60, 30.0)])
-def test_a_plane_pose_that_the_matches_contradict_is_not_used(first, tilt_deg):
-    """Place a view by its matches where the decoded plane is off.
+def real_frames(frames, tilt_deg):
+    """Return images, K, view 0's measured points, true poses and a head guess of dev frames.
 
-    Real frames 20 apart, the decoded plane tilted by 30 degrees (as the model's can be on
-    real images): the plane's pose is off; the essential matrix from many matches places
-    the view instead.
+    The points (2048, view 0's frame) and the translations are divided by the points'
+    median distance (the model's normalised scale); the points are tilted by ``tilt_deg``
+    about the x axis through their centroid (a decoded plane off by that much). The head
+    guess turns views 1 and 2 by 5.7 degrees (about y and x).
     """
     from nova3r_ros.core.pointcloud import backproject_depth
     from nova3r_ros.synth.sevenscenes import SevenScenesSequence
 
-    window, gt = SevenScenesSequence(DEV).window([first, first + 20], known_poses=True)
+    window, gt = SevenScenesSequence(DEV).window(frames, known_poses=True)
     v0 = window.views[0]
     P = backproject_depth(np.asarray(v0.depth), np.asarray(v0.K), stride=4)[0]
     P = P[np.random.default_rng(0).choice(len(P), 2048, replace=False)].astype(np.float64)
@@ -238,8 +237,22 @@ def test_a_plane_pose_that_the_matches_contradict_is_not_used(first, tilt_deg):
     T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
     T_true[:, :3, 3] /= s
     head = T_true.copy()
-    head[1, :3, :3] = T_true[1, :3, :3] @ rot([0.0, 1.0, 0.0], 5.7)
+    for v, axis in zip(range(1, len(head)), ([0.0, 1.0, 0.0], [1.0, 0.0, 0.0]), strict=False):
+        head[v, :3, :3] = T_true[v, :3, :3] @ rot(axis, 5.7)
     images, K = [v.image for v in window.views], np.stack([v.K for v in window.views])
+    return images, K, P, T_true, head
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
+@pytest.mark.parametrize("first,tilt_deg", [(0, 30.0), (0, -30.0), (60, 30.0)])
+def test_a_plane_pose_that_the_matches_contradict_is_not_used(first, tilt_deg):
+    """Place a view by its matches where the decoded plane is off.
+
+    Real frames 20 apart, the decoded plane tilted by 30 degrees (as the model's can be on
+    real images): the plane's pose is off; the essential matrix from many matches places
+    the view instead.
+    """
+    images, K, P, T_true, head = real_frames([first, first + 20], tilt_deg)
     errs = {}
     for share in (0.0, RgbPoseConfig().min_match_share):
         out = refine_rgb_views(head, images, K, P, RgbPoseConfig(min_match_share=share))
@@ -259,23 +272,9 @@ def test_a_joint_refinement_that_loses_the_matches_is_not_kept(tilt_deg):
     the dominant plane (measured, or tilted as the model's can be) moves the views off,
     and the matches' check keeps the pairwise placement.
     """
-    from nova3r_ros.core.pointcloud import backproject_depth
     from nova3r_ros.model.pose_rgb import PAIRS_ONLY
-    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
 
-    window, gt = SevenScenesSequence(DEV).window([0, 15, 30], known_poses=True)
-    v0 = window.views[0]
-    P = backproject_depth(np.asarray(v0.depth), np.asarray(v0.K), stride=4)[0]
-    P = P[np.random.default_rng(0).choice(len(P), 2048, replace=False)].astype(np.float64)
-    s = float(np.median(np.linalg.norm(P, axis=1)))
-    P = ((P - P.mean(0)) @ rot([1.0, 0.0, 0.0], tilt_deg).T + P.mean(0)) / s
-    T0_inv = np.linalg.inv(gt.T_world_cam[0])
-    T_true = np.stack([T0_inv @ T for T in gt.T_world_cam])
-    T_true[:, :3, 3] /= s
-    head = T_true.copy()
-    head[1, :3, :3] = T_true[1, :3, :3] @ rot([0.0, 1.0, 0.0], 5.7)
-    head[2, :3, :3] = T_true[2, :3, :3] @ rot([1.0, 0.0, 0.0], 5.7)
-    images, K = [v.image for v in window.views], np.stack([v.K for v in window.views])
+    images, K, P, T_true, head = real_frames([0, 15, 30], tilt_deg)
     unchecked = refine_rgb_views(head, images, K, P, RgbPoseConfig(joint_min_match_ratio=0.0))
     assert min(pairwise_pose_errors(list(unchecked.T_ref_cam), list(T_true))[1]) > 15.0
     pairs = refine_rgb_views(head, images, K, P, PAIRS_ONLY)

@@ -330,7 +330,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
                                 cfg.wide_max_disagree_deg, *extra)  # fmt: skip
         if best is not None and pose is not None:  # the matches' check of the plane pose
             R, t = best[0], best[1]
-            k_p = int((sampson(R, t / max(np.linalg.norm(t), 1e-12), x_a, x_b) < thr).sum())
+            k_p = _explained(R, t, x_a, x_b, thr)
             if k_p < cfg.min_match_share * int(pose.inliers.sum()):
                 best = None
         if best is not None:
@@ -368,17 +368,26 @@ def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
             continue
         x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
         thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
-        before, after = (_explained(Q, a, b, x_a, x_b, thr) for Q in (P, res.T_ref_cam))
+        before, after = (_explained(*_relative(Q, a, b), x_a, x_b, thr)
+                         for Q in (P, res.T_ref_cam))  # fmt: skip
         if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
             return P
     return res.T_ref_cam
 
 
-def _explained(P, a, b, x_a, x_b, thr) -> int:
-    """Return how many matches (normalised x_a, x_b) the poses ``P`` of a and b explain."""
+def _relative(P, a, b):
+    """Return (R, t) of view b in view a (``x_b = R x_a + t``) from camera-to-ref poses."""
     T = np.linalg.inv(P[b]) @ P[a]
-    t = T[:3, 3] / max(float(np.linalg.norm(T[:3, 3])), 1e-12)
-    return int((sampson(T[:3, :3], t, x_a, x_b) < thr).sum())
+    return T[:3, :3], T[:3, 3]
+
+
+def _explained(R, t, x_a, x_b, thr) -> int:
+    """Return how many matches (normalised x_a, x_b) the pose ``x_b = R x_a + t`` explains.
+
+    A match is explained where its Sampson distance is under ``thr`` (normalised units).
+    """
+    t = t / max(float(np.linalg.norm(t)), 1e-12)
+    return int((sampson(R, t, x_a, x_b) < thr).sum())
 
 
 def _se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:
