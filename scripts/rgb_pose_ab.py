@@ -11,13 +11,25 @@ refinement of all views and the plane's normal: session 19's settings) and ``pre
 (ECC alone on every level, no check against the essential matrix's matches, the wider
 search for every pair that needs it: before the direct alignment).
 
+``--settings`` picks which to run; ``--define NAME=JSON`` adds a setting of
+:class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g. ``nojoint={"joint_iters":
+[]}``). ``--jobs N`` spreads the windows over N worker processes (each loads the model on
+``--device`` and runs one CPU thread); ``--per-window FILE`` writes one JSON line per
+window and setting (seed, views, setting, the metrics, seconds, the views' checks, and per
+pair of views in ``metrics.pairwise_pose_errors``' order: the true rotation between them,
+the head's and the refined rotation and translation-direction errors, in degrees).
+
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST-LAST
-           [--views 2 4] [--points 1024] [--steps 4] [--device cpu]
+           [--views 2 4] [--points 1024] [--steps 4] [--device cpu] [--jobs 1]
+           [--per-window FILE] [--settings current pairs previous] [--define NAME=JSON]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import multiprocessing
 import sys
 import time
 
@@ -33,17 +45,81 @@ from nova3r_ros.synth.generate import generate_window
 
 SETTINGS = {"current": RgbPoseConfig(), "pairs": PAIRS_ONLY, "previous": ECC_ONLY}
 KEYS = ("rra@15", "rta@15", "auc@30")
+_WORKER: dict = {}
+
+
+def _start_worker(device, points, steps, threads, settings) -> None:
+    """Load the model once per process (``threads``: CPU threads of torch and OpenCV)."""
+    _WORKER["settings"] = settings
+    if threads is not None:
+        import cv2
+        import torch
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+    _WORKER["model"] = load_checkpoint(PACKAGED_CHECKPOINT, device)
+    _WORKER["cfg"] = InferenceConfig(n_points=points, steps=steps, seed=0, refine_poses=False)
+
+
+def score_window(task: tuple[int, int]) -> list[dict]:
+    """Return one record per setting for the window of ``seed`` with ``V`` views."""
+    seed, V = task
+    synth = benchmark_config(V, family="tabletop", height=192, width=256)
+    window, gt = generate_window(seed, synth)
+    inputs = strip_inputs(window, depth=True, poses=True)
+    head = infer(_WORKER["model"], inputs, _WORKER["cfg"])
+    T, pts = np.stack(head.T_ref_cam), head.points.astype(np.float64)
+    images = [v.image for v in inputs.views]
+    head_rot, head_trans = metrics.pairwise_pose_errors(list(T), list(gt.T_world_cam))
+    apart = metrics.pairwise_pose_errors([np.eye(4)] * V, list(gt.T_world_cam))[0]
+    records = []
+    for name, setting in _WORKER["settings"].items():
+        t0 = time.perf_counter()
+        out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
+        secs = time.perf_counter() - t0
+        score = metrics.pose_metrics(list(out.T_ref_cam), gt.T_world_cam)
+        rot, trans = metrics.pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
+        records.append({"seed": seed, "views": V, "setting": name, "seconds": round(secs, 3),
+                        **{k: float(score[k]) for k in KEYS},
+                        "joint_kept": bool(out.joint_kept),
+                        "ok": out.ok.tolist(), "apart_deg": np.round(apart, 2).tolist(),
+                        "head_rot_err_deg": np.round(head_rot, 2).tolist(),
+                        "head_trans_err_deg": np.round(head_trans, 2).tolist(),
+                        "rot_err_deg": np.round(rot, 2).tolist(),
+                        "trans_err_deg": np.round(trans, 2).tolist()})  # fmt: skip
+    return records
 
 
 def main() -> int:
-    """Run the comparison; exit code 2 on a bad seed range."""
+    """Run the comparison; exit code 2 on a bad seed range or job count."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", required=True, help="FIRST-LAST")
     ap.add_argument("--views", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--points", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--per-window", default=None, help="JSON-lines file, one line per window")
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS))
+    ap.add_argument("--define", action="append", default=[], help='NAME={"field": value}')
     args = ap.parse_args()
+    known, fields = dict(SETTINGS), {f.name for f in dataclasses.fields(RgbPoseConfig)}
+    for item in args.define:
+        name, _, text = item.partition("=")
+        try:
+            over = json.loads(text)
+            if not name or not isinstance(over, dict) or not set(over) <= fields:
+                raise ValueError
+            known[name] = dataclasses.replace(RgbPoseConfig(), **over)
+        except (ValueError, TypeError):
+            print(f"error: --define needs NAME=JSON of RgbPoseConfig fields, got {item!r}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    if not set(args.settings) <= set(known):
+        print(f"error: --settings must be among {sorted(known)}, got {args.settings}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    settings = {name: known[name] for name in args.settings}
     try:
         first, last = (int(x) for x in args.seeds.split("-"))
     except ValueError:
@@ -53,30 +129,41 @@ def main() -> int:
         print("error: a seed range of >= 0, not the benchmark's 1,000,000-1,000,099",
               file=sys.stderr)  # fmt: skip
         return 2
-    model = load_checkpoint(PACKAGED_CHECKPOINT, args.device)
-    cfg = InferenceConfig(n_points=args.points, steps=args.steps, seed=0, refine_poses=False)
-    print(f"# seeds {first}-{last}, {args.points} points, {args.steps} steps, {args.device}")
+    if not 1 <= args.jobs <= 256:
+        print(f"error: --jobs must be 1-256, got {args.jobs}", file=sys.stderr)
+        return 2
+    print(f"# seeds {first}-{last}, {args.points} points, {args.steps} steps, {args.device},"
+          f" {args.jobs} jobs")  # fmt: skip
     print("| views | setting | RRA@15 | RTA@15 | AUC@30 | refine s |")
     print("|---|---|---|---|---|---|")
-    for V in args.views:
-        synth = benchmark_config(V, family="tabletop", height=192, width=256)
-        scores = {name: [] for name in SETTINGS}
-        secs = {name: [] for name in SETTINGS}
-        for seed in range(first, last + 1):
-            window, gt = generate_window(seed, synth)
-            inputs = strip_inputs(window, depth=True, poses=True)
-            head = infer(model, inputs, cfg)
-            T, pts = np.stack(head.T_ref_cam), head.points.astype(np.float64)
-            images = [v.image for v in inputs.views]
-            for name, setting in SETTINGS.items():
-                t0 = time.perf_counter()
-                out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
-                secs[name].append(time.perf_counter() - t0)
-                scores[name].append(metrics.pose_metrics(list(out.T_ref_cam), gt.T_world_cam))
-        for name in SETTINGS:
-            m = [np.mean([s[k] for s in scores[name]]) for k in KEYS]
-            print(f"| {V} | {name} | " + " | ".join(f"{x:.3f}" for x in m)
-                  + f" | {np.mean(secs[name]):.2f} |", flush=True)  # fmt: skip
+    per_window = open(args.per_window, "w") if args.per_window else None  # noqa: SIM115
+    init = (args.device, args.points, args.steps, 1 if args.jobs > 1 else None, settings)
+    pool = None
+    if args.jobs > 1:
+        pool = multiprocessing.get_context("spawn").Pool(args.jobs, _start_worker, init)
+    else:
+        _start_worker(*init)
+    try:
+        for V in args.views:
+            tasks = [(seed, V) for seed in range(first, last + 1)]
+            results = pool.map(score_window, tasks) if pool else map(score_window, tasks)
+            rows = {name: [] for name in settings}
+            for window in results:
+                for rec in window:
+                    rows[rec["setting"]].append(rec)
+                    if per_window:
+                        per_window.write(json.dumps(rec) + "\n")
+            for name, recs in rows.items():
+                m = [np.mean([r[k] for r in recs]) for k in KEYS]
+                secs = np.mean([r["seconds"] for r in recs])
+                print(f"| {V} | {name} | " + " | ".join(f"{x:.3f}" for x in m)
+                      + f" | {secs:.2f} |", flush=True)  # fmt: skip
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+        if per_window:
+            per_window.close()
     return 0
 
 

@@ -277,7 +277,10 @@ def test_a_joint_refinement_that_loses_the_matches_is_not_kept(tilt_deg):
     images, K, P, T_true, head = real_frames([0, 15, 30], tilt_deg)
     unchecked = refine_rgb_views(head, images, K, P, RgbPoseConfig(joint_min_match_ratio=0.0))
     assert min(pairwise_pose_errors(list(unchecked.T_ref_cam), list(T_true))[1]) > 15.0
+    assert unchecked.joint_kept and unchecked.stats()["pose_joint_kept"] == 1.0
     pairs = refine_rgb_views(head, images, K, P, PAIRS_ONLY)
     out = refine_rgb_views(head, images, K, P)
     assert np.array_equal(out.T_ref_cam, pairs.T_ref_cam)
+    assert not out.joint_kept and not pairs.joint_kept
+    assert out.stats()["pose_joint_kept"] == 0.0
     assert max(pairwise_pose_errors(list(out.T_ref_cam), list(T_true))[0]) < 1.5

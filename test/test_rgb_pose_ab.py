@@ -21,3 +21,21 @@ def test_bad_seed_ranges_exit_2_with_one_line(seeds):
                          text=True, env=env, timeout=120)  # fmt: skip
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_job_count_exits_2_with_one_line():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(SCRIPT), "--seeds", "1-2", "--jobs", "0"],
+                         capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == "error: --jobs must be 1-256, got 0"
+
+
+@pytest.mark.parametrize("extra", [["--define", "x={\"no_such_field\": 1}"],
+                                   ["--define", "x=[1]"], ["--settings", "nope"]])  # fmt: skip
+def test_bad_settings_exit_2_with_one_line(extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(SCRIPT), "--seeds", "1-2", *extra],
+                         capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1

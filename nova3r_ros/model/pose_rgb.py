@@ -72,10 +72,10 @@ from nova3r_ros.model.pose_rgb_align import (
 )
 from nova3r_ros.model.pose_rgb_direct import DirectConfig
 from nova3r_ros.model.pose_rgb_epipolar import (
+    explained,
     match,
     normalise,
     pair_pose,
-    sampson,
     triangulate,
 )
 from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
@@ -186,6 +186,7 @@ class RgbViewPoses:
         anchor: the view it was placed from (-1: none; view 0 itself: 0).
         scale_from_points: its translation length came from the decoded points.
         time_s: seconds spent.
+        joint_kept: the joint refinement (step 5) ran and passed its check.
 
     """
 
@@ -197,12 +198,13 @@ class RgbViewPoses:
     anchor: np.ndarray
     scale_from_points: np.ndarray
     time_s: float = 0.0
+    joint_kept: bool = False
 
     def stats(self) -> dict[str, float]:
         """Return flat numbers for ``Reconstruction.stats`` (keys as :mod:`.pose_views`)."""
         out = {"views_refined": float(self.ok[1:].sum()),
                "views_pose_failed": float((~self.ok).sum()), "pose_refine_s": self.time_s,
-               "pose_rgb": 1.0}  # fmt: skip
+               "pose_rgb": 1.0, "pose_joint_kept": float(self.joint_kept)}  # fmt: skip
         for name in ("confidence", "ok", "inlier_share", "inliers"):
             for i, x in enumerate(getattr(self, name)):
                 out[f"pose_{name}_{i}"] = float(x)
@@ -263,6 +265,7 @@ def refine_rgb_views(
     plane = None if points is None else dominant_plane(points)
     tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
     edges = {}  # (a, b): (score, T_b_a) of every pair that aligned
+    kept = False
     for b in [*range(1, V), *range(1, V)]:  # the second pass: failed views from later ones
         best = None
         for a in np.flatnonzero(ok & ~tried[b]) if not ok[b] else []:
@@ -279,11 +282,12 @@ def refine_rgb_views(
     if V >= 3 and cfg.consistency_deg > 0:
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
     if cfg.joint_iters and ok.sum() >= 3 and plane is not None and plane[2] >= cfg.min_plane_share:
-        out = _joint(out, ok, feats, greys, S, K, plane, points, cfg)
+        out, kept = _joint(out, ok, feats, greys, S, K, plane, points, cfg)
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0
-    return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0)
+    return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0,
+                        kept)  # fmt: skip
 
 
 def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
@@ -330,7 +334,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
                                 cfg.wide_max_disagree_deg, *extra)  # fmt: skip
         if best is not None and pose is not None:  # the matches' check of the plane pose
             R, t = best[0], best[1]
-            k_p = _explained(R, t, x_a, x_b, thr)
+            k_p = explained(R, t, x_a, x_b, thr)
             if k_p < cfg.min_match_share * int(pose.inliers.sum()):
                 best = None
         if best is not None:
@@ -355,9 +359,9 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
 
 
 def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
-    """Return the poses refined jointly with the plane's normal (step 5 of the module).
+    """Return (poses, kept): the poses refined jointly with the plane's normal (step 5).
 
-    ``P`` itself where the refinement loses the pairs' feature matches.
+    ``P`` itself (kept False) where the refinement loses the pairs' feature matches.
     """
     res = refine_joint(P, greys, np.array([S @ k for k in K]), plane[:2], points, ok,
                        JointConfig(iters=tuple(cfg.joint_iters), object_cells=cfg.object_cells,
@@ -368,26 +372,17 @@ def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
             continue
         x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
         thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
-        before, after = (_explained(*_relative(Q, a, b), x_a, x_b, thr)
+        before, after = (explained(*_relative(Q, a, b), x_a, x_b, thr)
                          for Q in (P, res.T_ref_cam))  # fmt: skip
         if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
-            return P
-    return res.T_ref_cam
+            return P, False
+    return res.T_ref_cam, True
 
 
 def _relative(P, a, b):
     """Return (R, t) of view b in view a (``x_b = R x_a + t``) from camera-to-ref poses."""
     T = np.linalg.inv(P[b]) @ P[a]
     return T[:3, :3], T[:3, 3]
-
-
-def _explained(R, t, x_a, x_b, thr) -> int:
-    """Return how many matches (normalised x_a, x_b) the pose ``x_b = R x_a + t`` explains.
-
-    A match is explained where its Sampson distance is under ``thr`` (normalised units).
-    """
-    t = t / max(float(np.linalg.norm(t)), 1e-12)
-    return int((sampson(R, t, x_a, x_b) < thr).sum())
 
 
 def _se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:

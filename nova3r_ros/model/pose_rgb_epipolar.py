@@ -50,6 +50,15 @@ def sampson(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray) -> n
     return np.abs(num) / np.sqrt(np.maximum(den, 1e-18))
 
 
+def explained(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray, thr: float) -> int:
+    """Return how many matches (normalised x_a, x_b) the pose ``x_b = R x_a + t`` explains.
+
+    A match is explained where its Sampson distance is under ``thr`` (normalised units).
+    """
+    t = t / max(float(np.linalg.norm(t)), 1e-12)
+    return int((sampson(R, t, x_a, x_b) < thr).sum())
+
+
 def triangulate(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
     """Triangulate normalised matches into camera a's frame (N, 3); x_b = R x_a + t."""
     if not len(x_a):
