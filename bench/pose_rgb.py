@@ -9,7 +9,8 @@ per window the median of ``--repeats`` runs after ``--warmup``, then the mean ov
 
 - ``head_ms``: ``infer`` without refinement (what the poses cost without it);
 - ``refine_ms``: :func:`nova3r_ros.model.pose_rgb.refine_rgb_views` with the defaults
-  (direct 6-DoF alignment over the decoded plane and objects, then ECC);
+  (direct 6-DoF alignment over the decoded plane and objects, then ECC, then the joint
+  refinement of the poses and the plane's normal where the pair's matches do not fix it);
 - ``previous_ms``: the same with the settings before the direct alignment (ECC alone on
   every level, no check against the essential matrix's matches, the wider search for
   every pair that needs it).

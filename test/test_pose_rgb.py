@@ -284,3 +284,42 @@ def test_a_joint_refinement_that_loses_the_matches_is_not_kept(tilt_deg):
     assert not out.joint_kept and not pairs.joint_kept
     assert out.stats()["pose_joint_kept"] == 0.0
     assert max(pairwise_pose_errors(list(out.T_ref_cam), list(T_true))[0]) < 1.5
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
+def test_a_pair_that_its_matches_fix_skips_the_joint_refinement():
+    """Two real frames 20 apart: hundreds of matches fix the pair, so step 5 does not run.
+
+    Run anyway (``joint_skip_matches`` out of reach), the joint refinement over the one
+    plane passes its match check here and moves the translation further off.
+    """
+    from nova3r_ros.model.pose_rgb import PAIRS_ONLY
+
+    images, K, P, T_true, head = real_frames([40, 60], 0.0)
+    forced = refine_rgb_views(head, images, K, P, RgbPoseConfig(joint_skip_matches=10**9))
+    pairs = refine_rgb_views(head, images, K, P, PAIRS_ONLY)
+    out = refine_rgb_views(head, images, K, P)
+    assert forced.joint_kept and not out.joint_kept
+    assert np.array_equal(out.T_ref_cam, pairs.T_ref_cam)
+    t_forced = pairwise_pose_errors(list(forced.T_ref_cam), list(T_true))[1][0]
+    t_out = pairwise_pose_errors(list(out.T_ref_cam), list(T_true))[1][0]
+    assert t_forced > t_out + 5.0
+
+
+def test_two_synthetic_views_are_refined_jointly_with_the_plane():
+    """Two rendered views, a plane tilted 5 degrees: step 5 runs with 2 views and is kept."""
+    window, gt = generate_window(1_500_001, benchmark_config(2, height=192, width=256))
+    T0 = np.linalg.inv(gt.T_world_cam[0])
+    T_true = np.stack([T0 @ T for T in gt.T_world_cam])
+    pts = gt.points.astype(np.float64) @ T0[:3, :3].T + T0[:3, 3]
+    pts = pts[np.random.default_rng(0).choice(len(pts), 4096, replace=False)]
+    pts = (pts - pts.mean(0)) @ rot([1.0, 0.0, 0.0], 5.0).T + pts.mean(0)
+    head = T_true.copy()
+    head[1, :3, :3] = T_true[1, :3, :3] @ rot([0.0, 1.0, 0.0], 5.7)
+    images, K = [v.image for v in window.views], np.stack([v.K for v in window.views])
+    out = refine_rgb_views(head, images, K, pts)
+    off = refine_rgb_views(head, images, K, pts, RgbPoseConfig(joint_min_views=3))
+    assert out.joint_kept and not off.joint_kept
+    assert not np.array_equal(out.T_ref_cam, off.T_ref_cam)
+    r, t = pairwise_pose_errors(list(out.T_ref_cam), list(T_true))
+    assert r[0] < 3.0 and t[0] < 5.0

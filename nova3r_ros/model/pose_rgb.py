@@ -45,12 +45,12 @@ from the views placed after it) by :func:`refine_rgb_views`:
    (:func:`.pose_rgb_align.consistent_tree`): the views are re-placed along the tree of
    pairs from view 0 with the most pairs within ``consistency_deg`` of its rotations, the
    shallowest on a tie (errors add up along chains of pairs).
-5. With 3 or more views placed, their poses and the decoded plane's normal are refined
-   together against every pair's image alignment (:mod:`.pose_rgb_joint`; the decoded
-   normal is a few degrees off and tilts every pair placed over it). The result is kept
-   only where every pair of placed views still explains ``joint_min_match_ratio`` of the
-   feature matches its earlier poses explained (on real images the decoded plane can be
-   far off, and the matches are many).
+5. The placed views' poses and the decoded plane's normal are refined together against
+   every pair's image alignment (:mod:`.pose_rgb_joint`; the decoded normal is a few
+   degrees off and tilts every pair placed over it), kept only where every pair of placed
+   views still explains ``joint_min_match_ratio`` of the feature matches its earlier
+   poses explained (on real images the decoded plane can be far off, and the matches are
+   many). With 2 views it is skipped where their matches fix the pair.
 """
 
 from __future__ import annotations
@@ -121,8 +121,11 @@ class RgbPoseConfig:
             ``threshold_px``) at least this share of as many matches as the essential
             matrix's inliers, where the pair has an essential matrix.
         joint_iters: iterations per level (coarsest first) of the joint refinement of
-            all placed views and the plane's normal (step 5, :mod:`.pose_rgb_joint`; 3 or
-            more views placed); empty: off.
+            all placed views and the plane's normal (step 5, :mod:`.pose_rgb_joint`);
+            empty: off. joint_min_views: placed views it needs (at least 2).
+        joint_skip_matches: with 2 views placed (one pair: the normal is not
+            over-determined) it does not run where their poses explain this many feature
+            matches (the matches fix the pair; textured real images).
         joint_min_match_ratio: the joint refinement is kept only where every pair of
             placed views whose poses explained ``min_inliers`` or more matches before
             explains at least this share of them after (real images, where the decoded
@@ -160,6 +163,8 @@ class RgbPoseConfig:
     min_match_share: float = 0.7
     joint_iters: tuple[int, ...] = (20, 10, 10)
     joint_min_match_ratio: float = 0.5
+    joint_min_views: int = 2
+    joint_skip_matches: int = 40
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
@@ -281,7 +286,8 @@ def refine_rgb_views(
         ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, by_plane
     if V >= 3 and cfg.consistency_deg > 0:
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
-    if cfg.joint_iters and ok.sum() >= 3 and plane is not None and plane[2] >= cfg.min_plane_share:
+    placed = ok.sum() >= max(2, cfg.joint_min_views)
+    if cfg.joint_iters and placed and plane is not None and plane[2] >= cfg.min_plane_share:
         out, kept = _joint(out, ok, feats, greys, S, K, plane, points, cfg)
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
@@ -361,19 +367,23 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
 def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
     """Return (poses, kept): the poses refined jointly with the plane's normal (step 5).
 
-    ``P`` itself (kept False) where the refinement loses the pairs' feature matches.
+    ``P`` itself (kept False) where the refinement loses the pairs' matches, or, with 2
+    views, where their poses explain ``joint_skip_matches`` feature matches (not run).
     """
+    checks = []  # (a, b, normalised x_a, x_b, threshold, matches P explains) per pair
+    for a, b in itertools.combinations(np.flatnonzero(ok), 2):
+        m = match(feats[a][1], feats[b][1], cfg.ratio)
+        if len(m) >= cfg.min_inliers:
+            x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
+            thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
+            checks.append((a, b, x_a, x_b, thr, explained(*_relative(P, a, b), x_a, x_b, thr)))
+    if ok.sum() == 2 and any(c[-1] >= cfg.joint_skip_matches for c in checks):
+        return P, False
     res = refine_joint(P, greys, np.array([S @ k for k in K]), plane[:2], points, ok,
                        JointConfig(iters=tuple(cfg.joint_iters), object_cells=cfg.object_cells,
                                    object_margin=cfg.object_margin))  # fmt: skip
-    for a, b in itertools.combinations(np.flatnonzero(ok), 2):
-        m = match(feats[a][1], feats[b][1], cfg.ratio)
-        if len(m) < cfg.min_inliers:
-            continue
-        x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
-        thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
-        before, after = (explained(*_relative(Q, a, b), x_a, x_b, thr)
-                         for Q in (P, res.T_ref_cam))  # fmt: skip
+    for a, b, x_a, x_b, thr, before in checks:
+        after = explained(*_relative(res.T_ref_cam, a, b), x_a, x_b, thr)
         if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
             return P, False
     return res.T_ref_cam, True

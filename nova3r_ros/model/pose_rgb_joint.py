@@ -4,10 +4,11 @@
 over the decoded dominant plane ``n . X = d`` (view 0's frame). The decoded normal is a
 few degrees off (median 4.7 degrees on synthetic tuning windows), and a pair aligned
 over a tilted plane is tilted with it: with the true normal the same alignment lands
-within about 1 degree, with the decoded one 3-4 degrees off. With three or more views
-the plane's normal is over-determined by the images, so :func:`refine_joint` refines the
-normal (2 DoF; ``d`` fixes the scale) together with every placed view's pose (6 DoF
-each; view 0 fixed) against every ordered pair's image alignment at once.
+within about 1 degree, with the decoded one 3-4 degrees off. The images determine the
+normal too (with two views through the one plane homography, weakly; with three or more
+they over-determine it), so :func:`refine_joint` refines the normal (2 DoF; ``d`` fixes
+the scale) together with every placed view's pose (6 DoF each; view 0 fixed) against
+every ordered pair's image alignment at once.
 
 Each pair (a, b) warps view a's pixels into view b through the plane (the inverse depth
 ``q = n_a . r / d_a`` of ray ``r`` in camera a, the plane moved into camera a by its pose)
