@@ -91,7 +91,7 @@ def score_window(task: tuple[int, int]) -> list[dict]:
 
 
 def main() -> int:
-    """Run the comparison; exit code 2 on a bad seed range or job count."""
+    """Run the comparison; exit code 2 on a bad argument (seeds, jobs, views, settings)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", required=True, help="FIRST-LAST")
     ap.add_argument("--views", type=int, nargs="+", default=[2, 4])
@@ -131,6 +131,10 @@ def main() -> int:
         return 2
     if not 1 <= args.jobs <= 256:
         print(f"error: --jobs must be 1-256, got {args.jobs}", file=sys.stderr)
+        return 2
+    if not set(args.views) <= {2, 4}:
+        print(f"error: --views must be 2 and/or 4 (the benchmark's multi-view windows), got"
+              f" {args.views}", file=sys.stderr)  # fmt: skip
         return 2
     print(f"# seeds {first}-{last}, {args.points} points, {args.steps} steps, {args.device},"
           f" {args.jobs} jobs")  # fmt: skip
