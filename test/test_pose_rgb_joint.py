@@ -5,20 +5,13 @@ import math
 import cv2
 import numpy as np
 import pytest
+from test_pose_rgb_direct import SEED, rot  # the same validation seed and rotation helper
 
 from nova3r_ros.eval.metrics import pairwise_pose_errors
 from nova3r_ros.model.pose_rgb_align import dominant_plane
 from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
-
-SEED = 1_500_008  # a validation seed (the benchmark uses 1,000,000-1,000,099)
-
-
-def rot(axis, deg):
-    """Rotation matrix of ``deg`` degrees about ``axis``."""
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    return cv2.Rodrigues(a * math.radians(deg))[0]
 
 
 @pytest.fixture(scope="module")
