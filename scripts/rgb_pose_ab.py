@@ -4,7 +4,8 @@ Each window (tabletop, as ``nova3r eval --data synthetic:... --no-depth --unpose
 renders it) runs the model once without refinement; the head's poses and the decoded
 points then go through :func:`nova3r_ros.model.pose_rgb.refine_rgb_views` with each
 setting, so the settings see identical inputs. Prints RRA/RTA@15, AUC@30 and the mean
-refinement time per setting, as ``nova3r eval`` averages them over windows.
+refinement time per setting, as ``nova3r eval`` averages them over windows, and the head's
+own poses (``head alone``). ``--checkpoint`` scores another model than the packaged one.
 
 Settings: ``current`` (the defaults), ``pairs`` (the pairwise placement without the joint
 refinement of all views and the plane's normal: session 19's settings) and ``previous``
@@ -22,6 +23,7 @@ the head's and the refined rotation and translation-direction errors, in degrees
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST-LAST
            [--views 2 4] [--points 1024] [--steps 4] [--device cpu] [--jobs 1]
            [--per-window FILE] [--settings current pairs previous] [--define NAME=JSON]
+           [--checkpoint DIR]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 import multiprocessing
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -48,7 +51,7 @@ KEYS = ("rra@15", "rta@15", "auc@30")
 _WORKER: dict = {}
 
 
-def _start_worker(device, points, steps, threads, settings) -> None:
+def _start_worker(device, points, steps, threads, settings, checkpoint=None) -> None:
     """Load the model once per process (``threads``: CPU threads of torch and OpenCV)."""
     _WORKER["settings"] = settings
     if threads is not None:
@@ -57,7 +60,7 @@ def _start_worker(device, points, steps, threads, settings) -> None:
 
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
-    _WORKER["model"] = load_checkpoint(PACKAGED_CHECKPOINT, device)
+    _WORKER["model"] = load_checkpoint(checkpoint or PACKAGED_CHECKPOINT, device)
     _WORKER["cfg"] = InferenceConfig(n_points=points, steps=steps, seed=0, refine_poses=False)
 
 
@@ -72,6 +75,7 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     images = [v.image for v in inputs.views]
     head_rot, head_trans = metrics.pairwise_pose_errors(list(T), list(gt.T_world_cam))
     apart = metrics.pairwise_pose_errors([np.eye(4)] * V, list(gt.T_world_cam))[0]
+    head_score = metrics.pose_metrics(list(T), gt.T_world_cam)
     records = []
     for name, setting in _WORKER["settings"].items():
         t0 = time.perf_counter()
@@ -81,6 +85,7 @@ def score_window(task: tuple[int, int]) -> list[dict]:
         rot, trans = metrics.pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
         records.append({"seed": seed, "views": V, "setting": name, "seconds": round(secs, 3),
                         **{k: float(score[k]) for k in KEYS},
+                        "head": {k: float(head_score[k]) for k in KEYS},
                         "joint_kept": bool(out.joint_kept),
                         "ok": out.ok.tolist(), "apart_deg": np.round(apart, 2).tolist(),
                         "head_rot_err_deg": np.round(head_rot, 2).tolist(),
@@ -102,7 +107,11 @@ def main() -> int:
     ap.add_argument("--per-window", default=None, help="JSON-lines file, one line per window")
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS))
     ap.add_argument("--define", action="append", default=[], help='NAME={"field": value}')
+    ap.add_argument("--checkpoint", default=None, help="model directory (default: packaged)")
     args = ap.parse_args()
+    if args.checkpoint and not (Path(args.checkpoint) / "config.json").is_file():
+        print(f"error: --checkpoint {args.checkpoint!r} has no config.json", file=sys.stderr)
+        return 2
     known, fields = dict(SETTINGS), {f.name for f in dataclasses.fields(RgbPoseConfig)}
     for item in args.define:
         name, _, text = item.partition("=")
@@ -141,7 +150,8 @@ def main() -> int:
     print("| views | setting | RRA@15 | RTA@15 | AUC@30 | refine s |")
     print("|---|---|---|---|---|---|")
     per_window = open(args.per_window, "w") if args.per_window else None  # noqa: SIM115
-    init = (args.device, args.points, args.steps, 1 if args.jobs > 1 else None, settings)
+    init = (args.device, args.points, args.steps, 1 if args.jobs > 1 else None, settings,
+            args.checkpoint)  # fmt: skip
     pool = None
     if args.jobs > 1:
         pool = multiprocessing.get_context("spawn").Pool(args.jobs, _start_worker, init)
@@ -157,6 +167,8 @@ def main() -> int:
                     rows[rec["setting"]].append(rec)
                     if per_window:
                         per_window.write(json.dumps(rec) + "\n")
+            head = [np.mean([r["head"][k] for r in rows[args.settings[0]]]) for k in KEYS]
+            print(f"| {V} | head alone | " + " | ".join(f"{x:.3f}" for x in head) + " | - |")
             for name, recs in rows.items():
                 m = [np.mean([r[k] for r in recs]) for k in KEYS]
                 secs = np.mean([r["seconds"] for r in recs])

@@ -59,6 +59,12 @@ def main(argv=None) -> int:
                    help="train a levelled canonical frame (see --p-gravity)")  # fmt: skip
     p.add_argument("--p-gravity", type=float, default=0.8,
                    help="windows whose gravity is given (levelled frame only)")  # fmt: skip
+    p.add_argument("--camera-weight", type=float, default=1.0,
+                   help="weight of the camera (and focal) loss")  # fmt: skip
+    p.add_argument("--camera-loss", choices=("mse", "angular"), default="mse",
+                   help="rotation MSE, or chordal rotation + translation direction")  # fmt: skip
+    p.add_argument("--val-criterion", choices=("f", "pose"), default="f",
+                   help="best checkpoint by decoder F-scores or RGB-only head poses")  # fmt: skip
     a = p.parse_args(argv)
     cfg = TrainConfig(
         stage=a.stage, model=a.model, minutes=a.minutes, batch=a.batch, lr=a.lr,
@@ -69,6 +75,7 @@ def main(argv=None) -> int:
         schedule=a.schedule, targets=a.targets, val_every=a.val_every,
         val_7scenes=a.val_7scenes, val_windows=a.val_windows, resume=a.resume,
         save_state=a.save_state, gravity_frame=a.gravity_frame, p_gravity=a.p_gravity,
+        camera_weight=a.camera_weight, camera_loss=a.camera_loss, val_criterion=a.val_criterion,
     )  # fmt: skip
     train(cfg)
     return 0

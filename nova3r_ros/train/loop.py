@@ -38,7 +38,7 @@ from nova3r_ros.train.data import EVAL_SEED_START, BatchSource, synth_batch
 from nova3r_ros.train.state import load_train_state, save_train_state, saved_step
 from nova3r_ros.train.validation_log import Validation
 
-__all__ = ["EVAL_SEED_START", "TrainConfig", "losses", "synth_batch", "train"]
+__all__ = ["EVAL_SEED_START", "TrainConfig", "camera_loss", "losses", "synth_batch", "train"]
 
 
 @dataclass
@@ -61,6 +61,7 @@ class TrainConfig:
     p_sensor: float = 0.0  # share of windows degraded by a sensor model (synth.sensor)
     family_weights: dict | None = None  # robot mix: family -> weight (None: the default mix)
     camera_weight: float = 1.0
+    camera_loss: str = "mse"  # "mse" (rotation matrices) or "angular" (see camera_loss)
     init: str | None = None
     out: str = "ckpt"
     seed: int = 0
@@ -76,6 +77,7 @@ class TrainConfig:
     val_every: float = 0.0  # minutes between validations (0 = none); best kept in out/best
     val_7scenes: str | None = None  # 7-Scenes dev folder for validation (never trained on)
     val_windows: int = 16  # synthetic validation windows per set
+    val_criterion: str = "f"  # best checkpoint by decoder F-scores ("f") or RGB-only poses
     gravity_frame: bool = False  # train a levelled canonical frame (ModelConfig.gravity_frame)
     p_gravity: float = 0.8  # windows (with depth) whose gravity is given, when levelled
     gravity_noise_deg: float = 2.0  # error of the given gravity (a support-plane estimate)
@@ -91,6 +93,12 @@ class TrainConfig:
             raise ValueError(f"stage {self.stage} needs --init with an earlier checkpoint")
         if self.targets not in ("frustum", "scene"):
             raise ValueError(f"targets must be 'frustum' or 'scene', got {self.targets!r}")
+        if self.camera_loss not in ("mse", "angular"):
+            raise ValueError(f"camera_loss must be 'mse' or 'angular', got {self.camera_loss!r}")
+        if not 0.0 <= self.camera_weight < math.inf:
+            raise ValueError(f"camera_weight must be finite and >= 0, got {self.camera_weight!r}")
+        if self.val_criterion not in ("f", "pose"):
+            raise ValueError(f"val_criterion must be 'f' or 'pose', got {self.val_criterion!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.resume and self.init:
@@ -170,15 +178,34 @@ def losses(model: Nova3r, batch: dict, cfg: TrainConfig) -> dict[str, torch.Tens
     out = flow_loss(model.decoder, scene, target, batch["visible"], model.cfg.noise_std,
                     inp.get("geo"))  # fmt: skip
     if T_pred.shape[1] > 1:
-        T_true = inp["T_ref_cam"][:, 1:]
-        rot = F.mse_loss(T_pred[:, 1:, :3, :3], T_true[..., :3, :3])
-        trans = F.l1_loss(T_pred[:, 1:, :3, 3], T_true[..., :3, 3])
-        out["camera"] = rot + trans
+        out["camera"] = camera_loss(T_pred[:, 1:], inp["T_ref_cam"][:, 1:], cfg.camera_loss)
     else:
         out["camera"] = torch.zeros((), device=dev)
     out["focal"] = F.l1_loss(focal, inp["focal"])
     out["total"] = out["total"] + cfg.camera_weight * (out["camera"] + out["focal"])
     return out
+
+
+def camera_loss(T_pred: torch.Tensor, T_true: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Return the camera loss of predicted against true poses (..., 4, 4), canonical units.
+
+    ``mse``: mean squared error of the rotation matrices' entries plus the L1 error of the
+    translations (the shipped model's loss; its gradient vanishes as a rotation error
+    shrinks, so errors of 10-20 degrees cost little). ``angular``: the chordal distance
+    ``||R_pred - R_true||_F`` per view (2 sqrt(2) sin(angle / 2): linear in the angle),
+    the translations' L1 error and, where the true translation is not zero, 1 - the
+    cosine between the translations (their direction, which RTA scores).
+    """
+    R_p, R_t = T_pred[..., :3, :3], T_true[..., :3, :3]
+    t_p, t_t = T_pred[..., :3, 3], T_true[..., :3, 3]
+    trans = F.l1_loss(t_p, t_t)
+    if kind == "mse":
+        return F.mse_loss(R_p, R_t) + trans
+    rot = torch.sqrt(((R_p - R_t) ** 2).sum(dim=(-2, -1)) + 1e-8).mean()
+    moving = t_t.norm(dim=-1) > 1e-4
+    cos = F.cosine_similarity(t_p, t_t, dim=-1, eps=1e-6)
+    direction = torch.where(moving, 1.0 - cos, 0.0).sum() / moving.sum().clamp(min=1)
+    return rot + trans + direction
 
 
 def setup_distributed(cfg: TrainConfig):

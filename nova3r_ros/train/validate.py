@@ -11,6 +11,11 @@ world with the true view-0 pose, and reports per set, in torch on the model's de
   over all in-region points: no judged rule, unlike ``nova3r eval`` on real data, so
   these numbers are for choosing checkpoints, not for reporting).
 
+With ``pose`` sets (:func:`pose_sets`: tabletops of 2 and 4 views, the RGB-only pose
+benchmark's cameras) :func:`pose_scores` adds the camera head's poses without depth and
+without known poses: ``rra@15``, ``rta@15`` and ``auc@30`` over every pair of views, as
+:func:`nova3r_ros.eval.metrics.pose_metrics` counts them.
+
 Sets: validation tabletops and furnished rooms (seeds from 1,600,000 and 1,700,000, never
 the benchmark range) and, when a 7-Scenes folder is given, its dev frames (validation only:
 never trained on) against their cached TSDF reference.
@@ -32,6 +37,7 @@ from nova3r_ros.train.targets import region_mask
 VAL_TABLETOP_SEED = 1_600_000
 VAL_ROOM_SEED = 1_700_000
 VAL_KITCHEN_SEED = 1_800_000  # the kitchen family's validation windows (never trained on)
+VAL_POSE_SEED = 1_650_000  # RGB-only pose windows: 2 views from here, 4 views from +1,000
 MAX_TARGET = 16_384
 
 
@@ -125,6 +131,52 @@ def default_sets(device, sevenscenes: str | None = None, windows: int = 16,
     return sets
 
 
+def pose_sets(device, windows: int = 32, height: int = 192, width: int = 256) -> list[ValSet]:
+    """Return RGB-only pose validation windows: tabletops of 2 and 4 views (``pose_<V>v``)."""
+    return [synthetic_set(f"pose_{v}v", "tabletop", VAL_POSE_SEED + 1000 * i, windows, v,
+                          device, height, width) for i, v in enumerate((2, 4))]  # fmt: skip
+
+
+def pairwise_errors_deg(T_pred: torch.Tensor, T_true: torch.Tensor):
+    """Return rotation and translation-direction errors (B, P) in degrees over view pairs.
+
+    Poses (B, V, 4, 4) camera-to-frame (any frame and scale per window); the pair (i, j),
+    i < j, compares ``T_i^-1 T_j`` as :func:`nova3r_ros.eval.metrics.pairwise_pose_errors`
+    does (the translation's direction up to sign, as VGGT counts it).
+    """
+    V = T_pred.shape[1]
+    i, j = torch.triu_indices(V, V, 1, device=T_pred.device)
+    rel_p = torch.linalg.inv(T_pred.double()[:, i]) @ T_pred.double()[:, j]
+    rel_t = torch.linalg.inv(T_true.double()[:, i]) @ T_true.double()[:, j]
+    R = rel_p[..., :3, :3].transpose(-2, -1) @ rel_t[..., :3, :3]
+    cos_r = ((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    a, b = rel_p[..., :3, 3], rel_t[..., :3, 3]
+    cos_t = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp(min=1e-12)
+    t_deg = torch.rad2deg(torch.arccos(cos_t.clamp(-1, 1)))
+    return torch.rad2deg(torch.arccos(cos_r)), torch.minimum(t_deg, 180.0 - t_deg)  # up to sign
+
+
+@torch.no_grad()
+def pose_scores(model, vs: ValSet) -> dict[str, float]:
+    """Score the camera head on ``vs`` without depth or poses: RRA/RTA@15 and AUC@30."""
+    was_training = model.training
+    model.eval()
+    B = vs.images.shape[0]
+    no = torch.zeros(B, dtype=torch.bool, device=vs.images.device)
+    try:
+        inp = prepare(model.cfg, vs.images, vs.K, None, vs.T_world_cam, no, None, no)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=vs.images.is_cuda):
+            _, T_pred, _ = model.encode_images(inp["pixels"], inp["pose_in"], inp["pose_known"])
+    finally:
+        model.train(was_training)
+    r, t = pairwise_errors_deg(T_pred.float(), vs.T_world_cam)
+    worst = torch.maximum(r, t).flatten()
+    auc = torch.stack([(worst < k).double().mean() for k in range(1, 31)]).mean()
+    return {f"{vs.name}/rra@15": float((r < 15).double().mean()),
+            f"{vs.name}/rta@15": float((t < 15).double().mean()),
+            f"{vs.name}/auc@30": float(auc)}  # fmt: skip
+
+
 def set_scores(vs: ValSet, world: torch.Tensor) -> dict[str, float]:
     """Score predicted world points (B, N, 3) of ``vs``'s windows: outside and F@tau."""
     inside = region_mask(world, vs.depth, vs.K, vs.T_world_cam)
@@ -177,7 +229,12 @@ def score(model, sets: list[ValSet], n_points: int = 4096, steps: int = 8,
     return out
 
 
-def criterion(scores: dict[str, float]) -> float:
-    """Return the number the best checkpoint maximises: the mean of every set's F-scores."""
-    values = [v for k, v in scores.items() if "/f@" in k]
+def criterion(scores: dict[str, float], kind: str = "f") -> float:
+    """Return the number the best checkpoint maximises.
+
+    ``f``: the mean of every set's F-scores; ``pose``: the mean AUC@30 of the RGB-only pose
+    sets (:func:`pose_scores`).
+    """
+    key = "/f@" if kind == "f" else "/auc@30"
+    values = [v for k, v in scores.items() if key in k]
     return float(np.mean(values)) if values else float("nan")

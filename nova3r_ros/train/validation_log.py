@@ -1,7 +1,8 @@
 """Periodic validation inside a training run: scores logged, the best step's checkpoint kept.
 
 Writes ``<out>/validation.jsonl`` (one row per validation: step, seconds, the scores of
-:func:`nova3r_ros.train.validate.score`, the criterion) and, whenever the criterion is the
+:func:`nova3r_ros.train.validate.score` and, with ``val_criterion`` ``pose``, of
+:func:`nova3r_ros.train.validate.pose_scores`, the criterion) and, whenever the criterion is the
 best so far, the inference checkpoint ``<out>/best`` (bfloat16, like the final one). A
 resumed run starts from the best of the run it continues (``<resume>/best``), so the best
 over all segments is kept.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from nova3r_ros.model.checkpoint import save_checkpoint
 from nova3r_ros.model.config import CONFIGS
-from nova3r_ros.train.validate import criterion, default_sets, score
+from nova3r_ros.train.validate import criterion, default_sets, pose_scores, pose_sets, score
 
 
 class Validation:
@@ -29,6 +30,10 @@ class Validation:
         mc = CONFIGS[cfg.model]  # synthetic windows at twice the input size, as nova3r eval
         self.sets = default_sets(device, cfg.val_7scenes, cfg.val_windows,
                                  2 * mc.image_height, 2 * mc.image_width)  # fmt: skip
+        self.poses = []
+        if cfg.val_criterion == "pose":
+            self.poses = pose_sets(device, 2 * cfg.val_windows, 2 * mc.image_height,
+                                   2 * mc.image_width)  # fmt: skip
         self.build_seconds = time.monotonic() - t0
         self.best: dict | None = None
         self.rows = 0
@@ -48,7 +53,9 @@ class Validation:
         """Score ``model`` now; log it; keep it as ``best`` when the criterion improved."""
         t0 = time.monotonic()
         scores = score(model, self.sets)
-        value = criterion(scores)
+        for vs in self.poses:
+            scores.update(pose_scores(model, vs))
+        value = criterion(scores, self.cfg.val_criterion)
         row = {"step": step, "criterion": round(value, 5), "seconds": 0.0,
                **{k: round(v, 5) for k, v in scores.items()}}  # fmt: skip
         if self.best is None or (math.isfinite(value) and value > self.best["criterion"]):
