@@ -16,7 +16,9 @@ search for every pair that needs it: before the direct alignment).
 :class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g. ``nojoint={"joint_iters":
 []}``). ``--jobs N`` spreads the windows over N worker processes (each loads the model on
 ``--device`` and runs one CPU thread); ``--per-window FILE`` writes one JSON line per
-window and setting (seed, views, setting, the metrics, seconds, the views' checks, and per
+window and setting (seed, views, setting, the metrics, seconds, the views' checks with their
+confidence, correlation or inlier share, inliers, anchor and ``scale_from_points``, as
+:class:`~nova3r_ros.model.pose_rgb.RgbViewPoses` holds them), and per
 pair of views in ``metrics.pairwise_pose_errors``' order: the true rotation between them,
 the head's and the refined rotation and translation-direction errors, in degrees).
 
@@ -88,6 +90,10 @@ def score_window(task: tuple[int, int]) -> list[dict]:
                         "head": {k: float(head_score[k]) for k in KEYS},
                         "joint_kept": bool(out.joint_kept),
                         "ok": out.ok.tolist(), "apart_deg": np.round(apart, 2).tolist(),
+                        "confidence": np.round(out.confidence, 4).tolist(),
+                        "inlier_share": np.round(out.inlier_share, 4).tolist(),
+                        "inliers": out.inliers.tolist(), "anchor": out.anchor.tolist(),
+                        "scale_from_points": out.scale_from_points.tolist(),
                         "head_rot_err_deg": np.round(head_rot, 2).tolist(),
                         "head_trans_err_deg": np.round(head_trans, 2).tolist(),
                         "rot_err_deg": np.round(rot, 2).tolist(),
