@@ -3,6 +3,7 @@
 import json
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -33,8 +34,11 @@ def test_the_angular_loss_grows_linearly_with_the_angle_and_the_mse_loss_does_no
     # chordal distance 2 sqrt(2) sin(angle / 2): linear for small angles
     assert float(camera_loss(small, true, "angular")) == pytest.approx(
         2 * math.sqrt(2) * math.sin(math.radians(2.5)), rel=1e-3)  # fmt: skip
-    ratio_angular = float(camera_loss(large, true, "angular") / camera_loss(small, true, "angular"))
-    ratio_mse = float(camera_loss(large, true, "mse") / camera_loss(small, true, "mse"))
+
+    def ratio(kind):
+        return float(camera_loss(large, true, kind) / camera_loss(small, true, kind))
+
+    ratio_angular, ratio_mse = ratio("angular"), ratio("mse")
     assert 3.8 < ratio_angular < 4.0 < 15.0 < ratio_mse  # squared: about 16
     # the translation's direction: the same length and rotation, turned 90 degrees
     turned = _pose(0.0, [0.0, 0.2, 0.0])[None, None]
@@ -46,14 +50,11 @@ def test_pairwise_errors_on_the_device_match_the_evaluation_metric():
     rng = np.random.default_rng(3)
     T_true, T_pred = [], []
     for _ in range(4):
-        q = rng.normal(size=(2, 4))
-        q /= np.linalg.norm(q, axis=1, keepdims=True)
         Ts = []
-        for w, x, y, z in q:
+        for _ in range(2):
+            rv = rng.normal(size=3)
             T = np.eye(4)
-            T[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]  # fmt: skip
+            T[:3, :3] = cv2.Rodrigues(rv)[0]
             T[:3, 3] = rng.normal(size=3)
             Ts.append(T)
         T_true.append(Ts[0])
@@ -100,5 +101,6 @@ def test_stage_2_trains_the_camera_head_and_keeps_the_best_pose_step(tmp_path):
             (row["pose_2v/auc@30"] + row["pose_4v/auc@30"]) / 2, abs=1e-4)  # fmt: skip
     best = summary["validation"]["best"]
     assert best["criterion"] == max(r["criterion"] for r in rows)
-    log = [json.loads(x) for x in (tmp_path / "s2" / "train_stage2.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "s2" / "train_stage2.jsonl").read_text().splitlines()
+    log = [json.loads(x) for x in lines]
     assert all(math.isfinite(r["camera"]) and r["camera"] > 0 for r in log)

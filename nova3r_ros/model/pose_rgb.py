@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -76,6 +76,8 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     match,
     normalise,
     pair_pose,
+    relative_pose,
+    se3,
     triangulate,
 )
 from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
@@ -112,6 +114,9 @@ class RgbPoseConfig:
         direct_iters: Gauss-Newton iterations per level (coarsest first) of the direct
             6-DoF alignment over the decoded plane and objects that precedes the ECC
             homography (:mod:`.pose_rgb_direct`); empty: ECC alone, on ``ecc_levels``.
+            pair_direct_iters: the same in a window of 2 views, where no other view
+            outvotes a placement slid along the plane's stripes or checks (one coarser
+            level); empty: ``direct_iters``.
         object_cells, object_margin: the direct alignment's object grid (cells across the
             image) and the share by which a point must be nearer than the plane.
         polish_levels: ECC levels (finest first) after the direct alignment.
@@ -156,6 +161,7 @@ class RgbPoseConfig:
     wide_skip_inliers: int = 40
     consistency_deg: float = 5.0
     direct_iters: tuple[int, ...] = (30, 20, 10)
+    pair_direct_iters: tuple[int, ...] = (30, 30, 20, 10)
     object_cells: int = 32
     object_margin: float = 0.05
     polish_levels: int = 2
@@ -253,6 +259,8 @@ def refine_rgb_views(
     t0 = time.perf_counter()
     cfg = config or RgbPoseConfig()
     V = len(T_ref_head)
+    if V == 2 and cfg.direct_iters and cfg.pair_direct_iters:
+        cfg = replace(cfg, direct_iters=cfg.pair_direct_iters)
     K = np.asarray(K, np.float64)
     head = np.asarray(T_ref_head, np.float64)
     out = head.copy()
@@ -320,7 +328,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
     if plane is not None and plane[2] >= cfg.min_plane_share:
         n_a = out[a][:3, :3].T @ plane[0]
         d_a = plane[1] - plane[0] @ out[a][:3, 3]
-        inits = [T_head] + ([_se3(pose.R, pose.t * length)] if pose is not None else [])
+        inits = [T_head] + ([se3(pose.R, pose.t * length)] if pose is not None else [])
         direct, levels, pts_a = None, cfg.ecc_levels, None
         if cfg.direct_iters:
             direct = DirectConfig(tuple(cfg.direct_iters), cfg.object_cells, cfg.object_margin)
@@ -347,7 +355,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
             R, t, rho, H = best
             g = guided_matches(feats[a][0], feats[a][1], feats[b][0], feats[b][1], H,
                                cfg.guided_px)  # fmt: skip
-            return 1.0 + rho, a, _se3(R, t), len(g), rho, True
+            return 1.0 + rho, a, se3(R, t), len(g), rho, True
     # 2. the essential matrix alone; the length from the decoded points' depth
     if pose is None:
         return None
@@ -361,7 +369,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
         if good.sum() >= cfg.min_scale_points:
             length, by_points = float(np.median(z_pts[good] / z_tri[good])), True
     score = min(1.0, k / (5 * cfg.min_inliers))
-    return score, a, _se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
+    return score, a, se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
 
 
 def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
@@ -376,26 +384,14 @@ def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
         if len(m) >= cfg.min_inliers:
             x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
             thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
-            checks.append((a, b, x_a, x_b, thr, explained(*_relative(P, a, b), x_a, x_b, thr)))
+            checks.append((a, b, x_a, x_b, thr, explained(*relative_pose(P, a, b), x_a, x_b, thr)))
     if ok.sum() == 2 and any(c[-1] >= cfg.joint_skip_matches for c in checks):
         return P, False
     res = refine_joint(P, greys, np.array([S @ k for k in K]), plane[:2], points, ok,
                        JointConfig(iters=tuple(cfg.joint_iters), object_cells=cfg.object_cells,
                                    object_margin=cfg.object_margin))  # fmt: skip
     for a, b, x_a, x_b, thr, before in checks:
-        after = explained(*_relative(res.T_ref_cam, a, b), x_a, x_b, thr)
+        after = explained(*relative_pose(res.T_ref_cam, a, b), x_a, x_b, thr)
         if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
             return P, False
     return res.T_ref_cam, True
-
-
-def _relative(P, a, b):
-    """Return (R, t) of view b in view a (``x_b = R x_a + t``) from camera-to-ref poses."""
-    T = np.linalg.inv(P[b]) @ P[a]
-    return T[:3, :3], T[:3, 3]
-
-
-def _se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T

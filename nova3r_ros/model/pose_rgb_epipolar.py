@@ -20,6 +20,19 @@ def _skew(t: np.ndarray) -> np.ndarray:
     return np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]], dtype=np.float64)
 
 
+def relative_pose(P: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (R, t) of view b in view a (``x_b = R x_a + t``) from camera-to-ref poses P."""
+    T = np.linalg.inv(P[b]) @ P[a]
+    return T[:3, :3], T[:3, 3]
+
+
+def se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Return the 4x4 pose of rotation R (3, 3) and translation t (3,), unchecked."""
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    return T
+
+
 def match(d_a: np.ndarray | None, d_b: np.ndarray | None, ratio: float) -> np.ndarray:
     """Return ratio-test matches (M, 2) as (index in a, index in b), one per b keypoint."""
     if d_a is None or d_b is None or len(d_a) < 2 or len(d_b) < 2:
