@@ -11,7 +11,8 @@ from the views placed after it) by :func:`refine_rgb_views`:
    head's relative pose, a plane homography between the two images. From the head's guess
    and from the essential matrix's pose (step 2) when there is one, the pose is first
    aligned with its 6 degrees of freedom over that plane and the decoded points nearer
-   than it (the objects; :mod:`.pose_rgb_direct`), then the homography by ECC (OpenCV, the
+   than it (the objects; :mod:`.pose_rgb_direct`; with 2 views from one pyramid level
+   coarser, ``pair_direct_iters``), then the homography by ECC (OpenCV, the
    finest ``polish_levels`` levels of grey images at most ``ecc_width`` wide), decomposed
    (the decomposition whose normal matches the decoded plane's), its translation scaled by
    the decoded plane's distance: the model's own geometry fixes the scale, alike for every
@@ -114,9 +115,9 @@ class RgbPoseConfig:
         direct_iters: Gauss-Newton iterations per level (coarsest first) of the direct
             6-DoF alignment over the decoded plane and objects that precedes the ECC
             homography (:mod:`.pose_rgb_direct`); empty: ECC alone, on ``ecc_levels``.
-            pair_direct_iters: the same in a window of 2 views, where no other view
-            outvotes a placement slid along the plane's stripes or checks (one coarser
-            level); empty: ``direct_iters``.
+        pair_direct_iters: the same in a window of 2 views, where no other view outvotes
+            a placement slid along the plane's stripes or checks (one coarser level);
+            empty: ``direct_iters``.
         object_cells, object_margin: the direct alignment's object grid (cells across the
             image) and the share by which a point must be nearer than the plane.
         polish_levels: ECC levels (finest first) after the direct alignment.
