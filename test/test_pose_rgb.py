@@ -331,20 +331,17 @@ def test_two_synthetic_views_are_refined_jointly_with_the_plane():
 def test_a_pair_slid_along_striped_table_is_placed_from_a_coarser_level():
     """Seed 1,500,463: with 3 levels the pair slides along the stripes (translation 27 deg).
 
-    The shipped model decodes the window as ``nova3r eval --no-depth --unposed`` does; with
-    one coarser level (the 2-view default) the table's edge and objects place the pair.
+    The head's poses and decoded points are the packaged model's (run 8) for this window as
+    ``scripts/rgb_pose_ab.py`` decodes it (CPU, 1,024 points, 4 steps, seed 0), stored in
+    ``test/data/decoded_rgb_pair_1500463.npz`` so that the test does not depend on how a
+    CPU rounds the decoder; with one coarser level (the 2-view default) the table's edge
+    and objects place the pair.
     """
-    from nova3r_ros.eval.run import strip_inputs
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
-    from nova3r_ros.model.inference import InferenceConfig, infer
-
     window, gt = generate_window(1_500_463, benchmark_config(2, height=192, width=256))
-    inputs = strip_inputs(window, depth=True, poses=True)
-    model = load_checkpoint(PACKAGED_CHECKPOINT, "cpu")
-    head = infer(model, inputs, InferenceConfig(n_points=1024, steps=4, seed=0,
-                                                refine_poses=False))  # fmt: skip
-    T, pts, K = np.stack(head.T_ref_cam), head.points.astype(np.float64), np.stack(head.K)
-    images = [v.image for v in inputs.views]
+    with np.load(Path(__file__).parent / "data" / "decoded_rgb_pair_1500463.npz",
+                 allow_pickle=False) as f:  # fmt: skip
+        T, pts, K = f["T_ref_head"], f["points"].astype(np.float64), f["K"]
+    images = [v.image for v in window.views]
     out = refine_rgb_views(T, images, K, pts)
     flat = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_direct_iters=()))
     r, t = pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
