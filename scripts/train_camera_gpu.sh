@@ -12,13 +12,8 @@
 # validation.jsonl,best/}. Put RUN outside the repository (see train_run_gpu.sh).
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2
-INIT=${INIT:-nova3r_ros/model/checkpoints/base}
-mkdir -p "$(dirname "$RUN")"
-if [ "${RESUME:-0}" = 1 ]; then
-  rm -rf "$RUN.prev" && mv "$RUN" "$RUN.prev" && START=(--resume "$RUN.prev")
-else
-  START=(--init "$INIT")
-fi
+. "$(dirname "$0")/train_segment.sh"
+segment_start
 python -m nova3r_ros.train --stage 2 "${START[@]}" --minutes "${MINUTES:-5}" --batch 32 \
   --lr "${LR:-1e-4}" --reuse 2 --views 1 2 2 4 4 8 --p-depth "${P_DEPTH:-0.3}" --p-pose 0.2 \
   --p-robot "${P_ROBOT:-0}" --p-sensor "${P_SENSOR:-0.3}" --seed "${SEED:-21}" \
@@ -27,8 +22,7 @@ python -m nova3r_ros.train --stage 2 "${START[@]}" --minutes "${MINUTES:-5}" --b
   --schedule cosine --save-state --out "$RUN" --val-every "${VAL_EVERY:-1.5}" \
   --val-criterion pose ${TRAIN_ARGS:-} \
   > "$RUN.log" 2>&1 || { echo "training failed"; tail -20 "$RUN.log"; exit 1; }
-if [ -d "$RUN.prev" ]; then cat "$RUN.prev/train_stage2.jsonl" "$RUN/train_stage2.jsonl" > "$RUN/all.jsonl"
-else cp "$RUN/train_stage2.jsonl" "$RUN/all.jsonl"; fi
+segment_log 2
 python - "$RUN/validation.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):

@@ -13,14 +13,8 @@
 # is synchronised at every call, so files written inside it may not survive to the next one.
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2
-INIT=${INIT:-nova3r_ros/model/checkpoints/base}
-mkdir -p "$(dirname "$RUN")"
-if [ "${RESUME:-0}" = 1 ]; then
-  rm -rf "$RUN.prev" && mv "$RUN" "$RUN.prev" && START=(--resume "$RUN.prev")
-  INIT=$RUN.prev
-else
-  START=(--init "$INIT")
-fi
+. "$(dirname "$0")/train_segment.sh"
+segment_start
 LAUNCH=(python)
 [ "${GPUS:-1}" -gt 1 ] && LAUNCH=(python -m torch.distributed.run --standalone --nproc_per_node "$GPUS")
 "${LAUNCH[@]}" -m nova3r_ros.train --stage 3 "${START[@]}" --minutes "${MINUTES:-7}" --batch 32 \
@@ -30,7 +24,6 @@ LAUNCH=(python)
   --schedule "${SCHEDULE:-cosine}" --save-state --out "$RUN" \
   --val-every "${VAL_EVERY:-2}" ${SEVEN:+--val-7scenes "$SEVEN"} ${TRAIN_ARGS:-} \
   > "$RUN.log" 2>&1 || { echo "training failed"; tail -20 "$RUN.log"; exit 1; }
-if [ -d "$RUN.prev" ]; then cat "$RUN.prev/train_stage3.jsonl" "$RUN/train_stage3.jsonl" > "$RUN/all.jsonl"
-else cp "$RUN/train_stage3.jsonl" "$RUN/all.jsonl"; fi
+segment_log 3
 [ -f "$RUN/validation.jsonl" ] && tail -n +1 "$RUN/validation.jsonl" | cut -c1-400
 tail -2 "$RUN.log"
