@@ -77,14 +77,14 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     images = [v.image for v in inputs.views]
     head_rot, head_trans = metrics.pairwise_pose_errors(list(T), list(gt.T_world_cam))
     apart = metrics.pairwise_pose_errors([np.eye(4)] * V, list(gt.T_world_cam))[0]
-    head_score = metrics.pose_metrics(list(T), gt.T_world_cam)
+    head_score = metrics.pose_metrics_from_errors(head_rot, head_trans)
     records = []
     for name, setting in _WORKER["settings"].items():
         t0 = time.perf_counter()
         out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
         secs = time.perf_counter() - t0
-        score = metrics.pose_metrics(list(out.T_ref_cam), gt.T_world_cam)
         rot, trans = metrics.pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
+        score = metrics.pose_metrics_from_errors(rot, trans)
         records.append({"seed": seed, "views": V, "setting": name, "seconds": round(secs, 3),
                         **{k: float(score[k]) for k in KEYS},
                         "head": {k: float(head_score[k]) for k in KEYS},

@@ -183,7 +183,17 @@ def pairwise_pose_errors(
 
 def pose_metrics(T_pred: Sequence[np.ndarray], T_gt: Sequence[np.ndarray]) -> dict[str, float]:
     """RRA/RTA at 5/15/30 degrees and AUC@30 (fraction in [0, 1]) over view pairs."""
-    r_err, t_err = pairwise_pose_errors(T_pred, T_gt)
+    return pose_metrics_from_errors(*pairwise_pose_errors(T_pred, T_gt))
+
+
+def pose_metrics_from_errors(r_err: np.ndarray, t_err: np.ndarray) -> dict[str, float]:
+    """:func:`pose_metrics` of pairwise rotation and translation-direction errors (degrees).
+
+    ``r_err``, ``t_err``: (P,) as :func:`pairwise_pose_errors` returns them, for one window
+    or pooled over windows with the same number of pairs each (then equal to the mean of
+    the windows' metrics).
+    """
+    r_err, t_err = np.asarray(r_err, np.float64).ravel(), np.asarray(t_err, np.float64).ravel()
     if r_err.size == 0:
         return {}
     out: dict[str, float] = {}

@@ -13,8 +13,9 @@ world with the true view-0 pose, and reports per set, in torch on the model's de
 
 With ``pose`` sets (:func:`pose_sets`: tabletops of 2 and 4 views, the RGB-only pose
 benchmark's cameras) :func:`pose_scores` adds the camera head's poses without depth and
-without known poses: ``rra@15``, ``rta@15`` and ``auc@30`` over every pair of views, as
-:func:`nova3r_ros.eval.metrics.pose_metrics` counts them.
+without known poses: ``rra@15``, ``rta@15`` and ``auc@30`` over every pair of views (the
+errors computed on the device, counted on the host by the evaluation's own
+:func:`nova3r_ros.eval.metrics.pose_metrics_from_errors`).
 
 Sets: validation tabletops and furnished rooms (seeds from 1,600,000 and 1,700,000, never
 the benchmark range) and, when a 7-Scenes folder is given, its dev frames (validation only:
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nova3r_ros.eval.metrics import pose_metrics_from_errors
 from nova3r_ros.model.batch import prepare, to_reference_frame
 from nova3r_ros.model.flow import sample
 from nova3r_ros.model.gravity import support_plane_down, world_down
@@ -158,7 +160,11 @@ def pairwise_errors_deg(T_pred: torch.Tensor, T_true: torch.Tensor):
 
 @torch.no_grad()
 def pose_scores(model, vs: ValSet) -> dict[str, float]:
-    """Score the camera head on ``vs`` without depth or poses: RRA/RTA@15 and AUC@30."""
+    """Score the camera head on ``vs`` without depth or poses: RRA/RTA@15 and AUC@30.
+
+    Every window of a set has the same views, so the pairs pooled over the windows score
+    as the mean of the windows' scores does.
+    """
     was_training = model.training
     model.eval()
     B = vs.images.shape[0]
@@ -170,11 +176,8 @@ def pose_scores(model, vs: ValSet) -> dict[str, float]:
     finally:
         model.train(was_training)
     r, t = pairwise_errors_deg(T_pred.float(), vs.T_world_cam)
-    worst = torch.maximum(r, t).flatten()
-    auc = torch.stack([(worst < k).double().mean() for k in range(1, 31)]).mean()
-    return {f"{vs.name}/rra@15": float((r < 15).double().mean()),
-            f"{vs.name}/rta@15": float((t < 15).double().mean()),
-            f"{vs.name}/auc@30": float(auc)}  # fmt: skip
+    m = pose_metrics_from_errors(r.cpu().numpy(), t.cpu().numpy())
+    return {f"{vs.name}/{k}": m[k] for k in ("rra@15", "rta@15", "auc@30")}
 
 
 def set_scores(vs: ValSet, world: torch.Tensor) -> dict[str, float]:
