@@ -129,6 +129,11 @@ class RgbPoseConfig:
         joint_iters: iterations per level (coarsest first) of the joint refinement of
             all placed views and the plane's normal (step 5, :mod:`.pose_rgb_joint`);
             empty: off. joint_min_views: placed views it needs (at least 2).
+        joint_prior_weight: weight of the prior holding the refined normal near the
+            decoded one (:class:`.pose_rgb_joint.JointConfig`); pair_joint_prior_weight:
+            the same in a window of 2 views (None: ``joint_prior_weight``), where the
+            decoded normal's few degrees of error tilted the pair more than the images'
+            weak hold on the normal lets it slide.
         joint_skip_matches: with 2 views placed (one pair: the normal is not
             over-determined) it does not run where their poses explain this many feature
             matches (the matches fix the pair; textured real images).
@@ -169,6 +174,8 @@ class RgbPoseConfig:
     direct_min_ecc: float = 0.9
     min_match_share: float = 0.7
     joint_iters: tuple[int, ...] = (20, 10, 10)
+    joint_prior_weight: float = 0.02
+    pair_joint_prior_weight: float | None = 0.005
     joint_min_match_ratio: float = 0.5
     joint_min_views: int = 2
     joint_skip_matches: int = 40
@@ -262,6 +269,8 @@ def refine_rgb_views(
     V = len(T_ref_head)
     if V == 2 and cfg.direct_iters and cfg.pair_direct_iters:
         cfg = replace(cfg, direct_iters=cfg.pair_direct_iters)
+    if V == 2 and cfg.pair_joint_prior_weight is not None:
+        cfg = replace(cfg, joint_prior_weight=cfg.pair_joint_prior_weight)
     K = np.asarray(K, np.float64)
     head = np.asarray(T_ref_head, np.float64)
     out = head.copy()
@@ -389,7 +398,8 @@ def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
     if ok.sum() == 2 and any(c[-1] >= cfg.joint_skip_matches for c in checks):
         return P, False
     res = refine_joint(P, greys, np.array([S @ k for k in K]), plane[:2], points, ok,
-                       JointConfig(iters=tuple(cfg.joint_iters), object_cells=cfg.object_cells,
+                       JointConfig(tuple(cfg.joint_iters), cfg.joint_prior_weight,
+                                   object_cells=cfg.object_cells,
                                    object_margin=cfg.object_margin))  # fmt: skip
     for a, b, x_a, x_b, thr, before in checks:
         after = explained(*relative_pose(res.T_ref_cam, a, b), x_a, x_b, thr)
