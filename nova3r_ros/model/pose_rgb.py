@@ -48,7 +48,8 @@ from the views placed after it) by :func:`refine_rgb_views`:
    shallowest on a tie (errors add up along chains of pairs).
 5. The placed views' poses and the decoded plane's normal are refined together against
    every pair's image alignment (:mod:`.pose_rgb_joint`; the decoded normal is a few
-   degrees off and tilts every pair placed over it), kept only where every pair of placed
+   degrees off and tilts every pair placed over it; with 2 views under a weaker prior on
+   the normal, ``pair_joint_prior_weight``), kept only where every pair of placed
    views still explains ``joint_min_match_ratio`` of the feature matches its earlier
    poses explained (on real images the decoded plane can be far off, and the matches are
    many). With 2 views it is skipped where their matches fix the pair.
@@ -79,6 +80,7 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     pair_pose,
     relative_pose,
     se3,
+    sift_features,
     triangulate,
 )
 from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
@@ -230,20 +232,6 @@ class RgbViewPoses:
         return out
 
 
-def features(image: np.ndarray, config: RgbPoseConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return SIFT keypoints (N, 2) in full-size pixels and descriptors (N, 128) or None."""
-    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-    f = config.max_width / grey.shape[1]
-    f = f if f < 1.0 else max(1.0, float(np.floor(config.min_width / grey.shape[1])))
-    if f != 1.0:
-        interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_CUBIC
-        grey = cv2.resize(grey, None, fx=f, fy=f, interpolation=interp)
-    sift = cv2.SIFT_create(nfeatures=config.n_features, contrastThreshold=config.contrast)
-    kp, desc = sift.detectAndCompute(grey, None)
-    xy = np.float64([k.pt for k in kp]).reshape(-1, 2)
-    return (xy + 0.5) / f - 0.5, desc
-
-
 def refine_rgb_views(
     T_ref_head: np.ndarray,
     images: list[np.ndarray],
@@ -279,7 +267,8 @@ def refine_rgb_views(
     n_in, share = np.zeros(V), np.zeros(V)
     anchor, from_pts = np.full(V, -1), np.zeros(V, bool)
     n_in[0], share[0], anchor[0] = np.inf, 1.0, 0
-    feats = [features(im, cfg) for im in images]
+    feats = [sift_features(im, cfg.max_width, cfg.min_width, cfg.n_features, cfg.contrast)
+             for im in images]  # fmt: skip
     f_ecc = min(1.0, cfg.ecc_width / images[0].shape[1])
     S = np.diag([f_ecc, f_ecc, 1.0])
     greys = [cv2.resize(cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY), None,

@@ -26,6 +26,26 @@ def relative_pose(P: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray
     return T[:3, :3], T[:3, 3]
 
 
+def sift_features(image: np.ndarray, max_width: int, min_width: int, n_features: int,
+                  contrast: float) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Return SIFT keypoints (N, 2) in full-size pixels and descriptors (N, 128) or None.
+
+    ``image``: HxWx3 uint8 RGB. Wider than ``max_width`` px it is downscaled; narrower than
+    ``min_width`` upscaled by an integer factor (small synthetic views); ``n_features``
+    keypoints at most, SIFT's ``contrast`` threshold.
+    """
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    f = max_width / grey.shape[1]
+    f = f if f < 1.0 else max(1.0, float(np.floor(min_width / grey.shape[1])))
+    if f != 1.0:
+        interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_CUBIC
+        grey = cv2.resize(grey, None, fx=f, fy=f, interpolation=interp)
+    sift = cv2.SIFT_create(nfeatures=n_features, contrastThreshold=contrast)
+    kp, desc = sift.detectAndCompute(grey, None)
+    xy = np.float64([k.pt for k in kp]).reshape(-1, 2)
+    return (xy + 0.5) / f - 0.5, desc
+
+
 def se3(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Return the 4x4 pose of rotation R (3, 3) and translation t (3,), unchecked."""
     T = np.eye(4)
