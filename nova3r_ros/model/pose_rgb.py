@@ -133,9 +133,9 @@ class RgbPoseConfig:
             empty: off. joint_min_views: placed views it needs (at least 2).
         joint_prior_weight: weight of the prior holding the refined normal near the
             decoded one (:class:`.pose_rgb_joint.JointConfig`); pair_joint_prior_weight:
-            the same in a window of 2 views (None: ``joint_prior_weight``), where the
-            decoded normal's few degrees of error tilted the pair more than the images'
-            weak hold on the normal lets it slide.
+            the same in a window of 2 views (None: ``joint_prior_weight``): one pair's
+            images hold the normal only weakly, and a prior near the decoded normal (a
+            few degrees off) tilts the pair with it.
         joint_skip_matches: with 2 views placed (one pair: the normal is not
             over-determined) it does not run where their poses explain this many feature
             matches (the matches fix the pair; textured real images).
