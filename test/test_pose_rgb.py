@@ -328,6 +328,22 @@ def test_two_synthetic_views_are_refined_jointly_with_the_plane():
     assert r[0] < 3.0 and t[0] < 5.0
 
 
+def _decoded_pair(seed: int):
+    """Return a 2-view RGB-only tabletop window's images, ground truth and stored decode.
+
+    The window is rendered as ``nova3r eval`` renders it (256x192); the packaged model's
+    head poses ``T`` (2, 4, 4), decoded points ``pts`` (1024, 3, view 0's frame, float64)
+    and ``K`` (2, 3, 3) come from ``test/data/decoded_rgb_pair_<seed>.npz`` (its CPU decode
+    by ``scripts/rgb_pose_ab.py``), so that a test does not hinge on how a CPU rounds the
+    decoder.
+    """
+    window, gt = generate_window(seed, benchmark_config(2, height=192, width=256))
+    with np.load(Path(__file__).parent / "data" / f"decoded_rgb_pair_{seed}.npz",
+                 allow_pickle=False) as f:  # fmt: skip
+        T, pts, K = f["T_ref_head"], f["points"].astype(np.float64), f["K"]
+    return [v.image for v in window.views], gt, T, pts, K
+
+
 def test_a_pair_slid_along_striped_table_is_placed_from_a_coarser_level():
     """Seed 1,500,463: with 3 levels the pair slides along the stripes (translation 27 deg).
 
@@ -337,11 +353,7 @@ def test_a_pair_slid_along_striped_table_is_placed_from_a_coarser_level():
     CPU rounds the decoder; with one coarser level (the 2-view default) the table's edge
     and objects place the pair.
     """
-    window, gt = generate_window(1_500_463, benchmark_config(2, height=192, width=256))
-    with np.load(Path(__file__).parent / "data" / "decoded_rgb_pair_1500463.npz",
-                 allow_pickle=False) as f:  # fmt: skip
-        T, pts, K = f["T_ref_head"], f["points"].astype(np.float64), f["K"]
-    images = [v.image for v in window.views]
+    images, gt, T, pts, K = _decoded_pair(1_500_463)
     out = refine_rgb_views(T, images, K, pts)
     flat = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_direct_iters=()))
     r, t = pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
@@ -359,11 +371,7 @@ def test_a_pair_frees_the_plane_normal_from_its_decoded_tilt():
     prior on the normal (``pair_joint_prior_weight=None``) the joint refinement keeps the
     pair 12 degrees off; with the weaker 2-view prior (the default) within 5 degrees.
     """
-    window, gt = generate_window(1_500_751, benchmark_config(2, height=192, width=256))
-    with np.load(Path(__file__).parent / "data" / "decoded_rgb_pair_1500751.npz",
-                 allow_pickle=False) as f:  # fmt: skip
-        T, pts, K = f["T_ref_head"], f["points"].astype(np.float64), f["K"]
-    images = [v.image for v in window.views]
+    images, gt, T, pts, K = _decoded_pair(1_500_751)
     out = refine_rgb_views(T, images, K, pts)
     held = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_joint_prior_weight=None))
     assert out.joint_kept and held.joint_kept and out.ok[1] and held.ok[1]
