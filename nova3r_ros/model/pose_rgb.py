@@ -49,10 +49,11 @@ from the views placed after it) by :func:`refine_rgb_views`:
 5. The placed views' poses and the decoded plane's normal are refined together against
    every pair's image alignment (:mod:`.pose_rgb_joint`; the decoded normal is a few
    degrees off and tilts every pair placed over it; with 2 views under a weaker prior on
-   the normal, ``pair_joint_prior_weight``), kept only where every pair of placed
-   views still explains ``joint_min_match_ratio`` of the feature matches its earlier
-   poses explained (on real images the decoded plane can be far off, and the matches are
-   many). With 2 views it is skipped where their matches fix the pair.
+   the normal, ``pair_joint_prior_weight``; with 3 or more on one more, coarser pyramid
+   level, ``multi_joint_iters``), kept only where every pair of placed views still
+   explains ``joint_min_match_ratio`` of the feature matches its earlier poses explained
+   (on real images the decoded plane can be far off, and the matches are many). With 2
+   views it is skipped where their matches fix the pair.
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ class RgbPoseConfig:
             matrix's inliers, where the pair has an essential matrix.
         joint_iters: iterations per level (coarsest first) of the joint refinement of
             all placed views and the plane's normal (step 5, :mod:`.pose_rgb_joint`);
-            empty: off. joint_min_views: placed views it needs (at least 2).
+            empty: off. multi_joint_iters: the same in a window of 3 or more views,
+            whose images over-determine the normal (one coarser level); empty:
+            ``joint_iters``. joint_min_views: placed views it needs (at least 2).
         joint_prior_weight: weight of the prior holding the refined normal near the
             decoded one (:class:`.pose_rgb_joint.JointConfig`); pair_joint_prior_weight:
             the same in a window of 2 views (None: ``joint_prior_weight``): one pair's
@@ -176,6 +179,7 @@ class RgbPoseConfig:
     direct_min_ecc: float = 0.9
     min_match_share: float = 0.7
     joint_iters: tuple[int, ...] = (20, 10, 10)
+    multi_joint_iters: tuple[int, ...] = (20, 20, 10, 10)
     joint_prior_weight: float = 0.02
     pair_joint_prior_weight: float | None = 0.005
     joint_min_match_ratio: float = 0.5
@@ -259,6 +263,8 @@ def refine_rgb_views(
         cfg = replace(cfg, direct_iters=cfg.pair_direct_iters)
     if V == 2 and cfg.pair_joint_prior_weight is not None:
         cfg = replace(cfg, joint_prior_weight=cfg.pair_joint_prior_weight)
+    if V >= 3 and cfg.joint_iters and cfg.multi_joint_iters:
+        cfg = replace(cfg, joint_iters=cfg.multi_joint_iters)
     K = np.asarray(K, np.float64)
     head = np.asarray(T_ref_head, np.float64)
     out = head.copy()
