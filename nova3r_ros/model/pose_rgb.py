@@ -73,6 +73,7 @@ from nova3r_ros.model.pose_rgb_align import (
     orbit_hypotheses,
     point_depth,
 )
+from nova3r_ros.model.pose_rgb_config import ECC_ONLY, PAIRS_ONLY, RgbPoseConfig
 from nova3r_ros.model.pose_rgb_direct import DirectConfig
 from nova3r_ros.model.pose_rgb_epipolar import (
     explained,
@@ -88,114 +89,6 @@ from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
 
 __all__ = ["ECC_ONLY", "PAIRS_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane",
            "point_depth", "refine_rgb_views"]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RgbPoseConfig:
-    """Settings of :func:`refine_rgb_views` (see the module docstring).
-
-    Attributes:
-        max_width: px; wider images are downscaled for the features; min_width: narrower
-            ones are upscaled by an integer factor to at least this (small synthetic views).
-        n_features: SIFT keypoints kept per image; contrast: SIFT's contrast threshold.
-        ratio: Lowe's ratio test (of the unguided matches).
-        guided_px: radius around the plane homography's prediction of guided matches.
-        ecc_levels: pyramid levels of the homography alignment; min_ecc: its correlation
-            below which the aligned homography is not used.
-        threshold_px: RANSAC and inlier threshold (Sampson distance, px at full size).
-        min_inliers: fewer inliers than this and the pair cannot place a view.
-        max_disagree_deg: rotation difference to the head above which a pair needs
-            ``min_share_disagree`` of its matches as inliers.
-        min_scale_points: triangulated inliers with a decoded depth needed for the scale.
-        grid_px: z-buffer cell size (px at full size) for the decoded points' depth.
-        wide_orbit_deg, wide_roll_deg: the wider search's starting poses (the head's guess
-            orbited about the plane's normal, rolled about the optical axis) where no start
-            aligned; wide_min_ecc, wide_max_disagree_deg: its correlation needed and its
-            rotation difference to the head allowed; wide_skip_inliers: a pair whose
-            essential matrix has this many inliers skips it (E's pose was a start).
-        consistency_deg: rotation difference within which a pair agrees with the views'
-            placement (step 4; 0 turns the vote off).
-        direct_iters: Gauss-Newton iterations per level (coarsest first) of the direct
-            6-DoF alignment over the decoded plane and objects that precedes the ECC
-            homography (:mod:`.pose_rgb_direct`); empty: ECC alone, on ``ecc_levels``.
-        pair_direct_iters: the same in a window of 2 views, where no other view outvotes
-            a placement slid along the plane's stripes or checks (one coarser level);
-            empty: ``direct_iters``.
-        object_cells, object_margin: the direct alignment's object grid (cells across the
-            image) and the share by which a point must be nearer than the plane.
-        polish_levels: ECC levels (finest first) after the direct alignment.
-        direct_min_ecc: the correlation a direct alignment needs where the ECC after it
-            does not keep the decoded plane's normal (a start stuck off the plane's fit).
-        min_match_share: a plane-placed pose must explain (Sampson distance under
-            ``threshold_px``) at least this share of as many matches as the essential
-            matrix's inliers, where the pair has an essential matrix.
-        joint_iters: iterations per level (coarsest first) of the joint refinement of
-            all placed views and the plane's normal (step 5, :mod:`.pose_rgb_joint`);
-            empty: off. multi_joint_iters: the same in a window of 3 or more views,
-            whose images over-determine the normal (one coarser level); empty:
-            ``joint_iters``. joint_min_views: placed views it needs (at least 2).
-        joint_prior_weight: weight of the prior holding the refined normal near the
-            decoded one (:class:`.pose_rgb_joint.JointConfig`); pair_joint_prior_weight:
-            the same in a window of 2 views (None: ``joint_prior_weight``): one pair's
-            images hold the normal only weakly, and a prior near the decoded normal (a
-            few degrees off) tilts the pair with it.
-        joint_skip_matches: with 2 views placed (one pair: the normal is not
-            over-determined) it does not run where their poses explain this many feature
-            matches (the matches fix the pair; textured real images).
-        joint_min_match_ratio: the joint refinement is kept only where every pair of
-            placed views whose poses explained ``min_inliers`` or more matches before
-            explains at least this share of them after (real images, where the decoded
-            plane can be wrong and the matches are many).
-
-    """
-
-    max_width: int = 512
-    min_width: int = 512
-    n_features: int = 2000
-    contrast: float = 0.01
-    ratio: float = 0.8
-    guided_px: float = 12.0
-    ecc_width: int = 320
-    ecc_levels: int = 3
-    min_plane_share: float = 0.25
-    min_ecc: float = 0.6
-    threshold_px: float = 1.0
-    min_inliers: int = 20
-    max_disagree_deg: float = 35.0
-    min_share_disagree: float = 0.5
-    min_scale_points: int = 8
-    grid_px: float = 8.0
-    wide_orbit_deg: tuple[float, ...] = (-30.0, -15.0, 15.0, 30.0)
-    wide_roll_deg: tuple[float, ...] = (-15.0, 15.0)
-    wide_min_ecc: float = 0.7
-    wide_max_disagree_deg: float = 50.0
-    wide_skip_inliers: int = 40
-    consistency_deg: float = 5.0
-    direct_iters: tuple[int, ...] = (30, 20, 10)
-    pair_direct_iters: tuple[int, ...] = (30, 30, 20, 10)
-    object_cells: int = 32
-    object_margin: float = 0.05
-    polish_levels: int = 2
-    direct_min_ecc: float = 0.9
-    min_match_share: float = 0.7
-    joint_iters: tuple[int, ...] = (20, 10, 10)
-    multi_joint_iters: tuple[int, ...] = (20, 20, 10, 10)
-    joint_prior_weight: float = 0.02
-    pair_joint_prior_weight: float | None = 0.005
-    joint_min_match_ratio: float = 0.5
-    joint_min_views: int = 2
-    joint_skip_matches: int = 40
-
-
-#: The settings before the direct alignment (session 19): the plane homography by ECC alone
-#: on every level, no check against the essential matrix's matches, the wider search for
-#: every pair that needs it, no joint refinement. RGB-D placement (:mod:`.pose_rgbd`) uses
-#: them; the benchmark and the A/B script compare against them.
-ECC_ONLY = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31,
-                         joint_iters=())  # fmt: skip
-
-#: The pairwise placement alone, without the joint refinement (session 19's settings).
-PAIRS_ONLY = RgbPoseConfig(joint_iters=())
 
 
 @dataclass
