@@ -382,7 +382,7 @@ def test_a_pair_frees_the_plane_normal_from_its_decoded_tilt():
 
 
 def test_four_views_refine_jointly_from_one_coarser_level():
-    """Seed 1,500,584 (4 views): on 3 pyramid levels the joint refinement ends 18-24 deg off.
+    """Seed 1,500,584 (4 views): on 3 pyramid levels the joint step leaves 3 pairs 18-24 deg off.
 
     The head's poses and decoded points are the packaged model's for this window, stored as
     for seed 1,500,463 (``test/data/decoded_rgb_4views_1500584.npz``). Windows of 3 or more
