@@ -213,13 +213,18 @@ def consistent_tree(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Re-place views by the spanning tree of pairs most consistent with the other pairs.
 
-    ``edges``: {(a, b): (score, T_b_a)}, every pair that aligned (``x_b = T_b_a x_a``);
+    ``edges``: {(a, b): (score, T_b_a)}, every pair that aligned (``x_b = T_b_a x_a``; the
+    score is at least 1 where the pair is fully supported: a plane alignment, 1 + its
+    correlation, or an essential matrix with 5 x ``min_inliers`` inliers or more);
     ``P``: (V, 4, 4) camera-to-view-0 poses placed along ``anchor`` (-1: not placed). Each
     tree from view 0 through the pairs places the views; a pair is consistent with them
     when its rotation is within ``max_deg`` of theirs (chained translations carry each
     pair's own scale error, so their directions are not compared). The tree with the most
-    consistent pairs wins; ties go to the shallower tree (errors add up along chains), then
-    to the given placement, then to the higher score. Returns the poses and the anchors.
+    consistent pairs wins. Ties go to the tree with the most views placed by fully
+    supported pairs (a small rotation error can hide a reversed translation in a weakly
+    supported essential matrix of a near-planar pair), then to the shallower tree (errors
+    add up along chains), then to the given placement, then to the higher score. Returns
+    the poses and the anchors.
     """
     V = len(P)
     opts = {v: [] for v in range(1, V) if anchor[v] >= 0}
@@ -244,7 +249,8 @@ def consistent_tree(
             continue  # a cycle
         good = sum(angle_deg((np.linalg.inv(Q[b]) @ Q[a])[:3, :3] @ T[:3, :3].T) <= max_deg
                    for (a, b), (_, T) in edges.items())  # fmt: skip
-        key = (good, -sum(depth.values()), all(parent[v][0] == anchor[v] for v in views),
+        n_full = sum(parent[v][2] >= 1.0 for v in views)
+        key = (good, n_full, -sum(depth.values()), all(parent[v][0] == anchor[v] for v in views),
                sum(parent[v][2] for v in views))  # fmt: skip
         if best is None or key > best[0]:
             best = key, Q, parent
