@@ -44,8 +44,10 @@ from the views placed after it) by :func:`refine_rgb_views`:
    :mod:`.pose_views` does (the node withholds views that are not ok).
 4. With 3 or more views, every pair that aligned votes
    (:func:`.pose_rgb_align.consistent_tree`): the views are re-placed along the tree of
-   pairs from view 0 with the most pairs within ``consistency_deg`` of its rotations, the
-   shallowest on a tie (errors add up along chains of pairs).
+   pairs from view 0 with the most pairs within ``consistency_deg`` of its rotations; on
+   a tie, the one with the most views placed by fully supported pairs (score >= 1: a
+   plane alignment, or an essential matrix with ``5 * min_inliers`` inliers), then the
+   shallowest (errors add up along chains of pairs).
 5. The placed views' poses and the decoded plane's normal are refined together against
    every pair's image alignment (:mod:`.pose_rgb_joint`; the decoded normal is a few
    degrees off and tilts every pair placed over it; with 2 views under a weaker prior on
