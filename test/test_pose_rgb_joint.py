@@ -9,7 +9,7 @@ from test_pose_rgb_direct import SEED, rot  # the same validation seed and rotat
 
 from nova3r_ros.eval.metrics import pairwise_pose_errors
 from nova3r_ros.model.pose_rgb_align import dominant_plane
-from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
+from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint, window_loss
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
@@ -72,3 +72,18 @@ def test_no_iterations_return_the_start(window4):
     res = refine_joint(start, greys, K, plane, pts, np.ones(4, bool), JointConfig(iters=()))
     assert np.array_equal(res.T_ref_cam, start)
     assert res.normal_change_deg == 0.0
+
+
+def test_window_loss_is_lowest_at_the_true_poses_and_counts_the_pairs(window4):
+    """The loss the joint step minimises, at full size: every view turned raises it."""
+    greys, K, T_true, plane, pts = window4
+    every = np.ones(4, bool)
+    true, pairs = window_loss(T_true, greys, K, plane, pts, every)
+    assert pairs == 12
+    for deg in (2.0, 10.0):
+        turned, _ = window_loss(start_from(T_true, deg), greys, K, plane, pts, every)
+        assert turned > true
+    three = window_loss(T_true, greys, K, plane, pts, np.array([True, True, True, False]))
+    assert three[1] == 6
+    first = refine_joint(T_true, greys, K, plane, pts, every, JointConfig((0,), prior_weight=0))
+    assert math.isclose(first.loss / first.pairs, true, rel_tol=1e-9)

@@ -87,7 +87,7 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     sift_features,
     triangulate,
 )
-from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint
+from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint, window_loss
 
 __all__ = ["ECC_ONLY", "PAIRS_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane",
            "point_depth", "refine_rgb_views"]  # fmt: skip
@@ -196,7 +196,7 @@ def refine_rgb_views(
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
     placed = ok.sum() >= max(2, cfg.joint_min_views)
     if cfg.joint_iters and placed and plane is not None and plane[2] >= cfg.min_plane_share:
-        out, kept = _joint(out, ok, feats, greys, S, K, plane, points, cfg)
+        out, kept = _joint(out, ok, feats, greys, S, K, plane, points, edges, cfg)
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0
@@ -272,7 +272,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
     return score, a, se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
 
 
-def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
+def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
     """Return (poses, kept): the poses refined jointly with the plane's normal (step 5).
 
     ``P`` itself (kept False) where the refinement loses the pairs' matches, or, with 2
@@ -287,12 +287,53 @@ def _joint(P, ok, feats, greys, S, K, plane, points, cfg):
             checks.append((a, b, x_a, x_b, thr, explained(*relative_pose(P, a, b), x_a, x_b, thr)))
     if ok.sum() == 2 and any(c[-1] >= cfg.joint_skip_matches for c in checks):
         return P, False
-    res = refine_joint(P, greys, np.array([S @ k for k in K]), plane[:2], points, ok,
-                       JointConfig(tuple(cfg.joint_iters), cfg.joint_prior_weight,
-                                   object_cells=cfg.object_cells,
-                                   object_margin=cfg.object_margin))  # fmt: skip
+    Ks = np.array([S @ k for k in K])
+    jcfg = JointConfig(tuple(cfg.joint_iters), cfg.joint_prior_weight,
+                       object_cells=cfg.object_cells,
+                       object_margin=cfg.object_margin)  # fmt: skip
+    res = refine_joint(P, greys, Ks, plane[:2], points, ok, jcfg)
+    refined = (res.normal, plane[1])
+    T = _reseat(res.T_ref_cam, P, edges, ok, greys, Ks, refined, points, jcfg, cfg.reseat_rounds)
+    if cfg.reseat_polish_iters and not np.array_equal(T, res.T_ref_cam):
+        polish = replace(jcfg, iters=tuple(cfg.reseat_polish_iters))
+        T = refine_joint(T, greys, Ks, refined, points, ok, polish).T_ref_cam
     for a, b, x_a, x_b, thr, before in checks:
-        after = explained(*relative_pose(res.T_ref_cam, a, b), x_a, x_b, thr)
+        after = explained(*relative_pose(T, a, b), x_a, x_b, thr)
         if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
             return P, False
-    return res.T_ref_cam, True
+    return T, True
+
+
+def _reseat(T, P, edges, ok, greys, K, plane, points, jcfg, rounds):
+    """Return the joint step's poses ``T`` with views put back where that fits the images better.
+
+    The joint step descends from the pairwise placement ``P`` coarse to fine and can carry
+    a view (most often the one seen from the widest angle) into a worse minimum of its own
+    loss (in synthetic windows the true poses often score lower than where it ends). Each
+    round tries, for every placed view, its pose in ``P`` and its placement through each
+    aligned pair (``edges``) from the other view's current pose, and keeps the one change
+    that lowers the mean pair loss at full size most (over the refined plane, no pair
+    lost; :func:`.pose_rgb_joint.window_loss`); up to ``rounds`` rounds.
+    """
+    best, count = window_loss(T, greys, K, plane, points, ok, jcfg)
+    for _ in range(rounds):
+        found = None
+        for v in np.flatnonzero(ok[1:]) + 1:
+            starts = [P[v]]
+            for (a, b), (_, T_ba) in edges.items():
+                if b == v and ok[a]:
+                    starts.append(T[a] @ np.linalg.inv(T_ba))
+                elif a == v and ok[b]:
+                    starts.append(T[b] @ T_ba)
+            for pose in starts:
+                if np.allclose(pose, T[v]):
+                    continue
+                trial = T.copy()
+                trial[v] = pose
+                loss, n = window_loss(trial, greys, K, plane, points, ok, jcfg)
+                if n >= count and loss < best and (found is None or loss < found[0]):
+                    found = loss, trial
+        if found is None:
+            break
+        best, T = found
+    return T

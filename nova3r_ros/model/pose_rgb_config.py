@@ -68,6 +68,11 @@ class RgbPoseConfig:
             placed views whose poses explained ``min_inliers`` or more matches before
             explains at least this share of them after (real images, where the decoded
             plane can be wrong and the matches are many).
+        reseat_rounds: after the joint refinement, rounds of putting one view back at its
+            pairwise placement or its placement through another aligned pair, where that
+            lowers the joint loss at full size (0: off); reseat_polish_iters: where a
+            view was put back, the joint refinement again from there on these levels
+            (finest last), about the refined normal; empty: none.
 
     """
 
@@ -107,6 +112,8 @@ class RgbPoseConfig:
     joint_min_match_ratio: float = 0.5
     joint_min_views: int = 2
     joint_skip_matches: int = 40
+    reseat_rounds: int = 6
+    reseat_polish_iters: tuple[int, ...] = (10, 10)
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
