@@ -56,6 +56,10 @@ from the views placed after it) by :func:`refine_rgb_views`:
    explains ``joint_min_match_ratio`` of the feature matches its earlier poses explained
    (on real images the decoded plane can be far off, and the matches are many). With 2
    views it is skipped where their matches fix the pair.
+6. Descending coarse to fine, step 5 can carry a view into a worse minimum of its own
+   loss; a view is put back at its pose from steps 1-4, or at its placement through
+   another aligned pair, where that lowers the loss at full size (``reseat_rounds``),
+   and step 5 runs again from there on its finest levels (``reseat_polish_iters``).
 """
 
 from __future__ import annotations
