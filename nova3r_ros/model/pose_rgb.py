@@ -296,6 +296,12 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
                        object_cells=cfg.object_cells,
                        object_margin=cfg.object_margin)  # fmt: skip
     res = refine_joint(P, greys, Ks, plane[:2], points, ok, jcfg)
+    if len(P) >= 3 and cfg.multi_joint_alt_iters:  # a second descent; the lower loss wins
+        alt = refine_joint(P, greys, Ks, plane[:2], points, ok,
+                           replace(jcfg, iters=tuple(cfg.multi_joint_alt_iters)))  # fmt: skip
+        here = window_loss(res.T_ref_cam, greys, Ks, (res.normal, plane[1]), points, ok, jcfg)
+        there = window_loss(alt.T_ref_cam, greys, Ks, (alt.normal, plane[1]), points, ok, jcfg)
+        res = alt if there[1] >= here[1] and there[0] < here[0] else res
     refined = (res.normal, plane[1])
     T = _reseat(res.T_ref_cam, P, edges, ok, greys, Ks, refined, points, jcfg, cfg.reseat_rounds)
     if cfg.reseat_polish_iters and not np.array_equal(T, res.T_ref_cam):

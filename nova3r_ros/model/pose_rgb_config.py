@@ -73,6 +73,9 @@ class RgbPoseConfig:
             lowers the joint loss at full size (0: off); reseat_polish_iters: where a
             view was put back, the joint refinement again from there on these levels
             (finest last), about the refined normal; empty: none.
+        multi_joint_alt_iters: in a window of 3 or more views the joint refinement also
+            descends on these levels, and the result with the lower loss at full size is
+            kept (before views are put back); empty: one descent.
 
     """
 
@@ -114,6 +117,7 @@ class RgbPoseConfig:
     joint_skip_matches: int = 40
     reseat_rounds: int = 6
     reseat_polish_iters: tuple[int, ...] = (10, 10)
+    multi_joint_alt_iters: tuple[int, ...] = ()
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
