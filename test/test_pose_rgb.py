@@ -444,6 +444,8 @@ def test_a_view_the_joint_step_carries_off_is_put_back():
     left = refine_rgb_views(T, images, K, pts, RgbPoseConfig(reseat_rounds=0))
     back = refine_rgb_views(T, images, K, pts, RgbPoseConfig(reseat_polish_iters=()))
     assert out.ok.all() and left.ok.all() and out.joint_kept and left.joint_kept
+    assert out.views_put_back == 1 and left.views_put_back == 0
+    assert out.stats()["pose_views_put_back"] == 1.0
     r, t = pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
     assert max(r) < 2.0 and max(t) < 3.0
     assert max(pairwise_pose_errors(list(back.T_ref_cam), list(gt.T_world_cam))[0]) < 5.5

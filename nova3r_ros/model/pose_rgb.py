@@ -111,6 +111,7 @@ class RgbViewPoses:
         scale_from_points: its translation length came from the decoded points.
         time_s: seconds spent.
         joint_kept: the joint refinement (step 5) ran and passed its check.
+        views_put_back: views put back after it (step 6) in the kept result.
 
     """
 
@@ -123,12 +124,14 @@ class RgbViewPoses:
     scale_from_points: np.ndarray
     time_s: float = 0.0
     joint_kept: bool = False
+    views_put_back: int = 0
 
     def stats(self) -> dict[str, float]:
         """Return flat numbers for ``Reconstruction.stats`` (keys as :mod:`.pose_views`)."""
         out = {"views_refined": float(self.ok[1:].sum()),
                "views_pose_failed": float((~self.ok).sum()), "pose_refine_s": self.time_s,
-               "pose_rgb": 1.0, "pose_joint_kept": float(self.joint_kept)}  # fmt: skip
+               "pose_rgb": 1.0, "pose_joint_kept": float(self.joint_kept),
+               "pose_views_put_back": float(self.views_put_back)}  # fmt: skip
         for name in ("confidence", "ok", "inlier_share", "inliers"):
             for i, x in enumerate(getattr(self, name)):
                 out[f"pose_{name}_{i}"] = float(x)
@@ -182,7 +185,7 @@ def refine_rgb_views(
     plane = None if points is None else dominant_plane(points)
     tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
     edges = {}  # (a, b): (score, T_b_a) of every pair that aligned
-    kept = False
+    kept, put_back = False, 0
     for b in [*range(1, V), *range(1, V)]:  # the second pass: failed views from later ones
         best = None
         for a in np.flatnonzero(ok & ~tried[b]) if not ok[b] else []:
@@ -200,12 +203,12 @@ def refine_rgb_views(
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
     placed = ok.sum() >= max(2, cfg.joint_min_views)
     if cfg.joint_iters and placed and plane is not None and plane[2] >= cfg.min_plane_share:
-        out, kept = _joint(out, ok, feats, greys, S, K, plane, points, edges, cfg)
+        out, kept, put_back = _joint(out, ok, feats, greys, S, K, plane, points, edges, cfg)
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0
     return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0,
-                        kept)  # fmt: skip
+                        kept, put_back)  # fmt: skip
 
 
 def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
@@ -277,10 +280,11 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
 
 
 def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
-    """Return (poses, kept): the poses refined jointly with the plane's normal (step 5).
+    """Return (poses, kept, views put back): the poses refined jointly with the normal.
 
-    ``P`` itself (kept False) where the refinement loses the pairs' matches, or, with 2
-    views, where their poses explain ``joint_skip_matches`` feature matches (not run).
+    Steps 5 and 6. ``P`` itself (kept False) where the refinement loses the pairs'
+    matches, or, with 2 views, where their poses explain ``joint_skip_matches`` feature
+    matches (not run).
     """
     checks = []  # (a, b, normalised x_a, x_b, threshold, matches P explains) per pair
     for a, b in itertools.combinations(np.flatnonzero(ok), 2):
@@ -290,7 +294,7 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
             thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
             checks.append((a, b, x_a, x_b, thr, explained(*relative_pose(P, a, b), x_a, x_b, thr)))
     if ok.sum() == 2 and any(c[-1] >= cfg.joint_skip_matches for c in checks):
-        return P, False
+        return P, False, 0
     Ks = np.array([S @ k for k in K])
     jcfg = JointConfig(tuple(cfg.joint_iters), cfg.joint_prior_weight,
                        object_cells=cfg.object_cells,
@@ -303,19 +307,20 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
         there = window_loss(alt.T_ref_cam, greys, Ks, (alt.normal, plane[1]), points, ok, jcfg)
         res = alt if there[1] >= here[1] and there[0] < here[0] else res
     refined = (res.normal, plane[1])
-    T = _reseat(res.T_ref_cam, P, edges, ok, greys, Ks, refined, points, jcfg, cfg.reseat_rounds)
-    if cfg.reseat_polish_iters and not np.array_equal(T, res.T_ref_cam):
+    T, moved = _reseat(res.T_ref_cam, P, edges, ok, greys, Ks, refined, points, jcfg,
+                       cfg.reseat_rounds)  # fmt: skip
+    if cfg.reseat_polish_iters and moved:
         polish = replace(jcfg, iters=tuple(cfg.reseat_polish_iters))
         T = refine_joint(T, greys, Ks, refined, points, ok, polish).T_ref_cam
     for a, b, x_a, x_b, thr, before in checks:
         after = explained(*relative_pose(T, a, b), x_a, x_b, thr)
         if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
-            return P, False
-    return T, True
+            return P, False, 0
+    return T, True, moved
 
 
 def _reseat(T, P, edges, ok, greys, K, plane, points, jcfg, rounds):
-    """Return the joint step's poses ``T`` with views put back where that fits the images better.
+    """Return (poses, views put back): ``T`` with views put back where the images fit better.
 
     The joint step descends from the pairwise placement ``P`` coarse to fine and can carry
     a view (most often the one seen from the widest angle) into a worse minimum of its own
@@ -326,6 +331,7 @@ def _reseat(T, P, edges, ok, greys, K, plane, points, jcfg, rounds):
     lost; :func:`.pose_rgb_joint.window_loss`); up to ``rounds`` rounds.
     """
     best, count = window_loss(T, greys, K, plane, points, ok, jcfg)
+    moved = set()
     for _ in range(rounds):
         found = None
         for v in np.flatnonzero(ok[1:]) + 1:
@@ -342,8 +348,9 @@ def _reseat(T, P, edges, ok, greys, K, plane, points, jcfg, rounds):
                 trial[v] = pose
                 loss, n = window_loss(trial, greys, K, plane, points, ok, jcfg)
                 if n >= count and loss < best and (found is None or loss < found[0]):
-                    found = loss, trial
+                    found = loss, trial, int(v)
         if found is None:
             break
-        best, T = found
-    return T
+        best, T = found[:2]
+        moved.add(found[2])
+    return T, len(moved)
