@@ -77,6 +77,7 @@ from nova3r_ros.model.pose_rgb_align import (
     dominant_plane,
     guided_matches,
     orbit_hypotheses,
+    pair_placements,
     point_depth,
 )
 from nova3r_ros.model.pose_rgb_config import ECC_ONLY, PAIRS_ONLY, RgbPoseConfig
@@ -91,7 +92,7 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     sift_features,
     triangulate,
 )
-from nova3r_ros.model.pose_rgb_joint import JointConfig, refine_joint, window_loss
+from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss, refine_joint
 
 __all__ = ["ECC_ONLY", "PAIRS_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane",
            "point_depth", "refine_rgb_views"]  # fmt: skip
@@ -303,8 +304,9 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
     if len(P) >= 3 and cfg.multi_joint_alt_iters:  # a second descent; the lower loss wins
         alt = refine_joint(P, greys, Ks, plane[:2], points, ok,
                            replace(jcfg, iters=tuple(cfg.multi_joint_alt_iters)))  # fmt: skip
-        here = window_loss(res.T_ref_cam, greys, Ks, (res.normal, plane[1]), points, ok, jcfg)
-        there = window_loss(alt.T_ref_cam, greys, Ks, (alt.normal, plane[1]), points, ok, jcfg)
+        score = WindowLoss(greys, Ks, points, ok, jcfg)
+        here = score(res.T_ref_cam, (res.normal, plane[1]))
+        there = score(alt.T_ref_cam, (alt.normal, plane[1]))
         res = alt if there[1] >= here[1] and there[0] < here[0] else res
     refined = (res.normal, plane[1])
     T, moved = _reseat(res.T_ref_cam, P, edges, ok, greys, Ks, refined, points, jcfg,
@@ -328,25 +330,23 @@ def _reseat(T, P, edges, ok, greys, K, plane, points, jcfg, rounds):
     round tries, for every placed view, its pose in ``P`` and its placement through each
     aligned pair (``edges``) from the other view's current pose, and keeps the one change
     that lowers the mean pair loss at full size most (over the refined plane, no pair
-    lost; :func:`.pose_rgb_joint.window_loss`); up to ``rounds`` rounds.
+    lost; :class:`.pose_rgb_joint.WindowLoss`); up to ``rounds`` rounds.
     """
-    best, count = window_loss(T, greys, K, plane, points, ok, jcfg)
+    score = WindowLoss(greys, K, points, ok, jcfg)
+    best, count = score(T, plane)
+    through = pair_placements(edges)
     moved = set()
     for _ in range(rounds):
         found = None
         for v in np.flatnonzero(ok[1:]) + 1:
-            starts = [P[v]]
-            for (a, b), (_, T_ba) in edges.items():
-                if b == v and ok[a]:
-                    starts.append(T[a] @ np.linalg.inv(T_ba))
-                elif a == v and ok[b]:
-                    starts.append(T[b] @ T_ba)
+            starts = [P[v]] + [T[a] @ np.linalg.inv(T_va) for a, T_va, _ in through.get(v, [])
+                               if ok[a]]  # fmt: skip
             for pose in starts:
                 if np.allclose(pose, T[v]):
                     continue
                 trial = T.copy()
                 trial[v] = pose
-                loss, n = window_loss(trial, greys, K, plane, points, ok, jcfg)
+                loss, n = score(trial, plane)
                 if n >= count and loss < best and (found is None or loss < found[0]):
                     found = loss, trial, int(v)
         if found is None:

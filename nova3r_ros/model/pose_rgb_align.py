@@ -208,6 +208,20 @@ def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, le
     return best
 
 
+def pair_placements(edges: dict) -> dict[int, list[tuple[int, np.ndarray, float]]]:
+    """Return {view: [(other view, T_view_other, score), ...]}: each aligned pair both ways.
+
+    ``edges``: {(a, b): (score, T_b_a)} (``x_b = T_b_a x_a``); a view ``v`` is placed
+    through an entry as ``T_ref_v = T_ref_other @ inv(T_view_other)``. Entries keep the
+    edges' order.
+    """
+    out: dict[int, list] = {}
+    for (a, b), (s, T) in edges.items():
+        out.setdefault(b, []).append((a, T, s))
+        out.setdefault(a, []).append((b, np.linalg.inv(T), s))
+    return out
+
+
 def consistent_tree(
     edges: dict, P: np.ndarray, anchor: np.ndarray, max_deg: float, max_trees: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -227,12 +241,10 @@ def consistent_tree(
     the poses and the anchors.
     """
     V = len(P)
-    opts = {v: [] for v in range(1, V) if anchor[v] >= 0}
-    for (a, b), (s, T) in edges.items():
-        if b in opts and (a == 0 or a in opts):
-            opts[b].append((a, T, s))
-        if a in opts and (b == 0 or b in opts):
-            opts[a].append((b, np.linalg.inv(T), s))
+    placed = {0} | {v for v in range(1, V) if anchor[v] >= 0}
+    both_ways = pair_placements(edges)
+    opts = {v: [o for o in both_ways.get(v, []) if o[0] in placed]
+            for v in range(1, V) if anchor[v] >= 0}  # fmt: skip
     views = sorted(opts)
     if not views or int(np.prod([len(opts[v]) for v in views])) > max_trees:
         return P, anchor

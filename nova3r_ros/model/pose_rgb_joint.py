@@ -287,26 +287,43 @@ def refine_joint(T_ref_cam: np.ndarray, greys: list[np.ndarray], K: np.ndarray,
     return JointResult(T, n, change, float(loss), used)
 
 
+class WindowLoss:
+    """The mean pair loss of poses at full size (no prior) and the pairs counted.
+
+    The loss :func:`refine_joint` minimises, per ordered pair of ``refine``'s views (view
+    0 always counts); arguments as :func:`refine_joint`'s. The views' images are prepared
+    once, so that many poses can be scored (:func:`.pose_rgb._reseat`). A pair whose
+    overlap is under ``min_valid`` does not count.
+    """
+
+    def __init__(self, greys: list[np.ndarray], K: np.ndarray, points: np.ndarray | None,
+                 refine: np.ndarray, config: JointConfig | None = None):  # fmt: skip
+        self.cfg = config or JointConfig()
+        self.points, self.refine = points, refine
+        self.views = [_View(g, k) for g, k in zip(greys, K, strict=True)]
+        self.cell = self.views[0].w / self.cfg.object_cells / self.views[0].K[0, 0]
+
+    def __call__(self, T_ref_cam: np.ndarray,
+                 plane: tuple[np.ndarray, float]) -> tuple[float, int]:  # fmt: skip
+        """Return (mean pair loss, pairs counted) of poses (V, 4, 4) over ``plane`` (n, d)."""
+        T = np.asarray(T_ref_cam, np.float64)
+        free = [v for v in range(1, len(T)) if self.refine[v]]
+        n = np.asarray(plane[0], np.float64) / np.linalg.norm(plane[0])
+        prob = _Problem(T, n, float(plane[1]), free, self.points, self.cfg)
+        total, count = 0.0, 0
+        for a, b in itertools.permutations([0, *free], 2):
+            res = prob.pair(self.views[a], self.views[b], T, n, a, b, self.cell, False)
+            if res is not None:
+                total, count = total + res[0], count + 1
+        return total / max(count, 1), count
+
+
 def window_loss(T_ref_cam: np.ndarray, greys: list[np.ndarray], K: np.ndarray,
                 plane: tuple[np.ndarray, float], points: np.ndarray | None,
                 refine: np.ndarray,
                 config: JointConfig | None = None) -> tuple[float, int]:  # fmt: skip
-    """Return the mean pair loss of poses at full size (no prior) and the pairs counted.
+    """Return :class:`WindowLoss` of one set of poses: (mean pair loss, pairs counted).
 
-    The loss :func:`refine_joint` minimises, per ordered pair of ``refine``'s views (view
-    0 always counts), over the plane ``(n, d)`` in view 0's frame as given; arguments as
-    :func:`refine_joint`'s. A pair whose overlap is under ``min_valid`` does not count.
+    ``plane``: (n, d) in view 0's frame, as given (not refined).
     """
-    cfg = config or JointConfig()
-    T = np.asarray(T_ref_cam, np.float64)
-    free = [v for v in range(1, len(T)) if refine[v]]
-    n = np.asarray(plane[0], np.float64) / np.linalg.norm(plane[0])
-    prob = _Problem(T, n, float(plane[1]), free, points, cfg)
-    views = [_View(g, k) for g, k in zip(greys, K, strict=True)]
-    cell = views[0].w / cfg.object_cells / views[0].K[0, 0]
-    total, count = 0.0, 0
-    for a, b in itertools.permutations([0, *free], 2):
-        res = prob.pair(views[a], views[b], T, n, a, b, cell, False)
-        if res is not None:
-            total, count = total + res[0], count + 1
-    return total / max(count, 1), count
+    return WindowLoss(greys, K, points, refine, config)(T_ref_cam, plane)
