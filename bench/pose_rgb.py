@@ -13,7 +13,9 @@ per window the median of ``--repeats`` runs after ``--warmup``, then the mean ov
   refinement of the poses and the plane's normal where the pair's matches do not fix it);
 - ``previous_ms``: the same with the settings before the direct alignment (ECC alone on
   every level, no check against the essential matrix's matches, the wider search for
-  every pair that needs it).
+  every pair that needs it);
+- ``no_recheck_ms``: the defaults without the second look at weak alignments
+  (``recheck_share=0``).
 
 Target: refinement <= 0.5 s for 2 views on the 2-core CPU. Prints ratio lines and
 ``name=value`` lines, with the poses' rotation errors (informative only).
@@ -69,7 +71,9 @@ def time_window(model, window, T_true, head_cfg, args) -> dict[str, float]:
     T_head, points = np.stack(head.T_ref_cam), head.points.astype(np.float64)
     images, K = [v.image for v in window.views], np.stack(head.K)
     row = {"head_ms": median_ms(lambda: infer(model, window, head_cfg), 0, args.repeats)}
-    for name, cfg in (("refine_ms", RgbPoseConfig()), ("previous_ms", ECC_ONLY)):
+    settings = (("refine_ms", RgbPoseConfig()), ("previous_ms", ECC_ONLY),
+                ("no_recheck_ms", RgbPoseConfig(recheck_share=0.0)))  # fmt: skip
+    for name, cfg in settings:
         row[name] = median_ms(lambda c=cfg: refine_rgb_views(T_head, images, K, points, c),
                               args.warmup, args.repeats)  # fmt: skip
         out = refine_rgb_views(T_head, images, K, points, cfg)
@@ -104,6 +108,9 @@ def main() -> None:
     ref, head, prev = mean["refine_ms"], mean["head_ms"], mean["previous_ms"]
     print(f"ratio: refinement {ref:.1f} ms = {ref / head:.2f} x the head alone ({head:.1f} ms)")
     print(f"ratio: refinement / previous settings = {ref / prev:.2f} ({prev:.1f} ms)")
+    nore = mean["no_recheck_ms"]
+    print(f"ratio: refinement / without the second look at weak alignments = "
+          f"{ref / nore:.2f} ({nore:.1f} ms)")  # fmt: skip
     target = f"<= {TARGET_MS:.0f} ms for 2 views: " + ("met" if ref <= TARGET_MS else "not met")
     print(f"# target {target}" if args.views == 2 else "# target is for 2 views")
     for k, v in mean.items():

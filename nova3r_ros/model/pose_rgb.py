@@ -27,6 +27,11 @@ from the views placed after it) by :func:`refine_rgb_views`:
    (``wide_orbit_deg``) and rolled about the optical axis
    (``wide_roll_deg``; :func:`.pose_rgb_align.orbit_hypotheses`), with a stricter
    correlation (``wide_min_ecc``) and a looser head check (``wide_max_disagree_deg``).
+   Where the best start aligned but explains few of the pair's feature matches
+   (``recheck_share``) and correlates below ``recheck_below_ecc``, the head's guess
+   orbited by ``recheck_orbit_deg`` is aligned too under the wider search's checks, and
+   the one explaining clearly more matches replaces it (``recheck_gain``,
+   ``recheck_margin``): a start can end in a poor minimum that still passes ``min_ecc``.
    Synthetic scenes (checkerboard tables, little texture) have too few correct feature
    matches for the essential matrix; the plane's image alignment does not need them.
 2. Otherwise SIFT matches (ratio test) give the essential matrix (MAGSAC++); of its four
@@ -78,6 +83,7 @@ from nova3r_ros.model.pose_rgb_align import (
     guided_matches,
     orbit_hypotheses,
     pair_placements,
+    plane_alignments,
     point_depth,
 )
 from nova3r_ros.model.pose_rgb_config import ECC_ONLY, PAIRS_ONLY, RgbPoseConfig
@@ -250,10 +256,18 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
         confident_e = pose is not None and pose.inliers.sum() >= cfg.wide_skip_inliers
         best = align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, cfg.min_ecc,
                             cfg.max_disagree_deg, *extra)  # fmt: skip
+        re_thr = cfg.recheck_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
+        n_best = 0 if best is None else explained(best[0], best[1], x_a, x_b, re_thr)
+        weak = best is not None and n_best < cfg.recheck_share * len(m) and (
+            best[2] < cfg.recheck_below_ecc)  # fmt: skip
         if best is None and d_a > 0 and not confident_e:
             wide = orbit_hypotheses(T_head, n_a, d_a, cfg.wide_orbit_deg, cfg.wide_roll_deg)
             best = align_plane(a, b, wide, n_a, d_a, T_head, greys, S, K, cfg.wide_min_ecc,
                                 cfg.wide_max_disagree_deg, *extra)  # fmt: skip
+        elif weak and d_a > 0 and not confident_e:  # gives way to a start explaining more
+            wide = orbit_hypotheses(T_head, n_a, d_a, cfg.recheck_orbit_deg, ())
+            best = _recheck(best, n_best, a, b, wide, n_a, d_a, T_head, greys, S, K, x_a, x_b,
+                            re_thr, extra, cfg)  # fmt: skip
         if best is not None and pose is not None:  # the matches' check of the plane pose
             R, t = best[0], best[1]
             k_p = explained(R, t, x_a, x_b, thr)
@@ -278,6 +292,24 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
             length, by_points = float(np.median(z_pts[good] / z_tri[good])), True
     score = min(1.0, k / (5 * cfg.min_inliers))
     return score, a, se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
+
+
+def _recheck(best, n_best, a, b, starts, n_a, d_a, T_head, greys, S, K, x_a, x_b, thr, extra,
+             cfg):  # fmt: skip
+    """Return ``best`` or the alignment from ``starts`` that explains clearly more matches.
+
+    Each start is aligned on its own (:func:`.pose_rgb_align.plane_alignments`, with the
+    wider search's checks); the one explaining the most matches (Sampson distance under
+    ``thr``) replaces ``best``, which explains ``n_best``, where it explains at least
+    ``recheck_gain * n_best + recheck_margin``.
+    """
+    found, need = best, cfg.recheck_gain * n_best + cfg.recheck_margin
+    for alt in plane_alignments(a, b, starts, n_a, d_a, T_head, greys, S, K, cfg.wide_min_ecc,
+                                cfg.wide_max_disagree_deg, *extra):  # fmt: skip
+        k = -1 if alt is None else explained(alt[0], alt[1], x_a, x_b, thr)
+        if k >= need:
+            found, need = alt, k + 1e-9
+    return found
 
 
 def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):

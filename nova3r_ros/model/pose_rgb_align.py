@@ -170,6 +170,20 @@ def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, le
                 points_a=None, direct=None, direct_min_ecc=0.0):  # fmt: skip
     """Return (R, t, rho, H) of the best aligned plane homography from ``inits``, or None.
 
+    The one of :func:`plane_alignments` (same arguments) with the highest correlation.
+    """
+    best = None
+    for found in plane_alignments(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc,
+                                  max_deg, levels, points_a, direct, direct_min_ecc):  # fmt: skip
+        if found is not None and (best is None or found[2] > best[2]):
+            best = found
+    return best
+
+
+def plane_alignments(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, levels,
+                     points_a=None, direct=None, direct_min_ecc=0.0):  # fmt: skip
+    """Yield, for each start in ``inits``, its aligned (R, t, rho, H), or None where it fails.
+
     ``inits``: starting poses ``T_b_a`` (4x4). Each is first aligned with its 6 degrees of
     freedom over the plane ``n_a . X = d_a`` and ``points_a`` (camera a's decoded points,
     or None) by :func:`.pose_rgb_direct.align_direct` (``direct``: its config; None skips
@@ -178,11 +192,11 @@ def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, le
     well and its normal agrees with ``n_a``; where its normal does not agree, the direct
     one counts only with a correlation of ``direct_min_ecc`` (without the direct step
     only an agreeing ECC result counts). A result counts when its correlation is at least
-    ``min_ecc`` and its rotation is within ``max_deg`` of the head's (``T_head``).
+    ``min_ecc`` and its rotation is within ``max_deg`` of the head's (``T_head``). Nothing
+    is yielded where ``d_a <= 0`` (camera a behind the plane).
     """
-    best = None
     if d_a <= 0:
-        return None
+        return
     S_inv = np.linalg.inv(S)
     args = (greys[a], greys[b], S @ K[a], S @ K[b])
     pyramid = None if direct is None else direct_levels(*args, (n_a, d_a), points_a, direct)
@@ -199,13 +213,8 @@ def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, le
             R_h, t_h, agree = pose_from_homography(H_ecc, K[a], K[b], n_a, d_a, R)
             if agree > 0.9 and al[1] >= rho:
                 R, t, rho, H = R_h, t_h, al[1], H_ecc
-        if agree <= 0.9 and rho < direct_min_ecc:
-            continue
-        if rho < min_ecc or (best is not None and rho <= best[2]):
-            continue
-        if angle_deg(R @ T_head[:3, :3].T) <= max_deg:
-            best = (R, t, rho, H)
-    return best
+        counts = (agree > 0.9 or rho >= direct_min_ecc) and rho >= min_ecc
+        yield (R, t, rho, H) if counts and angle_deg(R @ T_head[:3, :3].T) <= max_deg else None
 
 
 def pair_placements(edges: dict) -> dict[int, list[tuple[int, np.ndarray, float]]]:

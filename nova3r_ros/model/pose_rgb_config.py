@@ -35,6 +35,15 @@ class RgbPoseConfig:
             aligned; wide_min_ecc, wide_max_disagree_deg: its correlation needed and its
             rotation difference to the head allowed; wide_skip_inliers: a pair whose
             essential matrix has this many inliers skips it (E's pose was a start).
+        recheck_share, recheck_px: a plane alignment that explains (Sampson distance under
+            ``recheck_px``, px at full size) fewer than this share of the pair's feature
+            matches and correlates below ``recheck_below_ecc`` is weak (share 0: none
+            is): the head's guess orbited about the plane's normal by
+            ``recheck_orbit_deg`` is aligned too, with the wider search's checks, and
+            recheck_gain, recheck_margin: the alignment of those explaining the most
+            matches replaces the weak one where it explains at least ``recheck_gain``
+            times as many plus ``recheck_margin`` (a start that ended in a poor minimum:
+            synthetic 2-view windows, correlation 0.65 against 0.96 there).
         consistency_deg: rotation difference within which a pair agrees with the views'
             placement (step 4; 0 turns the vote off).
         direct_iters: Gauss-Newton iterations per level (coarsest first) of the direct
@@ -100,6 +109,12 @@ class RgbPoseConfig:
     wide_min_ecc: float = 0.7
     wide_max_disagree_deg: float = 50.0
     wide_skip_inliers: int = 40
+    recheck_share: float = 0.25
+    recheck_px: float = 2.0
+    recheck_below_ecc: float = 0.85
+    recheck_gain: float = 1.5
+    recheck_margin: int = 2
+    recheck_orbit_deg: tuple[float, ...] = (-15.0, 15.0)
     consistency_deg: float = 5.0
     direct_iters: tuple[int, ...] = (30, 20, 10)
     pair_direct_iters: tuple[int, ...] = (30, 30, 20, 10)
@@ -122,10 +137,11 @@ class RgbPoseConfig:
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
 #: on every level, no check against the essential matrix's matches, the wider search for
-#: every pair that needs it, no joint refinement. RGB-D placement (:mod:`.pose_rgbd`) uses
-#: them; the benchmark and the A/B script compare against them.
+#: every pair that needs it, no second look at weak alignments, no joint refinement. RGB-D
+#: placement (:mod:`.pose_rgbd`) uses them; the benchmark and the A/B script compare
+#: against them.
 ECC_ONLY = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31,
-                         joint_iters=())  # fmt: skip
+                         recheck_share=0.0, joint_iters=())  # fmt: skip
 
 #: The pairwise placement alone, without the joint refinement (session 19's settings).
 PAIRS_ONLY = RgbPoseConfig(joint_iters=())
