@@ -308,7 +308,7 @@ def _recheck(best, n_best, a, b, starts, n_a, d_a, T_head, greys, S, K, x_a, x_b
                                 cfg.wide_max_disagree_deg, *extra):  # fmt: skip
         k = -1 if alt is None else explained(alt[0], alt[1], x_a, x_b, thr)
         if k >= need:
-            found, need = alt, k + 1e-9
+            found, need = alt, k + 1  # the first of equals
     return found
 
 
