@@ -225,7 +225,8 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
     """
     T_head = np.linalg.inv(head[b]) @ head[a]
     length = float(np.linalg.norm(T_head[:3, 3]))
-    thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
+    focal = float(np.mean([K[a][0, 0], K[a][1, 1]]))  # px per normalised unit
+    thr = cfg.threshold_px / focal
     m = match(feats[a][1], feats[b][1], cfg.ratio)
     x_a = normalise(feats[a][0][m[:, 0]], K[a])
     x_b = normalise(feats[b][0][m[:, 1]], K[b])
@@ -256,10 +257,11 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
         confident_e = pose is not None and pose.inliers.sum() >= cfg.wide_skip_inliers
         best = align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, cfg.min_ecc,
                             cfg.max_disagree_deg, *extra)  # fmt: skip
-        re_thr = cfg.recheck_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
-        n_best = 0 if best is None else explained(best[0], best[1], x_a, x_b, re_thr)
-        weak = best is not None and n_best < cfg.recheck_share * len(m) and (
-            best[2] < cfg.recheck_below_ecc)  # fmt: skip
+        re_thr, n_best = cfg.recheck_px / focal, 0
+        weak = best is not None and best[2] < cfg.recheck_below_ecc and cfg.recheck_share > 0
+        if weak:  # the matches are counted only for a low correlation
+            n_best = explained(best[0], best[1], x_a, x_b, re_thr)
+            weak = n_best < cfg.recheck_share * len(m)
         if best is None and d_a > 0 and not confident_e:
             wide = orbit_hypotheses(T_head, n_a, d_a, cfg.wide_orbit_deg, cfg.wide_roll_deg)
             best = align_plane(a, b, wide, n_a, d_a, T_head, greys, S, K, cfg.wide_min_ecc,
