@@ -10,7 +10,9 @@ and the head runs as in the node's real windows), with and without its layers sn
 onto the window's planes (``hidden_snap_tolerance=0``), and with snapping but every plane
 at the ordinary reach (``hidden_snap_bounding_reach_m=0``: what the bounding planes'
 longer reach costs); and with every plane kept (``plane_max_oblique_deg=45``: what
-dropping the planes oblique to the largest costs or saves). Median of ``--repeats`` runs per
+dropping the planes oblique to the largest costs or saves). These rows leave out the sides of
+occluders (``silhouette_depth_m=0``); the last pair is the node's default cloud (planes, the
+head, the sides of occluders) against the same without the sides. Median of ``--repeats`` runs per
 window after ``--warmup``; CUDA synchronised inside each timed call. Ends with
 ``name=value`` lines.
 
@@ -31,8 +33,14 @@ from _timing import median_ms
 from nova3r_ros.core.transforms import se3_inverse
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
 from nova3r_ros.model.hidden_head import load_head
-from nova3r_ros.model.published_cloud import PublishConfig, publish
+from nova3r_ros.model.published_cloud import PublishConfig as _PublishConfig
+from nova3r_ros.model.published_cloud import publish
 from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+
+def PublishConfig(**kw) -> _PublishConfig:
+    """Return the published cloud's options without the sides of occluders (earlier rows)."""
+    return _PublishConfig(**{"silhouette_depth_m": 0.0, **kw})
 
 
 def windows(path: str, views: int, count: int, device: str):
@@ -71,6 +79,7 @@ def main(argv=None) -> int:
     no_bounding = PublishConfig(hidden_snap_bounding_reach_m=0.0)
     all_planes = PublishConfig(plane_max_oblique_deg=45.0)
     head_no_snap, head_no_bounding, every_plane = [], [], []
+    with_sides, side_points = [], []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
         def run(cfg, depth=depth, K=K, T=T, rgb=rgb, hidden_head=None):
@@ -90,11 +99,15 @@ def main(argv=None) -> int:
                                           args.warmup, args.repeats))  # fmt: skip
         every_plane.append(median_ms(lambda run=run: run(all_planes), args.warmup,
                                      args.repeats))  # fmt: skip
+        with_sides.append(median_ms(lambda run=run: run(_PublishConfig(), hidden_head=head),
+                                    args.warmup, args.repeats))  # fmt: skip
+        side_points.append(run(_PublishConfig(), hidden_head=head).stats["side_points"])
         points.append(run(PublishConfig()).stats["plane_points"])
         head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
     a, b = statistics.median(with_planes), statistics.median(without)
     c, d = statistics.median(with_head), statistics.median(head_no_snap)
     e, f = statistics.median(head_no_bounding), statistics.median(every_plane)
+    g = statistics.median(with_sides)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
@@ -105,6 +118,10 @@ def main(argv=None) -> int:
         f"without snapping its layers onto the planes: {d:.1f} ms; snapping without the "
         f"bounding planes' longer reach: {e:.1f} ms; every plane kept (no oblique rule): "
         f"{f:.1f} ms"
+    )
+    print(
+        f"the default cloud (planes, head, sides of occluders): {g:.1f} ms, without the "
+        f"sides {c:.1f} ms ({g / c:.2f}x)"
     )
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
@@ -121,6 +138,10 @@ def main(argv=None) -> int:
     print(f"publish_every_plane_ms={f:.2f}")
     print(f"oblique_rule_added_ms={a - f:.2f}")
     print(f"planes_vs_every_plane={a / f:.3f}")
+    print(f"publish_default_ms={g:.2f}")
+    print(f"sides_added_ms={g - c:.2f}")
+    print(f"sides_vs_no_sides={g / c:.3f}")
+    print(f"side_points_median={statistics.median(side_points):.0f}")
     print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")
     print(f"views={args.views}")

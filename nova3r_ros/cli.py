@@ -38,7 +38,7 @@ def _check_windows(args: argparse.Namespace) -> None:
 
 
 def _check_hidden_head(args: argparse.Namespace) -> None:
-    """Reject a bad ``--hidden-head``, ``--hidden-*`` or ``--plane-*`` option before any work."""
+    """Reject a bad ``--hidden-*``, ``--plane-*`` or ``--silhouette-*`` option before any work."""
     for flag in (
         "hidden_min_probability",
         "hidden_snap_existence",
@@ -52,6 +52,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
         m = getattr(args, flag)
         if m is not None and not 0.0 <= m <= 10.0:
             raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 10] m, got {m}")
+    depth = args.silhouette_depth
+    if depth is not None and not 0.0 <= depth <= 1.0:
+        raise ValueError(f"--silhouette-depth must be in [0, 1] m, got {depth}")
     oblique = args.plane_max_oblique
     if oblique is not None and not 0.0 <= oblique <= 90.0:
         raise ValueError(f"--plane-max-oblique must be in [0, 90] degrees, got {oblique}")
@@ -83,6 +86,7 @@ def _eval(args: argparse.Namespace) -> int:
             hidden_snap_reach_m=args.hidden_snap_reach,
             hidden_snap_bounding_existence=args.hidden_snap_bounding_existence,
             hidden_snap_bounding_reach_m=args.hidden_snap_bounding_reach,
+            silhouette_depth_m=args.silhouette_depth,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -210,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model: planes more than this many degrees off parallel or "
                     "perpendicular to the window's largest are not completed; 45 = every "
                     "plane (default: PublishConfig's)")  # fmt: skip
+    ev.add_argument("--silhouette-depth", type=float, default=None,
+                    help="model: continue the sides of occluders this far (m) behind their "
+                    "silhouettes in a gated window; 0 = off (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-head", default=None,
                     help="model: hidden-surface head directory, or 'none' (default: the "
                     "checkpoint's own, if any)")  # fmt: skip

@@ -87,6 +87,9 @@ class ModelBackendConfig:
             hidden_snap_bounding_existence, hidden_snap_bounding_reach_m: the head's layers
             snapped onto the window's planes (model.hidden_planes; tolerance 0 = off); None
             = the PublishConfig defaults (chosen on validation).
+        silhouette_depth_m: how far (m) the sides of occluders are continued behind their
+            silhouettes in a gated window (model.silhouette_sides; 0 = off); None = the
+            PublishConfig default (chosen on validation).
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -113,6 +116,7 @@ class ModelBackendConfig:
     hidden_snap_reach_m: float | None = None
     hidden_snap_bounding_existence: float | None = None
     hidden_snap_bounding_reach_m: float | None = None
+    silhouette_depth_m: float | None = None
     refine_poses: bool = True
     world_z_up: bool = False
 
@@ -123,8 +127,8 @@ class ModelBackendConfig:
         if not self.publish:
             return None
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
-        for f in fields(self):  # hidden_snap_*, plane_max_*: None = PublishConfig's default
-            defaulted = f.name.startswith(("hidden_snap_", "plane_max_"))
+        for f in fields(self):  # hidden_snap_*, plane_max_*, silhouette_*: None = the default
+            defaulted = f.name.startswith(("hidden_snap_", "plane_max_", "silhouette_"))
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,

@@ -200,7 +200,7 @@ def test_published_cloud_adds_head_points_in_gated_windows_only():
     T = torch.eye(4)[None]
     cfg = PublishConfig(hidden_min_probability=0.0)  # every cell of the untrained head
     pub = publish(None, None, depth, K[None], T, rgb, cfg, hidden_head=head)
-    hidden = pub.points[~pub.observed][pub.stats["plane_points"] :]
+    hidden = pub.points[pub.part("hidden")]
     assert pub.stats["gated"] == 1 and pub.stats["hidden_points"] == len(hidden) > 100
     raw = predict_points(head, depth, rgb, K[None], T, 0.0)[0]
     assert measure(raw, depth, K[None], T, depth > 0).free.sum() > 100  # some lie in free space
@@ -210,7 +210,7 @@ def test_published_cloud_adds_head_points_in_gated_windows_only():
     high = publish(None, None, depth, K[None], T, rgb, strict, hidden_head=head)
     n_high = high.stats["hidden_points"]
     assert n_high < len(hidden)  # min_confidence holds for the head's points too
-    assert bool((high.confidence[~high.observed][high.stats["plane_points"] :] >= 0.9).all())
+    assert bool((high.confidence[high.part("hidden")] >= 0.9).all())
     none = publish(None, None, depth, K[None], T, rgb, cfg)  # no head: no hidden points
     assert none.stats["hidden_points"] == 0
     forced = publish(None, None, depth, K[None], T, rgb, PublishConfig(force_gate=True),

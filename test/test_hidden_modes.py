@@ -163,7 +163,7 @@ def test_a_plane_holds_a_layer_by_the_existence_of_the_modes_near_it():
     assert torch.allclose(conf, torch.tensor(2 / 3), atol=0.01)
     assert (snapped_points(Ks, z, exist, T, [front], head.config, 0.3, 0.2)[2] == 0).all()
     pub = publish(None, None, depth, K[None], T, RGB, cfg, hidden_head=head)
-    hidden = pub.points[~pub.observed][pub.stats["plane_points"] :]
+    hidden = pub.points[pub.part("hidden")]
     assert len(hidden) > 150 and torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
     one = publish(
         None, None, depth, K[None], T, RGB, cfg, hidden_head=_split_head((1.0, 1.3, 1.95))

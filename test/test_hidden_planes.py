@@ -128,15 +128,14 @@ def test_published_cloud_snaps_the_wall_behind_the_box():
     assert off.stats["gated"] == 1 and off.stats["hidden_points"] == 0
     same_reach = PublishConfig(hidden_snap_reach_m=0.2, hidden_snap_bounding_reach_m=0.0)
     near = publish(None, None, depth, K[None], T, rgb, same_reach, hidden_head=head)
-    inner = near.points[~near.observed][near.stats["plane_points"] :]
+    inner = near.points[near.part("hidden")]
     assert len(inner) > 50
     wall = off.points[off.observed]
     wall = wall[(wall[:, 2] - 2.0).abs() < 0.02]
     assert torch.cdist(inner, wall).min(1).values.max() <= 0.2 + 1e-4
     on = publish(None, None, depth, K[None], T, rgb, PublishConfig(hidden_snap_reach_m=1.0,
                  hidden_snap_bounding_reach_m=0.0), hidden_head=head)  # fmt: skip
-    n_plane = on.stats["plane_points"]
-    hidden = on.points[~on.observed][n_plane:]
+    hidden = on.points[on.part("hidden")]
     assert on.stats["hidden_points"] == len(hidden) > 150
     assert torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
     m = measure(hidden, depth, K[None], T, depth > 0)
@@ -148,7 +147,7 @@ def test_published_cloud_snaps_the_wall_behind_the_box():
     assert (behind_box | in_hole).all() and behind_box.sum() > 150
     centre = torch.tensor([0.0, 0.0, 2.0]) + torch.tensor([80 - K[0, 2], 60 - K[1, 2], 0]) / F * 2
     assert (hidden - centre).norm(dim=1).min() < 0.04  # far beyond the planes' 10 cm reach
-    planes = on.points[~on.observed][:n_plane]
+    planes = on.points[on.part("planes")]
     assert (planes - centre).norm(dim=1).min() > 0.25
     assert on.stats["plane_points"] == off.stats["plane_points"]
 
@@ -160,20 +159,20 @@ def test_a_bounding_wall_is_snapped_beyond_the_ordinary_reach():
     head = sure_head()
     centre = torch.tensor([0.0, 0.0, 2.0]) + torch.tensor([80 - K[0, 2], 60 - K[1, 2], 0]) / F * 2
     bounded = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=head)
-    hidden = bounded.points[~bounded.observed][bounded.stats["plane_points"] :]
+    hidden = bounded.points[bounded.part("hidden")]
     assert (hidden - centre).norm(dim=1).min() < 0.04
     assert torch.allclose(hidden[:, 2], torch.tensor(2.0), atol=1e-4)
     holed = depth.clone()
     holed[0, 0:50, 110:160] = 0.0  # a 1 x 1 m hole in the wall: nothing measured in front
     out = publish(None, None, holed, K[None], T, rgb, PublishConfig(), hidden_head=head)
-    hidden = out.points[~out.observed][out.stats["plane_points"] :]
+    hidden = out.points[out.part("hidden")]
     u, v = F * hidden[:, 0] / 2.0 + K[0, 2], F * hidden[:, 1] / 2.0 + K[1, 2]
     assert ((u > 110) & (v < 50)).any()  # the ordinary reach into the hole
     assert not ((u > 125) & (v < 35)).any()  # > 0.3 m from the observed wall: not behind
     assert (hidden - centre).norm(dim=1).min() < 0.04  # behind the box: still
     depth[0, 90:120, 100:160] = 3.0  # a window: observed surface beyond the wall
     opened = publish(None, None, depth, K[None], T, rgb, PublishConfig(), hidden_head=head)
-    hidden = opened.points[~opened.observed][opened.stats["plane_points"] :]
+    hidden = opened.points[opened.part("hidden")]
     on_wall = hidden[(hidden[:, 2] - 2.0).abs() < 1e-3]
     assert len(on_wall) > 50 and (on_wall - centre).norm(dim=1).min() > 0.1
 
@@ -217,7 +216,7 @@ def test_real_kinect_window_gets_snapped_points_under_the_rules():
     on = publish(None, None, depth, Kd, Td, rgb, PublishConfig(), hidden_head=head)
     assert on.stats["gated"] == 1 and on.stats["planes"] >= 2
     assert on.stats["hidden_points"] > off.stats["hidden_points"] + 500
-    hidden = on.points[~on.observed][on.stats["plane_points"] :]
+    hidden = on.points[on.part("hidden")]
     m = measure(hidden, depth, Kd, Td, depth > 0, region_depth(depth))
     assert not m.free.any() and not m.surface.any() and m.region.all()
     assert on.stats["plane_points"] == off.stats["plane_points"]

@@ -311,6 +311,7 @@ def test_model_parameters_reach_the_backend_config():
         publish_completion=False,
         plane_completion=False,
         plane_max_oblique_deg=30.0,
+        silhouette_depth_m=0.05,
         hidden_completion=False,
         hidden_min_probability=0.6,
         hidden_snap_existence=0.8,
@@ -337,5 +338,6 @@ def test_model_parameters_reach_the_backend_config():
         assert (snap.hidden_snap_existence, snap.hidden_snap_tolerance) == (0.8, 0.0)
         assert snap.hidden_snap_bounding_reach_m == 0.0
         assert snap.plane_max_oblique_deg == 30.0
+        assert snap.silhouette_depth_m == 0.05
     finally:
         backend.release()

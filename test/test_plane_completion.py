@@ -162,9 +162,10 @@ def test_off_and_the_observed_only_baseline_have_no_plane_points():
 
 def test_published_cloud_adds_plane_points_once_per_cube():
     depth, rgb = wall("box")
-    pub = publish(None, None, depth, K, T, rgb, PublishConfig())
+    pub = publish(None, None, depth, K, T, rgb, PublishConfig(silhouette_depth_m=0.0))
     added = pub.points[~pub.observed]
     assert pub.stats["gated"] == 1 and pub.stats["plane_points"] == len(added) > 100
+    assert torch.equal(pub.points[pub.part("planes")], added)
     keys = torch.floor(added / 0.01).long()
     assert len(torch.unique(keys, dim=0)) == len(added)
     # a window whose decoding passes the gate publishes the decoder's completion instead

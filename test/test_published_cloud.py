@@ -1,7 +1,7 @@
 """The published cloud: uniform observed surfaces, gate, free-space rule, confidence, colours.
 
-Torch on the CPU, a scene whose geometry is known. Plane completion is off here (its
-tests: test_plane_completion.py).
+Torch on the CPU, a scene whose geometry is known. Plane completion and the sides of
+occluders are off here (their tests: test_plane_completion.py, test_silhouette_sides.py).
 
 Scene (one 64x48 view, identity pose, f = 100 px): a blue wall at z = 2 m and a red box
 face at z = 1 m covering pixels u 20..39, v 15..29.
@@ -82,8 +82,8 @@ def free_space_violations(points, depth):
 
 
 def Config(**kw):
-    """Return the published cloud's config without plane completion (see its own tests)."""
-    return PublishConfig(**{"plane_closing_m": 0.0, **kw})
+    """Return the published cloud's config without plane completion and sides of occluders."""
+    return PublishConfig(**{"plane_closing_m": 0.0, "silhouette_depth_m": 0.0, **kw})
 
 
 ALWAYS = Calibration(bias=20.0)  # confidence ~1 for every candidate

@@ -89,6 +89,7 @@ class Backend:
                 force_gate=not bool(values["publish_completion"]),
                 plane_completion=bool(values["plane_completion"]),
                 plane_max_oblique_deg=_or_default(values["plane_max_oblique_deg"]),
+                silhouette_depth_m=_or_default(values["silhouette_depth_m"]),
                 hidden_head="" if values["hidden_completion"] else "none",
                 hidden_min_probability=_or_default(values["hidden_min_probability"]),
                 hidden_snap_existence=_or_default(values["hidden_snap_existence"]),

@@ -85,6 +85,10 @@ PARAMETERS: tuple[Param, ...] = (
       "degrees off parallel or perpendicular to the window's largest plane are not completed "
       "(fits across clutter; set 45 to complete every plane, e.g. ramps); -1 (any negative) "
       "= the default chosen on validation (10)", -1.0, 90.0),
+    P("silhouette_depth_m", -1.0, "model backend with depth: continue the sides of "
+      "occluders (boxes, counters, chair backs) this far (m) behind their silhouettes where "
+      "the decoder's completion is withheld, never into seen free space; 0 = off; -1 (any "
+      "negative) = the default chosen on validation (0.08)", -1.0, 1.0),
     P("hidden_completion", True, "model backend with depth: publish the checkpoint's "
       "hidden-surface head's points (surfaces behind the measured depth and in its holes) "
       "where the decoder's completion is withheld; no effect if the checkpoint has no head"),
