@@ -215,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "perpendicular to the window's largest are not completed; 45 = every "
                     "plane (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--silhouette-depth", type=float, default=None,
-                    help="model: continue the sides of occluders this far (m) behind their "
-                    "silhouettes in a gated window; 0 = off (default: PublishConfig's)")  # fmt: skip
+                    help="model: continue the sides of occluders this far (m) behind "
+                    "their silhouettes in a gated window; 0 = off (default: "
+                    "PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-head", default=None,
                     help="model: hidden-surface head directory, or 'none' (default: the "
                     "checkpoint's own, if any)")  # fmt: skip

@@ -60,6 +60,7 @@ def test_model_windows_report_the_published_cloud_and_the_gate(ros):
     assert values["completed_points_last"] == str(stats["completed"])
     assert values["plane_points_last"] == str(stats["plane_points"])
     assert values["hidden_points_last"] == str(stats["hidden_points"])
+    assert values["side_points_last"] == str(stats["side_points"])
     assert values["observed_conflict_last"] == str(stats["observed_conflict"])
     assert values["views_rejected_last"] == str(stats["views_rejected"])
     assert status.level == DiagnosticStatus.OK, status.message  # gated or not: normal
@@ -81,6 +82,7 @@ def test_model_windows_report_the_published_cloud_and_the_gate(ros):
     assert int(values["windows_gated"]) == int(values["windows_processed"]) >= 1
     assert values["completed_points_last"] == "0"
     assert values["plane_points_last"] == values["hidden_points_last"] == "0"  # forced gate
+    assert values["side_points_last"] == "0"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: no fallback")

@@ -5,11 +5,12 @@ One status, ``<node name>: reconstruction``; its values are flat strings
 they are. Rates are the change of a counter since the previous report, per second.
 The published cloud's decisions (:class:`WindowStats`, from ``Reconstruction.stats``):
 ``windows_gated`` (cumulative), ``gated_last``, ``completed_points_last`` (the
-decoder's), ``plane_points_last`` and ``hidden_points_last`` (plane completion's and the
-hidden-surface head's, in gated windows), ``observed_conflict_last``,
+decoder's), ``plane_points_last``, ``hidden_points_last`` and ``side_points_last`` (plane
+completion's, the hidden-surface head's and the sides of occluders', in gated windows),
+``observed_conflict_last``,
 ``views_rejected_last`` (and ``agreement_last``, ``free_share_last`` when the gate
 measured them). A gated window is normal operation
-(observed surfaces, plus plane and hidden-surface points, without the decoder's
+(observed surfaces, plus plane, hidden-surface and side points, without the decoder's
 completion): OK level, said in the message. Camera poses estimated by the
 model: ``views_pose_failed_last`` (views whose pose failed its checks: points left out,
 TF only where the map placed them, ``chain/views_rescued``; WARN) and
@@ -73,6 +74,7 @@ class WindowStats:
             "completed_points_last": int(s.get("completed", 0)),
             "plane_points_last": int(s.get("plane_points", 0)),
             "hidden_points_last": int(s.get("hidden_points", 0)),
+            "side_points_last": int(s.get("side_points", 0)),
             "observed_conflict_last": int(s.get("observed_conflict", 0)),
             "views_rejected_last": int(s.get("views_rejected", 0)),
             "views_pose_failed_last": int(s.get("views_pose_failed", 0)),
@@ -157,7 +159,8 @@ def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[i
                f"{values.get('free_share_last', 0.0):.2f}" if "agreement_last" in values
                else "publish_completion false")  # fmt: skip
         extra = [f"{values[k]} {name} points" for k, name in
-                 (("plane_points_last", "plane"), ("hidden_points_last", "hidden-surface"))
+                 (("plane_points_last", "plane"), ("hidden_points_last", "hidden-surface"),
+                  ("side_points_last", "occluder side"))
                  if values.get(k)]  # fmt: skip
         what = "observed surfaces" + (" + " + " + ".join(extra) if extra else " only")
         notes.append((OK, f"last window gated ({why}): {what}, no decoder completion"))
