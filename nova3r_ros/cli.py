@@ -113,6 +113,7 @@ def _eval(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=args.data, n_views=args.views, spread=args.spread, windows=args.windows,
         stride=args.stride, target=args.target, family=args.family, methods=methods,
+        reference=args.reference,
         height=args.height, width=args.width,
         rgb_only=not args.depth, unposed=args.unposed, mesh_dir=args.mesh_dir,
         mesh_names=args.mesh_names, out=args.out, model_fn=model_fn,
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="frustum: the region in front of the cameras; full: the whole surface",
     )  # fmt: skip
     ev.add_argument("--family", choices=FAMILIES, default="tabletop", help="synthetic scenes")
+    ev.add_argument("--reference", choices=("tsdf", "measured"), default="tsdf",
+                    help="7scenes data: the fused reference, or only its points that some "
+                    "frame's depth measured (no fusion tails behind silhouettes)")  # fmt: skip
     ev.add_argument("--height", type=int, default=192, help="image height (px)")
     ev.add_argument("--width", type=int, default=256, help="image width (px)")
     ev.add_argument("--unposed", action="store_true", help="methods get no camera poses")

@@ -89,7 +89,7 @@ class ModelBackendConfig:
             = the PublishConfig defaults (chosen on validation).
         silhouette_depth_m: how far (m) the sides of occluders are continued behind their
             silhouettes in a gated window (model.silhouette_sides; 0 = off); None = the
-            PublishConfig default (chosen on validation).
+            PublishConfig default (off).
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.

@@ -69,21 +69,24 @@ def test_no_sides_behind_a_small_step_or_near_the_far_surface():
 
 def test_published_in_a_gated_window_unless_another_view_saw_through():
     depth, rgb = box_scene()
-    pub = publish(None, None, depth, K, T, rgb, PublishConfig())
+    on = PublishConfig(silhouette_depth_m=0.08)
+    pub = publish(None, None, depth, K, T, rgb, on)
     n = pub.stats["side_points"]
     assert n > 100
     sides = pub.points[~pub.observed][-n:]
     assert box_distance(sides).max() < 0.02
     assert pub.confidence[-n:].min() > 0 and pub.confidence[-n:].max() <= 1
-    off = publish(None, None, depth, K, T, rgb, PublishConfig(silhouette_depth_m=0.0))
+    assert torch.equal(pub.points[pub.part("sides")], sides)
+    off = publish(None, None, depth, K, T, rgb, PublishConfig())  # off by default
     assert off.stats["side_points"] == 0 and off.points.shape[0] == pub.points.shape[0] - n
-    forced = publish(None, None, depth, K, T, rgb, PublishConfig(force_gate=True))
+    forced_cfg = PublishConfig(force_gate=True, silhouette_depth_m=0.08)
+    forced = publish(None, None, depth, K, T, rgb, forced_cfg)
     assert forced.stats["side_points"] == 0
     # a second view from the same place sees the wall where the box was (it moved): the
     # space behind the silhouette is seen free there, so no side point is published
     empty, _ = box_scene(with_box=False)
     two = publish(None, None, torch.cat([depth, empty]), torch.cat([K, K]),
-                  torch.cat([T, T]), torch.cat([rgb, rgb]), PublishConfig())  # fmt: skip
+                  torch.cat([T, T]), torch.cat([rgb, rgb]), on)  # fmt: skip
     assert two.stats["side_points"] == 0
 
 
@@ -95,6 +98,12 @@ def test_published_in_a_gated_window_unless_another_view_saw_through():
 def test_bad_silhouette_options_are_refused(kwargs):
     with pytest.raises(ValueError, match="silhouette"):
         SilhouetteConfig(**kwargs)
+
+
+def test_a_cloud_has_no_part_of_another_name():
+    depth, rgb = box_scene()
+    with pytest.raises(ValueError, match="no part 'edges'"):
+        publish(None, None, depth, K, T, rgb, PublishConfig()).part("edges")
 
 
 @pytest.mark.parametrize("value", [-0.01, 1.01])

@@ -65,14 +65,15 @@ def synthetic_windows(spec: DataSpec, synth_cfg) -> Iterator[EvalItem]:
 
 
 def sevenscenes_windows(
-    path: str, n_views: int, windows: int, stride: int = 10, log=print
+    path: str, n_views: int, windows: int, stride: int = 10, log=print, reference: str = "tsdf"
 ) -> Iterator[EvalItem]:
     """``windows`` evenly spaced windows of ``n_views`` frames ``stride`` positions apart.
 
     Positions are in the folder's sorted frame list; views get depth and their known
     poses. The reference is the cached TSDF fusion of every frame
-    (:func:`nova3r_ros.eval.reference.sequence_reference`); every frame's depth and
-    camera come along for the judged rule.
+    (:func:`nova3r_ros.eval.reference.sequence_reference`; ``reference`` "measured": only
+    its points that some frame measured); every frame's depth and camera come along for
+    the judged rule.
     """
     from nova3r_ros.eval.frustum import Camera
     from nova3r_ros.eval.reference import sequence_reference
@@ -81,7 +82,9 @@ def sevenscenes_windows(
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     seq = SevenScenesSequence(path)
-    surface = sequence_reference(seq, log=log)
+    if reference not in ("tsdf", "measured"):
+        raise ValueError(f"reference must be 'tsdf' or 'measured', got {reference!r}")
+    surface = sequence_reference(seq, log=log, measured=reference == "measured")
     frames = []
     for i in range(len(seq)):
         view = seq.view(i)

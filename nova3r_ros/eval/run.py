@@ -70,6 +70,8 @@ class EvalConfig:
         stride: positions apart, in the sequence's sorted frame list, of a window's views.
         target: "frustum" or "full" (module docstring).
         family: "tabletop" or "room".
+        reference: 7-Scenes data: "tsdf" (the fused reference) or "measured" (only its
+            points that some frame measured; :mod:`nova3r_ros.eval.reference`).
         methods: subset of ``METHODS``.
         height, width: image size.
         rgb_only: methods see no depth (the oracle still defines the hidden set).
@@ -86,6 +88,7 @@ class EvalConfig:
     stride: int = 10
     target: str = "frustum"
     family: str = "tabletop"
+    reference: str = "tsdf"
     methods: Sequence[str] = ("oracle", "oracle_merged", "tsdf", "opencv_sift")
     height: int = 192
     width: int = 256
@@ -109,6 +112,8 @@ class EvalConfig:
             raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
         if self.target not in scoring.TARGETS:
             raise ValueError(f"target must be one of {scoring.TARGETS}, got {self.target!r}")
+        if self.reference not in ("tsdf", "measured"):
+            raise ValueError(f"reference must be 'tsdf' or 'measured', got {self.reference!r}")
         wanted = sorted(set(self.methods) & set(MODEL_METHODS))
         if wanted and self.model_fn is None:
             raise ValueError(f"method {wanted[0]!r} needs a model (checkpoint) to run")
@@ -224,7 +229,8 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
         )  # fmt: skip
         source, total = synthetic_windows(src, synth_cfg), src.last - src.first + 1
     elif src.kind == "7scenes":
-        source = sevenscenes_windows(src.path, cfg.n_views, cfg.windows, cfg.stride, log=log)
+        source = sevenscenes_windows(src.path, cfg.n_views, cfg.windows, cfg.stride, log=log,
+                                     reference=cfg.reference)  # fmt: skip
         total = cfg.windows
     else:
         source, total = bag_windows(src.path, cfg.n_views), None

@@ -11,8 +11,10 @@ step_m)`` at the last. :func:`~nova3r_ros.model.published_cloud.publish` keeps t
 view's seen free space, on no observed surface and inside a view's region; other views of
 the window that saw past the silhouette thereby remove what is wrong.
 
-This is a geometric prior, not the learned model; chosen on the 7-Scenes dev frames
-(validation only) and checked on synthetic validation rooms (docs/eval/session27).
+This is a geometric prior, not the learned model, and off by default
+(:class:`~nova3r_ros.model.published_cloud.PublishConfig` ``silhouette_depth_m``): on the
+7-Scenes dev frames most of what it seemed to add matched the TSDF reference's tails behind
+silhouettes rather than measured surfaces (docs/eval/session27).
 
 Frames and shapes: ``depth`` (V, H, W) metres (0 = no depth), ``K`` (V, 3, 3) of that
 size, ``T`` (V, 4, 4) camera-to-reference (OpenCV optical frames); points in the reference

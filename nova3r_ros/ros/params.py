@@ -88,7 +88,7 @@ PARAMETERS: tuple[Param, ...] = (
     P("silhouette_depth_m", -1.0, "model backend with depth: continue the sides of "
       "occluders (boxes, counters, chair backs) this far (m) behind their silhouettes where "
       "the decoder's completion is withheld, never into seen free space; 0 = off; -1 (any "
-      "negative) = the default chosen on validation (0.08)", -1.0, 1.0),
+      "negative) = the default (off: docs/eval/session27)", -1.0, 1.0),
     P("hidden_completion", True, "model backend with depth: publish the checkpoint's "
       "hidden-surface head's points (surfaces behind the measured depth and in its holes) "
       "where the decoder's completion is withheld; no effect if the checkpoint has no head"),
