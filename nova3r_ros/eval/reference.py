@@ -10,10 +10,12 @@ on a CPU it takes about a minute for 100 VGA frames, so the points are cached in
 parameters and the bytes of every depth, pose and intrinsics file: a changed file gives
 a new key, never a stale reference.
 
-The fusion also leaves surfaces that no frame measured: behind a silhouette the band of
-negative distance behind the front surface meets the free space that the same frame saw
-beside the object, and the zero set runs back along the silhouette rays for up to the
-truncation distance (6 cm), like a side wall. With ``measured=True`` the reference keeps
+The fusion also leaves surfaces that no frame measured: behind a silhouette, one frame's
+band of negative distance behind the front surface (up to the truncation distance, 6 cm)
+meets what a frame from another place saw there as free space, and the zero set runs
+along the silhouette a few centimetres behind it, like a side wall (a card with no
+thickness seen from two places 10 cm apart gets zero crossings 4.5-6 cm behind its left
+and right edges). With ``measured=True`` the reference keeps
 only points that some frame's depth measured within :data:`MEASURED_TOL_M` along its ray
 (cached too); on the 7-Scenes kitchen dev frames that keeps 0.927 of the points
 (docs/eval/session27).
