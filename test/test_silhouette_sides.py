@@ -106,6 +106,12 @@ def test_a_cloud_has_no_part_of_another_name():
         publish(None, None, depth, K, T, rgb, PublishConfig()).part("edges")
 
 
+def test_any_valid_output_spacing_gives_valid_side_options():
+    for spacing in (0.001, 0.01, 0.5, 1.0):  # the node's output_spacing range
+        cfg = PublishConfig(spacing_m=spacing, silhouette_depth_m=0.08).silhouette_config()
+        assert cfg.step_m == min(spacing, 0.5) and cfg.depth_m == 0.08
+
+
 @pytest.mark.parametrize("value", [-0.01, 1.01])
 def test_publish_config_refuses_a_bad_silhouette_depth(value):
     with pytest.raises(ValueError, match="silhouette_depth_m"):

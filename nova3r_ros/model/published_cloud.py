@@ -189,8 +189,9 @@ class PublishConfig:
                            max_oblique_deg=self.plane_max_oblique_deg)  # fmt: skip
 
     def silhouette_config(self) -> SilhouetteConfig:
-        """Return the sides of occluders' options (points every ``spacing_m`` along a ray)."""
-        return SilhouetteConfig(depth_m=self.silhouette_depth_m, step_m=self.spacing_m)
+        """Return the sides of occluders' options (points every ``spacing_m``, at most 0.5 m)."""
+        step = min(self.spacing_m, 0.5)
+        return SilhouetteConfig(depth_m=self.silhouette_depth_m, step_m=step)
 
 
 @dataclass(frozen=True)
