@@ -39,7 +39,8 @@ def _make_bag(args) -> int:
         kind, _, folder = args.source.partition(":")
         if kind != "7scenes" or not folder:
             raise ValueError(f"--from expects 7scenes:DIR, got {args.source!r}")
-        make_sevenscenes(args.out, folder, opts, args.stride, args.max_frames, log=_say)
+        make_sevenscenes(args.out, folder, opts, args.stride, args.max_frames, log=_say,
+                         reference=args.reference)  # fmt: skip
     else:
         seq = SequenceConfig(args.family, args.cameras, args.steps, args.motion, args.arc,
                              args.period, args.height, args.width, not args.no_depth,
@@ -153,6 +154,9 @@ def add_parsers(sub) -> None:
     mb.add_argument("out", help="bag folder to create (must not exist)")
     mb.add_argument("--from", dest="source", default=None, metavar="7scenes:DIR",
                     help="a 7-Scenes folder instead of a synthetic sequence")  # fmt: skip
+    mb.add_argument("--reference", choices=("tsdf", "measured"), default="tsdf",
+                    help="with --from: the sidecar's surface, the fused reference or only "
+                    "its points that some frame measured")  # fmt: skip
     mb.add_argument("--family", default="tabletop", help="synthetic scene family")
     mb.add_argument("--cameras", type=int, default=2, help="cameras on the rig")
     mb.add_argument("--steps", type=int, default=4, help="time steps")

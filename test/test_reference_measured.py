@@ -49,9 +49,8 @@ def test_fusion_leaves_tails_that_no_frame_measured():
     assert not measured_mask(ref, [(np.zeros((H, W), np.float32), K, np.eye(4))]).any()
 
 
-def test_measured_sequence_reference_is_cached(tmp_path, monkeypatch):
-    monkeypatch.setenv("NOVA3R_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "seq"
+def write_card_sequence(root):
+    """Write the two card frames in the 7-Scenes layout (poses 10 cm apart along x)."""
     root.mkdir()
     np.savetxt(root / "camera-intrinsics.txt", K)
     for i, tx in enumerate((0.0, 0.1)):
@@ -60,6 +59,12 @@ def test_measured_sequence_reference_is_cached(tmp_path, monkeypatch):
         cv2.imwrite(f"{stem}.color.png", np.full((H, W, 3), 128, np.uint8))
         cv2.imwrite(f"{stem}.depth.png", (depth * 1000).astype(np.uint16))
         np.savetxt(f"{stem}.pose.txt", T)
+    return root
+
+
+def test_measured_sequence_reference_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOVA3R_CACHE", str(tmp_path / "cache"))
+    root = write_card_sequence(tmp_path / "seq")
     from nova3r_ros.synth.sevenscenes import SevenScenesSequence
 
     seq = SevenScenesSequence(root)
@@ -79,3 +84,21 @@ def test_a_bad_reference_name_is_refused():
 
     with pytest.raises(ValueError, match="reference must be 'tsdf' or 'measured'"):
         EvalConfig(reference="mesh")
+
+
+def test_make_bag_writes_the_measured_reference_as_its_sidecar(tmp_path, monkeypatch):
+    from nova3r_ros.bags.sidecar import read_sidecar
+    from nova3r_ros.cli import main
+
+    monkeypatch.setenv("NOVA3R_CACHE", str(tmp_path / "cache"))
+    root = write_card_sequence(tmp_path / "seq")
+    args = ["make-bag", "--from", f"7scenes:{root}", "--tf", "none"]
+    assert main([*args[:1], str(tmp_path / "fused"), *args[1:]]) == 0
+    assert main([*args[:1], str(tmp_path / "meas"), *args[1:], "--reference", "measured"]) == 0
+    fused, meas = read_sidecar(tmp_path / "fused"), read_sidecar(tmp_path / "meas")
+    assert tails(fused.points).sum() > 50 and not tails(meas.points).any()
+    assert len(meas.points) < len(fused.points) and "measured reference" in meas.source
+    bad = [*args[:1], str(tmp_path / "bad"), *args[1:], "--reference", "mesh"]
+    with pytest.raises(SystemExit) as exc:
+        main(bad)
+    assert exc.value.code == 2

@@ -7,7 +7,8 @@ handheld) publishes ``map -> <camera frame>`` per step; ``--tf none`` leaves eve
 to the sidecar. 7-Scenes (``--from 7scenes:DIR``): one camera, the folder's frames in
 order (``--stride``, ``--max-frames``) at 30 Hz, poses in the sidecar only unless
 ``--tf poses``; the sidecar's surface is the sequence's TSDF reference
-(:func:`nova3r_ros.eval.reference.sequence_reference`, ``complete`` false).
+(:func:`nova3r_ros.eval.reference.sequence_reference`, ``complete`` false; ``--reference
+measured``: only its points that some frame measured).
 """
 
 from __future__ import annotations
@@ -98,8 +99,13 @@ def make_sevenscenes(
     stride: int = 1,
     max_frames: int | None = None,
     log: Callable[[str], None] = print,
+    reference: str = "tsdf",
 ) -> Path:
-    """Write a 7-Scenes folder's frames (every ``stride``-th, at most ``max_frames``)."""
+    """Write a 7-Scenes folder's frames (every ``stride``-th, at most ``max_frames``).
+
+    ``reference``: the sidecar's surface, "tsdf" (the fused reference) or "measured"
+    (only its points that some frame measured: :mod:`nova3r_ros.eval.reference`).
+    """
     from nova3r_ros.eval.reference import sequence_reference
     from nova3r_ros.synth.bag_writer import write_bag
     from nova3r_ros.synth.sevenscenes import SequenceError, SevenScenesSequence
@@ -107,6 +113,8 @@ def make_sevenscenes(
     out = check_out(out)
     if stride < 1 or (max_frames is not None and max_frames < 1):
         raise ValueError("--stride and --max-frames must be >= 1")
+    if reference not in ("tsdf", "measured"):
+        raise ValueError(f"--reference must be tsdf or measured, got {reference!r}")
     tf = "none" if opts.tf == "auto" else opts.tf
     if tf == "rig":
         raise ValueError("--tf rig needs a synthetic rig; a 7-Scenes camera has --tf poses|none")
@@ -117,7 +125,7 @@ def make_sevenscenes(
     idx = list(range(0, len(seq), stride))[:max_frames]
     log(f"[make-bag] {len(idx)} of {len(seq)} frames of {folder}; the reference surface "
         "(TSDF of every frame) is fused or read from its cache")  # fmt: skip
-    surface = sequence_reference(seq, log=log)
+    surface = sequence_reference(seq, log=log, measured=reference == "measured")
     views = [seq.view(i) for i in idx]
     poses = [seq.pose(i) for i in idx]
     views = [replace(v, frame_id=camera_topics(opts.topics, v.camera).frame_id) for v in views]
@@ -125,7 +133,7 @@ def make_sevenscenes(
     tf_poses = {}
     if tf == "poses":
         tf_poses = {v.stamp: [(T, WORLD, v.frame_id)] for v, T in zip(views, poses, strict=True)}
-    source = f"7scenes {folder} frames {idx[0]}..{idx[-1]} stride {stride}"
+    source = f"7scenes {folder} frames {idx[0]}..{idx[-1]} stride {stride}, {reference} reference"
     write_bag(out, views, gt, None, WORLD, opts.storage, topics=opts.topics,
               color_encoding=opts.color_encoding, depth_encoding=opts.depth_encoding,
               compressed=opts.compressed, tf_poses=tf_poses,
