@@ -35,6 +35,8 @@ def _make_bag(args) -> int:
 
     opts = BagOptions(args.topics, args.storage, args.color_encoding, args.depth_encoding,
                       args.compressed, args.tf)  # fmt: skip
+    if args.reference != "tsdf" and not args.source:
+        raise ValueError("--reference measured needs --from 7scenes:DIR")
     if args.source:
         kind, _, folder = args.source.partition(":")
         if kind != "7scenes" or not folder:

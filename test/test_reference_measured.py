@@ -79,11 +79,19 @@ def test_measured_sequence_reference_is_cached(tmp_path, monkeypatch):
     assert np.array_equal(again, measured) and not logs
 
 
-def test_a_bad_reference_name_is_refused():
+def test_a_bad_reference_name_or_data_is_refused(tmp_path, capsys):
+    from nova3r_ros.cli import main
     from nova3r_ros.eval.run import EvalConfig
 
     with pytest.raises(ValueError, match="reference must be 'tsdf' or 'measured'"):
         EvalConfig(reference="mesh")
+    with pytest.raises(ValueError, match="needs 7scenes: data"):
+        EvalConfig(data="synthetic:1500000-1500001", reference="measured")
+    capsys.readouterr()
+    assert main(["make-bag", str(tmp_path / "b"), "--reference", "measured"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--reference measured needs --from 7scenes:DIR" in err
+    assert not (tmp_path / "b").exists()
 
 
 def test_make_bag_writes_the_measured_reference_as_its_sidecar(tmp_path, monkeypatch):

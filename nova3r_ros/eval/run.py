@@ -114,6 +114,9 @@ class EvalConfig:
             raise ValueError(f"target must be one of {scoring.TARGETS}, got {self.target!r}")
         if self.reference not in ("tsdf", "measured"):
             raise ValueError(f"reference must be 'tsdf' or 'measured', got {self.reference!r}")
+        if self.reference == "measured" and self.source.kind != "7scenes":
+            raise ValueError("reference 'measured' needs 7scenes: data (synthetic and bag "
+                             "data have their own surface)")  # fmt: skip
         wanted = sorted(set(self.methods) & set(MODEL_METHODS))
         if wanted and self.model_fn is None:
             raise ValueError(f"method {wanted[0]!r} needs a model (checkpoint) to run")
