@@ -122,6 +122,23 @@ def judged(points: np.ndarray, frames: Sequence[tuple[np.ndarray, Camera]]) -> n
     return mask
 
 
+def measured(
+    points: np.ndarray, frames: Sequence[tuple[np.ndarray, Camera]], tol: float
+) -> np.ndarray:
+    """(N,) bool: some frame has valid depth d at the point's pixel with |z - d| <= ``tol``.
+
+    ``frames`` as for :func:`judged`; points with z <= 1 mm are never measured.
+    """
+    points = np.asarray(points, np.float64).reshape(-1, 3)
+    mask = np.zeros(points.shape[0], bool)
+    for depth, cam in frames:
+        z, u, v = project(points, cam)
+        row, col, inside = _pixel(u, v, cam)
+        d = depth[row, col]
+        mask |= inside & (z > 1e-3) & (d > 0) & (np.abs(d - z) <= tol)
+    return mask
+
+
 def frustum_metrics(
     pred: np.ndarray,
     reference: np.ndarray,

@@ -134,23 +134,13 @@ def measured_mask(points: np.ndarray, views, tol: float = MEASURED_TOL_M) -> np.
     """(N,) bool: some view's depth lies within ``tol`` of the point along its ray.
 
     ``points`` (N, 3) world frame; ``views`` [(depth (H, W) metres, K 3x3, T_world_cam
-    4x4)]; nearest pixel, depth 0 = not measured.
+    4x4)]; nearest pixel, depth 0 = not measured (:func:`~nova3r_ros.eval.frustum.measured`).
     """
-    p = np.asarray(points, np.float64).reshape(-1, 3)
-    hit = np.zeros(len(p), bool)
-    for depth, K, T in views:
-        T_cam_world = np.linalg.inv(np.asarray(T, np.float64))
-        c = p @ T_cam_world[:3, :3].T + T_cam_world[:3, 3]
-        z = c[:, 2]
-        zs = np.where(z > 1e-3, z, 1.0)
-        u = np.rint(K[0][0] * c[:, 0] / zs + K[0][1] * c[:, 1] / zs + K[0][2])
-        v = np.rint(K[1][1] * c[:, 1] / zs + K[1][2])
-        h, w = depth.shape
-        ok = (z > 1e-3) & (u >= 0) & (v >= 0) & (u < w) & (v < h)
-        d = np.zeros(len(p))
-        d[ok] = depth[v[ok].astype(int), u[ok].astype(int)]
-        hit |= ok & (d > 0) & (np.abs(d - z) <= tol)
-    return hit
+    from nova3r_ros.eval.frustum import Camera, measured
+
+    frames = [(depth, Camera(np.asarray(K, np.float64), np.asarray(T, np.float64),
+                             *depth.shape, 0.0)) for depth, K, T in views]  # fmt: skip
+    return measured(points, frames, tol)
 
 
 def sequence_reference(

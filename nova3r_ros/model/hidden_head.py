@@ -322,7 +322,6 @@ def published_points(
     )
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.plane_completion import PlaneConfig
-    from nova3r_ros.model.published_cloud import nearest
 
     chosen = config.hidden_min_probability
     chosen = head.min_probability if chosen is None else chosen
@@ -355,11 +354,25 @@ def published_points(
     n_plane = planes.shape[0]
     first = first_per_voxel(torch.cat([planes, pts]), config.spacing_m)[n_plane:]
     pts, prob = pts[first], prob[first]
-    if obs_pts.shape[0] == 0:
-        return pts, prob, torch.full_like(pts, 180).to(torch.uint8)
-    coarse = first_per_voxel(obs_pts, COLOUR_VOXEL_M)  # the colour lookup's cost, not its result
-    idx = nearest(pts, obs_pts[coarse])[1][:, 0].to(pts.device)
-    return pts, prob, obs_rgb[coarse][idx]
+    return pts, prob, observed_colours(pts, obs_pts, obs_rgb)
+
+
+def observed_colours(
+    points: torch.Tensor, obs_pts: torch.Tensor, obs_rgb: torch.Tensor
+) -> torch.Tensor:
+    """(N, 3) uint8: each point's nearest observed point's colour (grey without any).
+
+    The observed points (M, 3) / colours (M, 3) are taken one per :data:`COLOUR_VOXEL_M`
+    cube: the lookup's cost, not its result.
+    """
+    from nova3r_ros.model.depth_consistency import first_per_voxel
+    from nova3r_ros.model.published_cloud import nearest
+
+    if obs_pts.shape[0] == 0 or points.shape[0] == 0:
+        return torch.full_like(points, 180).to(torch.uint8)
+    coarse = first_per_voxel(obs_pts, COLOUR_VOXEL_M)
+    idx = nearest(points, obs_pts[coarse])[1][:, 0].to(points.device)
+    return obs_rgb[coarse][idx]
 
 
 def save_head(

@@ -126,9 +126,8 @@ def published_sides(
     (``obs_pts`` / ``obs_rgb`` (M, 3)) taken one per ``COLOUR_VOXEL_M`` cube.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.hidden_head import COLOUR_VOXEL_M
+    from nova3r_ros.model.hidden_head import observed_colours
     from nova3r_ros.model.measurement import measure
-    from nova3r_ros.model.published_cloud import nearest
 
     pts, conf = silhouette_side_points(depth, K, T, config)
     keep = conf >= min_confidence
@@ -139,8 +138,4 @@ def published_sides(
         pts, conf = pts[keep], conf[keep]
         first = first_per_voxel(torch.cat([taken.float(), pts]), spacing_m)[taken.shape[0] :]
         pts, conf = pts[first], conf[first]
-    if obs_pts.shape[0] == 0 or pts.shape[0] == 0:
-        return pts, conf, torch.full_like(pts, 180).to(torch.uint8)
-    coarse = first_per_voxel(obs_pts, COLOUR_VOXEL_M)
-    idx = nearest(pts, obs_pts[coarse])[1][:, 0].to(pts.device)
-    return pts, conf, obs_rgb[coarse][idx]
+    return pts, conf, observed_colours(pts, obs_pts, obs_rgb)
