@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -27,6 +28,8 @@ from nova3r_ros.synth.scenes import SceneSpec, collate, sample_scene
 NS = 1_000_000_000
 STAMP0 = 1_700_000_000 * NS
 _CAMERA_TRIES = 32
+WITNESS_SALT = 0x57A5  # witness cameras draw from their own stream of the window's seed
+MAX_WITNESSES = 64
 
 
 @functools.lru_cache(maxsize=8)
@@ -189,7 +192,40 @@ def cameras_clear(spec: SceneSpec, eyes: np.ndarray, clearance: float = 0.05) ->
     return True
 
 
-def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, built=None):
+def witness_cameras(seed: int, spec: SceneSpec, config: SynthConfig, n: int):
+    """Sample ``n`` witness cameras of a window: what a longer recording would have seen.
+
+    Each witness looks at its own look-at target on the scene (``look_at="surface"``,
+    azimuth anywhere a camera may stand, the open side of a shelf or counter respected),
+    with ``config``'s field of view, elevation, distance and roll ranges; every eye is
+    valid (:func:`cameras_valid`, or the last try). They come from their own random stream
+    (``default_rng([seed, WITNESS_SALT])``), so the window's views, scene and ground truth
+    are the same with or without them.
+
+    Returns:
+        ``(K (n, 3, 3), T_world_cam (n, 4, 4))`` float64, world frame, OpenCV optical.
+
+    """
+    if not 1 <= n <= MAX_WITNESSES:
+        raise ValueError(f"witnesses must be in [1, {MAX_WITNESSES}], got {n}")
+    rng = np.random.default_rng([_check_seed(seed), WITNESS_SALT])
+    one = replace(config, n_views=1, mode="random", azimuth_spread_deg=360.0,
+                  look_at="surface", jitter_m=0.0, jitter_deg=0.0)  # fmt: skip
+    cams = [_wide_cameras(rng, spec, one) for _ in range(n)]
+    return np.concatenate([c[0] for c in cams]), np.concatenate([c[1] for c in cams])
+
+
+def _witnessed(seeds, built, scenes, pts, vis, config: SynthConfig, device, n, view_chunk):
+    """Return ``vis`` or-ed with what ``n`` witness cameras per window see (B, M) bool."""
+    cams = [witness_cameras(s, b[0], config, n) for s, b in zip(seeds, built, strict=True)]
+    K = torch.as_tensor(np.stack([c[0] for c in cams]), dtype=torch.float32, device=device)
+    T = torch.as_tensor(np.stack([c[1] for c in cams]), dtype=torch.float32, device=device)
+    depth = render(scenes, K, T, config.height, config.width, view_chunk)["depth"]
+    return vis | visibility(pts, depth, K, T, config.vis_tol_abs, config.vis_tol_rel)
+
+
+def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, built=None,
+         witnesses: int = 0):  # fmt: skip
     if built is None:
         built = [build_scene(s, config) for s in seeds]
     elif len(built) != len(seeds):
@@ -203,6 +239,9 @@ def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, bui
     keys = torch.tensor([scene_key(int(s)) for s in seeds], dtype=torch.int64, device=device)
     pts = sample_surface(scenes, config.n_gt_points, keys)
     vis = visibility(pts, out["depth"], K, T, config.vis_tol_abs, config.vis_tol_rel)
+    if witnesses > 0:
+        out["witnessed"] = _witnessed(seeds, built, scenes, pts, vis, config, device, witnesses,
+                                      view_chunk)  # fmt: skip
     return out, pts, vis, K, T, K64, T64, built
 
 
@@ -263,6 +302,7 @@ def generate_batch(
     image_dtype: str = "uint8",
     view_chunk: int | None = None,
     built: Sequence | None = None,
+    witnesses: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Generate a batch of windows as tensors for training.
 
@@ -276,6 +316,9 @@ def generate_batch(
         built: the scenes of ``seeds`` already built with ``config`` (``build_scene``'s
             results in seed order, e.g. from :class:`.scene_pool.ScenePool`); None builds
             them here.
+        witnesses: with N > 0, also ``witnessed`` (B, M) bool: the points some view or one
+            of N witness cameras per window sees (:func:`witness_cameras`); the other keys
+            are the same as without them.
 
     Returns:
         Dict on ``device``: ``images`` (B, V, 3, H, W) uint8/float32 RGB; ``depth`` float32
@@ -297,10 +340,13 @@ def generate_batch(
     if image_dtype not in ("uint8", "float32"):
         raise ValueError(f"image_dtype must be 'uint8' or 'float32', got {image_dtype!r}")
     device = torch.device(device if device is not None else config.device)
-    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk, built)
+    if not isinstance(witnesses, int) or not 0 <= witnesses <= MAX_WITNESSES:
+        raise ValueError(f"witnesses must be an int in [0, {MAX_WITNESSES}], got {witnesses!r}")
+    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk, built, witnesses)
     images = out["image"].permute(0, 1, 4, 2, 3).contiguous()
     if image_dtype == "float32":
         images = images.to(torch.float32) / 255.0
+    extra = {"witnessed": out["witnessed"]} if witnesses > 0 else {}
     return {
         "images": images,
         "depth": out["depth"],
@@ -310,4 +356,5 @@ def generate_batch(
         "points": pts,
         "visible": vis,
         "seeds": torch.tensor(seeds, dtype=torch.int64, device=device),
+        **extra,
     }

@@ -57,13 +57,16 @@ def render_batch(cfg, index: int, rank: int, seeds, synth, device, built=None) -
     With ``cfg.targets == "frustum"`` the ground truth is cut to the views' frustum region
     (:func:`~nova3r_ros.train.targets.frustum_targets`, ``n_points`` per window).
 
-    ``built``: the scenes of ``seeds`` laid out already (a scene pool), or None.
+    ``built``: the scenes of ``seeds`` laid out already (a scene pool), or None. With
+    ``cfg.witnesses`` N > 0 the batch also holds ``witnessed``: the points some view or one
+    of N witness cameras per window sees (:func:`~nova3r_ros.synth.generate.witness_cameras`).
     """
     from nova3r_ros.synth.generate import generate_batch
     from nova3r_ros.synth.sensor import degrade_batch
     from nova3r_ros.train.targets import frustum_targets
 
-    batch = generate_batch(seeds, config=synth, device=device, built=built)
+    batch = generate_batch(seeds, config=synth, device=device, built=built,
+                           witnesses=getattr(cfg, "witnesses", 0))  # fmt: skip
     g = _generator(cfg, index, rank, salt=7_777)
     if cfg.targets == "frustum":  # on the clean depth, before any sensor model
         batch = frustum_targets(batch, cfg.n_points, g)

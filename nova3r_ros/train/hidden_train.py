@@ -53,8 +53,9 @@ HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
 def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
     """Loss terms on one generated batch: every view of every window is one sample.
 
-    A view's targets are the surfaces some view of its window sees (``batch["visible"]``)
-    that it did not measure. Targets and input features in float32 also under autocast
+    A view's targets are the surfaces some view of its window sees (``batch["visible"]``),
+    or with witness cameras some view or witness (``batch["witnessed"]``), that it did not
+    measure. Targets and input features in float32 also under autocast
     (the network may run in bfloat16; its outputs are compared in float32).
     """
     cfg = head.config
@@ -65,7 +66,8 @@ def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
     K = batch["K"].flatten(0, 1).float()
     M = batch["points"].shape[1]
     points = batch["points"].float()[:, None].expand(B, V, M, 3).flatten(0, 1)
-    visible = batch["visible"][:, None].expand(B, V, M).flatten(0, 1)
+    seen = batch.get("witnessed", batch["visible"])
+    visible = seen[:, None].expand(B, V, M).flatten(0, 1)
     with torch.autocast(depth.device.type, enabled=False):  # targets in float32
         exists, z, uncertain = layer_targets(points, batch["T_world_cam"].flatten(0, 1).float(),
                                              K, depth, cfg, visible)  # fmt: skip
@@ -99,6 +101,7 @@ def _plan(args, head_cfg: HiddenHeadConfig, device, seed: int, default_mix: bool
     cfg = TrainConfig(batch=args.batch, views=(args.views,), p_room=0.3, p_robot=args.p_robot,
                       p_sensor=args.p_sensor, targets="scene", n_points=args.gt_points,
                       mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES, seed=seed,
+                      witnesses=args.witnesses,
                       family_weights=weights, device=str(device))  # fmt: skip
     return cfg, SimpleNamespace(image_height=head_cfg.height, image_width=head_cfg.width)
 
@@ -306,6 +309,13 @@ def main(argv=None) -> int:
         help="robot mix family weights, e.g. 'kitchen=0.3,room=0.3,counter=0.1' "
         "(default: synth.training_mix.FAMILY_WEIGHTS)",
     )
+    p.add_argument(
+        "--witnesses",
+        type=int,
+        default=0,
+        help="witness cameras per window (0-64): targets are also what they see, as a "
+        "longer recording would have seen it (synth.generate.witness_cameras)",
+    )
     p.add_argument("--mesh-dir", default=None)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--val-batches", type=int, default=4)
@@ -350,6 +360,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.batch < 1 or args.gt_points < 1:
         p.error("--minutes, --batch and --gt-points must be positive")
+    if not 0 <= args.witnesses <= 64:
+        p.error(f"--witnesses must be in [0, 64], got {args.witnesses}")
     try:
         head_cfg = _head_config(args)
     except ValueError as exc:

@@ -71,6 +71,7 @@ class TrainConfig:
     reuse: int = 2  # optimiser steps per generated batch (new noise, t and input dropout)
     data_workers: int = -1  # scene-layout processes; -1 = cores - 1 on CUDA, 0 on CPU
     targets: str = "frustum"  # ground truth: "frustum" region of the views, or whole "scene"
+    witnesses: int = 0  # extra cameras per window that only mark what is seen (batch "witnessed")
     schedule: str = "cosine"  # "cosine" (to 10 % of lr) or "constant" (after warm-up)
     resume: str | None = None  # directory of a train_state to continue (weights + AdamW)
     save_state: bool = False  # also write the full train_state to ``out``
@@ -105,6 +106,8 @@ class TrainConfig:
             raise ValueError("give --init (a checkpoint) or --resume (a train state), not both")
         if self.val_every < 0 or self.val_windows < 1:
             raise ValueError("val_every must be >= 0 and val_windows >= 1")
+        if not isinstance(self.witnesses, int) or not 0 <= self.witnesses <= 64:
+            raise ValueError(f"witnesses must be an int in [0, 64], got {self.witnesses!r}")
         if self.data_workers < -1:
             raise ValueError(f"data_workers must be >= -1, got {self.data_workers}")
         if self.family_weights is not None:

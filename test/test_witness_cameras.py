@@ -1,0 +1,99 @@
+"""Witness cameras: what a longer recording of a synthetic scene would have seen.
+
+The hidden-surface head's targets are the surfaces some camera saw that a view did not
+measure. With a window's few views those are a sparse, camera-dependent subset of what a
+real recording's reference holds; witness cameras (``generate_batch(..., witnesses=N)``,
+``hidden_train --witnesses N``) add what N more cameras around the scene see, leaving the
+window itself unchanged.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from nova3r_ros.model.hidden_head import HiddenHeadConfig
+from nova3r_ros.synth.generate import build_scene, cameras_valid, generate_batch, witness_cameras
+from nova3r_ros.synth.training_mix import training_config
+from nova3r_ros.train.hidden_targets import layer_targets
+
+H, W = 48, 64
+SEEDS = [1_500_010, 1_500_011]
+
+
+def _shelf():
+    cfg = training_config(np.random.default_rng(3), 2, H, W, n_gt_points=30_000, family="shelf")
+    return replace(cfg, mode="random", azimuth_spread_deg=20.0)
+
+
+def test_witnesses_leave_the_window_alone_and_see_more():
+    cfg = _shelf()
+    plain = generate_batch(SEEDS, config=cfg, device="cpu")
+    with_w = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=8)
+    assert "witnessed" not in plain
+    for key, value in plain.items():
+        assert torch.equal(value, with_w[key]), key
+    seen, witnessed = plain["visible"], with_w["witnessed"]
+    assert witnessed.dtype == torch.bool and witnessed.shape == seen.shape
+    assert bool((witnessed | ~seen).all())  # everything the views see is witnessed
+    assert int(witnessed.sum()) > int(seen.sum()) * 1.1  # 20 degrees of views see a part
+    again = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=8)
+    assert torch.equal(again["witnessed"], witnessed)
+
+
+def test_witness_cameras_are_valid_reproducible_and_their_own_stream():
+    cfg = _shelf()
+    spec, K, T = build_scene(SEEDS[0], cfg)
+    Kw, Tw = witness_cameras(SEEDS[0], spec, cfg, 6)
+    assert Kw.shape == (6, 3, 3) and Tw.shape == (6, 4, 4)
+    assert cameras_valid(spec, Tw[:, :3, 3])
+    Kw2, Tw2 = witness_cameras(SEEDS[0], spec, cfg, 6)
+    assert np.array_equal(Kw, Kw2) and np.array_equal(Tw, Tw2)
+    assert not np.allclose(Tw[:2], T)  # not the window's own cameras
+    spread = np.ptp(np.arctan2(Tw[:, 1, 3] - spec.target[1], Tw[:, 0, 3] - spec.target[0]))
+    assert spread > np.radians(20.0)  # around the scene, not only where the window looked
+    for bad in (0, 65):
+        with pytest.raises(ValueError, match="witnesses"):
+            witness_cameras(SEEDS[0], spec, cfg, bad)
+    with pytest.raises(ValueError, match="witnesses"):
+        generate_batch(SEEDS, config=cfg, device="cpu", witnesses=-1)
+
+
+def test_witnessed_targets_are_nearer_or_new_never_farther():
+    """Layer 0 (the nearest unmeasured surface) over more eligible points comes nearer."""
+    cfg = _shelf()
+    b = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=12)
+    head = HiddenHeadConfig(height=H, width=W, cell_px=2, layers=2, channels=(8, 8, 8, 8))
+    B, V = b["depth"].shape[:2]
+    M = b["points"].shape[1]
+    pts = b["points"][:, None].expand(B, V, M, 3).flatten(0, 1)
+    args = (b["T_world_cam"].flatten(0, 1), b["K"].flatten(0, 1), b["depth"].flatten(0, 1))
+    out = []
+    for key in ("visible", "witnessed"):
+        eligible = b[key][:, None].expand(B, V, M).flatten(0, 1)
+        out.append(layer_targets(pts, *args, head, eligible))
+    (e0, z0, _), (e1, z1, _) = out
+    assert bool((e1[:, 0] | ~e0[:, 0]).all())  # a layer 0 stays a layer 0
+    both = e0[:, 0] & e1[:, 0]
+    assert bool((z1[:, 0][both] <= z0[:, 0][both] + 1e-6).all())
+    assert int((z1[:, 0][both] < z0[:, 0][both] - 0.05).sum()) + int((e1 & ~e0).sum()) > 0
+
+
+def test_hidden_training_takes_witness_targets_and_refuses_bad_counts(tmp_path, capsys):
+    from nova3r_ros.model.hidden_head import HiddenHead
+    from nova3r_ros.train.hidden_train import batch_loss, main
+
+    cfg = _shelf()
+    b = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=12)
+    head = HiddenHead(HiddenHeadConfig(height=H, width=W, channels=(8, 8, 8, 8)))
+    plain = {k: v for k, v in b.items() if k != "witnessed"}
+    same = batch_loss(head, {**plain, "witnessed": plain["visible"]})
+    assert torch.equal(batch_loss(head, plain)["total"], same["total"])
+    assert float(batch_loss(head, b)["positive"]) > float(same["positive"])
+    for bad in ("-1", "65"):
+        with pytest.raises(SystemExit) as exc:
+            main(["--out", str(tmp_path / "never"), "--witnesses", bad])
+        assert exc.value.code == 2
+        assert "--witnesses" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
