@@ -44,7 +44,7 @@ def test_witnesses_leave_the_window_alone_and_see_more():
 
 def test_witness_cameras_are_valid_reproducible_and_their_own_stream():
     cfg = _shelf()
-    spec, K, T = build_scene(SEEDS[0], cfg)
+    spec, _, T = build_scene(SEEDS[0], cfg)
     Kw, Tw = witness_cameras(SEEDS[0], spec, cfg, 6)
     assert Kw.shape == (6, 3, 3) and Tw.shape == (6, 4, 4)
     assert cameras_valid(spec, Tw[:, :3, 3])
