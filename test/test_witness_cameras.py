@@ -2,7 +2,7 @@
 
 The hidden-surface head's targets are the surfaces some camera saw that a view did not
 measure. With a window's few views those are a sparse, camera-dependent subset of what a
-real recording's reference holds; witness cameras (``generate_batch(..., witnesses=N)``,
+real recording's reference holds; witness cameras (``SynthConfig.witnesses``,
 ``hidden_train --witnesses N``) add what N more cameras around the scene see, leaving the
 window itself unchanged.
 """
@@ -30,7 +30,7 @@ def _shelf():
 def test_witnesses_leave_the_window_alone_and_see_more():
     cfg = _shelf()
     plain = generate_batch(SEEDS, config=cfg, device="cpu")
-    with_w = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=8)
+    with_w = generate_batch(SEEDS, config=replace(cfg, witnesses=8), device="cpu")
     assert "witnessed" not in plain
     for key, value in plain.items():
         assert torch.equal(value, with_w[key]), key
@@ -38,7 +38,7 @@ def test_witnesses_leave_the_window_alone_and_see_more():
     assert witnessed.dtype == torch.bool and witnessed.shape == seen.shape
     assert bool((witnessed | ~seen).all())  # everything the views see is witnessed
     assert int(witnessed.sum()) > int(seen.sum()) * 1.1  # 20 degrees of views see a part
-    again = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=8)
+    again = generate_batch(SEEDS, config=replace(cfg, witnesses=8), device="cpu")
     assert torch.equal(again["witnessed"], witnessed)
 
 
@@ -56,14 +56,18 @@ def test_witness_cameras_are_valid_reproducible_and_their_own_stream():
     for bad in (0, 65):
         with pytest.raises(ValueError, match="witnesses"):
             witness_cameras(SEEDS[0], spec, cfg, bad)
+    for bad in (-1, 65, 2.0):
+        with pytest.raises(ValueError, match="witnesses"):
+            replace(cfg, witnesses=bad)
+    built = [build_scene(s, cfg) for s in SEEDS]  # laid out without witnesses
     with pytest.raises(ValueError, match="witnesses"):
-        generate_batch(SEEDS, config=cfg, device="cpu", witnesses=-1)
+        generate_batch(SEEDS, config=replace(cfg, witnesses=4), device="cpu", built=built)
 
 
 def test_witnessed_targets_are_nearer_or_new_never_farther():
     """Layer 0 (the nearest unmeasured surface) over more eligible points comes nearer."""
     cfg = _shelf()
-    b = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=12)
+    b = generate_batch(SEEDS, config=replace(cfg, witnesses=12), device="cpu")
     head = HiddenHeadConfig(height=H, width=W, cell_px=2, layers=2, channels=(8, 8, 8, 8))
     B, V = b["depth"].shape[:2]
     M = b["points"].shape[1]
@@ -81,11 +85,29 @@ def test_witnessed_targets_are_nearer_or_new_never_farther():
 
 
 def test_hidden_training_takes_witness_targets_and_refuses_bad_counts(tmp_path, capsys):
+    from types import SimpleNamespace
+
     from nova3r_ros.model.hidden_head import HiddenHead
+    from nova3r_ros.synth.scene_pool import ScenePool
+    from nova3r_ros.train.data import plan_batch, render_batch
     from nova3r_ros.train.hidden_train import batch_loss, main
+    from nova3r_ros.train.loop import TrainConfig
+
+    train = TrainConfig(batch=2, views=(2,), p_robot=1.0, n_points=20_000, targets="scene",
+                        witnesses=6, device="cpu")  # fmt: skip
+    seeds, synth = plan_batch(train, SimpleNamespace(image_height=H, image_width=W), 0, 0, "cpu")
+    assert synth.witnesses == 6
+    with ScenePool(1) as pool:  # laid out in a worker with its witnesses, as in training
+        built = pool.build(seeds, synth)
+    assert all(len(b) == 5 and b[4].shape == (6, 4, 4) for b in built)
+    pooled = render_batch(train, 0, 0, seeds, synth, "cpu", built)
+    here = render_batch(train, 0, 0, seeds, synth, "cpu")
+    assert torch.equal(pooled["witnessed"], here["witnessed"])
+    with pytest.raises(ValueError, match="witnesses"):
+        TrainConfig(witnesses=65, device="cpu")
 
     cfg = _shelf()
-    b = generate_batch(SEEDS, config=cfg, device="cpu", witnesses=12)
+    b = generate_batch(SEEDS, config=replace(cfg, witnesses=12), device="cpu")
     head = HiddenHead(HiddenHeadConfig(height=H, width=W, channels=(8, 8, 8, 8)))
     plain = {k: v for k, v in b.items() if k != "witnessed"}
     same = batch_loss(head, {**plain, "witnessed": plain["visible"]})

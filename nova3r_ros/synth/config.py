@@ -11,6 +11,7 @@ from nova3r_ros.synth.rigs import MODES
 
 FAMILIES = ("tabletop", "room", "clutter", "shelf", "counter", "kitchen")
 LOOK_AT = ("centre", "surface")
+MAX_WITNESSES = 64
 MAX_VIEWS = 16
 _DEFAULT_SPREAD = {"rig": 30.0, "moving": 45.0, "random": 360.0}
 _DEFAULT_ELEVATION = {"tabletop": (25.0, 60.0), "room": (5.0, 35.0), "clutter": (25.0, 60.0),
@@ -72,6 +73,9 @@ class SynthConfig:
         kinds: primitive kinds objects are drawn from.
         vis_tol_abs: absolute depth tolerance of the visibility label (m).
         vis_tol_rel: relative depth tolerance of the visibility label.
+        witnesses: cameras per window (0-64) that only mark what they see: a batch then
+            also holds ``witnessed`` (:func:`~nova3r_ros.synth.generate.witness_cameras`);
+            the window itself is the same with or without them.
 
     """
 
@@ -104,6 +108,7 @@ class SynthConfig:
     kinds: tuple[str, ...] = OBJECT_KINDS
     vis_tol_abs: float = 0.005
     vis_tol_rel: float = 0.01
+    witnesses: int = 0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -169,6 +174,8 @@ class SynthConfig:
         object.__setattr__(self, "kinds", kinds)
         if self.vis_tol_abs < 0 or self.vis_tol_rel < 0:
             bad("vis_tol_abs and vis_tol_rel must be >= 0")
+        if not intlike(self.witnesses) or not 0 <= self.witnesses <= MAX_WITNESSES:
+            bad(f"witnesses must be an int in [0, {MAX_WITNESSES}], got {self.witnesses!r}")
         try:
             import torch
 

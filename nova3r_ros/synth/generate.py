@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from nova3r_ros.core.types import GroundTruth, View, Window
-from nova3r_ros.synth.config import SynthConfig
+from nova3r_ros.synth.config import MAX_WITNESSES, SynthConfig
 from nova3r_ros.synth.meshes import MeshLibrary
 from nova3r_ros.synth.primitives import contains
 from nova3r_ros.synth.procedural import ShapeSource
@@ -29,7 +29,6 @@ NS = 1_000_000_000
 STAMP0 = 1_700_000_000 * NS
 _CAMERA_TRIES = 32
 WITNESS_SALT = 0x57A5  # witness cameras draw from their own stream of the window's seed
-MAX_WITNESSES = 64
 
 
 @functools.lru_cache(maxsize=8)
@@ -74,9 +73,18 @@ def build_scene(seed: int, config: SynthConfig) -> tuple[SceneSpec, np.ndarray, 
         config: the generator configuration.
 
     Returns:
-        ``(spec, K float64 (V, 3, 3), T_world_cam float64 (V, 4, 4))`` in the world frame.
+        ``(spec, K float64 (V, 3, 3), T_world_cam float64 (V, 4, 4))`` in the world frame;
+        with ``config.witnesses`` N > 0 also the witnesses' ``K (N, 3, 3), T (N, 4, 4)``
+        (:func:`witness_cameras`).
 
     """
+    spec, K, T = _scene_and_cameras(seed, config)
+    if config.witnesses > 0:
+        return (spec, K, T, *witness_cameras(seed, spec, config, config.witnesses))
+    return spec, K, T
+
+
+def _scene_and_cameras(seed: int, config: SynthConfig):
     rng = np.random.default_rng(_check_seed(seed))
     spec = sample_scene(config.family, rng, config.objects_range, config.kinds,
                         mesh_library(config), config.mesh_prob)  # fmt: skip
@@ -215,21 +223,21 @@ def witness_cameras(seed: int, spec: SceneSpec, config: SynthConfig, n: int):
     return np.concatenate([c[0] for c in cams]), np.concatenate([c[1] for c in cams])
 
 
-def _witnessed(seeds, built, scenes, pts, vis, config: SynthConfig, device, n, view_chunk):
-    """Return ``vis`` or-ed with what ``n`` witness cameras per window see (B, M) bool."""
-    cams = [witness_cameras(s, b[0], config, n) for s, b in zip(seeds, built, strict=True)]
-    K = torch.as_tensor(np.stack([c[0] for c in cams]), dtype=torch.float32, device=device)
-    T = torch.as_tensor(np.stack([c[1] for c in cams]), dtype=torch.float32, device=device)
+def _witnessed(built, scenes, pts, vis, config: SynthConfig, device, view_chunk):
+    """Return ``vis`` or-ed with what the witness cameras of ``built`` see, (B, M) bool."""
+    K = torch.as_tensor(np.stack([b[3] for b in built]), dtype=torch.float32, device=device)
+    T = torch.as_tensor(np.stack([b[4] for b in built]), dtype=torch.float32, device=device)
     depth = render(scenes, K, T, config.height, config.width, view_chunk)["depth"]
     return vis | visibility(pts, depth, K, T, config.vis_tol_abs, config.vis_tol_rel)
 
 
-def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, built=None,
-         witnesses: int = 0):  # fmt: skip
+def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, built=None):
     if built is None:
         built = [build_scene(s, config) for s in seeds]
     elif len(built) != len(seeds):
         raise ValueError(f"built has {len(built)} scenes for {len(seeds)} seeds")
+    elif any(len(b) != (5 if config.witnesses else 3) for b in built):
+        raise ValueError("built scenes were laid out with another witnesses setting")
     scenes = collate([b[0] for b in built], device)
     K64 = np.stack([b[1] for b in built])
     T64 = np.stack([b[2] for b in built])
@@ -239,9 +247,8 @@ def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, bui
     keys = torch.tensor([scene_key(int(s)) for s in seeds], dtype=torch.int64, device=device)
     pts = sample_surface(scenes, config.n_gt_points, keys)
     vis = visibility(pts, out["depth"], K, T, config.vis_tol_abs, config.vis_tol_rel)
-    if witnesses > 0:
-        out["witnessed"] = _witnessed(seeds, built, scenes, pts, vis, config, device, witnesses,
-                                      view_chunk)  # fmt: skip
+    if config.witnesses > 0:
+        out["witnessed"] = _witnessed(built, scenes, pts, vis, config, device, view_chunk)
     return out, pts, vis, K, T, K64, T64, built
 
 
@@ -302,7 +309,6 @@ def generate_batch(
     image_dtype: str = "uint8",
     view_chunk: int | None = None,
     built: Sequence | None = None,
-    witnesses: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Generate a batch of windows as tensors for training.
 
@@ -316,15 +322,14 @@ def generate_batch(
         built: the scenes of ``seeds`` already built with ``config`` (``build_scene``'s
             results in seed order, e.g. from :class:`.scene_pool.ScenePool`); None builds
             them here.
-        witnesses: with N > 0, also ``witnessed`` (B, M) bool: the points some view or one
-            of N witness cameras per window sees (:func:`witness_cameras`); the other keys
-            are the same as without them.
 
     Returns:
         Dict on ``device``: ``images`` (B, V, 3, H, W) uint8/float32 RGB; ``depth`` float32
         (B, V, H, W) z-depth (m, 0 = no hit); ``ids`` int32 (B, V, H, W) object ids;
         ``K`` float32 (B, V, 3, 3); ``T_world_cam`` float32 (B, V, 4, 4) camera-to-world;
-        ``points`` float32 (B, M, 3) world; ``visible`` bool (B, M); ``seeds`` int64 (B,).
+        ``points`` float32 (B, M, 3) world; ``visible`` bool (B, M); ``seeds`` int64 (B,);
+        with ``config.witnesses`` N > 0 also ``witnessed`` bool (B, M): the points some
+        view or one of the N witness cameras of the window sees (:func:`witness_cameras`).
 
     """
     config = config or SynthConfig()
@@ -340,13 +345,11 @@ def generate_batch(
     if image_dtype not in ("uint8", "float32"):
         raise ValueError(f"image_dtype must be 'uint8' or 'float32', got {image_dtype!r}")
     device = torch.device(device if device is not None else config.device)
-    if not isinstance(witnesses, int) or not 0 <= witnesses <= MAX_WITNESSES:
-        raise ValueError(f"witnesses must be an int in [0, {MAX_WITNESSES}], got {witnesses!r}")
-    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk, built, witnesses)
+    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk, built)
     images = out["image"].permute(0, 1, 4, 2, 3).contiguous()
     if image_dtype == "float32":
         images = images.to(torch.float32) / 255.0
-    extra = {"witnessed": out["witnessed"]} if witnesses > 0 else {}
+    extra = {"witnessed": out["witnessed"]} if config.witnesses > 0 else {}
     return {
         "images": images,
         "depth": out["depth"],

@@ -47,6 +47,8 @@ def plan_batch(cfg, model_cfg, index: int, rank: int, device) -> tuple[list[int]
     else:
         synth = benchmark_config({1: 1, 2: 2}.get(n_views, 4), family=family, **size)
         synth = replace(synth, n_views=n_views)
+    if cfg.witnesses:  # batch["witnessed"]: what witness cameras see too (laid out with it)
+        synth = replace(synth, witnesses=cfg.witnesses)
     base = (cfg.seed * 7919 + index * 64 + rank * 1_000_000_007) % (EVAL_SEED_START - cfg.batch)
     return [base + i for i in range(cfg.batch)], synth
 
@@ -57,16 +59,13 @@ def render_batch(cfg, index: int, rank: int, seeds, synth, device, built=None) -
     With ``cfg.targets == "frustum"`` the ground truth is cut to the views' frustum region
     (:func:`~nova3r_ros.train.targets.frustum_targets`, ``n_points`` per window).
 
-    ``built``: the scenes of ``seeds`` laid out already (a scene pool), or None. With
-    ``cfg.witnesses`` N > 0 the batch also holds ``witnessed``: the points some view or one
-    of N witness cameras per window sees (:func:`~nova3r_ros.synth.generate.witness_cameras`).
+    ``built``: the scenes of ``seeds`` laid out already (a scene pool), or None.
     """
     from nova3r_ros.synth.generate import generate_batch
     from nova3r_ros.synth.sensor import degrade_batch
     from nova3r_ros.train.targets import frustum_targets
 
-    batch = generate_batch(seeds, config=synth, device=device, built=built,
-                           witnesses=getattr(cfg, "witnesses", 0))  # fmt: skip
+    batch = generate_batch(seeds, config=synth, device=device, built=built)
     g = _generator(cfg, index, rank, salt=7_777)
     if cfg.targets == "frustum":  # on the clean depth, before any sensor model
         batch = frustum_targets(batch, cfg.n_points, g)
