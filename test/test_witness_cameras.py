@@ -119,3 +119,21 @@ def test_hidden_training_takes_witness_targets_and_refuses_bad_counts(tmp_path, 
         assert exc.value.code == 2
         assert "--witnesses" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_target_shift_script_reports_and_refuses_bad_options():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [sys.executable, str(root / "scripts" / "witness_target_shift.py")]
+    ok = subprocess.run([*cmd, "--batches", "1", "--batch", "1", "--witnesses", "4"],
+                        capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "cells with a layer 0" in ok.stdout and "more than 5 cm nearer" in ok.stdout
+    for bad in (["--witnesses", "0"], ["--batches", "0"], ["--witnesses", "x"]):
+        res = subprocess.run([*cmd, *bad], capture_output=True, text=True, env=env, timeout=60)
+        assert res.returncode == 2 and "error" in res.stderr.splitlines()[-1]
