@@ -60,7 +60,7 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def build_scene(seed: int, config: SynthConfig) -> tuple[SceneSpec, np.ndarray, np.ndarray]:
+def build_scene(seed: int, config: SynthConfig) -> tuple:
     """Sample one scene and its cameras (numpy, no rendering).
 
     Benchmark configurations (``config.wide_cameras`` False) use the frozen sampler
@@ -84,7 +84,7 @@ def build_scene(seed: int, config: SynthConfig) -> tuple[SceneSpec, np.ndarray, 
     return spec, K, T
 
 
-def _scene_and_cameras(seed: int, config: SynthConfig):
+def _scene_and_cameras(seed: int, config: SynthConfig) -> tuple[SceneSpec, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(_check_seed(seed))
     spec = sample_scene(config.family, rng, config.objects_range, config.kinds,
                         mesh_library(config), config.mesh_prob)  # fmt: skip
