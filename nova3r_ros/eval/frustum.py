@@ -112,14 +112,7 @@ def judged(points: np.ndarray, frames: Sequence[tuple[np.ndarray, Camera]]) -> n
             sequence.
 
     """
-    points = np.asarray(points, np.float64).reshape(-1, 3)
-    mask = np.zeros(points.shape[0], bool)
-    for depth, cam in frames:
-        z, u, v = project(points, cam)
-        row, col, inside = _pixel(u, v, cam)
-        d = depth[row, col]
-        mask |= inside & (z > 0) & (d > 0) & (z <= d + JUDGE_MARGIN)
-    return mask
+    return _any_frame(points, frames, lambda z, d: (z > 0) & (z <= d + JUDGE_MARGIN))
 
 
 def measured(
@@ -129,13 +122,18 @@ def measured(
 
     ``frames`` as for :func:`judged`; points with z <= 1 mm are never measured.
     """
+    return _any_frame(points, frames, lambda z, d: (z > 1e-3) & (np.abs(d - z) <= tol))
+
+
+def _any_frame(points, frames, test) -> np.ndarray:
+    """(N,) bool: some frame has valid depth d at the point's pixel where ``test(z, d)``."""
     points = np.asarray(points, np.float64).reshape(-1, 3)
     mask = np.zeros(points.shape[0], bool)
     for depth, cam in frames:
         z, u, v = project(points, cam)
         row, col, inside = _pixel(u, v, cam)
         d = depth[row, col]
-        mask |= inside & (z > 1e-3) & (d > 0) & (np.abs(d - z) <= tol)
+        mask |= inside & (d > 0) & test(z, d)
     return mask
 
 
