@@ -2,7 +2,7 @@
 
 Draws training batches as ``hidden_train`` does (the kitchen mix, 6 views, sensor models),
 with ``--witnesses N`` witness cameras per window, and compares each view's layer-0 targets
-(:func:`~nova3r_ros.train.hidden_targets.layer_targets`: the nearest unmeasured surface of
+(:func:`~nova3r_ros.train.hidden_train.view_targets`: the nearest unmeasured surface of
 each cell) when the eligible points are those the window's views see against those some
 view or witness sees: the share of cells with a layer 0, and of the cells with one in
 both, the share whose layer 0 comes more than 5 cm nearer. Seeds below the evaluation
@@ -31,8 +31,7 @@ def main(argv=None) -> int:
         p.error("--witnesses must be in [1, 64], --batches and --batch >= 1")
     from nova3r_ros.model.hidden_head import HiddenHeadConfig
     from nova3r_ros.train.data import plan_batch, render_batch
-    from nova3r_ros.train.hidden_targets import layer_targets
-    from nova3r_ros.train.hidden_train import _plan
+    from nova3r_ros.train.hidden_train import _plan, view_targets
 
     mix = {"tabletop": 0.1, "clutter": 0.1, "shelf": 0.15, "counter": 0.1, "kitchen": 0.3,
            "room": 0.25}  # fmt: skip
@@ -49,14 +48,7 @@ def main(argv=None) -> int:
     for i in range(args.batches):
         seeds, synth = plan_batch(cfg, size, i, 0, "cpu")
         b = render_batch(cfg, i, 0, seeds, synth, "cpu")
-        B, V = b["depth"].shape[:2]
-        M = b["points"].shape[1]
-        pts = b["points"][:, None].expand(B, V, M, 3).flatten(0, 1)
-        cams = (b["T_world_cam"].flatten(0, 1), b["K"].flatten(0, 1), b["depth"].flatten(0, 1))
-        (e0, z0, _), (e1, z1, _) = (
-            layer_targets(pts, *cams, head, b[key][:, None].expand(B, V, M).flatten(0, 1))
-            for key in ("visible", "witnessed")
-        )
+        (e0, z0, _), (e1, z1, _) = (view_targets(b, head, k) for k in ("visible", "witnessed"))
         e0, e1, z0, z1 = e0[:, 0], e1[:, 0], z0[:, 0], z1[:, 0]
         both = e0 & e1
         n["cells"] += e0.numel()

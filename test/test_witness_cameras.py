@@ -16,7 +16,7 @@ import torch
 from nova3r_ros.model.hidden_head import HiddenHeadConfig
 from nova3r_ros.synth.generate import build_scene, cameras_valid, generate_batch, witness_cameras
 from nova3r_ros.synth.training_mix import training_config
-from nova3r_ros.train.hidden_targets import layer_targets
+from nova3r_ros.train.hidden_train import view_targets
 
 H, W = 48, 64
 SEEDS = [1_500_010, 1_500_011]
@@ -69,15 +69,7 @@ def test_witnessed_targets_are_nearer_or_new_never_farther():
     cfg = _shelf()
     b = generate_batch(SEEDS, config=replace(cfg, witnesses=12), device="cpu")
     head = HiddenHeadConfig(height=H, width=W, cell_px=2, layers=2, channels=(8, 8, 8, 8))
-    B, V = b["depth"].shape[:2]
-    M = b["points"].shape[1]
-    pts = b["points"][:, None].expand(B, V, M, 3).flatten(0, 1)
-    args = (b["T_world_cam"].flatten(0, 1), b["K"].flatten(0, 1), b["depth"].flatten(0, 1))
-    out = []
-    for key in ("visible", "witnessed"):
-        eligible = b[key][:, None].expand(B, V, M).flatten(0, 1)
-        out.append(layer_targets(pts, *args, head, eligible))
-    (e0, z0, _), (e1, z1, _) = out
+    (e0, z0, _), (e1, z1, _) = (view_targets(b, head, k) for k in ("visible", "witnessed"))
     assert bool((e1[:, 0] | ~e0[:, 0]).all())  # a layer 0 stays a layer 0
     both = e0[:, 0] & e1[:, 0]
     assert bool((z1[:, 0][both] <= z0[:, 0][both] + 1e-6).all())

@@ -50,6 +50,28 @@ VAL_SEED = 1_500_000
 HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
 
 
+def view_targets(batch: dict, config: HiddenHeadConfig, key: str | None = None) -> tuple:
+    """Return the layer targets of every view of every window (one sample per view).
+
+    ``key``: the batch's points that may be targets, ``"visible"`` (some view of the
+    window sees them) or ``"witnessed"`` (some view or witness camera); None: witnessed
+    where the batch has it, else visible.
+
+    Returns:
+        :func:`~nova3r_ros.train.hidden_targets.layer_targets`'s ``(exists, z, uncertain)``,
+        each (B * V, L, h, w), float32 inputs.
+
+    """
+    B, V = batch["depth"].shape[:2]
+    M = batch["points"].shape[1]
+    key = key or ("witnessed" if "witnessed" in batch else "visible")
+    points = batch["points"].float()[:, None].expand(B, V, M, 3).flatten(0, 1)
+    eligible = batch[key][:, None].expand(B, V, M).flatten(0, 1)
+    return layer_targets(points, batch["T_world_cam"].flatten(0, 1).float(),
+                         batch["K"].flatten(0, 1).float(), batch["depth"].flatten(0, 1).float(),
+                         config, eligible)  # fmt: skip
+
+
 def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
     """Loss terms on one generated batch: every view of every window is one sample.
 
@@ -58,19 +80,12 @@ def batch_loss(head: HiddenHead, batch: dict) -> dict[str, torch.Tensor]:
     measure. Targets and input features in float32 also under autocast
     (the network may run in bfloat16; its outputs are compared in float32).
     """
-    cfg = head.config
-    B, V = batch["depth"].shape[:2]
     depth = batch["depth"].flatten(0, 1).float()
     img = batch["images"].flatten(0, 1).float()
     img = img / 255.0 if batch["images"].dtype == torch.uint8 else img
     K = batch["K"].flatten(0, 1).float()
-    M = batch["points"].shape[1]
-    points = batch["points"].float()[:, None].expand(B, V, M, 3).flatten(0, 1)
-    seen = batch.get("witnessed", batch["visible"])
-    visible = seen[:, None].expand(B, V, M).flatten(0, 1)
     with torch.autocast(depth.device.type, enabled=False):  # targets in float32
-        exists, z, uncertain = layer_targets(points, batch["T_world_cam"].flatten(0, 1).float(),
-                                             K, depth, cfg, visible)  # fmt: skip
+        exists, z, uncertain = view_targets(batch, head.config)
         x, scale = features(depth, img, K)
     logits, ratio, log_b, mode_logit = (t.float() for t in head(x))
     weight = (~uncertain).float()
