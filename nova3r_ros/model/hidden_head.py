@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nova3r_ros.model.hidden_anchor import anchor_log_ratio
+
 FORMAT = "nova3r-hidden-head-2"
 DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the protocol's 5 cm)
 MAX_FILE_BYTES = 15 * 2**20
@@ -56,6 +58,9 @@ class HiddenHeadConfig:
         context: self-attention blocks over the coarsest level's cells of a view (0: none),
             so that those cells exchange information directly (:class:`ContextBlock`).
         modes: depth modes per layer (1: one Laplace; K > 1: a mixture, module docstring).
+        anchored_modes: how many of each layer's modes (the last ones) predict depth
+            relative to the cell's measured depth (holes filled from around them) instead
+            of the view's median depth (:mod:`nova3r_ros.model.hidden_anchor`); 0-modes.
     """
 
     height: int = 120
@@ -65,6 +70,7 @@ class HiddenHeadConfig:
     channels: tuple[int, ...] = (32, 64, 128, 192)
     context: int = 0
     modes: int = 1
+    anchored_modes: int = 0
 
     def __post_init__(self) -> None:
         down = 2 ** (len(self.channels) - 1)
@@ -77,6 +83,8 @@ class HiddenHeadConfig:
                              f"{CONTEXT_HEADS}")  # fmt: skip
         if not 1 <= self.modes <= 4:
             raise ValueError(f"modes must be 1-4, got {self.modes}")
+        if type(self.anchored_modes) is not int or not 0 <= self.anchored_modes <= self.modes:
+            raise ValueError(f"anchored_modes must be 0-{self.modes}, got {self.anchored_modes!r}")
 
     @property
     def out_channels(self) -> int:
@@ -154,8 +162,12 @@ class HiddenHead(nn.Module):
         The modes' outputs: log depth ratios, log uncertainties and weight logits. ``x``
         from :func:`features`; the depth of layer l's mode k is ``scale * exp(ratio)``; its
         uncertainty the Laplace scale ``b = exp(log_b)`` of the log depth's error; its
-        weight the softmax over k of the weight logits (zeros if K = 1).
+        weight the softmax over k of the weight logits (zeros if K = 1). The depth outputs
+        of the last ``config.anchored_modes`` modes are offsets from each cell's anchor
+        (:func:`~nova3r_ros.model.hidden_anchor.anchor_log_ratio`), added here.
         """
+        A = self.config.anchored_modes
+        anchor = anchor_log_ratio(x[:, 0], self.config.cell_px) if A else None
         skips, rays = [], x[:, 3:5]
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
@@ -175,7 +187,11 @@ class HiddenHead(nn.Module):
         L, K = self.config.layers, self.config.modes
         modes = y[:, L:].unflatten(1, (-1, L, K))  # (V, 2 or 3, L, K, h, w)
         weight = modes[:, 2] if K > 1 else torch.zeros_like(modes[:, 0])
-        return y[:, :L], modes[:, 0], modes[:, 1].clamp(-7.0, 2.0), weight
+        ratio = modes[:, 0]
+        if anchor is not None:  # (V, L, K, h, w): the last A modes offset by the anchor
+            ratio = torch.cat([ratio[:, :, : K - A], ratio[:, :, K - A :] + anchor[:, None, None]],
+                              2)  # fmt: skip
+        return y[:, :L], ratio, modes[:, 1].clamp(-7.0, 2.0), weight
 
 
 def resample_view(

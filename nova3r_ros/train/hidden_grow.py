@@ -1,8 +1,12 @@
-"""Grow a trained hidden-surface head: more context blocks or more depth modes.
+"""Grow a trained hidden-surface head: more context blocks, more depth modes, or anchors.
 
-Both return a copy whose outputs start as (or, for modes, as close as a mixture can be
-to) the trained head's, so that training continues from it rather than from scratch
-(``python -m nova3r_ros.train.hidden_train --init DIR --context N --modes K``).
+Each returns a copy that keeps what the trained head learned, so that training continues
+from it rather than from scratch (``python -m nova3r_ros.train.hidden_train --init DIR
+--context N --modes K --anchor``). The outputs of a copy with context blocks start as the
+head's; with modes, as close as a mixture can be to them; with anchors, the existence
+and uncertainty outputs are the head's and the depths start at fixed offsets behind each
+cell's anchor (:data:`ANCHOR_START`); with an anchored mode, the head's own outputs are
+its first mode's.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import torch
 from nova3r_ros.model.hidden_head import HiddenHead
 
 MODE_SPREAD = 0.3  # log-depth offset between the first and last new mode at the start
+# log(z / anchor) at which each layer of a newly anchored head starts (5 % and 40 % behind)
+ANCHOR_START = (0.05, 0.34)
+FIRST_MODE_LOGIT = 2.0  # with_anchored_mode: the head's own mode's weight logit at the start
 
 
 def _like(new: HiddenHead, head: HiddenHead) -> HiddenHead:
@@ -77,3 +84,66 @@ def with_modes(head: HiddenHead, modes: int) -> HiddenHead:
             new.out.weight[start : start + L * modes] = rows
             new.out.bias[start : start + L * modes] = bias
     return _like(new, head)
+
+
+def with_anchor(head: HiddenHead) -> HiddenHead:
+    """Return a copy of an unanchored ``head`` whose every mode is anchored.
+
+    Every weight is copied except the output layer's depth rows: an anchored mode's depth
+    output is an offset from the cell's measured depth, not a depth, so those rows start
+    at zero with biases :data:`ANCHOR_START` per layer (layers past the last take its
+    value; several modes keep a spread of ``MODE_SPREAD``). The backbone's features, the
+    existence logits, the uncertainties and the mode weights are the head's. Raises
+    ValueError if ``head`` has anchored modes already.
+    """
+    if head.config.anchored_modes:
+        raise ValueError("the head has anchored modes already")
+    L, K = head.config.layers, head.config.modes
+    new = HiddenHead(replace(head.config, anchored_modes=K))
+    new.load_state_dict(head.state_dict())
+    offsets = torch.linspace(-MODE_SPREAD / 2, MODE_SPREAD / 2, K) if K > 1 else torch.zeros(1)
+    with torch.no_grad():
+        new.out.weight[L : L + L * K] = 0.0  # rows L + l * K + k
+        new.out.bias[L : L + L * K] = (_starts(L)[:, None] + offsets[None]).flatten()
+    return _like(new, head)
+
+
+def with_anchored_mode(head: HiddenHead) -> HiddenHead:
+    """Return a copy of a one-mode, unanchored ``head`` with a second, anchored mode.
+
+    Mode 0 of every layer is the head's own (its depth, uncertainty and existence rows
+    copied); mode 1 predicts an offset from the cell's measured depth, starting at
+    :data:`ANCHOR_START` with the head's uncertainty. The weight logits start at
+    :data:`FIRST_MODE_LOGIT` for mode 0 and 0 for mode 1 (weights 0.88 / 0.12), so the
+    copy's confident points start as the head's and training moves weight to the anchored
+    mode where it explains the targets better. Raises ValueError unless the head has one
+    mode and no anchored one.
+    """
+    if head.config.modes != 1 or head.config.anchored_modes:
+        raise ValueError("only a one-mode head without anchors grows an anchored mode")
+    L = head.config.layers
+    new = HiddenHead(replace(head.config, modes=2, anchored_modes=1))
+    state = {k: v for k, v in head.state_dict().items() if not k.startswith("out.")}
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or sorted(missing) != ["out.bias", "out.weight"]:
+        raise ValueError(f"cannot grow an anchored mode: {missing} {unexpected}")
+    w, b = head.out.weight.detach(), head.out.bias.detach()  # rows: logits, ratio, log_b
+    with torch.no_grad():
+        new.out.weight.zero_()
+        new.out.bias.zero_()
+        new.out.weight[:L] = w[:L]
+        new.out.bias[:L] = b[:L]
+        for part in (1, 2):  # ratio, log_b: rows L + (part - 1) * 2L + 2l + k
+            rows = slice(L + (part - 1) * 2 * L, L + part * 2 * L)
+            new.out.weight[rows][0::2] = w[part * L : (part + 1) * L]  # mode 0: the head's
+            new.out.bias[rows][0::2] = b[part * L : (part + 1) * L]
+            if part == 2:  # mode 1's uncertainty: the head's
+                new.out.weight[rows][1::2] = w[part * L : (part + 1) * L]
+                new.out.bias[rows][1::2] = b[part * L : (part + 1) * L]
+        new.out.bias[L + 1 : L + 2 * L : 2] = _starts(L).to(b)  # mode 1's depth offset
+        new.out.bias[L + 4 * L : L + 6 * L : 2] = FIRST_MODE_LOGIT  # weight logits, mode 0
+    return _like(new, head)
+
+
+def _starts(layers: int) -> torch.Tensor:
+    return torch.tensor([ANCHOR_START[min(i, len(ANCHOR_START) - 1)] for i in range(layers)])

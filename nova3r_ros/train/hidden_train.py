@@ -43,7 +43,12 @@ from nova3r_ros.model.hidden_head import (
     load_head,
     save_head,
 )
-from nova3r_ros.train.hidden_grow import with_context, with_modes
+from nova3r_ros.train.hidden_grow import (
+    with_anchor,
+    with_anchored_mode,
+    with_context,
+    with_modes,
+)
 from nova3r_ros.train.hidden_targets import layer_targets
 
 VAL_SEED = 1_500_000
@@ -197,6 +202,10 @@ def train(args) -> dict:
         head = with_context(head, args.context)  # new blocks start as identities
     if args.modes is not None and args.modes != head.config.modes:
         head = with_modes(head, args.modes)  # each mode starts as the head's depth
+    if args.init and args.anchor == "all":
+        head = with_anchor(head)  # depths become offsets from each cell's measured depth
+    elif args.init and args.anchor == "mode":
+        head = with_anchored_mode(head)  # a second mode, offset from the measured depth
     head = head.to(device).train()
     params = list(head.parameters())
     if world > 1:  # ranks initialised with different seeds: start from rank 0's weights
@@ -301,8 +310,12 @@ def _family_weights(text: str) -> dict[str, float]:
 
 def _head_config(args) -> HiddenHeadConfig:
     channels = tuple(int(c) for c in args.channels.split(","))
-    return HiddenHeadConfig(channels=channels, context=args.context or 0,
-                            modes=1 if args.modes is None else args.modes)  # fmt: skip
+    modes = 1 if args.modes is None else args.modes
+    if args.anchor == "mode":
+        modes = max(modes, 2)
+    anchored = {"all": modes, "mode": 1}.get(args.anchor, 0)
+    return HiddenHeadConfig(channels=channels, context=args.context or 0, modes=modes,
+                            anchored_modes=anchored)  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -370,6 +383,14 @@ def main(argv=None) -> int:
         help="depth modes per layer (1-4); with --init, a one-mode head's modes start as its "
         "depth (default: a new head 1, --init its own)",
     )
+    p.add_argument(
+        "--anchor",
+        choices=("all", "mode"),
+        default=None,
+        help="depths relative to each cell's measured depth (model.hidden_anchor): 'all' "
+        "modes, or one more 'mode' beside the head's own; with --init, the saved head grows "
+        "them (train.hidden_grow.with_anchor / with_anchored_mode)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
@@ -381,7 +402,7 @@ def main(argv=None) -> int:
         head_cfg = _head_config(args)
     except ValueError as exc:
         p.error(f"--channels/--context/--modes: {exc}")
-    if args.init and (args.context is not None or args.modes is not None):
+    if args.init and (args.context is not None or args.modes is not None or args.anchor):
         try:
             init_cfg = load_head(args.init).config
         except ValueError as exc:
@@ -390,6 +411,10 @@ def main(argv=None) -> int:
             p.error(f"--context {args.context}: the --init head has {init_cfg.context} blocks")
         if args.modes is not None and init_cfg.modes not in (1, args.modes):
             p.error(f"--modes {args.modes}: the --init head has {init_cfg.modes} modes")
+        if args.anchor and init_cfg.anchored_modes:
+            p.error(f"--anchor {args.anchor}: the --init head has anchored modes already")
+        if args.anchor == "mode" and max(init_cfg.modes, args.modes or 1) != 1:
+            p.error("--anchor mode: grows a one-mode head only (leave out --modes)")
     try:
         _plan(args, head_cfg, "cpu", args.seed)  # TrainConfig checks the family weights
     except ValueError as exc:
