@@ -8,10 +8,13 @@ layer_targets`: what a perfect head would output), and the head's outputs are re
 those cell-layers: its existence probability, its depth error (head - reference, metres;
 with depth modes, the mode nearest the reference) and whether its confidence (a mode's,
 the highest) reaches 0.3. Rows by where the reference surface lies: in a
-depth hole, or behind the cell's measured depth by < 15 cm, 15-40 cm, > 40 cm.
+depth hole, or behind the cell's measured depth by < 15 cm, 15-40 cm, > 40 cm. The last
+column is a baseline with no network: the cell's measured depth plus ``--offset`` (8 cm),
+within 5 cm of the reference (holes have no measured depth: -).
 
 Usage: PYTHONPATH=. python scripts/hidden_where_wrong.py DEV_DIR [--head DIR] [--views V]
-[--uncovered] (the reference from $NOVA3R_CACHE or built; 2-core CPU: about a minute).
+[--uncovered] [--reference tsdf|measured] [--offset M] (the reference from
+$NOVA3R_CACHE or built; 2-core CPU: about a minute).
 """
 
 from __future__ import annotations
@@ -67,13 +70,17 @@ def main(argv=None) -> int:
     p.add_argument("--head", default="nova3r_ros/model/checkpoints/base")
     p.add_argument("--views", type=int, default=1)
     p.add_argument("--uncovered", action="store_true")
+    p.add_argument("--reference", choices=("tsdf", "measured"), default="tsdf")
+    p.add_argument("--offset", type=float, default=0.08, help="the baseline's offset (m)")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
-    R = rows(load_head(args.head), sevenscenes_set(args.dev, args.views, "cpu"), args.uncovered)
+    vs = sevenscenes_set(args.dev, args.views, "cpu", reference=args.reference)
+    R = rows(load_head(args.head), vs, args.uncovered)
     measured = R[:, 5] > 0
     print(f"hidden cell-layers: {len(R)}")
     print("| class | share | existence >= 0.5 | depth within 5 cm | error q10 / q50 / q90 (m) "
-          "| confidence >= 0.3 |\n|---|---|---|---|---|---|")  # fmt: skip
+          f"| confidence >= 0.3 | measured + {args.offset:.2f} m within 5 cm |"
+          "\n|---|---|---|---|---|---|---|")  # fmt: skip
     for name, m in (("in a depth hole", ~measured),
                     ("behind by < 15 cm", measured & (R[:, 1] < 0.15)),
                     ("behind by 15-40 cm", measured & (R[:, 1] >= 0.15) & (R[:, 1] < 0.4)),
@@ -83,10 +90,13 @@ def main(argv=None) -> int:
         if len(r) == 0:
             continue
         q = np.quantile(r[:, 3].numpy(), [0.1, 0.5, 0.9])
+        m_r = r[r[:, 5] > 0]
+        base = (f"{float(((m_r[:, 1] - args.offset).abs() < 0.05).float().mean()):.2f}"
+                if len(m_r) else "-")  # fmt: skip
         print(f"| {name} | {len(r) / len(R):.2f} | {float((r[:, 2] >= 0.5).float().mean()):.2f} "
               f"| {float((r[:, 3].abs() < 0.05).float().mean()):.2f} "
               f"| {q[0]:+.2f} / {q[1]:+.2f} / {q[2]:+.2f} "
-              f"| {float((r[:, 4] >= 0.3).float().mean()):.2f} |")  # fmt: skip
+              f"| {float((r[:, 4] >= 0.3).float().mean()):.2f} | {base} |")  # fmt: skip
     return 0
 
 

@@ -7,8 +7,8 @@ what the sensor measured (an object's back, the near side of what it hides) is t
 small offset of an input the network sees, not an absolute depth it must reproduce
 through the whole U-Net. On the 7-Scenes dev frames (validation only), where the real
 hidden surface lies < 15 cm behind a cell's measured depth, "the measured depth + 8 cm"
-is within 5 cm of it for 0.90 of the cell-layers against 0.41 for the shipped head's
-depth (measured reference, 1 view; docs/eval/session29).
+is within 5 cm of it for 0.89 of the cell-layers against 0.41 for session 28's head's
+depth (measured reference, 1 view; ``scripts/hidden_where_wrong.py``, docs/eval/session29).
 
 A cell's anchor is the farthest valid depth among its input pixels (the depth the
 training targets count "behind" from, :mod:`nova3r_ros.train.hidden_targets`). A cell with

@@ -11,7 +11,10 @@ surface may be one of several things, a chair's back or the floor behind it, the
 need not average them). Each mode is published as its own point; a point's confidence
 is its layer's existence probability times its mode's weight times the probability that
 its depth lies within :data:`DEPTH_TOLERANCE_M` of the surface, ``1 - exp(-(tol / z) /
-b)``. It sees only what transfers from simulation
+b)``. A mode is either absolute (its log depth relative to the view's median depth) or
+anchored (relative to the cell's own measured depth, ``anchored_modes``;
+:mod:`nova3r_ros.model.hidden_anchor`), so that "just behind what the sensor measured"
+is an offset, not a depth to reproduce. It sees only what transfers from simulation
 to a real sensor: the depth normalised by its median, its validity, the grey image and
 the rays' directions (so any field of view works); trained on synthetic windows with
 simulated sensors (:mod:`nova3r_ros.train.hidden_train`), never on real frames.

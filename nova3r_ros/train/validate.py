@@ -94,11 +94,16 @@ def synthetic_set(name: str, family: str, first: int, windows: int, views: int, 
                   (0.01, 0.02, 0.05), down)  # fmt: skip
 
 
-def sevenscenes_set(path: str, views: int, device, windows: int = 8, stride: int = 4) -> ValSet:
-    """Build the dev frames' windows (as ``nova3r eval --windows 8 --stride 4``), posed."""
+def sevenscenes_set(path: str, views: int, device, windows: int = 8, stride: int = 4,
+                    reference: str = "tsdf") -> ValSet:  # fmt: skip
+    """Build the dev frames' windows (as ``nova3r eval --windows 8 --stride 4``), posed.
+
+    ``reference``: "tsdf" (the protocol's) or "measured" (``nova3r eval --reference``).
+    """
     from nova3r_ros.eval.data import sevenscenes_windows
 
-    items = list(sevenscenes_windows(path, views, windows, stride, log=lambda *_: None))
+    items = list(sevenscenes_windows(path, views, windows, stride, log=lambda *_: None,
+                                     reference=reference))  # fmt: skip
 
     def stack(get, dtype):
         return torch.from_numpy(np.stack([np.stack([get(v) for v in it.window.views])
