@@ -2,7 +2,7 @@
 
 Each returns a copy that keeps what the trained head learned, so that training continues
 from it rather than from scratch (``python -m nova3r_ros.train.hidden_train --init DIR
---context N --modes K --anchor``). The outputs of a copy with context blocks start as the
+--context N --modes K --anchor all|mode``). The outputs of a copy with context blocks start as the
 head's; with modes, as close as a mixture can be to them; with anchors, the existence
 and uncertainty outputs are the head's and the depths start at fixed offsets behind each
 cell's anchor (:data:`ANCHOR_START`); with an anchored mode, the head's own outputs are
