@@ -11,7 +11,12 @@ view counts wins. Prints one line per pair (qualified or why not) and the choice
 exit code 1 when nothing qualifies, 2 on bad input. Validation data only: the choice is
 made on the dev frames, never on benchmark seeds.
 
-Usage: python scripts/choose_hidden_head.py OUT/hidden_eval.json [--min-precision 0.7]
+With several files (e.g. the issue's 8 windows, then 24 windows of the same frames as a
+check that the choice holds on more of them), a pair qualifies only if it qualifies in
+every file (a pair absent from one does not); the mean recall of the first file ranks.
+
+Usage: python scripts/choose_hidden_head.py OUT/hidden_eval.json [MORE.json ...]
+       [--min-precision 0.7]
 """
 
 from __future__ import annotations
@@ -27,9 +32,26 @@ RUN = re.compile(r"^(?P<head>.+)_p(?P<p>[0-9.]+)_(?P<v>\d+)v$")
 NONE = re.compile(r"^none_(?P<v>\d+)v$")
 
 
-def choose(results: dict, min_precision: float = 0.70, max_unjudged: float = 0.15,
-           max_f_drop: float = 0.005) -> tuple[tuple[str, float] | None, list[str]]:  # fmt: skip
-    """Return the chosen (head, threshold) (None if none qualifies) and one line per pair."""
+def choose(files: list[dict], **rule) -> tuple[tuple[str, float] | None, list[str]]:
+    """Return the chosen (head, threshold) (None if none qualifies) and one line per pair.
+
+    ``files``: results (module docstring); a pair must qualify in each, the first ranks.
+    ``rule``: :func:`judge`'s thresholds.
+    """
+    verdicts, lines = [], []
+    for i, results in enumerate(files):
+        judged, file_lines = judge(results, **rule)
+        verdicts.append(judged)
+        lines += [f"[{i}] {line}" for line in file_lines] if len(files) > 1 else file_lines
+    ok = [k for k, (_, good) in verdicts[0].items()
+          if good and all(v.get(k, (0.0, False))[1] for v in verdicts[1:])]  # fmt: skip
+    best = max(((verdicts[0][k][0], k) for k in ok), default=None)
+    return (best[1] if best else None), lines
+
+
+def judge(results: dict, min_precision: float = 0.70, max_unjudged: float = 0.15,
+          max_f_drop: float = 0.005) -> tuple[dict, list[str]]:  # fmt: skip
+    """Return {(head, threshold): (mean recall, qualifies)} and one line per pair."""
     base, pairs = {}, defaultdict(dict)
     for name, methods in results.items():
         m = methods["model"]
@@ -37,7 +59,7 @@ def choose(results: dict, min_precision: float = 0.70, max_unjudged: float = 0.1
             base[int(hit["v"])] = m
         elif (hit := RUN.match(name)) is not None:
             pairs[(hit["head"], float(hit["p"]))][int(hit["v"])] = m
-    lines, best = [], None
+    lines, judged = [], {}
     every = set(base).union(*(rows.keys() for rows in pairs.values()))
     for key, rows in sorted(pairs.items()):
         views = sorted(rows)
@@ -55,25 +77,25 @@ def choose(results: dict, min_precision: float = 0.70, max_unjudged: float = 0.1
                          f"{rows[v]['completed_precision@5cm']:.3f}" for v in views)  # fmt: skip
         lines.append(f"{key[0]} p={key[1]:g}: {cells} mean recall {recall:.3f} -> "
                      + ("qualifies" if not why else "no: " + ", ".join(why)))  # fmt: skip
-        if not why and (best is None or recall > best[0]):
-            best = (recall, key)
-    return (best[1] if best else None), lines
+        judged[key] = (recall, not why)
+    return judged, lines
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line (module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("results")
+    ap.add_argument("results", nargs="+", help="results files; the first ranks")
     ap.add_argument("--min-precision", type=float, default=0.70)
     ap.add_argument("--max-unjudged", type=float, default=0.15)
     ap.add_argument("--max-f-drop", type=float, default=0.005)
     args = ap.parse_args(argv)
+    rule = dict(min_precision=args.min_precision, max_unjudged=args.max_unjudged,
+                max_f_drop=args.max_f_drop)  # fmt: skip
     try:
-        results = json.loads(Path(args.results).read_text())
-        chosen, lines = choose(results, args.min_precision, args.max_unjudged,
-                               args.max_f_drop)  # fmt: skip
+        files = [json.loads(Path(path).read_text()) for path in args.results]
+        chosen, lines = choose(files, **rule)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"choose_hidden_head: {args.results}: {exc!r}", file=sys.stderr)
+        print(f"choose_hidden_head: {' '.join(args.results)}: {exc!r}", file=sys.stderr)
         return 2
     print("\n".join(lines))
     if chosen is None:

@@ -44,3 +44,31 @@ def test_nothing_qualifies_or_bad_input(tmp_path):
     assert proc.returncode == 1 and "no head qualifies" in proc.stdout
     proc = _run(tmp_path, {"a_p0.4_1v": {"model": {}}})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_a_pair_must_qualify_in_every_file(tmp_path):
+    eight = {"none_1v": _row(0.30, 0.75), "none_4v": _row(0.24, 0.72),
+             "a_p0.3_1v": _row(0.40, 0.74), "a_p0.3_4v": _row(0.35, 0.71),
+             "a_p0.4_1v": _row(0.36, 0.76), "a_p0.4_4v": _row(0.30, 0.73),
+             "b_p0.5_1v": _row(0.38, 0.76), "b_p0.5_4v": _row(0.33, 0.75)}  # fmt: skip
+    more = {
+        "a_p0.3_1v": _row(0.41, 0.73),
+        "a_p0.3_4v": _row(0.36, 0.69),  # fails here
+        "a_p0.4_1v": _row(0.37, 0.75),
+        "a_p0.4_4v": _row(0.31, 0.71),
+    }  # b never scored
+    paths = []
+    for name, results in (("w8.json", eight), ("w24.json", more)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(results))
+    alone = subprocess.run([sys.executable, str(SCRIPT), str(paths[0])], capture_output=True,
+                           text=True)  # fmt: skip
+    assert alone.stdout.strip().endswith("chosen: a --min-probability 0.3"), alone.stdout
+    both = subprocess.run([sys.executable, str(SCRIPT), *map(str, paths)], capture_output=True,
+                          text=True)  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.strip().endswith("chosen: a --min-probability 0.4"), both.stdout
+    assert "[1] a p=0.3: 1v 0.410/0.730 4v 0.360/0.690" in both.stdout
+    bad = subprocess.run([sys.executable, str(SCRIPT), str(paths[0]), str(tmp_path / "no")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
