@@ -45,8 +45,7 @@ def choose(files: list[dict], **rule) -> tuple[tuple[str, float] | None, list[st
         lines += [f"[{i}] {line}" for line in file_lines] if len(files) > 1 else file_lines
     ok = [k for k, (_, good) in verdicts[0].items()
           if good and all(v.get(k, (0.0, False))[1] for v in verdicts[1:])]  # fmt: skip
-    best = max(((verdicts[0][k][0], k) for k in ok), default=None)
-    return (best[1] if best else None), lines
+    return max(ok, key=lambda k: verdicts[0][k][0], default=None), lines  # ties: the first
 
 
 def judge(results: dict, min_precision: float = 0.70, max_unjudged: float = 0.15,

@@ -13,11 +13,14 @@ def _row(recall, precision, f5=0.94, unjudged=0.02):
                       "fscore@5cm": f5, "unjudged": unjudged}}  # fmt: skip
 
 
-def _run(tmp_path, results):
-    path = tmp_path / "hidden_eval.json"
-    path.write_text(json.dumps(results))
-    return subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True,
-                          text=True)  # fmt: skip
+def _run(tmp_path, *files, extra=()):
+    """Run the script on each results dict (written to a file of its own), then ``extra``."""
+    paths = []
+    for i, results in enumerate(files):
+        paths.append(tmp_path / f"hidden_eval_{i}.json")
+        paths[-1].write_text(json.dumps(results))
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, paths), *extra],
+                          capture_output=True, text=True)  # fmt: skip
 
 
 def test_the_most_recall_among_heads_precise_at_every_view_count(tmp_path):
@@ -57,18 +60,11 @@ def test_a_pair_must_qualify_in_every_file(tmp_path):
         "a_p0.4_1v": _row(0.37, 0.75),
         "a_p0.4_4v": _row(0.31, 0.71),
     }  # b never scored
-    paths = []
-    for name, results in (("w8.json", eight), ("w24.json", more)):
-        paths.append(tmp_path / name)
-        paths[-1].write_text(json.dumps(results))
-    alone = subprocess.run([sys.executable, str(SCRIPT), str(paths[0])], capture_output=True,
-                           text=True)  # fmt: skip
+    alone = _run(tmp_path, eight)
     assert alone.stdout.strip().endswith("chosen: a --min-probability 0.3"), alone.stdout
-    both = subprocess.run([sys.executable, str(SCRIPT), *map(str, paths)], capture_output=True,
-                          text=True)  # fmt: skip
+    both = _run(tmp_path, eight, more)
     assert both.returncode == 0, both.stderr
     assert both.stdout.strip().endswith("chosen: a --min-probability 0.4"), both.stdout
     assert "[1] a p=0.3: 1v 0.410/0.730 4v 0.360/0.690" in both.stdout
-    bad = subprocess.run([sys.executable, str(SCRIPT), str(paths[0]), str(tmp_path / "no")],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = _run(tmp_path, eight, extra=[str(tmp_path / "no")])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
