@@ -371,3 +371,50 @@ def test_family_weights_pick_the_training_scenes_and_bad_ones_exit_2(tmp_path, c
         assert exc.value.code == 2
         assert "--family-weights" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_resumed_run_continues_with_the_saved_adamw_moments(tmp_path, capsys):
+    """The last step keeps its AdamW moments; ``--resume`` loads them; bad resumes exit 2."""
+    from nova3r_ros.train.hidden_train import main
+    from nova3r_ros.train.state import load_train_state
+
+    tiny = ["--device", "cpu", "--batch", "1", "--views", "2", "--gt-points", "5000",
+            "--val-batches", "1", "--val-rooms", "0", "--minutes", "0.05"]  # fmt: skip
+    assert main([*tiny, "--channels", "8,16,16,16", "--out", str(tmp_path / "a")]) == 0
+    first = json.loads((tmp_path / "a" / "summary.json").read_text())
+    last = tmp_path / "a" / f"step_{first['steps']}"
+    names = sorted(p.name for p in last.iterdir())
+    assert names == ["hidden_head.json", "hidden_head.safetensors", "train_state.json",
+                     "train_state.safetensors"]  # fmt: skip
+    head = load_head(last)
+    opt = torch.optim.AdamW(head.parameters())
+    assert load_train_state(last, head, opt, "hidden_head") == first["steps"]
+    moments = [opt.state[p]["exp_avg_sq"] for p in head.parameters()]
+    assert all(m.dtype == torch.float32 for m in moments)  # stored bfloat16, loaded as the params
+    from safetensors.torch import load_file
+
+    stored = load_file(str(last / "train_state.safetensors"))
+    assert {v.dtype for k, v in stored.items() if not k.endswith(".step")} == {torch.bfloat16}
+    assert len(moments) == len(list(head.parameters())) and any(m.abs().sum() > 0 for m in moments)
+    assert main([*tiny, "--resume", str(last), "--out", str(tmp_path / "b")]) == 0
+    rows = (tmp_path / "b" / "hidden_train.jsonl").read_text().splitlines()
+    assert json.loads(rows[0])["resumed_step"] == first["steps"]
+    assert load_head(tmp_path / "b").config.channels == (8, 16, 16, 16)
+    # moments that do not fit the head, a step without moments, or growth on a resume
+    save_head(tmp_path / "other", HiddenHead(replace(CFG, modes=2)))  # other output shapes
+    for f in ("train_state.json", "train_state.safetensors"):
+        (tmp_path / "other" / f).write_bytes((last / f).read_bytes())
+    with pytest.raises(ValueError, match="does not match"):
+        other = load_head(tmp_path / "other")
+        load_train_state(tmp_path / "other", other, torch.optim.AdamW(other.parameters()),
+                         "hidden_head")  # fmt: skip
+    bare = tmp_path / "bare"
+    save_head(bare, head)
+    for extra in (["--resume", str(bare)], ["--resume", str(last), "--init", str(last)],
+                  ["--resume", str(last), "--modes", "2"],
+                  ["--resume", str(tmp_path / "none")]):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            main([*tiny, "--out", str(tmp_path / "never"), *extra])
+        assert exc.value.code == 2
+        assert "--resume" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

@@ -19,14 +19,15 @@ head's published points scored on synthetic rooms and the 7-Scenes dev frames
 checkpoints). Never trained on real frames.
 
 Run: ``python -m nova3r_ros.train.hidden_train --minutes 6 --out /tmp/hh`` (``--init DIR``
-continues from a saved head), or under ``torchrun --nproc_per_node N`` (data parallel).
+starts from a saved head, ``--resume DIR`` continues a run's last step with its AdamW
+moments), or under ``torchrun --nproc_per_node N`` (data parallel).
 Writes ``DIR/hidden_head.*`` (last), ``DIR/step_N/`` every ``--save-every`` minutes and at
-the end, and ``DIR/hidden_train.jsonl``.
+the end (the last one also with the optimiser's ``train_state.*``), and
+``DIR/hidden_train.jsonl``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -50,6 +51,8 @@ from nova3r_ros.train.hidden_grow import (
     with_modes,
 )
 from nova3r_ros.train.hidden_targets import layer_targets
+from nova3r_ros.train.hidden_train_args import STATE_NAME, head_config
+from nova3r_ros.train.state import load_train_state, save_train_state
 
 VAL_SEED = 1_500_000
 HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
@@ -197,7 +200,7 @@ def train(args) -> dict:
                                                        else "cpu")  # fmt: skip
     device, rank, world, ctrl = setup_distributed(SimpleNamespace(device=want))
     torch.manual_seed(args.seed + rank)
-    head = load_head(args.init, device) if args.init else HiddenHead(_head_config(args))
+    head = load_head(args.init, device) if args.init else HiddenHead(head_config(args))
     if args.context is not None and args.context != head.config.context:
         head = with_context(head, args.context)  # new blocks start as identities
     if args.modes is not None and args.modes != head.config.modes:
@@ -213,6 +216,7 @@ def train(args) -> dict:
             for t in [*params, *head.buffers()]:
                 torch.distributed.broadcast(t, 0)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    resumed = load_train_state(args.resume, head, opt, STATE_NAME) if args.resume else None
     out = Path(args.out)
     log, val_sets, scored, first, best = None, [], [], {}, (math.inf, 0)
     if rank == 0:
@@ -221,7 +225,7 @@ def train(args) -> dict:
         val_sets = validation_batches(args, head.config, device, args.val_batches)
         scored = scored_sets(args, device)
         first = validate(head, val_sets, scored)
-        log.write(json.dumps({"step": 0, "val": first}) + "\n")
+        log.write(json.dumps({"step": 0, "resumed_step": resumed, "val": first}) + "\n")
         best = (first["total"], 0)
     source = _source(args, head.config, device, rank, world)
     t0 = time.monotonic()
@@ -269,9 +273,18 @@ def train(args) -> dict:
             elapsed = time.monotonic() - t0
             best = min(best, _checkpoint(head, (val_sets, scored), out, step, elapsed, log))
         save_head(out, head, {"step": step, "windows": windows, "args": vars(args)})
+        save_train_state(
+            out / f"step_{step}",
+            head,
+            opt,
+            STATE_NAME,
+            step,
+            with_model=False,
+            moments_dtype=torch.bfloat16,
+        )  # half size: fits the device's carry
         summary = {"steps": step, "windows": windows, "seconds": time.monotonic() - t0,
                    "val_start": first, "best_val_step": best[1],
-                   "best_val_total": best[0]}  # fmt: skip
+                   "best_val_total": best[0], "resumed_step": resumed}  # fmt: skip
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         log.close()
     checksum = float(sum(p.detach().double().sum() for p in params))
@@ -294,132 +307,11 @@ def _checkpoint(head, sets, out: Path, step: int, elapsed: float, log) -> tuple[
     return val["total"], step
 
 
-def _family_weights(text: str) -> dict[str, float]:
-    """Parse ``name=weight,...`` (argparse type; checked by TrainConfig)."""
-    out = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise argparse.ArgumentTypeError(f"expected name=weight, got {item!r}")
-    return out
-
-
-def _head_config(args) -> HiddenHeadConfig:
-    channels = tuple(int(c) for c in args.channels.split(","))
-    modes = 1 if args.modes is None else args.modes
-    if args.anchor == "mode":
-        modes = max(modes, 2)
-    anchored = {"all": modes, "mode": 1}.get(args.anchor, 0)
-    return HiddenHeadConfig(channels=channels, context=args.context or 0, modes=modes,
-                            anchored_modes=anchored)  # fmt: skip
-
-
 def main(argv=None) -> int:
-    """Command line: parse the options, train, print the summary."""
-    p = argparse.ArgumentParser(prog="python -m nova3r_ros.train.hidden_train",
-                                description=__doc__.split("\n")[0])  # fmt: skip
-    p.add_argument("--minutes", type=float, default=6.0)
-    p.add_argument("--batch", type=int, default=16, help="windows per step")
-    p.add_argument("--views", type=int, default=6, help="views per window (each a sample)")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--gt-points", type=int, default=400_000)
-    p.add_argument("--p-robot", type=float, default=0.8)
-    p.add_argument("--p-sensor", type=float, default=0.9)
-    p.add_argument(
-        "--family-weights",
-        default=None,
-        type=_family_weights,
-        help="robot mix family weights, e.g. 'kitchen=0.3,room=0.3,counter=0.1' "
-        "(default: synth.training_mix.FAMILY_WEIGHTS)",
-    )
-    p.add_argument(
-        "--witnesses",
-        type=int,
-        default=0,
-        help="witness cameras per window (0-64): targets are also what they see, as a "
-        "longer recording would have seen it (synth.generate.witness_cameras)",
-    )
-    p.add_argument("--mesh-dir", default=None)
-    p.add_argument("--workers", type=int, default=8)
-    p.add_argument("--val-batches", type=int, default=4)
-    p.add_argument(
-        "--val-rooms",
-        type=int,
-        default=8,
-        help="synthetic room and kitchen windows (each) the head's points are scored on (0: none)",
-    )
-    p.add_argument(
-        "--val-7scenes",
-        default=None,
-        help="7-Scenes dev folder the head's points are scored on (validation "
-        "only; its reference from NOVA3R_CACHE or built)",
-    )
-    p.add_argument("--save-every", type=float, default=2.0, help="minutes")
-    p.add_argument("--log-every", type=int, default=25)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--start-batch", type=int, default=0, help="continue the batch sequence")
-    p.add_argument("--init", default=None, help="a saved head to continue from")
-    p.add_argument(
-        "--channels",
-        default=",".join(map(str, HiddenHeadConfig.channels)),
-        help="encoder channels of a new head (comma-separated)",
-    )
-    p.add_argument(
-        "--context",
-        type=int,
-        default=None,
-        help="self-attention blocks over each view's coarsest cells; with --init, blocks "
-        "added to the saved head start as identities (default: a new head 0, --init its own)",
-    )
-    p.add_argument(
-        "--modes",
-        type=int,
-        default=None,
-        help="depth modes per layer (1-4); with --init, a one-mode head's modes start as its "
-        "depth (default: a new head 1, --init its own)",
-    )
-    p.add_argument(
-        "--anchor",
-        choices=("all", "mode"),
-        default=None,
-        help="depths relative to each cell's measured depth (model.hidden_anchor): 'all' "
-        "modes, or one more 'mode' beside the head's own; with --init, the saved head grows "
-        "them (train.hidden_grow.with_anchor / with_anchored_mode)",
-    )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    if args.minutes <= 0 or args.batch < 1 or args.gt_points < 1:
-        p.error("--minutes, --batch and --gt-points must be positive")
-    if not 0 <= args.witnesses <= 64:
-        p.error(f"--witnesses must be in [0, 64], got {args.witnesses}")
-    try:
-        head_cfg = _head_config(args)
-    except ValueError as exc:
-        p.error(f"--channels/--context/--modes: {exc}")
-    if args.init and (args.context is not None or args.modes is not None or args.anchor):
-        try:
-            init_cfg = load_head(args.init).config
-        except ValueError as exc:
-            p.error(f"--init: {exc}")
-        if args.context is not None and args.context < init_cfg.context:
-            p.error(f"--context {args.context}: the --init head has {init_cfg.context} blocks")
-        if args.modes is not None and init_cfg.modes not in (1, args.modes):
-            p.error(f"--modes {args.modes}: the --init head has {init_cfg.modes} modes")
-        if args.anchor and init_cfg.anchored_modes:
-            p.error(f"--anchor {args.anchor}: the --init head has anchored modes already")
-        if args.anchor == "mode" and max(init_cfg.modes, args.modes or 1) != 1:
-            p.error("--anchor mode: grows a one-mode head only (leave out --modes)")
-    try:
-        _plan(args, head_cfg, "cpu", args.seed)  # TrainConfig checks the family weights
-    except ValueError as exc:
-        p.error(f"--family-weights: {exc}")
-    summary = train(args)
+    """Command line (:mod:`~nova3r_ros.train.hidden_train_args`): parse, train, print."""
+    from nova3r_ros.train.hidden_train_args import parse
+
+    summary = train(parse(argv, __doc__.split("\n")[0]))
     if summary:
         print(json.dumps(summary, indent=1))
     return 0
