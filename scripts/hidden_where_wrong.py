@@ -9,11 +9,15 @@ those cell-layers: its existence probability, its depth error (head - reference,
 with depth modes, the mode nearest the reference) and whether its confidence (a mode's,
 the highest) reaches 0.3. Rows by where the reference surface lies: in a
 depth hole, or behind the cell's measured depth by < 15 cm, 15-40 cm, > 40 cm. The last
-column is a baseline with no network: the cell's measured depth plus ``--offset`` (8 cm),
-within 5 cm of the reference (holes have no measured depth: -).
+columns are baselines with no network: the cell's measured depth plus ``--offset`` (8 cm)
+within 5 cm of the reference (holes have no measured depth: -); the farthest measured
+depth within ``--radius`` cells (a square around the cell) within 5 cm of it; and whether
+any cell within that radius measured a depth within 5 cm of it (an upper bound for a head
+that copies a neighbour's depth: how much of the hidden surface continues something
+measured nearby).
 
 Usage: PYTHONPATH=. python scripts/hidden_where_wrong.py DEV_DIR [--head DIR] [--views V]
-[--uncovered] [--reference tsdf|measured] [--offset M] (the reference from
+[--uncovered] [--reference tsdf|measured] [--offset M] [--radius CELLS] (the reference from
 $NOVA3R_CACHE or built; 2-core CPU: about a minute).
 """
 
@@ -31,8 +35,25 @@ from nova3r_ros.train.hidden_validation import hidden_references
 from nova3r_ros.train.validate import sevenscenes_set
 
 
-def rows(head, vs, uncovered: bool) -> torch.Tensor:
-    """(N, 6): layer, behind (m), existence, depth error (m), confidence, cell measured."""
+def neighbourhood(dmax: torch.Tensor, zt: torch.Tensor, radius: int) -> tuple:
+    """Per cell: (farthest measured depth within ``radius`` cells, whether any is within 5 cm).
+
+    ``dmax``: (V, h, w) each cell's farthest measured depth (0: none); ``zt``: (V, h, w) the
+    reference layer's depth. Returns two (V, h, w) tensors (float depth, bool).
+    """
+    k = 2 * radius + 1
+    cand = torch.nn.functional.unfold(dmax[:, None], k, padding=radius)  # (V, k*k, h*w)
+    cand = cand.unflatten(2, dmax.shape[1:])
+    near = ((cand - zt[:, None]).abs() < 0.05) & (cand > 0)
+    return cand.amax(1), near.any(1)
+
+
+def rows(head, vs, uncovered: bool, radius: int = 8) -> torch.Tensor:
+    """Return (N, 8) rows, one per hidden cell-layer of every window.
+
+    Columns: layer, behind (m), existence, depth error (m), confidence, cell measured, the
+    neighbourhood's farthest depth within 5 cm, some neighbour's depth within 5 cm.
+    """
     cfg, out = head.config, []
     hidden = hidden_references(vs)
     for b in range(len(vs.depth)):
@@ -53,12 +74,14 @@ def rows(head, vs, uncovered: bool) -> torch.Tensor:
         dmax = torch.nn.functional.max_pool2d(d[:, None], cfg.cell_px)[:, 0]
         for layer in range(cfg.layers):
             m = ex[:, layer]
+            far, near = neighbourhood(dmax, zt[:, layer], radius)
             err = z[:, layer] - zt[:, layer, None]
             err = err.gather(1, err.abs().argmin(1, keepdim=True))[:, 0]
             out.append(torch.stack([
                 torch.full((int(m.sum()),), float(layer)), (zt[:, layer] - dmax)[m],
                 exist[:, layer].sum(1)[m], err[m], conf[:, layer].amax(1)[m],
-                (dmax[m] > 0).float(),
+                (dmax[m] > 0).float(), ((far - zt[:, layer]).abs() < 0.05)[m].float(),
+                near[m].float(),
             ], 1))  # fmt: skip
     return torch.cat(out)
 
@@ -72,15 +95,19 @@ def main(argv=None) -> int:
     p.add_argument("--uncovered", action="store_true")
     p.add_argument("--reference", choices=("tsdf", "measured"), default="tsdf")
     p.add_argument("--offset", type=float, default=0.08, help="the baseline's offset (m)")
+    p.add_argument("--radius", type=int, default=8, help="the neighbourhood baselines' (cells)")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     vs = sevenscenes_set(args.dev, args.views, "cpu", reference=args.reference)
-    R = rows(load_head(args.head), vs, args.uncovered)
+    if args.radius < 1:
+        p.error(f"--radius must be >= 1, got {args.radius}")
+    R = rows(load_head(args.head), vs, args.uncovered, args.radius)
     measured = R[:, 5] > 0
     print(f"hidden cell-layers: {len(R)}")
     print("| class | share | existence >= 0.5 | depth within 5 cm | error q10 / q50 / q90 (m) "
-          f"| confidence >= 0.3 | measured + {args.offset:.2f} m within 5 cm |"
-          "\n|---|---|---|---|---|---|---|")  # fmt: skip
+          f"| confidence >= 0.3 | measured + {args.offset:.2f} m within 5 cm "
+          f"| farthest within {args.radius} cells within 5 cm | any within {args.radius} cells "
+          "within 5 cm |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for name, m in (("in a depth hole", ~measured),
                     ("behind by < 15 cm", measured & (R[:, 1] < 0.15)),
                     ("behind by 15-40 cm", measured & (R[:, 1] >= 0.15) & (R[:, 1] < 0.4)),
@@ -96,7 +123,8 @@ def main(argv=None) -> int:
         print(f"| {name} | {len(r) / len(R):.2f} | {float((r[:, 2] >= 0.5).float().mean()):.2f} "
               f"| {float((r[:, 3].abs() < 0.05).float().mean()):.2f} "
               f"| {q[0]:+.2f} / {q[1]:+.2f} / {q[2]:+.2f} "
-              f"| {float((r[:, 4] >= 0.3).float().mean()):.2f} | {base} |")  # fmt: skip
+              f"| {float((r[:, 4] >= 0.3).float().mean()):.2f} | {base} "
+              f"| {float(r[:, 6].mean()):.2f} | {float(r[:, 7].mean()):.2f} |")  # fmt: skip
     return 0
 
 
