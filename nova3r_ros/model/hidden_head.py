@@ -38,7 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nova3r_ros.model.hidden_anchor import anchor_log_ratio
+from nova3r_ros.model.hidden_anchor import (
+    PICK_RADIUS,
+    anchor_log_ratio,
+    neighbour_log_ratios,
+    picked_log_ratio,
+)
 
 FORMAT = "nova3r-hidden-head-2"
 DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the protocol's 5 cm)
@@ -61,9 +66,14 @@ class HiddenHeadConfig:
         context: self-attention blocks over the coarsest level's cells of a view (0: none),
             so that those cells exchange information directly (:class:`ContextBlock`).
         modes: depth modes per layer (1: one Laplace; K > 1: a mixture, module docstring).
-        anchored_modes: how many of each layer's modes (the last ones) predict depth
-            relative to the cell's measured depth (holes filled from around them) instead
-            of the view's median depth (:mod:`nova3r_ros.model.hidden_anchor`); 0-modes.
+        anchored_modes: how many of each layer's modes (the last ones before the picked
+            ones) predict depth relative to the cell's measured depth (holes filled from
+            around them) instead of the view's median depth
+            (:mod:`nova3r_ros.model.hidden_anchor`); 0-modes.
+        neighbour_modes: how many of each layer's modes (the last ones) take their depth
+            from one of the measured depths around the cell, which the head picks
+            (:func:`~nova3r_ros.model.hidden_anchor.picked_log_ratio`); 0 to
+            ``modes - anchored_modes``. Mode order: absolute, anchored, picked.
     """
 
     height: int = 120
@@ -74,6 +84,7 @@ class HiddenHeadConfig:
     context: int = 0
     modes: int = 1
     anchored_modes: int = 0
+    neighbour_modes: int = 0
 
     def __post_init__(self) -> None:
         down = 2 ** (len(self.channels) - 1)
@@ -88,12 +99,24 @@ class HiddenHeadConfig:
             raise ValueError(f"modes must be 1-4, got {self.modes}")
         if type(self.anchored_modes) is not int or not 0 <= self.anchored_modes <= self.modes:
             raise ValueError(f"anchored_modes must be 0-{self.modes}, got {self.anchored_modes!r}")
+        room = self.modes - self.anchored_modes
+        if type(self.neighbour_modes) is not int or not 0 <= self.neighbour_modes <= room:
+            raise ValueError(f"neighbour_modes must be 0-{room}, got {self.neighbour_modes!r}")
 
     @property
     def out_channels(self) -> int:
-        """Output channels: L logits, L x K depths and scales, and L x K mode logits if K > 1."""
+        """Return the output channels.
+
+        L logits, L x K depths and scales, L x K mode logits if K > 1, then L x N x P pick
+        logits of the N picked modes (P neighbours each).
+        """
         L, K = self.layers, self.modes
-        return 3 * L if K == 1 else L + 3 * L * K
+        return (3 * L if K == 1 else L + 3 * L * K) + L * self.neighbour_modes * self.picks
+
+    @property
+    def picks(self) -> int:
+        """P, the neighbours a picked mode chooses among."""
+        return (2 * PICK_RADIUS + 1) ** 2
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -166,11 +189,12 @@ class HiddenHead(nn.Module):
         from :func:`features`; the depth of layer l's mode k is ``scale * exp(ratio)``; its
         uncertainty the Laplace scale ``b = exp(log_b)`` of the log depth's error; its
         weight the softmax over k of the weight logits (zeros if K = 1). The depth outputs
-        of the last ``config.anchored_modes`` modes are offsets from each cell's anchor
-        (:func:`~nova3r_ros.model.hidden_anchor.anchor_log_ratio`), added here.
+        of the anchored modes are offsets from each cell's anchor
+        (:func:`~nova3r_ros.model.hidden_anchor.anchor_log_ratio`), those of the picked
+        (last) modes offsets from the neighbour anchor they pick; both added here.
         """
-        A = self.config.anchored_modes
-        anchor = anchor_log_ratio(x[:, 0], self.config.cell_px) if A else None
+        A, N = self.config.anchored_modes, self.config.neighbour_modes
+        anchor = anchor_log_ratio(x[:, 0], self.config.cell_px) if A or N else None
         skips, rays = [], x[:, 3:5]
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
@@ -188,12 +212,18 @@ class HiddenHead(nn.Module):
             x = F.avg_pool2d(x, self.config.cell_px)
         y = self.out(x)
         L, K = self.config.layers, self.config.modes
-        modes = y[:, L:].unflatten(1, (-1, L, K))  # (V, 2 or 3, L, K, h, w)
+        P = self.config.picks
+        modes = y[:, L : y.shape[1] - L * N * P].unflatten(1, (-1, L, K))  # (V, 2|3, L, K, h, w)
         weight = modes[:, 2] if K > 1 else torch.zeros_like(modes[:, 0])
         ratio = modes[:, 0]
-        if anchor is not None:  # (V, L, K, h, w): the last A modes offset by the anchor
-            ratio = torch.cat([ratio[:, :, : K - A], ratio[:, :, K - A :] + anchor[:, None, None]],
-                              2)  # fmt: skip
+        if anchor is not None:  # (V, L, K, h, w): anchored and picked modes offset
+            offsets = [torch.zeros_like(ratio[:, :, : K - A - N]),
+                       anchor[:, None, None].expand(-1, L, A, -1, -1)]  # fmt: skip
+            if N:
+                logits = y[:, y.shape[1] - L * N * P :].unflatten(1, (L, N, P))
+                near = neighbour_log_ratios(anchor, PICK_RADIUS)
+                offsets.append(picked_log_ratio(logits, near).to(ratio.dtype))
+            ratio = ratio + torch.cat(offsets, 2)
         return y[:, :L], ratio, modes[:, 1].clamp(-7.0, 2.0), weight
 
 

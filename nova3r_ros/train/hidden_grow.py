@@ -1,12 +1,13 @@
-"""Grow a trained hidden-surface head: more context blocks, more depth modes, or anchors.
+"""Grow a trained hidden-surface head: context blocks, depth modes, anchors, a picked mode.
 
 Each returns a copy that keeps what the trained head learned, so that training continues
 from it rather than from scratch (``python -m nova3r_ros.train.hidden_train --init DIR
---context N --modes K --anchor all|mode``). The outputs of a copy with context blocks start as the
-head's; with modes, as close as a mixture can be to them; with anchors, the existence
-and uncertainty outputs are the head's and the depths start at fixed offsets behind each
-cell's anchor (:data:`ANCHOR_START`); with an anchored mode, the head's own outputs are
-its first mode's.
+--context N --modes K --anchor all|mode --pick-mode``). The outputs of a copy with context
+blocks start as the head's; with modes, as close as a mixture can be to them; with
+anchors, the existence and uncertainty outputs are the head's and the depths start at
+fixed offsets behind each cell's anchor (:data:`ANCHOR_START`); with an anchored mode, the
+head's own outputs are its first mode's; with a picked mode, the head's modes are kept and
+a new one that copies a measured depth from around the cell starts with a small weight.
 """
 
 from __future__ import annotations
@@ -147,3 +148,53 @@ def with_anchored_mode(head: HiddenHead) -> HiddenHead:
 
 def _starts(layers: int) -> torch.Tensor:
     return torch.tensor([ANCHOR_START[min(i, len(ANCHOR_START) - 1)] for i in range(layers)])
+
+
+def with_picked_mode(head: HiddenHead) -> HiddenHead:
+    """Return a copy of ``head`` with one more depth mode per layer, a picked one.
+
+    The picked mode's depth is one of the measured depths in the cells around it, which the
+    head learns to choose (:func:`~nova3r_ros.model.hidden_anchor.picked_log_ratio`). Every
+    weight of the head is copied and its modes keep their depths, uncertainties and
+    relative weights. The new mode starts with no offset, a uniform pick (the mean of the
+    neighbourhood's anchors), the last mode's uncertainty and a weight logit
+    :data:`FIRST_MODE_LOGIT` below the mean of the layer's other modes' (with a one-mode
+    head: the old mode's logit starts at :data:`FIRST_MODE_LOGIT`, the new one's at 0).
+    Raises ValueError if the head has picked modes already or 4 modes.
+    """
+    cfg = head.config
+    if cfg.neighbour_modes:
+        raise ValueError("the head has a picked mode already")
+    L, K = cfg.layers, cfg.modes
+    new = HiddenHead(replace(cfg, modes=K + 1, neighbour_modes=1))  # checks the modes' range
+    state = {k: v for k, v in head.state_dict().items() if not k.startswith("out.")}
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or sorted(missing) != ["out.bias", "out.weight"]:
+        raise ValueError(f"cannot grow a picked mode: {missing} {unexpected}")
+    w, b = head.out.weight.detach(), head.out.bias.detach()
+    nw, nb = new.out.weight, new.out.bias
+
+    def old(part: int, layer: int, mode: int) -> int:
+        return L + part * L * K + layer * K + mode
+
+    def row(part: int, layer: int, mode: int) -> int:
+        return L + part * L * (K + 1) + layer * (K + 1) + mode
+
+    with torch.no_grad():
+        nw.zero_()
+        nb.zero_()  # also the pick logits: a uniform pick at the start
+        nw[:L], nb[:L] = w[:L], b[:L]
+        for layer in range(L):
+            for part in range(3 if K > 1 else 2):  # ratio, log_b, weight logits
+                for mode in range(K):
+                    nw[row(part, layer, mode)] = w[old(part, layer, mode)]
+                    nb[row(part, layer, mode)] = b[old(part, layer, mode)]
+            nw[row(1, layer, K)] = w[old(1, layer, K - 1)]  # the last mode's uncertainty
+            nb[row(1, layer, K)] = b[old(1, layer, K - 1)]
+            if K > 1:
+                rows = [old(2, layer, mode) for mode in range(K)]
+                nw[row(2, layer, K)] = w[rows].mean(0)
+                nb[row(2, layer, K)] = b[rows].mean() - FIRST_MODE_LOGIT
+            else:
+                nb[row(2, layer, 0)] = FIRST_MODE_LOGIT
+    return _like(new, head)

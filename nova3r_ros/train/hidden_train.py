@@ -49,6 +49,7 @@ from nova3r_ros.train.hidden_grow import (
     with_anchored_mode,
     with_context,
     with_modes,
+    with_picked_mode,
 )
 from nova3r_ros.train.hidden_targets import layer_targets
 from nova3r_ros.train.hidden_train_args import STATE_NAME, head_config
@@ -209,6 +210,8 @@ def train(args) -> dict:
         head = with_anchor(head)  # depths become offsets from each cell's measured depth
     elif args.init and args.anchor == "mode":
         head = with_anchored_mode(head)  # a second mode, offset from the measured depth
+    if args.init and args.pick_mode:
+        head = with_picked_mode(head)  # one more mode: a measured depth from around the cell
     head = head.to(device).train()
     params = list(head.parameters())
     if world > 1:  # ranks initialised with different seeds: start from rank 0's weights

@@ -122,6 +122,12 @@ def parser(description: str = "") -> argparse.ArgumentParser:
         "saved head grows them (train.hidden_grow.with_anchor / "
         "with_anchored_mode)",
     )
+    p.add_argument(
+        "--pick-mode",
+        action="store_true",
+        help="with --init: one more depth mode per layer that picks one of the measured "
+        "depths around the cell (train.hidden_grow.with_picked_mode)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True)
     return p
@@ -142,10 +148,11 @@ def parse(argv=None, description: str = "") -> argparse.Namespace:
     if not 0 <= args.witnesses <= 64:
         p.error(f"--witnesses must be in [0, 64], got {args.witnesses}")
     if args.resume:
-        if args.init or args.context is not None or args.modes is not None or args.anchor:
+        grow = args.context is not None or args.modes is not None or args.anchor
+        if args.init or grow or args.pick_mode:
             p.error(
-                "--resume continues a run as it was: no --init, --context, --modes or "
-                "--anchor with it"
+                "--resume continues a run as it was: no --init, --context, --modes, "
+                "--anchor or --pick-mode with it"
             )
         try:
             saved_step(args.resume)
@@ -157,7 +164,10 @@ def parse(argv=None, description: str = "") -> argparse.Namespace:
         head_cfg = head_config(args)
     except ValueError as exc:
         p.error(f"--channels/--context/--modes: {exc}")
-    if args.init and (args.context is not None or args.modes is not None or args.anchor):
+    if args.pick_mode and not args.init:
+        p.error("--pick-mode grows a saved head: give --init")
+    grow = args.context is not None or args.modes is not None or args.anchor or args.pick_mode
+    if args.init and grow:
         _check_growth(p, args)
     from nova3r_ros.train.hidden_train import _plan
 
@@ -182,3 +192,7 @@ def _check_growth(p: argparse.ArgumentParser, args) -> None:
         p.error(f"--anchor {args.anchor}: the --init head has anchored modes already")
     if args.anchor == "mode" and max(init_cfg.modes, args.modes or 1) != 1:
         p.error("--anchor mode: grows a one-mode head only (leave out --modes)")
+    if args.pick_mode:
+        modes = max(init_cfg.modes, args.modes or 1) + (args.anchor == "mode")
+        if init_cfg.neighbour_modes or modes >= 4:
+            p.error(f"--pick-mode: the --init head has a picked mode or {modes} modes (max 3)")
