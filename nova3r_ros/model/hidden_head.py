@@ -50,7 +50,6 @@ DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the pro
 MAX_FILE_BYTES = 15 * 2**20
 DEFAULT_MIN_PROBABILITY = 0.5  # a head whose hidden_head.json names no threshold
 CONTEXT_HEADS = 4  # attention heads of a context block
-COLOUR_VOXEL_M = 0.04  # a published head point takes the colour of an observed point this near
 
 
 @dataclass(frozen=True)
@@ -335,93 +334,6 @@ def predict_points(
     keep = prob >= min_probability
     view = torch.arange(depth.shape[0], device=depth.device)[:, None, None, None].expand_as(prob)
     return pts[keep], prob[keep], view[keep]
-
-
-def published_points(
-    head, depth: torch.Tensor, K: torch.Tensor, T: torch.Tensor, images: torch.Tensor,
-    z_far: torch.Tensor, obs_pts: torch.Tensor, obs_rgb: torch.Tensor, config,
-    planes: torch.Tensor, plane_list: list | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Return the head's points of a window (C, 3), their confidence (C,), colour (C, 3).
-
-    For :func:`~nova3r_ros.model.published_cloud.publish` (``config`` its PublishConfig;
-    ``depth`` (V, H, W), ``K``, ``T`` (V, 4, 4) the views in the reference frame,
-    ``images`` (V, H, W, 3) uint8, ``z_far`` (V,) the regions' far ends, ``obs_pts``
-    (M, 3) / ``obs_rgb`` (M, 3) the observed cloud). Points of at least
-    ``config.hidden_min_probability`` (None: the head's own ``min_probability``) and
-    ``config.min_confidence``, and with ``plane_list`` (the window's planes, (normal (3,),
-    offset) in the reference frame) the head's layers snapped onto them
-    (:func:`~nova3r_ros.model.hidden_planes.snapped_points`, ``config.hidden_snap_*``,
-    within ``hidden_snap_reach_m`` of the plane's observed points; with
-    ``hidden_snap_bounding_existence`` if the plane bounds the observed scene,
-    :func:`~nova3r_ros.model.hidden_planes.bounding_planes`, and then also farther, within
-    ``hidden_snap_bounding_reach_m``, where some view measured a surface in front),
-    are kept where they lie in some view's region, in no view's seen free space (every
-    valid pixel, as for the plane points) and on no observed surface, one per
-    ``spacing_m`` cube and none in a cube a plane point holds (``planes`` (P, 3));
-    snapped points before the head's own; coloured as the nearest of the observed points
-    taken one per :data:`COLOUR_VOXEL_M` cube.
-    """
-    from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.hidden_planes import (
-        bounding_planes,
-        observed_distances,
-        reach_cube,
-        snapped_points,
-    )
-    from nova3r_ros.model.measurement import measure
-    from nova3r_ros.model.plane_completion import PlaneConfig
-
-    chosen = config.hidden_min_probability
-    chosen = head.min_probability if chosen is None else chosen
-    threshold = max(chosen, config.min_confidence)
-    Ks, z, exist, prob = head_layers(head, depth, images, K)
-    keep = prob >= threshold
-    pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
-    far = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)
-    if plane_list and config.hidden_snap_tolerance > 0:
-        bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
-        exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
-        min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
-        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
-                                          config.hidden_snap_tolerance)  # fmt: skip
-        reach = config.hidden_snap_reach_m
-        reach_of = [max(reach, config.hidden_snap_bounding_reach_m) if b else reach
-                    for b in bounding]  # fmt: skip
-        # one distance pass for both reaches, with the ordinary reach's cube where there is one
-        cubes = [reach_cube(reach if reach > 0 else r) for r in reach_of]
-        dist = observed_distances(snap, on, plane_list, obs_pts, cubes, PlaneConfig().inlier_m)
-        near = (dist <= reach) & (reach > 0)
-        plane_reach = torch.tensor(reach_of, dtype=dist.dtype, device=dist.device)[on]
-        snap_far = ~near & (dist <= plane_reach)  # farther: bounding planes only, only behind
-        kept = near | snap_far
-        pts, prob = torch.cat([snap[kept], pts]), torch.cat([p_snap[kept], prob])
-        far = torch.cat([snap_far[kept], far])
-    m = measure(pts, depth, K, T, depth > 0, z_far)
-    keep = ~m.free & ~m.surface & m.region & (m.behind | ~far)
-    pts, prob = pts[keep], prob[keep]
-    n_plane = planes.shape[0]
-    first = first_per_voxel(torch.cat([planes, pts]), config.spacing_m)[n_plane:]
-    pts, prob = pts[first], prob[first]
-    return pts, prob, observed_colours(pts, obs_pts, obs_rgb)
-
-
-def observed_colours(
-    points: torch.Tensor, obs_pts: torch.Tensor, obs_rgb: torch.Tensor
-) -> torch.Tensor:
-    """(N, 3) uint8: each point's nearest observed point's colour (grey without any).
-
-    The observed points (M, 3) / colours (M, 3) are taken one per :data:`COLOUR_VOXEL_M`
-    cube: the lookup's cost, not its result.
-    """
-    from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.published_cloud import nearest
-
-    if obs_pts.shape[0] == 0 or points.shape[0] == 0:
-        return torch.full_like(points, 180).to(torch.uint8)
-    coarse = first_per_voxel(obs_pts, COLOUR_VOXEL_M)
-    idx = nearest(points, obs_pts[coarse])[1][:, 0].to(points.device)
-    return obs_rgb[coarse][idx]
 
 
 def save_head(

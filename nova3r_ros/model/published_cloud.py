@@ -464,7 +464,7 @@ def publish(
         planes = tuple(p[keep] for p in planes)
         planes = tuple(p[first_per_voxel(planes[0], config.spacing_m)] for p in planes)
     if gated and not config.force_gate and hidden_head is not None:
-        from nova3r_ros.model.hidden_head import published_points
+        from nova3r_ros.model.hidden_published import published_points
 
         hidden = published_points(hidden_head, depth, K, T, images, z_far, obs_pts, obs_rgb,
                                   config, planes[0], plane_list)  # fmt: skip

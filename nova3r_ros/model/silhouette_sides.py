@@ -126,7 +126,7 @@ def published_sides(
     (``obs_pts`` / ``obs_rgb`` (M, 3)) taken one per ``COLOUR_VOXEL_M`` cube.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.hidden_head import observed_colours
+    from nova3r_ros.model.hidden_published import observed_colours
     from nova3r_ros.model.measurement import measure
 
     pts, conf = silhouette_side_points(depth, K, T, config)
