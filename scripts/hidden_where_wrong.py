@@ -28,6 +28,7 @@ import argparse
 import numpy as np
 import torch
 
+from nova3r_ros.model.hidden_anchor import neighbour_log_ratios
 from nova3r_ros.model.hidden_head import head_layers, load_head, resample_view
 from nova3r_ros.model.published_cloud import PublishConfig, nearest, publish
 from nova3r_ros.train.hidden_targets import layer_targets
@@ -41,9 +42,7 @@ def neighbourhood(dmax: torch.Tensor, zt: torch.Tensor, radius: int) -> tuple:
     ``dmax``: (V, h, w) each cell's farthest measured depth (0: none); ``zt``: (V, h, w) the
     reference layer's depth. Returns two (V, h, w) tensors (float depth, bool).
     """
-    k = 2 * radius + 1
-    cand = torch.nn.functional.unfold(dmax[:, None], k, padding=radius)  # (V, k*k, h*w)
-    cand = cand.unflatten(2, dmax.shape[1:])
+    cand = neighbour_log_ratios(dmax, radius)  # (V, (2r+1)^2, h, w), any per-cell map
     near = ((cand - zt[:, None]).abs() < 0.05) & (cand > 0)
     return cand.amax(1), near.any(1)
 

@@ -147,9 +147,9 @@ def parse(argv=None, description: str = "") -> argparse.Namespace:
         p.error("--minutes, --batch and --gt-points must be positive")
     if not 0 <= args.witnesses <= 64:
         p.error(f"--witnesses must be in [0, 64], got {args.witnesses}")
+    grow = args.context is not None or args.modes is not None or args.anchor or args.pick_mode
     if args.resume:
-        grow = args.context is not None or args.modes is not None or args.anchor
-        if args.init or grow or args.pick_mode:
+        if args.init or grow:
             p.error(
                 "--resume continues a run as it was: no --init, --context, --modes, "
                 "--anchor or --pick-mode with it"
@@ -166,7 +166,6 @@ def parse(argv=None, description: str = "") -> argparse.Namespace:
         p.error(f"--channels/--context/--modes: {exc}")
     if args.pick_mode and not args.init:
         p.error("--pick-mode grows a saved head: give --init")
-    grow = args.context is not None or args.modes is not None or args.anchor or args.pick_mode
     if args.init and grow:
         _check_growth(p, args)
     from nova3r_ros.train.hidden_train import _plan
