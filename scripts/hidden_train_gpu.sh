@@ -8,7 +8,8 @@
 # GPUS=N runs N data-parallel ranks under torchrun (WORKERS scene-layout processes shared).
 # SEVEN=dir (with NOVA3R_CACHE=dir for its reference; carry both) also scores the head's
 # points on the 7-Scenes dev frames at every saved step (validation only).
-# Needs .device_data/meshes (carried). Copies the last KEEP saved heads
+# Needs .device_data/meshes (carried; MESHES=dir another: the training meshes only, without
+# the held-out pair that training never loads, leaves room in the carry for RESUME). Copies the last KEEP saved heads
 # ($OUT/step_N/hidden_head.{json,safetensors}), the training log and summary to $OUT, and
 # prints the validation rows.
 set -u
@@ -18,7 +19,7 @@ mkdir -p "$(dirname "$RUN")"
 LAUNCH=(python)
 [ "${GPUS:-1}" -gt 1 ] && LAUNCH=(python -m torch.distributed.run --standalone --nproc_per_node "$GPUS")
 "${LAUNCH[@]}" -m nova3r_ros.train.hidden_train --minutes "${MINUTES:-6}" --batch "${BATCH:-16}" \
-  --views "${VIEWS:-6}" --gt-points "${GT_POINTS:-300000}" --mesh-dir .device_data/meshes \
+  --views "${VIEWS:-6}" --gt-points "${GT_POINTS:-300000}" --mesh-dir "${MESHES:-.device_data/meshes}" \
   --workers "${WORKERS:-12}" --save-every "${SAVE_EVERY:-2}" \
   --out "$RUN" ${INIT:+--init "$INIT"} ${RESUME:+--resume "$RESUME"} ${SEVEN:+--val-7scenes "$SEVEN"} ${TRAIN_ARGS:-} \
   > "$RUN.log" 2>&1 \
