@@ -2,16 +2,16 @@
 # Train the hidden-surface head (nova3r_ros.train.hidden_train) on the GPU machine.
 # Usage: OUT=dir [RUN=/tmp/runs/hh] [MINUTES=6] [BATCH=16] [VIEWS=6] [GT_POINTS=300000] [WORKERS=12]
 #        [SAVE_EVERY=2] [INIT=saved head dir | RESUME=a run's last step dir] [GPUS=2] [KEEP=3]
-#        [TRAIN_ARGS=...] scripts/hidden_train_gpu.sh
+#        [MESHES=.device_data/meshes] [TRAIN_ARGS=...] scripts/hidden_train_gpu.sh
 # RESUME continues a run with its AdamW moments (the last step's train_state.*, copied to
 # $OUT with it: carry that step dir to the next call; KEEP=2 keeps $OUT within 8 files).
 # GPUS=N runs N data-parallel ranks under torchrun (WORKERS scene-layout processes shared).
 # SEVEN=dir (with NOVA3R_CACHE=dir for its reference; carry both) also scores the head's
 # points on the 7-Scenes dev frames at every saved step (validation only).
-# Needs .device_data/meshes (carried; MESHES=dir another: the training meshes only, without
-# the held-out pair that training never loads, leaves room in the carry for RESUME). Copies the last KEEP saved heads
-# ($OUT/step_N/hidden_head.{json,safetensors}), the training log and summary to $OUT, and
-# prints the validation rows.
+# Needs the meshes in MESHES (carried). A folder with the training meshes only (without the
+# held-out pair, which training never loads) leaves room in the carry for RESUME. Copies the
+# last KEEP saved heads ($OUT/step_N/hidden_head.{json,safetensors}), the training log and
+# summary to $OUT, and prints the validation rows.
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1
 RUN=${RUN:-/tmp/runs/hh}
