@@ -41,6 +41,7 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     """Reject a bad ``--hidden-*``, ``--plane-*`` or ``--silhouette-*`` option before any work."""
     for flag in (
         "hidden_min_probability",
+        "hidden_consensus",
         "hidden_snap_existence",
         "hidden_snap_tolerance",
         "hidden_snap_bounding_existence",
@@ -81,6 +82,7 @@ def _eval(args: argparse.Namespace) -> int:
             plane_completion=args.plane_completion, hidden_head=args.hidden_head or "",
             plane_max_oblique_deg=args.plane_max_oblique,
             hidden_min_probability=args.hidden_min_probability,
+            hidden_consensus=args.hidden_consensus,
             hidden_snap_existence=args.hidden_snap_existence,
             hidden_snap_tolerance=args.hidden_snap_tolerance,
             hidden_snap_reach_m=args.hidden_snap_reach,
@@ -228,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--hidden-min-probability", type=float, default=None,
                     help="model: hidden-surface points below this are left out (default: "
                     "the threshold stored with the head)")  # fmt: skip
+    ev.add_argument("--hidden-consensus", type=float, default=None,
+                    help="model: with several views, how much of each hidden-surface "
+                    "point's confidence comes from the other views' heads, 0-1 (default: "
+                    "PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-snap-existence", type=float, default=None,
                     help="model: the head's layers of at least this existence probability "
                     "are snapped onto the window's planes (default: PublishConfig's)")  # fmt: skip

@@ -83,6 +83,9 @@ class ModelBackendConfig:
         hidden_min_probability: its points below this confidence (existence probability
             times the probability that the depth is within 5 cm) are left out; None = the
             threshold stored with the head (chosen on validation).
+        hidden_consensus: how much of a hidden-surface point's confidence comes from the
+            other views' heads (model.hidden_consensus; 0 = none); None = the
+            PublishConfig default.
         hidden_snap_existence, hidden_snap_tolerance, hidden_snap_reach_m,
             hidden_snap_bounding_existence, hidden_snap_bounding_reach_m: the head's layers
             snapped onto the window's planes (model.hidden_planes; tolerance 0 = off); None
@@ -111,6 +114,7 @@ class ModelBackendConfig:
     plane_max_oblique_deg: float | None = None
     hidden_head: str = ""
     hidden_min_probability: float | None = None
+    hidden_consensus: float | None = None
     hidden_snap_existence: float | None = None
     hidden_snap_tolerance: float | None = None
     hidden_snap_reach_m: float | None = None
@@ -127,8 +131,10 @@ class ModelBackendConfig:
         if not self.publish:
             return None
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
-        for f in fields(self):  # hidden_snap_*, plane_max_*, silhouette_*: None = the default
-            defaulted = f.name.startswith(("hidden_snap_", "plane_max_", "silhouette_"))
+        for f in fields(self):  # hidden_snap_* and the like: None = the default
+            defaulted = f.name.startswith(
+                ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_")
+            )
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,

@@ -5,7 +5,8 @@
 # each head in HEADS (plus 'none', today's cloud) and each confidence threshold in PS.
 # Usage: OUT=dir SEVEN=.device_data/7scenes-redkitchen-dev NOVA3R_CACHE=.device_data/cache
 #        HEADS="dirA dirB" [PS="0.2 0.3 0.4"] [VIEWS="1 2 4"] [JOBS=6] [NONE=0: no head-less
-#        rows] [DEVICE=cpu] [WINDOWS=8] scripts/hidden_eval_gpu.sh
+#        rows] [DEVICE=cpu] [WINDOWS=8] [EXTRA="--hidden-consensus 1": more eval
+#        arguments for every run] scripts/hidden_eval_gpu.sh
 # Writes $OUT/hidden_eval.json, prints one line per run with the issue's keys, then the
 # pair the shipping rule chooses (scripts/choose_hidden_head.py).
 set -u
@@ -17,7 +18,7 @@ run() {  # name, then nova3r eval arguments
   local name=$1; shift
   timeout "${EVAL_TIMEOUT:-300}" python -m nova3r_ros.cli eval --checkpoint "$CK" \
     --data "7scenes:$SEVEN" --windows "${WINDOWS:-8}" --stride 4 --method model --points 4096 --steps 6 \
-    --device "${DEVICE:-cuda}" --out "$E/$name" "$@" > "$E/$name.log" 2>&1 \
+    --device "${DEVICE:-cuda}" --out "$E/$name" ${EXTRA:-} "$@" > "$E/$name.log" 2>&1 \
     || echo "$name failed: $(tail -2 "$E/$name.log")"
 }
 n=0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from nova3r_ros.model.hidden_head import head_layers, layer_points
+from nova3r_ros.model.hidden_consensus import consensus
+from nova3r_ros.model.hidden_head import head_layers, layer_points, resample_view
 
 COLOUR_VOXEL_M = 0.04  # a published head point takes the colour of an observed point this near
 
@@ -27,10 +28,12 @@ def published_points(
     ``images`` (V, H, W, 3) uint8, ``z_far`` (V,) the regions' far ends, ``obs_pts``
     (M, 3) / ``obs_rgb`` (M, 3) the observed cloud). Points of at least
     ``config.hidden_min_probability`` (None: the head's own ``min_probability``) and
-    ``config.min_confidence``, and with ``plane_list`` (the window's planes, (normal (3,),
-    offset) in the reference frame) the head's layers snapped onto them
-    (:func:`~nova3r_ros.model.hidden_planes.snapped_points`, ``config.hidden_snap_*``,
-    within ``hidden_snap_reach_m`` of the plane's observed points; with
+    ``config.min_confidence`` (with ``config.hidden_consensus`` > 0 and several views,
+    the confidence blended with the other views' support,
+    :func:`~nova3r_ros.model.hidden_consensus.consensus`), and with ``plane_list`` (the
+    window's planes, (normal (3,), offset) in the reference frame) the head's layers
+    snapped onto them (:func:`~nova3r_ros.model.hidden_planes.snapped_points`,
+    ``config.hidden_snap_*``, within ``hidden_snap_reach_m`` of the plane's observed points; with
     ``hidden_snap_bounding_existence`` if the plane bounds the observed scene,
     :func:`~nova3r_ros.model.hidden_planes.bounding_planes`, and then also farther, within
     ``hidden_snap_bounding_reach_m``, where some view measured a surface in front),
@@ -54,6 +57,10 @@ def published_points(
     chosen = head.min_probability if chosen is None else chosen
     threshold = max(chosen, config.min_confidence)
     Ks, z, exist, prob = head_layers(head, depth, images, K)
+    if config.hidden_consensus > 0 and depth.shape[0] > 1:
+        cfg = head.config
+        small = resample_view(depth, images, K, cfg.height, cfg.width)[0]
+        prob = consensus(prob, z, Ks, T, small, cfg, config.hidden_consensus)
     keep = prob >= threshold
     pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
     far = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)

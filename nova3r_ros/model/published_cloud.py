@@ -98,6 +98,10 @@ class PublishConfig:
             hidden_head`), its points of at least this confidence (existence probability
             times the probability that the depth is within 5 cm) are published in a gated
             window; None = the threshold stored with the head (chosen on validation).
+        hidden_consensus: with several views, how much of each of the head's points'
+            confidence comes from the other views' heads (:mod:`~nova3r_ros.model.
+            hidden_consensus`): 0 = its own view's alone, 1 = the mean over the views
+            that can judge it.
         hidden_snap_existence, hidden_snap_tolerance: the head's layers whose existence
             probability is at least ``hidden_snap_existence`` and that one of the window's
             planes crosses within ``hidden_snap_tolerance`` times their depth are also
@@ -139,6 +143,7 @@ class PublishConfig:
     plane_reach_m: float = 0.1
     plane_max_oblique_deg: float = 10.0
     hidden_min_probability: float | None = None
+    hidden_consensus: float = 0.0
     hidden_snap_existence: float = 0.5
     hidden_snap_tolerance: float = 0.2
     hidden_snap_reach_m: float = 0.2
@@ -158,6 +163,7 @@ class PublishConfig:
             "plane_closing_m",
             "plane_reach_m",
             "plane_max_oblique_deg",
+            "hidden_consensus",
             "hidden_snap_existence",
             "hidden_snap_tolerance",
             "hidden_snap_reach_m",
@@ -166,7 +172,7 @@ class PublishConfig:
             "silhouette_depth_m",
         )
         unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share",
-                "hidden_snap_existence", "hidden_snap_tolerance",
+                "hidden_consensus", "hidden_snap_existence", "hidden_snap_tolerance",
                 "hidden_snap_bounding_existence")  # fmt: skip
         if self.hidden_min_probability is not None:  # None: the head's own threshold
             names += ("hidden_min_probability",)
