@@ -12,8 +12,10 @@ at the ordinary reach (``hidden_snap_bounding_reach_m=0``: what the bounding pla
 longer reach costs); and with every plane kept (``plane_max_oblique_deg=45``: what
 dropping the planes oblique to the largest costs or saves); and the default cloud (planes,
 the head) with the sides of occluders at 0.08 m (``silhouette_depth_m``, off by default)
-against the same without them. Median of ``--repeats`` runs per window after
-``--warmup``; CUDA synchronised inside each timed call. Ends with ``name=value`` lines.
+against the same without them; and the head without its cross-view consensus
+(``hidden_consensus=0``: what the consensus of the default costs). Median of
+``--repeats`` runs per window after ``--warmup``; CUDA synchronised inside each timed
+call. Ends with ``name=value`` lines.
 
 Usage: PYTHONPATH=bench:. python bench/published_cloud.py --data DIR
            [--device auto|cuda|cpu] [--views 8] [--windows 4] [--warmup 2] [--repeats 5]
@@ -73,6 +75,7 @@ def main(argv=None) -> int:
     all_planes = PublishConfig(plane_max_oblique_deg=45.0)
     head_no_snap, head_no_bounding, every_plane = [], [], []
     with_sides, side_points = [], []
+    no_consensus, head_no_consensus = PublishConfig(hidden_consensus=0.0), []
     sides = PublishConfig(silhouette_depth_m=0.08)
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
@@ -95,13 +98,15 @@ def main(argv=None) -> int:
                                      args.repeats))  # fmt: skip
         with_sides.append(median_ms(lambda run=run: run(sides, hidden_head=head),
                                     args.warmup, args.repeats))  # fmt: skip
+        head_no_consensus.append(median_ms(lambda run=run: run(no_consensus, hidden_head=head),
+                                           args.warmup, args.repeats))  # fmt: skip
         side_points.append(run(sides, hidden_head=head).stats["side_points"])
         points.append(run(PublishConfig()).stats["plane_points"])
         head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
     a, b = statistics.median(with_planes), statistics.median(without)
     c, d = statistics.median(with_head), statistics.median(head_no_snap)
     e, f = statistics.median(head_no_bounding), statistics.median(every_plane)
-    g = statistics.median(with_sides)
+    g, h = statistics.median(with_sides), statistics.median(head_no_consensus)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
@@ -116,6 +121,10 @@ def main(argv=None) -> int:
     print(
         f"with the sides of occluders (0.08 m) as well: {g:.1f} ms, without them (the "
         f"default) {c:.1f} ms ({g / c:.2f}x)"
+    )
+    print(
+        f"the head without its cross-view consensus: {h:.1f} ms, with it (the default) "
+        f"{c:.1f} ms ({c / h:.2f}x)"
     )
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
@@ -135,6 +144,9 @@ def main(argv=None) -> int:
     print(f"publish_sides_ms={g:.2f}")
     print(f"sides_added_ms={g - c:.2f}")
     print(f"sides_vs_no_sides={g / c:.3f}")
+    print(f"publish_planes_head_no_consensus_ms={h:.2f}")
+    print(f"consensus_added_ms={c - h:.2f}")
+    print(f"consensus_vs_no_consensus={c / h:.3f}")
     print(f"side_points_median={statistics.median(side_points):.0f}")
     print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")

@@ -61,6 +61,8 @@ def consensus(
     z_far = region_depth(depth.float())
     z_flat, p_flat = z.reshape(V, M, h * w).float(), prob.reshape(V, M, h * w).float()
     R, t = T_ref_cam[:, :3, :3].float(), T_ref_cam[:, :3, 3].float()
+    steps = torch.arange(-radius, radius + 1, device=prob.device)
+    dy, dx = (a.reshape(-1) for a in torch.meshgrid(steps, steps, indexing="ij"))
     for j in range(V):
         pc = (pts - t[j]) @ R[j]  # R^T (p - t)
         zz = pc[:, 2]
@@ -74,15 +76,12 @@ def consensus(
         dm = d_max[j][(cv.clamp(0, h - 1) * w + cu.clamp(0, w - 1))]
         judges = inside & ((dm <= 0) | (zz > dm + margin(dm)))
         tol = torch.clamp_min(rel_tolerance * zz, tolerance_m)
-        support = torch.zeros_like(own)
-        for dy in range(-radius, radius + 1):
-            for dx in range(-radius, radius + 1):
-                y, x = cv + dy, cu + dx
-                ok = (y >= 0) & (x >= 0) & (y < h) & (x < w)
-                cell = y.clamp(0, h - 1) * w + x.clamp(0, w - 1)
-                near = (z_flat[j][:, cell] - zz[None]).abs() <= tol[None]  # (M, N)
-                best = torch.where(near, p_flat[j][:, cell], 0.0).amax(0)
-                support = torch.maximum(support, torch.where(ok, best, 0.0))
+        y, x = cv[None] + dy[:, None], cu[None] + dx[:, None]  # (S, N): the cells around
+        ok = (y >= 0) & (x >= 0) & (y < h) & (x < w)
+        cell = y.clamp(0, h - 1) * w + x.clamp(0, w - 1)
+        near = (z_flat[j][:, cell] - zz).abs() <= tol  # (M, S, N)
+        best = torch.where(near & ok, p_flat[j][:, cell], 0.0)
+        support = best.flatten(0, 1).amax(0)
         total += torch.where(judges, support, 0.0)
         votes += judges.float()
     fused = (1.0 - weight) * own + weight * total / votes

@@ -92,6 +92,7 @@ class Backend:
                 silhouette_depth_m=_or_default(values["silhouette_depth_m"]),
                 hidden_head="" if values["hidden_completion"] else "none",
                 hidden_min_probability=_or_default(values["hidden_min_probability"]),
+                hidden_consensus=_or_default(values["hidden_consensus"]),
                 hidden_snap_existence=_or_default(values["hidden_snap_existence"]),
                 hidden_snap_tolerance=_or_default(values["hidden_snap_tolerance"]),
                 hidden_snap_bounding_reach_m=_or_default(values["hidden_snap_bounding_reach"]),
