@@ -101,10 +101,12 @@ class PublishConfig:
         hidden_consensus: with several views, how much of each of the head's points'
             confidence comes from the other views' heads (:mod:`~nova3r_ros.model.
             hidden_consensus`): 0 = its own view's alone, 1 = the mean over the views
-            that can judge it. 1 chosen with the head's threshold (0.325) on the 7-Scenes
-            dev frames (docs/eval/session34): 24 windows on the H200, hidden recall@5cm /
-            completed precision@5cm at 2 / 4 views 0.524 / 0.732 and 0.512 / 0.703,
-            against 0.502 / 0.746 and 0.487 / 0.700 without it at the former 0.35.
+            that can judge it. 1 chosen on the 7-Scenes dev frames with the head's
+            threshold (0.35) by issue 11's rule (docs/eval/session34): on the 2-core EPYC,
+            hidden recall@5cm / completed precision@5cm at 2 / 4 views, 8 windows 0.545 /
+            0.784 and 0.504 / 0.727 (0.475 / 0.731 and 0.513 / 0.708 without it), 24
+            windows 0.515 / 0.745 and 0.492 / 0.717 (0.521 / 0.755 and 0.483 / 0.704).
+            With one view it changes nothing.
         hidden_snap_existence, hidden_snap_tolerance: the head's layers whose existence
             probability is at least ``hidden_snap_existence`` and that one of the window's
             planes crosses within ``hidden_snap_tolerance`` times their depth are also
