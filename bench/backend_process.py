@@ -25,23 +25,17 @@ import time
 import numpy as np
 from _load import node_like_window, scene
 
-from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
 from nova3r_ros.ros.backend import Backend
 from nova3r_ros.ros.backend_process import ProcessBackend
+from nova3r_ros.ros.params import PARAMETERS
 
 
 def _values(a) -> dict:
     """Return the node's parameter values the model backend reads (node defaults)."""
-    return {
-        "backend": "model", "device": a.device, "checkpoint": "", "n_points": a.points,
-        "ode_steps": a.steps, "depth_consistency": True, "output_spacing": 0.01,
-        "min_confidence": DEFAULT_MIN_CONFIDENCE, "publish_completion": True,
-        "plane_completion": True,
-        "hidden_completion": True,
-        "hidden_min_probability": -1.0,
-        "voxel_size": 0.01, "depth_stride": 2, "max_depth": 0.0, "threads": 0,
-        "backend_timeout": 60.0, "backend_nice": a.nice,
-    }  # fmt: skip
+    values = {p.name: p.default for p in PARAMETERS}  # every parameter the backend may read
+    values.update(backend="model", device=a.device, n_points=a.points, ode_steps=a.steps,
+                  threads=0, backend_timeout=60.0, backend_nice=a.nice)  # fmt: skip
+    return values
 
 
 def main() -> None:

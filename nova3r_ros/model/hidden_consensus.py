@@ -29,11 +29,11 @@ from nova3r_ros.model.hidden_head import HiddenHeadConfig, layer_points
 from nova3r_ros.model.measurement import REGION_Z_MIN, margin, region_depth
 
 #: a judge's mode supports a point whose depth in the judge's camera is within this (m).
-#: Chosen by the precision of the head's points at equal counts, 4 views, tolerance 5 cm
-#: + 3 % of z / 3 cm / 2 cm and 1 or 3 x 3 cells (docs/eval/session34): 7-Scenes dev, 24
-#: windows (own threshold 0.35: 0.793) 0.817 / 0.829 / 0.833; synthetic validation rooms
-#: (1,500,000+, 16 windows, 0.812) 0.835 / 0.852 / 0.852, kitchens (0.880) 0.924 / 0.933 /
-#: 0.932.
+#: Chosen by the precision@5cm of the head's points at equal counts (those of its own
+#: threshold 0.35), 4 views, 3 x 3 cells, tolerance 5 cm + 3 % of z / 3 cm / 2 cm
+#: (docs/eval/session34): 7-Scenes dev, 24 windows (own: 0.793) 0.817 / 0.829 / 0.833;
+#: synthetic validation rooms (seeds 1,500,000+, 16 windows, own 0.812) 0.835 / 0.852 /
+#: 0.852, kitchens (own 0.880) 0.924 / 0.933 / 0.932.
 TOLERANCE_M = 0.03
 REL_TOLERANCE = 0.0  # plus this share of the depth
 RADIUS = 1  # cells around the projected one that a judge looks in (1: 3 x 3)
