@@ -12,7 +12,7 @@ CFG = HiddenHeadConfig(height=32, width=32, cell_px=2, layers=1, channels=(8, 8,
 H = W = 32
 
 
-def rig(far_band: bool = True):
+def rig():
     """Two views 0.1 m apart along x, both facing +z, a wall measured 1 m away.
 
     The rightmost 6 columns see a wall 3 m away (so the regions reach 3.15 m). Returns
@@ -22,8 +22,7 @@ def rig(far_band: bool = True):
     T = torch.eye(4).repeat(2, 1, 1)
     T[1, 0, 3] = 0.1
     depth = torch.ones(2, H, W)
-    if far_band:
-        depth[:, :, -6:] = 3.0
+    depth[:, :, -6:] = 3.0
     return K.repeat(2, 1, 1), T, depth
 
 

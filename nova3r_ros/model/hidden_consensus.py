@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nova3r_ros.model.hidden_head import HiddenHeadConfig, layer_points
+from nova3r_ros.model.hidden_head import HiddenHeadConfig, layer_points, point_cells
 from nova3r_ros.model.measurement import REGION_Z_MIN, margin, region_depth
 
 #: a judge's mode supports a point whose depth in the judge's camera is within this (m).
@@ -60,17 +60,11 @@ def consensus(
     d_max = F.max_pool2d(depth[:, None].float(), c)[:, 0].reshape(V, -1)  # 0: cell has no depth
     z_far = region_depth(depth.float())
     z_flat, p_flat = z.reshape(V, M, h * w).float(), prob.reshape(V, M, h * w).float()
-    R, t = T_ref_cam[:, :3, :3].float(), T_ref_cam[:, :3, 3].float()
+    zv, cuv, cvv = point_cells(pts.expand(V, -1, -1), T_ref_cam, Ks, config)  # (V, N) each
     steps = torch.arange(-radius, radius + 1, device=prob.device)
     dy, dx = (a.reshape(-1) for a in torch.meshgrid(steps, steps, indexing="ij"))
     for j in range(V):
-        pc = (pts - t[j]) @ R[j]  # R^T (p - t)
-        zz = pc[:, 2]
-        zs = torch.where(zz > 1e-3, zz, torch.ones_like(zz))
-        k = Ks[j].float()
-        u = k[0, 0] * pc[:, 0] / zs + k[0, 1] * pc[:, 1] / zs + k[0, 2]
-        v = k[1, 1] * pc[:, 1] / zs + k[1, 2]
-        cu, cv = torch.floor((u + 0.5) / c).long(), torch.floor((v + 0.5) / c).long()
+        zz, cu, cv = zv[j], cuv[j], cvv[j]
         inside = (zz > REGION_Z_MIN) & (zz <= z_far[j]) & (src != j)
         inside &= (cu >= 0) & (cv >= 0) & (cu < w) & (cv < h)
         dm = d_max[j][(cv.clamp(0, h - 1) * w + cu.clamp(0, w - 1))]

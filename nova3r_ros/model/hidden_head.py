@@ -235,7 +235,7 @@ def resample_view(
     area averaging; K scaled to the new size (pixel centres kept).
     """
     H, W = depth.shape[-2:]
-    d = F.interpolate(depth[:, None].float(), size=(height, width), mode="nearest")[:, 0]
+    d = resample_depth(depth, height, width)
     img = images.permute(0, 3, 1, 2).float() / 255.0
     img = F.interpolate(img, size=(height, width), mode="area" if height <= H else "bilinear")
     sx, sy = width / W, height / H
@@ -245,6 +245,30 @@ def resample_view(
     K[:, 0, 2] += 0.5 * sx - 0.5
     K[:, 1, 2] += 0.5 * sy - 0.5
     return d, img, K
+
+
+def resample_depth(depth: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(V, H, W) depth resampled to (V, height, width), nearest neighbour (as the head sees it)."""
+    return F.interpolate(depth[:, None].float(), size=(height, width), mode="nearest")[:, 0]
+
+
+def point_cells(
+    points: torch.Tensor, T_cam: torch.Tensor, K: torch.Tensor, config: HiddenHeadConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return where points (B, M, 3) fall in each view's output grid.
+
+    ``T_cam`` (B, 4, 4) camera-to-frame (OpenCV optical) in the points' frame, ``K``
+    (B, 3, 3) at the head's input size. Returns the optical z (B, M) metres and the cell
+    column and row (B, M) long (not clipped to the grid).
+    """
+    R, t = T_cam[:, :3, :3].float(), T_cam[:, :3, 3].float()
+    pc = torch.einsum("bji,bmj->bmi", R, points.float() - t[:, None])  # R^T (p - t)
+    z = pc[..., 2]
+    zs = torch.where(z > 1e-3, z, torch.ones_like(z))
+    u = K[:, 0, 0, None] * pc[..., 0] / zs + K[:, 0, 1, None] * pc[..., 1] / zs + K[:, 0, 2, None]
+    v = K[:, 1, 1, None] * pc[..., 1] / zs + K[:, 1, 2, None]
+    c = config.cell_px
+    return z, torch.floor((u + 0.5) / c).long(), torch.floor((v + 0.5) / c).long()
 
 
 def features(

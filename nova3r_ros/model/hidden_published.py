@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from nova3r_ros.model.hidden_consensus import consensus
-from nova3r_ros.model.hidden_head import head_layers, layer_points, resample_view
+from nova3r_ros.model.hidden_head import head_layers, layer_points, resample_depth
 
 COLOUR_VOXEL_M = 0.04  # a published head point takes the colour of an observed point this near
 
@@ -59,7 +59,7 @@ def published_points(
     Ks, z, exist, prob = head_layers(head, depth, images, K)
     if config.hidden_consensus > 0 and depth.shape[0] > 1:
         cfg = head.config
-        small = resample_view(depth, images, K, cfg.height, cfg.width)[0]
+        small = resample_depth(depth, cfg.height, cfg.width)
         prob = consensus(prob, z, Ks, T, small, cfg, config.hidden_consensus)
     keep = prob >= threshold
     pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]

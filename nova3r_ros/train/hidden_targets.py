@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nova3r_ros.model.hidden_head import HiddenHeadConfig
+from nova3r_ros.model.hidden_head import HiddenHeadConfig, point_cells
 from nova3r_ros.model.measurement import margin, region_depth
 
 MIN_Z = 0.1
@@ -53,14 +53,7 @@ def layer_targets(
     B = depth.shape[0]
     c, L = config.cell_px, config.layers
     h, w = config.grid
-    R, t = T_world_cam[:, :3, :3].float(), T_world_cam[:, :3, 3].float()
-    pc = torch.einsum("bji,bmj->bmi", R, points.float() - t[:, None])  # R^T (p - t)
-    z = pc[..., 2]
-    zs = torch.where(z > 1e-3, z, torch.ones_like(z))
-    u = K[:, 0, 0, None] * pc[..., 0] / zs + K[:, 0, 1, None] * pc[..., 1] / zs + K[:, 0, 2, None]
-    v = K[:, 1, 1, None] * pc[..., 1] / zs + K[:, 1, 2, None]
-    cu = torch.floor((u + 0.5) / c).long()
-    cv = torch.floor((v + 0.5) / c).long()
+    z, cu, cv = point_cells(points, T_world_cam, K, config)
     z_far = region_depth(depth)
     inside = (z > MIN_Z) & (z <= z_far[:, None]) & (cu >= 0) & (cv >= 0) & (cu < w) & (cv < h)
     if eligible is not None:
