@@ -41,6 +41,7 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     """Reject a bad ``--hidden-*``, ``--plane-*`` or ``--silhouette-*`` option before any work."""
     for flag in (
         "hidden_min_probability",
+        "hidden_single_view_min_probability",
         "hidden_consensus",
         "hidden_snap_existence",
         "hidden_snap_tolerance",
@@ -82,6 +83,7 @@ def _eval(args: argparse.Namespace) -> int:
             plane_completion=args.plane_completion, hidden_head=args.hidden_head or "",
             plane_max_oblique_deg=args.plane_max_oblique,
             hidden_min_probability=args.hidden_min_probability,
+            hidden_single_view_min_probability=args.hidden_single_view_min_probability,
             hidden_consensus=args.hidden_consensus,
             hidden_snap_existence=args.hidden_snap_existence,
             hidden_snap_tolerance=args.hidden_snap_tolerance,
@@ -230,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--hidden-min-probability", type=float, default=None,
                     help="model: hidden-surface points below this are left out (default: "
                     "the threshold stored with the head)")  # fmt: skip
+    ev.add_argument("--hidden-single-view-min-probability", type=float, default=None,
+                    help="model: the same for a window of one view (default: "
+                    "--hidden-min-probability if given, else the head's single-view "
+                    "threshold)")  # fmt: skip
     ev.add_argument("--hidden-consensus", type=float, default=None,
                     help="model: with several views, how much of each hidden-surface "
                     "point's confidence comes from the other views' heads, 0-1 (default: "

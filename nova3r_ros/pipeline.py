@@ -83,6 +83,8 @@ class ModelBackendConfig:
         hidden_min_probability: its points below this confidence (existence probability
             times the probability that the depth is within 5 cm) are left out; None = the
             threshold stored with the head (chosen on validation).
+        hidden_single_view_min_probability: the same for a window of one view; None =
+            ``hidden_min_probability`` if set, else the head's single-view threshold.
         hidden_consensus: how much of a hidden-surface point's confidence comes from the
             other views' heads (model.hidden_consensus; 0 = none); None = the
             PublishConfig default.
@@ -114,6 +116,7 @@ class ModelBackendConfig:
     plane_max_oblique_deg: float | None = None
     hidden_head: str = ""
     hidden_min_probability: float | None = None
+    hidden_single_view_min_probability: float | None = None
     hidden_consensus: float | None = None
     hidden_snap_existence: float | None = None
     hidden_snap_tolerance: float | None = None
@@ -140,6 +143,8 @@ class ModelBackendConfig:
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,
                              force_gate=self.force_gate,
                              hidden_min_probability=self.hidden_min_probability,
+                             hidden_single_view_min_probability=(
+                                 self.hidden_single_view_min_probability),
                              **extra)  # fmt: skip
 
 

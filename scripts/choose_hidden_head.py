@@ -15,8 +15,12 @@ With several files (e.g. the issue's 8 windows, then 24 windows of the same fram
 check that the choice holds on more of them), a pair qualifies only if it qualifies in
 every file (a pair absent from one does not); the mean recall of the first file ranks.
 
+``--views 1`` applies the rule to the rows of those view counts alone (the head's
+threshold for windows of one view, ``single_view_min_probability``, is chosen so on the
+1-view rows; the other threshold on the rows of several views).
+
 Usage: python scripts/choose_hidden_head.py OUT/hidden_eval.json [MORE.json ...]
-       [--min-precision 0.7]
+       [--min-precision 0.7] [--views 1 ...]
 """
 
 from __future__ import annotations
@@ -49,15 +53,22 @@ def choose(files: list[dict], **rule) -> tuple[tuple[str, float] | None, list[st
 
 
 def judge(results: dict, min_precision: float = 0.70, max_unjudged: float = 0.15,
-          max_f_drop: float = 0.005) -> tuple[dict, list[str]]:  # fmt: skip
-    """Return {(head, threshold): (mean recall, qualifies)} and one line per pair."""
+          max_f_drop: float = 0.005, views: set[int] | None = None,
+          ) -> tuple[dict, list[str]]:  # fmt: skip
+    """Return {(head, threshold): (mean recall, qualifies)} and one line per pair.
+
+    ``views``: only the rows of these view counts (None: every row).
+    """
     base, pairs = {}, defaultdict(dict)
     for name, methods in results.items():
         m = methods["model"]
-        if (hit := NONE.match(name)) is not None:
-            base[int(hit["v"])] = m
-        elif (hit := RUN.match(name)) is not None:
+        hit = NONE.match(name) or RUN.match(name)
+        if hit is None or (views is not None and int(hit["v"]) not in views):
+            continue
+        if "head" in hit.groupdict():
             pairs[(hit["head"], float(hit["p"]))][int(hit["v"])] = m
+        else:
+            base[int(hit["v"])] = m
     lines, judged = [], {}
     every = set(base).union(*(rows.keys() for rows in pairs.values()))
     for key, rows in sorted(pairs.items()):
@@ -87,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-precision", type=float, default=0.70)
     ap.add_argument("--max-unjudged", type=float, default=0.15)
     ap.add_argument("--max-f-drop", type=float, default=0.005)
+    ap.add_argument("--views", type=int, nargs="+", default=None,
+                    help="only the rows of these view counts")  # fmt: skip
     args = ap.parse_args(argv)
     rule = dict(min_precision=args.min_precision, max_unjudged=args.max_unjudged,
-                max_f_drop=args.max_f_drop)  # fmt: skip
+                max_f_drop=args.max_f_drop,
+                views=None if args.views is None else set(args.views))  # fmt: skip
     try:
         files = [json.loads(Path(path).read_text()) for path in args.results]
         chosen, lines = choose(files, **rule)

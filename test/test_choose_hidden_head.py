@@ -68,3 +68,21 @@ def test_a_pair_must_qualify_in_every_file(tmp_path):
     assert "[1] a p=0.3: 1v 0.410/0.730 4v 0.360/0.690" in both.stdout
     bad = _run(tmp_path, eight, extra=[str(tmp_path / "no")])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_views_restricts_the_rule_to_those_rows(tmp_path):
+    """``--views 1`` chooses the single-view threshold on the 1-view rows alone."""
+    results = {
+        "none_1v": _row(0.30, 0.80), "none_4v": _row(0.24, 0.72),
+        "a_p0.2_1v": _row(0.56, 0.72), "a_p0.2_4v": _row(0.55, 0.65),  # 4v too imprecise
+        "a_p0.3_1v": _row(0.52, 0.77), "a_p0.3_4v": _row(0.50, 0.71),
+        "a_p0.1_1v": _row(0.60, 0.68), "a_p0.1_4v": _row(0.60, 0.60),
+    }  # fmt: skip
+    every = _run(tmp_path, results)
+    assert every.stdout.strip().endswith("chosen: a --min-probability 0.3"), every.stdout
+    one = _run(tmp_path, results, extra=["--views", "1"])
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.strip().endswith("chosen: a --min-probability 0.2"), one.stdout
+    assert "4v" not in one.stdout and "1v precision 0.680" in one.stdout
+    four = _run(tmp_path, results, extra=["--views", "4"])
+    assert four.stdout.strip().endswith("chosen: a --min-probability 0.3"), four.stdout

@@ -314,6 +314,7 @@ def test_model_parameters_reach_the_backend_config():
         silhouette_depth_m=0.05,
         hidden_completion=False,
         hidden_min_probability=0.6,
+        hidden_single_view_min_probability=0.55,
         hidden_consensus=0.5,
         hidden_snap_existence=0.8,
         hidden_snap_tolerance=0.0,
@@ -341,5 +342,6 @@ def test_model_parameters_reach_the_backend_config():
         assert snap.plane_max_oblique_deg == 30.0
         assert snap.silhouette_depth_m == 0.05
         assert snap.hidden_consensus == 0.5
+        assert snap.hidden_single_view_min_probability == 0.55
     finally:
         backend.release()

@@ -169,8 +169,10 @@ class HiddenHead(nn.Module):
     def __init__(self, config: HiddenHeadConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or HiddenHeadConfig()
-        # the confidence threshold chosen on validation (hidden_head.json; load_head)
+        # the confidence thresholds chosen on validation (hidden_head.json; load_head): for
+        # windows of several views, and for one view (None: the same)
         self.min_probability = DEFAULT_MIN_PROBABILITY
+        self.single_view_min_probability: float | None = None
         ch = config.channels
         pairs = list(itertools.pairwise(ch))
         first = _block(self.IN_CHANNELS, ch[0])
@@ -366,17 +368,23 @@ def save_head(
     meta: dict | None = None,
     min_probability: float | None = None,
     half: bool = False,
+    single_view_min_probability: float | None = None,
 ) -> Path:
     """Write the head as ``hidden_head.safetensors`` + ``hidden_head.json``.
 
     ``half`` stores the weights as float16 (a shipped head: half the bytes; loaded back as
     float32); ``min_probability`` is the confidence threshold chosen for it on validation,
-    which the published cloud uses unless told otherwise.
+    which the published cloud uses unless told otherwise; ``single_view_min_probability``
+    the one for windows of one view (None: ``min_probability`` there too).
     """
     from safetensors.torch import save_file
 
-    if min_probability is not None and not 0.0 <= min_probability <= 1.0:
-        raise ValueError(f"min_probability must be in [0, 1], got {min_probability}")
+    for name, p in (
+        ("min_probability", min_probability),
+        ("single_view_min_probability", single_view_min_probability),
+    ):
+        if p is not None and not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {p}")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
@@ -388,6 +396,8 @@ def save_head(
     doc = {"format": FORMAT, "config": cfg, "meta": meta or {}}
     if min_probability is not None:
         doc["min_probability"] = float(min_probability)
+    if single_view_min_probability is not None:
+        doc["single_view_min_probability"] = float(single_view_min_probability)
     (out / "hidden_head.json").write_text(json.dumps(doc, indent=1))
     return out / "hidden_head.safetensors"
 
@@ -408,10 +418,16 @@ def load_head(directory: str | Path, device: str | torch.device = "cpu") -> Hidd
         if any(not t.is_floating_point() for t in state.values()):
             raise ValueError("non-float weights")
         head.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-        p = doc.get("min_probability", DEFAULT_MIN_PROBABILITY)
-        if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"min_probability {p!r} is not in [0, 1]")
-        head.min_probability = float(p)
+        for name, default in (
+            ("min_probability", DEFAULT_MIN_PROBABILITY),
+            ("single_view_min_probability", None),
+        ):
+            p = doc.get(name, default)
+            if p is not None and (
+                isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0
+            ):
+                raise ValueError(f"{name} {p!r} is not in [0, 1]")
+            setattr(head, name, None if p is None else float(p))
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{d}: not a hidden-surface head ({exc})") from exc
     return head.to(device).eval()

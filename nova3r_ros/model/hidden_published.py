@@ -20,14 +20,16 @@ def published_points(
     head, depth: torch.Tensor, K: torch.Tensor, T: torch.Tensor, images: torch.Tensor,
     z_far: torch.Tensor, obs_pts: torch.Tensor, obs_rgb: torch.Tensor, config,
     planes: torch.Tensor, plane_list: list | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Return the head's points of a window (C, 3), their confidence (C,), colour (C, 3).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Return the head's points of a window (C, 3), confidence (C,), colour (C, 3), # snapped.
+
+    The points snapped onto a plane come first; their count (a 0-d tensor) is the last item.
 
     For :func:`~nova3r_ros.model.published_cloud.publish` (``config`` its PublishConfig;
     ``depth`` (V, H, W), ``K``, ``T`` (V, 4, 4) the views in the reference frame,
     ``images`` (V, H, W, 3) uint8, ``z_far`` (V,) the regions' far ends, ``obs_pts``
     (M, 3) / ``obs_rgb`` (M, 3) the observed cloud). Points of at least
-    ``config.hidden_min_probability`` (None: the head's own ``min_probability``) and
+    :func:`threshold` and
     ``config.min_confidence`` (with ``config.hidden_consensus`` > 0 and several views,
     the confidence blended with the other views' support,
     :func:`~nova3r_ros.model.hidden_consensus.consensus`), and with ``plane_list`` (the
@@ -53,17 +55,16 @@ def published_points(
     from nova3r_ros.model.measurement import measure
     from nova3r_ros.model.plane_completion import PlaneConfig
 
-    chosen = config.hidden_min_probability
-    chosen = head.min_probability if chosen is None else chosen
-    threshold = max(chosen, config.min_confidence)
+    chosen = max(threshold(head, config, depth.shape[0]), config.min_confidence)
     Ks, z, exist, prob = head_layers(head, depth, images, K)
     if config.hidden_consensus > 0 and depth.shape[0] > 1:
         cfg = head.config
         small = resample_depth(depth, cfg.height, cfg.width)
         prob = consensus(prob, z, Ks, T, small, cfg, config.hidden_consensus)
-    keep = prob >= threshold
+    keep = prob >= chosen
     pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
     far = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)
+    snapped = far.clone()
     if plane_list and config.hidden_snap_tolerance > 0:
         bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
@@ -82,13 +83,33 @@ def published_points(
         kept = near | snap_far
         pts, prob = torch.cat([snap[kept], pts]), torch.cat([p_snap[kept], prob])
         far = torch.cat([snap_far[kept], far])
+        snapped = torch.cat([torch.ones_like(snap_far[kept]), snapped])
     m = measure(pts, depth, K, T, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region & (m.behind | ~far)
-    pts, prob = pts[keep], prob[keep]
+    pts, prob, snapped = pts[keep], prob[keep], snapped[keep]
     n_plane = planes.shape[0]
     first = first_per_voxel(torch.cat([planes, pts]), config.spacing_m)[n_plane:]
-    pts, prob = pts[first], prob[first]
-    return pts, prob, observed_colours(pts, obs_pts, obs_rgb)
+    pts, prob, snapped = pts[first], prob[first], snapped[first]
+    return pts, prob, observed_colours(pts, obs_pts, obs_rgb), snapped.sum()
+
+
+def threshold(head, config, n_views: int) -> float:
+    """Return the head's threshold for a window of ``n_views`` (``config`` a PublishConfig).
+
+    One view: ``config.hidden_single_view_min_probability``, else
+    ``config.hidden_min_probability``, else the head's ``single_view_min_probability``,
+    else its ``min_probability``. Several views: ``config.hidden_min_probability``, else
+    the head's ``min_probability``. (A single view's confidences are the head's own; with
+    several they are blended with the other views' by the consensus, so the thresholds
+    chosen on validation can differ.)
+    """
+    if n_views == 1:
+        for p in (config.hidden_single_view_min_probability, config.hidden_min_probability,
+                  head.single_view_min_probability):  # fmt: skip
+            if p is not None:
+                return p
+    p = config.hidden_min_probability
+    return head.min_probability if p is None else p
 
 
 def observed_colours(

@@ -37,7 +37,8 @@ returns), built from the decoder's points and the window's depth maps:
 ``stats``: ``gated``, ``agreement``, ``free_share``, ``near_points``, ``observed_conflict``
 (observed points in another view's seen free space: counted, not removed),
 ``completed_candidates``, ``completed`` (published, decoder), ``plane_points`` (published),
-``hidden_points`` (published, hidden-surface head), ``side_points`` (published, sides of
+``hidden_points`` (published, hidden-surface head; ``hidden_snapped_points`` of them
+snapped onto a plane), ``side_points`` (published, sides of
 occluders),
 ``planes``, ``observed_points``.
 
@@ -98,6 +99,10 @@ class PublishConfig:
             hidden_head`), its points of at least this confidence (existence probability
             times the probability that the depth is within 5 cm) are published in a gated
             window; None = the threshold stored with the head (chosen on validation).
+        hidden_single_view_min_probability: the same for a window of one view (whose
+            confidences are the head's own, not blended by the consensus); None =
+            ``hidden_min_probability`` if set, else the head's single-view threshold
+            (:func:`~nova3r_ros.model.hidden_published.threshold`).
         hidden_consensus: with several views, how much of each of the head's points'
             confidence comes from the other views' heads (:mod:`~nova3r_ros.model.
             hidden_consensus`): 0 = its own view's alone, 1 = the mean over the views
@@ -148,6 +153,7 @@ class PublishConfig:
     plane_reach_m: float = 0.1
     plane_max_oblique_deg: float = 10.0
     hidden_min_probability: float | None = None
+    hidden_single_view_min_probability: float | None = None
     hidden_consensus: float = 1.0
     hidden_snap_existence: float = 0.5
     hidden_snap_tolerance: float = 0.2
@@ -179,9 +185,10 @@ class PublishConfig:
         unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share",
                 "hidden_consensus", "hidden_snap_existence", "hidden_snap_tolerance",
                 "hidden_snap_bounding_existence")  # fmt: skip
-        if self.hidden_min_probability is not None:  # None: the head's own threshold
-            names += ("hidden_min_probability",)
-            unit += ("hidden_min_probability",)
+        for name in ("hidden_min_probability", "hidden_single_view_min_probability"):
+            if getattr(self, name) is not None:  # None: the head's own threshold
+                names += (name,)
+                unit += (name,)
         nonnegative_fields(self, names, "PublishConfig")
         if self.spacing_m <= 0:
             raise ValueError("PublishConfig.spacing_m must be > 0")
@@ -477,8 +484,9 @@ def publish(
     if gated and not config.force_gate and hidden_head is not None:
         from nova3r_ros.model.hidden_published import published_points
 
-        hidden = published_points(hidden_head, depth, K, T, images, z_far, obs_pts, obs_rgb,
-                                  config, planes[0], plane_list)  # fmt: skip
+        *hidden, n_snapped = published_points(hidden_head, depth, K, T, images, z_far, obs_pts,
+                                              obs_rgb, config, planes[0], plane_list)  # fmt: skip
+        stats["hidden_snapped_points"] = n_snapped  # a tensor until the stats are read
     if gated and not config.force_gate and config.silhouette_depth_m > 0:
         taken = torch.cat([planes[0].float(), hidden[0].float()])
         sides = published_sides(depth, K, T, z_far, obs_pts, obs_rgb, taken, config.spacing_m,
@@ -500,6 +508,7 @@ def publish(
     stats["completed"] = int(decoded[0].shape[0])
     stats["plane_points"] = int(planes[0].shape[0])
     stats["hidden_points"] = int(hidden[0].shape[0])
+    stats["hidden_snapped_points"] = int(stats.get("hidden_snapped_points", 0))
     stats["side_points"] = int(sides[0].shape[0])
     for pts, conf, rgb in (planes, hidden, sides, decoded):
         out_pts.append(pts.float())

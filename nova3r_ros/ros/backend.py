@@ -92,6 +92,9 @@ class Backend:
                 silhouette_depth_m=_or_default(values["silhouette_depth_m"]),
                 hidden_head="" if values["hidden_completion"] else "none",
                 hidden_min_probability=_or_default(values["hidden_min_probability"]),
+                hidden_single_view_min_probability=_or_default(
+                    values["hidden_single_view_min_probability"]
+                ),
                 hidden_consensus=_or_default(values["hidden_consensus"]),
                 hidden_snap_existence=_or_default(values["hidden_snap_existence"]),
                 hidden_snap_tolerance=_or_default(values["hidden_snap_tolerance"]),

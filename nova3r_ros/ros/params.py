@@ -95,6 +95,10 @@ PARAMETERS: tuple[Param, ...] = (
     P("hidden_min_probability", -1.0, "model backend with depth: the hidden-surface head's "
       "points below this confidence are not published; -1 (any negative) = the threshold "
       "stored with the head (chosen on validation)", -1.0, 1.0),
+    P("hidden_single_view_min_probability", -1.0, "model backend with depth: the same for "
+      "a window of one view (whose confidences no other view's head blends); -1 (any "
+      "negative) = hidden_min_probability if set, else the head's single-view threshold "
+      "(chosen on validation)", -1.0, 1.0),
     P("hidden_consensus", -1.0, "model backend with depth, several views: how much of each "
       "hidden-surface point's confidence comes from the other views' heads (the mean over "
       "the views that could have predicted it); 0 = its own view's alone; -1 (any negative) "

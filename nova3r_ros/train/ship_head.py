@@ -4,8 +4,9 @@
 in ``SRC`` (:func:`~nova3r_ros.model.hidden_head.save_head` by the training), writes it to
 ``DST`` (usually the checkpoint directory, ``nova3r_ros/model/checkpoints/base``) with
 float16 weights (half the bytes; loaded back as float32) and the confidence threshold
-``P`` chosen on validation, which the published cloud then uses by default. The
-training metadata is kept under ``meta.training``; ``--note`` adds a line on where the
+``P`` chosen on validation, which the published cloud then uses by default
+(``--single-view-min-probability``: another one for windows of one view). The training
+metadata is kept under ``meta.training``; ``--note`` adds a line on where the
 head and its threshold were chosen. Exit code 2 with a one-line error on bad input.
 """
 
@@ -17,7 +18,10 @@ import sys
 from pathlib import Path
 
 
-def ship(src: str | Path, dst: str | Path, min_probability: float, note: str = "") -> Path:
+def ship(
+    src: str | Path, dst: str | Path, min_probability: float, note: str = "",
+    single_view_min_probability: float | None = None,
+) -> Path:  # fmt: skip
     """Write the head of ``src`` to ``dst`` as shipped (module docstring); return the file."""
     from nova3r_ros.model.hidden_head import load_head, save_head
 
@@ -26,7 +30,14 @@ def ship(src: str | Path, dst: str | Path, min_probability: float, note: str = "
     meta = {"training": doc.get("meta", {})}
     if note:
         meta["note"] = note
-    return save_head(dst, head, meta, min_probability=min_probability, half=True)
+    return save_head(
+        dst,
+        head,
+        meta,
+        min_probability=min_probability,
+        half=True,
+        single_view_min_probability=single_view_min_probability,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dst", help="where to write the shipped head")
     p.add_argument("--min-probability", type=float, required=True,
                    help="confidence threshold chosen on validation, in [0, 1]")  # fmt: skip
+    p.add_argument("--single-view-min-probability", type=float, default=None,
+                   help="the threshold for windows of one view, in [0, 1] (default: "
+                   "--min-probability)")  # fmt: skip
     p.add_argument("--note", default="", help="where the head and threshold were chosen")
     args = p.parse_args(argv)
     try:
-        out = ship(args.src, args.dst, args.min_probability, args.note)
+        out = ship(
+            args.src, args.dst, args.min_probability, args.note, args.single_view_min_probability
+        )
     except ValueError as exc:
         print(f"ship_head: {exc}", file=sys.stderr)
         return 2

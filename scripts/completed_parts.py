@@ -1,0 +1,96 @@
+"""Which part of the published cloud's completed points is right: planes, snapped, head, sides.
+
+For the 7-Scenes dev windows of issue 6's protocol (validation only; ``--views``,
+``--windows``, stride 4) the published cloud (``nova3r eval``'s ``model`` method, the
+shipped defaults unless told otherwise) is split into its parts (``Published.part``; the
+head's part into its points snapped onto a plane and its own), and each part's completed
+points (in the region, judged, farther than 5 cm from every observed point, as the
+protocol's ``completed_precision@5cm`` counts them, but without its 16,384-point
+subsample) are scored: count per window, share of all completed points, precision within
+2 and 5 cm of the reference. Prints one line per part, then the pooled precision.
+
+Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/completed_parts.py DEV_DIR
+       [--views V] [--windows N] [--device cpu] [--hidden-min-probability P]
+       [--hidden-consensus W]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from nova3r_ros.eval import baselines, frustum
+from nova3r_ros.eval.data import sevenscenes_windows
+from nova3r_ros.eval.metrics import nn_distances
+from nova3r_ros.eval.scoring import in_world, region_cameras
+
+PARTS = ("planes", "snapped", "head", "sides", "decoder")
+
+
+def part_labels(stats: dict, n: int) -> np.ndarray:
+    """(n,) int: each published point's part (index in PARTS; -1 observed)."""
+    counts = [int(stats.get(k, 0)) for k in ("observed_points", "plane_points",
+                                             "hidden_snapped_points")]  # fmt: skip
+    hidden = int(stats.get("hidden_points", 0))
+    counts += [hidden - counts[2], int(stats.get("side_points", 0)),
+               int(stats.get("completed", 0))]  # fmt: skip
+    if sum(counts) != n:
+        raise ValueError(f"parts hold {sum(counts)} points, the cloud {n}")
+    return np.repeat(np.arange(-1, len(PARTS)), counts)
+
+
+def main(argv=None) -> int:
+    """Command line (module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data")
+    ap.add_argument("--views", type=int, default=4)
+    ap.add_argument("--windows", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--checkpoint", default="nova3r_ros/model/checkpoints/base")
+    ap.add_argument("--hidden-min-probability", type=float, default=None)
+    ap.add_argument("--hidden-consensus", type=float, default=None)
+    args = ap.parse_args(argv)
+    from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+
+    backend = ModelBackendConfig(args.checkpoint, args.device, 4096, 6,
+                                 hidden_min_probability=args.hidden_min_probability,
+                                 hidden_consensus=args.hidden_consensus)  # fmt: skip
+    rows = {p: [] for p in PARTS}  # per window: (count, near@2cm, near@5cm)
+    for window, gt, _, judge_frames in sevenscenes_windows(
+        args.data, args.views, args.windows, 4, log=lambda s: None
+    ):
+        rec = reconstruct(window, "model", backend)
+        pts = in_world(rec, gt)
+        label = part_labels(rec.stats, len(pts))
+        cams = region_cameras(window, gt)
+        observed = baselines.oracle_raw(window, gt).points  # the protocol's observed set
+        target = gt.points[frustum.in_region(gt.points, cams)]
+        sel = (label >= 0) & frustum.in_region(pts, cams)
+        sel[sel] = frustum.judged(pts[sel], judge_frames)
+        sel[sel] = nn_distances(pts[sel], observed) > 0.05
+        d = nn_distances(pts[sel], target)
+        for i, p in enumerate(PARTS):
+            di = d[label[sel] == i]
+            rows[p].append((di.size, (di < 0.02).sum(), (di < 0.05).sum()))
+    total = sum(sum(r[0] for r in v) for v in rows.values())
+    pooled = np.zeros(3)
+    for p, v in rows.items():
+        a = np.array(v, float).sum(0)
+        pooled += a
+        if a[0]:
+            print(
+                f"{args.views}v {p:8s} points/window={a[0] / len(v):7.1f} "
+                f"share={a[0] / max(total, 1):.3f} precision@2cm={a[1] / a[0]:.3f} "
+                f"precision@5cm={a[2] / a[0]:.3f}"
+            )
+    print(
+        f"{args.views}v all      points/window={pooled[0] / args.windows:7.1f} "
+        f"precision@2cm={pooled[1] / max(pooled[0], 1):.3f} "
+        f"precision@5cm={pooled[2] / max(pooled[0], 1):.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
