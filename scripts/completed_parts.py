@@ -7,7 +7,10 @@ head's part into its points snapped onto a plane and its own), and each part's c
 points (in the region, judged, farther than 5 cm from every observed point, as the
 protocol's ``completed_precision@5cm`` counts them, but without its 16,384-point
 subsample) are scored: count per window, share of all completed points, precision within
-2 and 5 cm of the reference. Prints one line per part, then the pooled precision.
+2 and 5 cm of the reference. Each part is also split by where its points project: onto a
+pixel with no depth in every view of the window (``/hole``: a depth hole everywhere, e.g.
+the black kitchen counter) or not (``/seen``). Prints one line per part and split, then
+the pooled precision.
 
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/completed_parts.py DEV_DIR
        [--views V] [--windows N] [--device cpu] [--hidden-min-probability P]
@@ -26,6 +29,17 @@ from nova3r_ros.eval.metrics import nn_distances
 from nova3r_ros.eval.scoring import in_world, region_cameras
 
 PARTS = ("planes", "snapped", "head", "sides", "decoder")
+
+
+def in_holes(points: np.ndarray, window, gt) -> np.ndarray:
+    """(N,) bool: no view of the window has valid depth at the point's pixel (world points)."""
+    hole = np.ones(len(points), bool)
+    for view, K, T in zip(window.views, gt.K, gt.T_world_cam, strict=True):
+        cam = frustum.Camera(K, T, *view.depth.shape, 0.0)
+        z, u, v = frustum.project(points, cam)
+        row, col, inside = frustum._pixel(u, v, cam)
+        hole &= ~(inside & (z > 0) & (view.depth[row, col] > 0))
+    return hole
 
 
 def part_labels(stats: dict, n: int) -> np.ndarray:
@@ -56,7 +70,7 @@ def main(argv=None) -> int:
     backend = ModelBackendConfig(args.checkpoint, args.device, 4096, 6,
                                  hidden_min_probability=args.hidden_min_probability,
                                  hidden_consensus=args.hidden_consensus)  # fmt: skip
-    rows = {p: [] for p in PARTS}  # per window: (count, near@2cm, near@5cm)
+    rows = {f"{p}/{w}": [] for p in PARTS for w in ("seen", "hole")}  # (n, near@2cm, near@5cm)
     for window, gt, _, judge_frames in sevenscenes_windows(
         args.data, args.views, args.windows, 4, log=lambda s: None
     ):
@@ -70,9 +84,11 @@ def main(argv=None) -> int:
         sel[sel] = frustum.judged(pts[sel], judge_frames)
         sel[sel] = nn_distances(pts[sel], observed) > 0.05
         d = nn_distances(pts[sel], target)
+        hole = in_holes(pts[sel], window, gt)
         for i, p in enumerate(PARTS):
-            di = d[label[sel] == i]
-            rows[p].append((di.size, (di < 0.02).sum(), (di < 0.05).sum()))
+            for where, mask in (("seen", ~hole), ("hole", hole)):
+                di = d[(label[sel] == i) & mask]
+                rows[f"{p}/{where}"].append((di.size, (di < 0.02).sum(), (di < 0.05).sum()))
     total = sum(sum(r[0] for r in v) for v in rows.values())
     pooled = np.zeros(3)
     for p, v in rows.items():
@@ -80,12 +96,12 @@ def main(argv=None) -> int:
         pooled += a
         if a[0]:
             print(
-                f"{args.views}v {p:8s} points/window={a[0] / len(v):7.1f} "
+                f"{args.views}v {p:13s} points/window={a[0] / len(v):7.1f} "
                 f"share={a[0] / max(total, 1):.3f} precision@2cm={a[1] / a[0]:.3f} "
                 f"precision@5cm={a[2] / a[0]:.3f}"
             )
     print(
-        f"{args.views}v all      points/window={pooled[0] / args.windows:7.1f} "
+        f"{args.views}v all           points/window={pooled[0] / args.windows:7.1f} "
         f"precision@2cm={pooled[1] / max(pooled[0], 1):.3f} "
         f"precision@5cm={pooled[2] / max(pooled[0], 1):.3f}"
     )
