@@ -33,7 +33,7 @@ from _timing import median_ms
 
 from nova3r_ros.core.transforms import se3_inverse
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
-from nova3r_ros.model.hidden_head import load_head
+from nova3r_ros.model.hidden_head_files import load_head
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 from nova3r_ros.synth.sevenscenes import SevenScenesSequence
 

@@ -18,10 +18,9 @@ from nova3r_ros.model.hidden_head import (
     HiddenHeadConfig,
     features,
     head_layers,
-    load_head,
     resample_view,
-    save_head,
 )
+from nova3r_ros.model.hidden_head_files import load_head, save_head
 from nova3r_ros.train.hidden_grow import (
     ANCHOR_START,
     FIRST_MODE_LOGIT,

@@ -16,11 +16,10 @@ from nova3r_ros.model.hidden_head import (
     HiddenHeadConfig,
     cell_rays,
     features,
-    load_head,
     predict_points,
     resample_view,
-    save_head,
 )
+from nova3r_ros.model.hidden_head_files import load_head, save_head
 from nova3r_ros.train.hidden_grow import with_context
 from nova3r_ros.train.hidden_targets import layer_targets
 

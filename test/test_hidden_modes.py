@@ -15,11 +15,10 @@ from nova3r_ros.model.hidden_head import (
     HiddenHead,
     features,
     head_layers,
-    load_head,
     predict_points,
     resample_view,
-    save_head,
 )
+from nova3r_ros.model.hidden_head_files import load_head, save_head
 from nova3r_ros.train.hidden_grow import MODE_SPREAD, with_modes
 from nova3r_ros.train.hidden_targets import layer_targets
 

@@ -18,7 +18,8 @@ from nova3r_ros.model.hidden_anchor import (
     neighbour_log_ratios,
     picked_log_ratio,
 )
-from nova3r_ros.model.hidden_head import HiddenHead, HiddenHeadConfig, load_head, save_head
+from nova3r_ros.model.hidden_head import HiddenHead, HiddenHeadConfig
+from nova3r_ros.model.hidden_head_files import load_head, save_head
 from nova3r_ros.train.hidden_grow import FIRST_MODE_LOGIT, with_anchored_mode, with_picked_mode
 
 

@@ -196,7 +196,7 @@ def test_real_kinect_window_gets_snapped_points_under_the_rules():
 
     from nova3r_ros.core.transforms import se3_inverse
     from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
-    from nova3r_ros.model.hidden_head import load_head
+    from nova3r_ros.model.hidden_head_files import load_head
     from nova3r_ros.model.measurement import region_depth
     from nova3r_ros.synth.sevenscenes import SevenScenesSequence
 

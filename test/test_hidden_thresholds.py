@@ -14,7 +14,8 @@ import pytest
 import torch
 from test_hidden_head import CFG, H, K, W, scene
 
-from nova3r_ros.model.hidden_head import HiddenHead, load_head, save_head
+from nova3r_ros.model.hidden_head import HiddenHead
+from nova3r_ros.model.hidden_head_files import load_head, save_head
 from nova3r_ros.model.hidden_published import threshold
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 

@@ -152,7 +152,7 @@ def attach_hidden_head(model: Nova3r, directory: str | Path | None, device) -> N
     """
     head = None
     if directory is not None:
-        from nova3r_ros.model.hidden_head import load_head
+        from nova3r_ros.model.hidden_head_files import load_head
 
         try:
             head = load_head(directory, device)

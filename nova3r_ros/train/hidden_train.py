@@ -37,13 +37,8 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from nova3r_ros.model.hidden_head import (
-    HiddenHead,
-    HiddenHeadConfig,
-    features,
-    load_head,
-    save_head,
-)
+from nova3r_ros.model.hidden_head import HiddenHead, HiddenHeadConfig, features
+from nova3r_ros.model.hidden_head_files import load_head, save_head
 from nova3r_ros.train.hidden_grow import (
     with_anchor,
     with_anchored_mode,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from nova3r_ros.model.hidden_head import HiddenHeadConfig, load_head
+from nova3r_ros.model.hidden_head import HiddenHeadConfig
+from nova3r_ros.model.hidden_head_files import load_head
 
 STATE_NAME = "hidden_head"  # the model name in a hidden head's train_state.json
 

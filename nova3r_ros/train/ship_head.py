@@ -1,7 +1,7 @@
 """Package a trained hidden-surface head for shipping: float16 weights and its threshold.
 
 ``python -m nova3r_ros.train.ship_head SRC DST --min-probability P`` reads the head saved
-in ``SRC`` (:func:`~nova3r_ros.model.hidden_head.save_head` by the training), writes it to
+in ``SRC`` (:func:`~nova3r_ros.model.hidden_head_files.save_head` by the training), writes it to
 ``DST`` (usually the checkpoint directory, ``nova3r_ros/model/checkpoints/base``) with
 float16 weights (half the bytes; loaded back as float32) and the confidence threshold
 ``P`` chosen on validation, which the published cloud then uses by default
@@ -23,7 +23,7 @@ def ship(
     single_view_min_probability: float | None = None,
 ) -> Path:  # fmt: skip
     """Write the head of ``src`` to ``dst`` as shipped (module docstring); return the file."""
-    from nova3r_ros.model.hidden_head import load_head, save_head
+    from nova3r_ros.model.hidden_head_files import load_head, save_head
 
     head = load_head(src)
     doc = json.loads((Path(src) / "hidden_head.json").read_text())
