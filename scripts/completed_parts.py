@@ -10,7 +10,8 @@ subsample) are scored: count per window, share of all completed points, precisio
 2 and 5 cm of the reference. Each part is also split by where its points project: onto a
 pixel with no depth in every view of the window (``/hole``: a depth hole everywhere, e.g.
 the black kitchen counter) or not (``/seen``). Prints one line per part and split, then
-the pooled precision.
+the pooled precision, then the precision@5cm of the head's own points by their published
+confidence (bins ``CONFIDENCE_BINS``), seen and in holes apart.
 
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/completed_parts.py DEV_DIR
        [--views V] [--windows N] [--device cpu] [--hidden-min-probability P]
@@ -20,6 +21,7 @@ Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/completed_parts.py DEV_DIR
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from nova3r_ros.eval.metrics import nn_distances
 from nova3r_ros.eval.scoring import in_world, region_cameras
 
 PARTS = ("planes", "snapped", "head", "sides", "decoder")
+CONFIDENCE_BINS = (0.0, 0.35, 0.45, 0.6, 1.01)
 
 
 def in_holes(points: np.ndarray, window, gt) -> np.ndarray:
@@ -71,6 +74,7 @@ def main(argv=None) -> int:
                                  hidden_min_probability=args.hidden_min_probability,
                                  hidden_consensus=args.hidden_consensus)  # fmt: skip
     rows = {f"{p}/{w}": [] for p in PARTS for w in ("seen", "hole")}  # (n, near@2cm, near@5cm)
+    head_conf = {"seen": [], "hole": []}  # the head's own points: (confidence, right@5cm)
     for window, gt, _, judge_frames in sevenscenes_windows(
         args.data, args.views, args.windows, 4, log=lambda s: None
     ):
@@ -89,6 +93,9 @@ def main(argv=None) -> int:
             for where, mask in (("seen", ~hole), ("hole", hole)):
                 di = d[(label[sel] == i) & mask]
                 rows[f"{p}/{where}"].append((di.size, (di < 0.02).sum(), (di < 0.05).sum()))
+        own = label[sel] == PARTS.index("head")
+        for where, mask in (("seen", ~hole), ("hole", hole)):
+            head_conf[where].append((rec.confidence[sel][own & mask], d[own & mask] < 0.05))
     total = sum(sum(r[0] for r in v) for v in rows.values())
     pooled = np.zeros(3)
     for p, v in rows.items():
@@ -105,6 +112,15 @@ def main(argv=None) -> int:
         f"precision@2cm={pooled[1] / max(pooled[0], 1):.3f} "
         f"precision@5cm={pooled[2] / max(pooled[0], 1):.3f}"
     )
+    for where, pairs in head_conf.items():
+        conf = np.concatenate([c for c, _ in pairs])
+        right = np.concatenate([r for _, r in pairs])
+        cells = []
+        for lo, hi in itertools.pairwise(CONFIDENCE_BINS):
+            m = (conf >= lo) & (conf < hi)
+            if m.any():
+                cells.append(f"[{lo:g},{min(hi, 1):g}): {m.sum()} at {right[m].mean():.3f}")
+        print(f"{args.views}v head/{where} by confidence: " + ", ".join(cells))
     return 0
 
 
