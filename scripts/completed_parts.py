@@ -34,15 +34,13 @@ PARTS = ("planes", "snapped", "head", "sides", "decoder")
 CONFIDENCE_BINS = (0.0, 0.35, 0.45, 0.6, 1.01)
 
 
-def in_holes(points: np.ndarray, window, gt) -> np.ndarray:
-    """(N,) bool: no view of the window has valid depth at the point's pixel (world points)."""
-    hole = np.ones(len(points), bool)
-    for view, K, T in zip(window.views, gt.K, gt.T_world_cam, strict=True):
-        cam = frustum.Camera(K, T, *view.depth.shape, 0.0)
-        z, u, v = frustum.project(points, cam)
-        row, col, inside = frustum._pixel(u, v, cam)
-        hole &= ~(inside & (z > 0) & (view.depth[row, col] > 0))
-    return hole
+def in_holes(points: np.ndarray, window, cameras) -> np.ndarray:
+    """(N,) bool: no view of the window has valid depth at the point's pixel (world points).
+
+    ``cameras``: the window's views (:func:`~nova3r_ros.eval.scoring.region_cameras`).
+    """
+    frames = [(view.depth, cam) for view, cam in zip(window.views, cameras, strict=True)]
+    return ~frustum._any_frame(points, frames, lambda z, d: z > 0)
 
 
 def part_labels(stats: dict, n: int) -> np.ndarray:
@@ -88,7 +86,7 @@ def main(argv=None) -> int:
         sel[sel] = frustum.judged(pts[sel], judge_frames)
         sel[sel] = nn_distances(pts[sel], observed) > 0.05
         d = nn_distances(pts[sel], target)
-        hole = in_holes(pts[sel], window, gt)
+        hole = in_holes(pts[sel], window, cams)
         for i, p in enumerate(PARTS):
             for where, mask in (("seen", ~hole), ("hole", hole)):
                 di = d[(label[sel] == i) & mask]

@@ -473,6 +473,7 @@ def publish(
     feats = None
     stats["completed_candidates"] = stats["completed"] = 0
     decoded = planes = hidden = sides = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
+    n_snapped = 0  # of the head's points, those snapped onto a plane
     stats["planes"], plane_list = 0, []
     if planes_on:
         *planes, plane_list = complete_planes(obs_pts, obs_rgb, obs_normals[0], depth, K, T,
@@ -486,7 +487,6 @@ def publish(
 
         *hidden, n_snapped = published_points(hidden_head, depth, K, T, images, z_far, obs_pts,
                                               obs_rgb, config, planes[0], plane_list)  # fmt: skip
-        stats["hidden_snapped_points"] = n_snapped  # a tensor until the stats are read
     if gated and not config.force_gate and config.silhouette_depth_m > 0:
         taken = torch.cat([planes[0].float(), hidden[0].float()])
         sides = published_sides(depth, K, T, z_far, obs_pts, obs_rgb, taken, config.spacing_m,
@@ -508,7 +508,7 @@ def publish(
     stats["completed"] = int(decoded[0].shape[0])
     stats["plane_points"] = int(planes[0].shape[0])
     stats["hidden_points"] = int(hidden[0].shape[0])
-    stats["hidden_snapped_points"] = int(stats.get("hidden_snapped_points", 0))
+    stats["hidden_snapped_points"] = int(n_snapped)
     stats["side_points"] = int(sides[0].shape[0])
     for pts, conf, rgb in (planes, hidden, sides, decoded):
         out_pts.append(pts.float())
