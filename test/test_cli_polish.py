@@ -40,6 +40,8 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
         (["eval", "--hidden-head", str(seq)], "no hidden_head.json there"),
         (["eval", "--hidden-min-probability", "1.5"], "must be in [0, 1]"),
         (["eval", "--hidden-consensus", "-0.5"], "--hidden-consensus must be in [0, 1]"),
+        (["eval", "--hidden-subcells", "9"], "--hidden-subcells must be an integer in [1, 8]"),
+        (["eval", "--hidden-subcells", "0"], "--hidden-subcells must be an integer in [1, 8]"),
         (["eval", "--hidden-single-view-min-probability", "1.5"],
          "--hidden-single-view-min-probability must be in [0, 1]"),
         (["eval", "--hidden-snap-existence", "-0.1"], "--hidden-snap-existence must be in"),

@@ -12,6 +12,7 @@ import torch
 
 from nova3r_ros.model.hidden_consensus import consensus
 from nova3r_ros.model.hidden_head import head_layers, layer_points, resample_depth
+from nova3r_ros.model.hidden_subcells import subdivided
 
 COLOUR_VOXEL_M = 0.04  # a published head point takes the colour of an observed point this near
 
@@ -61,15 +62,16 @@ def published_points(
         cfg = head.config
         small = resample_depth(depth, cfg.height, cfg.width)
         prob = consensus(prob, z, Ks, T, small, cfg, config.hidden_consensus)
+    z, exist, prob, grid = subdivided(z, exist, prob, head.config, config.hidden_subcells)
     keep = prob >= chosen
-    pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
+    pts, prob = layer_points(Ks, z, T, grid)[keep], prob[keep]
     far = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)
     snapped = far.clone()
     if plane_list and config.hidden_snap_tolerance > 0:
         bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
         min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
-        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
+        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, grid, min_exist,
                                           config.hidden_snap_tolerance)  # fmt: skip
         reach = config.hidden_snap_reach_m
         reach_of = [max(reach, config.hidden_snap_bounding_reach_m) if b else reach
