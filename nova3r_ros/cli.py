@@ -54,9 +54,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
         m = getattr(args, flag)
         if m is not None and not 0.0 <= m <= 10.0:
             raise ValueError(f"--{flag.replace('_', '-')} must be in [0, 10] m, got {m}")
-    sub = args.hidden_subcells
+    sub = args.hidden_snap_subcells
     if sub is not None and not 1 <= sub <= 8:
-        raise ValueError(f"--hidden-subcells must be an integer in [1, 8], got {sub}")
+        raise ValueError(f"--hidden-snap-subcells must be an integer in [1, 8], got {sub}")
     depth = args.silhouette_depth
     if depth is not None and not 0.0 <= depth <= 1.0:
         raise ValueError(f"--silhouette-depth must be in [0, 1] m, got {depth}")
@@ -88,7 +88,7 @@ def _eval(args: argparse.Namespace) -> int:
             hidden_min_probability=args.hidden_min_probability,
             hidden_single_view_min_probability=args.hidden_single_view_min_probability,
             hidden_consensus=args.hidden_consensus,
-            hidden_subcells=args.hidden_subcells,
+            hidden_snap_subcells=args.hidden_snap_subcells,
             hidden_snap_existence=args.hidden_snap_existence,
             hidden_snap_tolerance=args.hidden_snap_tolerance,
             hidden_snap_reach_m=args.hidden_snap_reach,
@@ -244,9 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model: with several views, how much of each hidden-surface "
                     "point's confidence comes from the other views' heads, 0-1 (default: "
                     "PublishConfig's)")  # fmt: skip
-    ev.add_argument("--hidden-subcells", type=int, default=None,
-                    help="model: split each of the hidden-surface head's cells into N x N "
-                    "points on the same footprint, 1-8 (default: PublishConfig's)")  # fmt: skip
+    ev.add_argument("--hidden-snap-subcells", type=int, default=None,
+                    help="model: N x N points per hidden-surface head cell where its layer is "
+                    "snapped onto a plane behind a measured surface, 1-8 (default: "
+                    "PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-snap-existence", type=float, default=None,
                     help="model: the head's layers of at least this existence probability "
                     "are snapped onto the window's planes (default: PublishConfig's)")  # fmt: skip

@@ -88,8 +88,8 @@ class ModelBackendConfig:
         hidden_consensus: how much of a hidden-surface point's confidence comes from the
             other views' heads (model.hidden_consensus; 0 = none); None = the
             PublishConfig default.
-        hidden_subcells: each hidden-surface cell split into N x N points on its footprint
-            (model.hidden_subcells); None = the PublishConfig default (1).
+        hidden_snap_subcells: N x N points per hidden-surface cell snapped onto a plane behind
+            a measured surface (model.hidden_subcells); None = the PublishConfig default.
         hidden_snap_existence, hidden_snap_tolerance, hidden_snap_reach_m,
             hidden_snap_bounding_existence, hidden_snap_bounding_reach_m: the head's layers
             snapped onto the window's planes (model.hidden_planes; tolerance 0 = off); None
@@ -120,7 +120,7 @@ class ModelBackendConfig:
     hidden_min_probability: float | None = None
     hidden_single_view_min_probability: float | None = None
     hidden_consensus: float | None = None
-    hidden_subcells: int | None = None
+    hidden_snap_subcells: int | None = None
     hidden_snap_existence: float | None = None
     hidden_snap_tolerance: float | None = None
     hidden_snap_reach_m: float | None = None
@@ -139,8 +139,7 @@ class ModelBackendConfig:
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
         for f in fields(self):  # hidden_snap_* and the like: None = the default
             defaulted = f.name.startswith(
-                ("hidden_snap_", "hidden_consensus", "hidden_subcells", "plane_max_",
-                 "silhouette_")
+                ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_")
             )  # fmt: skip
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)

@@ -149,7 +149,7 @@ def test_a_view_whose_pose_fails_gets_no_tf_and_is_counted():
                   publish_completion=True, plane_completion=True, voxel_size=0.01,
                   plane_max_oblique_deg=-1.0, silhouette_depth_m=-1.0,
                   hidden_completion=True, hidden_min_probability=-1.0, hidden_consensus=-1.0,
-                  hidden_subcells=0,
+                  hidden_snap_subcells=0,
                   hidden_single_view_min_probability=-1.0,
                   hidden_snap_existence=-1.0, hidden_snap_tolerance=-1.0,
                   hidden_snap_bounding_reach=-1.0, depth_stride=1,

@@ -316,7 +316,7 @@ def test_model_parameters_reach_the_backend_config():
         hidden_min_probability=0.6,
         hidden_single_view_min_probability=0.55,
         hidden_consensus=0.5,
-        hidden_subcells=2,
+        hidden_snap_subcells=2,
         hidden_snap_existence=0.8,
         hidden_snap_tolerance=0.0,
         hidden_snap_bounding_reach=0.0,
@@ -343,7 +343,7 @@ def test_model_parameters_reach_the_backend_config():
         assert snap.plane_max_oblique_deg == 30.0
         assert snap.silhouette_depth_m == 0.05
         assert snap.hidden_consensus == 0.5
-        assert snap.hidden_subcells == 2
+        assert snap.hidden_snap_subcells == 2
         assert snap.hidden_single_view_min_probability == 0.55
     finally:
         backend.release()

@@ -36,7 +36,9 @@ def published_points(
     :func:`~nova3r_ros.model.hidden_consensus.consensus`), and with ``plane_list`` (the
     window's planes, (normal (3,), offset) in the reference frame) the head's layers
     snapped onto them (:func:`~nova3r_ros.model.hidden_planes.snapped_points`,
-    ``config.hidden_snap_*``, within ``hidden_snap_reach_m`` of the plane's observed points; with
+    ``config.hidden_snap_*``; behind a measured surface ``hidden_snap_subcells`` points
+    per cell and side, :mod:`~nova3r_ros.model.hidden_subcells`), within
+    ``hidden_snap_reach_m`` of the plane's observed points; with
     ``hidden_snap_bounding_existence`` if the plane bounds the observed scene,
     :func:`~nova3r_ros.model.hidden_planes.bounding_planes`, and then also farther, within
     ``hidden_snap_bounding_reach_m``, where some view measured a surface in front),
@@ -62,17 +64,24 @@ def published_points(
         cfg = head.config
         small = resample_depth(depth, cfg.height, cfg.width)
         prob = consensus(prob, z, Ks, T, small, cfg, config.hidden_consensus)
-    z, exist, prob, grid = subdivided(z, exist, prob, head.config, config.hidden_subcells)
     keep = prob >= chosen
-    pts, prob = layer_points(Ks, z, T, grid)[keep], prob[keep]
+    pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
     far = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)
-    snapped = far.clone()
+    snapped, fine = far.clone(), far.clone()  # fine: a sub-cell's point (hidden_subcells)
     if plane_list and config.hidden_snap_tolerance > 0:
         bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
         min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
-        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, grid, min_exist,
+        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
                                           config.hidden_snap_tolerance)  # fmt: skip
+        fine_snap = torch.zeros(snap.shape[0], dtype=torch.bool, device=snap.device)
+        if config.hidden_snap_subcells > 1:  # sub-cells too; each point's kind chosen below
+            zs, es, grid = subdivided(z, exist, head.config, config.hidden_snap_subcells)
+            sub = snapped_points(Ks, zs, es, T, plane_list, grid, min_exist,
+                                 config.hidden_snap_tolerance)  # fmt: skip
+            snap, p_snap, on = (torch.cat(pair) for pair in zip((snap, p_snap, on), sub,
+                                                                strict=True))  # fmt: skip
+            fine_snap = torch.cat([fine_snap, torch.ones_like(sub[1], dtype=torch.bool)])
         reach = config.hidden_snap_reach_m
         reach_of = [max(reach, config.hidden_snap_bounding_reach_m) if b else reach
                     for b in bounding]  # fmt: skip
@@ -83,11 +92,14 @@ def published_points(
         plane_reach = torch.tensor(reach_of, dtype=dist.dtype, device=dist.device)[on]
         snap_far = ~near & (dist <= plane_reach)  # farther: bounding planes only, only behind
         kept = near | snap_far
+        fine = torch.cat([fine_snap[kept], fine])
         pts, prob = torch.cat([snap[kept], pts]), torch.cat([p_snap[kept], prob])
         far = torch.cat([snap_far[kept], far])
         snapped = torch.cat([torch.ones_like(snap_far[kept]), snapped])
     m = measure(pts, depth, K, T, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region & (m.behind | ~far)
+    if config.hidden_snap_subcells > 1:  # sub-cells behind a measured surface, cells elsewhere
+        keep &= ~snapped | (fine == m.behind)
     pts, prob, snapped = pts[keep], prob[keep], snapped[keep]
     n_plane = planes.shape[0]
     first = first_per_voxel(torch.cat([planes, pts]), config.spacing_m)[n_plane:]

@@ -112,16 +112,16 @@ class PublishConfig:
             0.784 and 0.504 / 0.727 (0.475 / 0.731 and 0.513 / 0.708 without it), 24
             windows 0.515 / 0.745 and 0.492 / 0.717 (0.521 / 0.755 and 0.483 / 0.704).
             With one view it changes nothing.
-        hidden_subcells: each of the head's cells split into ``N x N`` points on its
-            footprint, depths interpolated over neighbours of the same surface
-            (:mod:`~nova3r_ros.model.hidden_subcells`); 1 = one point per cell, the default.
-            Denser completed surfaces trade 2 cm accuracy for 5 cm coverage under the
-            evaluation's fixed 16,384-point sample (docs/eval/session36; H200, hidden
-            recall@5cm / completed precision@5cm / F@2cm): 7-Scenes dev, 8 windows of 1
-            view, N = 2 at threshold 0.35: 0.640 / 0.800 / 0.692 against the shipped
-            cloud's 0.593 / 0.753 / 0.696 (N = 1 at 0.2); synthetic room benchmark, 1 view,
-            shipped thresholds: 0.502 / 0.736 / 0.493 against 0.378 / 0.746 / 0.498;
-            tabletop benchmark F@1cm, 4 views: 0.958 against 0.962.
+        hidden_snap_subcells: the head's layers snapped onto a plane (below) placed at
+            ``N x N`` sub-cells per cell (each sub-cell's ray where it crosses the plane)
+            behind a surface some view measured, one point per cell elsewhere
+            (:mod:`~nova3r_ros.model.hidden_subcells`); 1 = one point per cell. 2 chosen on
+            the 7-Scenes dev frames by issue 11's rule (docs/eval/session36; 2-core EPYC,
+            hidden recall@5cm / completed precision@5cm at 1 / 2 / 4 views): 8 windows
+            0.612 / 0.759, 0.595 / 0.812, 0.562 / 0.744 (0.562 / 0.728, 0.545 / 0.784,
+            0.504 / 0.727 with 1), 24 windows 0.616 / 0.765, 0.574 / 0.781, 0.549 / 0.737
+            (0.574 / 0.729, 0.515 / 0.745, 0.492 / 0.717); F@2cm 0.695 / 0.690 / 0.672
+            (0.694 / 0.690 / 0.675) on 8 windows.
         hidden_snap_existence, hidden_snap_tolerance: the head's layers whose existence
             probability is at least ``hidden_snap_existence`` and that one of the window's
             planes crosses within ``hidden_snap_tolerance`` times their depth are also
@@ -165,7 +165,7 @@ class PublishConfig:
     hidden_min_probability: float | None = None
     hidden_single_view_min_probability: float | None = None
     hidden_consensus: float = 1.0
-    hidden_subcells: int = 1
+    hidden_snap_subcells: int = 2
     hidden_snap_existence: float = 0.5
     hidden_snap_tolerance: float = 0.2
     hidden_snap_reach_m: float = 0.2
@@ -208,8 +208,8 @@ class PublishConfig:
                 raise ValueError(f"PublishConfig.{name} must be in [0, 1]")
         if self.edge_px < 0:
             raise ValueError("PublishConfig.edge_px must be >= 0")
-        if type(self.hidden_subcells) is not int or not 1 <= self.hidden_subcells <= 8:
-            raise ValueError("PublishConfig.hidden_subcells must be an integer in [1, 8]")
+        if type(self.hidden_snap_subcells) is not int or not 1 <= self.hidden_snap_subcells <= 8:
+            raise ValueError("PublishConfig.hidden_snap_subcells must be an integer in [1, 8]")
         if self.silhouette_depth_m > 1:
             raise ValueError("PublishConfig.silhouette_depth_m must be in [0, 1] m")
 

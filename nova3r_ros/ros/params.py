@@ -103,10 +103,10 @@ PARAMETERS: tuple[Param, ...] = (
       "hidden-surface point's confidence comes from the other views' heads (the mean over "
       "the views that could have predicted it); 0 = its own view's alone; -1 (any negative) "
       "= the default chosen on validation (1)", -1.0, 1.0),
-    P("hidden_subcells", 0, "model backend with depth: split each of the hidden-surface "
-      "head's cells into N x N points on the same footprint (denser completed surfaces: "
-      "more hidden recall, less F@2cm; README); 0 = the default (1: one point per cell)",
-      0, 8),
+    P("hidden_snap_subcells", 0, "model backend with depth: where the hidden-surface head's "
+      "layer is snapped onto a plane behind a measured surface, N x N points per head cell "
+      "(each where its own ray crosses the plane); 1 = one per cell; 0 = the default chosen "
+      "on validation (2)", 0, 8),
     P("hidden_snap_existence", -1.0, "model backend with depth: where the hidden-surface "
       "head's existence probability is at least this and one of the window's planes crosses "
       "near its depth, a point is published where the plane crosses; -1 (any negative) = the "
