@@ -140,7 +140,7 @@ class ModelBackendConfig:
         for f in fields(self):  # hidden_snap_* and the like: None = the default
             defaulted = f.name.startswith(
                 ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_")
-            )  # fmt: skip
+            )
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,
