@@ -70,13 +70,14 @@ def test_the_published_cloud_holds_denser_snapped_points_on_the_same_planes(tmp_
                             hidden_snap_bounding_existence=0.0, spacing_m=0.005)  # fmt: skip
         pub = publish(None, None, depth, KS, torch.eye(4)[None], rgb, cfg, hidden_head=head)
         n_snap = pub.stats["hidden_snapped_points"]
-        part = pub.points[-pub.stats["hidden_points"] :]  # the head's points come last
+        part = pub.points[-pub.stats["hidden_points"] :]  # last: no sides, no decoder
         return part[:n_snap], part[n_snap:], n_snap
 
     def in_hole(p):
         u = (p[:, 0] / p[:, 2] * K[0, 0] + K[0, 2]).round().long()
         v = (p[:, 1] / p[:, 2] * K[1, 1] + K[1, 2]).round().long()
-        return (v >= 70) & (v < 80) & (u >= 10) & (u < 40)
+        rows, cols = HOLE
+        return (v >= rows.start) & (v < rows.stop) & (u >= cols.start) & (u < cols.stop)
 
     snap1, own1, n1 = cloud(1)
     snap3, own3, n3 = cloud(3)
