@@ -31,8 +31,9 @@ import torch
 from nova3r_ros.eval.frustum import calibration_error
 from nova3r_ros.eval.metrics import nn_distances
 from nova3r_ros.model.checkpoint import CALIBRATION_FILE, load_checkpoint
+from nova3r_ros.model.completed_confidence import FEATURES, Calibration
 from nova3r_ros.model.inference import InferenceConfig, infer, placed_views
-from nova3r_ros.model.published_cloud import FEATURES, Calibration, PublishConfig, publish
+from nova3r_ros.model.published_cloud import PublishConfig, publish
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 

@@ -31,7 +31,8 @@ import torch
 from nova3r_ros.model.hidden_anchor import neighbour_log_ratios
 from nova3r_ros.model.hidden_head import head_layers, resample_view
 from nova3r_ros.model.hidden_head_files import load_head
-from nova3r_ros.model.published_cloud import PublishConfig, nearest, publish
+from nova3r_ros.model.observed_points import nearest
+from nova3r_ros.model.published_cloud import PublishConfig, publish
 from nova3r_ros.train.hidden_targets import layer_targets
 from nova3r_ros.train.hidden_validation import hidden_references
 from nova3r_ros.train.validate import sevenscenes_set

@@ -24,13 +24,9 @@ from nova3r_ros.core.pointcloud import backproject_depth
 from nova3r_ros.eval import frustum, scoring
 from nova3r_ros.eval.data import sevenscenes_windows
 from nova3r_ros.eval.metrics import nn_distances
+from nova3r_ros.model.observed_points import observed_cloud
 from nova3r_ros.model.plane_completion import find_planes, off_axes_deg
-from nova3r_ros.model.published_cloud import (
-    PublishConfig,
-    observed_cloud,
-    prepared_depth,
-    publish,
-)
+from nova3r_ros.model.published_cloud import PublishConfig, prepared_depth, publish
 
 TAU = 0.05  # m
 GROUPS = ((0.0, 5.0), (5.0, 10.0), (10.0, 45.0))  # degrees off the axes, (lo, hi]

@@ -190,7 +190,8 @@ def test_context_option_errors_exit_2(tmp_path, capsys):
 
 def test_published_cloud_adds_head_points_in_gated_windows_only():
     from nova3r_ros.model.measurement import measure
-    from nova3r_ros.model.published_cloud import PublishConfig, observed_cloud, publish
+    from nova3r_ros.model.observed_points import observed_cloud
+    from nova3r_ros.model.published_cloud import PublishConfig, publish
 
     torch.manual_seed(0)
     head = HiddenHead(CFG).eval()
@@ -305,7 +306,7 @@ def test_two_rank_cpu_training_stays_in_lockstep(tmp_path):
 
 def test_validation_scores_right_and_wrong_points():
     """The checkpoint scores: the hidden reference itself scores 1, the same 10 m away 0."""
-    from nova3r_ros.model.published_cloud import nearest, observed_cloud
+    from nova3r_ros.model.observed_points import nearest, observed_cloud
     from nova3r_ros.train.hidden_validation import head_scores, validate_head
     from nova3r_ros.train.validate import VAL_ROOM_SEED, synthetic_set
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from nova3r_ros.model.measurement import measure, region_depth
+from nova3r_ros.model.observed_points import observed_cloud
 from nova3r_ros.model.plane_completion import (
     PlaneConfig,
     _inliers,
@@ -20,7 +21,7 @@ from nova3r_ros.model.plane_completion import (
     fill_planes,
     find_planes,
 )
-from nova3r_ros.model.published_cloud import PublishConfig, observed_cloud, publish
+from nova3r_ros.model.published_cloud import PublishConfig, publish
 
 H, W, F = 120, 160, 200.0
 K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])[None]

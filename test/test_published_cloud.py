@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from nova3r_ros.model.completed_confidence import Calibration
 from nova3r_ros.model.measurement import SIGMA_COEFF, clean_pixels, measure
-from nova3r_ros.model.published_cloud import Calibration, PublishConfig, publish
+from nova3r_ros.model.published_cloud import PublishConfig, publish
 
 H, W, F = 48, 64, 100.0
 K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])

@@ -130,7 +130,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     model.calibration = None  # the published cloud's confidence model (calibration.json)
     calib = Path(directory) / CALIBRATION_FILE
     if calib.is_file():
-        from nova3r_ros.model.published_cloud import Calibration
+        from nova3r_ros.model.completed_confidence import Calibration
 
         try:
             model.calibration = Calibration.load(calib)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import torch
 
 from nova3r_ros.model.hidden_head import HiddenHeadConfig, cell_rays, layer_points
+from nova3r_ros.model.observed_points import nearest
 
 MIN_Z_M = 0.1  # a plane crossing nearer than this to the camera is not used
 _PARALLEL = 1e-6  # |n . ray| below this: the ray runs along the plane
@@ -150,7 +151,6 @@ def observed_distances(
     diagonal, and only upwards.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.published_cloud import nearest
 
     dist = torch.full((points.shape[0],), torch.inf, device=points.device)
     for k, ((normal, offset), cube) in enumerate(zip(planes, cube_m, strict=True)):

@@ -13,6 +13,7 @@ import torch
 from nova3r_ros.model.hidden_consensus import consensus
 from nova3r_ros.model.hidden_head import head_layers, layer_points, resample_depth
 from nova3r_ros.model.hidden_subcells import subdivided
+from nova3r_ros.model.observed_points import nearest
 
 COLOUR_VOXEL_M = 0.04  # a published head point takes the colour of an observed point this near
 
@@ -135,7 +136,6 @@ def observed_colours(
     cube: the lookup's cost, not its result.
     """
     from nova3r_ros.model.depth_consistency import first_per_voxel
-    from nova3r_ros.model.published_cloud import nearest
 
     if obs_pts.shape[0] == 0 or points.shape[0] == 0:
         return torch.full_like(points, 180).to(torch.uint8)

@@ -49,23 +49,18 @@ Frames: every tensor in view 0's optical frame ("reference"), metres; ``T_ref_ca
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from nova3r_ros.core.checks import nonnegative_fields
-from nova3r_ros.model.depth_consistency import first_per_voxel, voxel_codes
-from nova3r_ros.model.measurement import Measurement, margin, measure, prepared_depth
+from nova3r_ros.model.completed_confidence import Calibration, features
+from nova3r_ros.model.depth_consistency import first_per_voxel
+from nova3r_ros.model.measurement import Measurement, measure, prepared_depth
+from nova3r_ros.model.observed_points import observed_cloud
 from nova3r_ros.model.plane_completion import PlaneConfig, complete_planes
 from nova3r_ros.model.silhouette_sides import SilhouetteConfig, published_sides
 from nova3r_ros.pipeline import DEFAULT_MIN_CONFIDENCE
-
-FEATURES = ("agreement", "log_density", "log_observed_distance", "behind_depth", "unseen")
 
 
 @dataclass(frozen=True)
@@ -225,73 +220,6 @@ class PublishConfig:
         return SilhouetteConfig(depth_m=self.silhouette_depth_m, step_m=step)
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Confidence: a logistic score over :data:`FEATURES`, then a monotone map to accuracy.
-
-    ``score = sigmoid(bias + sum(weights * features))``; with knots, the confidence is the
-    piecewise-linear interpolation of (``knots_x`` scores -> ``knots_y`` accuracies), an
-    isotonic fit of the score to the observed share of correct points (clamped at the
-    ends). Fitted on validation windows (``scripts/calibrate_confidence.py``) and stored
-    as ``calibration.json`` beside a checkpoint. The default (no file) is a hand-set
-    prior without knots: confidence rises with the window's agreement and falls with
-    isolation and with the distance to observed surfaces.
-    """
-
-    weights: tuple[float, ...] = (4.0, -1.0, -0.5, -2.0, -0.5)
-    bias: float = -3.5
-    fitted_on: str = "prior (not fitted)"
-    knots_x: tuple[float, ...] = ()
-    knots_y: tuple[float, ...] = ()
-
-    def __post_init__(self) -> None:
-        if len(self.weights) != len(FEATURES):
-            raise ValueError(f"Calibration needs {len(FEATURES)} weights, got {len(self.weights)}")
-        values = (*self.weights, self.bias, *self.knots_x, *self.knots_y)
-        if not all(math.isfinite(float(w)) for w in values):
-            raise ValueError("Calibration weights and knots must be finite")
-        kx, ky = self.knots_x, self.knots_y
-        if len(kx) != len(ky) or len(kx) == 1:
-            raise ValueError("Calibration knots: as many x as y, and none or at least two")
-        if any(b <= a for a, b in itertools.pairwise(kx)) or not all(0 <= y <= 1 for y in ky):
-            raise ValueError("Calibration knots: x increasing, y in [0, 1]")
-
-    def score(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, F) features -> (N,) logistic score in [0, 1] (before the monotone map)."""
-        w = torch.tensor(self.weights, dtype=features.dtype, device=features.device)
-        return torch.sigmoid(features @ w + self.bias)
-
-    def confidence(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, F) features -> (N,) confidence in [0, 1]."""
-        s = self.score(features)
-        if not self.knots_x:
-            return s
-        kx = torch.tensor(self.knots_x, dtype=s.dtype, device=s.device)
-        ky = torch.tensor(self.knots_y, dtype=s.dtype, device=s.device)
-        i = torch.bucketize(s.clamp(kx[0], kx[-1]), kx).clamp(1, len(kx) - 1)
-        t = (s.clamp(kx[0], kx[-1]) - kx[i - 1]) / (kx[i] - kx[i - 1])
-        return ky[i - 1] + t * (ky[i] - ky[i - 1])
-
-    def save(self, path: str | Path) -> None:
-        """Write as JSON."""
-        doc = {**asdict(self), "features": list(FEATURES)}
-        Path(path).write_text(json.dumps(doc, indent=1))
-
-    @classmethod
-    def load(cls, path: str | Path) -> Calibration:
-        """Read a JSON calibration (raises ValueError if malformed)."""
-        try:
-            doc = json.loads(Path(path).read_text())
-            if doc.get("features") != list(FEATURES):
-                raise ValueError(f"features {doc.get('features')} != {list(FEATURES)}")
-            return cls(tuple(float(w) for w in doc["weights"]), float(doc["bias"]),
-                       str(doc.get("fitted_on", "")),
-                       tuple(float(x) for x in doc.get("knots_x", ())),
-                       tuple(float(y) for y in doc.get("knots_y", ())))  # fmt: skip
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: not a confidence calibration ({exc})") from exc
-
-
 @dataclass
 class Published:
     """The published cloud (see the module docstring); points in the reference frame."""
@@ -320,117 +248,6 @@ class Published:
                 return slice(start, start + int(self.stats[key]))
             start += int(self.stats[key])
         raise AssertionError("unreachable")
-
-
-def observed_cloud(
-    depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor, images: torch.Tensor,
-    spacing: float, with_normals: bool = False,
-) -> tuple[torch.Tensor, ...]:  # fmt: skip
-    """Every valid pixel back-projected, averaged per ``spacing`` cube: (M, 3), colours (M, 3).
-
-    With ``with_normals``, also (M, 3) unit surface normals (reference frame) averaged per
-    cube from the depth maps' central differences; zero where no pixel of the cube has
-    both neighbours on its surface (depth edges, holes).
-    """
-    H, W = depth.shape[1:]
-    dev = depth.device
-    rows = torch.arange(H, device=dev, dtype=torch.float32)
-    v, u = torch.meshgrid(rows, torch.arange(W, device=dev, dtype=torch.float32), indexing="ij")
-    K = K.float()
-    y = (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    x = (u[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * y) / K[:, 0, 0, None, None]
-    cam = torch.stack([x * depth, y * depth, depth], dim=-1)  # (V, H, W, 3)
-    T = T_ref_cam.float()
-    pts = torch.einsum("vij,vhwj->vhwi", T[:, :3, :3], cam) + T[:, None, None, :3, 3]
-    valid = depth > 0
-    normals = _pixel_normals(cam, depth, T) if with_normals else None
-    pts, cols = pts[valid], images[valid].float()
-    if pts.shape[0] == 0:
-        return (pts, cols.to(torch.uint8)) + ((pts.clone(),) if with_normals else ())
-    _, inverse = torch.unique(voxel_codes(pts, spacing), return_inverse=True)
-    n = int(inverse.max()) + 1
-    count = torch.zeros(n, device=dev).index_add_(
-        0, inverse, torch.ones_like(inverse, dtype=torch.float32)
-    )
-    mean = torch.zeros(n, 3, device=dev).index_add_(0, inverse, pts) / count[:, None]
-    rgb = torch.zeros(n, 3, device=dev).index_add_(0, inverse, cols) / count[:, None]
-    out = (mean, rgb.round().clamp(0, 255).to(torch.uint8))
-    if normals is None:
-        return out
-    summed = torch.zeros(n, 3, device=dev).index_add_(0, inverse, normals[valid])
-    return (*out, summed / summed.norm(dim=1, keepdim=True).clamp_min(1e-9))
-
-
-def _pixel_normals(cam: torch.Tensor, depth: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
-    """(V, H, W, 3) unit normals in the reference frame from central differences of ``cam``.
-
-    Zero at pixels whose four neighbours are not all valid and within
-    :func:`~nova3r_ros.model.measurement.margin` of the pixel's depth.
-    """
-    d = F.pad(depth[:, None], (1, 1, 1, 1))[:, 0]
-    c = F.pad(cam.permute(0, 3, 1, 2), (1, 1, 1, 1)).permute(0, 2, 3, 1)
-    du = c[:, 1:-1, 2:] - c[:, 1:-1, :-2]
-    dv = c[:, 2:, 1:-1] - c[:, :-2, 1:-1]
-    ok = depth > 0
-    m = margin(depth)
-    for nb in (d[:, 1:-1, 2:], d[:, 1:-1, :-2], d[:, 2:, 1:-1], d[:, :-2, 1:-1]):
-        ok &= (nb > 0) & ((nb - depth).abs() <= m)
-    n = torch.linalg.cross(du, dv, dim=-1)
-    n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12) * ok[..., None]
-    return torch.einsum("vij,vhwj->vhwi", T[:, :3, :3], n)
-
-
-def nearest(
-    query: torch.Tensor, ref: torch.Tensor, k: int = 1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances and indices (Q, k) of the k nearest rows of ``ref`` for each row of ``query``."""
-    if ref.shape[0] == 0 or query.shape[0] == 0:
-        shape = (query.shape[0], k)
-        return (torch.full(shape, math.inf, device=query.device),
-                torch.zeros(shape, dtype=torch.long, device=query.device))  # fmt: skip
-    k = min(k, ref.shape[0])
-    if query.device.type == "cpu":
-        from scipy.spatial import cKDTree
-
-        d, i = cKDTree(ref.double().numpy()).query(query.double().numpy(), k=k, workers=-1)
-        d, i = torch.from_numpy(d).float().reshape(-1, k), torch.from_numpy(i).reshape(-1, k)
-        return d, i.long()
-    ds, idx = [], []
-    for s in range(0, query.shape[0], 4096):
-        dist = torch.cdist(query[s : s + 4096].float(), ref.float())
-        top = dist.topk(k, dim=1, largest=False)
-        ds.append(top.values)
-        idx.append(top.indices)
-    return torch.cat(ds), torch.cat(idx)
-
-
-def features(
-    points: torch.Tensor, meas: Measurement, observed: torch.Tensor, agreement: float,
-    scale: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Return the (N, F) confidence inputs, :data:`FEATURES`, of candidate points (N, 3).
-
-    Also returns, per point, the index of the nearest row of ``observed`` (its colour).
-    ``scale`` (a 0-d tensor, metres) is the window's median valid depth.
-    """
-    n = points.shape[0]
-    dev = points.device
-    if n == 0:
-        return torch.zeros(0, len(FEATURES), device=dev), torch.zeros(0, dtype=torch.long)
-    knn = nearest(points, points, k=9)[0][:, 1:].mean(1)
-    density = torch.log(knn / knn.median().clamp_min(1e-6) + 1e-3)
-    d_obs, i_obs = nearest(points, observed)
-    d_obs = d_obs[:, 0].to(dev)
-    scale = scale.to(d_obs.device)
-    d_obs = torch.where(torch.isfinite(d_obs), d_obs, 10 * scale)
-    feats = torch.stack([
-        torch.full((n,), float(agreement), device=dev),
-        density.to(dev),
-        torch.log(d_obs / scale + 1e-3),
-        meas.behind_depth,
-        (~meas.behind).float(),
-    ], dim=1)  # fmt: skip
-    return feats, i_obs[:, 0]
 
 
 def publish(

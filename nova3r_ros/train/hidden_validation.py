@@ -28,7 +28,7 @@ import torch
 
 from nova3r_ros.model.hidden_head import HiddenHead, predict_points
 from nova3r_ros.model.measurement import measure, region_depth
-from nova3r_ros.model.published_cloud import nearest, observed_cloud
+from nova3r_ros.model.observed_points import nearest, observed_cloud
 
 
 def hidden_references(vs, tau: float = 0.05) -> list[torch.Tensor]:

@@ -33,7 +33,7 @@ from nova3r_ros.eval.metrics import pose_metrics_from_errors
 from nova3r_ros.model.batch import prepare, to_reference_frame
 from nova3r_ros.model.flow import sample
 from nova3r_ros.model.gravity import support_plane_down, world_down
-from nova3r_ros.model.published_cloud import nearest
+from nova3r_ros.model.observed_points import nearest
 from nova3r_ros.train.targets import region_mask
 
 VAL_TABLETOP_SEED = 1_600_000
