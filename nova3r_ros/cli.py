@@ -60,6 +60,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     depth = args.silhouette_depth
     if depth is not None and not 0.0 <= depth <= 1.0:
         raise ValueError(f"--silhouette-depth must be in [0, 1] m, got {depth}")
+    share = args.open_hole_share
+    if share is not None and not 0.0 <= share <= 1.0:
+        raise ValueError(f"--open-hole-share must be in [0, 1], got {share}")
     oblique = args.plane_max_oblique
     if oblique is not None and not 0.0 <= oblique <= 90.0:
         raise ValueError(f"--plane-max-oblique must be in [0, 90] degrees, got {oblique}")
@@ -95,6 +98,7 @@ def _eval(args: argparse.Namespace) -> int:
             hidden_snap_bounding_existence=args.hidden_snap_bounding_existence,
             hidden_snap_bounding_reach_m=args.hidden_snap_bounding_reach,
             silhouette_depth_m=args.silhouette_depth,
+            open_hole_share=args.open_hole_share,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -230,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model: continue the sides of occluders this far (m) behind "
                     "their silhouettes in a gated window; 0 = off (default: "
                     "PublishConfig's)")  # fmt: skip
+    ev.add_argument("--open-hole-share", type=float, default=None,
+                    help="model: a depth hole reaching the image border and covering at "
+                    "least this share of the image is open space, not completed in a gated "
+                    "window; 0 = off (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-head", default=None,
                     help="model: hidden-surface head directory, or 'none' (default: the "
                     "checkpoint's own, if any)")  # fmt: skip

@@ -97,6 +97,9 @@ class ModelBackendConfig:
         silhouette_depth_m: how far (m) the sides of occluders are continued behind their
             silhouettes in a gated window (model.silhouette_sides; 0 = off); None = the
             PublishConfig default (off).
+        open_hole_share: a depth hole that reaches the image border and covers at least
+            this share of the image is open space, not filled by a gated window's
+            completion (model.open_space; 0 = off); None = the PublishConfig default.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -127,6 +130,7 @@ class ModelBackendConfig:
     hidden_snap_bounding_existence: float | None = None
     hidden_snap_bounding_reach_m: float | None = None
     silhouette_depth_m: float | None = None
+    open_hole_share: float | None = None
     refine_poses: bool = True
     world_z_up: bool = False
 
@@ -139,7 +143,7 @@ class ModelBackendConfig:
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
         for f in fields(self):  # hidden_snap_* and the like: None = the default
             defaulted = f.name.startswith(
-                ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_")
+                ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_", "open_hole_")
             )
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)

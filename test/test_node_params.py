@@ -58,6 +58,7 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("hidden_snap_bounding_reach", 11.0, "out of range"),
         ("plane_max_oblique_deg", 91.0, "out of range"),
         ("silhouette_depth_m", 1.5, "out of range"),
+        ("open_hole_share", 1.5, "out of range"),
         ("hidden_completion", "no", "type"),
         ("publish_completion", "no", "type"),
         ("backend", "nerf", "must be one of"),

@@ -54,7 +54,7 @@ POSE_METHODS = ("opencv_sift", "o3d_odometry", "colmap", "no_motion", "model_hea
 METHODS = (*GEOMETRY_METHODS, *POSE_METHODS)
 STAT_KEYS = ("gated", "observed_conflict", "completed", "completed_candidates", "plane_points",
              "hidden_points", "hidden_snapped_points", "side_points", "planes", "views_rejected",
-             "views_refined", "views_pose_failed")  # fmt: skip
+             "views_refined", "views_pose_failed", "open_pixels")  # fmt: skip
 
 
 @dataclass

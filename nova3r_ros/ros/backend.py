@@ -90,6 +90,7 @@ class Backend:
                 plane_completion=bool(values["plane_completion"]),
                 plane_max_oblique_deg=_or_default(values["plane_max_oblique_deg"]),
                 silhouette_depth_m=_or_default(values["silhouette_depth_m"]),
+                open_hole_share=_or_default(values["open_hole_share"]),
                 hidden_head="" if values["hidden_completion"] else "none",
                 hidden_min_probability=_or_default(values["hidden_min_probability"]),
                 hidden_single_view_min_probability=_or_default(

@@ -89,6 +89,11 @@ PARAMETERS: tuple[Param, ...] = (
       "occluders (boxes, counters, chair backs) this far (m) behind their silhouettes where "
       "the decoder's completion is withheld, never into seen free space; 0 = off; -1 (any "
       "negative) = the default (off: docs/eval/session27)", -1.0, 1.0),
+    P("open_hole_share", -1.0, "model backend with depth: a depth hole that reaches the "
+      "image border and covers at least this share of the image is taken as open space "
+      "(beyond the sensor's range), not filled by any completion; 0 = off; -1 (any "
+      "negative) = the default chosen on validation (0.25: docs/eval/session38)",
+      -1.0, 1.0),
     P("hidden_completion", True, "model backend with depth: publish the checkpoint's "
       "hidden-surface head's points (surfaces behind the measured depth and in its holes) "
       "where the decoder's completion is withheld; no effect if the checkpoint has no head"),

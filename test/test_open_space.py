@@ -1,0 +1,71 @@
+"""Open space: a large no-return region at the image border is not filled by completion.
+
+Torch on the CPU. The wall scene of ``test_plane_completion`` (one 160 x 120 view, identity
+pose, f = 200 px, a wall at z = 2 m with a box in front of it) with a band of columns at
+the right border returning nothing: wide (60 columns, 37.5 % of the image: open space at
+a share of 0.3) or narrow (30 columns, 19 %: a dropout).
+"""
+
+import pytest
+import torch
+from test_plane_completion import K, T, pixels, wall
+
+from nova3r_ros.model.open_space import BLOCK_PX, in_open_space, open_pixels
+from nova3r_ros.model.published_cloud import PublishConfig, publish
+
+H, W = 120, 160
+
+
+def band_depth(first_col: int) -> torch.Tensor:
+    depth = torch.full((1, H, W), 2.0)
+    depth[0, :, first_col:] = 0.0
+    return depth
+
+
+def test_a_large_border_hole_is_open_a_small_or_enclosed_one_is_not():
+    wide = open_pixels(band_depth(100), 0.3)
+    assert wide[0, :, 100:].all() and not wide[0, :, :100].any()
+    assert not open_pixels(band_depth(130), 0.3).any()  # 19 % of the image: a dropout
+    assert open_pixels(band_depth(130), 0.15)[0, :, 132:].all()  # whole blocks only
+    enclosed = torch.full((1, H, W), 2.0)
+    enclosed[0, 10:110, 20:140] = 0.0  # 62 % of the image, not at the border
+    assert not open_pixels(enclosed, 0.3).any()
+    assert not open_pixels(band_depth(100), 0.0).any()  # off
+
+
+def test_components_are_judged_by_their_own_size_and_only_holes_are_open():
+    depth = band_depth(100)
+    depth[0, ::BLOCK_PX, 121] = 2.0  # one return per block row: the band splits in two
+    mask = open_pixels(depth, 0.2)
+    assert not mask[depth > 0].any()
+    assert mask[0, :, 124:].all()  # 36 columns: 22.5 % of the image
+    assert not mask[0, :, :120].any()  # 20 columns: 12.5 %
+
+
+def test_points_along_open_rays_in_front_of_the_region_end_are_in_open_space():
+    depth = band_depth(100)
+    mask = open_pixels(depth, 0.3)
+    f, cx, cy = float(K[0, 0, 0]), float(K[0, 0, 2]), float(K[0, 1, 2])
+    ray = torch.tensor([(130 - cx) / f, (60 - cy) / f, 1.0])
+    pts = torch.stack([ray * 1.5, ray * 3.0, torch.tensor([0.0, 0.0, 1.5]), -ray])
+    got = in_open_space(pts, mask, K, T, torch.tensor([2.15])).tolist()
+    assert got == [True, False, False, False]  # open; past the region; measured ray; behind
+    assert not in_open_space(pts, torch.zeros_like(mask), K, T, torch.tensor([2.15])).any()
+
+
+@pytest.mark.parametrize("first_col,share,kept", [(100, 0.3, False), (130, 0.3, True),
+                                                  (100, 0.0, True)])  # fmt: skip
+def test_published_completion_stays_out_of_open_space(first_col, share, kept):
+    depth, rgb = wall("box")
+    depth[0, :, first_col:] = 0.0
+    pub = publish(None, None, depth, K, T, rgb, PublishConfig(open_hole_share=share))
+    u, _ = pixels(pub.points[pub.part("planes")])
+    assert ((u >= first_col).sum() > 100) == kept  # the wall continued into the band
+    assert (u < first_col).sum() > 100  # behind the box: completed either way
+    assert pub.observed.sum() > 5000
+    assert pub.stats.get("open_pixels", 0) == (0 if kept else H * (W - first_col))
+
+
+def test_the_share_is_validated():
+    with pytest.raises(ValueError, match="open_hole_share"):
+        PublishConfig(open_hole_share=1.5)
