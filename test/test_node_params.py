@@ -118,7 +118,7 @@ def test_yaml_files_load(special):
             assert get("hidden_snap_existence") == get("hidden_snap_tolerance") == -1.0
             assert get("hidden_snap_bounding_reach") == -1.0
             assert get("plane_max_oblique_deg") == -1.0
-            assert get("silhouette_depth_m") == -1.0
+            assert get("silhouette_depth_m") == get("open_hole_share") == -1.0
             assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:
         h.close()

@@ -53,13 +53,19 @@ def test_points_along_open_rays_in_front_of_the_region_end_are_in_open_space():
     assert not in_open_space(pts, torch.zeros_like(mask), K, T, torch.tensor([2.15])).any()
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("first_col,share,kept", [(100, 0.3, False), (130, 0.3, True),
                                                   (100, 0.0, True)])  # fmt: skip
-def test_published_completion_stays_out_of_open_space(first_col, share, kept):
+def test_published_completion_stays_out_of_open_space(first_col, share, kept, device):
     depth, rgb = wall("box")
     depth[0, :, first_col:] = 0.0
-    pub = publish(None, None, depth, K, T, rgb, PublishConfig(open_hole_share=share))
-    u, _ = pixels(pub.points[pub.part("planes")])
+    pub = publish(None, None, *(x.to(device) for x in (depth, K, T, rgb)),
+                  PublishConfig(open_hole_share=share))  # fmt: skip
+    u, _ = pixels(pub.points[pub.part("planes")].cpu())
     assert ((u >= first_col).sum() > 100) == kept  # the wall continued into the band
     assert (u < first_col).sum() > 100  # behind the box: completed either way
     assert pub.observed.sum() > 5000
@@ -69,3 +75,26 @@ def test_published_completion_stays_out_of_open_space(first_col, share, kept):
 def test_the_share_is_validated():
     with pytest.raises(ValueError, match="open_hole_share"):
         PublishConfig(open_hole_share=1.5)
+
+
+def test_the_decoders_candidates_are_cut_too():
+    """An ungated window: the decoder's completion along the open band's rays is cut.
+
+    Its points on the observed wall pass the gate; of its completion candidates, those
+    behind the wall stay and those in front of the region's end in the band go.
+    """
+    depth, rgb = wall("plain")
+    depth[0, :, 100:] = 0.0
+    f, cx, cy = float(K[0, 0, 0]), float(K[0, 0, 2]), float(K[0, 1, 2])
+    us, vs = torch.meshgrid(torch.arange(10, 90, 4.0), torch.arange(10, 110, 4.0), indexing="xy")
+    rays = torch.stack([(us - cx) / f, (vs - cy) / f, torch.ones_like(us)], -1).reshape(-1, 3)
+    raw = rays * 2.0  # on the observed wall
+    ub, vb = torch.meshgrid(torch.arange(110, 158, 4.0), torch.arange(10, 110, 4.0), indexing="xy")
+    band = torch.stack([(ub - cx) / f, (vb - cy) / f, torch.ones_like(ub)], -1).reshape(-1, 3)
+    behind, into_band = rays[::3] * 2.1, band * 1.5
+    candidates = torch.cat([behind, into_band])
+    for share, n_band in ((0.0, into_band.shape[0]), (0.3, 0)):
+        pub = publish(raw, candidates, depth, K, T, rgb, PublishConfig(open_hole_share=share))
+        assert pub.stats["gated"] == 0
+        u, _ = pixels(pub.points[pub.part("completed")])
+        assert (u >= 100).sum() == n_band and (u < 100).sum() == behind.shape[0]
