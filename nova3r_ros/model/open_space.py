@@ -53,9 +53,11 @@ def open_pixels(depth: torch.Tensor, min_share: float) -> torch.Tensor:
         big[border] = sizes[border] >= min_share * b.size
         big[0] = False
         out[i] = big[labels]
-    full = torch.from_numpy(out).to(depth.device)
-    full = full.repeat_interleave(BLOCK_PX, 1).repeat_interleave(BLOCK_PX, 2)[:, :h, :w]
-    return full & hole
+    if not out.any():
+        return torch.zeros_like(hole)
+    full = torch.from_numpy(out).to(depth.device)[:, :, None, :, None]
+    full = full.expand(v, hb, BLOCK_PX, wb, BLOCK_PX).reshape(v, hb * BLOCK_PX, wb * BLOCK_PX)
+    return full[:, :h, :w] & hole
 
 
 def in_open_space(
