@@ -27,3 +27,15 @@ def test_a_gated_window_names_its_plane_and_hidden_surface_points():
     values = stats.values()
     assert values["completed_points_last"] == 900 and values["hidden_points_last"] == 0
     assert summarise({**values, "windows_processed": 3}, {}) == (DiagnosticStatus.OK, "running")
+
+
+def test_open_space_is_reported():
+    stats = WindowStats()
+    stats.add({"gated": 0, "completed": 900, "open_pixels": 120000})
+    values = stats.values()
+    assert values["open_pixels_last"] == 120000
+    level, message = summarise({**values, "windows_processed": 1}, {})
+    assert level == DiagnosticStatus.OK
+    assert message == "120000 depth-hole pixels taken as open space: no completion along them"
+    stats.add({"gated": 0, "completed": 900})
+    assert stats.values()["open_pixels_last"] == 0

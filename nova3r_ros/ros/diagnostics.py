@@ -7,7 +7,8 @@ The published cloud's decisions (:class:`WindowStats`, from ``Reconstruction.sta
 ``windows_gated`` (cumulative), ``gated_last``, ``completed_points_last`` (the
 decoder's), ``plane_points_last``, ``hidden_points_last`` and ``side_points_last`` (plane
 completion's, the hidden-surface head's and the sides of occluders', in gated windows),
-``observed_conflict_last``,
+``observed_conflict_last``, ``open_pixels_last`` (depth-hole pixels taken as open space,
+where no completion is published: :mod:`nova3r_ros.model.open_space`),
 ``views_rejected_last`` (and ``agreement_last``, ``free_share_last`` when the gate
 measured them). A gated window is normal operation
 (observed surfaces, plus plane, hidden-surface and side points, without the decoder's
@@ -76,6 +77,7 @@ class WindowStats:
             "hidden_points_last": int(s.get("hidden_points", 0)),
             "side_points_last": int(s.get("side_points", 0)),
             "observed_conflict_last": int(s.get("observed_conflict", 0)),
+            "open_pixels_last": int(s.get("open_pixels", 0)),
             "views_rejected_last": int(s.get("views_rejected", 0)),
             "views_pose_failed_last": int(s.get("views_pose_failed", 0)),
         }
@@ -164,6 +166,9 @@ def summarise(values: Mapping[str, object], grown: Mapping[str, int]) -> tuple[i
                  if values.get(k)]  # fmt: skip
         what = "observed surfaces" + (" + " + " + ".join(extra) if extra else " only")
         notes.append((OK, f"last window gated ({why}): {what}, no decoder completion"))
+    if values.get("open_pixels_last"):
+        notes.append((OK, f"{values['open_pixels_last']} depth-hole pixels taken as open "
+                          "space: no completion along them"))  # fmt: skip
     if not notes:
         if values.get("input_idle"):
             return OK, "idle: no input" if values.get("windows_processed") else (
