@@ -41,16 +41,23 @@ def open_pixels(depth: torch.Tensor, min_share: float) -> torch.Tensor:
         return torch.zeros_like(hole)
     hb, wb = -(-h // BLOCK_PX), -(-w // BLOCK_PX)
     padded = F.pad(hole.float()[:, None], (0, wb * BLOCK_PX - w, 0, hb * BLOCK_PX - h), value=1)
-    blocks = (-F.max_pool2d(-padded, BLOCK_PX)[:, 0] > 0.5).cpu().numpy()
+    blocks = -F.max_pool2d(-padded, BLOCK_PX)[:, 0] > 0.5
+    need = min_share * hb * wb
+    candidates = (blocks.flatten(1).sum(1) >= need).tolist()  # views that could hold one
+    if not any(candidates):
+        return torch.zeros_like(hole)
+    blocks = blocks.cpu().numpy()
     out = np.zeros_like(blocks)
     for i, b in enumerate(blocks):
+        if not candidates[i]:
+            continue
         labels, n = ndimage.label(b)
         if n == 0:
             continue
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
         border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
         big = np.zeros(n + 1, bool)
-        big[border] = sizes[border] >= min_share * b.size
+        big[border] = sizes[border] >= need
         big[0] = False
         out[i] = big[labels]
     if not out.any():

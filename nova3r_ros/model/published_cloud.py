@@ -308,11 +308,12 @@ def publish(
     planes_on = gated and not config.force_gate and config.plane_closing_m > 0
     obs_pts, obs_rgb, *obs_normals = observed_cloud(depth, K, T, images, config.spacing_m,
                                                     with_normals=planes_on)  # fmt: skip
-    conflict = measure(obs_pts, depth, K, T, clean, z_far).free.sum()  # read with the stats
     open_px = None  # large border-reaching holes: no completion there (model.open_space)
-    if config.open_hole_share > 0 and not config.force_gate:
-        open_px = open_pixels(depth, config.open_hole_share)
+    if config.open_hole_share > 0 and not config.force_gate:  # its host reads here, where
+        open_px = open_pixels(depth, config.open_hole_share)  # little work is queued
         stats["open_pixels"] = int(open_px.sum())
+        open_px = open_px if stats["open_pixels"] else None  # none: nothing to cut
+    conflict = measure(obs_pts, depth, K, T, clean, z_far).free.sum()  # read with the stats
     stats["observed_points"] = int(obs_pts.shape[0])
     dev = depth.device
     out_pts, out_rgb = [obs_pts], [obs_rgb]
