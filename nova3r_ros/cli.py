@@ -236,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "PublishConfig's)")  # fmt: skip
     ev.add_argument("--open-hole-share", type=float, default=None,
                     help="model: a depth hole reaching the image border and covering at "
-                    "least this share of the image is open space, not completed in a gated "
-                    "window; 0 = off (default: PublishConfig's)")  # fmt: skip
+                    "least this share of the image is open space, where no completion is "
+                    "published; 0 = off (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-head", default=None,
                     help="model: hidden-surface head directory, or 'none' (default: the "
                     "checkpoint's own, if any)")  # fmt: skip

@@ -98,8 +98,8 @@ class ModelBackendConfig:
             silhouettes in a gated window (model.silhouette_sides; 0 = off); None = the
             PublishConfig default (off).
         open_hole_share: a depth hole that reaches the image border and covers at least
-            this share of the image is open space, not filled by a gated window's
-            completion (model.open_space; 0 = off); None = the PublishConfig default.
+            this share of the image is open space, where no completion is published
+            (model.open_space; 0 = off); None = the PublishConfig default.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.

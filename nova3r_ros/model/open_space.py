@@ -3,9 +3,9 @@
 A depth camera returns nothing where a surface is dark in infrared, shiny or grazing
 (a dropout: something is there) and where nothing is within its range (open space:
 through a door, past a table's edge into an empty background, the sky). A dropout on a
-real surface is bounded: the black counter top of the 7-Scenes kitchen leaves holes of
-at most 9 % of a frame (border-connected, the depth's own border band included), with
-measured surfaces around them. A hole that reaches the image border and covers a large
+real surface is bounded: on the 7-Scenes kitchen frames (the black counter top, the
+depth's own border band) no border-reaching hole covers 10 % of a frame, and measured
+surfaces lie around them. A hole that reaches the image border and covers a large
 share of the frame has nothing around it to continue: completing a surface there is
 extrapolation into what is most likely empty. :func:`open_pixels` marks such holes;
 :func:`in_open_space` says which completed points lie along their rays in front of the
@@ -15,7 +15,8 @@ fill a view's seen free space, :mod:`nova3r_ros.model.measurement`).
 Shapes: ``depth`` (V, H, W) metres, 0 = no return; ``K`` (V, 3, 3) at (H, W);
 ``T_frame_cam`` (V, 4, 4) camera-to-frame, OpenCV optical; ``points`` (N, 3) in that
 frame. The components are found on a grid of ``BLOCK_PX``-pixel blocks (a block is a
-hole if every pixel of it is) with SciPy on the host: one small copy per window.
+hole if every pixel of it is) with SciPy on the host, for the views whose hole blocks
+could reach the share (their count is read first; none on most real frames).
 """
 
 from __future__ import annotations
