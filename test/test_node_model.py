@@ -63,6 +63,7 @@ def test_model_windows_report_the_published_cloud_and_the_gate(ros):
     assert values["side_points_last"] == str(stats["side_points"])
     assert values["observed_conflict_last"] == str(stats["observed_conflict"])
     assert values["views_rejected_last"] == str(stats["views_rejected"])
+    assert values["open_pixels_last"] == str(stats.get("open_pixels", 0))
     assert status.level == DiagnosticStatus.OK, status.message  # gated or not: normal
 
     # publish_completion false: observed surfaces only; every window is gated, at OK level.
@@ -83,6 +84,22 @@ def test_model_windows_report_the_published_cloud_and_the_gate(ros):
     assert values["completed_points_last"] == "0"
     assert values["plane_points_last"] == values["hidden_points_last"] == "0"  # forced gate
     assert values["side_points_last"] == "0"
+
+
+def test_open_space_reaches_the_cloud_and_the_diagnostics(ros):
+    """The rendered view misses 22 % of its pixels past the floor's edge, at the border."""
+    node = _start(ros, **TINY_MODEL, open_hole_share=0.15)
+    assert node.backend.config.publish_config().open_hole_share == 0.15
+    cam = OneCamera(ros)
+    assert cam.connected()
+    assert cam.cloud(cam.send()) is not None, f"no cloud: {node.last_error!r}"
+    assert ros.spin_until(lambda: node.latest is not None)
+    stats = node.latest.stats
+    assert stats["open_pixels"] > 1000
+    status, values = cam.diagnostics(lambda v: v.get("windows_processed") == "1")
+    assert values["open_pixels_last"] == str(stats["open_pixels"])
+    assert status.level == DiagnosticStatus.OK
+    assert "depth-hole pixels taken as open space" in status.message
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: no fallback")
