@@ -98,3 +98,15 @@ def test_the_decoders_candidates_are_cut_too():
         assert pub.stats["gated"] == 0
         u, _ = pixels(pub.points[pub.part("completed")])
         assert (u >= 100).sum() == n_band and (u < 100).sum() == behind.shape[0]
+
+
+def test_a_view_without_any_depth_carves_nothing():
+    """A dead depth stream (every pixel 0) is all hole, but its region is empty: no cut."""
+    depth, rgb = wall("box")
+    dead = torch.zeros_like(depth)
+    rgb2 = rgb.expand(2, -1, -1, -1)
+    pair = torch.cat([depth, dead]), K.expand(2, 3, 3), T.expand(2, 4, 4), rgb2
+    with_dead = publish(None, None, *pair, PublishConfig(open_hole_share=0.25))
+    alone = publish(None, None, depth, K, T, rgb, PublishConfig(open_hole_share=0.25))
+    assert with_dead.stats["open_pixels"] == H * W  # the dead view is one open component
+    assert with_dead.stats["plane_points"] == alone.stats["plane_points"] > 100
