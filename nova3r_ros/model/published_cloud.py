@@ -357,10 +357,13 @@ def publish(
                else torch.full_like(cand, 180).to(torch.uint8))  # fmt: skip
         decoded = (cand, conf, rgb)
     if open_px is not None:  # the gated window's completion, cut as the decoder's was
-        kept = [~in_open_space(part[0], open_px, K, T, z_far) for part in (planes, hidden, sides)]
+        parts = (planes, hidden, sides)
+        together = torch.cat([part[0].float() for part in parts])  # one pass over the views
+        kept = (~in_open_space(together, open_px, K, T, z_far)).split(
+            [part[0].shape[0] for part in parts])  # fmt: skip
         n_snapped = kept[1][: int(n_snapped)].sum()  # the snapped points come first
-        parts = zip((planes, hidden, sides), kept, strict=True)
-        planes, hidden, sides = (tuple(x[k] for x in part) for part, k in parts)
+        planes, hidden, sides = (tuple(x[k] for x in part)
+                                 for part, k in zip(parts, kept, strict=True))  # fmt: skip
     stats["completed"] = int(decoded[0].shape[0])
     stats["plane_points"] = int(planes[0].shape[0])
     stats["hidden_points"] = int(hidden[0].shape[0])
