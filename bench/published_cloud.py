@@ -15,7 +15,8 @@ the head) with the sides of occluders at 0.08 m (``silhouette_depth_m``, off by 
 against the same without them; and the head without its cross-view consensus
 (``hidden_consensus=0``: what the consensus of the default costs); and the head's layers
 snapped onto planes at one point per cell (``hidden_snap_subcells=1``) against the default
-(2 x 2 sub-cells behind measured surfaces).
+(2 x 2 sub-cells behind measured surfaces); and the default cloud without fusing the
+views' measurements of one surface (``fusion_sigmas=0``) against the default.
 Median of
 ``--repeats`` runs per window after ``--warmup``; CUDA synchronised inside each timed
 call. Ends with ``name=value`` lines.
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
     sides = PublishConfig(silhouette_depth_m=0.08)
     one_per_cell, head_one_per_cell = PublishConfig(hidden_snap_subcells=1), []
     no_open, head_no_open = PublishConfig(open_hole_share=0.0), []
+    no_fusion, head_no_fusion = PublishConfig(fusion_sigmas=0.0), []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
         def run(cfg, depth=depth, K=K, T=T, rgb=rgb, hidden_head=None):
@@ -109,6 +111,8 @@ def main(argv=None) -> int:
                                            args.warmup, args.repeats))  # fmt: skip
         head_no_open.append(median_ms(lambda run=run: run(no_open, hidden_head=head),
                                       args.warmup, args.repeats))  # fmt: skip
+        head_no_fusion.append(median_ms(lambda run=run: run(no_fusion, hidden_head=head),
+                                        args.warmup, args.repeats))  # fmt: skip
         side_points.append(run(sides, hidden_head=head).stats["side_points"])
         points.append(run(PublishConfig()).stats["plane_points"])
         head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
@@ -117,6 +121,7 @@ def main(argv=None) -> int:
     e, f = statistics.median(head_no_bounding), statistics.median(every_plane)
     g, h = statistics.median(with_sides), statistics.median(head_no_consensus)
     sc, op = statistics.median(head_one_per_cell), statistics.median(head_no_open)
+    nf = statistics.median(head_no_fusion)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
@@ -143,6 +148,10 @@ def main(argv=None) -> int:
     print(
         f"without the open-space rule (large border-reaching holes): {op:.1f} ms, with it "
         f"(the default) {c:.1f} ms ({c / op:.2f}x)"
+    )
+    print(
+        f"without fusing the views' measurements of one surface: {nf:.1f} ms, with it "
+        f"(the default) {c:.1f} ms ({c / nf:.2f}x)"
     )
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
@@ -171,6 +180,9 @@ def main(argv=None) -> int:
     print(f"publish_no_open_space_ms={op:.2f}")
     print(f"open_space_added_ms={c - op:.2f}")
     print(f"open_space_vs_none={c / op:.3f}")
+    print(f"publish_no_fusion_ms={nf:.2f}")
+    print(f"fusion_added_ms={c - nf:.2f}")
+    print(f"fusion_vs_none={c / nf:.3f}")
     print(f"side_points_median={statistics.median(side_points):.0f}")
     print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")

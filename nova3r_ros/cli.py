@@ -60,6 +60,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     depth = args.silhouette_depth
     if depth is not None and not 0.0 <= depth <= 1.0:
         raise ValueError(f"--silhouette-depth must be in [0, 1] m, got {depth}")
+    sigmas = args.fusion_sigmas
+    if sigmas is not None and not 0.0 <= sigmas <= 20.0:
+        raise ValueError(f"--fusion-sigmas must be in [0, 20], got {sigmas}")
     share = args.open_hole_share
     if share is not None and not 0.0 <= share <= 1.0:
         raise ValueError(f"--open-hole-share must be in [0, 1], got {share}")
@@ -99,12 +102,14 @@ def _eval(args: argparse.Namespace) -> int:
             hidden_snap_bounding_reach_m=args.hidden_snap_bounding_reach,
             silhouette_depth_m=args.silhouette_depth,
             open_hole_share=args.open_hole_share,
+            fusion_sigmas=args.fusion_sigmas,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
             "model": backend,
             "model_raw": replace(backend, depth_consistency=False, publish=False),
-            "observed_only": replace(backend, force_gate=True),
+            "observed_only": replace(backend, force_gate=True, fusion_sigmas=0.0),
+            "observed_fused": replace(backend, force_gate=True),
             "model_snapped": replace(backend, publish=False),
             "model_head": replace(backend, force_gate=True, refine_poses=False),
         }
@@ -238,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model: a depth hole reaching the image border and covering at "
                     "least this share of the image is open space, where no completion is "
                     "published; 0 = off (default: PublishConfig's)")  # fmt: skip
+    ev.add_argument("--fusion-sigmas", type=float, default=None,
+                    help="model: the views' measurements of one surface are averaged into "
+                    "the observed points where they agree within this many sigmas of the "
+                    "depth noise (at least 1 cm); 0 = off (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-head", default=None,
                     help="model: hidden-surface head directory, or 'none' (default: the "
                     "checkpoint's own, if any)")  # fmt: skip

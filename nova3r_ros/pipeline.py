@@ -100,6 +100,10 @@ class ModelBackendConfig:
         open_hole_share: a depth hole that reaches the image border and covers at least
             this share of the image is open space, where no completion is published
             (model.open_space; 0 = off); None = the PublishConfig default.
+        fusion_sigmas: the views' measurements of one surface averaged into the observed
+            points where they agree within this many sigmas of the depth noise
+            (model.observed_fusion; 0 = off, each view's depth as it is); None = the
+            PublishConfig default.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -131,6 +135,7 @@ class ModelBackendConfig:
     hidden_snap_bounding_reach_m: float | None = None
     silhouette_depth_m: float | None = None
     open_hole_share: float | None = None
+    fusion_sigmas: float | None = None
     refine_poses: bool = True
     world_z_up: bool = False
 
@@ -142,9 +147,9 @@ class ModelBackendConfig:
             return None
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
         for f in fields(self):  # hidden_snap_* and the like: None = the default
-            defaulted = f.name.startswith(
-                ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_", "open_hole_")
-            )
+            prefixes = ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_",
+                        "open_hole_", "fusion_")  # fmt: skip
+            defaulted = f.name.startswith(prefixes)
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)
         return PublishConfig(spacing_m=self.output_spacing, min_confidence=self.min_confidence,

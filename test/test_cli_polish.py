@@ -52,6 +52,7 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
         (["eval", "--plane-max-oblique", "91"], "--plane-max-oblique must be in [0, 90]"),
         (["eval", "--silhouette-depth", "-0.1"], "--silhouette-depth must be in [0, 1] m"),
         (["eval", "--open-hole-share", "1.5"], "--open-hole-share must be in [0, 1]"),
+        (["eval", "--fusion-sigmas", "21"], "--fusion-sigmas must be in [0, 20]"),
         (["eval", "--reference", "measured"], "reference 'measured' needs 7scenes: data"),
     )  # fmt: skip
     for args, text in cases:

@@ -59,6 +59,7 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("plane_max_oblique_deg", 91.0, "out of range"),
         ("silhouette_depth_m", 1.5, "out of range"),
         ("open_hole_share", 1.5, "out of range"),
+        ("fusion_sigmas", 21.0, "out of range"),
         ("hidden_completion", "no", "type"),
         ("publish_completion", "no", "type"),
         ("backend", "nerf", "must be one of"),
@@ -119,6 +120,7 @@ def test_yaml_files_load(special):
             assert get("hidden_snap_bounding_reach") == -1.0
             assert get("plane_max_oblique_deg") == -1.0
             assert get("silhouette_depth_m") == get("open_hole_share") == -1.0
+            assert get("fusion_sigmas") == -1.0
             assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:
         h.close()

@@ -313,6 +313,7 @@ def test_model_parameters_reach_the_backend_config():
         plane_max_oblique_deg=30.0,
         silhouette_depth_m=0.05,
         open_hole_share=0.4,
+        fusion_sigmas=1.5,
         hidden_completion=False,
         hidden_min_probability=0.6,
         hidden_single_view_min_probability=0.55,
@@ -343,6 +344,7 @@ def test_model_parameters_reach_the_backend_config():
         assert snap.hidden_snap_bounding_reach_m == 0.0
         assert snap.plane_max_oblique_deg == 30.0
         assert snap.silhouette_depth_m == 0.05 and snap.open_hole_share == 0.4
+        assert snap.fusion_sigmas == 1.5
         assert snap.hidden_consensus == 0.5
         assert snap.hidden_snap_subcells == 2
         assert snap.hidden_single_view_min_probability == 0.55

@@ -13,7 +13,11 @@ stripped. Methods:
                        view 0's depth when the window has depth), poses only
     ``no_motion``      identity poses (the floor a pose method must beat), poses only
     ``model_head``     the network's camera head alone (no depth refinement), poses only
-    ``observed_only``  the published cloud with the gate forced: its observed part alone
+    ``observed_only``  the published cloud with the gate forced and the views not fused:
+                       each view's depth as it is (the never-worse baseline, what
+                       publishing the depth gives)
+    ``observed_fused`` the same with the views' measurements of one surface fused
+                       (model.observed_fusion): the published cloud's observed part
     ``model``          the published cloud (``pipeline.reconstruct``, model backend)
     ``model_raw``      the decoder's points alone (no depth consistency, no composition)
     ``model_snapped``  the decoder's points after depth consistency (the published cloud of
@@ -48,7 +52,8 @@ from nova3r_ros.eval.data import (
     synthetic_windows,
 )
 
-MODEL_METHODS = ("observed_only", "model", "model_raw", "model_snapped", "model_head")
+MODEL_METHODS = ("observed_only", "observed_fused", "model", "model_raw", "model_snapped",
+                 "model_head")  # fmt: skip
 GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", *MODEL_METHODS[:-1])
 POSE_METHODS = ("opencv_sift", "o3d_odometry", "colmap", "no_motion", "model_head")
 METHODS = (*GEOMETRY_METHODS, *POSE_METHODS)

@@ -1,7 +1,8 @@
 """The observed part of a window: its depth pixels as points, normals, nearest neighbours.
 
-:func:`observed_cloud` back-projects every valid depth pixel of the placed views and
-averages them per cube (the published cloud's observed points,
+:func:`observed_cloud` back-projects every valid depth pixel of the placed views (their
+measurements of one surface optionally fused first, :mod:`~nova3r_ros.model.
+observed_fusion`) and averages them per cube (the published cloud's observed points,
 :mod:`~nova3r_ros.model.published_cloud`); :func:`nearest` is the k-nearest-neighbour
 lookup the published cloud's parts share (SciPy's KD-tree on the CPU, blocked ``cdist``
 on a GPU).
@@ -20,30 +21,27 @@ import torch.nn.functional as F
 
 from nova3r_ros.model.depth_consistency import voxel_codes
 from nova3r_ros.model.measurement import margin
+from nova3r_ros.model.observed_fusion import camera_points, fused_points
 
 
 def observed_cloud(
     depth: torch.Tensor, K: torch.Tensor, T_ref_cam: torch.Tensor, images: torch.Tensor,
-    spacing: float, with_normals: bool = False,
+    spacing: float, with_normals: bool = False, fuse_sigmas: float = 0.0,
 ) -> tuple[torch.Tensor, ...]:  # fmt: skip
     """Every valid pixel back-projected, averaged per ``spacing`` cube: (M, 3), colours (M, 3).
 
-    With ``with_normals``, also (M, 3) unit surface normals (reference frame) averaged per
-    cube from the depth maps' central differences; zero where no pixel of the cube has
-    both neighbours on its surface (depth edges, holes).
+    With ``fuse_sigmas`` > 0 and several views, each pixel's point is first averaged with
+    the other views' measurements of the same surface
+    (:func:`~nova3r_ros.model.observed_fusion.fused_points`). With ``with_normals``, also
+    (M, 3) unit surface normals (reference frame) averaged per cube from the depth maps'
+    central differences; zero where no pixel of the cube has both neighbours on its
+    surface (depth edges, holes).
     """
-    H, W = depth.shape[1:]
     dev = depth.device
-    rows = torch.arange(H, device=dev, dtype=torch.float32)
-    v, u = torch.meshgrid(rows, torch.arange(W, device=dev, dtype=torch.float32), indexing="ij")
-    K = K.float()
-    y = (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    x = (u[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * y) / K[:, 0, 0, None, None]
-    cam = torch.stack([x * depth, y * depth, depth], dim=-1)  # (V, H, W, 3)
     T = T_ref_cam.float()
-    pts = torch.einsum("vij,vhwj->vhwi", T[:, :3, :3], cam) + T[:, None, None, :3, 3]
+    pts = fused_points(depth, K, T, fuse_sigmas)  # (V, H, W, 3), reference frame
     valid = depth > 0
-    normals = _pixel_normals(cam, depth, T) if with_normals else None
+    normals = _pixel_normals(camera_points(depth, K), depth, T) if with_normals else None
     pts, cols = pts[valid], images[valid].float()
     if pts.shape[0] == 0:
         return (pts, cols.to(torch.uint8)) + ((pts.clone(),) if with_normals else ())

@@ -91,6 +91,7 @@ class Backend:
                 plane_max_oblique_deg=_or_default(values["plane_max_oblique_deg"]),
                 silhouette_depth_m=_or_default(values["silhouette_depth_m"]),
                 open_hole_share=_or_default(values["open_hole_share"]),
+                fusion_sigmas=_or_default(values["fusion_sigmas"]),
                 hidden_head="" if values["hidden_completion"] else "none",
                 hidden_min_probability=_or_default(values["hidden_min_probability"]),
                 hidden_single_view_min_probability=_or_default(

@@ -94,6 +94,11 @@ PARAMETERS: tuple[Param, ...] = (
       "(beyond the sensor's range), not filled by any completion; 0 = off; -1 (any "
       "negative) = the default chosen on validation (0.25: docs/eval/session38)",
       -1.0, 1.0),
+    P("fusion_sigmas", -1.0, "model backend with depth: the views of a window that "
+      "measure the same surface are averaged into one less noisy surface where they agree "
+      "within this many sigmas of the depth noise (at least 1 cm); 0 = off (each view's "
+      "depth as it is); -1 (any negative) = the default chosen on validation "
+      "(docs/eval/session39)", -1.0, 20.0),
     P("hidden_completion", True, "model backend with depth: publish the checkpoint's "
       "hidden-surface head's points (surfaces behind the measured depth and in its holes) "
       "where the decoder's completion is withheld; no effect if the checkpoint has no head"),
