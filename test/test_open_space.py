@@ -110,3 +110,30 @@ def test_a_view_without_any_depth_carves_nothing():
     alone = publish(None, None, depth, K, T, rgb, PublishConfig(open_hole_share=0.25))
     assert with_dead.stats["open_pixels"] == H * W  # the dead view is one open component
     assert with_dead.stats["plane_points"] == alone.stats["plane_points"] > 100
+
+
+def test_open_space_reads_the_pixel_measure_reads():
+    """At a hole's edge both rules look at one pixel: the nearest, with K's skew.
+
+    Points projecting 0.3 px left of column 100 (the band's first) belong to column 100,
+    an open pixel; with a skewed K the column moves with the row, and the open-space
+    test follows the same projection as :func:`~nova3r_ros.model.measurement.measure`.
+    """
+    from nova3r_ros.model.measurement import measure, nearest_pixel, prepared_depth
+
+    depth = band_depth(100)
+    mask = open_pixels(depth, 0.3)
+    f, cx, cy = float(K[0, 0, 0]), float(K[0, 0, 2]), float(K[0, 1, 2])
+    rows = torch.arange(10.0, 110.0, 10.0)
+    for skew in (0.0, 3.0):
+        Ks = K.clone()
+        Ks[0, 0, 1] = skew
+        y = (rows - cy) / f
+        x = (99.7 - cx - skew * y) / f  # u = 99.7: column 100 when rounded, 99 when floored
+        pts = torch.stack([x, y, torch.ones_like(x)], -1) * 1.5
+        u, v = nearest_pixel(pts, Ks[0])
+        assert (u == 100).all() and torch.equal(v, rows)
+        assert in_open_space(pts, mask, Ks, T, torch.tensor([2.15])).all()
+        d, clean, z_far = prepared_depth(depth, 0)
+        m = measure(pts, d, Ks, T, clean, z_far)
+        assert not m.free.any() and not m.surface.any()  # measure sees the hole there too

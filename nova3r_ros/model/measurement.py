@@ -165,6 +165,22 @@ def padded_count(n: int) -> int:
     return 1 << max(int(n) - 1, 4095).bit_length()
 
 
+def nearest_pixel(pc: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the pixel (column u, row v; rounded floats) each camera-frame point hits.
+
+    ``pc`` (..., N, 3) in the camera's optical frame, ``K`` (..., 3, 3) with skew (pixel
+    centres at integer coordinates, as :func:`~nova3r_ros.model.observed_fusion.
+    camera_points` back-projects them). Points with z <= ``MIN_Z`` get a finite but
+    meaningless pixel; callers test z.
+    """
+    z = pc[..., 2]
+    zs = torch.where(z > MIN_Z, z, torch.ones_like(z))
+    u = torch.round(K[..., 0, 0, None] * pc[..., 0] / zs + K[..., 0, 1, None] * pc[..., 1] / zs
+                    + K[..., 0, 2, None])  # fmt: skip
+    v = torch.round(K[..., 1, 1, None] * pc[..., 1] / zs + K[..., 1, 2, None])
+    return u, v
+
+
 def _classify(
     points: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T: torch.Tensor,
     clean: torch.Tensor, z_far: torch.Tensor, near_m: float, chunk: int,
@@ -180,9 +196,7 @@ def _classify(
         pc = torch.einsum("vji,vnj->vni", R, p[None] - t[:, None])  # R^T (p - t)
         z = pc[..., 2]
         zs = torch.where(z > MIN_Z, z, torch.ones_like(z))
-        u = torch.round(K[:, 0, 0, None] * pc[..., 0] / zs + K[:, 0, 1, None] * pc[..., 1] / zs
-                        + K[:, 0, 2, None])  # fmt: skip
-        v = torch.round(K[:, 1, 1, None] * pc[..., 1] / zs + K[:, 1, 2, None])
+        u, v = nearest_pixel(pc, K)
         inside = (z > MIN_Z) & (u >= 0) & (v >= 0) & (u < W) & (v < H)
         idx = (v.clamp(0, H - 1) * W + u.clamp(0, W - 1)).long()
         d = torch.gather(flat_d, 1, idx)

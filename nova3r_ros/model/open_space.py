@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nova3r_ros.model.measurement import MIN_Z, nearest_pixel
+
 BLOCK_PX = 4
 
 
@@ -90,10 +92,8 @@ def in_open_space(
     for i in range(v):
         p = points.float() @ T_cam[i, :3, :3].T + T_cam[i, :3, 3]
         z = p[:, 2]
-        zc = z.clamp_min(1e-6)
-        u = torch.floor(K[i, 0, 0] * p[:, 0] / zc + K[i, 0, 2]).long()
-        r = torch.floor(K[i, 1, 1] * p[:, 1] / zc + K[i, 1, 2]).long()
-        inside = (z > 0) & (z < z_far[i]) & (u >= 0) & (u < w) & (r >= 0) & (r < h)
+        u, r = (c.long() for c in nearest_pixel(p, K[i]))  # the pixel measure() reads
+        inside = (z > MIN_Z) & (z < z_far[i]) & (u >= 0) & (u < w) & (r >= 0) & (r < h)
         hit = torch.zeros_like(inside)
         hit[inside] = opx[i, r[inside], u[inside]]
         out |= hit
