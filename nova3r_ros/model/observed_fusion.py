@@ -18,8 +18,8 @@ with one view nothing moves.
 
 Frames: points in the reference frame (view 0's optical frame), metres; ``depth``
 (V, H, W) metres, 0 = no return; ``K`` (V, 3, 3) with skew; ``T_ref_cam`` (V, 4, 4).
-Torch on the inputs' device: each valid point projected into each other view, one host
-read (the views' valid-pixel counts).
+Torch on the inputs' device: each view's pixels projected into each other view, no host
+reads.
 """
 
 from __future__ import annotations
@@ -110,25 +110,22 @@ def fused_points(
     V, H, W = depth.shape
     if V < 2 or sigmas <= 0:
         return pts
-    valid = depth > 0
-    own = pts[valid]  # (N, 3), view by view
-    d_own = depth[valid]
-    weight = (SIGMA_COEFF * d_own * d_own).clamp_min(SIGMA_FLOOR_M) ** -2
+    valid = (depth > 0).reshape(V, -1)
+    own = pts.reshape(V, -1, 3)  # (V, H * W, 3): each view's pixels, contiguous
+    flat_depth = depth.reshape(V, -1)
+    weight = (SIGMA_COEFF * flat_depth * flat_depth).clamp_min(SIGMA_FLOOR_M) ** -2 * valid
     total = weight.clone()
-    summed = own * weight[:, None]
-    ends = valid.reshape(V, -1).sum(1).cumsum(0).tolist()  # one host read
-    starts = [0] + ends[:-1]
+    summed = own * weight[..., None]
     T_cam_ref = torch.linalg.inv(T)
     Kf = K.float()
-    flat_depth = depth.reshape(V, -1)
-    for j in range(V):  # the other views' points seen from view j
-        for a, b in ((0, starts[j]), (ends[j], ends[-1])):  # the views before j, after j
+    for j in range(V):  # the other views' pixels seen from view j, in two contiguous runs
+        for a, b in ((0, j), (j + 1, V)):  # the views before j, after j
             if b > a:
-                w, on_j = _seen_from(own[a:b], flat_depth[j], Kf[j], T[j], T_cam_ref[j],
-                                     sigmas, H, W)  # fmt: skip
-                summed[a:b] += on_j * w[:, None]
+                w, on_j = _seen_from(own[a:b].reshape(-1, 3), flat_depth[j], Kf[j], T[j],
+                                     T_cam_ref[j], sigmas, H, W)  # fmt: skip
+                w = w.reshape(b - a, -1) * valid[a:b]  # no depth at the pixel: no point
+                summed[a:b] += on_j.reshape(b - a, -1, 3) * w[..., None]
                 total[a:b] += w
     fused = total > weight  # some other view agreed (else exactly its own back-projection)
-    out = pts.clone()
-    out[valid] = torch.where(fused[:, None], summed / total[:, None], own)
-    return out
+    out = torch.where(fused[..., None], summed / total.clamp_min(1e-12)[..., None], own)
+    return out.reshape(V, H, W, 3)
