@@ -45,6 +45,28 @@ def test_buffer_interpolates_at_the_stamp_and_refuses_to_extrapolate():
     assert buf.lookup("odom", "cam", 250) is None
 
 
+def test_subscriber_ready_says_whether_a_lookup_would_succeed_and_counts_nothing():
+    """What the lock-step player waits on: no waiting, no diagnostics counters touched."""
+    import rclpy
+
+    from nova3r_ros.ros.tf_listener import TfSubscriber
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = rclpy.create_node("tf_ready_probe", context=ctx)
+        sub = TfSubscriber(node, TfBuffer())
+        assert not sub.ready("odom", "cam", 100)  # nothing yet
+        sub.buffer.set_transform("odom", "base", np.eye(4), 100, static=False)
+        sub.buffer.set_transform("base", "cam", np.eye(4), 0, static=True)
+        assert sub.ready("odom", "cam", 100) and not sub.ready("odom", "cam", 150)
+        assert sum(sub.counters.values()) == 0
+        sub.destroy()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)
+
+
 def test_buffer_keeps_a_bounded_history_in_order():
     buf = TfBuffer(cache_ns=1000)
     for t in (500, 100, 300, 1400):  # out of order, as /tf may deliver

@@ -26,6 +26,7 @@ from nova3r_ros.bags.reader import header_stamp, open_bag
 from nova3r_ros.bags.sidecar import Sidecar
 
 NODE_NAME = "nova3r_reconstruction"
+TF_WAIT_S = 1.0  # at most this long for the node's TF buffer to hold a step's /tf
 
 
 @dataclass
@@ -189,6 +190,10 @@ def run_lockstep(
         player = BagPlayer(pnode, bag_path)
         pubs = player.publishers
 
+        def tf_ready(stamp: int) -> bool:
+            tf = node.tf
+            return tf is None or all(tf.ready(side.frame, c.frame_id, stamp) for c in cams)
+
         def spin_until(pred, timeout: float) -> bool:
             end = time.monotonic() + timeout
             while time.monotonic() < end:
@@ -209,10 +214,13 @@ def run_lockstep(
         for i, (stamp, msgs) in enumerate(steps):
             t0, n_failed = time.monotonic(), node.worker.failed if node.worker else 0
             order = {"/tf": 0, **{c.info: 1 for c in cams}, **{c.image: 3 for c in cams}}
+            waiting = False  # a /tf was published: let the node's buffer take it first
             for topic, raw in sorted(msgs, key=lambda m: order.get(m[0], 2)):
+                if waiting and topic != "/tf":
+                    spin_until(lambda s=stamp: tf_ready(s), TF_WAIT_S)
+                    waiting = False
                 pubs[topic].publish(raw)
-                if topic == "/tf":
-                    spin_until(lambda: False, 0.05)  # the node's TF buffer before the images
+                waiting = waiting or topic == "/tf"
 
             def done(stamp: int = stamp, n_failed: int = n_failed) -> bool:
                 ok = any(stamp_to_ns(c.header.stamp) == stamp for c in got["cloud"])

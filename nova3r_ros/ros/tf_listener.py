@@ -239,6 +239,10 @@ class TfSubscriber:
                 return None
             time.sleep(0.005)
 
+    def ready(self, target: str, source: str, stamp_ns: int) -> bool:
+        """Return True when ``lookup`` would succeed now (no waiting, nothing counted)."""
+        return self.buffer.lookup(target, source, stamp_ns) is not None
+
     def destroy(self) -> None:
         """Destroy the subscriptions."""
         for sub in self._subs:
@@ -280,6 +284,10 @@ class Tf2Lookup:
             return None
         self.counters["tf_lookups_ok"] += 1
         return transform_to_matrix(t.transform)
+
+    def ready(self, target: str, source: str, stamp_ns: int) -> bool:
+        """Return True when ``lookup`` would succeed now (no waiting, nothing counted)."""
+        return self.buffer.can_transform(target, source, self._time(nanoseconds=stamp_ns))
 
     def destroy(self) -> None:
         """Unregister the listener's subscriptions."""
