@@ -46,6 +46,7 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
         "hidden_snap_existence",
         "hidden_snap_tolerance",
         "hidden_snap_bounding_existence",
+        "open_hole_share",
     ):
         p = getattr(args, flag)
         if p is not None and not 0.0 <= p <= 1.0:
@@ -63,9 +64,6 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     sigmas = args.fusion_sigmas
     if sigmas is not None and not 0.0 <= sigmas <= 20.0:
         raise ValueError(f"--fusion-sigmas must be in [0, 20], got {sigmas}")
-    share = args.open_hole_share
-    if share is not None and not 0.0 <= share <= 1.0:
-        raise ValueError(f"--open-hole-share must be in [0, 1], got {share}")
     oblique = args.plane_max_oblique
     if oblique is not None and not 0.0 <= oblique <= 90.0:
         raise ValueError(f"--plane-max-oblique must be in [0, 90] degrees, got {oblique}")

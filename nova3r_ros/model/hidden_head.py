@@ -43,6 +43,7 @@ from nova3r_ros.model.hidden_anchor import (
     neighbour_log_ratios,
     picked_log_ratio,
 )
+from nova3r_ros.model.measurement import pixel_rays
 
 DEPTH_TOLERANCE_M = 0.05  # a point is right within this of the surface (the protocol's 5 cm)
 DEFAULT_MIN_PROBABILITY = 0.5  # a head whose hidden_head.json names no threshold
@@ -283,8 +284,8 @@ def features(
     med = torch.nanmedian(torch.where(valid, depth, torch.nan).flatten(1), dim=1).values
     scale = torch.where(torch.isfinite(med), med, torch.ones_like(med)).clamp_min(0.05)
     grey = (0.299 * img[:, 0] + 0.587 * img[:, 1] + 0.114 * img[:, 2]) * 2 - 1
-    rx, ry = _rays(K, torch.arange(h, device=depth.device, dtype=torch.float32),
-                   torch.arange(w, device=depth.device, dtype=torch.float32))  # fmt: skip
+    rx, ry = pixel_rays(K, torch.arange(h, device=depth.device, dtype=torch.float32),
+                        torch.arange(w, device=depth.device, dtype=torch.float32))  # fmt: skip
     x = torch.stack([depth / scale[:, None, None], valid.float(), grey, rx, ry], 1)
     return x, scale
 
@@ -296,16 +297,8 @@ def cell_rays(K: torch.Tensor, config: HiddenHeadConfig) -> torch.Tensor:
     dev = K.device
     v = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5) * c - 0.5
     u = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) * c - 0.5
-    rx, ry = _rays(K, v, u)
+    rx, ry = pixel_rays(K, v, u)
     return torch.stack([rx, ry, torch.ones_like(rx)], -1)
-
-
-def _rays(K: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
-    """Ray x/z and y/z, each (V, len(rows), len(cols)), through pixel (row, col) positions."""
-    vv, uu = torch.meshgrid(rows, cols, indexing="ij")
-    ry = (vv[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    rx = (uu[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * ry) / K[:, 0, 0, None, None]
-    return rx, ry
 
 
 @torch.no_grad()

@@ -165,20 +165,40 @@ def padded_count(n: int) -> int:
     return 1 << max(int(n) - 1, 4095).bit_length()
 
 
-def nearest_pixel(pc: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the pixel (column u, row v; rounded floats) each camera-frame point hits.
+def pixel_rays(
+    K: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ray x/z and y/z, each (V, len(rows), len(cols)), through pixel (row, col) positions.
+
+    ``K`` (V, 3, 3) with skew; pixel centres at integer coordinates (the inverse of
+    :func:`projected_pixel`).
+    """
+    vv, uu = torch.meshgrid(rows, cols, indexing="ij")
+    ry = (vv[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
+    rx = (uu[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * ry) / K[:, 0, 0, None, None]
+    return rx, ry
+
+
+def projected_pixel(pc: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return where each camera-frame point projects: column u and row v (floats).
 
     ``pc`` (..., N, 3) in the camera's optical frame, ``K`` (..., 3, 3) with skew (pixel
-    centres at integer coordinates, as :func:`~nova3r_ros.model.observed_fusion.
-    camera_points` back-projects them). Points with z <= ``MIN_Z`` get a finite but
-    meaningless pixel; callers test z.
+    centres at integer coordinates, as :func:`pixel_rays` back-projects them). Points with
+    z <= ``MIN_Z`` get a finite but meaningless pixel; callers test z.
     """
     z = pc[..., 2]
     zs = torch.where(z > MIN_Z, z, torch.ones_like(z))
-    u = torch.round(K[..., 0, 0, None] * pc[..., 0] / zs + K[..., 0, 1, None] * pc[..., 1] / zs
-                    + K[..., 0, 2, None])  # fmt: skip
-    v = torch.round(K[..., 1, 1, None] * pc[..., 1] / zs + K[..., 1, 2, None])
-    return u, v
+    u = K[..., 0, 0, None] * pc[..., 0] / zs + K[..., 0, 1, None] * pc[..., 1] / zs
+    return u + K[..., 0, 2, None], K[..., 1, 1, None] * pc[..., 1] / zs + K[..., 1, 2, None]
+
+
+def nearest_pixel(pc: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the pixel (column u, row v; rounded floats) each camera-frame point hits.
+
+    :func:`projected_pixel` rounded: the pixel :func:`measure` reads.
+    """
+    u, v = projected_pixel(pc, K)
+    return torch.round(u), torch.round(v)
 
 
 def _classify(

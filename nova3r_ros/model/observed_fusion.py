@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from nova3r_ros.model.measurement import SIGMA_COEFF
+from nova3r_ros.model.measurement import MIN_Z, SIGMA_COEFF, pixel_rays, projected_pixel
 
 FLOOR_M = 0.01  # the agreement tolerance's floor (close range, where sigma is under 2 mm)
 SIGMA_FLOOR_M = 1e-3  # weights 1 / sigma^2 with sigma at least 1 mm
@@ -36,12 +36,8 @@ def camera_points(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """(V, H, W, 3) every pixel back-projected in its camera's optical frame (K with skew)."""
     H, W = depth.shape[1:]
     dev = depth.device
-    v, u = torch.meshgrid(torch.arange(H, device=dev, dtype=torch.float32),
-                          torch.arange(W, device=dev, dtype=torch.float32),
-                          indexing="ij")  # fmt: skip
-    K = K.float()
-    y = (v[None] - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None]
-    x = (u[None] - K[:, 0, 2, None, None] - K[:, 0, 1, None, None] * y) / K[:, 0, 0, None, None]
+    x, y = pixel_rays(K.float(), torch.arange(H, device=dev, dtype=torch.float32),
+                      torch.arange(W, device=dev, dtype=torch.float32))  # fmt: skip
     return torch.stack([x * depth, y * depth, depth], dim=-1)
 
 
@@ -78,15 +74,12 @@ def _seen_from(
     """
     q = p @ T_inv[:3, :3].T + T_inv[:3, 3]
     z = q[:, 2]
-    zs = z.clamp_min(1e-6)
-    u = (K[0, 0] * q[:, 0] + K[0, 1] * q[:, 1]) / zs + K[0, 2]
-    v = K[1, 1] * q[:, 1] / zs + K[1, 2]
-    d, sampled = _bilinear(flat_depth, u, v, H, W)
+    d, sampled = _bilinear(flat_depth, *projected_pixel(q, K), H, W)
     tolerance = (sigmas * SIGMA_COEFF * z * z).clamp_min(FLOOR_M)
-    agree = (z > 0) & sampled & ((d - z).abs() <= tolerance)
+    agree = (z > MIN_Z) & sampled & ((d - z).abs() <= tolerance)
     w = (SIGMA_COEFF * d * d).clamp_min(SIGMA_FLOOR_M) ** -2 * agree
     centre = T[:3, 3]
-    return w, centre + (p - centre) * (d / zs)[:, None]
+    return w, centre + (p - centre) * (d / z.clamp_min(MIN_Z))[:, None]
 
 
 def fused_points(
