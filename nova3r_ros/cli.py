@@ -58,6 +58,11 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     sub = args.hidden_snap_subcells
     if sub is not None and not 1 <= sub <= 8:
         raise ValueError(f"--hidden-snap-subcells must be an integer in [1, 8], got {sub}")
+    sub = args.hidden_snap_bounding_subcells
+    if sub is not None and not 0 <= sub <= 8:
+        raise ValueError(
+            f"--hidden-snap-bounding-subcells must be an integer in [0, 8], got {sub}"
+        )
     depth = args.silhouette_depth
     if depth is not None and not 0.0 <= depth <= 1.0:
         raise ValueError(f"--silhouette-depth must be in [0, 1] m, got {depth}")
@@ -93,6 +98,7 @@ def _eval(args: argparse.Namespace) -> int:
             hidden_single_view_min_probability=args.hidden_single_view_min_probability,
             hidden_consensus=args.hidden_consensus,
             hidden_snap_subcells=args.hidden_snap_subcells,
+            hidden_snap_bounding_subcells=args.hidden_snap_bounding_subcells,
             hidden_snap_existence=args.hidden_snap_existence,
             hidden_snap_tolerance=args.hidden_snap_tolerance,
             hidden_snap_reach_m=args.hidden_snap_reach,
@@ -263,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model: N x N points per hidden-surface head cell where its layer is "
                     "snapped onto a plane behind a measured surface, 1-8 (default: "
                     "PublishConfig's)")  # fmt: skip
+    ev.add_argument("--hidden-snap-bounding-subcells", type=int, default=None,
+                    help="model: the same for a plane that bounds the observed scene (the "
+                    "floor, a wall), 0-8; 0 or not more than --hidden-snap-subcells = the "
+                    "same as other planes (default: PublishConfig's)")  # fmt: skip
     ev.add_argument("--hidden-snap-existence", type=float, default=None,
                     help="model: the head's layers of at least this existence probability "
                     "are snapped onto the window's planes (default: PublishConfig's)")  # fmt: skip

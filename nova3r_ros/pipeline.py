@@ -128,6 +128,7 @@ class ModelBackendConfig:
     hidden_single_view_min_probability: float | None = None
     hidden_consensus: float | None = None
     hidden_snap_subcells: int | None = None
+    hidden_snap_bounding_subcells: int | None = None
     hidden_snap_existence: float | None = None
     hidden_snap_tolerance: float | None = None
     hidden_snap_reach_m: float | None = None

@@ -150,7 +150,7 @@ def test_a_view_whose_pose_fails_gets_no_tf_and_is_counted():
                   plane_max_oblique_deg=-1.0, silhouette_depth_m=-1.0, open_hole_share=-1.0,
                   fusion_sigmas=-1.0,
                   hidden_completion=True, hidden_min_probability=-1.0, hidden_consensus=-1.0,
-                  hidden_snap_subcells=0,
+                  hidden_snap_subcells=0, hidden_snap_bounding_subcells=0,
                   hidden_single_view_min_probability=-1.0,
                   hidden_snap_existence=-1.0, hidden_snap_tolerance=-1.0,
                   hidden_snap_bounding_reach=-1.0, depth_stride=1,

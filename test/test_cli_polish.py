@@ -42,6 +42,8 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
         (["eval", "--hidden-consensus", "-0.5"], "--hidden-consensus must be in [0, 1]"),
         (["eval", "--hidden-snap-subcells", "9"], "--hidden-snap-subcells must be an integer"),
         (["eval", "--hidden-snap-subcells", "0"], "--hidden-snap-subcells must be an integer"),
+        (["eval", "--hidden-snap-bounding-subcells", "9"],
+         "--hidden-snap-bounding-subcells must be an integer"),
         (["eval", "--hidden-single-view-min-probability", "1.5"],
          "--hidden-single-view-min-probability must be in [0, 1]"),
         (["eval", "--hidden-snap-existence", "-0.1"], "--hidden-snap-existence must be in"),

@@ -90,3 +90,39 @@ def test_the_published_cloud_holds_denser_snapped_points_on_the_same_planes(tmp_
     assert torch.cdist(snap1, snap3).amin(1).max() < 0.01
     # in a hole no view measured in front of: one point per cell, as without sub-cells
     assert in_hole(snap1).sum() > 0 and in_hole(snap3).sum() == in_hole(snap1).sum()
+
+
+def test_finer_sub_cells_on_bounding_planes_add_points_on_the_floor_only(tmp_path):
+    """``hidden_snap_bounding_subcells``: the floor (a bounding plane) denser, the box not."""
+    torch.manual_seed(0)
+    save_head(tmp_path / "h", HiddenHead(CFG).eval(), min_probability=0.99)
+    head = load_head(tmp_path / "h")
+    depth = _floor_scene()
+    rgb = torch.full((1, H, W, 3), 100, dtype=torch.uint8)
+
+    def snapped(n: int, bounding: int):
+        cfg = PublishConfig(hidden_snap_subcells=n, hidden_snap_bounding_subcells=bounding,
+                            hidden_snap_existence=0.0, hidden_snap_bounding_existence=0.0,
+                            spacing_m=0.005)  # fmt: skip
+        pub = publish(None, None, depth, KS, torch.eye(4)[None], rgb, cfg, hidden_head=head)
+        part = pub.points[-pub.stats["hidden_points"] :]
+        return part[: pub.stats["hidden_snapped_points"]], part
+
+    base, _ = snapped(1, 0)
+    _, same_all = snapped(2, 2)  # not more than the others' sub-cells: nothing changes
+    assert torch.equal(same_all, snapped(2, 0)[1])
+    fine, _ = snapped(1, 3)
+
+    def on_floor(p):
+        return (p[:, 1] - 0.5).abs() < 2e-3
+
+    def on_box(p):
+        return (p[:, 2] - 1.0).abs() < 2e-3
+
+    assert on_floor(fine).sum() > 3 * on_floor(base).sum() > 0
+    assert on_box(base).any() and on_box(fine).sum() == on_box(base).sum()
+    assert (on_floor(fine) | on_box(fine)).all()
+    assert torch.cdist(base, fine).amin(1).max() < 0.01  # every earlier point still there
+    for bad in (-1, 9, 1.5):
+        with pytest.raises(ValueError, match="hidden_snap_bounding_subcells"):
+            PublishConfig(hidden_snap_bounding_subcells=bad)

@@ -52,6 +52,8 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("hidden_consensus", 1.5, "out of range"),
         ("hidden_snap_subcells", 9, "out of range"),
         ("hidden_snap_subcells", 1.5, "type"),
+        ("hidden_snap_bounding_subcells", 9, "out of range"),
+        ("hidden_snap_bounding_subcells", -1, "out of range"),
         ("hidden_single_view_min_probability", 1.5, "out of range"),
         ("hidden_snap_existence", 1.5, "out of range"),
         ("hidden_snap_tolerance", -2.0, "out of range"),
@@ -114,7 +116,7 @@ def test_yaml_files_load(special):
             assert get("output_spacing") == 0.01
             assert get("hidden_completion") is True and get("hidden_min_probability") == -1.0
             assert get("hidden_consensus") == -1.0
-            assert get("hidden_snap_subcells") == 0
+            assert get("hidden_snap_subcells") == get("hidden_snap_bounding_subcells") == 0
             assert get("hidden_single_view_min_probability") == -1.0
             assert get("hidden_snap_existence") == get("hidden_snap_tolerance") == -1.0
             assert get("hidden_snap_bounding_reach") == -1.0

@@ -319,6 +319,7 @@ def test_model_parameters_reach_the_backend_config():
         hidden_single_view_min_probability=0.55,
         hidden_consensus=0.5,
         hidden_snap_subcells=2,
+        hidden_snap_bounding_subcells=4,
         hidden_snap_existence=0.8,
         hidden_snap_tolerance=0.0,
         hidden_snap_bounding_reach=0.0,
@@ -346,7 +347,7 @@ def test_model_parameters_reach_the_backend_config():
         assert snap.silhouette_depth_m == 0.05 and snap.open_hole_share == 0.4
         assert snap.fusion_sigmas == 1.5
         assert snap.hidden_consensus == 0.5
-        assert snap.hidden_snap_subcells == 2
+        assert snap.hidden_snap_subcells == 2 and snap.hidden_snap_bounding_subcells == 4
         assert snap.hidden_single_view_min_probability == 0.55
     finally:
         backend.release()

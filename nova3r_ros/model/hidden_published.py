@@ -38,7 +38,9 @@ def published_points(
     window's planes, (normal (3,), offset) in the reference frame) the head's layers
     snapped onto them (:func:`~nova3r_ros.model.hidden_planes.snapped_points`,
     ``config.hidden_snap_*``; behind a measured surface ``hidden_snap_subcells`` points
-    per cell and side, :mod:`~nova3r_ros.model.hidden_subcells`), within
+    per cell and side, :mod:`~nova3r_ros.model.hidden_subcells`, and
+    ``hidden_snap_bounding_subcells`` where that is more and the plane bounds the
+    observed scene), within
     ``hidden_snap_reach_m`` of the plane's observed points; with
     ``hidden_snap_bounding_existence`` if the plane bounds the observed scene,
     :func:`~nova3r_ros.model.hidden_planes.bounding_planes`, and then also farther, within
@@ -69,6 +71,7 @@ def published_points(
     pts, prob = layer_points(Ks, z, T, head.config)[keep], prob[keep]
     far = torch.zeros(pts.shape[0], dtype=torch.bool, device=pts.device)
     snapped, fine = far.clone(), far.clone()  # fine: a sub-cell's point (hidden_subcells)
+    split = far.clone()  # a snapped point whose plane has sub-cells
     if plane_list and config.hidden_snap_tolerance > 0:
         bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
@@ -83,6 +86,14 @@ def published_points(
             snap, p_snap, on = (torch.cat(pair) for pair in zip((snap, p_snap, on), sub,
                                                                 strict=True))  # fmt: skip
             fine_snap = torch.cat([fine_snap, torch.ones_like(sub[1], dtype=torch.bool)])
+        if finer_bounding(config) and any(bounding):  # the bounding planes' finer sub-cells
+            zs, es, grid = subdivided(z, exist, head.config, config.hidden_snap_bounding_subcells)
+            sub = snapped_points(Ks, zs, es, T, plane_list, grid, min_exist,
+                                 config.hidden_snap_tolerance)  # fmt: skip
+            on_bounding = torch.tensor(bounding, device=sub[2].device)[sub[2]]
+            snap, p_snap, on = (torch.cat([a, b[on_bounding]])
+                                for a, b in zip((snap, p_snap, on), sub, strict=True))  # fmt: skip
+            fine_snap = torch.cat([fine_snap, on_bounding.new_ones(int(on_bounding.sum()))])
         reach = config.hidden_snap_reach_m
         reach_of = [max(reach, config.hidden_snap_bounding_reach_m) if b else reach
                     for b in bounding]  # fmt: skip
@@ -94,18 +105,26 @@ def published_points(
         snap_far = ~near & (dist <= plane_reach)  # farther: bounding planes only, only behind
         kept = near | snap_far
         fine = torch.cat([fine_snap[kept], fine])
+        has_sub = torch.tensor(bounding, device=on.device)[on[kept]]
+        if config.hidden_snap_subcells > 1:
+            has_sub = torch.ones_like(has_sub)
+        split = torch.cat([has_sub.to(split.device), split])
         pts, prob = torch.cat([snap[kept], pts]), torch.cat([p_snap[kept], prob])
         far = torch.cat([snap_far[kept], far])
         snapped = torch.cat([torch.ones_like(snap_far[kept]), snapped])
     m = measure(pts, depth, K, T, depth > 0, z_far)
     keep = ~m.free & ~m.surface & m.region & (m.behind | ~far)
-    if config.hidden_snap_subcells > 1:  # sub-cells behind a measured surface, cells elsewhere
-        keep &= ~snapped | (fine == m.behind)
+    keep &= ~split | (fine == m.behind)  # sub-cells behind a measured surface, cells elsewhere
     pts, prob, snapped = pts[keep], prob[keep], snapped[keep]
     n_plane = planes.shape[0]
     first = first_per_voxel(torch.cat([planes, pts]), config.spacing_m)[n_plane:]
     pts, prob, snapped = pts[first], prob[first], snapped[first]
     return pts, prob, observed_colours(pts, obs_pts, obs_rgb), snapped.sum()
+
+
+def finer_bounding(config) -> bool:
+    """Return whether ``config`` (a PublishConfig) splits the bounding planes' cells finer."""
+    return config.hidden_snap_bounding_subcells > max(config.hidden_snap_subcells, 1)
 
 
 def threshold(head, config, n_views: int) -> float:

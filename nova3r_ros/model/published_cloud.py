@@ -189,6 +189,7 @@ class PublishConfig:
     hidden_single_view_min_probability: float | None = None
     hidden_consensus: float = 1.0
     hidden_snap_subcells: int = 2
+    hidden_snap_bounding_subcells: int = 0
     hidden_snap_existence: float = 0.5
     hidden_snap_tolerance: float = 0.2
     hidden_snap_reach_m: float = 0.2
@@ -237,6 +238,10 @@ class PublishConfig:
             raise ValueError("PublishConfig.edge_px must be >= 0")
         if type(self.hidden_snap_subcells) is not int or not 1 <= self.hidden_snap_subcells <= 8:
             raise ValueError("PublishConfig.hidden_snap_subcells must be an integer in [1, 8]")
+        sub = self.hidden_snap_bounding_subcells
+        if type(sub) is not int or not 0 <= sub <= 8:
+            raise ValueError("PublishConfig.hidden_snap_bounding_subcells must be an integer "
+                             "in [0, 8]")  # fmt: skip
         if self.silhouette_depth_m > 1:
             raise ValueError("PublishConfig.silhouette_depth_m must be in [0, 1] m")
         if self.fusion_sigmas > 20:

@@ -99,6 +99,7 @@ class Backend:
                 ),
                 hidden_consensus=_or_default(values["hidden_consensus"]),
                 hidden_snap_subcells=int(values["hidden_snap_subcells"]) or None,
+                hidden_snap_bounding_subcells=int(values["hidden_snap_bounding_subcells"]) or None,
                 hidden_snap_existence=_or_default(values["hidden_snap_existence"]),
                 hidden_snap_tolerance=_or_default(values["hidden_snap_tolerance"]),
                 hidden_snap_bounding_reach_m=_or_default(values["hidden_snap_bounding_reach"]),
