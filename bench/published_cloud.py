@@ -16,7 +16,9 @@ against the same without them; and the head without its cross-view consensus
 (``hidden_consensus=0``: what the consensus of the default costs); and the head's layers
 snapped onto planes at one point per cell (``hidden_snap_subcells=1``) against the default
 (2 x 2 sub-cells behind measured surfaces); and the default cloud without fusing the
-views' measurements of one surface (``fusion_sigmas=0``) against the default.
+views' measurements of one surface (``fusion_sigmas=0``) against the default; and the
+bounding planes' snapped layers at 4 x 4 sub-cells (``hidden_snap_bounding_subcells=4``,
+off by default) against the default.
 Median of
 ``--repeats`` runs per window after ``--warmup``; CUDA synchronised inside each timed
 call. Ends with ``name=value`` lines.
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
     one_per_cell, head_one_per_cell = PublishConfig(hidden_snap_subcells=1), []
     no_open, head_no_open = PublishConfig(open_hole_share=0.0), []
     no_fusion, head_no_fusion = PublishConfig(fusion_sigmas=0.0), []
+    finer, head_finer = PublishConfig(hidden_snap_bounding_subcells=4), []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
         def run(cfg, depth=depth, K=K, T=T, rgb=rgb, hidden_head=None):
@@ -113,6 +116,8 @@ def main(argv=None) -> int:
                                       args.warmup, args.repeats))  # fmt: skip
         head_no_fusion.append(median_ms(lambda run=run: run(no_fusion, hidden_head=head),
                                         args.warmup, args.repeats))  # fmt: skip
+        head_finer.append(median_ms(lambda run=run: run(finer, hidden_head=head),
+                                    args.warmup, args.repeats))  # fmt: skip
         side_points.append(run(sides, hidden_head=head).stats["side_points"])
         points.append(run(PublishConfig()).stats["plane_points"])
         head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
@@ -122,6 +127,7 @@ def main(argv=None) -> int:
     g, h = statistics.median(with_sides), statistics.median(head_no_consensus)
     sc, op = statistics.median(head_one_per_cell), statistics.median(head_no_open)
     nf = statistics.median(head_no_fusion)
+    fb = statistics.median(head_finer)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
@@ -153,6 +159,10 @@ def main(argv=None) -> int:
         f"without fusing the views' measurements of one surface: {nf:.1f} ms, with it "
         f"(the default) {c:.1f} ms ({c / nf:.2f}x)"
     )
+    print(
+        f"with 4 x 4 sub-cells on the bounding planes (hidden_snap_bounding_subcells=4, off "
+        f"by default): {fb:.1f} ms, without (the default) {c:.1f} ms ({fb / c:.2f}x)"
+    )
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
     print(f"planes_added_ms={a - b:.2f}")
@@ -183,6 +193,9 @@ def main(argv=None) -> int:
     print(f"publish_no_fusion_ms={nf:.2f}")
     print(f"fusion_added_ms={c - nf:.2f}")
     print(f"fusion_vs_none={c / nf:.3f}")
+    print(f"publish_bounding_subcells_ms={fb:.2f}")
+    print(f"bounding_subcells_added_ms={fb - c:.2f}")
+    print(f"bounding_subcells_vs_default={fb / c:.3f}")
     print(f"side_points_median={statistics.median(side_points):.0f}")
     print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")
