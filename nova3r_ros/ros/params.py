@@ -120,7 +120,7 @@ PARAMETERS: tuple[Param, ...] = (
     P("hidden_snap_bounding_subcells", 0, "model backend with depth: the same on a plane that "
       "bounds the observed scene (a floor, a wall) where this is more; denser floors and "
       "walls behind furniture (room-scale scenes: hidden recall up, but on real kitchen "
-      "frames F@2cm down 0.004-0.006, docs/eval/session40); 0 = as other planes (the default)",
+      "frames F@2cm down 0.003-0.006, docs/eval/session40); 0 = as other planes (the default)",
       0, 8),
     P("hidden_snap_existence", -1.0, "model backend with depth: where the hidden-surface "
       "head's existence probability is at least this and one of the window's planes crosses "
