@@ -11,7 +11,8 @@ precision@5cm and unjudged, and the observed_only row of the same windows.
 Usage: NOVA3R_CACHE=dir PYTHONPATH=.:scripts python docs/eval/session40/density_probe.py
        <dev frames> VIEWS WINDOWS SPACINGS(cm, comma-separated; 0 = as published; or a part
        name from scripts/completed_parts.py: the cloud without it; or "unjudged": without
-       the completed points no frame of the sequence measured, an oracle) [DEVICE]
+       the completed points no frame of the sequence measured, an oracle) [DEVICE
+       [NAME=VALUE ...]]  (ModelBackendConfig overrides, e.g. behind_gap_m=0.05)
 """
 
 import sys
@@ -61,6 +62,9 @@ def main() -> None:
     spacings = [float(x) / 100 if x[0].isdigit() else x for x in sys.argv[4].split(",")]
     device = sys.argv[5] if len(sys.argv) > 5 else "cpu"
     backend = ModelBackendConfig("nova3r_ros/model/checkpoints/base", device, 4096, 6)
+    for item in sys.argv[6:]:  # ModelBackendConfig overrides, e.g. behind_gap_m=0.05
+        name, value = item.split("=")
+        backend = replace(backend, **{name: int(value) if value.isdigit() else float(value)})
     baseline = replace(backend, force_gate=True, fusion_sigmas=0.0)  # observed_only
     rows = {s: [] for s in spacings}
     base = []
