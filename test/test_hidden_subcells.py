@@ -58,29 +58,35 @@ def _floor_scene():
     return depth[None]
 
 
-def test_the_published_cloud_holds_denser_snapped_points_on_the_same_planes(tmp_path):
+@pytest.fixture
+def head(tmp_path):
+    """Return an untrained head (seeded), saved and reloaded, with threshold 0.99."""
     torch.manual_seed(0)
     save_head(tmp_path / "h", HiddenHead(CFG).eval(), min_probability=0.99)
-    head = load_head(tmp_path / "h")
-    depth = _floor_scene()
+    return load_head(tmp_path / "h")
+
+
+def _head_points(head, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the head's part of the floor scene's published cloud: (snapped, its own)."""
+    cfg = PublishConfig(hidden_snap_existence=0.0, hidden_snap_bounding_existence=0.0,
+                        spacing_m=0.005, **options)  # fmt: skip
     rgb = torch.full((1, H, W, 3), 100, dtype=torch.uint8)
+    pub = publish(None, None, _floor_scene(), KS, torch.eye(4)[None], rgb, cfg, hidden_head=head)
+    n_snap = pub.stats["hidden_snapped_points"]
+    part = pub.points[-pub.stats["hidden_points"] :]  # last: no sides, no decoder
+    return part[:n_snap], part[n_snap:]
 
-    def cloud(n: int):
-        cfg = PublishConfig(hidden_snap_subcells=n, hidden_snap_existence=0.0,
-                            hidden_snap_bounding_existence=0.0, spacing_m=0.005)  # fmt: skip
-        pub = publish(None, None, depth, KS, torch.eye(4)[None], rgb, cfg, hidden_head=head)
-        n_snap = pub.stats["hidden_snapped_points"]
-        part = pub.points[-pub.stats["hidden_points"] :]  # last: no sides, no decoder
-        return part[:n_snap], part[n_snap:], n_snap
 
+def test_the_published_cloud_holds_denser_snapped_points_on_the_same_planes(head):
     def in_hole(p):
         u = (p[:, 0] / p[:, 2] * K[0, 0] + K[0, 2]).round().long()
         v = (p[:, 1] / p[:, 2] * K[1, 1] + K[1, 2]).round().long()
         rows, cols = HOLE
         return (v >= rows.start) & (v < rows.stop) & (u >= cols.start) & (u < cols.stop)
 
-    snap1, own1, n1 = cloud(1)
-    snap3, own3, n3 = cloud(3)
+    snap1, own1 = _head_points(head, hidden_snap_subcells=1)
+    snap3, own3 = _head_points(head, hidden_snap_subcells=3)
+    n1, n3 = snap1.shape[0], snap3.shape[0]
     assert n1 > 0 and n3 > 3 * n1
     assert torch.equal(own1, own3)  # the head's own points: one per cell either way
     on_floor, on_box = (snap3[:, 1] - 0.5).abs() < 2e-3, (snap3[:, 2] - 1.0).abs() < 2e-3
@@ -92,21 +98,13 @@ def test_the_published_cloud_holds_denser_snapped_points_on_the_same_planes(tmp_
     assert in_hole(snap1).sum() > 0 and in_hole(snap3).sum() == in_hole(snap1).sum()
 
 
-def test_finer_sub_cells_on_bounding_planes_add_points_on_the_floor_only(tmp_path):
+def test_finer_sub_cells_on_bounding_planes_add_points_on_the_floor_only(head):
     """``hidden_snap_bounding_subcells``: the floor (a bounding plane) denser, the box not."""
-    torch.manual_seed(0)
-    save_head(tmp_path / "h", HiddenHead(CFG).eval(), min_probability=0.99)
-    head = load_head(tmp_path / "h")
-    depth = _floor_scene()
-    rgb = torch.full((1, H, W, 3), 100, dtype=torch.uint8)
 
     def snapped(n: int, bounding: int):
-        cfg = PublishConfig(hidden_snap_subcells=n, hidden_snap_bounding_subcells=bounding,
-                            hidden_snap_existence=0.0, hidden_snap_bounding_existence=0.0,
-                            spacing_m=0.005)  # fmt: skip
-        pub = publish(None, None, depth, KS, torch.eye(4)[None], rgb, cfg, hidden_head=head)
-        part = pub.points[-pub.stats["hidden_points"] :]
-        return part[: pub.stats["hidden_snapped_points"]], part
+        snap, own = _head_points(head, hidden_snap_subcells=n,
+                                 hidden_snap_bounding_subcells=bounding)  # fmt: skip
+        return snap, torch.cat([snap, own])
 
     base, _ = snapped(1, 0)
     _, same_all = snapped(2, 2)  # not more than the others' sub-cells: nothing changes

@@ -76,24 +76,24 @@ def published_points(
         bounding = bounding_planes(plane_list, obs_pts, T[:, :3, 3]).tolist()
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
         min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
-        snap, p_snap, on = snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist,
-                                          config.hidden_snap_tolerance)  # fmt: skip
-        fine_snap = torch.zeros(snap.shape[0], dtype=torch.bool, device=snap.device)
-        if config.hidden_snap_subcells > 1:  # sub-cells too; each point's kind chosen below
-            zs, es, grid = subdivided(z, exist, head.config, config.hidden_snap_subcells)
-            sub = snapped_points(Ks, zs, es, T, plane_list, grid, min_exist,
-                                 config.hidden_snap_tolerance)  # fmt: skip
-            snap, p_snap, on = (torch.cat(pair) for pair in zip((snap, p_snap, on), sub,
-                                                                strict=True))  # fmt: skip
-            fine_snap = torch.cat([fine_snap, torch.ones_like(sub[1], dtype=torch.bool)])
+        tol = config.hidden_snap_tolerance
+
+        def on_subcells(factor: int):  # the layers snapped from factor x factor sub-cells
+            zs, es, grid = subdivided(z, exist, head.config, factor)
+            return snapped_points(Ks, zs, es, T, plane_list, grid, min_exist, tol)
+
+        # (points, confidence, plane, from sub-cells) per pass; each point's kind chosen below
+        passes = [(*snapped_points(Ks, z, exist, T, plane_list, head.config, min_exist, tol),
+                   False)]  # fmt: skip
+        if config.hidden_snap_subcells > 1:
+            passes.append((*on_subcells(config.hidden_snap_subcells), True))
         if finer_bounding(config) and any(bounding):  # the bounding planes' finer sub-cells
-            zs, es, grid = subdivided(z, exist, head.config, config.hidden_snap_bounding_subcells)
-            sub = snapped_points(Ks, zs, es, T, plane_list, grid, min_exist,
-                                 config.hidden_snap_tolerance)  # fmt: skip
+            sub = on_subcells(config.hidden_snap_bounding_subcells)
             on_bounding = torch.tensor(bounding, device=sub[2].device)[sub[2]]
-            snap, p_snap, on = (torch.cat([a, b[on_bounding]])
-                                for a, b in zip((snap, p_snap, on), sub, strict=True))  # fmt: skip
-            fine_snap = torch.cat([fine_snap, on_bounding.new_ones(int(on_bounding.sum()))])
+            passes.append((*(x[on_bounding] for x in sub), True))
+        snap, p_snap, on = (torch.cat([part[i] for part in passes]) for i in range(3))
+        fine_snap = torch.cat([torch.full_like(conf, fine, dtype=torch.bool)
+                               for _, conf, _, fine in passes])  # fmt: skip
         reach = config.hidden_snap_reach_m
         reach_of = [max(reach, config.hidden_snap_bounding_reach_m) if b else reach
                     for b in bounding]  # fmt: skip
