@@ -60,7 +60,7 @@ def _floor_scene():
 
 @pytest.fixture
 def head(tmp_path):
-    """Return an untrained head (seeded), saved and reloaded, with threshold 0.99."""
+    """Return an untrained, seeded hidden-surface head, saved and reloaded: threshold 0.99."""
     torch.manual_seed(0)
     save_head(tmp_path / "h", HiddenHead(CFG).eval(), min_probability=0.99)
     return load_head(tmp_path / "h")
