@@ -1,0 +1,88 @@
+"""Session 41 probe: the voxel prototype's points added to the shipped published cloud.
+
+For each window (one view), the shipped published cloud (4,096 points, 6 steps) and the
+prototype's completed points (``voxel_completion_probe.py``'s network, view 0's depth
+taken every ``step``-th pixel to about 160 x 120) are scored by issue 6's protocol
+(``frustum_metrics``): the shipped cloud, and the cloud with the prototype's points of
+occupancy probability above each threshold added. Rooms: validation seeds 1,500,000+ of
+``benchmark_config(1, family="room")``; real: the 7-Scenes dev frames (validation only,
+stride 4).
+
+Usage: NOVA3R_CACHE=dir PYTHONPATH=.:docs/eval/session41 python
+       docs/eval/session41/voxel_union_probe.py WEIGHTS (room:FIRST-LAST | 7scenes:DIR)
+       [WINDOWS] [DEVICE]
+"""
+
+import sys
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from voxel_completion_probe import VoxelNet, completed_points
+
+from nova3r_ros.eval import baselines, frustum
+from nova3r_ros.eval.data import DataSpec, sevenscenes_windows, synthetic_windows
+from nova3r_ros.eval.scoring import in_world, region_cameras
+from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+from nova3r_ros.synth.config import benchmark_config
+
+THRESHOLDS = (0.5, 0.7, 0.85)
+KEYS = ("fscore@2cm", "fscore@5cm", "hidden_recall@5cm", "completed_precision@5cm",
+        "unjudged")  # fmt: skip
+
+
+def voxel_points(net, view, device, thr: float) -> np.ndarray:
+    """(N, 3) the prototype's completed points in view 0's optical frame (metres)."""
+    depth = np.asarray(view.depth, np.float32)
+    step = max(1, round(depth.shape[1] / 160))
+    d = torch.from_numpy(np.ascontiguousarray(depth[step // 2 :: step, step // 2 :: step]))
+    K = torch.tensor(np.asarray(view.K, np.float32))
+    K[:2] /= step
+    with torch.no_grad():
+        pts = completed_points(net, d[None].to(device), K[None].to(device), thr)[0]
+    return pts.cpu().numpy().astype(np.float64)
+
+
+def main() -> None:
+    """Command line (module docstring)."""
+    weights, data = sys.argv[1], sys.argv[2]
+    windows = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
+    net = VoxelNet()
+    net.load_state_dict(load_file(weights))
+    net = net.to(device).eval()
+    backend = ModelBackendConfig("nova3r_ros/model/checkpoints/base", device, 4096, 6)
+    if data.startswith("7scenes:"):
+        items = sevenscenes_windows(data[8:], 1, windows, 4, log=lambda s: None)
+    else:
+        first, last = (int(x) for x in data[5:].split("-"))
+        items = synthetic_windows(DataSpec("synthetic", first, last),
+                                  benchmark_config(1, family="room"))  # fmt: skip
+    names = ["shipped"] + [f"voxel@{t}" for t in THRESHOLDS] + [f"shipped+voxel@{t}"
+                                                                 for t in THRESHOLDS]  # fmt: skip
+    rows = {n: [] for n in names}
+    for window, gt, complete, frames in items:
+        cams = region_cameras(window, gt)
+        observed = baselines.oracle_raw(window, gt).points
+        rec = reconstruct(window, "model", backend)
+        shipped = in_world(rec, gt)
+        T = np.asarray(gt.T_world_cam[0], np.float64)
+        taus = frustum.SYNTHETIC_THRESHOLDS_CM if complete else frustum.REAL_THRESHOLDS_CM
+        judge = None if complete else frames
+
+        def score(pts, name, _c=cams, _o=observed, _g=gt, _t=taus, _j=judge):
+            rows[name].append(frustum.frustum_metrics(pts, _g.points, _c, _o, _t, _j))
+
+        score(shipped, "shipped")
+        for t in THRESHOLDS:
+            vox = voxel_points(net, window.views[0], device, t) @ T[:3, :3].T + T[:3, 3]
+            score(np.concatenate([observed, vox]), f"voxel@{t}")
+            score(np.concatenate([shipped, vox]), f"shipped+voxel@{t}")
+    print(f"{data} 1 view, {len(rows['shipped'])} windows: " + " ".join(KEYS))
+    for name in names:
+        print(f"  {name:20s} " + " ".join(f"{np.nanmean([r[k] for r in rows[name]]):.4f}"
+                                          for k in KEYS))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
