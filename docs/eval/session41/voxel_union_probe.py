@@ -4,9 +4,10 @@ For each window (one view), the shipped published cloud (4,096 points, 6 steps) 
 prototype's completed points (``voxel_completion_probe.py``'s network, view 0's depth
 taken every ``step``-th pixel to about 160 x 120) are scored by issue 6's protocol
 (``frustum_metrics``): the shipped cloud, and the cloud with the prototype's points of
-occupancy probability above each threshold added. Rooms: validation seeds 1,500,000+ of
-``benchmark_config(1, family="room")``; real: the 7-Scenes dev frames (validation only,
-stride 4).
+occupancy probability above each threshold added (``voxel_far``: only those farther
+than ``FAR_M`` from every point of the shipped cloud, i.e. where they add a surface).
+Rooms: validation seeds 1,500,000+ of ``benchmark_config(1, family="room")``; real: the
+7-Scenes dev frames (validation only, stride 4).
 
 Usage: NOVA3R_CACHE=dir PYTHONPATH=.:docs/eval/session41 python
        docs/eval/session41/voxel_union_probe.py WEIGHTS (room:FIRST-LAST | 7scenes:DIR)
@@ -18,6 +19,7 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from scipy.spatial import cKDTree
 from voxel_completion_probe import VoxelNet, completed_points
 
 from nova3r_ros.eval import baselines, frustum
@@ -27,6 +29,7 @@ from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
 from nova3r_ros.synth.config import benchmark_config
 
 THRESHOLDS = (0.5, 0.7, 0.85)
+FAR_M = 0.05  # shipped+voxel_far: only the prototype's points farther than this from the cloud
 KEYS = ("fscore@2cm", "fscore@5cm", "hidden_recall@5cm", "completed_precision@5cm",
         "unjudged")  # fmt: skip
 
@@ -58,8 +61,10 @@ def main() -> None:
         first, last = (int(x) for x in data[5:].split("-"))
         items = synthetic_windows(DataSpec("synthetic", first, last),
                                   benchmark_config(1, family="room"))  # fmt: skip
-    names = ["shipped"] + [f"voxel@{t}" for t in THRESHOLDS] + [f"shipped+voxel@{t}"
-                                                                 for t in THRESHOLDS]  # fmt: skip
+    names = ["shipped"] + [
+        f"{kind}@{t}" for kind in ("voxel", "shipped+voxel", "shipped+voxel_far")
+        for t in THRESHOLDS
+    ]  # fmt: skip
     rows = {n: [] for n in names}
     for window, gt, complete, frames in items:
         cams = region_cameras(window, gt)
@@ -78,6 +83,8 @@ def main() -> None:
             vox = voxel_points(net, window.views[0], device, t) @ T[:3, :3].T + T[:3, 3]
             score(np.concatenate([observed, vox]), f"voxel@{t}")
             score(np.concatenate([shipped, vox]), f"shipped+voxel@{t}")
+            far = cKDTree(shipped).query(vox)[0] > FAR_M if len(vox) else np.zeros(0, bool)
+            score(np.concatenate([shipped, vox[far]]), f"shipped+voxel_far@{t}")
     print(f"{data} 1 view, {len(rows['shipped'])} windows: " + " ".join(KEYS))
     for name in names:
         print(f"  {name:20s} " + " ".join(f"{np.nanmean([r[k] for r in rows[name]]):.4f}"
