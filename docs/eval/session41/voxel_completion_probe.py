@@ -16,7 +16,10 @@ coarse structure is such a voxel grid.
   occupied.
 - Training: synthetic furnished rooms of the robot mix (one view, sensor models, seeds
   below 1,000,000), on the GPU.
-- Validation: rooms of ``benchmark_config(1, family="room")``, seeds 1,500,000+ (never the
+- Several views (``--views``): every view's measured points and seen-empty cells go into
+  view 0's grid, placed by the known poses.
+- Validation: rooms of ``benchmark_config(V, family="room")`` (``--val-views``, default 1),
+  seeds 1,500,000+ (never the
   benchmark's). Cells predicted occupied that are neither measured nor seen empty become
   points (centre + offset). Scored without the protocol's resampling, against the ground
   truth in the view's region (z in (0.1, p99 depth + 0.15]): precision@5cm of those points
@@ -26,7 +29,7 @@ coarse structure is such a voxel grid.
 
 Usage (GPU machine): PYTHONPATH=. python docs/eval/session41/voxel_completion_probe.py
        OUT_DIR MINUTES [--mesh-dir DIR] [--init WEIGHTS --lr LR --start-batch N]
-       [--val-every MIN] [--cpu-tiny]
+       [--views 1 2 4] [--val-views V] [--val-every MIN] [--cpu-tiny]
 """
 
 from __future__ import annotations
@@ -83,16 +86,31 @@ def scatter_cells(p: torch.Tensor, b: torch.Tensor, B: int):
     return count.view(B, n), off.view(B, n, 3).permute(0, 2, 1)
 
 
-def grid_inputs(depth: torch.Tensor, K: torch.Tensor, rays: int = 48) -> torch.Tensor:
-    """(B, 5, X, Y, Z) network input of one view per window (module docstring)."""
-    B = depth.shape[0]
-    pts = camera_points(depth, K)
+def grid_inputs(
+    depth: torch.Tensor, K: torch.Tensor, T_ref: torch.Tensor | None = None, rays: int = 48
+) -> torch.Tensor:
+    """(B, 5, X, Y, Z) network input of V views per window (module docstring).
+
+    ``depth`` (B, V, H, W) or (B, H, W) for one view, ``K`` (B, V, 3, 3) or (B, 3, 3),
+    ``T_ref`` (B, V, 4, 4) each view's camera-to-view-0 pose (None: one view, identity).
+    Every view's measured points and seen-empty cells go into view 0's grid.
+    """
+    if depth.dim() == 3:
+        depth, K = depth[:, None], K[:, None]
+    B, V, H, W = depth.shape
+    if T_ref is None:
+        T_ref = torch.eye(4, device=depth.device).expand(B, V, 4, 4)
+    pts = camera_points(depth.flatten(0, 1), K.flatten(0, 1)).view(B, V, H, W, 3)
+    R, t = T_ref[..., :3, :3].float(), T_ref[..., :3, 3].float()
+    pts = torch.einsum("bvij,bvhwj->bvhwi", R, pts) + t[:, :, None, None, :]
     valid = depth > 0
-    bi = torch.arange(B, device=depth.device)[:, None, None].expand_as(depth)
+    bi = torch.arange(B, device=depth.device)[:, None, None, None].expand_as(depth)
     count, off = scatter_cells(pts[valid], bi[valid], B)
-    t = (torch.arange(rays, device=depth.device, dtype=torch.float32) + 0.5) / rays
-    ray_pts = pts[valid][:, None, :] * (1 - HIDDEN_M / depth[valid].clamp_min(0.2))[:, None, None]
-    ray_pts = (ray_pts * t[None, :, None]).reshape(-1, 3)
+    tt = (torch.arange(rays, device=depth.device, dtype=torch.float32) + 0.5) / rays
+    centre = t[:, :, None, None, :].expand_as(pts)[valid]
+    frac = 1 - HIDDEN_M / depth[valid].clamp_min(0.2)
+    ray = (pts[valid] - centre) * frac[:, None]
+    ray_pts = (centre[:, None, :] + ray[:, None, :] * tt[None, :, None]).reshape(-1, 3)
     ray_b = bi[valid][:, None].expand(-1, rays).reshape(-1)
     free, _ = scatter_cells(ray_pts, ray_b, B)
     occ = (count > 0).float()
@@ -145,17 +163,22 @@ class VoxelNet(nn.Module):
         return o[:, 0], 0.5 * torch.tanh(o[:, 1:])
 
 
-def to_camera(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """View 0's depth (B, H, W), K (B, 3, 3) and the surface points in its frame (B, M, 3)."""
-    T = torch.linalg.inv(batch["T_world_cam"][:, 0].float())
-    pts = batch["points"].float() @ T[:, :3, :3].transpose(1, 2) + T[:, None, :3, 3]
-    return batch["depth"][:, 0].float(), batch["K"][:, 0].float(), pts
+def to_camera(batch: dict) -> tuple[torch.Tensor, ...]:
+    """Return a ``generate_batch`` dict's depth, K, poses and surface points.
+
+    Shapes: depth (B, V, H, W), K (B, V, 3, 3), camera-to-view-0 poses (B, V, 4, 4), the
+    surface points in view 0's optical frame (B, M, 3).
+    """
+    T0 = torch.linalg.inv(batch["T_world_cam"][:, 0].float())
+    pts = batch["points"].float() @ T0[:, :3, :3].transpose(1, 2) + T0[:, None, :3, 3]
+    T_ref = T0[:, None] @ batch["T_world_cam"].float()
+    return batch["depth"].float(), batch["K"].float(), T_ref, pts
 
 
 def loss_of(net: VoxelNet, batch: dict) -> torch.Tensor:
-    """Weighted occupancy BCE (cells not measured) + offset L1 (occupied cells)."""
-    depth, K, pts = to_camera(batch)
-    x = grid_inputs(depth, K)
+    """Weighted occupancy BCE over every cell + offset L1 over the occupied cells."""
+    depth, K, T_ref, pts = to_camera(batch)
+    x = grid_inputs(depth, K, T_ref)
     occ, off = grid_targets(pts)
     logit, pred_off = net(x)
     w = 1.0 + 9.0 * occ  # surface cells are ~2 % of the grid
@@ -165,9 +188,12 @@ def loss_of(net: VoxelNet, batch: dict) -> torch.Tensor:
 
 
 @torch.no_grad()
-def completed_points(net: VoxelNet, depth, K, thr: float) -> list[torch.Tensor]:
-    """Per window: points (N, 3) of cells predicted occupied, not measured, not seen empty."""
-    x = grid_inputs(depth, K)
+def completed_points(net: VoxelNet, depth, K, thr: float, T_ref=None) -> list[torch.Tensor]:
+    """Per window: points (N, 3) of cells predicted occupied, not measured, not seen empty.
+
+    Inputs as :func:`grid_inputs`; points in view 0's optical frame (metres).
+    """
+    x = grid_inputs(depth, K, T_ref)
     logit, off = net(x)
     keep = (torch.sigmoid(logit) > thr) & (x[:, 0] == 0) & (x[:, 1] == 0)
     out = []
@@ -180,13 +206,20 @@ def completed_points(net: VoxelNet, depth, K, thr: float) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def score(net: VoxelNet, batches: list[dict], thrs=(0.3, 0.5, 0.7)) -> dict[str, float]:
-    """Precision@5cm of the completed points and hidden coverage@5cm (module docstring)."""
+    """Precision@5cm of the completed points and hidden coverage@5cm (module docstring).
+
+    With several views the region is view 0's; "hidden" is far from every view's points.
+    """
     res = {t: [0, 0, 0, 0] for t in thrs}  # right, points, hidden covered, hidden
     for batch in batches:
-        depth, K, pts = to_camera(batch)
-        obs_all = camera_points(depth, K)
+        depth_all, K_all, T_ref, pts = to_camera(batch)
+        depth, K = depth_all[:, 0], K_all[:, 0]
+        B, V, H, W = depth_all.shape
+        cam = camera_points(depth_all.flatten(0, 1), K_all.flatten(0, 1)).view(B, V, H, W, 3)
+        R, tr = T_ref[..., :3, :3], T_ref[..., :3, 3]
+        obs_all = torch.einsum("bvij,bvhwj->bvhwi", R, cam) + tr[:, :, None, None, :]
         for t in thrs:
-            comp = completed_points(net, depth, K, t)
+            comp = completed_points(net, depth_all, K_all, t, T_ref)
             for b in range(len(depth)):
                 d = depth[b][depth[b] > 0]
                 zmax = torch.quantile(d, 0.99) + 0.15
@@ -194,10 +227,9 @@ def score(net: VoxelNet, batches: list[dict], thrs=(0.3, 0.5, 0.7)) -> dict[str,
                 uv_z = gt[:, 2]
                 u = gt[:, 0] / uv_z * K[b, 0, 0] + K[b, 0, 2]
                 v = gt[:, 1] / uv_z * K[b, 1, 1] + K[b, 1, 2]
-                H, W = depth.shape[1:]
                 region = (uv_z > 0.1) & (uv_z <= zmax) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
                 gt = gt[region]
-                obs = obs_all[b][depth[b] > 0]
+                obs = obs_all[b][depth_all[b] > 0]
                 hidden = gt[torch.cdist(gt, obs).min(1).values > HIDDEN_M] if len(obs) else gt
                 c = comp[b]
                 cz = c[:, 2]
@@ -238,19 +270,22 @@ def main() -> None:
     ap.add_argument("--init", default=None, help="weights to continue from (safetensors)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--start-batch", type=int, default=0)
+    ap.add_argument("--views", type=int, nargs="+", default=[1], help="views per window")
+    ap.add_argument("--val-views", type=int, default=1)
     args = ap.parse_args()
     dev = torch.device("cpu" if args.cpu_tiny else "cuda")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     size = SimpleNamespace(image_height=120, image_width=160)
-    cfg = TrainConfig(batch=args.batch, views=(1,), p_robot=1.0, p_sensor=0.9, targets="scene",
-                      n_points=200_000, mesh_dir=args.mesh_dir, mesh_exclude=HELD_OUT_MESHES,
-                      family_weights={"room": 1.0}, device=str(dev))  # fmt: skip
+    cfg = TrainConfig(batch=args.batch, views=tuple(args.views), p_robot=1.0, p_sensor=0.9,
+                      targets="scene", n_points=200_000, mesh_dir=args.mesh_dir,
+                      mesh_exclude=HELD_OUT_MESHES, family_weights={"room": 1.0},
+                      device=str(dev))  # fmt: skip
     source = BatchSource(
         cfg, size, 0, dev, workers=0 if args.cpu_tiny else 12, start=args.start_batch
     )
-    vcfg = benchmark_config(1, family="room", height=120, width=160, n_gt_points=200_000,
-                            device=str(dev))  # fmt: skip
+    vcfg = benchmark_config(args.val_views, family="room", height=120, width=160,
+                            n_gt_points=200_000, device=str(dev))  # fmt: skip
     n_val = 2 if args.cpu_tiny else args.val_windows
     val = [generate_batch(list(range(1_500_000 + i, 1_500_000 + min(i + 8, n_val))),
                           config=vcfg, device=dev) for i in range(0, n_val, 8)]  # fmt: skip

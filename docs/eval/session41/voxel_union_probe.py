@@ -1,8 +1,9 @@
 """Session 41 probe: the voxel prototype's points added to the shipped published cloud.
 
-For each window (one view), the shipped published cloud (4,096 points, 6 steps) and the
-prototype's completed points (``voxel_completion_probe.py``'s network, view 0's depth
-taken every ``step``-th pixel to about 160 x 120) are scored by issue 6's protocol
+For each window (VIEWS views, default 1), the shipped published cloud (4,096 points, 6
+steps) and the prototype's completed points (``voxel_completion_probe.py``'s network; every
+view's depth taken every ``step``-th pixel to about 160 x 120, placed by the known poses)
+are scored by issue 6's protocol
 (``frustum_metrics``): the shipped cloud, and the cloud with the prototype's points of
 occupancy probability above each threshold added (``voxel_far``: only those farther
 than ``FAR_M`` from every point of the shipped cloud, i.e. where they add a surface).
@@ -11,7 +12,7 @@ Rooms: validation seeds 1,500,000+ of ``benchmark_config(1, family="room")``; re
 
 Usage: NOVA3R_CACHE=dir PYTHONPATH=.:docs/eval/session41 python
        docs/eval/session41/voxel_union_probe.py WEIGHTS (room:FIRST-LAST | 7scenes:DIR)
-       [WINDOWS] [DEVICE]
+       [WINDOWS] [DEVICE] [VIEWS]
 """
 
 import sys
@@ -34,15 +35,21 @@ KEYS = ("fscore@2cm", "fscore@5cm", "hidden_recall@5cm", "completed_precision@5c
         "unjudged")  # fmt: skip
 
 
-def voxel_points(net, view, device, thr: float) -> np.ndarray:
-    """(N, 3) the prototype's completed points in view 0's optical frame (metres)."""
-    depth = np.asarray(view.depth, np.float32)
-    step = max(1, round(depth.shape[1] / 160))
-    d = torch.from_numpy(np.ascontiguousarray(depth[step // 2 :: step, step // 2 :: step]))
-    K = torch.tensor(np.asarray(view.K, np.float32))
-    K[:2] /= step
+def voxel_points(net, window, T_world_cam, device, thr: float) -> np.ndarray:
+    """(N, 3) the prototype's completed points in view 0's optical frame (metres).
+
+    Every view's depth, taken every ``step``-th pixel, placed by ``T_world_cam`` (V, 4, 4).
+    """
+    depth = np.stack([np.asarray(v.depth, np.float32) for v in window.views])
+    step = max(1, round(depth.shape[2] / 160))
+    d = torch.from_numpy(np.ascontiguousarray(depth[:, step // 2 :: step, step // 2 :: step]))
+    K = torch.tensor(np.stack([np.asarray(v.K, np.float32) for v in window.views]))
+    K[:, :2] /= step
+    T = np.asarray(T_world_cam, np.float64)
+    T_ref = torch.tensor(np.linalg.inv(T[0]) @ T, dtype=torch.float32)
     with torch.no_grad():
-        pts = completed_points(net, d[None].to(device), K[None].to(device), thr)[0]
+        pts = completed_points(net, d[None].to(device), K[None].to(device), thr,
+                               T_ref[None].to(device))[0]  # fmt: skip
     return pts.cpu().numpy().astype(np.float64)
 
 
@@ -51,16 +58,17 @@ def main() -> None:
     weights, data = sys.argv[1], sys.argv[2]
     windows = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
+    views = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     net = VoxelNet()
     net.load_state_dict(load_file(weights))
     net = net.to(device).eval()
     backend = ModelBackendConfig("nova3r_ros/model/checkpoints/base", device, 4096, 6)
     if data.startswith("7scenes:"):
-        items = sevenscenes_windows(data[8:], 1, windows, 4, log=lambda s: None)
+        items = sevenscenes_windows(data[8:], views, windows, 4, log=lambda s: None)
     else:
         first, last = (int(x) for x in data[5:].split("-"))
         items = synthetic_windows(DataSpec("synthetic", first, last),
-                                  benchmark_config(1, family="room"))  # fmt: skip
+                                  benchmark_config(views, family="room"))  # fmt: skip
     names = ["shipped"] + [
         f"{kind}@{t}" for kind in ("voxel", "shipped+voxel", "shipped+voxel_far")
         for t in THRESHOLDS
@@ -80,12 +88,12 @@ def main() -> None:
 
         score(shipped, "shipped")
         for t in THRESHOLDS:
-            vox = voxel_points(net, window.views[0], device, t) @ T[:3, :3].T + T[:3, 3]
+            vox = voxel_points(net, window, gt.T_world_cam, device, t) @ T[:3, :3].T + T[:3, 3]
             score(np.concatenate([observed, vox]), f"voxel@{t}")
             score(np.concatenate([shipped, vox]), f"shipped+voxel@{t}")
             far = cKDTree(shipped).query(vox)[0] > FAR_M if len(vox) else np.zeros(0, bool)
             score(np.concatenate([shipped, vox[far]]), f"shipped+voxel_far@{t}")
-    print(f"{data} 1 view, {len(rows['shipped'])} windows: " + " ".join(KEYS))
+    print(f"{data} {views} view(s), {len(rows['shipped'])} windows: " + " ".join(KEYS))
     for name in names:
         print(f"  {name:20s} " + " ".join(f"{np.nanmean([r[k] for r in rows[name]]):.4f}"
                                           for k in KEYS))  # fmt: skip
