@@ -117,6 +117,16 @@ def test_finer_sub_cells_on_bounding_planes_add_points_on_the_floor_only(head):
     def on_box(p):
         return (p[:, 2] - 1.0).abs() < 2e-3
 
+    def behind_measured(p):  # farther than the floor scene's depth at its pixel
+        depth = _floor_scene()[0]
+        u = (p[:, 0] / p[:, 2] * K[0, 0] + K[0, 2]).long().clamp(0, W - 1)
+        v = (p[:, 1] / p[:, 2] * K[1, 1] + K[1, 2]).long().clamp(0, H - 1)
+        d = depth[v, u]
+        return (d > 0) & (p[:, 2] > d + 0.05)
+
+    # one point per cell everywhere: the floor keeps its points behind the box (no plane
+    # has sub-cells, so none gives way to them)
+    assert (on_floor(base) & behind_measured(base)).any()
     assert on_floor(fine).sum() > 3 * on_floor(base).sum() > 0
     assert on_box(base).any() and on_box(fine).sum() == on_box(base).sum()
     assert (on_floor(fine) | on_box(fine)).all()

@@ -77,6 +77,10 @@ def published_points(
         exist_of = (config.hidden_snap_existence, config.hidden_snap_bounding_existence)
         min_exist = [max(exist_of[b], config.min_confidence) for b in bounding]
         tol = config.hidden_snap_tolerance
+        finer = finer_bounding(config) and any(bounding)
+        # per plane: it has sub-cells (all planes, or the bounding ones at their finer split)
+        split_of = torch.tensor([config.hidden_snap_subcells > 1 or (finer and b)
+                                 for b in bounding], device=z.device)  # fmt: skip
 
         def on_subcells(factor: int):  # the layers snapped from factor x factor sub-cells
             zs, es, grid = subdivided(z, exist, head.config, factor)
@@ -87,7 +91,7 @@ def published_points(
                    False)]  # fmt: skip
         if config.hidden_snap_subcells > 1:
             passes.append((*on_subcells(config.hidden_snap_subcells), True))
-        if finer_bounding(config) and any(bounding):  # the bounding planes' finer sub-cells
+        if finer:  # the bounding planes' finer sub-cells
             sub = on_subcells(config.hidden_snap_bounding_subcells)
             on_bounding = torch.tensor(bounding, device=sub[2].device)[sub[2]]
             passes.append((*(x[on_bounding] for x in sub), True))
@@ -105,10 +109,7 @@ def published_points(
         snap_far = ~near & (dist <= plane_reach)  # farther: bounding planes only, only behind
         kept = near | snap_far
         fine = torch.cat([fine_snap[kept], fine])
-        has_sub = torch.tensor(bounding, device=on.device)[on[kept]]
-        if config.hidden_snap_subcells > 1:
-            has_sub = torch.ones_like(has_sub)
-        split = torch.cat([has_sub.to(split.device), split])
+        split = torch.cat([split_of.to(on.device)[on[kept]].to(split.device), split])
         pts, prob = torch.cat([snap[kept], pts]), torch.cat([p_snap[kept], prob])
         far = torch.cat([snap_far[kept], far])
         snapped = torch.cat([torch.ones_like(snap_far[kept]), snapped])
