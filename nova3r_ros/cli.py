@@ -47,6 +47,7 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
         "hidden_snap_tolerance",
         "hidden_snap_bounding_existence",
         "open_hole_share",
+        "voxel_min_probability",
     ):
         p = getattr(args, flag)
         if p is not None and not 0.0 <= p <= 1.0:
@@ -75,6 +76,12 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     head = args.hidden_head
     if head and head != "none" and not (Path(head) / "hidden_head.json").is_file():
         raise ValueError(f"--hidden-head {head}: no hidden_head.json there")
+    far = args.voxel_far
+    if far is not None and not 0.0 <= far <= 1.0:
+        raise ValueError(f"--voxel-far must be in [0, 1] m, got {far}")
+    head = args.voxel_head
+    if head and head != "none" and not (Path(head) / "voxel_head.json").is_file():
+        raise ValueError(f"--voxel-head {head}: no voxel_head.json there")
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -107,6 +114,9 @@ def _eval(args: argparse.Namespace) -> int:
             silhouette_depth_m=args.silhouette_depth,
             open_hole_share=args.open_hole_share,
             fusion_sigmas=args.fusion_sigmas,
+            voxel_head=args.voxel_head or "",
+            voxel_min_probability=args.voxel_min_probability,
+            voxel_far_m=args.voxel_far,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -292,6 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="model: ... or this distance (m) if the plane bounds the observed "
         "scene (a floor, a wall); 0 = no longer (default: PublishConfig's)",
     )
+    ev.add_argument("--voxel-head", default=None,
+                    help="model: voxel completion head directory (python -m "
+                    "nova3r_ros.train.voxel_train), or 'none' (default: the checkpoint's "
+                    "own, if any; the packaged one has none)")  # fmt: skip
+    ev.add_argument("--voxel-min-probability", type=float, default=None,
+                    help="model: the voxel head's cells below this occupancy probability "
+                    "are left out (default: the threshold stored with the head)")  # fmt: skip
+    ev.add_argument("--voxel-far", type=float, default=None,
+                    help="model: only the voxel head's points farther than this (m) from "
+                    "the rest of the cloud are published; 0 = all (default: "
+                    "PublishConfig's)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

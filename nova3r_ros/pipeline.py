@@ -97,6 +97,13 @@ class ModelBackendConfig:
         silhouette_depth_m: how far (m) the sides of occluders are continued behind their
             silhouettes in a gated window (model.silhouette_sides; 0 = off); None = the
             PublishConfig default (off).
+        voxel_head: the voxel completion head (model.voxel_completion) that completes
+            gated windows: "" = the checkpoint's own, if it has one (the packaged one has
+            none); "none" = none; else its directory.
+        voxel_min_probability: its cells below this occupancy probability are left out;
+            None = the threshold stored with the head.
+        voxel_far_m: only its points farther than this from the rest of the cloud are
+            published (0 = all); None = the PublishConfig default.
         open_hole_share: a depth hole that reaches the image border and covers at least
             this share of the image is open space, where no completion is published
             (model.open_space; 0 = off); None = the PublishConfig default.
@@ -135,6 +142,9 @@ class ModelBackendConfig:
     hidden_snap_bounding_existence: float | None = None
     hidden_snap_bounding_reach_m: float | None = None
     silhouette_depth_m: float | None = None
+    voxel_head: str = ""
+    voxel_min_probability: float | None = None
+    voxel_far_m: float | None = None
     open_hole_share: float | None = None
     fusion_sigmas: float | None = None
     refine_poses: bool = True
@@ -149,7 +159,7 @@ class ModelBackendConfig:
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
         for f in fields(self):  # hidden_snap_* and the like: None = the default
             prefixes = ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_",
-                        "open_hole_", "fusion_")  # fmt: skip
+                        "open_hole_", "fusion_", "voxel_far_")  # fmt: skip
             defaulted = f.name.startswith(prefixes)
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)
@@ -158,10 +168,11 @@ class ModelBackendConfig:
                              hidden_min_probability=self.hidden_min_probability,
                              hidden_single_view_min_probability=(
                                  self.hidden_single_view_min_probability),
+                             voxel_min_probability=self.voxel_min_probability,
                              **extra)  # fmt: skip
 
 
-_MODELS: dict[tuple[str, str], object] = {}
+_MODELS: dict[tuple[str, ...], object] = {}
 
 
 def load_model(config: ModelBackendConfig):
@@ -172,6 +183,7 @@ def load_model(config: ModelBackendConfig):
         PACKAGED_CHECKPOINT,
         CheckpointError,
         attach_hidden_head,
+        attach_voxel_head,
         load_checkpoint,
     )
 
@@ -181,13 +193,16 @@ def load_model(config: ModelBackendConfig):
     if device == "cuda" and not torch.cuda.is_available():
         raise PipelineError("device 'cuda' requested but no CUDA device is available")
     path = config.checkpoint or str(PACKAGED_CHECKPOINT)
-    key = (path, device, config.hidden_head)
+    key = (path, device, config.hidden_head, config.voxel_head)
     if key not in _MODELS:
         try:
             model = load_checkpoint(path, device)
             if config.hidden_head:
                 head = None if config.hidden_head == "none" else config.hidden_head
                 attach_hidden_head(model, head, device)
+            if config.voxel_head:
+                head = None if config.voxel_head == "none" else config.voxel_head
+                attach_voxel_head(model, head, device)
             _MODELS[key] = model
         except CheckpointError as exc:
             raise PipelineError(f"cannot load the model: {exc}") from exc

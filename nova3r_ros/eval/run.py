@@ -58,8 +58,8 @@ GEOMETRY_METHODS = ("oracle", "oracle_merged", "tsdf", *MODEL_METHODS[:-1])
 POSE_METHODS = ("opencv_sift", "o3d_odometry", "colmap", "no_motion", "model_head")
 METHODS = (*GEOMETRY_METHODS, *POSE_METHODS)
 STAT_KEYS = ("gated", "observed_conflict", "completed", "completed_candidates", "plane_points",
-             "hidden_points", "hidden_snapped_points", "side_points", "planes", "views_rejected",
-             "views_refined", "views_pose_failed", "open_pixels")  # fmt: skip
+             "hidden_points", "hidden_snapped_points", "side_points", "voxel_points", "planes",
+             "views_rejected", "views_refined", "views_pose_failed", "open_pixels")  # fmt: skip
 
 
 @dataclass

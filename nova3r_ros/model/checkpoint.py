@@ -138,10 +138,13 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
             raise CheckpointError(str(exc)) from exc
     own = (Path(directory) / HIDDEN_HEAD_FILE).is_file()
     attach_hidden_head(model, directory if own else None, device)
+    own = (Path(directory) / VOXEL_HEAD_FILE).is_file()
+    attach_voxel_head(model, directory if own else None, device)
     return model.to(device).eval()
 
 
 HIDDEN_HEAD_FILE = "hidden_head.json"
+VOXEL_HEAD_FILE = "voxel_head.json"
 
 
 def attach_hidden_head(model: Nova3r, directory: str | Path | None, device) -> None:
@@ -159,3 +162,19 @@ def attach_hidden_head(model: Nova3r, directory: str | Path | None, device) -> N
         except ValueError as exc:
             raise CheckpointError(str(exc)) from exc
     object.__setattr__(model, "hidden_head", head)
+
+
+def attach_voxel_head(model: Nova3r, directory: str | Path | None, device) -> None:
+    """Give ``model`` the voxel completion head saved in ``directory`` (None: no head).
+
+    Kept outside the model's modules like the hidden-surface head: ``model.voxel_head``.
+    """
+    head = None
+    if directory is not None:
+        from nova3r_ros.model.voxel_files import load_voxel_head
+
+        try:
+            head = load_voxel_head(directory, device)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+    object.__setattr__(model, "voxel_head", head)

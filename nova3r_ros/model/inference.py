@@ -312,6 +312,14 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             torch.from_numpy(T_rel).float().to(dev), config.depth_consistency,
             torch.Generator(device=dev).manual_seed(config.seed or 0),
         )  # fmt: skip
+    voxel_head, voxel_down = getattr(model, "voxel_head", None), None
+    if publishing and voxel_head is not None and has_depth:  # its grid's gravity
+        if gravity is not None:
+            voxel_down = gravity[0]
+        elif posed and config.world_z_up:
+            voxel_down = world_down(T[:1])[0].to(dev)
+        else:
+            voxel_down = support_plane_down(depth[0], K[0].to(dev))
     if publishing:
         views, T_pub, rejected = publish_views(window, T_ref, depth, K.to(dev), pose_ok)
         rgb = rgb_dev[views]
@@ -319,6 +327,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
             raw_dev, pts_dev, depth[views], K[views].to(dev),
             torch.from_numpy(T_pub).float().to(dev), rgb, config.publish,
             getattr(model, "calibration", None), hidden_head=getattr(model, "hidden_head", None),
+            voxel_head=voxel_head, down=voxel_down,
         )  # fmt: skip
         stats = {**stats, **pub.stats, "views_rejected": rejected}
         pts_dev, observed_dev = pub.points, pub.observed

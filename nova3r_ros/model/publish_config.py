@@ -122,6 +122,15 @@ class PublishConfig:
             8 windows) F@2cm 0.682 / 0.674 off, 0.690 / 0.690 at 3, 0.697 / 0.704 at 6,
             0.697 / 0.709 at 9, 0.698 / 0.710 at 12. 6 keeps most of the real gain and
             averages no two surfaces more than 3.4 cm apart at 2 m.
+        voxel_min_probability: with a voxel completion head
+            (:mod:`~nova3r_ros.model.voxel_completion`; none is shipped: ``nova3r eval
+            --voxel-head DIR``), its cells of at least this occupancy probability are
+            published in a gated window, under the plane points' rules; None = the
+            head's own threshold.
+        voxel_far_m: of those, only the points farther than this from every other
+            published point (where they add a surface; 0 = all). 0.05 m: in session 41's
+            prototype (docs/eval/session41, 7-Scenes dev frames, 1 view) this kept about
+            two thirds of the hidden-recall gain and removed most of its cost at 2 cm.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """
@@ -149,6 +158,8 @@ class PublishConfig:
     silhouette_depth_m: float = 0.0
     open_hole_share: float = 0.25
     fusion_sigmas: float = 6.0
+    voxel_min_probability: float | None = None
+    voxel_far_m: float = 0.05
     force_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -171,11 +182,13 @@ class PublishConfig:
             "silhouette_depth_m",
             "open_hole_share",
             "fusion_sigmas",
+            "voxel_far_m",
         )
         unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share",
                 "open_hole_share", "hidden_consensus", "hidden_snap_existence",
                 "hidden_snap_tolerance", "hidden_snap_bounding_existence")  # fmt: skip
-        for name in ("hidden_min_probability", "hidden_single_view_min_probability"):
+        for name in ("hidden_min_probability", "hidden_single_view_min_probability",
+                     "voxel_min_probability"):  # fmt: skip
             if getattr(self, name) is not None:  # None: the head's own threshold
                 names += (name,)
                 unit += (name,)
@@ -195,6 +208,8 @@ class PublishConfig:
                              "in [0, 8]")  # fmt: skip
         if self.silhouette_depth_m > 1:
             raise ValueError("PublishConfig.silhouette_depth_m must be in [0, 1] m")
+        if self.voxel_far_m > 1:
+            raise ValueError("PublishConfig.voxel_far_m must be in [0, 1] m")
         if self.fusion_sigmas > 20:
             raise ValueError("PublishConfig.fusion_sigmas must be in [0, 20]")
 

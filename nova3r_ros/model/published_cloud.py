@@ -31,23 +31,27 @@ returns), built from the decoder's points and the window's depth maps:
    surface's side continued ``silhouette_depth_m`` back along the edge pixel's ray
    (:mod:`nova3r_ros.model.silhouette_sides`; 0 = off), under the same rules, in a gated
    window only (not in ``observed_only``). ``observed`` = 0.
+   **Voxel completion** (with a voxel completion head only; none is shipped): the head's
+   occupied cells that no view measured or saw empty, under the plane points' rules and
+   only where no other part already put a point within ``voxel_far_m``
+   (:mod:`nova3r_ros.model.voxel_published`), in a gated window only. ``observed`` = 0.
 4. **Completed**: the candidate points (the decoder's points after depth consistency)
    that no camera measured: not in any view's seen free space, not on any observed
    surface, and inside the region of some view. Each gets a ``confidence`` from a
    logistic model of per-point features (:class:`Calibration`, fitted on validation
    windows); points under ``min_confidence`` are left out. ``observed`` = 0, colour of
    the nearest observed point.
-5. **Open space**: no completed point (decoder, planes, hidden surfaces, sides) lies along
-   a view's ray through a depth hole that reaches the image border and covers at least
-   ``open_hole_share`` of the image, in front of the view's region end: there the sensor
-   most likely saw nothing within its range (:mod:`nova3r_ros.model.open_space`).
+5. **Open space**: no completed point (decoder, planes, hidden surfaces, sides, voxels)
+   lies along a view's ray through a depth hole that reaches the image border and covers
+   at least ``open_hole_share`` of the image, in front of the view's region end: there the
+   sensor most likely saw nothing within its range (:mod:`nova3r_ros.model.open_space`).
 
 ``stats``: ``gated``, ``agreement``, ``free_share``, ``near_points``, ``observed_conflict``
 (observed points in another view's seen free space: counted, not removed),
 ``completed_candidates``, ``completed`` (published, decoder), ``plane_points`` (published),
 ``hidden_points`` (published, hidden-surface head; ``hidden_snapped_points`` of them
 snapped onto a plane), ``side_points`` (published, sides of
-occluders),
+occluders), ``voxel_points`` (published, voxel completion head),
 ``planes``, ``observed_points``, ``open_pixels`` (the open-space rays, rule 5).
 
 Frames: every tensor in view 0's optical frame ("reference"), metres; ``T_ref_cam``
@@ -88,11 +92,12 @@ class Published:
         """Return the rows of one part of the cloud.
 
         Parts, in their order: "observed", "planes", "hidden" (the hidden-surface head),
-        "sides" (sides of occluders), "completed" (the decoder).
+        "sides" (sides of occluders), "voxels" (the voxel completion head), "completed"
+        (the decoder).
         """
         counts = {"observed": "observed_points", "planes": "plane_points",
                   "hidden": "hidden_points", "sides": "side_points",
-                  "completed": "completed"}  # fmt: skip
+                  "voxels": "voxel_points", "completed": "completed"}  # fmt: skip
         if name not in counts:
             raise ValueError(f"no part {name!r}; one of {', '.join(counts)}")
         start = 0
@@ -114,6 +119,8 @@ def publish(
     calibration: Calibration | None = None,
     keep_features: bool = False,
     hidden_head=None,
+    voxel_head=None,
+    down: torch.Tensor | None = None,
 ) -> Published:
     """Build the published cloud (module docstring).
 
@@ -125,6 +132,10 @@ def publish(
         keep_features: also return the candidates' features (calibration fitting).
         hidden_head: a :class:`~nova3r_ros.model.hidden_head.HiddenHead` whose points
             complete a gated window, or None.
+        voxel_head: a :class:`~nova3r_ros.model.voxel_completion.VoxelHead` whose cells
+            complete a gated window (:mod:`nova3r_ros.model.voxel_published`), or None.
+        down: gravity (3,) in view 0's optical frame for the voxel head's grid (None or
+            zeros: unknown).
 
     """
     calibration = calibration or Calibration()
@@ -161,7 +172,8 @@ def publish(
     out_conf = [torch.ones(obs_pts.shape[0], device=dev)]
     feats = None
     stats["completed_candidates"] = stats["completed"] = 0
-    decoded = planes = hidden = sides = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
+    empty = (obs_pts[:0], torch.zeros(0, device=dev), obs_rgb[:0])
+    decoded = planes = hidden = sides = voxels = empty
     n_snapped = 0  # of the head's points, those snapped onto a plane
     stats["planes"], plane_list = 0, []
     if planes_on:
@@ -180,6 +192,13 @@ def publish(
         taken = torch.cat([planes[0].float(), hidden[0].float()])
         sides = published_sides(depth, K, T, z_far, obs_pts, obs_rgb, taken, config.spacing_m,
                                 config.silhouette_config(), config.min_confidence)  # fmt: skip
+    if gated and not config.force_gate and voxel_head is not None:
+        from nova3r_ros.model.voxel_published import published_voxel_points
+
+        taken = torch.cat([part[0].float() for part in ((obs_pts,), planes, hidden, sides)])
+        g = torch.zeros(3, device=dev) if down is None else down.float().to(dev)
+        voxels = published_voxel_points(voxel_head, depth, K, T, z_far, g, taken, obs_pts,
+                                        obs_rgb, config)  # fmt: skip
     if not gated and candidates is not None and candidates.shape[0]:
         mc = measure(candidates, depth, K, T, clean, z_far)
         keep = ~mc.free & ~mc.surface & mc.region
@@ -197,19 +216,20 @@ def publish(
                else torch.full_like(cand, 180).to(torch.uint8))  # fmt: skip
         decoded = (cand, conf, rgb)
     if open_px is not None:  # the gated window's completion, cut as the decoder's was
-        parts = (planes, hidden, sides)
+        parts = (planes, hidden, sides, voxels)
         together = torch.cat([part[0].float() for part in parts])  # one pass over the views
         kept = (~in_open_space(together, open_px, K, T, z_far)).split(
             [part[0].shape[0] for part in parts])  # fmt: skip
         n_snapped = kept[1][: int(n_snapped)].sum()  # the snapped points come first
-        planes, hidden, sides = (tuple(x[k] for x in part)
+        planes, hidden, sides, voxels = (tuple(x[k] for x in part)
                                  for part, k in zip(parts, kept, strict=True))  # fmt: skip
     stats["completed"] = int(decoded[0].shape[0])
     stats["plane_points"] = int(planes[0].shape[0])
     stats["hidden_points"] = int(hidden[0].shape[0])
     stats["hidden_snapped_points"] = int(n_snapped)
     stats["side_points"] = int(sides[0].shape[0])
-    for pts, conf, rgb in (planes, hidden, sides, decoded):
+    stats["voxel_points"] = int(voxels[0].shape[0])
+    for pts, conf, rgb in (planes, hidden, sides, voxels, decoded):
         out_pts.append(pts.float())
         out_rgb.append(rgb)
         out_obs.append(torch.zeros(pts.shape[0], dtype=torch.bool, device=dev))

@@ -1,0 +1,228 @@
+"""Train the voxel completion head (:mod:`nova3r_ros.model.voxel_completion`).
+
+``python -m nova3r_ros.train.voxel_train --out DIR --minutes M [options]``
+
+- Data: synthetic windows of the robot mix (``--family-weights``; rooms, kitchens,
+  counters, shelves, clutter; wide camera ranges), ``--views`` per window, rendered on
+  the device at ``--height`` x ``--width`` (the head's ``input_width``), depth through
+  the sensor models with ``--p-sensor``, the complete scene surface as the target. Seeds
+  below 1,000,000 only; the held-out YCB meshes stay out.
+- Gravity: each window's grid is levelled by the true "down" turned by up to
+  ``--down-noise-deg`` (the support plane's error at run time), or with
+  ``--p-unlevelled`` left in view 0's optical frame (a window whose gravity is unknown).
+- Loss: :func:`~nova3r_ros.model.voxel_completion.voxel_loss`; AdamW, linear warm-up,
+  bfloat16 autocast on CUDA.
+- Every ``--val-every`` minutes and at the end: :mod:`nova3r_ros.train.voxel_validation`
+  on ``--val-windows`` validation rooms; ``DIR/last`` (the head, float32, and the AdamW
+  state) for ``--resume``; ``DIR/best`` the head with the best validation coverage at
+  precision >= 0.7, its threshold stored with it. ``DIR/voxel_train.jsonl``: the log.
+- ``--resume DIR/last`` continues a run (weights, moments, step and the data stream);
+  ``--init HEAD_DIR`` starts from a head's weights with a fresh optimiser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from nova3r_ros.model.gravity import world_down
+from nova3r_ros.model.voxel_completion import (
+    VoxelConfig,
+    VoxelHead,
+    grid_inputs,
+    grid_poses,
+    grid_rotation,
+    grid_targets,
+    voxel_loss,
+)
+from nova3r_ros.model.voxel_files import load_voxel_head, save_voxel_head
+from nova3r_ros.train.hidden_train_args import family_weights
+from nova3r_ros.train.state import load_train_state, save_train_state
+from nova3r_ros.train.voxel_validation import selection, validate, validation_windows
+
+HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
+DEFAULT_MIX = "room=0.5,kitchen=0.2,counter=0.1,shelf=0.1,clutter=0.1"
+STATE_NAME = "voxel_head"
+
+
+def tilted(down: torch.Tensor, max_deg: float, gen: torch.Generator) -> torch.Tensor:
+    """``down`` (B, 3) each turned by a random angle up to ``max_deg`` about a random axis."""
+    if max_deg <= 0:
+        return down
+    B = down.shape[0]
+    axis = torch.nn.functional.normalize(torch.randn(B, 3, generator=gen), dim=1).to(down)
+    angle = (torch.rand(B, 1, generator=gen) * math.radians(max_deg)).to(down)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    cross = torch.linalg.cross(axis, down, dim=1)
+    dot = (axis * down).sum(1, keepdim=True)
+    return down * cos + cross * sin + axis * dot * (1 - cos)  # Rodrigues
+
+
+def batch_grids(batch: dict, cfg: VoxelConfig, gen: torch.Generator, down_noise_deg: float,
+                p_unlevelled: float) -> tuple[torch.Tensor, ...]:  # fmt: skip
+    """Network input (B, 6, X, Y, Z), target occupancy and offsets of a generated batch."""
+    T_world = batch["T_world_cam"].float()
+    T0inv = torch.linalg.inv(T_world[:, 0])
+    T_ref = T0inv[:, None] @ T_world
+    down = tilted(world_down(T_world[:, 0]), down_noise_deg, gen)
+    flat = torch.rand(down.shape[0], generator=gen) < p_unlevelled
+    down[flat.to(down.device)] = 0.0
+    x = grid_inputs(batch["depth"].float(), batch["K"].float(), grid_poses(T_ref, down), cfg)
+    R = grid_rotation(down) @ T0inv[:, :3, :3]
+    pts = batch["points"].float() @ R.transpose(1, 2) + (
+        grid_rotation(down) @ T0inv[:, :3, 3:]
+    ).transpose(1, 2)
+    occ, off = grid_targets(pts, cfg)
+    return x, occ, off
+
+
+def _args(argv) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m nova3r_ros.train.voxel_train",
+                                description=__doc__.split("\n\n")[0])  # fmt: skip
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--views", type=int, nargs="+", default=[1, 1, 2, 4])
+    p.add_argument("--family-weights", type=family_weights, default=family_weights(DEFAULT_MIX))
+    p.add_argument("--p-sensor", type=float, default=0.9)
+    p.add_argument("--n-points", type=int, default=200_000, help="ground-truth points")
+    p.add_argument("--height", type=int, default=120)
+    p.add_argument("--width", type=int, default=160)
+    p.add_argument("--cell", type=float, default=0.1, help="cell size (m)")
+    p.add_argument("--dims", type=int, nargs=3, default=[80, 64, 80])
+    p.add_argument("--lower", type=float, nargs=3, default=[-4.0, -3.2, -0.5])
+    p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 96])
+    p.add_argument("--down-noise-deg", type=float, default=2.0)
+    p.add_argument("--p-unlevelled", type=float, default=0.1)
+    p.add_argument("--mesh-dir", default=None)
+    p.add_argument("--init", default=None, help="a voxel head directory to start from")
+    p.add_argument("--resume", default=None, help="OUT/last of an earlier run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-workers", type=int, default=-1,
+                   help="scene-layout processes (-1: cores - 1 on CUDA, 0 on CPU)")  # fmt: skip
+    p.add_argument("--val-every", type=float, default=3.0, help="minutes (0: at the end only)")
+    p.add_argument("--val-windows", type=int, default=48)
+    p.add_argument("--val-views", type=int, default=1, choices=(1, 2, 4))
+    a = p.parse_args(argv)
+    if a.minutes <= 0 or a.batch < 1 or a.lr <= 0 or a.val_windows < 1:
+        p.error("--minutes, --batch, --lr and --val-windows must be positive")
+    for name in ("p_sensor", "p_unlevelled"):
+        if not 0.0 <= getattr(a, name) <= 1.0:
+            p.error(f"--{name.replace('_', '-')} must be in [0, 1]")
+    if a.init and a.resume:
+        p.error("--init and --resume exclude each other")
+    return a
+
+
+def _head(a) -> tuple[VoxelHead, int]:
+    """The head to train and the step it starts at (ValueError on unreadable files)."""
+    if a.resume:
+        return load_voxel_head(a.resume), -1
+    if a.init:
+        return load_voxel_head(a.init), 0
+    cfg = VoxelConfig(cell_m=a.cell, dims=tuple(a.dims), lower_m=tuple(a.lower),
+                      channels=tuple(a.channels), input_width=a.width)  # fmt: skip
+    return VoxelHead(cfg), 0
+
+
+def _save(directory: Path, head, opt, step: int, meta: dict, threshold=None) -> None:
+    save_voxel_head(directory, head, meta={**meta, "step": step}, min_probability=threshold)
+    save_train_state(directory, head, opt, STATE_NAME, step, with_model=False)
+
+
+def train(a: argparse.Namespace) -> dict:
+    """Run (module docstring); return the last validation scores."""
+    import os
+
+    from nova3r_ros.train.data import BatchSource
+    from nova3r_ros.train.loop import TrainConfig
+
+    dev = torch.device(a.device)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    head, step = _head(a)
+    head = head.to(dev).train()
+    opt = torch.optim.AdamW(head.parameters(), lr=a.lr, weight_decay=0.01)
+    if step < 0:
+        step = load_train_state(a.resume, head, opt, STATE_NAME)
+    cfg = head.config
+    workers = a.data_workers if a.data_workers >= 0 else (
+        max(0, (os.cpu_count() or 1) - 1) if dev.type == "cuda" else 0)  # fmt: skip
+    tcfg = TrainConfig(batch=a.batch, views=tuple(a.views), p_robot=1.0, p_sensor=a.p_sensor,
+                       targets="scene", n_points=a.n_points, mesh_dir=a.mesh_dir,
+                       mesh_exclude=HELD_OUT_MESHES, family_weights=a.family_weights,
+                       seed=a.seed, device=str(dev))  # fmt: skip
+    size = SimpleNamespace(image_height=a.height, image_width=a.width)
+    source = BatchSource(tcfg, size, 0, dev, workers=workers, start=step)
+    val = validation_windows(a.val_windows, a.val_views, a.height, a.width, dev,
+                             a.n_points, a.mesh_dir)  # fmt: skip
+    gen = torch.Generator().manual_seed(a.seed * 7_919 + step)
+    meta = {"views": a.views, "family_weights": a.family_weights, "p_sensor": a.p_sensor,
+            "size": [a.height, a.width], "val_views": a.val_views}  # fmt: skip
+    best_file = out / "best" / "voxel_head.json"
+    best = json.loads(best_file.read_text())["meta"].get("coverage", -1.0) if (
+        best_file.is_file()) else -1.0  # fmt: skip
+    log = (out / "voxel_train.jsonl").open("a")
+    t0 = last_val = time.time()
+    scores: dict = {}
+    try:
+        while True:
+            done = time.time() - t0 >= a.minutes * 60
+            if done or (a.val_every > 0 and time.time() - last_val >= a.val_every * 60):
+                scores = validate(head, val)
+                coverage, threshold = selection(scores)
+                last_val = time.time()
+                log.write(json.dumps({"step": step, "s": round(last_val - t0, 1),
+                                      "val": scores, "coverage": coverage,
+                                      "threshold": threshold}) + "\n")  # fmt: skip
+                log.flush()
+                _save(out / "last", head, opt, step, meta, threshold)
+                if threshold is not None and coverage > best:
+                    best = coverage
+                    _save(out / "best", head, opt, step, {**meta, "coverage": coverage},
+                          threshold)  # fmt: skip
+            if done:
+                break
+            batch = source.next()
+            for group in opt.param_groups:
+                group["lr"] = a.lr * min(1.0, (step + 1) / max(a.warmup, 1))
+            x, occ, off = batch_grids(batch, cfg, gen, a.down_noise_deg, a.p_unlevelled)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                loss = voxel_loss(head, x, occ, off)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % 25 == 0 or step == 1:
+                log.write(json.dumps({"step": step, "s": round(time.time() - t0, 1),
+                                      "loss": round(float(loss.detach()), 5)}) + "\n")  # fmt: skip
+                log.flush()
+    finally:
+        source.close()
+        log.close()
+    return scores
+
+
+def main(argv=None) -> int:
+    """Command line (module docstring); exit code 2 on bad arguments or files."""
+    a = _args(argv)
+    try:
+        train(a)
+    except ValueError as exc:
+        print(f"voxel_train: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

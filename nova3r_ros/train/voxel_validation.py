@@ -1,0 +1,127 @@
+"""Validation of a voxel completion head during training: torch only, on the device.
+
+Windows: synthetic rooms of ``benchmark_config(views, family="room")`` at the training
+resolution, seeds from :data:`VAL_SEED_START` (validation seeds, never the benchmark's
+1,000,000-1,000,099 and never trained on: training seeds stay below 1,000,000). For each
+window the head completes it through :func:`~nova3r_ros.model.voxel_completion.window_points`
+(the inference path, crop included) with the true gravity; without the protocol's
+resampling, inside the views' region (optical z in (0.1 m, p99 of the view's depth +
+0.15 m] inside the image, any view):
+
+- ``precision@5cm@T``: the completed points of probability >= T within 5 cm of the
+  complete ground-truth surface;
+- ``hidden_covered@5cm@T``: the share of the hidden ground truth (farther than 5 cm from
+  every measured point) within 5 cm of a completed point (session 38's measure: the
+  shipped cloud covers 0.486 of it with all its parts, 1 view);
+- ``points_per_window@T``.
+
+:func:`selection` picks the threshold: the largest coverage among thresholds whose
+precision is at least :data:`MIN_PRECISION` (issue 11's completed-precision target).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nova3r_ros.model.gravity import world_down
+from nova3r_ros.model.observed_fusion import camera_points
+from nova3r_ros.model.voxel_completion import VoxelHead, window_points
+
+VAL_SEED_START = 1_500_000
+THRESHOLDS = (0.3, 0.5, 0.7, 0.85)
+MIN_PRECISION = 0.7
+TOL_M = 0.05
+
+
+def validation_windows(n: int, views: int, height: int, width: int, device,
+                       n_points: int = 200_000, mesh_dir: str | None = None) -> list[dict]:  # fmt: skip
+    """Generate ``n`` validation rooms (batches of up to 8) on ``device``."""
+    from nova3r_ros.synth.config import benchmark_config
+    from nova3r_ros.synth.generate import generate_batch
+
+    cfg = benchmark_config(views, family="room", height=height, width=width,
+                           n_gt_points=n_points, mesh_dir=mesh_dir, device=str(device))  # fmt: skip
+    return [generate_batch(list(range(VAL_SEED_START + i, VAL_SEED_START + min(i + 8, n))),
+                           config=cfg, device=device) for i in range(0, n, 8)]  # fmt: skip
+
+
+def _min_dist(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """(len(a),) distance from each row of ``a`` to the nearest row of ``b`` (inf if none)."""
+    if b.shape[0] == 0:
+        return torch.full((a.shape[0],), float("inf"), device=a.device)
+    return torch.cat([torch.cdist(a[s : s + chunk], b).min(1).values
+                      for s in range(0, a.shape[0], chunk)] or [a.new_zeros(0)])  # fmt: skip
+
+
+def _in_region(p: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
+               T_ref_cam: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Whether reference-frame points (N, 3) lie in some view's region (module docstring)."""
+    V, H, W = depth.shape
+    inside = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)
+    for v in range(V):
+        d = depth[v][depth[v] > 0]
+        if d.numel() == 0:
+            continue
+        z_far = torch.quantile(d.float(), 0.99) + 0.15
+        R, t = T_ref_cam[v, :3, :3], T_ref_cam[v, :3, 3]
+        c = (p - t) @ R
+        z = c[:, 2]
+        zs = z.clamp_min(1e-6)
+        u = c[:, 0] / zs * K[v, 0, 0] + K[v, 0, 2]
+        w = c[:, 1] / zs * K[v, 1, 1] + K[v, 1, 2]
+        in_image = (u >= -0.5) & (u < W - 0.5) & (w >= -0.5) & (w < H - 0.5)
+        inside |= (z > 0.1) & (z <= z_far) & in_image
+    return inside
+
+
+@torch.no_grad()
+def validate(head: VoxelHead, batches: list[dict]) -> dict[str, float]:
+    """Return the module docstring's numbers over ``batches`` (the head in eval mode)."""
+    was_training = head.training
+    head.eval()
+    res = {t: [0, 0, 0, 0] for t in THRESHOLDS}  # right, points, hidden covered, hidden
+    windows = 0
+    for batch in batches:
+        T_world = batch["T_world_cam"].float()
+        for b in range(T_world.shape[0]):
+            T0inv = torch.linalg.inv(T_world[b, 0])
+            T_ref = T0inv @ T_world[b]
+            depth, K = batch["depth"][b].float(), batch["K"][b].float()
+            gt = batch["points"][b].float() @ T0inv[:3, :3].T + T0inv[:3, 3]
+            gt = gt[_in_region(gt, depth, K, T_ref)]
+            cam = camera_points(depth, K)
+            obs = torch.einsum("vij,vhwj->vhwi", T_ref[:, :3, :3], cam) + T_ref[:, None, None, :3, 3]
+            obs = obs[depth > 0]
+            hidden = gt[_min_dist(gt, obs) > TOL_M] if obs.shape[0] else gt
+            down = world_down(T_world[b, :1])[0]
+            pts, prob = window_points(head, depth, K, T_ref, down, min(THRESHOLDS))
+            keep = _in_region(pts, depth, K, T_ref)
+            pts, prob = pts[keep], prob[keep]
+            right = _min_dist(pts, gt) < TOL_M
+            windows += 1
+            for t in THRESHOLDS:
+                sel = prob >= t
+                r = res[t]
+                r[0] += int((right & sel).sum())
+                r[1] += int(sel.sum())
+                r[2] += int((_min_dist(hidden, pts[sel]) < TOL_M).sum())
+                r[3] += int(hidden.shape[0])
+    head.train(was_training)
+    out = {}
+    for t, (right, n, covered, n_hidden) in res.items():
+        out[f"precision@5cm@{t}"] = right / max(n, 1)
+        out[f"hidden_covered@5cm@{t}"] = covered / max(n_hidden, 1)
+        out[f"points_per_window@{t}"] = n / max(windows, 1)
+    return out
+
+
+def selection(scores: dict[str, float]) -> tuple[float, float | None]:
+    """(coverage, threshold) of the best threshold with precision >= MIN_PRECISION.
+
+    (-1, None) when no threshold is that precise.
+    """
+    best = (-1.0, None)
+    for t in THRESHOLDS:
+        if scores[f"precision@5cm@{t}"] >= MIN_PRECISION:
+            best = max(best, (scores[f"hidden_covered@5cm@{t}"], t), key=lambda x: x[0])
+    return best
