@@ -55,6 +55,9 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
         (["eval", "--silhouette-depth", "-0.1"], "--silhouette-depth must be in [0, 1] m"),
         (["eval", "--open-hole-share", "1.5"], "--open-hole-share must be in [0, 1]"),
         (["eval", "--fusion-sigmas", "21"], "--fusion-sigmas must be in [0, 20]"),
+        (["eval", "--voxel-head", str(seq)], "no voxel_head.json there"),
+        (["eval", "--voxel-min-probability", "-0.2"], "--voxel-min-probability must be in"),
+        (["eval", "--voxel-far", "1.5"], "--voxel-far must be in [0, 1] m"),
         (["eval", "--reference", "measured"], "reference 'measured' needs 7scenes: data"),
     )  # fmt: skip
     for args, text in cases:

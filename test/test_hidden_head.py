@@ -105,6 +105,11 @@ def test_head_shapes_files_and_tampering(tmp_path):
         load_head(tmp_path / "h")
     with pytest.raises(ValueError, match="not a hidden-surface head"):
         load_head(tmp_path / "missing")
+    doc["config"]["channels"] = [8, 16, 16, 16]  # a valid config, weights not safetensors
+    (tmp_path / "h" / "hidden_head.json").write_text(json.dumps(doc))
+    (tmp_path / "h" / "hidden_head.safetensors").write_bytes(b"\x80\x04not safetensors" * 9)
+    with pytest.raises(ValueError, match="not a hidden-surface head"):
+        load_head(tmp_path / "h")
 
 
 @pytest.mark.parametrize(("context", "modes"), [(0, 1), (1, 1), (0, 3)])

@@ -63,6 +63,7 @@ def save_head(
 
 def load_head(directory: str | Path, device: str | torch.device = "cpu") -> HiddenHead:
     """Read a head written by :func:`save_head` (raises ValueError on any mismatch)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     d = Path(directory)
@@ -87,6 +88,6 @@ def load_head(directory: str | Path, device: str | torch.device = "cpu") -> Hidd
             ):
                 raise ValueError(f"{name} {p!r} is not in [0, 1]")
             setattr(head, name, None if p is None else float(p))
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
         raise ValueError(f"{d}: not a hidden-surface head ({exc})") from exc
     return head.to(device).eval()

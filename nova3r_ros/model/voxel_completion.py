@@ -36,6 +36,7 @@ camera-to-reference; batched variants carry a leading B. Torch on any device.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -88,7 +89,7 @@ class VoxelConfig:
 
     @property
     def downsampling(self) -> int:
-        """The network's total downsampling: a cut grid's sides are multiples of it."""
+        """Return the factor by which the network downsamples (a cut grid is a multiple)."""
         return 2 ** (len(self.channels) - 1)
 
 
@@ -114,10 +115,11 @@ class VoxelHead(nn.Module):
         super().__init__()
         self.config = config or VoxelConfig()
         ch = self.config.channels
+        pairs = list(itertools.pairwise(ch))
         self.encoder = nn.ModuleList(
-            [_block(IN_CHANNELS, ch[0])] + [_block(a, b, 2) for a, b in zip(ch, ch[1:])]
+            [_block(IN_CHANNELS, ch[0])] + [_block(a, b, 2) for a, b in pairs]
         )
-        self.decoder = nn.ModuleList([_block(b + a, a) for a, b in zip(ch, ch[1:])])
+        self.decoder = nn.ModuleList([_block(b + a, a) for a, b in pairs])
         self.out = nn.Conv3d(ch[0], 4, 1)
         self.min_probability = 0.7
 
@@ -201,7 +203,7 @@ def _scatter(p: torch.Tensor, b: torch.Tensor, B: int, cfg: VoxelConfig):
     idx, p, b = idx[inside], p[inside], b[inside]
     flat = b * n + idx
     count = torch.zeros(B * n, device=p.device).index_add_(0, flat, torch.ones_like(p[:, 0]))
-    X, Y, Z = cfg.dims
+    _, Y, Z = cfg.dims
     c = torch.stack([idx // (Y * Z), (idx // Z) % Y, idx % Z], -1).float()
     centre = torch.tensor(cfg.lower_m, device=p.device) + (c + 0.5) * cfg.cell_m
     off = torch.zeros(B * n, 3, device=p.device).index_add_(0, flat, (p - centre) / cfg.cell_m)
@@ -225,7 +227,7 @@ def grid_inputs(depth: torch.Tensor, K: torch.Tensor, T_grid_cam: torch.Tensor,
     bi = torch.arange(B, device=depth.device)[:, None, None, None].expand_as(depth)[valid]
     count, off = _scatter(pts[valid], bi, B, cfg)
     centre = t[:, :, None, None, :].expand_as(pts)[valid]
-    frac = (1 - cfg.free_margin_m / depth[valid].clamp_min(cfg.free_margin_m + 0.01))
+    frac = 1 - cfg.free_margin_m / depth[valid].clamp_min(cfg.free_margin_m + 0.01)
     ray = (pts[valid] - centre) * frac[:, None]
     tt = (torch.arange(cfg.rays, device=depth.device, dtype=torch.float32) + 0.5) / cfg.rays
     samples = (centre[:, None, :] + ray[:, None, :] * tt[None, :, None]).reshape(-1, 3)

@@ -24,7 +24,7 @@ JSON_NAME, WEIGHTS_NAME = "voxel_head.json", "voxel_head.safetensors"
 
 
 def _float_state(head: VoxelHead) -> dict[str, torch.Tensor]:
-    """The head's state without batch normalisation's integer step counters."""
+    """Return the head's state without batch normalisation's integer step counters."""
     return {k: v for k, v in head.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
@@ -55,6 +55,7 @@ def save_voxel_head(directory: str | Path, head: VoxelHead, meta: dict | None = 
 
 def load_voxel_head(directory: str | Path, device: str | torch.device = "cpu") -> VoxelHead:
     """Read a head written by :func:`save_voxel_head` (ValueError on any mismatch)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     d = Path(directory)
@@ -77,6 +78,6 @@ def load_voxel_head(directory: str | Path, device: str | torch.device = "cpu") -
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
             raise ValueError(f"min_probability {p!r} is not in [0, 1]")
         head.min_probability = float(p)
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
         raise ValueError(f"{d}: not a voxel completion head ({exc})") from exc
     return head.to(device).eval()

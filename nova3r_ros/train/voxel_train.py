@@ -125,7 +125,7 @@ def _args(argv) -> argparse.Namespace:
 
 
 def _head(a) -> tuple[VoxelHead, int]:
-    """The head to train and the step it starts at (ValueError on unreadable files)."""
+    """Return the head to train and its first step (ValueError on unreadable files)."""
     if a.resume:
         return load_voxel_head(a.resume), -1
     if a.init:

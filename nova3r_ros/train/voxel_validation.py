@@ -33,14 +33,16 @@ MIN_PRECISION = 0.7
 TOL_M = 0.05
 
 
-def validation_windows(n: int, views: int, height: int, width: int, device,
-                       n_points: int = 200_000, mesh_dir: str | None = None) -> list[dict]:  # fmt: skip
+def validation_windows(
+    n: int, views: int, height: int, width: int, device, n_points: int = 200_000,
+    mesh_dir: str | None = None,
+) -> list[dict]:  # fmt: skip
     """Generate ``n`` validation rooms (batches of up to 8) on ``device``."""
     from nova3r_ros.synth.config import benchmark_config
     from nova3r_ros.synth.generate import generate_batch
 
-    cfg = benchmark_config(views, family="room", height=height, width=width,
-                           n_gt_points=n_points, mesh_dir=mesh_dir, device=str(device))  # fmt: skip
+    cfg = benchmark_config(views, family="room", height=height, width=width, device=str(device),
+                           n_gt_points=n_points, mesh_dir=mesh_dir)  # fmt: skip
     return [generate_batch(list(range(VAL_SEED_START + i, VAL_SEED_START + min(i + 8, n))),
                            config=cfg, device=device) for i in range(0, n, 8)]  # fmt: skip
 
@@ -90,8 +92,8 @@ def validate(head: VoxelHead, batches: list[dict]) -> dict[str, float]:
             gt = batch["points"][b].float() @ T0inv[:3, :3].T + T0inv[:3, 3]
             gt = gt[_in_region(gt, depth, K, T_ref)]
             cam = camera_points(depth, K)
-            obs = torch.einsum("vij,vhwj->vhwi", T_ref[:, :3, :3], cam) + T_ref[:, None, None, :3, 3]
-            obs = obs[depth > 0]
+            R, t = T_ref[:, :3, :3], T_ref[:, None, None, :3, 3]
+            obs = (torch.einsum("vij,vhwj->vhwi", R, cam) + t)[depth > 0]
             hidden = gt[_min_dist(gt, obs) > TOL_M] if obs.shape[0] else gt
             down = world_down(T_world[b, :1])[0]
             pts, prob = window_points(head, depth, K, T_ref, down, min(THRESHOLDS))
