@@ -28,7 +28,7 @@ from nova3r_ros.model.voxel_completion import (
 H, W, F = 60, 80, 50.0
 K = torch.tensor([[F, 0, (W - 1) / 2], [0, F, (H - 1) / 2], [0, 0, 1]])
 CFG = VoxelConfig(cell_m=0.2, dims=(32, 16, 32), lower_m=(-3.2, -1.6, -0.4), channels=(4, 8),
-                  rays=32, input_width=W, crop_margin_m=0.8)  # fmt: skip
+                  input_width=W, crop_margin_m=0.8)  # fmt: skip
 DOWN = torch.tensor([0.0, 1.0, 0.0])  # camera held level
 
 
@@ -58,8 +58,8 @@ def cell_centres(cfg: VoxelConfig = CFG) -> torch.Tensor:
 
 def test_bad_configurations_are_refused():
     for bad in (dict(cell_m=0.0), dict(dims=(31, 16, 32)), dict(channels=(4,)),
-                dict(channels=(4, 0)), dict(rays=0), dict(lower_m=(0.0, math.nan, 0.0)),
-                dict(crop_margin_m=-1.0), dict(input_width=True)):  # fmt: skip
+                dict(channels=(4, 0)), dict(free_margin_m=-1.0), dict(crop_margin_m=-1.0),
+                dict(lower_m=(0.0, math.nan, 0.0)), dict(input_width=True)):  # fmt: skip
         with pytest.raises(ValueError, match="VoxelConfig"):
             VoxelConfig(**{**dict(dims=(32, 16, 32), channels=(4, 8)), **bad})
 
@@ -102,7 +102,7 @@ def test_inputs_mark_measured_cells_and_the_space_in_front_of_them():
     assert not (measured & free).any()
     z = centres[..., 2]
     assert z[measured].max() < 3.0 + CFG.cell_m and z[free].max() < 3.0
-    assert free.sum() > 5 * measured.sum()  # the room's air between the camera and the wall
+    assert free.sum() > 3 * measured.sum()  # the room's air between the camera and the wall
     assert not free[(z > 3.1) | (centres[..., 1] > 1.3)].any()  # behind the wall, the floor
     assert x[2:5].abs().max() <= 0.5 + 1e-6
     assert torch.allclose(x[5], centres[..., 1] / 3.0)  # the height channel

@@ -121,7 +121,7 @@ def test_the_trainer_refuses_bad_arguments(tmp_path, capsys):
 def test_validation_scores_a_perfect_and_an_empty_head():
     """Validation on two rooms: an all-occupied head covers the hidden surface, imprecisely."""
     cfg = VoxelConfig(cell_m=0.1, dims=(96, 64, 96), lower_m=(-4.8, -3.2, -0.4),
-                      channels=(4, 8), input_width=32, rays=16)  # fmt: skip
+                      channels=(4, 8), input_width=32)  # fmt: skip
     rooms = validation_windows(2, 1, 24, 32, "cpu", n_points=20_000)
     head = VoxelHead(cfg).eval()
     with torch.no_grad():

@@ -13,8 +13,9 @@ levelled (projected onto the horizontal plane) and x = y x z (to the right); wit
 (zeros) the grid frame is view 0's optical frame. Cells of ``cell_m`` cover
 ``[lower_m, lower_m + dims * cell_m)`` per axis (x, y, z).
 
-**Input** per cell (:data:`IN_CHANNELS`): some view measured a point in it; it lies on
-some pixel's ray in front of that pixel's depth and holds no measured point (seen empty);
+**Input** per cell (:data:`IN_CHANNELS`): some view measured a point in it; its centre
+projects onto a valid pixel of some view and lies more than ``free_margin_m`` in front of
+that pixel's depth, and it holds no measured point (seen empty);
 the measured points' mean offset from the cell's centre (3, in cells); the height of the
 cell's centre (grid y over :data:`HEIGHT_SCALE_M`). Every view's depth goes in, placed by
 its pose; each view's depth is first taken every ``step``-th pixel so that it is about
@@ -58,8 +59,7 @@ class VoxelConfig:
     dims: tuple[int, int, int] = (80, 64, 80)
     lower_m: tuple[float, float, float] = (-4.0, -3.2, -0.5)
     channels: tuple[int, ...] = (16, 32, 64, 96)
-    rays: int = 48  # samples along each pixel's ray for the seen-empty cells
-    free_margin_m: float = 0.05  # the samples stop this far in front of the depth
+    free_margin_m: float = 0.05  # seen empty: the centre this far in front of the depth
     input_width: int = 160
     crop_margin_m: float = 1.0
 
@@ -79,7 +79,7 @@ class VoxelConfig:
             raise ValueError(f"VoxelConfig.dims must be 3 multiples of {unit} up to 512")
         if len(self.lower_m) != 3 or not all(math.isfinite(x) for x in self.lower_m):
             raise ValueError("VoxelConfig.lower_m must be 3 finite numbers")
-        for name, low, high in (("rays", 1, 512), ("input_width", 8, 4096)):
+        for name, low, high in (("input_width", 8, 4096),):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"VoxelConfig.{name} must be an integer in [{low}, {high}]")
@@ -211,6 +211,43 @@ def _scatter(p: torch.Tensor, b: torch.Tensor, B: int, cfg: VoxelConfig):
     return count.view(B, n), off.view(B, n, 3).transpose(1, 2)
 
 
+def _axis(cfg: VoxelConfig, axis: int, device) -> torch.Tensor:
+    """Return the cell centres' coordinates (n,) along one grid axis (0 x, 1 y, 2 z)."""
+    n = cfg.dims[axis]
+    return cfg.lower_m[axis] + (torch.arange(n, device=device, dtype=torch.float32) + 0.5) * (
+        cfg.cell_m
+    )
+
+
+def _seen_empty(depth: torch.Tensor, K: torch.Tensor, T_grid_cam: torch.Tensor,
+                cfg: VoxelConfig) -> torch.Tensor:  # fmt: skip
+    """(B, X*Y*Z) whether a cell's centre lies in front of what some view measured.
+
+    A view sees a cell empty where the centre projects onto one of its valid pixels (the
+    nearest) and lies more than ``free_margin_m`` in front of that pixel's depth (and at
+    least 0.1 m from the camera). Shapes as :func:`grid_inputs`.
+    """
+    B, V, H, W = depth.shape
+    dev = depth.device
+    xs, ys, zs = (_axis(cfg, a, dev) for a in range(3))
+    centres = torch.stack(torch.meshgrid(xs, ys, zs, indexing="ij"), -1).reshape(-1, 3)
+    R, t = T_grid_cam[..., :3, :3].float(), T_grid_cam[..., :3, 3].float()
+    free = torch.zeros(B, centres.shape[0], dtype=torch.bool, device=dev)
+    flat = depth.reshape(B, V, H * W)
+    for v in range(V):  # one view at a time: B x cells points, not B x V x cells
+        c = torch.einsum("bji,bnj->bni", R[:, v], centres[None] - t[:, v, None])  # R^T (p - t)
+        z = c[..., 2]
+        zs_ = z.clamp_min(1e-6)
+        Kv = K[:, v].float()
+        u = torch.round(c[..., 0] / zs_ * Kv[:, 0, 0, None] + Kv[:, 0, 2, None])
+        w = torch.round(c[..., 1] / zs_ * Kv[:, 1, 1, None] + Kv[:, 1, 2, None])
+        inside = (z > 0.1) & (u >= 0) & (u < W) & (w >= 0) & (w < H)
+        idx = (w.clamp(0, H - 1) * W + u.clamp(0, W - 1)).long()
+        d = torch.gather(flat[:, v], 1, idx)
+        free |= inside & (d > 0) & (z < d - cfg.free_margin_m)
+    return free
+
+
 def grid_inputs(depth: torch.Tensor, K: torch.Tensor, T_grid_cam: torch.Tensor,
                 cfg: VoxelConfig) -> torch.Tensor:  # fmt: skip
     """(B, 6, X, Y, Z) network input of B windows (module docstring).
@@ -226,18 +263,11 @@ def grid_inputs(depth: torch.Tensor, K: torch.Tensor, T_grid_cam: torch.Tensor,
     valid = depth > 0
     bi = torch.arange(B, device=depth.device)[:, None, None, None].expand_as(depth)[valid]
     count, off = _scatter(pts[valid], bi, B, cfg)
-    centre = t[:, :, None, None, :].expand_as(pts)[valid]
-    frac = 1 - cfg.free_margin_m / depth[valid].clamp_min(cfg.free_margin_m + 0.01)
-    ray = (pts[valid] - centre) * frac[:, None]
-    tt = (torch.arange(cfg.rays, device=depth.device, dtype=torch.float32) + 0.5) / cfg.rays
-    samples = (centre[:, None, :] + ray[:, None, :] * tt[None, :, None]).reshape(-1, 3)
-    free, _ = _scatter(samples, bi[:, None].expand(-1, cfg.rays).reshape(-1), B, cfg)
+    free = _seen_empty(depth, K, T_grid_cam, cfg)
     occ = (count > 0).float()
-    free = ((free > 0) & (count == 0)).float()
+    free = (free & (count == 0)).float()
     X, Y, Z = cfg.dims
-    y = cfg.lower_m[1] + (torch.arange(Y, device=depth.device, dtype=torch.float32) + 0.5) * (
-        cfg.cell_m
-    )
+    y = _axis(cfg, 1, depth.device)
     height = (y / HEIGHT_SCALE_M).view(1, 1, 1, Y, 1).expand(B, 1, X, Y, Z)
     x = torch.cat([occ[:, None], free[:, None], off * occ[:, None]], 1).view(B, 5, X, Y, Z)
     return torch.cat([x, height], 1)
