@@ -14,8 +14,9 @@
   bfloat16 autocast on CUDA.
 - Every ``--val-every`` minutes and at the end: :mod:`nova3r_ros.train.voxel_validation`
   on ``--val-windows`` validation rooms; ``DIR/last`` (the head, float32, and the AdamW
-  state) for ``--resume``; ``DIR/best`` the head with the best validation coverage at
-  precision >= 0.7, its threshold stored with it. ``DIR/voxel_train.jsonl``: the log.
+  state) for ``--resume``; ``DIR/best`` (the head alone) the one with the best
+  validation coverage at precision >= 0.7, its threshold stored with it.
+  ``DIR/voxel_train.jsonl``: the log.
 - ``--resume DIR/last`` continues a run (weights, moments, step and the data stream);
   ``--init HEAD_DIR`` starts from a head's weights with a fresh optimiser.
 """
@@ -136,8 +137,10 @@ def _head(a) -> tuple[VoxelHead, int]:
 
 
 def _save(directory: Path, head, opt, step: int, meta: dict, threshold=None) -> None:
+    """Write the head (and with ``opt``, the AdamW state for ``--resume``) to ``directory``."""
     save_voxel_head(directory, head, meta={**meta, "step": step}, min_probability=threshold)
-    save_train_state(directory, head, opt, STATE_NAME, step, with_model=False)
+    if opt is not None:
+        save_train_state(directory, head, opt, STATE_NAME, step, with_model=False)
 
 
 def train(a: argparse.Namespace) -> dict:
@@ -189,7 +192,7 @@ def train(a: argparse.Namespace) -> dict:
                 _save(out / "last", head, opt, step, meta, threshold)
                 if threshold is not None and coverage > best:
                     best = coverage
-                    _save(out / "best", head, opt, step, {**meta, "coverage": coverage},
+                    _save(out / "best", head, None, step, {**meta, "coverage": coverage},
                           threshold)  # fmt: skip
             if done:
                 break
