@@ -6,16 +6,19 @@
 # never used here (choose the threshold and the checkpoint on these rows, then run the
 # room benchmark 1,100,000-1,100,099 once, as README's commands do).
 #
-# Device call (carry .device_data/meshes and, for the dev rows, .device_data/7scenes-redkitchen-dev
-# and .device_data/cache; RESUME or INIT: a head directory carried too):
+# Device call. Carry, where wanted: .device_data/meshes (the four training meshes of
+# ../shared/data/meshes, 5.4 MB; without them the scenes' objects are procedural only),
+# .device_data/7scenes-redkitchen-dev + .device_data/cache for the dev rows (14 MB); the
+# tracked tree (about 51 MB) leaves room for one of the two within the 64 MiB carry.
+# RESUME or INIT: a head directory, carried too.
 #   MINUTES=7 OUT=$OUT [RESUME=dir/last | INIT=dir] [VIEWS="1 1 2 4"] [EXTRA="--cell 0.05 ..."] \
 #     bash scripts/voxel_train_gpu.sh
 # Back in $OUT: run/voxel_train.jsonl, best/ and last/ (head + AdamW state), protocol.json.
 set -u
 export PYTHONPATH=. OMP_NUM_THREADS=1 NOVA3R_CACHE=.device_data/cache
 E=/tmp/voxel_eval; mkdir -p $E $OUT
-ARGS=(--out $OUT/run --minutes ${MINUTES:-7} --mesh-dir .device_data/meshes --val-every 2
-      --views ${VIEWS:-1 1 2 4})
+ARGS=(--out $OUT/run --minutes ${MINUTES:-7} --val-every 2 --views ${VIEWS:-1 1 2 4})
+[ -d .device_data/meshes ] && ARGS+=(--mesh-dir .device_data/meshes)
 [ -n "${RESUME:-}" ] && ARGS+=(--resume $RESUME)
 [ -n "${INIT:-}" ] && ARGS+=(--init $INIT)
 python -m nova3r_ros.train.voxel_train "${ARGS[@]}" ${EXTRA:-} 2>&1 | grep -v Warn | tail -n 3
