@@ -178,10 +178,16 @@ def train(a: argparse.Namespace) -> dict:
     log = (out / "voxel_train.jsonl").open("a")
     t0 = last_val = time.time()
     scores: dict = {}
+    validated = -1  # the step last validated
     try:
         while True:
             done = time.time() - t0 >= a.minutes * 60
-            if done or (a.val_every > 0 and time.time() - last_val >= a.val_every * 60):
+            due = a.val_every > 0 and time.time() - last_val >= a.val_every * 60
+            recent = validated >= 0 and time.time() - last_val < 60
+            if done and (step == validated or recent):
+                _save(out / "last", head, opt, step, meta, selection(scores)[1])
+            elif (done or due) and step != validated:  # (a run's end just after one: saved)
+                validated = step
                 scores = validate(head, val)
                 coverage, threshold = selection(scores)
                 last_val = time.time()
