@@ -19,6 +19,8 @@ export PYTHONPATH=. OMP_NUM_THREADS=1 NOVA3R_CACHE=.device_data/cache
 E=/tmp/voxel_eval; mkdir -p $E $OUT
 ARGS=(--out $OUT/run --minutes ${MINUTES:-7} --val-every 2 --views ${VIEWS:-1 1 2 4})
 [ -d .device_data/meshes ] && ARGS+=(--mesh-dir .device_data/meshes)
+DEV=.device_data/7scenes-redkitchen-dev
+[ -d $DEV ] && ARGS+=(--val-7scenes $DEV)
 [ -n "${RESUME:-}" ] && ARGS+=(--resume $RESUME)
 [ -n "${INIT:-}" ] && ARGS+=(--init $INIT)
 python -m nova3r_ros.train.voxel_train "${ARGS[@]}" ${EXTRA:-} 2>&1 | grep -v Warn | tail -n 3
@@ -36,7 +38,6 @@ for v in 1 4; do
     --method model --voxel-head $HEAD &
 done
 wait
-DEV=.device_data/7scenes-redkitchen-dev
 if [ -d $DEV ]; then
   for v in 1 4; do
     run dev_${v}v --data 7scenes:$DEV --views $v --windows 8 --stride 4 --points 4096 --steps 6 \

@@ -106,6 +106,25 @@ def test_the_trainer_runs_saves_and_resumes(tmp_path):
     assert not torch.equal(next(load_voxel_head(out / "last").parameters()), first_param)
 
 
+def test_a_batch_is_cut_to_each_windows_seen_box_at_one_size():
+    near, far = level_inputs(room_depth(wall_m=1.5, box=False)), level_inputs(room_depth())
+    x = torch.cat([near, far])
+    occ = torch.rand(2, *CFG.dims)
+    off = torch.rand(2, 3, *CFG.dims)
+    cx, cocc, coff = voxel_train.cut_batch(x, occ, off, CFG)
+    assert cx.shape[0] == 2 and cx.shape[2:] == cocc.shape[1:] == coff.shape[2:]
+    assert cx.shape[2:] != x.shape[2:] and cx.shape[4] < CFG.dims[2]  # the far wall's box
+    for b in range(2):
+        assert int(((cx[b, 0] > 0) | (cx[b, 1] > 0)).sum()) == int(
+            ((x[b, 0] > 0) | (x[b, 1] > 0)).sum()
+        )  # every seen cell is in the cut
+        starts = [int(v) for v in torch.nonzero(occ[b] == cocc[b, 0, 0, 0])[0]]
+        cut = tuple(slice(s, s + n) for s, n in zip(starts, cocc.shape[1:], strict=True))
+        every = (slice(None), *cut)
+        assert torch.equal(cocc[b], occ[b][cut]) and torch.equal(coff[b], off[b][every])
+        assert torch.equal(cx[b], x[b][every])
+
+
 def test_the_trainer_refuses_bad_arguments(tmp_path, capsys):
     out = ["--out", str(tmp_path / "o"), "--minutes", "1", "--device", "cpu"]
     for bad in (["--p-sensor", "2"], ["--minutes", "0"], ["--init", "a", "--resume", "b"]):
@@ -116,6 +135,34 @@ def test_the_trainer_refuses_bad_arguments(tmp_path, capsys):
     assert voxel_train.main([*out, "--cell", "0"]) == 2
     err = capsys.readouterr().err
     assert "not a voxel completion head" in err and "VoxelConfig.cell_m" in err
+
+
+DEV = MESHES.parent / "7scenes-redkitchen-dev"
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
+def test_real_validation_scores_the_published_points(tmp_path, monkeypatch):
+    """Two windows of 5 dev frames: every key for every threshold, each in range."""
+    import shutil
+
+    from nova3r_ros.train.validate import sevenscenes_set
+    from nova3r_ros.train.voxel_validation import THRESHOLDS, validate_real
+
+    monkeypatch.setenv("NOVA3R_CACHE", str(tmp_path / "cache"))
+    for f in sorted(DEV.glob("frame-00000[0-4].*")) + [DEV / "camera-intrinsics.txt"]:
+        shutil.copy(f, tmp_path / f.name)
+    sets = [sevenscenes_set(str(tmp_path), 1, "cpu", windows=2, stride=2)]
+    cfg = VoxelConfig(cell_m=0.2, dims=(48, 32, 48), lower_m=(-4.8, -3.2, -0.4),
+                      channels=(4, 8), input_width=80)  # fmt: skip
+    head = VoxelHead(cfg).eval()
+    with torch.no_grad():
+        head.out.weight.zero_()
+        head.out.bias.copy_(torch.tensor([8.0, 0.0, 0.0, 0.0]))
+    scores = validate_real(head, sets)
+    assert len(scores) == 3 * len(THRESHOLDS)
+    assert scores["real_1v/head_points@0.5"] > 50
+    assert 0 <= scores["real_1v/head_hidden_recall@0.5"] <= 1
+    assert 0 <= scores["real_1v/head_precision@0.85"] <= 1 and not head.training
 
 
 def test_validation_scores_a_perfect_and_an_empty_head():

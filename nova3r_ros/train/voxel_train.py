@@ -10,10 +10,13 @@
 - Gravity: each window's grid is levelled by the true "down" turned by up to
   ``--down-noise-deg`` (the support plane's error at run time), or with
   ``--p-unlevelled`` left in view 0's optical frame (a window whose gravity is unknown).
-- Loss: :func:`~nova3r_ros.model.voxel_completion.voxel_loss`; AdamW, linear warm-up,
-  bfloat16 autocast on CUDA.
+- Loss: :func:`~nova3r_ros.model.voxel_completion.voxel_loss` over each window's grid
+  cut as at run time (:func:`cut_batch`; the box of what its views measured or saw empty
+  plus ``crop_margin_m``: about a third of the grid's cells on the 7-Scenes dev frames;
+  ``--whole-grid`` for the whole grid); AdamW, linear warm-up, bfloat16 autocast on CUDA.
 - Every ``--val-every`` minutes and at the end: :mod:`nova3r_ros.train.voxel_validation`
-  on ``--val-windows`` validation rooms; ``DIR/last`` (the head, float32, and the AdamW
+  on ``--val-windows`` validation rooms (and with ``--val-7scenes`` on the dev frames,
+  logged only); ``DIR/last`` (the head, float32, and the AdamW
   state) for ``--resume``; ``DIR/best`` (the head alone) the one with the best
   validation coverage at precision >= 0.7, its threshold stored with it.
   ``DIR/voxel_train.jsonl``: the log.
@@ -37,6 +40,7 @@ from nova3r_ros.model.gravity import world_down
 from nova3r_ros.model.voxel_completion import (
     VoxelConfig,
     VoxelHead,
+    crop_box,
     grid_inputs,
     grid_poses,
     grid_rotation,
@@ -46,7 +50,12 @@ from nova3r_ros.model.voxel_completion import (
 from nova3r_ros.model.voxel_files import load_voxel_head, save_voxel_head
 from nova3r_ros.train.hidden_train_args import family_weights
 from nova3r_ros.train.state import load_train_state, save_train_state
-from nova3r_ros.train.voxel_validation import selection, validate, validation_windows
+from nova3r_ros.train.voxel_validation import (
+    selection,
+    validate,
+    validate_real,
+    validation_windows,
+)
 
 HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
 DEFAULT_MIX = "room=0.5,kitchen=0.2,counter=0.1,shelf=0.1,clutter=0.1"
@@ -84,6 +93,26 @@ def batch_grids(batch: dict, cfg: VoxelConfig, gen: torch.Generator, down_noise_
     return x, occ, off
 
 
+def cut_batch(x: torch.Tensor, occ: torch.Tensor, off: torch.Tensor,
+              cfg: VoxelConfig) -> tuple[torch.Tensor, ...]:  # fmt: skip
+    """Cut each window's grids as at run time (:func:`crop_box`), to one size per batch.
+
+    The size is the batch's largest box per axis; each window's cut starts at its own box
+    (moved back inside the grid where needed), so it holds the whole box. Inputs (B, 6,
+    X, Y, Z), occupancy (B, X, Y, Z), offsets (B, 3, X, Y, Z); the same cells of each.
+    """
+    boxes = [crop_box(x[b], cfg) for b in range(x.shape[0])]
+    size = [max(box[a].stop - box[a].start for box in boxes) for a in range(3)]
+    xs, occs, offs = [], [], []
+    for b, box in enumerate(boxes):
+        starts = [min(box[a].start, cfg.dims[a] - size[a]) for a in range(3)]
+        cut = tuple(slice(s, s + n) for s, n in zip(starts, size, strict=True))
+        xs.append(x[b][(slice(None), *cut)])
+        occs.append(occ[b][cut])
+        offs.append(off[b][(slice(None), *cut)])
+    return torch.stack(xs), torch.stack(occs), torch.stack(offs)
+
+
 def _args(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m nova3r_ros.train.voxel_train",
                                 description=__doc__.split("\n\n")[0])  # fmt: skip
@@ -105,6 +134,8 @@ def _args(argv) -> argparse.Namespace:
     p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 96])
     p.add_argument("--down-noise-deg", type=float, default=2.0)
     p.add_argument("--p-unlevelled", type=float, default=0.1)
+    p.add_argument("--whole-grid", action="store_true",
+                   help="train on whole grids (default: each cut as at run time)")  # fmt: skip
     p.add_argument("--mesh-dir", default=None)
     p.add_argument("--init", default=None, help="a voxel head directory to start from")
     p.add_argument("--resume", default=None, help="OUT/last of an earlier run")
@@ -114,6 +145,9 @@ def _args(argv) -> argparse.Namespace:
     p.add_argument("--val-every", type=float, default=3.0, help="minutes (0: at the end only)")
     p.add_argument("--val-windows", type=int, default=48)
     p.add_argument("--val-views", type=int, default=1, choices=(1, 2, 4))
+    p.add_argument("--val-7scenes", default=None,
+                   help="7-Scenes dev folder scored at each validation, 1 and 4 views, 8 "
+                   "windows (logged; never trained on, not used to pick the best)")  # fmt: skip
     a = p.parse_args(argv)
     if a.minutes <= 0 or a.batch < 1 or a.lr <= 0 or a.val_windows < 1:
         p.error("--minutes, --batch, --lr and --val-windows must be positive")
@@ -169,9 +203,15 @@ def train(a: argparse.Namespace) -> dict:
     source = BatchSource(tcfg, size, 0, dev, workers=workers, start=step)
     val = validation_windows(a.val_windows, a.val_views, a.height, a.width, dev,
                              a.n_points, a.mesh_dir)  # fmt: skip
+    real = []
+    if a.val_7scenes:
+        from nova3r_ros.train.validate import sevenscenes_set
+
+        real = [sevenscenes_set(a.val_7scenes, v, dev) for v in (1, 4)]
     gen = torch.Generator().manual_seed(a.seed * 7_919 + step)
     meta = {"views": a.views, "family_weights": a.family_weights, "p_sensor": a.p_sensor,
-            "size": [a.height, a.width], "val_views": a.val_views}  # fmt: skip
+            "size": [a.height, a.width], "val_views": a.val_views,
+            "whole_grid": a.whole_grid}  # fmt: skip
     best_file = out / "best" / "voxel_head.json"
     best = json.loads(best_file.read_text())["meta"].get("coverage", -1.0) if (
         best_file.is_file()) else -1.0  # fmt: skip
@@ -190,6 +230,7 @@ def train(a: argparse.Namespace) -> dict:
                 validated = step
                 scores = validate(head, val)
                 coverage, threshold = selection(scores)
+                scores.update(validate_real(head, real))
                 last_val = time.time()
                 log.write(json.dumps({"step": step, "s": round(last_val - t0, 1),
                                       "val": scores, "coverage": coverage,
@@ -206,6 +247,8 @@ def train(a: argparse.Namespace) -> dict:
             for group in opt.param_groups:
                 group["lr"] = a.lr * min(1.0, (step + 1) / max(a.warmup, 1))
             x, occ, off = batch_grids(batch, cfg, gen, a.down_noise_deg, a.p_unlevelled)
+            if not a.whole_grid:
+                x, occ, off = cut_batch(x, occ, off, cfg)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
                 loss = voxel_loss(head, x, occ, off)
             opt.zero_grad(set_to_none=True)

@@ -117,6 +117,43 @@ def validate(head: VoxelHead, batches: list[dict]) -> dict[str, float]:
     return out
 
 
+@torch.no_grad()
+def validate_real(head: VoxelHead, sets: list) -> dict[str, float]:
+    """Score the head on real windows (``train.validate.ValSet``: the 7-Scenes dev frames).
+
+    Its points are made as the published cloud makes them (:func:`window_points` with the
+    set's gravity, then in no view's seen free space, on no observed surface, in some
+    view's region) and scored by :func:`~nova3r_ros.train.hidden_validation.head_scores`
+    against the set's cached reference at each of :data:`THRESHOLDS`: keys
+    ``real_<V>v/head_precision@T`` (no judged rule: stricter than the protocol's completed
+    precision), ``.../head_hidden_recall@T``, ``.../head_points@T``. Logged beside the
+    synthetic numbers; validation only, never trained on.
+    """
+    from nova3r_ros.model.measurement import measure, region_depth
+    from nova3r_ros.train.hidden_validation import head_scores, hidden_references
+
+    was_training = head.training
+    head.eval()
+    scores = {}
+    for vs in sets:
+        kept = []
+        for b in range(len(vs.depth)):
+            depth, K, T = vs.depth[b], vs.K[b], vs.T_world_cam[b]
+            down = vs.gravity[b] if vs.gravity is not None else torch.zeros(3)
+            pts, prob = window_points(head, depth, K, torch.linalg.inv(T[0]) @ T, down,
+                                      min(THRESHOLDS))  # fmt: skip
+            pts = pts.to(depth.device) @ T[0, :3, :3].T + T[0, :3, 3]
+            m = measure(pts, depth, K, T, depth > 0, region_depth(depth))
+            keep = ~m.free & ~m.surface & m.region
+            kept.append((pts[keep], prob.to(depth.device)[keep]))
+        hidden = hidden_references(vs)
+        for t in THRESHOLDS:
+            points = [p[c >= t] for p, c in kept]
+            scores.update(head_scores(vs, points, suffix=f"@{t:g}", hidden=hidden))
+    head.train(was_training)
+    return scores
+
+
 def selection(scores: dict[str, float]) -> tuple[float, float | None]:
     """(coverage, threshold) of the best threshold with precision >= MIN_PRECISION.
 
