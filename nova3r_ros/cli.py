@@ -38,7 +38,7 @@ def _check_windows(args: argparse.Namespace) -> None:
 
 
 def _check_hidden_head(args: argparse.Namespace) -> None:
-    """Reject a bad ``--hidden-*``, ``--plane-*`` or ``--silhouette-*`` option before any work."""
+    """Reject a bad ``--hidden-*``, ``--plane-*``, ``--silhouette-*`` or ``--voxel-*`` option."""
     for flag in (
         "hidden_min_probability",
         "hidden_single_view_min_probability",

@@ -222,7 +222,7 @@ def publish(
             [part[0].shape[0] for part in parts])  # fmt: skip
         n_snapped = kept[1][: int(n_snapped)].sum()  # the snapped points come first
         planes, hidden, sides, voxels = (tuple(x[k] for x in part)
-                                 for part, k in zip(parts, kept, strict=True))  # fmt: skip
+                                         for part, k in zip(parts, kept, strict=True))  # fmt: skip
     stats["completed"] = int(decoded[0].shape[0])
     stats["plane_points"] = int(planes[0].shape[0])
     stats["hidden_points"] = int(hidden[0].shape[0])
