@@ -5,9 +5,9 @@ Times :func:`nova3r_ros.model.published_cloud.publish` on real 640x480 Kinect wi
 gated, as every real window) with the shipped hidden-surface head, and in the same
 process the same with a voxel completion head of the default size
 (:class:`~nova3r_ros.model.voxel_completion.VoxelConfig`: 10 cm cells, 80 x 64 x 80,
-channels 16-32-64-96). No trained voxel head is shipped, so the head here has seeded
-random weights with its occupancy bias set so that none of its cells passes the
-threshold: what is timed is the grid, its cut and the network (the cost of every
+channels 16-32-64-96, or ``--channels``). No trained voxel head is shipped, so the head
+here has seeded random weights with its occupancy bias set so that none of its cells
+passes the threshold: what is timed is the grid, its cut and the network (the cost of every
 window), not the rules on its points (their number depends on the weights). Also timed:
 :func:`~nova3r_ros.model.voxel_completion.window_points` alone on the cut grid against
 the same network on the whole grid (what the cut saves). Gravity from view 0's support
@@ -16,6 +16,7 @@ plane, as in the node without TF. Median of ``--repeats`` runs per window after
 
 Usage: PYTHONPATH=bench:. python bench/voxel_head.py --data DIR
            [--device auto|cuda|cpu] [--views 2] [--windows 4] [--warmup 1] [--repeats 3]
+           [--channels 16 32 64 96]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from nova3r_ros.model.gravity import support_plane_down
 from nova3r_ros.model.hidden_head_files import load_head
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 from nova3r_ros.model.voxel_completion import (
+    VoxelConfig,
     VoxelHead,
     crop_box,
     grid_inputs,
@@ -42,10 +44,10 @@ from nova3r_ros.model.voxel_completion import (
 )
 
 
-def quiet_head(device: str) -> VoxelHead:
-    """Return a default-size head: seeded random weights, no cell above its threshold."""
+def quiet_head(device: str, channels: tuple[int, ...]) -> VoxelHead:
+    """Return a head of the default grid: seeded random weights, no cell above threshold."""
     torch.manual_seed(0)
-    head = VoxelHead().to(device).eval()
+    head = VoxelHead(VoxelConfig(channels=channels)).to(device).eval()
     with torch.no_grad():
         head.out.bias[0] = -30.0
     return head
@@ -59,12 +61,14 @@ def main(argv=None) -> int:
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--channels", type=int, nargs="+", default=list(VoxelConfig().channels))
     args = ap.parse_args(argv)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    hidden, voxel = load_head(PACKAGED_CHECKPOINT, device), quiet_head(device)
+    hidden = load_head(PACKAGED_CHECKPOINT, device)
+    voxel = quiet_head(device, tuple(args.channels))
     cfg = PublishConfig()
     base, with_voxel, cut, whole, share = [], [], [], [], []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
@@ -102,8 +106,8 @@ def main(argv=None) -> int:
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish with the "
-        f"hidden-surface head {a:.1f} ms, with a default-size voxel head as well {b:.1f} ms "
-        f"({b / a:.2f}x; untrained weights, none of its points kept)"
+        f"hidden-surface head {a:.1f} ms, with a voxel head of channels {args.channels} as "
+        f"well {b:.1f} ms ({b / a:.2f}x; untrained weights, none of its points kept)"
     )
     print(
         f"the voxel head's grid, cut and network: {c:.1f} ms; the network on the whole "

@@ -123,6 +123,11 @@ def test_a_batch_is_cut_to_each_windows_seen_box_at_one_size():
         every = (slice(None), *cut)
         assert torch.equal(cocc[b], occ[b][cut]) and torch.equal(coff[b], off[b][every])
         assert torch.equal(cx[b], x[b][every])
+    nothing = torch.zeros_like(near)  # a window that saw nothing: still a trainable cut
+    tiny = voxel_train.cut_batch(nothing, occ[:1], off[:1], CFG)[0]
+    assert tuple(tiny.shape[2:]) == (2 * CFG.downsampling,) * 3
+    head = VoxelHead(CFG).train()
+    assert head(tiny)[0].shape == tiny.shape[:1] + tiny.shape[2:]
 
 
 def test_the_trainer_refuses_bad_arguments(tmp_path, capsys):

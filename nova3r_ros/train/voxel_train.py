@@ -97,12 +97,15 @@ def cut_batch(x: torch.Tensor, occ: torch.Tensor, off: torch.Tensor,
               cfg: VoxelConfig) -> tuple[torch.Tensor, ...]:  # fmt: skip
     """Cut each window's grids as at run time (:func:`crop_box`), to one size per batch.
 
-    The size is the batch's largest box per axis; each window's cut starts at its own box
-    (moved back inside the grid where needed), so it holds the whole box. Inputs (B, 6,
-    X, Y, Z), occupancy (B, X, Y, Z), offsets (B, 3, X, Y, Z); the same cells of each.
+    The size is the batch's largest box per axis, at least twice the network's
+    downsampling (a window that saw little still trains). Each window's cut starts at its
+    own box (moved back inside the grid where needed), so it holds the whole box. Inputs
+    (B, 6, X, Y, Z), occupancy (B, X, Y, Z), offsets (B, 3, X, Y, Z); the same cells.
     """
     boxes = [crop_box(x[b], cfg) for b in range(x.shape[0])]
-    size = [max(box[a].stop - box[a].start for box in boxes) for a in range(3)]
+    least = 2 * cfg.downsampling  # the deepest level keeps 2 x 2 x 2 cells (batch norm)
+    size = [min(cfg.dims[a], max(least, *(box[a].stop - box[a].start for box in boxes)))
+            for a in range(3)]  # fmt: skip
     xs, occs, offs = [], [], []
     for b, box in enumerate(boxes):
         starts = [min(box[a].start, cfg.dims[a] - size[a]) for a in range(3)]
