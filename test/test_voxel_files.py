@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 import torch
-from test_voxel_completion import CFG, level_inputs, room_depth
+from test_voxel_completion import CFG, all_occupied, level_inputs, room_depth
 
 from nova3r_ros.model.voxel_completion import VoxelConfig, VoxelHead
 from nova3r_ros.model.voxel_files import load_voxel_head, save_voxel_head
@@ -159,10 +159,7 @@ def test_real_validation_scores_the_published_points(tmp_path, monkeypatch):
     sets = [sevenscenes_set(str(tmp_path), 1, "cpu", windows=2, stride=2)]
     cfg = VoxelConfig(cell_m=0.2, dims=(48, 32, 48), lower_m=(-4.8, -3.2, -0.4),
                       channels=(4, 8), input_width=80)  # fmt: skip
-    head = VoxelHead(cfg).eval()
-    with torch.no_grad():
-        head.out.weight.zero_()
-        head.out.bias.copy_(torch.tensor([8.0, 0.0, 0.0, 0.0]))
+    head = all_occupied(cfg)
     scores = validate_real(head, sets)
     assert len(scores) == 3 * len(THRESHOLDS)
     assert scores["real_1v/head_points@0.5"] > 50
@@ -175,10 +172,7 @@ def test_validation_scores_a_perfect_and_an_empty_head():
     cfg = VoxelConfig(cell_m=0.1, dims=(96, 64, 96), lower_m=(-4.8, -3.2, -0.4),
                       channels=(4, 8), input_width=32)  # fmt: skip
     rooms = validation_windows(2, 1, 24, 32, "cpu", n_points=20_000)
-    head = VoxelHead(cfg).eval()
-    with torch.no_grad():
-        head.out.weight.zero_()
-        head.out.bias.copy_(torch.tensor([20.0, 0.0, 0.0, 0.0]))
+    head = all_occupied(cfg)
     full = validate(head, rooms)
     assert full["hidden_covered@5cm@0.5"] > 0.2 and full["points_per_window@0.85"] > 100
     assert full["precision@5cm@0.5"] < 0.7 and selection(full) == (-1.0, None)

@@ -13,25 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_voxel_completion import CFG, DOWN, H, K, W, room_depth
+from test_voxel_completion import CFG, DOWN, H, K, W, all_occupied, room_depth
 
 from nova3r_ros.model.measurement import measure, region_depth
 from nova3r_ros.model.observed_points import nearest
 from nova3r_ros.model.published_cloud import PublishConfig, publish
-from nova3r_ros.model.voxel_completion import VoxelConfig, VoxelHead
+from nova3r_ros.model.voxel_completion import VoxelConfig
 from nova3r_ros.model.voxel_files import load_voxel_head, save_voxel_head
 
 DEV = Path(__file__).resolve().parents[2] / "shared/data/7scenes-redkitchen-dev"
 RGB = torch.full((1, H, W, 3), 90, dtype=torch.uint8)
 
 
-def all_occupied(directory: Path, cfg: VoxelConfig = CFG, threshold: float = 0.5) -> VoxelHead:
-    """Save and reload a head that calls every cell occupied (probability ~1)."""
-    head = VoxelHead(cfg).eval()
-    with torch.no_grad():
-        head.out.weight.zero_()
-        head.out.bias.copy_(torch.tensor([8.0, 0.0, 0.0, 0.0]))  # probability 0.99966
-    save_voxel_head(directory, head, min_probability=threshold)
+def saved_all_occupied(directory: Path, cfg: VoxelConfig = CFG, threshold: float = 0.5):
+    """Save and reload :func:`all_occupied` (every cell occupied, probability 0.99966)."""
+    save_voxel_head(directory, all_occupied(cfg), min_probability=threshold)
     return load_voxel_head(directory)
 
 
@@ -43,7 +39,7 @@ def _publish(head, **options):
 
 
 def test_voxel_points_complete_only_what_no_view_saw(tmp_path):
-    head = all_occupied(tmp_path / "v")
+    head = saved_all_occupied(tmp_path / "v")
     pub, depth = _publish(head)
     n = pub.stats["voxel_points"]
     assert pub.stats["gated"] == 1 and n > 50
@@ -62,7 +58,7 @@ def test_voxel_points_complete_only_what_no_view_saw(tmp_path):
 
 
 def test_no_voxel_points_in_the_baseline_or_without_a_head(tmp_path):
-    head = all_occupied(tmp_path / "v")
+    head = saved_all_occupied(tmp_path / "v")
     baseline, _ = _publish(head, force_gate=True)
     none, _ = _publish(None)
     assert baseline.stats["voxel_points"] == 0 and none.stats["voxel_points"] == 0
@@ -85,7 +81,7 @@ def test_reconstruct_loads_the_head_and_publishes_its_points_in_the_world(tmp_pa
 
     cfg = VoxelConfig(cell_m=0.2, dims=(48, 32, 48), lower_m=(-4.8, -3.2, -0.4),
                       channels=(4, 8), input_width=80)  # fmt: skip
-    all_occupied(tmp_path / "v", cfg)
+    saved_all_occupied(tmp_path / "v", cfg)
     window, _ = SevenScenesSequence(str(DEV)).window([60, 64], known_poses=True)
     base = dict(device="cpu", n_points=256, steps=2)
     on = reconstruct(window, "model", ModelBackendConfig(voxel_head=str(tmp_path / "v"), **base))

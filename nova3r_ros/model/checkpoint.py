@@ -147,21 +147,30 @@ HIDDEN_HEAD_FILE = "hidden_head.json"
 VOXEL_HEAD_FILE = "voxel_head.json"
 
 
+def _attach(model: Nova3r, name: str, load, directory: str | Path | None, device) -> None:
+    """Set ``model.<name>`` to ``load(directory, device)`` (None: no head).
+
+    A head is kept outside the model's modules (its own files and loader, not in the
+    model's state dict); a file that is not one raises CheckpointError.
+    """
+    head = None
+    if directory is not None:
+        try:
+            head = load(directory, device)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+    object.__setattr__(model, name, head)
+
+
 def attach_hidden_head(model: Nova3r, directory: str | Path | None, device) -> None:
     """Give ``model`` the hidden-surface head saved in ``directory`` (None: no head).
 
     The head is kept outside the model's modules (its own files and loader, not in the
     model's state dict): ``model.hidden_head``.
     """
-    head = None
-    if directory is not None:
-        from nova3r_ros.model.hidden_head_files import load_head
+    from nova3r_ros.model.hidden_head_files import load_head
 
-        try:
-            head = load_head(directory, device)
-        except ValueError as exc:
-            raise CheckpointError(str(exc)) from exc
-    object.__setattr__(model, "hidden_head", head)
+    _attach(model, "hidden_head", load_head, directory, device)
 
 
 def attach_voxel_head(model: Nova3r, directory: str | Path | None, device) -> None:
@@ -169,12 +178,6 @@ def attach_voxel_head(model: Nova3r, directory: str | Path | None, device) -> No
 
     Kept outside the model's modules like the hidden-surface head: ``model.voxel_head``.
     """
-    head = None
-    if directory is not None:
-        from nova3r_ros.model.voxel_files import load_voxel_head
+    from nova3r_ros.model.voxel_files import load_voxel_head
 
-        try:
-            head = load_voxel_head(directory, device)
-        except ValueError as exc:
-            raise CheckpointError(str(exc)) from exc
-    object.__setattr__(model, "voxel_head", head)
+    _attach(model, "voxel_head", load_voxel_head, directory, device)

@@ -54,3 +54,16 @@ def support_plane_down(depth: torch.Tensor, K: torch.Tensor, seed: int = 0) -> t
 def world_down(T_world_cam0: torch.Tensor) -> torch.Tensor:
     """Return "down" (B, 3) in view 0's optical frame for z-up worlds (B, 4, 4) poses."""
     return -T_world_cam0[..., :3, :3].float()[..., 2, :]  # R^T (0, 0, -1)
+
+
+def window_down(
+    depth: torch.Tensor, K: torch.Tensor, T_world_cam: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Return a window's "down" (3,) in view 0's optical frame, on the depth's device.
+
+    From ``T_world_cam`` (V, 4, 4) when the poses are in a z-up world, else (None) from
+    view 0's support plane (``depth`` (V, H, W), ``K`` (V, 3, 3); zeros if none is found).
+    """
+    if T_world_cam is not None:
+        return world_down(T_world_cam[:1])[0].to(depth.device)
+    return support_plane_down(depth[0], K[0].to(depth.device))

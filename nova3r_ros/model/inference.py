@@ -35,7 +35,7 @@ from nova3r_ros.model.depth_consistency import (
 )
 from nova3r_ros.model.flow import SAMPLERS, sample
 from nova3r_ros.model.graphs import captures, graphed_encoder
-from nova3r_ros.model.gravity import support_plane_down, world_down
+from nova3r_ros.model.gravity import window_down
 from nova3r_ros.model.measurement import measure, sanitize
 from nova3r_ros.model.network import Nova3r
 from nova3r_ros.model.pose_rgb import refine_rgb_views
@@ -230,10 +230,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
     one = torch.ones(1, dtype=torch.bool, device=dev)
     gravity = None
     if model.cfg.gravity_frame and has_depth:
-        if posed and config.world_z_up:
-            gravity = world_down(T[:1]).to(dev)
-        else:
-            gravity = support_plane_down(depth[0], K[0].to(dev))[None]
+        gravity = window_down(depth, K, T if posed and config.world_z_up else None)[None]
     inputs = prepare(
         model.cfg,
         images[None],
@@ -314,12 +311,8 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         )  # fmt: skip
     voxel_head, voxel_down = getattr(model, "voxel_head", None), None
     if publishing and voxel_head is not None and has_depth:  # its grid's gravity
-        if gravity is not None:
-            voxel_down = gravity[0]
-        elif posed and config.world_z_up:
-            voxel_down = world_down(T[:1])[0].to(dev)
-        else:
-            voxel_down = support_plane_down(depth[0], K[0].to(dev))
+        voxel_down = gravity[0] if gravity is not None else window_down(
+            depth, K, T if posed and config.world_z_up else None)  # fmt: skip
     if publishing:
         views, T_pub, rejected = publish_views(window, T_ref, depth, K.to(dev), pose_ok)
         rgb = rgb_dev[views]

@@ -48,6 +48,7 @@ from nova3r_ros.model.voxel_completion import (
     voxel_loss,
 )
 from nova3r_ros.model.voxel_files import load_voxel_head, save_voxel_head
+from nova3r_ros.train.hidden_train import HELD_OUT_MESHES
 from nova3r_ros.train.hidden_train_args import family_weights
 from nova3r_ros.train.state import load_train_state, save_train_state
 from nova3r_ros.train.voxel_validation import (
@@ -57,7 +58,6 @@ from nova3r_ros.train.voxel_validation import (
     validation_windows,
 )
 
-HELD_OUT_MESHES = ("ycb_powerdrill", "ycb_mustardbottle")
 DEFAULT_MIX = "room=0.5,kitchen=0.2,counter=0.1,shelf=0.1,clutter=0.1"
 STATE_NAME = "voxel_head"
 

@@ -25,7 +25,9 @@ import torch
 
 from nova3r_ros.model.gravity import world_down
 from nova3r_ros.model.observed_fusion import camera_points
+from nova3r_ros.model.observed_points import nearest
 from nova3r_ros.model.voxel_completion import VoxelHead, window_points
+from nova3r_ros.train.targets import region_mask
 
 VAL_SEED_START = 1_500_000
 THRESHOLDS = (0.3, 0.5, 0.7, 0.85)
@@ -47,33 +49,15 @@ def validation_windows(
                            config=cfg, device=device) for i in range(0, n, 8)]  # fmt: skip
 
 
-def _min_dist(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+def _min_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(len(a),) distance from each row of ``a`` to the nearest row of ``b`` (inf if none)."""
-    if b.shape[0] == 0:
-        return torch.full((a.shape[0],), float("inf"), device=a.device)
-    return torch.cat([torch.cdist(a[s : s + chunk], b).min(1).values
-                      for s in range(0, a.shape[0], chunk)] or [a.new_zeros(0)])  # fmt: skip
+    return nearest(a, b)[0][:, 0].to(a.device)
 
 
 def _in_region(p: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
                T_ref_cam: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """Whether reference-frame points (N, 3) lie in some view's region (module docstring)."""
-    V, H, W = depth.shape
-    inside = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)
-    for v in range(V):
-        d = depth[v][depth[v] > 0]
-        if d.numel() == 0:
-            continue
-        z_far = torch.quantile(d.float(), 0.99) + 0.15
-        R, t = T_ref_cam[v, :3, :3], T_ref_cam[v, :3, 3]
-        c = (p - t) @ R
-        z = c[:, 2]
-        zs = z.clamp_min(1e-6)
-        u = c[:, 0] / zs * K[v, 0, 0] + K[v, 0, 2]
-        w = c[:, 1] / zs * K[v, 1, 1] + K[v, 1, 2]
-        in_image = (u >= -0.5) & (u < W - 0.5) & (w >= -0.5) & (w < H - 0.5)
-        inside |= (z > 0.1) & (z <= z_far) & in_image
-    return inside
+    """Whether reference-frame points (N, 3) lie in some view's region (the protocol's)."""
+    return region_mask(p[None], depth[None], K[None], T_ref_cam[None])[0]
 
 
 @torch.no_grad()
