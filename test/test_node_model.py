@@ -168,3 +168,39 @@ def test_a_killed_backend_process_costs_one_window_and_is_started_again(ros):
     status, values = cam.diagnostics(lambda v: v.get("backend_process_restarts") == "1")
     assert status is not None and values["windows_backend_failed"] == "1"
     assert node.state == "active" and node.worker.alive
+
+
+def _voxel_node(ros, head: str):
+    return ros.add(ReconstructionNode(context=ros.context, parameter_overrides=eager_params(
+        **TINY_MODEL, voxel_head=head, voxel_min_probability=0.0, voxel_far=0.0)))  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["missing", "broken"])
+def test_a_voxel_head_folder_that_is_not_one_fails_configure(ros, tmp_path, kind):
+    folder = tmp_path / "voxel"
+    if kind == "broken":  # a packaged checkpoint would fall back; a given head never does
+        folder.mkdir()
+        (folder / "voxel_head.json").write_text("{not json")
+    node = _voxel_node(ros, str(folder))
+    assert node.trigger_configure() == FAILURE
+    assert node.state == "unconfigured" and node.backend is None
+    assert str(folder) in node.last_error and "voxel" in node.last_error
+
+
+def test_a_voxel_head_given_by_folder_completes_the_window(ros, tmp_path):
+    from test_voxel_published import saved_all_occupied
+
+    saved_all_occupied(tmp_path / "voxel")
+    node = _voxel_node(ros, str(tmp_path / "voxel"))
+    assert node.trigger_configure() == SUCCESS, node.last_error
+    assert node.trigger_activate() == SUCCESS and node.backend.name == "model"
+    cam = OneCamera(ros)
+    assert cam.connected()
+    cloud = cam.cloud(cam.send())
+    assert cloud is not None, f"no cloud: {node.last_error!r}"
+    assert ros.spin_until(lambda: node.latest is not None)
+    stats = node.latest.stats
+    assert stats["gated"] == 1, "the test scene's window must be completed"
+    assert stats["voxel_points"] > 0  # every unseen cell in the region: occupied
+    arrays = pointcloud2_to_arrays(cloud)
+    assert int((arrays["observed"] == 0.0).sum()) >= stats["voxel_points"]

@@ -9,7 +9,8 @@ Fallback rule (:func:`open_backend`, at configure): the ``model`` backend become
 run on this machine: torch or the model cannot be imported, ``device`` 'cuda' has no
 CUDA device, or the *packaged* checkpoint (``checkpoint`` '') is missing or cannot be
 loaded. A ``checkpoint`` path given explicitly that is missing or not a checkpoint of
-this model is an error (configure fails): a typo is never silently replaced.
+this model is an error (configure fails), and so is a ``voxel_head`` folder that is
+missing or not a voxel head: a typo is never silently replaced.
 """
 
 from __future__ import annotations
@@ -103,6 +104,9 @@ class Backend:
                 hidden_snap_existence=_or_default(values["hidden_snap_existence"]),
                 hidden_snap_tolerance=_or_default(values["hidden_snap_tolerance"]),
                 hidden_snap_bounding_reach_m=_or_default(values["hidden_snap_bounding_reach"]),
+                voxel_head=str(values["voxel_head"]),
+                voxel_min_probability=_or_default(values["voxel_min_probability"]),
+                voxel_far_m=_or_default(values["voxel_far"]),
             )
 
     @property
@@ -239,6 +243,11 @@ def open_backend(
     path = str(values["checkpoint"])
     if not is_packaged(path) and not (Path(path).expanduser() / "config.json").is_file():
         raise PipelineError(f"checkpoint {path!r} is not a checkpoint directory (no config.json)")
+    voxel_head = str(values.get("voxel_head", ""))
+    explicit_head = voxel_head not in ("", "none")
+    if explicit_head and not (Path(voxel_head).expanduser() / "voxel_head.json").is_file():
+        raise PipelineError(f"voxel_head {voxel_head!r} is not a voxel head directory "
+                            "(no voxel_head.json)")  # fmt: skip
     reason = _model_unavailable(values)
     if not reason:
         try:
@@ -246,7 +255,7 @@ def open_backend(
             backend.load()
             return backend
         except PipelineError as exc:
-            if not is_packaged(path):
+            if not is_packaged(path) or explicit_head:
                 raise
             reason = str(exc)
     backend = Backend("depth", values, world_frame)

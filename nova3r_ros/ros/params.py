@@ -135,6 +135,18 @@ PARAMETERS: tuple[Param, ...] = (
       "surface; 0 = the ordinary reach (0.2 m) for every plane; -1 (any negative) = the "
       "default chosen on validation",
       -1.0, 10.0),
+    P("voxel_head", "", "model backend with depth: the voxel completion head (a 3D grid of "
+      "every view's depth, 10 cm cells, that completes unseen surfaces of rooms and "
+      "furniture); '' = the checkpoint's own (none if its folder has no voxel_head.json), "
+      "'none' = off, else a folder holding voxel_head.json + voxel_head.safetensors. A folder "
+      "given here that is missing or not such a head fails configure"),
+    P("voxel_min_probability", -1.0, "model backend with depth: the voxel head's cells below "
+      "this occupancy probability are not published; -1 (any negative) = the threshold "
+      "stored with the head (chosen on validation)", -1.0, 1.0),
+    P("voxel_far", -1.0, "model backend with depth: only the voxel head's points farther "
+      "than this (m) from every other point of the cloud are published (it adds surfaces, "
+      "it does not thicken them); -1 (any negative) = the default chosen on validation "
+      "(0.05 m)", -1.0, 1.0),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),
