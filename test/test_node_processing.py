@@ -323,6 +323,9 @@ def test_model_parameters_reach_the_backend_config():
         hidden_snap_existence=0.8,
         hidden_snap_tolerance=0.0,
         hidden_snap_bounding_reach=0.0,
+        voxel_head="none",
+        voxel_min_probability=0.4,
+        voxel_far=0.1,
         voxel_size=0.01,
         depth_stride=2,
         max_depth=0.0,
@@ -343,6 +346,8 @@ def test_model_parameters_reach_the_backend_config():
         snap = c.publish_config()
         assert (snap.hidden_snap_existence, snap.hidden_snap_tolerance) == (0.8, 0.0)
         assert snap.hidden_snap_bounding_reach_m == 0.0
+        assert c.voxel_head == "none"
+        assert (snap.voxel_min_probability, snap.voxel_far_m) == (0.4, 0.1)
         assert snap.plane_max_oblique_deg == 30.0
         assert snap.silhouette_depth_m == 0.05 and snap.open_hole_share == 0.4
         assert snap.fusion_sigmas == 1.5

@@ -243,7 +243,7 @@ def open_backend(
     path = str(values["checkpoint"])
     if not is_packaged(path) and not (Path(path).expanduser() / "config.json").is_file():
         raise PipelineError(f"checkpoint {path!r} is not a checkpoint directory (no config.json)")
-    voxel_head = str(values.get("voxel_head", ""))
+    voxel_head = str(values["voxel_head"])
     explicit_head = voxel_head not in ("", "none")
     if explicit_head and not (Path(voxel_head).expanduser() / "voxel_head.json").is_file():
         raise PipelineError(f"voxel_head {voxel_head!r} is not a voxel head directory "
