@@ -11,11 +11,11 @@ export PYTHONPATH=. OMP_NUM_THREADS=1 NOVA3R_CACHE=.device_data/cache PYTHONUNBU
 E=/tmp/s43b; mkdir -p $E $OUT
 HEAD=.device_data/s43a/best; [ -f $HEAD/voxel_head.json ] || HEAD=.device_data/s43a_best
 echo "head: $HEAD"; python -c "import json;print(json.load(open('$HEAD/voxel_head.json'))['meta'])"
-timeout 400 python -m pytest -q -p no:cacheprovider test/test_voxel_completion.py \
+timeout 330 python -m pytest -q -p no:cacheprovider test/test_voxel_completion.py \
   test/test_voxel_published.py > $E/cuda_tests.txt 2>&1 &
 run() {  # name args...
   local name=$1; shift
-  timeout 420 python -m nova3r_ros.cli eval --device cuda --out $E/$name "$@" > $E/$name.log 2>&1 \
+  timeout 330 python -m nova3r_ros.cli eval --device cuda --out $E/$name "$@" > $E/$name.log 2>&1 \
     || echo "$name failed: $(tail -n 2 $E/$name.log)"
 }
 for v in 1 4; do
