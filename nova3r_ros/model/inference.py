@@ -228,9 +228,10 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         else None
     )
     one = torch.ones(1, dtype=torch.bool, device=dev)
+    T_z_up = T if posed and config.world_z_up else None  # poses that give gravity
     gravity = None
     if model.cfg.gravity_frame and has_depth:
-        gravity = window_down(depth, K, T if posed and config.world_z_up else None)[None]
+        gravity = window_down(depth, K, T_z_up)[None]
     inputs = prepare(
         model.cfg,
         images[None],
@@ -311,8 +312,7 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         )  # fmt: skip
     voxel_head, voxel_down = getattr(model, "voxel_head", None), None
     if publishing and voxel_head is not None and has_depth:  # its grid's gravity
-        voxel_down = gravity[0] if gravity is not None else window_down(
-            depth, K, T if posed and config.world_z_up else None)  # fmt: skip
+        voxel_down = gravity[0] if gravity is not None else window_down(depth, K, T_z_up)
     if publishing:
         views, T_pub, rejected = publish_views(window, T_ref, depth, K.to(dev), pose_ok)
         rgb = rgb_dev[views]
