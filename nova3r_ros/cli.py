@@ -82,6 +82,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     head = args.voxel_head
     if head and head != "none" and not (Path(head) / "voxel_head.json").is_file():
         raise ValueError(f"--voxel-head {head}: no voxel_head.json there")
+    band = args.behind_cut
+    if band is not None and not all(0.0 <= m <= 10.0 for m in band):
+        raise ValueError(f"--behind-cut FROM TO must be in [0, 10] m, got {band}")
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -117,6 +120,8 @@ def _eval(args: argparse.Namespace) -> int:
             voxel_head=args.voxel_head or "",
             voxel_min_probability=args.voxel_min_probability,
             voxel_far_m=args.voxel_far,
+            behind_cut_from_m=None if args.behind_cut is None else args.behind_cut[0],
+            behind_cut_to_m=None if args.behind_cut is None else args.behind_cut[1],
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -312,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--voxel-far", type=float, default=None,
                     help="model: only the voxel head's points farther than this (m) from "
                     "the rest of the cloud are published; 0 = all (default: "
+                    "PublishConfig's)")  # fmt: skip
+    ev.add_argument("--behind-cut", type=float, nargs=2, default=None, metavar=("FROM", "TO"),
+                    help="model: a gated window's completed points between FROM and TO (m) "
+                    "behind a measured surface are left out; TO <= FROM = off (default: "
                     "PublishConfig's)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip

@@ -111,6 +111,9 @@ class ModelBackendConfig:
             points where they agree within this many sigmas of the depth noise
             (model.observed_fusion; 0 = off, each view's depth as it is); None = the
             PublishConfig default.
+        behind_cut_from_m, behind_cut_to_m: a gated window's completed points between these
+            distances (m) behind a measured surface are left out (model.behind_cut; off
+            where to <= from); None = the PublishConfig defaults.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
@@ -147,6 +150,8 @@ class ModelBackendConfig:
     voxel_far_m: float | None = None
     open_hole_share: float | None = None
     fusion_sigmas: float | None = None
+    behind_cut_from_m: float | None = None
+    behind_cut_to_m: float | None = None
     refine_poses: bool = True
     world_z_up: bool = False
 
@@ -159,7 +164,7 @@ class ModelBackendConfig:
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
         for f in fields(self):  # hidden_snap_* and the like: None = the default
             prefixes = ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_",
-                        "open_hole_", "fusion_", "voxel_far_")  # fmt: skip
+                        "open_hole_", "fusion_", "voxel_far_", "behind_cut_")  # fmt: skip
             defaulted = f.name.startswith(prefixes)
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)

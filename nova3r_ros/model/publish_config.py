@@ -131,6 +131,11 @@ class PublishConfig:
             published point (where they add a surface; 0 = all). 0.05 m: in session 41's
             prototype (docs/eval/session41, 7-Scenes dev frames, 1 view) this kept about
             two thirds of the hidden-recall gain and removed most of its cost at 2 cm.
+        behind_cut_from_m, behind_cut_to_m: a gated window's completed points (planes, the
+            hidden-surface head, sides, voxels; not the decoder's) that lie between these
+            distances (m) behind a surface a view of the window measured are left out
+            (:mod:`~nova3r_ros.model.behind_cut`: most often the inside of a cabinet, a
+            counter or a box); off where ``to`` <= ``from``.
         force_gate: publish the observed points only (the ``observed_only`` baseline).
 
     """
@@ -160,6 +165,8 @@ class PublishConfig:
     fusion_sigmas: float = 6.0
     voxel_min_probability: float | None = None
     voxel_far_m: float = 0.05
+    behind_cut_from_m: float = 0.0
+    behind_cut_to_m: float = 0.0
     force_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -183,6 +190,8 @@ class PublishConfig:
             "open_hole_share",
             "fusion_sigmas",
             "voxel_far_m",
+            "behind_cut_from_m",
+            "behind_cut_to_m",
         )
         unit = ("min_confidence", "gate_min_agreement", "gate_max_free", "gate_min_near_share",
                 "open_hole_share", "hidden_consensus", "hidden_snap_existence",
@@ -212,6 +221,9 @@ class PublishConfig:
             raise ValueError("PublishConfig.voxel_far_m must be in [0, 1] m")
         if self.fusion_sigmas > 20:
             raise ValueError("PublishConfig.fusion_sigmas must be in [0, 20]")
+        for name in ("behind_cut_from_m", "behind_cut_to_m"):
+            if getattr(self, name) > 10:
+                raise ValueError(f"PublishConfig.{name} must be in [0, 10] m")
 
     def plane_config(self) -> PlaneConfig:
         """Return the plane completion's options (grid cells twice the observed spacing)."""

@@ -45,6 +45,9 @@ returns), built from the decoder's points and the window's depth maps:
    lies along a view's ray through a depth hole that reaches the image border and covers
    at least ``open_hole_share`` of the image, in front of the view's region end: there the
    sensor most likely saw nothing within its range (:mod:`nova3r_ros.model.open_space`).
+6. **Inside what was measured**: in a gated window, no completed point (planes, hidden
+   surfaces, sides, voxels) lies between ``behind_cut_from_m`` and ``behind_cut_to_m``
+   behind a surface a view measured (:mod:`nova3r_ros.model.behind_cut`).
 
 ``stats``: ``gated``, ``agreement``, ``free_share``, ``near_points``, ``observed_conflict``
 (observed points in another view's seen free space: counted, not removed),
@@ -52,7 +55,8 @@ returns), built from the decoder's points and the window's depth maps:
 ``hidden_points`` (published, hidden-surface head; ``hidden_snapped_points`` of them
 snapped onto a plane), ``side_points`` (published, sides of
 occluders), ``voxel_points`` (published, voxel completion head),
-``planes``, ``observed_points``, ``open_pixels`` (the open-space rays, rule 5).
+``planes``, ``observed_points``, ``open_pixels`` (the open-space rays, rule 5),
+``behind_cut`` (completed points left out by rule 6).
 
 Frames: every tensor in view 0's optical frame ("reference"), metres; ``T_ref_cam``
 (V, 4, 4) places each view there; ``images`` (V, H, W, 3) uint8 registered to ``depth``
@@ -65,6 +69,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nova3r_ros.model.behind_cut import in_band
 from nova3r_ros.model.completed_confidence import Calibration, features
 from nova3r_ros.model.depth_consistency import first_per_voxel
 from nova3r_ros.model.measurement import Measurement, measure, prepared_depth
@@ -215,11 +220,20 @@ def publish(
         rgb = (obs_rgb[idx] if obs_pts.shape[0]
                else torch.full_like(cand, 180).to(torch.uint8))  # fmt: skip
         decoded = (cand, conf, rgb)
-    if open_px is not None:  # the gated window's completion, cut as the decoder's was
+    band = config.behind_cut_from_m, config.behind_cut_to_m
+    stats["behind_cut"] = 0
+    cut_band = gated and not config.force_gate and band[1] > band[0]
+    if open_px is not None or cut_band:  # the gated window's completion, cut in one pass
         parts = (planes, hidden, sides, voxels)
-        together = torch.cat([part[0].float() for part in parts])  # one pass over the views
-        kept = (~in_open_space(together, open_px, K, T, z_far)).split(
-            [part[0].shape[0] for part in parts])  # fmt: skip
+        together = torch.cat([part[0].float() for part in parts])
+        drop = torch.zeros(together.shape[0], dtype=torch.bool, device=together.device)
+        if open_px is not None:  # as the decoder's candidates were
+            drop |= in_open_space(together, open_px, K, T, z_far)
+        if cut_band:
+            inside = in_band(together, depth, K, T, *band)
+            stats["behind_cut"] = int((inside & ~drop).sum())
+            drop |= inside
+        kept = (~drop).split([part[0].shape[0] for part in parts])
         n_snapped = kept[1][: int(n_snapped)].sum()  # the snapped points come first
         planes, hidden, sides, voxels = (tuple(x[k] for x in part)
                                          for part, k in zip(parts, kept, strict=True))  # fmt: skip
