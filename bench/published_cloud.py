@@ -18,7 +18,9 @@ snapped onto planes at one point per cell (``hidden_snap_subcells=1``) against t
 (2 x 2 sub-cells behind measured surfaces); and the default cloud without fusing the
 views' measurements of one surface (``fusion_sigmas=0``) against the default; and the
 bounding planes' snapped layers at 4 x 4 sub-cells (``hidden_snap_bounding_subcells=4``,
-off by default) against the default.
+off by default) against the default; and the completed points 0.1-0.4 m behind a measured
+surface left out (``behind_cut_from_m=0.1, behind_cut_to_m=0.4``, off by default) against
+the default.
 Median of
 ``--repeats`` runs per window after ``--warmup``; CUDA synchronised inside each timed
 call. Ends with ``name=value`` lines.
@@ -87,6 +89,7 @@ def main(argv=None) -> int:
     no_open, head_no_open = PublishConfig(open_hole_share=0.0), []
     no_fusion, head_no_fusion = PublishConfig(fusion_sigmas=0.0), []
     finer, head_finer = PublishConfig(hidden_snap_bounding_subcells=4), []
+    band, head_band = PublishConfig(behind_cut_from_m=0.1, behind_cut_to_m=0.4), []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
 
         def run(cfg, depth=depth, K=K, T=T, rgb=rgb, hidden_head=None):
@@ -118,6 +121,8 @@ def main(argv=None) -> int:
                                         args.warmup, args.repeats))  # fmt: skip
         head_finer.append(median_ms(lambda run=run: run(finer, hidden_head=head),
                                     args.warmup, args.repeats))  # fmt: skip
+        head_band.append(median_ms(lambda run=run: run(band, hidden_head=head),
+                                   args.warmup, args.repeats))  # fmt: skip
         side_points.append(run(sides, hidden_head=head).stats["side_points"])
         points.append(run(PublishConfig()).stats["plane_points"])
         head_points.append(run(PublishConfig(), hidden_head=head).stats["hidden_points"])
@@ -128,6 +133,7 @@ def main(argv=None) -> int:
     sc, op = statistics.median(head_one_per_cell), statistics.median(head_no_open)
     nf = statistics.median(head_no_fusion)
     fb = statistics.median(head_finer)
+    bc = statistics.median(head_band)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     print(
         f"{args.views} views 640x480, {args.windows} windows on {name}: publish "
@@ -163,6 +169,10 @@ def main(argv=None) -> int:
         f"with 4 x 4 sub-cells on the bounding planes (hidden_snap_bounding_subcells=4, off "
         f"by default): {fb:.1f} ms, without (the default) {c:.1f} ms ({fb / c:.2f}x)"
     )
+    print(
+        f"with the completed points 0.1-0.4 m behind a measured surface left out (behind_cut, "
+        f"off by default): {bc:.1f} ms, without (the default) {c:.1f} ms ({bc / c:.2f}x)"
+    )
     print(f"publish_planes_ms={a:.2f}")
     print(f"publish_no_planes_ms={b:.2f}")
     print(f"planes_added_ms={a - b:.2f}")
@@ -196,6 +206,9 @@ def main(argv=None) -> int:
     print(f"publish_bounding_subcells_ms={fb:.2f}")
     print(f"bounding_subcells_added_ms={fb - c:.2f}")
     print(f"bounding_subcells_vs_default={fb / c:.3f}")
+    print(f"publish_behind_cut_ms={bc:.2f}")
+    print(f"behind_cut_added_ms={bc - c:.2f}")
+    print(f"behind_cut_vs_default={bc / c:.3f}")
     print(f"side_points_median={statistics.median(side_points):.0f}")
     print(f"head_points_median={statistics.median(head_points):.0f}")
     print(f"plane_points_median={statistics.median(points):.0f}")

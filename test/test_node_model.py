@@ -102,6 +102,22 @@ def test_open_space_reaches_the_cloud_and_the_diagnostics(ros):
     assert "depth-hole pixels taken as open space" in status.message
 
 
+def test_the_behind_cut_reaches_the_cloud_and_the_diagnostics(ros):
+    """A band from 0 to 10 m behind the measured surfaces leaves no completed point behind
+    one; the diagnostics count them."""
+    node = _start(ros, **TINY_MODEL, behind_cut_from=0.0, behind_cut_to=10.0)
+    config = node.backend.config.publish_config()
+    assert (config.behind_cut_from_m, config.behind_cut_to_m) == (0.0, 10.0)
+    cam = OneCamera(ros)
+    assert cam.connected()
+    assert cam.cloud(cam.send()) is not None, f"no cloud: {node.last_error!r}"
+    assert ros.spin_until(lambda: node.latest is not None)
+    stats = node.latest.stats
+    assert stats["gated"] == 1 and stats["behind_cut"] > 0
+    _, values = cam.diagnostics(lambda v: v.get("windows_processed") == "1")
+    assert values["behind_cut_last"] == str(stats["behind_cut"])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: no fallback")
 def test_cuda_without_cuda_falls_back_to_depth_and_keeps_running(ros, capfd):
     capfd.readouterr()

@@ -62,6 +62,8 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("silhouette_depth_m", 1.5, "out of range"),
         ("open_hole_share", 1.5, "out of range"),
         ("fusion_sigmas", 21.0, "out of range"),
+        ("behind_cut_from", 11.0, "out of range"),
+        ("behind_cut_to", 10.5, "out of range"),
         ("hidden_completion", "no", "type"),
         ("publish_completion", "no", "type"),
         ("backend", "nerf", "must be one of"),
@@ -123,6 +125,7 @@ def test_yaml_files_load(special):
             assert get("plane_max_oblique_deg") == -1.0
             assert get("silhouette_depth_m") == get("open_hole_share") == -1.0
             assert get("fusion_sigmas") == -1.0
+            assert get("behind_cut_from") == get("behind_cut_to") == -1.0
             assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:
         h.close()

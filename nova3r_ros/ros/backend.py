@@ -107,6 +107,8 @@ class Backend:
                 voxel_head=str(values["voxel_head"]),
                 voxel_min_probability=_or_default(values["voxel_min_probability"]),
                 voxel_far_m=_or_default(values["voxel_far"]),
+                behind_cut_from_m=_or_default(values["behind_cut_from"]),
+                behind_cut_to_m=_or_default(values["behind_cut_to"]),
             )
 
     @property

@@ -9,6 +9,8 @@ decoder's), ``plane_points_last``, ``hidden_points_last`` and ``side_points_last
 completion's, the hidden-surface head's and the sides of occluders', in gated windows),
 ``observed_conflict_last``, ``open_pixels_last`` (depth-hole pixels taken as open space,
 where no completion is published: :mod:`nova3r_ros.model.open_space`),
+``behind_cut_last`` (completed points left out for lying in the band behind a measured
+surface: :mod:`nova3r_ros.model.behind_cut`),
 ``views_rejected_last`` (and ``agreement_last``, ``free_share_last`` when the gate
 measured them). A gated window is normal operation
 (observed surfaces, plus plane, hidden-surface and side points, without the decoder's
@@ -78,6 +80,7 @@ class WindowStats:
             "side_points_last": int(s.get("side_points", 0)),
             "observed_conflict_last": int(s.get("observed_conflict", 0)),
             "open_pixels_last": int(s.get("open_pixels", 0)),
+            "behind_cut_last": int(s.get("behind_cut", 0)),
             "views_rejected_last": int(s.get("views_rejected", 0)),
             "views_pose_failed_last": int(s.get("views_pose_failed", 0)),
         }

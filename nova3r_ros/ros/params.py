@@ -147,6 +147,14 @@ PARAMETERS: tuple[Param, ...] = (
       "than this (m) from every other point of the cloud are published (it adds surfaces, "
       "it does not thicken them); -1 (any negative) = the default chosen on validation "
       "(0.05 m)", -1.0, 1.0),
+    P("behind_cut_from", -1.0, "model backend with depth: where the decoder's completion is "
+      "withheld, completed points (planes, hidden surfaces, sides, voxels) that lie between "
+      "behind_cut_from and behind_cut_to (m) behind a surface a camera measured are not "
+      "published (most often the inside of a cabinet, a counter or a box; also the back of "
+      "an object that deep); off where behind_cut_to <= behind_cut_from; -1 (any negative) "
+      "= the default (off: docs/eval/session44)", -1.0, 10.0),
+    P("behind_cut_to", -1.0, "model backend with depth: the far end (m) of behind_cut_from's "
+      "band; -1 (any negative) = the default (off)", -1.0, 10.0),
     P("voxel_size", 0.01, "depth backend: merge points per voxel of this edge (m); 0 = raw",
       0.0, 1.0),
     P("depth_stride", 2, "depth backend: use every n-th pixel of each depth image", 1, 64),
