@@ -103,8 +103,10 @@ def test_open_space_reaches_the_cloud_and_the_diagnostics(ros):
 
 
 def test_the_behind_cut_reaches_the_cloud_and_the_diagnostics(ros):
-    """A band from 0 to 10 m behind the measured surfaces leaves no completed point behind
-    one; the diagnostics count them."""
+    """A band of 0-10 m cuts every completed point behind a measured surface.
+
+    The node's window counts them in its stats and its diagnostics.
+    """
     node = _start(ros, **TINY_MODEL, behind_cut_from=0.0, behind_cut_to=10.0)
     config = node.backend.config.publish_config()
     assert (config.behind_cut_from_m, config.behind_cut_to_m) == (0.0, 10.0)

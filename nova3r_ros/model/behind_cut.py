@@ -5,11 +5,12 @@ is, most often, inside the thing that surface belongs to: a cabinet below its co
 the plinth behind a cabinet's front, a box, a sofa. On the real 7-Scenes dev frames
 (validation only; session 44, ``docs/eval/session44/``) the completed points 10-40 cm behind
 a measured surface were unjudged (no frame of the whole recording measured the space there)
-0.63-0.85 of the time and within 2 cm of the reference 0.08-0.22 of the time, against
-0.2-0.3 and 0.3-0.6 for those nearer than 10 cm or farther than 40 cm (the floor or a wall
-behind a thin occluder). :func:`behind_measured` gives each point how far behind the
-window's measured surfaces it lies; :func:`in_band` which points fall in
-``[from_m, to_m)``.
+0.63-0.84 of the time and within 2 cm of the reference 0.08-0.22 of the time, against
+0.22-0.31 and 0.31-0.53 for those less than 3 cm behind one. But the same band holds the
+floor behind furniture and the back of any object that deep, so the rule is off by default
+(:class:`~nova3r_ros.model.publish_config.PublishConfig`). :func:`behind_measured` gives
+each point how far behind the window's measured surfaces it lies; :func:`in_band` which
+points fall in ``[from_m, to_m)``.
 
 Shapes: ``points`` (N, 3) in the frame of ``T_frame_cam`` (V, 4, 4, camera-to-frame,
 OpenCV optical), metres; ``depth`` (V, H, W) metres, 0 = no return; ``K`` (V, 3, 3) at
