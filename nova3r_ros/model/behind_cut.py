@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from nova3r_ros.model.measurement import MIN_Z, nearest_pixel
+from nova3r_ros.model.measurement import view_pixels
 
 
 def behind_measured(
@@ -30,7 +30,7 @@ def behind_measured(
     """(N,) m: the largest ``z - d`` over the views with valid depth ``d`` at the point's pixel.
 
     ``z`` is the point's optical depth in that view, the pixel the nearest one
-    (:func:`~nova3r_ros.model.measurement.nearest_pixel`, as :func:`measure` reads it);
+    (:func:`~nova3r_ros.model.measurement.view_pixels`, as :func:`measure` reads it);
     ``-inf`` where no view has valid depth at the point's pixel (outside every image, a
     depth hole, behind every camera).
     """
@@ -41,12 +41,7 @@ def behind_measured(
     V, H, W = depth.shape
     K = K.float().to(points.device)
     T = T_frame_cam.float().to(points.device)
-    R, t = T[:, :3, :3], T[:, :3, 3]
-    pc = torch.einsum("vji,vnj->vni", R, points.float()[None] - t[:, None])  # R^T (p - t)
-    z = pc[..., 2]
-    u, v = nearest_pixel(pc, K)
-    inside = (z > MIN_Z) & (u >= 0) & (v >= 0) & (u < W) & (v < H)
-    idx = (v.clamp(0, H - 1) * W + u.clamp(0, W - 1)).long()
+    z, inside, idx = view_pixels(points.float(), K, T[:, :3, :3], T[:, :3, 3], H, W)
     d = torch.gather(depth.float().to(points.device).reshape(V, -1), 1, idx)
     ok = inside & (d > 0)
     return torch.where(ok, z - d, torch.full_like(z, -torch.inf)).amax(0)

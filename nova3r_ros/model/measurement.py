@@ -201,6 +201,23 @@ def nearest_pixel(pc: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torc
     return torch.round(u), torch.round(v)
 
 
+def view_pixels(
+    points: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor, H: int, W: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where ``points`` (N, 3) fall in each of V views: optical z, inside, flat pixel index.
+
+    ``R`` (V, 3, 3) and ``t`` (V, 3) camera-to-frame; each (V, N): z, whether the point is
+    in front of the camera and its :func:`nearest_pixel` inside the H x W image, and that
+    pixel's index into a (V, H * W) image (clamped to the image where outside). No host
+    reads (graph-safe).
+    """
+    pc = torch.einsum("vji,vnj->vni", R, points[None] - t[:, None])  # R^T (p - t)
+    z = pc[..., 2]
+    u, v = nearest_pixel(pc, K)
+    inside = (z > MIN_Z) & (u >= 0) & (v >= 0) & (u < W) & (v < H)
+    return z, inside, (v.clamp(0, H - 1) * W + u.clamp(0, W - 1)).long()
+
+
 def _classify(
     points: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T: torch.Tensor,
     clean: torch.Tensor, z_far: torch.Tensor, near_m: float, chunk: int,
@@ -212,13 +229,8 @@ def _classify(
     parts = []
     step = max(1, chunk // max(V, 1))
     for s in range(0, points.shape[0], step):
-        p = points[s : s + step].float()
-        pc = torch.einsum("vji,vnj->vni", R, p[None] - t[:, None])  # R^T (p - t)
-        z = pc[..., 2]
+        z, inside, idx = view_pixels(points[s : s + step].float(), K, R, t, H, W)
         zs = torch.where(z > MIN_Z, z, torch.ones_like(z))
-        u, v = nearest_pixel(pc, K)
-        inside = (z > MIN_Z) & (u >= 0) & (v >= 0) & (u < W) & (v < H)
-        idx = (v.clamp(0, H - 1) * W + u.clamp(0, W - 1)).long()
         d = torch.gather(flat_d, 1, idx)
         ok = inside & (d > 0)
         m = margin(d)
