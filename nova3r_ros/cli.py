@@ -79,6 +79,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     far = args.voxel_far
     if far is not None and not 0.0 <= far <= 1.0:
         raise ValueError(f"--voxel-far must be in [0, 1] m, got {far}")
+    per_cell = args.voxel_points_per_cell
+    if per_cell is not None and per_cell not in (1, 5, 9):
+        raise ValueError(f"--voxel-points-per-cell must be 1, 5 or 9, got {per_cell}")
     head = args.voxel_head
     if head and head != "none" and not (Path(head) / "voxel_head.json").is_file():
         raise ValueError(f"--voxel-head {head}: no voxel_head.json there")
@@ -120,6 +123,7 @@ def _eval(args: argparse.Namespace) -> int:
             voxel_head=args.voxel_head or "",
             voxel_min_probability=args.voxel_min_probability,
             voxel_far_m=args.voxel_far,
+            voxel_points_per_cell=args.voxel_points_per_cell,
             behind_cut_from_m=None if args.behind_cut is None else args.behind_cut[0],
             behind_cut_to_m=None if args.behind_cut is None else args.behind_cut[1],
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
@@ -318,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model: only the voxel head's points farther than this (m) from "
                     "the rest of the cloud are published; 0 = all (default: "
                     "PublishConfig's)")  # fmt: skip
+    ev.add_argument("--voxel-points-per-cell", type=int, default=None,
+                    help="model: points per completed voxel cell, spread along the surface "
+                    "(default: PublishConfig's, 5)")  # fmt: skip
     ev.add_argument("--behind-cut", type=float, nargs=2, default=None, metavar=("FROM", "TO"),
                     help="model: a gated window's completed points between FROM and TO (m) "
                     "behind a measured surface are left out; TO <= FROM = off (default: "

@@ -104,6 +104,8 @@ class ModelBackendConfig:
             None = the threshold stored with the head.
         voxel_far_m: only its points farther than this from the rest of the cloud are
             published (0 = all); None = the PublishConfig default.
+        voxel_points_per_cell: points per completed cell (1, 5 or 9, spread along the
+            surface; model.voxel_spread); None = the PublishConfig default.
         open_hole_share: a depth hole that reaches the image border and covers at least
             this share of the image is open space, where no completion is published
             (model.open_space; 0 = off); None = the PublishConfig default.
@@ -148,6 +150,7 @@ class ModelBackendConfig:
     voxel_head: str = ""
     voxel_min_probability: float | None = None
     voxel_far_m: float | None = None
+    voxel_points_per_cell: int | None = None
     open_hole_share: float | None = None
     fusion_sigmas: float | None = None
     behind_cut_from_m: float | None = None
@@ -164,7 +167,8 @@ class ModelBackendConfig:
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
         for f in fields(self):  # hidden_snap_* and the like: None = the default
             prefixes = ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_",
-                        "open_hole_", "fusion_", "voxel_far_", "behind_cut_")  # fmt: skip
+                        "open_hole_", "fusion_", "voxel_far_", "voxel_points_",
+                        "behind_cut_")  # fmt: skip
             defaulted = f.name.startswith(prefixes)
             if defaulted and getattr(self, f.name) is not None:
                 extra[f.name] = getattr(self, f.name)

@@ -131,6 +131,11 @@ class PublishConfig:
             published point (where they add a surface; 0 = all). 0.05 m: in session 41's
             prototype (docs/eval/session41, 7-Scenes dev frames, 1 view) this kept about
             two thirds of the hidden-recall gain and removed most of its cost at 2 cm.
+        voxel_points_per_cell: points each completed cell gives (1, 5 or 9), spread a
+            quarter of a cell along the surface of its neighbourhood
+            (:mod:`~nova3r_ros.model.voxel_spread`): one point per 10 cm cell covers at
+            most 0.76 of the validation rooms' hidden surface within 5 cm even with the
+            true cells; 5 points 0.94 (docs/eval/session45).
         behind_cut_from_m, behind_cut_to_m: a gated window's completed points (planes, the
             hidden-surface head, sides, voxels; not the decoder's) that lie between these
             distances (m) behind a surface a view of the window measured are left out
@@ -171,6 +176,7 @@ class PublishConfig:
     fusion_sigmas: float = 6.0
     voxel_min_probability: float | None = None
     voxel_far_m: float = 0.05
+    voxel_points_per_cell: int = 5
     behind_cut_from_m: float = 0.0
     behind_cut_to_m: float = 0.0
     force_gate: bool = False
@@ -225,6 +231,9 @@ class PublishConfig:
             raise ValueError("PublishConfig.silhouette_depth_m must be in [0, 1] m")
         if self.voxel_far_m > 1:
             raise ValueError("PublishConfig.voxel_far_m must be in [0, 1] m")
+        per_cell = self.voxel_points_per_cell
+        if type(per_cell) is not int or per_cell not in (1, 5, 9):
+            raise ValueError("PublishConfig.voxel_points_per_cell must be 1, 5 or 9")
         if self.fusion_sigmas > 20:
             raise ValueError("PublishConfig.fusion_sigmas must be in [0, 20]")
         for name in ("behind_cut_from_m", "behind_cut_to_m"):

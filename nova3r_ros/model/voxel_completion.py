@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nova3r_ros.model.observed_fusion import camera_points
+from nova3r_ros.model.voxel_spread import spread_points
 
 IN_CHANNELS = 6
 HEIGHT_SCALE_M = 3.0
@@ -317,12 +318,15 @@ def crop_box(x: torch.Tensor, cfg: VoxelConfig) -> tuple[slice, slice, slice]:
 @torch.no_grad()
 def window_points(head: VoxelHead, depth: torch.Tensor, K: torch.Tensor,
                   T_ref_cam: torch.Tensor, down: torch.Tensor,
-                  min_probability: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+                  min_probability: float,
+                  points_per_cell: int = 1) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Completed points (N, 3) in the reference frame and their probabilities (N,).
 
     ``depth`` (V, H, W) at full size, ``K`` (V, 3, 3), ``T_ref_cam`` (V, 4, 4), ``down``
     (3,) in view 0's optical frame (zeros: unknown). Cells of probability >=
-    ``min_probability``, neither measured nor seen empty (module docstring).
+    ``min_probability``, neither measured nor seen empty (module docstring); each gives
+    ``points_per_cell`` points (1, 5 or 9) spread along the surface of its neighbourhood
+    of completed and measured cells (:func:`~nova3r_ros.model.voxel_spread.spread_points`).
     """
     cfg = head.config
     dev = next(head.parameters()).device
@@ -334,9 +338,15 @@ def window_points(head: VoxelHead, depth: torch.Tensor, K: torch.Tensor,
     logit, off = head(xc[None])
     prob = torch.sigmoid(logit[0].float())
     keep = (prob >= min_probability) & (xc[0] == 0) & (xc[1] == 0)
-    idx = keep.nonzero().float()
+    measured = xc[0] > 0
+    offset = torch.where(measured[None], xc[2:5], off[0].float())  # measured: their mean
+    centres = torch.stack(torch.meshgrid(*(torch.arange(n, device=dev) for n in keep.shape),
+                                         indexing="ij"), -1).float() + 0.5  # fmt: skip
+    mean = centres + offset.permute(1, 2, 3, 0)
+    cells = keep.nonzero()
+    pts, row = spread_points(keep | measured, mean, cells, points_per_cell)
     start = torch.tensor([s.start for s in box], device=dev, dtype=torch.float32)
     lower = torch.tensor(cfg.lower_m, device=dev)
-    pts_grid = lower + (idx + start + 0.5 + off[0][:, keep].T.float()) * cfg.cell_m
+    pts_grid = lower + (pts + start) * cfg.cell_m
     R = grid_rotation(down.to(dev))
-    return pts_grid @ R, prob[keep]
+    return pts_grid @ R, prob[keep][row]

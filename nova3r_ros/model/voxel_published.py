@@ -44,8 +44,9 @@ def published_voxel_points(
     :class:`~nova3r_ros.model.publish_config.PublishConfig`. A point's confidence is its
     cell's occupancy probability.
     """
-    p = config.voxel_min_probability
-    pts, prob = window_points(head, depth, K, T, down, head.min_probability if p is None else p)
+    p = head.min_probability if config.voxel_min_probability is None else (
+        config.voxel_min_probability)  # fmt: skip
+    pts, prob = window_points(head, depth, K, T, down, p, config.voxel_points_per_cell)
     pts, prob = pts.to(depth.device), prob.to(depth.device)
     if pts.shape[0]:
         m = measure(pts, depth, K, T, depth > 0, z_far)

@@ -36,6 +36,11 @@ def _or_default(value: float) -> float | None:
     return None if float(value) < 0 else float(value)
 
 
+def _or_default_count(value: int) -> int | None:
+    """Return an integer parameter for the pipeline (< 0: None, the validated default)."""
+    return None if int(value) < 0 else int(value)
+
+
 def resolve_checkpoint(path: str) -> str:
     """Return ``path``, or the packaged checkpoint for '' (PipelineError if there is none)."""
     if path:
@@ -107,6 +112,7 @@ class Backend:
                 voxel_head=str(values["voxel_head"]),
                 voxel_min_probability=_or_default(values["voxel_min_probability"]),
                 voxel_far_m=_or_default(values["voxel_far"]),
+                voxel_points_per_cell=_or_default_count(values["voxel_points_per_cell"]),
                 behind_cut_from_m=_or_default(values["behind_cut_from"]),
                 behind_cut_to_m=_or_default(values["behind_cut_to"]),
             )

@@ -147,6 +147,9 @@ PARAMETERS: tuple[Param, ...] = (
       "than this (m) from every other point of the cloud are published (it adds surfaces, "
       "it does not thicken them); -1 (any negative) = the default chosen on validation "
       "(0.05 m)", -1.0, 1.0),
+    P("voxel_points_per_cell", -1, "model backend with depth: points each completed voxel "
+      "cell publishes (1, 5 or 9), spread a quarter of a cell along the surface of its "
+      "neighbourhood; -1 (any negative) = the default (5: docs/eval/session45)", -1, 9),
     P("behind_cut_from", -1.0, "model backend with depth: where the decoder's completion is "
       "withheld, completed points (planes, hidden surfaces, sides, voxels) that lie between "
       "behind_cut_from and behind_cut_to (m) behind a surface a camera measured are not "
@@ -307,6 +310,8 @@ def _check_one(name: str, value) -> str | None:
             return f"camera names must be unique, got {list(value)}"
     if name in ("world_frame", "rig_frame", "frame_prefix") and not _FRAME.match(value):
         return f"{name} {value!r} is not a valid frame name"
+    if name == "voxel_points_per_cell" and value >= 0 and value not in (1, 5, 9):
+        return f"voxel_points_per_cell must be 1, 5, 9 or -1 (the default), got {value}"
     if name == "world_frame" and not value:
         return "world_frame must not be empty"
     if name.endswith("_topic") and (not value or " " in value):

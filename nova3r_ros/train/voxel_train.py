@@ -16,9 +16,10 @@
   ``--whole-grid`` for the whole grid); AdamW, linear warm-up, bfloat16 autocast on CUDA.
 - Every ``--val-every`` minutes and at the end: :mod:`nova3r_ros.train.voxel_validation`
   on ``--val-windows`` validation rooms (and with ``--val-7scenes`` on the dev frames,
-  logged only); ``DIR/last`` (the head, float32, and the AdamW
-  state) for ``--resume``; ``DIR/best`` (the head alone) the one with the best
-  validation coverage at precision >= 0.7, its threshold stored with it.
+  logged only), ``--val-points-per-cell`` points per completed cell as published;
+  ``DIR/last`` (the head, float32, and the AdamW state) for ``--resume``; ``DIR/best``
+  (the head alone) the one with the best validation coverage at precision >= 0.7, its
+  threshold stored with it.
   ``DIR/voxel_train.jsonl``: the log.
 - ``--resume DIR/last`` continues a run (weights, moments, step and the data stream);
   ``--init HEAD_DIR`` starts from a head's weights with a fresh optimiser.
@@ -148,6 +149,8 @@ def _args(argv) -> argparse.Namespace:
     p.add_argument("--val-every", type=float, default=3.0, help="minutes (0: at the end only)")
     p.add_argument("--val-windows", type=int, default=48)
     p.add_argument("--val-views", type=int, default=1, choices=(1, 2, 4))
+    p.add_argument("--val-points-per-cell", type=int, default=5, choices=(1, 5, 9),
+                   help="points per completed cell in validation (as published)")  # fmt: skip
     p.add_argument("--val-7scenes", default=None,
                    help="7-Scenes dev folder scored at each validation, 1 and 4 views, 8 "
                    "windows (logged; never trained on, not used to pick the best)")  # fmt: skip
@@ -214,7 +217,8 @@ def train(a: argparse.Namespace) -> dict:
     gen = torch.Generator().manual_seed(a.seed * 7_919 + step)
     meta = {"views": a.views, "family_weights": a.family_weights, "p_sensor": a.p_sensor,
             "size": [a.height, a.width], "val_views": a.val_views,
-            "whole_grid": a.whole_grid}  # fmt: skip
+            "whole_grid": a.whole_grid,
+            "val_points_per_cell": a.val_points_per_cell}  # fmt: skip
     best_file = out / "best" / "voxel_head.json"
     best = json.loads(best_file.read_text())["meta"].get("coverage", -1.0) if (
         best_file.is_file()) else -1.0  # fmt: skip
@@ -231,9 +235,9 @@ def train(a: argparse.Namespace) -> dict:
                 _save(out / "last", head, opt, step, meta, selection(scores)[1])
             elif (done or due) and step != validated:  # (a run's end just after one: saved)
                 validated = step
-                scores = validate(head, val)
+                scores = validate(head, val, a.val_points_per_cell)
                 coverage, threshold = selection(scores)
-                scores.update(validate_real(head, real))
+                scores.update(validate_real(head, real, a.val_points_per_cell))
                 last_val = time.time()
                 log.write(json.dumps({"step": step, "s": round(last_val - t0, 1),
                                       "val": scores, "coverage": coverage,

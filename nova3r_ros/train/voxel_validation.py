@@ -61,8 +61,11 @@ def _in_region(p: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
 
 
 @torch.no_grad()
-def validate(head: VoxelHead, batches: list[dict]) -> dict[str, float]:
-    """Return the module docstring's numbers over ``batches`` (the head in eval mode)."""
+def validate(head: VoxelHead, batches: list[dict], points_per_cell: int = 1) -> dict[str, float]:
+    """Return the module docstring's numbers over ``batches`` (the head in eval mode).
+
+    ``points_per_cell``: as :func:`~nova3r_ros.model.voxel_completion.window_points`.
+    """
     was_training = head.training
     head.eval()
     res = {t: [0, 0, 0, 0] for t in THRESHOLDS}  # right, points, hidden covered, hidden
@@ -80,7 +83,8 @@ def validate(head: VoxelHead, batches: list[dict]) -> dict[str, float]:
             obs = (torch.einsum("vij,vhwj->vhwi", R, cam) + t)[depth > 0]
             hidden = gt[_min_dist(gt, obs) > TOL_M] if obs.shape[0] else gt
             down = world_down(T_world[b, :1])[0]
-            pts, prob = window_points(head, depth, K, T_ref, down, min(THRESHOLDS))
+            pts, prob = window_points(head, depth, K, T_ref, down, min(THRESHOLDS),
+                                      points_per_cell)  # fmt: skip
             keep = _in_region(pts, depth, K, T_ref)
             pts, prob = pts[keep], prob[keep]
             right = _min_dist(pts, gt) < TOL_M
@@ -102,7 +106,7 @@ def validate(head: VoxelHead, batches: list[dict]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def validate_real(head: VoxelHead, sets: list) -> dict[str, float]:
+def validate_real(head: VoxelHead, sets: list, points_per_cell: int = 1) -> dict[str, float]:
     """Score the head on real windows (``train.validate.ValSet``: the 7-Scenes dev frames).
 
     Its points are made as the published cloud makes them (:func:`window_points` with the
@@ -111,7 +115,8 @@ def validate_real(head: VoxelHead, sets: list) -> dict[str, float]:
     against the set's cached reference at each of :data:`THRESHOLDS`: keys
     ``real_<V>v/head_precision@T`` (no judged rule: stricter than the protocol's completed
     precision), ``.../head_hidden_recall@T``, ``.../head_points@T``. Logged beside the
-    synthetic numbers; validation only, never trained on.
+    synthetic numbers; validation only, never trained on. ``points_per_cell`` as
+    :func:`~nova3r_ros.model.voxel_completion.window_points`.
     """
     from nova3r_ros.model.measurement import measure, region_depth
     from nova3r_ros.train.hidden_validation import head_scores, hidden_references
@@ -125,7 +130,7 @@ def validate_real(head: VoxelHead, sets: list) -> dict[str, float]:
             depth, K, T = vs.depth[b], vs.K[b], vs.T_world_cam[b]
             down = vs.gravity[b] if vs.gravity is not None else torch.zeros(3)
             pts, prob = window_points(head, depth, K, torch.linalg.inv(T[0]) @ T, down,
-                                      min(THRESHOLDS))  # fmt: skip
+                                      min(THRESHOLDS), points_per_cell)  # fmt: skip
             pts = pts.to(depth.device) @ T[0, :3, :3].T + T[0, :3, 3]
             m = measure(pts, depth, K, T, depth > 0, region_depth(depth))
             keep = ~m.free & ~m.surface & m.region
