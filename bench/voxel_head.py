@@ -11,12 +11,16 @@ passes the threshold: what is timed is the grid, its cut and the network (the co
 window), not the rules on its points (their number depends on the weights). Also timed:
 :func:`~nova3r_ros.model.voxel_completion.window_points` alone on the cut grid against
 the same network on the whole grid (what the cut saves). Gravity from view 0's support
-plane, as in the node without TF. Median of ``--repeats`` runs per window after
-``--warmup``; CUDA synchronised inside each timed call. Ends with ``name=value`` lines.
+plane, as in the node without TF. With ``--head DIR`` (a trained head, e.g. from
+``nova3r_ros.train.voxel_train``) also its completed points at 5 points per cell (spread
+along the surface, :mod:`~nova3r_ros.model.voxel_spread`; the default) against 1 point
+per cell, at the head's threshold, in the same process. Median of ``--repeats`` runs per
+window after ``--warmup``; CUDA synchronised inside each timed call. Ends with
+``name=value`` lines.
 
 Usage: PYTHONPATH=bench:. python bench/voxel_head.py --data DIR
            [--device auto|cuda|cpu] [--views 2] [--windows 4] [--warmup 1] [--repeats 3]
-           [--channels 16 32 64 96]
+           [--channels 16 32 64 96] [--head DIR]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from nova3r_ros.model.voxel_completion import (
     subsampled,
     window_points,
 )
+from nova3r_ros.model.voxel_files import load_voxel_head
 
 
 def quiet_head(device: str, channels: tuple[int, ...]) -> VoxelHead:
@@ -62,6 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--channels", type=int, nargs="+", default=list(VoxelConfig().channels))
+    ap.add_argument("--head", default=None, help="a trained voxel head: time the spread too")
     args = ap.parse_args(argv)
     device = args.device
     if device == "auto":
@@ -70,7 +76,8 @@ def main(argv=None) -> int:
     hidden = load_head(PACKAGED_CHECKPOINT, device)
     voxel = quiet_head(device, tuple(args.channels))
     cfg = PublishConfig()
-    base, with_voxel, cut, whole, share = [], [], [], [], []
+    trained = load_voxel_head(args.head, device) if args.head else None
+    base, with_voxel, cut, whole, share, one, five, counts = [], [], [], [], [], [], [], []
     for depth, K, T, rgb in windows(args.data, args.views, args.windows, device):
         down = support_plane_down(depth[0], K[0])
 
@@ -101,6 +108,16 @@ def main(argv=None) -> int:
         box = crop_box(x[0], voxel.config)
         share.append(x[0, 0][box].numel() / x[0, 0].numel())
         assert run(voxel).stats["voxel_points"] == 0
+        if trained is not None:
+
+            def spread(k, depth=depth, K=K, T=T, down=down):
+                out = window_points(trained, depth, K, T, down, trained.min_probability, k)
+                sync()
+                return out
+
+            one.append(median_ms(lambda: spread(1), args.warmup, args.repeats))
+            five.append(median_ms(lambda: spread(5), args.warmup, args.repeats))
+            counts.append((len(spread(1)[0]), len(spread(5)[0])))
     a, b = statistics.median(base), statistics.median(with_voxel)
     c, w = statistics.median(cut), statistics.median(whole)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
@@ -121,6 +138,15 @@ def main(argv=None) -> int:
     print(f"voxel_whole_grid_network_ms={w:.2f}")
     print(f"cut_vs_whole={c / w:.3f}")
     print(f"cut_share_median={statistics.median(share):.3f}")
+    if trained is not None:
+        o, f = statistics.median(one), statistics.median(five)
+        n1, n5 = (statistics.median(c[i] for c in counts) for i in (0, 1))
+        print(f"trained head {args.head}: completed points 1 per cell {o:.1f} ms ({n1:.0f} "
+              f"points), 5 per cell {f:.1f} ms ({n5:.0f} points)")  # fmt: skip
+        print(f"spread_one_ms={o:.2f}")
+        print(f"spread_five_ms={f:.2f}")
+        print(f"spread_added_ms={f - o:.2f}")
+        print(f"spread_vs_one={f / o:.3f}")
     return 0
 
 
