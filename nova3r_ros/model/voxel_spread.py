@@ -8,7 +8,7 @@ cover 0.76 of the validation rooms' hidden surface within 5 cm that way, under i
 a quarter of a cell away from each point in the plane of its neighbourhood (the principal
 axes of the mean points of the occupied cells among its 3 x 3 x 3 neighbours, the
 measured cells' included): 5 points per cell (a cross) cover 0.94 of it with the ground
-truth's cells, 9 (a 3 x 3 square) 0.96, every point still on the surface.
+truth's cells, 9 (a 3 x 3 square) 0.96, every point still within 5 cm of the surface.
 
 Frames and units: everything in cells of the grid (or of a crop of it): ``occupied``
 (X, Y, Z) bool, ``mean`` (X, Y, Z, 3) the occupied cells' mean points in cell units
