@@ -23,8 +23,8 @@ N = 12
 def tilted_plane() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cells (in cell units) of the plane y = 0.3 x + 3.2 through an N^3 grid.
 
-    Returns occupied (N, N, N), mean points (N, N, N, 3), the plane's unit normal (3,)
-    and the interior occupied cells (M, 3).
+    Returns occupied (N, N, N), the mean points' offsets from the cells' centres
+    (N, N, N, 3), the plane's unit normal (3,) and the interior occupied cells (M, 3).
     """
     idx = torch.stack(torch.meshgrid(*(torch.arange(N),) * 3, indexing="ij"), -1)
     mean = idx.float() + 0.5
@@ -36,15 +36,20 @@ def tilted_plane() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
     cells = occupied.nonzero()
     interior = cells[((cells[:, 0] > 0) & (cells[:, 0] < N - 1) & (cells[:, 2] > 0)
                       & (cells[:, 2] < N - 1))]  # fmt: skip
-    return occupied, mean, normal, interior
+    return occupied, mean - (idx.float() + 0.5), normal, interior
+
+
+def mean_points(offset: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """(M, 3) the cells' mean points in cell units: index + 0.5 + offset."""
+    return cells.float() + 0.5 + offset[cells[:, 0], cells[:, 1], cells[:, 2]]
 
 
 @pytest.mark.parametrize("k", [5, 9])
 def test_points_spread_within_the_cells_plane(k):
-    occupied, mean, normal, cells = tilted_plane()
-    pts, row = spread_points(occupied, mean, cells, k)
+    occupied, offset, normal, cells = tilted_plane()
+    pts, row = spread_points(occupied, offset, cells, k)
     assert pts.shape == (k * len(cells), 3) and row.shape == (len(pts),)
-    centre = mean[cells[:, 0], cells[:, 1], cells[:, 2]]
+    centre = mean_points(offset, cells)
     assert torch.equal(pts[: len(cells)], centre)  # each cell's own point first
     off = pts - centre[row]
     assert off[:, None].matmul(normal[:, None]).abs().max() < 1e-4  # in the plane
@@ -56,23 +61,23 @@ def test_points_spread_within_the_cells_plane(k):
 def test_a_lone_cell_keeps_one_point_and_one_is_the_old_output():
     occupied = torch.zeros(5, 5, 5, dtype=torch.bool)
     occupied[2, 2, 2] = True
-    mean = torch.full((5, 5, 5, 3), 2.5)
+    offset = torch.zeros(5, 5, 5, 3)
     cells = torch.tensor([[2, 2, 2]])
-    pts, row = spread_points(occupied, mean, cells, 5)
-    assert pts.shape == (1, 3) and row.tolist() == [0]
-    occupied, mean, _, cells = tilted_plane()
-    pts, row = spread_points(occupied, mean, cells, 1)
-    assert torch.equal(pts, mean[cells[:, 0], cells[:, 1], cells[:, 2]])
+    pts, row = spread_points(occupied, offset, cells, 5)
+    assert pts.shape == (1, 3) and row.tolist() == [0] and pts.tolist() == [[2.5, 2.5, 2.5]]
+    occupied, offset, _, cells = tilted_plane()
+    pts, row = spread_points(occupied, offset, cells, 1)
+    assert torch.equal(pts, mean_points(offset, cells))
     assert torch.equal(row, torch.arange(len(cells)))
-    empty, _ = spread_points(occupied, mean, cells[:0], 5)
+    empty, _ = spread_points(occupied, offset, cells[:0], 5)
     assert empty.shape == (0, 3)
 
 
 def test_bad_counts_are_refused():
-    occupied, mean, _, cells = tilted_plane()
+    occupied, offset, _, cells = tilted_plane()
     for bad in (0, 2, 3, 4, 10):
         with pytest.raises(ValueError, match="points_per_cell"):
-            spread_points(occupied, mean, cells, bad)
+            spread_points(occupied, offset, cells, bad)
     for bad in (0, 3, 5.0, True):
         with pytest.raises(ValueError, match="voxel_points_per_cell"):
             PublishConfig(voxel_points_per_cell=bad)

@@ -340,11 +340,8 @@ def window_points(head: VoxelHead, depth: torch.Tensor, K: torch.Tensor,
     keep = (prob >= min_probability) & (xc[0] == 0) & (xc[1] == 0)
     measured = xc[0] > 0
     offset = torch.where(measured[None], xc[2:5], off[0].float())  # measured: their mean
-    centres = torch.stack(torch.meshgrid(*(torch.arange(n, device=dev) for n in keep.shape),
-                                         indexing="ij"), -1).float() + 0.5  # fmt: skip
-    mean = centres + offset.permute(1, 2, 3, 0)
-    cells = keep.nonzero()
-    pts, row = spread_points(keep | measured, mean, cells, points_per_cell)
+    pts, row = spread_points(keep | measured, offset.permute(1, 2, 3, 0), keep.nonzero(),
+                             points_per_cell)  # fmt: skip
     start = torch.tensor([s.start for s in box], device=dev, dtype=torch.float32)
     lower = torch.tensor(cfg.lower_m, device=dev)
     pts_grid = lower + (pts + start) * cfg.cell_m

@@ -11,8 +11,9 @@ measured cells' included): 5 points per cell (a cross) cover 0.94 of it with the
 truth's cells, 9 (a 3 x 3 square) 0.96, every point still within 5 cm of the surface.
 
 Frames and units: everything in cells of the grid (or of a crop of it): ``occupied``
-(X, Y, Z) bool, ``mean`` (X, Y, Z, 3) the occupied cells' mean points in cell units
-(index + 0.5 + offset), ``cells`` (N, 3) long indices of the cells to spread.
+(X, Y, Z) bool, ``offset`` (X, Y, Z, 3) the occupied cells' mean points' offsets from their
+centres (a cell's mean point is index + 0.5 + offset), ``cells`` (N, 3) long indices of
+the cells to spread.
 """
 
 from __future__ import annotations
@@ -30,20 +31,25 @@ def _steps(points_per_cell: int) -> list[tuple[int, int]]:
     return [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)]
 
 
-def spread_points(occupied: torch.Tensor, mean: torch.Tensor, cells: torch.Tensor,
+def _mean_points(offset: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Return the mean points (..., 3) in cell units of the cells ``idx`` (..., 3)."""
+    return idx.float() + 0.5 + offset[idx[..., 0], idx[..., 1], idx[..., 2]].float()
+
+
+def spread_points(occupied: torch.Tensor, offset: torch.Tensor, cells: torch.Tensor,
                   points_per_cell: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Return points (M, 3) in cell units and, for each, its row in ``cells`` (M,).
 
-    Each cell gives its mean point first (rows 0..N-1 are ``mean[cells]``), then, where at
+    Each cell gives its mean point first (rows 0..N-1), then, where at
     least :data:`MIN_NEIGHBOURS` of its 3 x 3 x 3 neighbourhood are occupied, the extra
     points of ``points_per_cell`` (one of :data:`POINTS_PER_CELL`) at a quarter of a cell
     along the neighbourhood's two principal axes.
     """
     if points_per_cell not in POINTS_PER_CELL:
         raise ValueError(f"points_per_cell must be one of {POINTS_PER_CELL}")
-    dev = mean.device
+    dev = offset.device
     n = cells.shape[0]
-    centre = mean[cells[:, 0], cells[:, 1], cells[:, 2]].float()
+    centre = _mean_points(offset, cells)
     row = torch.arange(n, device=dev)
     if points_per_cell == 1 or n == 0:
         return centre, row
@@ -54,7 +60,7 @@ def spread_points(occupied: torch.Tensor, mean: torch.Tensor, cells: torch.Tenso
     ok = ((nb >= 0) & (nb < dims)).all(-1)
     nb = torch.minimum(nb.clamp_min(0), dims - 1)
     ok &= occupied[nb[..., 0], nb[..., 1], nb[..., 2]]
-    q = mean[nb[..., 0], nb[..., 1], nb[..., 2]].float()  # (N, 27, 3)
+    q = _mean_points(offset, nb)  # (N, 27, 3)
     w = ok.float()[..., None]
     count = w.sum(1)
     mu = (q * w).sum(1) / count.clamp_min(1)

@@ -21,6 +21,8 @@ precision is at least :data:`MIN_PRECISION` (issue 11's completed-precision targ
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 
 from nova3r_ros.model.gravity import world_down
@@ -60,6 +62,31 @@ def _in_region(p: torch.Tensor, depth: torch.Tensor, K: torch.Tensor,
     return region_mask(p[None], depth[None], K[None], T_ref_cam[None])[0]
 
 
+def scored_windows(batches: list[dict]):
+    """Yield each window of ``batches`` as the module docstring scores it.
+
+    A namespace per window: ``depth`` (V, H, W), ``K`` (V, 3, 3), ``T_ref`` (V, 4, 4)
+    camera-to-reference (view 0's optical frame), ``points`` (M, 3) its complete surface
+    in that frame, ``gt`` those in some view's region, ``hidden`` those farther than
+    :data:`TOL_M` from every measured point, ``down`` (3,) the true gravity in view 0's
+    optical frame.
+    """
+    for batch in batches:
+        T_world = batch["T_world_cam"].float()
+        for b in range(T_world.shape[0]):
+            T0inv = torch.linalg.inv(T_world[b, 0])
+            T_ref = T0inv @ T_world[b]
+            depth, K = batch["depth"][b].float(), batch["K"][b].float()
+            points = batch["points"][b].float() @ T0inv[:3, :3].T + T0inv[:3, 3]
+            gt = points[_in_region(points, depth, K, T_ref)]
+            cam = camera_points(depth, K)
+            R, t = T_ref[:, :3, :3], T_ref[:, None, None, :3, 3]
+            obs = (torch.einsum("vij,vhwj->vhwi", R, cam) + t)[depth > 0]
+            hidden = gt[_min_dist(gt, obs) > TOL_M] if obs.shape[0] else gt
+            yield SimpleNamespace(depth=depth, K=K, T_ref=T_ref, points=points, gt=gt,
+                                  hidden=hidden, down=world_down(T_world[b, :1])[0])  # fmt: skip
+
+
 @torch.no_grad()
 def validate(head: VoxelHead, batches: list[dict], points_per_cell: int = 1) -> dict[str, float]:
     """Return the module docstring's numbers over ``batches`` (the head in eval mode).
@@ -70,32 +97,20 @@ def validate(head: VoxelHead, batches: list[dict], points_per_cell: int = 1) -> 
     head.eval()
     res = {t: [0, 0, 0, 0] for t in THRESHOLDS}  # right, points, hidden covered, hidden
     windows = 0
-    for batch in batches:
-        T_world = batch["T_world_cam"].float()
-        for b in range(T_world.shape[0]):
-            T0inv = torch.linalg.inv(T_world[b, 0])
-            T_ref = T0inv @ T_world[b]
-            depth, K = batch["depth"][b].float(), batch["K"][b].float()
-            gt = batch["points"][b].float() @ T0inv[:3, :3].T + T0inv[:3, 3]
-            gt = gt[_in_region(gt, depth, K, T_ref)]
-            cam = camera_points(depth, K)
-            R, t = T_ref[:, :3, :3], T_ref[:, None, None, :3, 3]
-            obs = (torch.einsum("vij,vhwj->vhwi", R, cam) + t)[depth > 0]
-            hidden = gt[_min_dist(gt, obs) > TOL_M] if obs.shape[0] else gt
-            down = world_down(T_world[b, :1])[0]
-            pts, prob = window_points(head, depth, K, T_ref, down, min(THRESHOLDS),
-                                      points_per_cell)  # fmt: skip
-            keep = _in_region(pts, depth, K, T_ref)
-            pts, prob = pts[keep], prob[keep]
-            right = _min_dist(pts, gt) < TOL_M
-            windows += 1
-            for t in THRESHOLDS:
-                sel = prob >= t
-                r = res[t]
-                r[0] += int((right & sel).sum())
-                r[1] += int(sel.sum())
-                r[2] += int((_min_dist(hidden, pts[sel]) < TOL_M).sum())
-                r[3] += int(hidden.shape[0])
+    for w in scored_windows(batches):
+        pts, prob = window_points(head, w.depth, w.K, w.T_ref, w.down, min(THRESHOLDS),
+                                  points_per_cell)  # fmt: skip
+        keep = _in_region(pts, w.depth, w.K, w.T_ref)
+        pts, prob = pts[keep], prob[keep]
+        right = _min_dist(pts, w.gt) < TOL_M
+        windows += 1
+        for t in THRESHOLDS:
+            sel = prob >= t
+            r = res[t]
+            r[0] += int((right & sel).sum())
+            r[1] += int(sel.sum())
+            r[2] += int((_min_dist(w.hidden, pts[sel]) < TOL_M).sum())
+            r[3] += int(w.hidden.shape[0])
     head.train(was_training)
     out = {}
     for t, (right, n, covered, n_hidden) in res.items():
