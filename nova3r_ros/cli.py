@@ -82,6 +82,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     per_cell = args.voxel_points_per_cell
     if per_cell is not None and per_cell not in (1, 5, 9):
         raise ValueError(f"--voxel-points-per-cell must be 1, 5 or 9, got {per_cell}")
+    snap = args.voxel_snap
+    if snap is not None and not 0.0 <= snap <= 0.2:
+        raise ValueError(f"--voxel-snap must be in [0, 0.2] m, got {snap}")
     head = args.voxel_head
     if head and head != "none" and not (Path(head) / "voxel_head.json").is_file():
         raise ValueError(f"--voxel-head {head}: no voxel_head.json there")
@@ -124,6 +127,7 @@ def _eval(args: argparse.Namespace) -> int:
             voxel_min_probability=args.voxel_min_probability,
             voxel_far_m=args.voxel_far,
             voxel_points_per_cell=args.voxel_points_per_cell,
+            voxel_snap_m=args.voxel_snap,
             behind_cut_from_m=None if args.behind_cut is None else args.behind_cut[0],
             behind_cut_to_m=None if args.behind_cut is None else args.behind_cut[1],
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
@@ -325,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--voxel-points-per-cell", type=int, default=None,
                     help="model: points per completed voxel cell, spread along the surface "
                     "(default: PublishConfig's, 5)")  # fmt: skip
+    ev.add_argument("--voxel-snap", type=float, default=None,
+                    help="model: the voxel head's points within this distance (m) of one of "
+                    "the window's planes are moved onto it; 0 = off (default: "
+                    "PublishConfig's, 0)")  # fmt: skip
     ev.add_argument("--behind-cut", type=float, nargs=2, default=None, metavar=("FROM", "TO"),
                     help="model: a gated window's completed points between FROM and TO (m) "
                     "behind a measured surface are left out; TO <= FROM = off (default: "

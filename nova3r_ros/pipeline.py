@@ -106,6 +106,8 @@ class ModelBackendConfig:
             published (0 = all); None = the PublishConfig default.
         voxel_points_per_cell: points per completed cell (1, 5 or 9, spread along the
             surface; model.voxel_spread); None = the PublishConfig default.
+        voxel_snap_m: its points this close to one of the window's planes are moved onto
+            it (0 = off); None = the PublishConfig default.
         open_hole_share: a depth hole that reaches the image border and covers at least
             this share of the image is open space, where no completion is published
             (model.open_space; 0 = off); None = the PublishConfig default.
@@ -151,6 +153,7 @@ class ModelBackendConfig:
     voxel_min_probability: float | None = None
     voxel_far_m: float | None = None
     voxel_points_per_cell: int | None = None
+    voxel_snap_m: float | None = None
     open_hole_share: float | None = None
     fusion_sigmas: float | None = None
     behind_cut_from_m: float | None = None
@@ -167,7 +170,7 @@ class ModelBackendConfig:
         extra = {} if self.plane_completion else {"plane_closing_m": 0.0}
         for f in fields(self):  # hidden_snap_* and the like: None = the default
             prefixes = ("hidden_snap_", "hidden_consensus", "plane_max_", "silhouette_",
-                        "open_hole_", "fusion_", "voxel_far_", "voxel_points_",
+                        "open_hole_", "fusion_", "voxel_far_", "voxel_points_", "voxel_snap_",
                         "behind_cut_")  # fmt: skip
             defaulted = f.name.startswith(prefixes)
             if defaulted and getattr(self, f.name) is not None:

@@ -59,6 +59,7 @@ def test_eval_rejects_bad_input_before_any_work(tmp_path, capsys):
         (["eval", "--voxel-min-probability", "-0.2"], "--voxel-min-probability must be in"),
         (["eval", "--voxel-far", "1.5"], "--voxel-far must be in [0, 1] m"),
         (["eval", "--voxel-points-per-cell", "3"], "--voxel-points-per-cell must be 1, 5 or 9"),
+        (["eval", "--voxel-snap", "0.5"], "--voxel-snap must be in [0, 0.2] m"),
         (["eval", "--reference", "measured"], "reference 'measured' needs 7scenes: data"),
     )  # fmt: skip
     for args, text in cases:

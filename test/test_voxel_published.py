@@ -20,6 +20,7 @@ from nova3r_ros.model.observed_points import nearest
 from nova3r_ros.model.published_cloud import PublishConfig, publish
 from nova3r_ros.model.voxel_completion import VoxelConfig
 from nova3r_ros.model.voxel_files import load_voxel_head, save_voxel_head
+from nova3r_ros.model.voxel_published import snap_to_planes
 
 DEV = Path(__file__).resolve().parents[2] / "shared/data/7scenes-redkitchen-dev"
 RGB = torch.full((1, H, W, 3), 90, dtype=torch.uint8)
@@ -67,9 +68,40 @@ def test_no_voxel_points_in_the_baseline_or_without_a_head(tmp_path):
         assert torch.equal(with_head.points[with_head.part(part)], none.points[none.part(part)])
 
 
+def test_snap_to_planes_moves_only_the_points_near_a_plane():
+    floor = (torch.tensor([0.0, -1.0, 0.0]), 1.2)  # y = 1.2 (optical frame: y down)
+    wall = (torch.tensor([0.0, 0.0, -1.0]), 3.0)  # z = 3
+    pts = torch.tensor([[0.0, 1.17, 1.0], [0.5, 1.0, 2.96], [0.2, 1.19, 2.98], [0.0, 0.5, 1.0]])
+    out = snap_to_planes(pts, [floor, wall], 0.05)
+    expected = torch.tensor([[0.0, 1.2, 1.0], [0.5, 1.0, 3.0], [0.2, 1.2, 2.98],
+                             [0.0, 0.5, 1.0]])  # the nearest plane; the last too far  # fmt: skip
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.equal(snap_to_planes(pts, [floor, wall], 0.0), pts)
+
+
+def test_voxel_points_near_the_windows_planes_are_snapped_onto_them(tmp_path):
+    head = saved_all_occupied(tmp_path / "v")
+    loose, _ = _publish(head)
+    snapped, depth = _publish(head, voxel_snap_m=0.1)
+    assert snapped.stats["planes"] >= 2  # the floor and the wall
+
+    def off_planes(pub) -> torch.Tensor:  # each voxel point's distance to floor or wall
+        vox = pub.points[pub.part("voxels")]
+        return torch.minimum((vox[:, 1] - 1.2).abs(), (vox[:, 2] - 3.0).abs())
+
+    near = off_planes(loose)
+    assert ((near > 0.005) & (near <= 0.09)).sum() > 10  # cell-accurate, not on the planes
+    after = off_planes(snapped)
+    assert after.numel() > 50 and ((after > 0.005) & (after <= 0.09)).sum() == 0
+    vox = snapped.points[snapped.part("voxels")]
+    m = measure(vox, depth, K[None], torch.eye(4)[None], depth > 0, region_depth(depth))
+    assert not m.free.any() and not m.surface.any() and m.region.all()  # still the rules
+
+
 def test_bad_voxel_options_are_refused():
     for bad in (dict(voxel_far_m=-0.1), dict(voxel_far_m=1.5), dict(voxel_min_probability=1.2),
-                dict(voxel_min_probability=float("nan"))):  # fmt: skip
+                dict(voxel_min_probability=float("nan")), dict(voxel_snap_m=-0.01),
+                dict(voxel_snap_m=0.5)):  # fmt: skip
         with pytest.raises(ValueError, match="voxel_"):
             PublishConfig(**bad)
 

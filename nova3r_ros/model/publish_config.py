@@ -136,6 +136,11 @@ class PublishConfig:
             (:mod:`~nova3r_ros.model.voxel_spread`): one point per 10 cm cell covers at
             most 0.76 of the validation rooms' hidden surface within 5 cm even with the
             true cells; 5 points 0.94 (docs/eval/session45).
+        voxel_snap_m: a voxel point within this distance (m) of one of the window's
+            planes (:func:`~nova3r_ros.model.plane_completion.complete_planes`' list: the
+            floors, walls, table tops it fits) is moved onto the nearest such plane before
+            the free-space rules; 0 = off (the default). Its points are right to about
+            half a cell, a plane's points to its fit.
         behind_cut_from_m, behind_cut_to_m: a gated window's completed points (planes, the
             hidden-surface head, sides, voxels; not the decoder's) that lie between these
             distances (m) behind a surface a view of the window measured are left out
@@ -177,6 +182,7 @@ class PublishConfig:
     voxel_min_probability: float | None = None
     voxel_far_m: float = 0.05
     voxel_points_per_cell: int = 5
+    voxel_snap_m: float = 0.0
     behind_cut_from_m: float = 0.0
     behind_cut_to_m: float = 0.0
     force_gate: bool = False
@@ -202,6 +208,7 @@ class PublishConfig:
             "open_hole_share",
             "fusion_sigmas",
             "voxel_far_m",
+            "voxel_snap_m",
             "behind_cut_from_m",
             "behind_cut_to_m",
         )
@@ -231,6 +238,8 @@ class PublishConfig:
             raise ValueError("PublishConfig.silhouette_depth_m must be in [0, 1] m")
         if self.voxel_far_m > 1:
             raise ValueError("PublishConfig.voxel_far_m must be in [0, 1] m")
+        if self.voxel_snap_m > 0.2:
+            raise ValueError("PublishConfig.voxel_snap_m must be in [0, 0.2] m")
         per_cell = self.voxel_points_per_cell
         if type(per_cell) is not int or per_cell not in (1, 5, 9):
             raise ValueError("PublishConfig.voxel_points_per_cell must be 1, 5 or 9")

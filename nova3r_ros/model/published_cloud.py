@@ -203,7 +203,7 @@ def publish(
         taken = torch.cat([part[0].float() for part in ((obs_pts,), planes, hidden, sides)])
         g = torch.zeros(3, device=dev) if down is None else down.float().to(dev)
         voxels = published_voxel_points(voxel_head, depth, K, T, z_far, g, taken, obs_pts,
-                                        obs_rgb, config)  # fmt: skip
+                                        obs_rgb, config, plane_list)  # fmt: skip
     if not gated and candidates is not None and candidates.shape[0]:
         mc = measure(candidates, depth, K, T, clean, z_far)
         keep = ~mc.free & ~mc.surface & mc.region

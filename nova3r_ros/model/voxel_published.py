@@ -35,19 +35,24 @@ def published_voxel_points(
     obs_pts: torch.Tensor,
     obs_rgb: torch.Tensor,
     config,
+    planes: list | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return the voxel head's published points (N, 3), confidences (N,), colours (N, 3).
 
     ``depth`` (V, H, W), ``K`` (V, 3, 3), ``T`` (V, 4, 4) camera-to-reference, ``z_far``
     the views' region ends, ``taken`` (M, 3) every point the cloud holds so far,
     ``obs_pts`` / ``obs_rgb`` the observed points and colours, ``config`` a
-    :class:`~nova3r_ros.model.publish_config.PublishConfig`. A point's confidence is its
+    :class:`~nova3r_ros.model.publish_config.PublishConfig`, ``planes`` the window's planes
+    (unit normal (3,), offset d) with ``n . p + d = 0``, onto which the points within
+    ``config.voxel_snap_m`` are moved (:func:`snap_to_planes`). A point's confidence is its
     cell's occupancy probability.
     """
     p = head.min_probability if config.voxel_min_probability is None else (
         config.voxel_min_probability)  # fmt: skip
     pts, prob = window_points(head, depth, K, T, down, p, config.voxel_points_per_cell)
     pts, prob = pts.to(depth.device), prob.to(depth.device)
+    if config.voxel_snap_m > 0 and planes and pts.shape[0]:
+        pts = snap_to_planes(pts, planes, config.voxel_snap_m)
     if pts.shape[0]:
         m = measure(pts, depth, K, T, depth > 0, z_far)
         keep = ~m.free & ~m.surface & m.region
@@ -58,3 +63,17 @@ def published_voxel_points(
     first = first_per_voxel(pts, config.spacing_m)
     pts, prob = pts[first], prob[first]
     return pts, prob, observed_colours(pts, obs_pts, obs_rgb)
+
+
+def snap_to_planes(points: torch.Tensor, planes: list, within_m: float) -> torch.Tensor:
+    """Return ``points`` (N, 3), each within ``within_m`` of a plane moved onto the nearest.
+
+    ``planes``: (unit normal (3,), offset d) with ``n . p + d = 0``, in the points' frame.
+    """
+    normals = torch.stack([n.float().to(points.device) for n, _ in planes])  # (P, 3)
+    offsets = torch.tensor([float(d) for _, d in planes], device=points.device)
+    signed = points.float() @ normals.T + offsets  # (N, P)
+    dist, idx = signed.abs().min(dim=1)
+    move = (dist <= within_m)[:, None]
+    snapped = points.float() - signed.gather(1, idx[:, None]) * normals[idx]
+    return torch.where(move, snapped, points.float()).to(points.dtype)
