@@ -155,6 +155,7 @@ def test_a_view_whose_pose_fails_gets_no_tf_and_is_counted():
                   hidden_snap_existence=-1.0, hidden_snap_tolerance=-1.0,
                   hidden_snap_bounding_reach=-1.0, depth_stride=1, voxel_head="",
                   voxel_min_probability=-1.0, voxel_far=-1.0, voxel_points_per_cell=-1,
+                  voxel_snap=-1.0,
                   behind_cut_from=-1.0,
                   behind_cut_to=-1.0, max_depth=0.0)  # fmt: skip
     backend = open_backend(values, "map")

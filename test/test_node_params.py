@@ -66,6 +66,7 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("behind_cut_to", 10.5, "out of range"),
         ("voxel_points_per_cell", 3, "must be 1, 5, 9"),
         ("voxel_points_per_cell", 10, "out of range"),
+        ("voxel_snap", 0.5, "out of range"),
         ("hidden_completion", "no", "type"),
         ("publish_completion", "no", "type"),
         ("backend", "nerf", "must be one of"),

@@ -327,6 +327,7 @@ def test_model_parameters_reach_the_backend_config():
         voxel_min_probability=0.4,
         voxel_far=0.1,
         voxel_points_per_cell=9,
+        voxel_snap=0.05,
         behind_cut_from=0.1,
         behind_cut_to=0.4,
         voxel_size=0.01,
@@ -351,7 +352,7 @@ def test_model_parameters_reach_the_backend_config():
         assert snap.hidden_snap_bounding_reach_m == 0.0
         assert c.voxel_head == "none"
         assert (snap.voxel_min_probability, snap.voxel_far_m) == (0.4, 0.1)
-        assert snap.voxel_points_per_cell == 9
+        assert snap.voxel_points_per_cell == 9 and snap.voxel_snap_m == 0.05
         assert (snap.behind_cut_from_m, snap.behind_cut_to_m) == (0.1, 0.4)
         assert snap.plane_max_oblique_deg == 30.0
         assert snap.silhouette_depth_m == 0.05 and snap.open_hole_share == 0.4

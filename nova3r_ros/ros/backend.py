@@ -113,6 +113,7 @@ class Backend:
                 voxel_min_probability=_or_default(values["voxel_min_probability"]),
                 voxel_far_m=_or_default(values["voxel_far"]),
                 voxel_points_per_cell=_or_default_count(values["voxel_points_per_cell"]),
+                voxel_snap_m=_or_default(values["voxel_snap"]),
                 behind_cut_from_m=_or_default(values["behind_cut_from"]),
                 behind_cut_to_m=_or_default(values["behind_cut_to"]),
             )

@@ -150,6 +150,9 @@ PARAMETERS: tuple[Param, ...] = (
     P("voxel_points_per_cell", -1, "model backend with depth: points each completed voxel "
       "cell publishes (1, 5 or 9), spread a quarter of a cell along the surface of its "
       "neighbourhood; -1 (any negative) = the default (5: docs/eval/session45)", -1, 9),
+    P("voxel_snap", -1.0, "model backend with depth: the voxel head's points within this "
+      "distance (m) of one of the window's planes (floor, walls, table tops) are moved onto "
+      "it; 0 = off; -1 (any negative) = the default (off: docs/eval/session46)", -1.0, 0.2),
     P("behind_cut_from", -1.0, "model backend with depth: where the decoder's completion is "
       "withheld, completed points (planes, hidden surfaces, sides, voxels) that lie between "
       "behind_cut_from and behind_cut_to (m) behind a surface a camera measured are not "

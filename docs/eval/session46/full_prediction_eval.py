@@ -21,7 +21,7 @@ from nova3r_ros.eval.metrics import N_EVAL_POINTS, resample
 
 
 def _resample_target_only(points, n=N_EVAL_POINTS, seed=0):
-    """The protocol's subsample for the reference (odd seeds), none for the prediction."""
+    """Subsample the reference (odd seeds) as the protocol does; keep the prediction whole."""
     return resample(points, n, seed) if seed % 2 else points
 
 
