@@ -10,7 +10,7 @@ Usage: PYTHONPATH=. python scripts/eval_plane_config.py max_planes=8 reach_m=0.1
 
 import sys
 
-import nova3r_ros.model.published_cloud as pc
+import nova3r_ros.model.publish_config as pc
 from nova3r_ros.cli import main
 
 cut = sys.argv.index("--")
