@@ -19,15 +19,24 @@ from nova3r_ros.train.voxel_validation import (
     scored_windows,
     validation_windows,
 )
-head = load_voxel_head(sys.argv[1], "cpu").eval()
-b = validation_windows(8, int(sys.argv[2]), 120, 160, "cpu", n_points=1_000_000,
-                       mesh_dir=".device_data/meshes")
-for k in (1, 5):
-    ds = []
-    for w in scored_windows(b):
-        pts, _ = window_points(head, w.depth, w.K, w.T_ref, w.down, head.min_probability, k)
-        pts = pts[_in_region(pts, w.depth, w.K, w.T_ref)]
-        ds.append(_min_dist(pts, w.points))
-    d = torch.cat(ds)
-    shares = " ".join(f"<{t}cm {float((d < t / 100).float().mean()):.3f}" for t in (1, 2, 3, 5, 10))
-    print(k, "points", len(d), shares, "median", float(d.median()))
+
+
+def main() -> None:
+    """Command line (module docstring)."""
+    head = load_voxel_head(sys.argv[1], "cpu").eval()
+    batches = validation_windows(8, int(sys.argv[2]), 120, 160, "cpu", n_points=1_000_000,
+                                 mesh_dir=".device_data/meshes")  # fmt: skip
+    for k in (1, 5):
+        ds = []
+        for w in scored_windows(batches):
+            pts, _ = window_points(head, w.depth, w.K, w.T_ref, w.down, head.min_probability, k)
+            pts = pts[_in_region(pts, w.depth, w.K, w.T_ref)]
+            ds.append(_min_dist(pts, w.points))
+        d = torch.cat(ds)
+        shares = " ".join(f"<{t}cm {float((d < t / 100).float().mean()):.3f}"
+                          for t in (1, 2, 3, 5, 10))  # fmt: skip
+        print(k, "points", len(d), shares, "median", float(d.median()))
+
+
+if __name__ == "__main__":
+    main()
