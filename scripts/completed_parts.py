@@ -55,6 +55,44 @@ def part_labels(stats: dict, n: int) -> np.ndarray:
     return np.repeat(np.arange(-1, len(PARTS)), counts)
 
 
+def shipped_windows(path: str, views: int, windows: int, backend, baseline: bool = False):
+    """Yield the dev windows of issue 6's protocol (stride 4) with their published cloud.
+
+    One namespace per window: ``window``, ``gt``, ``frames`` (every frame, for the judged
+    rule), ``cams`` (the region's views), ``observed`` (the input depth back-projected,
+    world: the protocol's observed set), ``rec`` (``reconstruct(window, "model",
+    backend)``), ``pts`` (N, 3) its points in the world, ``label`` (N,) their parts
+    (:func:`part_labels`), ``ref`` (M, 3) float64 the reference, and ``observed_only`` the
+    ``nova3r eval`` baseline's cloud in the world (``baseline``; else None).
+    """
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from nova3r_ros.pipeline import reconstruct
+
+    gated = replace(backend, force_gate=True, fusion_sigmas=0.0)  # nova3r eval's observed_only
+    for window, gt, _, frames in sevenscenes_windows(path, views, windows, 4,
+                                                     log=lambda s: None):  # fmt: skip
+        rec = reconstruct(window, "model", backend)
+        pts = in_world(rec, gt)
+        yield SimpleNamespace(
+            window=window, gt=gt, frames=frames, cams=region_cameras(window, gt),
+            observed=baselines.oracle_raw(window, gt).points, rec=rec, pts=pts,
+            label=part_labels(rec.stats, len(pts)), ref=np.asarray(gt.points, np.float64),
+            observed_only=in_world(reconstruct(window, "model", gated), gt) if baseline else None,
+        )  # fmt: skip
+
+
+def protocol_scores(w, cloud: np.ndarray, observed: np.ndarray | None = None) -> dict:
+    """Score a world ``cloud`` in window ``w`` by the protocol (``frustum_metrics``, real cm).
+
+    ``w``: a window of :func:`shipped_windows`; ``observed`` replaces its observed set.
+    """
+    obs = w.observed if observed is None else observed
+    return frustum.frustum_metrics(cloud, w.ref, w.cams, obs, frustum.REAL_THRESHOLDS_CM,
+                                   w.frames)  # fmt: skip
+
+
 def main(argv=None) -> int:
     """Command line (module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -66,21 +104,16 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden-min-probability", type=float, default=None)
     ap.add_argument("--hidden-consensus", type=float, default=None)
     args = ap.parse_args(argv)
-    from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+    from nova3r_ros.pipeline import ModelBackendConfig
 
     backend = ModelBackendConfig(args.checkpoint, args.device, 4096, 6,
                                  hidden_min_probability=args.hidden_min_probability,
                                  hidden_consensus=args.hidden_consensus)  # fmt: skip
     rows = {f"{p}/{w}": [] for p in PARTS for w in ("seen", "hole")}  # (n, near@2cm, near@5cm)
     head_conf = {"seen": [], "hole": []}  # the head's own points: (confidence, right@5cm)
-    for window, gt, _, judge_frames in sevenscenes_windows(
-        args.data, args.views, args.windows, 4, log=lambda s: None
-    ):
-        rec = reconstruct(window, "model", backend)
-        pts = in_world(rec, gt)
-        label = part_labels(rec.stats, len(pts))
-        cams = region_cameras(window, gt)
-        observed = baselines.oracle_raw(window, gt).points  # the protocol's observed set
+    for w in shipped_windows(args.data, args.views, args.windows, backend):
+        rec, pts, label, cams, window = w.rec, w.pts, w.label, w.cams, w.window
+        gt, judge_frames, observed = w.gt, w.frames, w.observed
         target = gt.points[frustum.in_region(gt.points, cams)]
         sel = (label >= 0) & frustum.in_region(pts, cams)
         sel[sel] = frustum.judged(pts[sel], judge_frames)

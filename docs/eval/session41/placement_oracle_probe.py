@@ -26,20 +26,15 @@ Usage: NOVA3R_CACHE=dir PYTHONPATH=.:scripts python docs/eval/session41/placemen
 """
 
 import sys
-from dataclasses import replace
 
 import numpy as np
-from completed_parts import PARTS, part_labels
+from completed_parts import PARTS, protocol_scores, shipped_windows
 from scipy.spatial import cKDTree
 
-from nova3r_ros.eval import baselines, frustum
-from nova3r_ros.eval.data import sevenscenes_windows
-from nova3r_ros.eval.scoring import in_world, region_cameras
-from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+from nova3r_ros.pipeline import ModelBackendConfig
 
 VARIANTS = ("observed_only", "shipped", "observed", "drop", "snap5", "snap5_drop")
 PART_VARIANTS = tuple(f"{how}_{part}" for part in PARTS[:3] for how in ("without", "filter2"))
-REAL_CM = frustum.REAL_THRESHOLDS_CM
 KEYS = ("fscore@2cm", "precision@2cm", "recall@2cm", "fscore@5cm", "hidden_recall@5cm")
 
 
@@ -69,19 +64,11 @@ def main() -> None:
     device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
     backend = ModelBackendConfig("nova3r_ros/model/checkpoints/base", device, 4096, 6)
     rows: dict[str, list[dict]] = {v: [] for v in VARIANTS + PART_VARIANTS}
-    for window, gt, _, frames in sevenscenes_windows(path, views, windows, 4,
-                                                     log=lambda s: None):  # fmt: skip
-        cams = region_cameras(window, gt)
-        observed = baselines.oracle_raw(window, gt).points
-        rec = reconstruct(window, "model", backend)
-        pts = in_world(rec, gt)
-        label = part_labels(rec.stats, len(pts))
-        ref = np.asarray(gt.points, np.float64)
-        clouds = variants(pts, label, cKDTree(ref), ref)
-        gated = replace(backend, force_gate=True, fusion_sigmas=0.0)  # nova3r eval's observed_only
-        clouds["observed_only"] = in_world(reconstruct(window, "model", gated), gt)
+    for w in shipped_windows(path, views, windows, backend, baseline=True):
+        clouds = variants(w.pts, w.label, cKDTree(w.ref), w.ref)
+        clouds["observed_only"] = w.observed_only
         for name, cloud in clouds.items():
-            rows[name].append(frustum.frustum_metrics(cloud, ref, cams, observed, REAL_CM, frames))
+            rows[name].append(protocol_scores(w, cloud))
     print(f"{views} view(s), {windows} windows: " + " ".join(KEYS))
     for name in VARIANTS + PART_VARIANTS:
         means = [np.nanmean([r[k] for r in rows[name]]) for k in KEYS]

@@ -17,14 +17,11 @@ Usage: NOVA3R_CACHE=dir PYTHONPATH=.:scripts python docs/eval/session44/behind_b
 import sys
 
 import numpy as np
-from completed_parts import part_labels
+from completed_parts import protocol_scores, shipped_windows
 
-from nova3r_ros.eval import baselines, frustum
-from nova3r_ros.eval.data import sevenscenes_windows
-from nova3r_ros.eval.scoring import in_world, region_cameras
-from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+from nova3r_ros.eval import frustum
+from nova3r_ros.pipeline import ModelBackendConfig
 
-REAL_CM = frustum.REAL_THRESHOLDS_CM
 KEYS = ("fscore@2cm", "fscore@5cm", "hidden_recall@5cm", "completed_precision@5cm", "unjudged")
 BANDS = ((0.1, 0.4), (0.1, 0.8), (0.05, 0.4), (0.15, 0.4), (0.1, 0.3), (0.1, 10.0))
 PLANE_BANDS = ((0.1, 0.4), (0.05, 0.4))  # planes and snapped points only (parts 0 and 1)
@@ -46,29 +43,21 @@ def main() -> None:
     """Command line (module docstring)."""
     path, views, windows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     backend = ModelBackendConfig(CKPT, "cpu", 4096, 6)
-    gated = ModelBackendConfig(CKPT, "cpu", 4096, 6, force_gate=True, fusion_sigmas=0.0)
     names = ["observed_only", "shipped"] + [f"drop_{lo}_{hi}" for lo, hi in BANDS]
     names += [f"planes_{lo}_{hi}" for lo, hi in PLANE_BANDS]
     rows = {n: [] for n in names}
     dropped = {n: [] for n in names}
-    for window, gt, _, frames in sevenscenes_windows(path, views, windows, 4,
-                                                     log=lambda s: None):  # fmt: skip
-        cams = region_cameras(window, gt)
-        observed = baselines.oracle_raw(window, gt).points
-        rec = reconstruct(window, "model", backend)
-        pts = in_world(rec, gt)
-        label = part_labels(rec.stats, len(pts))
+    for w in shipped_windows(path, views, windows, backend, baseline=True):
+        pts, label = w.pts, w.label
         comp, on_plane = label >= 0, (label == 0) | (label == 1)
-        behind = behind_measured(pts, window, cams)
-        clouds = {"shipped": pts,
-                  "observed_only": in_world(reconstruct(window, "model", gated), gt)}  # fmt: skip
+        behind = behind_measured(pts, w.window, w.cams)
+        clouds = {"shipped": pts, "observed_only": w.observed_only}
         for lo, hi in BANDS:
             clouds[f"drop_{lo}_{hi}"] = pts[~(comp & (behind >= lo) & (behind < hi))]
         for lo, hi in PLANE_BANDS:
             clouds[f"planes_{lo}_{hi}"] = pts[~(on_plane & (behind >= lo) & (behind < hi))]
-        ref = np.asarray(gt.points, np.float64)
         for name, cloud in clouds.items():
-            rows[name].append(frustum.frustum_metrics(cloud, ref, cams, observed, REAL_CM, frames))
+            rows[name].append(protocol_scores(w, cloud))
             dropped[name].append(1 - len(cloud) / len(pts))
     print(f"{views} view(s), {windows} windows: " + " ".join(KEYS) + " dropped_share")
     for name in names:

@@ -26,15 +26,11 @@ import sys
 
 import numpy as np
 import torch
-from completed_parts import part_labels
+from completed_parts import protocol_scores, shipped_windows
 from scipy.spatial import cKDTree
 
-from nova3r_ros.eval import baselines, frustum
-from nova3r_ros.eval.data import sevenscenes_windows
-from nova3r_ros.eval.scoring import in_world, region_cameras
-from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+from nova3r_ros.pipeline import ModelBackendConfig
 
-REAL_CM = frustum.REAL_THRESHOLDS_CM
 KEYS = ("fscore@2cm", "precision@2cm", "recall@2cm", "fscore@5cm", "hidden_recall@5cm")
 EDGES = ((2, 0.03), (2, 0.06), (4, 0.06))
 
@@ -65,14 +61,8 @@ def main() -> None:
     names += [f"edge_{k}_{s}" for k, s in EDGES]
     rows = {n: [] for n in names}
     shares = {n: [] for n in names}
-    for window, gt, _, frames in sevenscenes_windows(path, views, windows, 4,
-                                                     log=lambda s: None):  # fmt: skip
-        cams = region_cameras(window, gt)
-        observed = baselines.oracle_raw(window, gt).points
-        rec = reconstruct(window, "model", backend)
-        pts = in_world(rec, gt)
-        obs = part_labels(rec.stats, len(pts)) < 0
-        ref = np.asarray(gt.points, np.float64)
+    for w in shipped_windows(path, views, windows, backend, baseline=True):
+        pts, obs, ref, gt = w.pts, w.label < 0, w.ref, w.gt
         d, idx = cKDTree(ref).query(pts)
         snapped = pts.copy()
         near = obs & (d < 0.05)
@@ -85,19 +75,17 @@ def main() -> None:
         }
         spacing = backend.output_spacing
         for k, s in EDGES:
-            views = zip(window.views, gt.K, gt.T_world_cam, strict=True)
-            e = np.concatenate([edge_points(v, Kv, np.asarray(p), k, s) for v, Kv, p in views])
+            per_view = zip(w.window.views, gt.K, gt.T_world_cam, strict=True)
+            e = np.concatenate([edge_points(v, Kv, np.asarray(p), k, s) for v, Kv, p in per_view])
             near_e = (
                 cKDTree(e).query(pts, distance_upper_bound=spacing)[0] < spacing
                 if len(e)
                 else np.zeros(len(pts), bool)
             )
             clouds[f"edge_{k}_{s}"] = pts[~(obs & near_e)]
-        gated = ModelBackendConfig("nova3r_ros/model/checkpoints/base", "cpu", 4096, 6,
-                                   force_gate=True, fusion_sigmas=0.0)  # fmt: skip
-        clouds["observed_only"] = in_world(reconstruct(window, "model", gated), gt)
+        clouds["observed_only"] = w.observed_only
         for name, cloud in clouds.items():
-            rows[name].append(frustum.frustum_metrics(cloud, ref, cams, observed, REAL_CM, frames))
+            rows[name].append(protocol_scores(w, cloud))
             shares[name].append(1 - len(cloud) / len(pts))
     print(f"{views} view(s), {windows} windows: " + " ".join(KEYS) + " dropped_share")
     for name in names:

@@ -19,15 +19,11 @@ Usage: NOVA3R_CACHE=dir PYTHONPATH=.:scripts python docs/eval/session46/frame_al
 import sys
 
 import numpy as np
-from completed_parts import part_labels
+from completed_parts import protocol_scores, shipped_windows
 from scipy.spatial import cKDTree
 
-from nova3r_ros.eval import baselines, frustum
-from nova3r_ros.eval.data import sevenscenes_windows
-from nova3r_ros.eval.scoring import in_world, region_cameras
-from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+from nova3r_ros.pipeline import ModelBackendConfig
 
-REAL_CM = frustum.REAL_THRESHOLDS_CM
 KEYS = ("fscore@2cm", "fscore@5cm", "precision@2cm", "recall@2cm", "hidden_recall@5cm",
         "completed_precision@5cm")  # fmt: skip
 CKPT = "nova3r_ros/model/checkpoints/base"
@@ -61,21 +57,14 @@ def main() -> None:
     """Command line (module docstring)."""
     path, views, windows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     backend = ModelBackendConfig(CKPT, "cpu", 4096, 6)
-    gated = ModelBackendConfig(CKPT, "cpu", 4096, 6, force_gate=True, fusion_sigmas=0.0)
     rows = {n: [] for n in ("observed_only", "shipped", "observed_only_aligned",
                             "shipped_aligned")}  # fmt: skip
     near = {n: [] for n in ("before", "after")}
     moves = []
     rng = np.random.default_rng(0)
-    for window, gt, _, frames in sevenscenes_windows(path, views, windows, 4,
-                                                     log=lambda s: None):  # fmt: skip
-        cams = region_cameras(window, gt)
-        observed = baselines.oracle_raw(window, gt).points
-        rec = reconstruct(window, "model", backend)
-        pts = in_world(rec, gt)
-        comp = part_labels(rec.stats, len(pts)) >= 0
-        obs_only = in_world(reconstruct(window, "model", gated), gt)
-        ref = np.asarray(gt.points, np.float64)
+    for w in shipped_windows(path, views, windows, backend, baseline=True):
+        pts, comp, ref, observed = w.pts, w.label >= 0, w.ref, w.observed
+        obs_only = w.observed_only
         tree = cKDTree(ref)
         src = pts[~comp][rng.choice(int((~comp).sum()), min(20000, int((~comp).sum())),
                                     replace=False)]  # fmt: skip
@@ -87,7 +76,7 @@ def main() -> None:
                   ("observed_only_aligned", moved(obs_only, T), obs_moved),
                   ("shipped_aligned", moved(pts, T), obs_moved))  # fmt: skip
         for name, cloud, obs in clouds:
-            rows[name].append(frustum.frustum_metrics(cloud, ref, cams, obs, REAL_CM, frames))
+            rows[name].append(protocol_scores(w, cloud, obs))
         for name, cloud in (("before", pts[comp]), ("after", moved(pts[comp], T))):
             d = tree.query(cloud, workers=-1)[0]
             near[name].append(((d < 0.02).mean(), (d < 0.05).mean()))

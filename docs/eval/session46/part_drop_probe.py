@@ -13,14 +13,10 @@ Usage: NOVA3R_CACHE=dir PYTHONPATH=.:scripts python docs/eval/session46/part_dro
 import sys
 
 import numpy as np
-from completed_parts import in_holes, part_labels
+from completed_parts import in_holes, protocol_scores, shipped_windows
 
-from nova3r_ros.eval import baselines, frustum
-from nova3r_ros.eval.data import sevenscenes_windows
-from nova3r_ros.eval.scoring import in_world, region_cameras
-from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+from nova3r_ros.pipeline import ModelBackendConfig
 
-REAL_CM = frustum.REAL_THRESHOLDS_CM
 KEYS = ("fscore@2cm", "fscore@5cm", "hidden_recall@5cm", "completed_precision@5cm", "unjudged")
 CKPT = "nova3r_ros/model/checkpoints/base"
 
@@ -29,25 +25,17 @@ def main() -> None:
     """Command line (module docstring)."""
     path, views, windows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     backend = ModelBackendConfig(CKPT, "cpu", 4096, 6)
-    gated = ModelBackendConfig(CKPT, "cpu", 4096, 6, force_gate=True, fusion_sigmas=0.0)
     names = ("observed_only", "shipped", "no_planes_in_holes", "no_head_own", "neither")
     rows = {n: [] for n in names}
-    for window, gt, _, frames in sevenscenes_windows(path, views, windows, 4,
-                                                     log=lambda s: None):  # fmt: skip
-        cams = region_cameras(window, gt)
-        observed = baselines.oracle_raw(window, gt).points
-        rec = reconstruct(window, "model", backend)
-        pts = in_world(rec, gt)
-        label = part_labels(rec.stats, len(pts))
-        hole_planes = (label == 0) & in_holes(pts, window, cams)
+    for w in shipped_windows(path, views, windows, backend, baseline=True):
+        pts, label = w.pts, w.label
+        hole_planes = (label == 0) & in_holes(pts, w.window, w.cams)
         head_own = label == 2
-        clouds = {"observed_only": in_world(reconstruct(window, "model", gated), gt),
-                  "shipped": pts, "no_planes_in_holes": pts[~hole_planes],
-                  "no_head_own": pts[~head_own],
+        clouds = {"observed_only": w.observed_only, "shipped": pts,
+                  "no_planes_in_holes": pts[~hole_planes], "no_head_own": pts[~head_own],
                   "neither": pts[~(hole_planes | head_own)]}  # fmt: skip
-        ref = np.asarray(gt.points, np.float64)
         for name, cloud in clouds.items():
-            rows[name].append(frustum.frustum_metrics(cloud, ref, cams, observed, REAL_CM, frames))
+            rows[name].append(protocol_scores(w, cloud))
     print(f"{views} view(s), {windows} windows: " + " ".join(KEYS))
     for name in names:
         means = [np.nanmean([r[k] for r in rows[name]]) for k in KEYS]
