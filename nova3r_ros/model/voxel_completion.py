@@ -187,7 +187,7 @@ def subsampled(depth: torch.Tensor, K: torch.Tensor, width: int) -> tuple[torch.
     return d, Ks
 
 
-def _cell_of(p: torch.Tensor, cfg: VoxelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def cell_of(p: torch.Tensor, cfg: VoxelConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Flat cell index (N,) of grid-frame points (N, 3), and whether they are inside."""
     lower = torch.tensor(cfg.lower_m, device=p.device)
     dims = torch.tensor(cfg.dims, device=p.device)
@@ -200,7 +200,7 @@ def _cell_of(p: torch.Tensor, cfg: VoxelConfig) -> tuple[torch.Tensor, torch.Ten
 def _scatter(p: torch.Tensor, b: torch.Tensor, B: int, cfg: VoxelConfig):
     """Per cell of B grids: point count (B, n) and mean offset from the centre (B, 3, n)."""
     n = cfg.dims[0] * cfg.dims[1] * cfg.dims[2]
-    idx, inside = _cell_of(p, cfg)
+    idx, inside = cell_of(p, cfg)
     idx, p, b = idx[inside], p[inside], b[inside]
     flat = b * n + idx
     count = torch.zeros(B * n, device=p.device).index_add_(0, flat, torch.ones_like(p[:, 0]))
@@ -316,6 +316,31 @@ def crop_box(x: torch.Tensor, cfg: VoxelConfig) -> tuple[slice, slice, slice]:
 
 
 @torch.no_grad()
+def window_grid(
+    head: VoxelHead,
+    depth: torch.Tensor,
+    K: torch.Tensor,
+    T_ref_cam: torch.Tensor,
+    down: torch.Tensor,
+) -> tuple[torch.Tensor, tuple, torch.Tensor, torch.Tensor]:
+    """Run the head over one window: its grid, the crop it sees, and its answer there.
+
+    Inputs as :func:`window_points`. Returns the grid inputs ``x`` (6, X, Y, Z) in the
+    gravity-levelled grid frame (:func:`grid_rotation`), the crop ``box`` (slices, as
+    :func:`crop_box`), and over the crop the occupancy probability (X', Y', Z') and the
+    predicted mean offsets (3, X', Y', Z') in cells, on the head's device.
+    """
+    cfg = head.config
+    dev = next(head.parameters()).device
+    d, Ks = subsampled(depth.float().to(dev), K.to(dev), cfg.input_width)
+    T_grid = grid_poses(T_ref_cam.to(dev), down.to(dev))
+    x = grid_inputs(d[None], Ks[None], T_grid[None], cfg)[0]
+    box = crop_box(x, cfg)
+    logit, off = head(x[(slice(None), *box)][None])
+    return x, box, torch.sigmoid(logit[0].float()), off[0].float()
+
+
+@torch.no_grad()
 def window_points(head: VoxelHead, depth: torch.Tensor, K: torch.Tensor,
                   T_ref_cam: torch.Tensor, down: torch.Tensor,
                   min_probability: float,
@@ -330,16 +355,11 @@ def window_points(head: VoxelHead, depth: torch.Tensor, K: torch.Tensor,
     """
     cfg = head.config
     dev = next(head.parameters()).device
-    d, Ks = subsampled(depth.float().to(dev), K.to(dev), cfg.input_width)
-    T_grid = grid_poses(T_ref_cam.to(dev), down.to(dev))
-    x = grid_inputs(d[None], Ks[None], T_grid[None], cfg)[0]
-    box = crop_box(x, cfg)
+    x, box, prob, off = window_grid(head, depth, K, T_ref_cam, down)
     xc = x[(slice(None), *box)]
-    logit, off = head(xc[None])
-    prob = torch.sigmoid(logit[0].float())
     keep = (prob >= min_probability) & (xc[0] == 0) & (xc[1] == 0)
     measured = xc[0] > 0
-    offset = torch.where(measured[None], xc[2:5], off[0].float())  # measured: their mean
+    offset = torch.where(measured[None], xc[2:5], off)  # measured: their mean
     pts, row = spread_points(keep | measured, offset.permute(1, 2, 3, 0), keep.nonzero(),
                              points_per_cell)  # fmt: skip
     start = torch.tensor([s.start for s in box], device=dev, dtype=torch.float32)

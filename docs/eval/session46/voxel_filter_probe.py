@@ -23,24 +23,14 @@ import argparse
 
 import numpy as np
 import torch
-from completed_parts import part_labels
+from completed_parts import protocol_scores, shipped_windows
 
-from nova3r_ros.eval import baselines, frustum
-from nova3r_ros.eval.data import sevenscenes_windows
 from nova3r_ros.eval.metrics import nn_distances
-from nova3r_ros.eval.scoring import in_world, region_cameras
 from nova3r_ros.model.gravity import window_down
-from nova3r_ros.model.voxel_completion import (
-    crop_box,
-    grid_inputs,
-    grid_poses,
-    grid_rotation,
-    subsampled,
-)
+from nova3r_ros.model.voxel_completion import cell_of, grid_rotation, window_grid
 from nova3r_ros.model.voxel_files import load_voxel_head
-from nova3r_ros.pipeline import ModelBackendConfig, reconstruct
+from nova3r_ros.pipeline import ModelBackendConfig
 
-REAL_CM = frustum.REAL_THRESHOLDS_CM
 KEYS = ("fscore@2cm", "fscore@5cm", "precision@2cm", "hidden_recall@5cm",
         "completed_precision@5cm", "unjudged")  # fmt: skip
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5)
@@ -54,24 +44,14 @@ def cell_probabilities(head, depth, K, T_ref_cam, points_ref):
     ``depth`` (V, H, W) full size, ``K`` (V, 3, 3), ``T_ref_cam`` (V, 4, 4). Points outside
     the network's crop get probability 0.
     """
-    cfg = head.config
     down = window_down(depth, K)
-    d, Ks = subsampled(depth.float(), K, cfg.input_width)
-    T_grid = grid_poses(T_ref_cam, down)
-    x = grid_inputs(d[None], Ks[None], T_grid[None], cfg)[0]
-    box = crop_box(x, cfg)
-    logit, _ = head(x[(slice(None), *box)][None])
-    prob = torch.sigmoid(logit[0].float())
+    x, box, prob, _ = window_grid(head, depth, K, T_ref_cam, down)
     near = torch.nn.functional.max_pool3d(prob[None, None], 3, 1, 1)[0, 0]
-    R = grid_rotation(down)
-    p_grid = points_ref.float() @ R.T  # pts_ref = pts_grid @ R
-    start = torch.tensor([s.start for s in box], dtype=torch.float32)
-    idx = torch.floor((p_grid - torch.tensor(cfg.lower_m)) / cfg.cell_m - start).long()
-    dims = torch.tensor(prob.shape)
-    inside = ((idx >= 0) & (idx < dims)).all(1)
-    i = idx.clamp(torch.zeros(3, dtype=torch.long), dims - 1)
-    own = torch.where(inside, prob[i[:, 0], i[:, 1], i[:, 2]], 0.0)
-    nb = torch.where(inside, near[i[:, 0], i[:, 1], i[:, 2]], 0.0)
+    own_grid, near_grid = torch.zeros(x.shape[1:]), torch.zeros(x.shape[1:])
+    own_grid[box], near_grid[box] = prob, near  # 0 outside the crop
+    idx, inside = cell_of(points_ref.float() @ grid_rotation(down).T, head.config)
+    own = torch.where(inside, own_grid.flatten()[idx], 0.0)  # pts_ref = pts_grid @ R
+    nb = torch.where(inside, near_grid.flatten()[idx], 0.0)
     return own.numpy(), nb.numpy()
 
 
@@ -85,34 +65,27 @@ def main() -> None:
     args = ap.parse_args()
     head = load_voxel_head(args.head, "cpu").eval()
     backend = ModelBackendConfig(CKPT, "cpu", 4096, 6)
-    gated = ModelBackendConfig(CKPT, "cpu", 4096, 6, force_gate=True, fusion_sigmas=0.0)
     names = ["observed_only", "shipped", "oracle_2cm", "oracle_5cm"]
     names += [f"{kind}_{t}" for kind in ("own", "near") for t in THRESHOLDS]
     rows = {n: [] for n in names}
     dropped = {n: [] for n in names}
-    for window, gt, _, frames in sevenscenes_windows(args.data, args.views, args.windows, 4,
-                                                     log=lambda s: None):  # fmt: skip
-        cams = region_cameras(window, gt)
-        observed = baselines.oracle_raw(window, gt).points
-        rec = reconstruct(window, "model", backend)
-        pts = in_world(rec, gt)
-        comp = part_labels(rec.stats, len(pts)) >= 0
+    for w in shipped_windows(args.data, args.views, args.windows, backend, baseline=True):
+        rec, pts, comp, window = w.rec, w.pts, w.label >= 0, w.window
         depth = torch.stack([torch.as_tensor(np.asarray(v.depth), dtype=torch.float32)
                              for v in window.views])  # fmt: skip
         K = torch.as_tensor(np.stack(rec.K), dtype=torch.float32)
         T = torch.as_tensor(np.stack(rec.T_ref_cam), dtype=torch.float32)
         own, near = cell_probabilities(head, depth, K, T, torch.as_tensor(rec.points))
-        ref = np.asarray(gt.points, np.float64)
-        err = nn_distances(pts, ref)
+        err = nn_distances(pts, w.ref)
         clouds = {"shipped": pts,
-                  "observed_only": in_world(reconstruct(window, "model", gated), gt),
+                  "observed_only": w.observed_only,
                   "oracle_2cm": pts[~(comp & (err > 0.02))],
                   "oracle_5cm": pts[~(comp & (err > 0.05))]}  # fmt: skip
         for t in THRESHOLDS:
             clouds[f"own_{t}"] = pts[~(comp & (own < t))]
             clouds[f"near_{t}"] = pts[~(comp & (near < t))]
         for name, cloud in clouds.items():
-            rows[name].append(frustum.frustum_metrics(cloud, ref, cams, observed, REAL_CM, frames))
+            rows[name].append(protocol_scores(w, cloud))
             dropped[name].append(1 - len(cloud) / len(pts))
         c = comp.nonzero()[0]
         print(f"  window: completed {len(c)}, right@2cm {np.mean(err[c] <= 0.02):.3f}; "

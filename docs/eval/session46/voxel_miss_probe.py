@@ -17,14 +17,7 @@ import argparse
 
 import torch
 
-from nova3r_ros.model.voxel_completion import (
-    crop_box,
-    grid_inputs,
-    grid_poses,
-    grid_rotation,
-    subsampled,
-    window_points,
-)
+from nova3r_ros.model.voxel_completion import cell_of, grid_rotation, window_grid, window_points
 from nova3r_ros.model.voxel_files import load_voxel_head
 from nova3r_ros.train.voxel_validation import _min_dist, scored_windows, validation_windows
 
@@ -38,19 +31,12 @@ def classify(head, w, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     cfg = head.config
     pts, _ = window_points(head, w.depth, w.K, w.T_ref, w.down, threshold, 5)
     covered = _min_dist(w.hidden, pts) < 0.05
-    d, Ks = subsampled(w.depth, w.K, cfg.input_width)
-    x = grid_inputs(d[None], Ks[None], grid_poses(w.T_ref, w.down)[None], cfg)[0]
-    box = crop_box(x, cfg)
-    logit, _ = head(x[(slice(None), *box)][None])
-    prob = torch.full(x.shape[1:], -1.0)
-    prob[box] = torch.sigmoid(logit[0].float())
-    p_grid = w.hidden @ grid_rotation(w.down).T
-    idx = torch.floor((p_grid - torch.tensor(cfg.lower_m)) / cfg.cell_m).long()
-    dims = torch.tensor(cfg.dims)
-    inside = ((idx >= 0) & (idx < dims)).all(1)
-    i = idx.clamp(torch.zeros(3, dtype=torch.long), dims - 1)
-    p = prob[i[:, 0], i[:, 1], i[:, 2]]
-    measured, empty = x[0][i[:, 0], i[:, 1], i[:, 2]] > 0, x[1][i[:, 0], i[:, 1], i[:, 2]] > 0
+    x, box, crop_prob, _ = window_grid(head, w.depth, w.K, w.T_ref, w.down)
+    prob = torch.full(x.shape[1:], -1.0)  # -1: outside the crop
+    prob[box] = crop_prob
+    i, inside = cell_of(w.hidden @ grid_rotation(w.down).T, cfg)
+    p = prob.flatten()[i]
+    measured, empty = x[0].flatten()[i] > 0, x[1].flatten()[i] > 0
     cls = torch.full((len(p),), 5)
     for k, cond in reversed(list(enumerate((~inside, p < 0, measured, empty, p < threshold)))):
         cls = torch.where(cond, k, cls)
