@@ -14,8 +14,10 @@ search for every pair that needs it: before the direct alignment).
 
 ``--settings`` picks which to run; ``--define NAME=JSON`` adds a setting of
 :class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g. ``nojoint={"joint_iters":
-[]}``). ``--jobs N`` spreads the windows over N worker processes (each loads the model on
-``--device`` and runs one CPU thread); ``--per-window FILE`` writes one JSON line per
+[]}``). ``--redecode`` adds ``current+redecode``: the defaults, then the window decoded
+again at those poses and refined once more (``InferenceConfig.rgb_redecode``). ``--jobs N``
+spreads the windows over N worker processes (each loads the model on ``--device`` and runs
+one CPU thread); ``--per-window FILE`` writes one JSON line per
 window and setting (seed, views, setting, the metrics, seconds, the views' checks with their
 confidence, correlation or inlier share, inliers, anchor and ``scale_from_points``, as
 :class:`~nova3r_ros.model.pose_rgb.RgbViewPoses` holds them), and per
@@ -25,7 +27,7 @@ the head's and the refined rotation and translation-direction errors, in degrees
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST-LAST
            [--views 2 4] [--points 1024] [--steps 4] [--device cpu] [--jobs 1]
            [--per-window FILE] [--settings current pairs previous] [--define NAME=JSON]
-           [--checkpoint DIR]
+           [--checkpoint DIR] [--redecode]
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numpy as np
 from nova3r_ros.eval import metrics
 from nova3r_ros.eval.run import strip_inputs
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
-from nova3r_ros.model.inference import InferenceConfig, infer
+from nova3r_ros.model.inference import InferenceConfig, infer, redecode_rgb
 from nova3r_ros.model.pose_rgb import ECC_ONLY, PAIRS_ONLY, RgbPoseConfig, refine_rgb_views
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
@@ -53,9 +55,10 @@ KEYS = ("rra@15", "rta@15", "auc@30")
 _WORKER: dict = {}
 
 
-def _start_worker(device, points, steps, threads, settings, checkpoint=None) -> None:
+def _start_worker(device, points, steps, threads, settings, checkpoint=None,
+                  redecode=False) -> None:  # fmt: skip
     """Load the model once per process (``threads``: CPU threads of torch and OpenCV)."""
-    _WORKER["settings"] = settings
+    _WORKER["settings"], _WORKER["redecode"] = settings, redecode
     if threads is not None:
         import cv2
         import torch
@@ -79,9 +82,16 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     apart = metrics.pairwise_pose_errors([np.eye(4)] * V, list(gt.T_world_cam))[0]
     head_score = metrics.pose_metrics_from_errors(head_rot, head_trans)
     records = []
-    for name, setting in _WORKER["settings"].items():
+    runs = list(_WORKER["settings"].items())
+    if _WORKER["redecode"]:
+        runs.append(("current+redecode", None))
+    for name, setting in runs:
         t0 = time.perf_counter()
-        out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
+        if setting is None:  # the defaults, then decoded again at their poses (infer's option)
+            out = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig())
+            out = redecode_rgb(_WORKER["model"], inputs, out.T_ref_cam, _WORKER["cfg"])[2]
+        else:
+            out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
         secs = time.perf_counter() - t0
         rot, trans = metrics.pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
         score = metrics.pose_metrics_from_errors(rot, trans)
@@ -114,6 +124,11 @@ def main() -> int:
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS))
     ap.add_argument("--define", action="append", default=[], help='NAME={"field": value}')
     ap.add_argument("--checkpoint", default=None, help="model directory (default: packaged)")
+    ap.add_argument(
+        "--redecode",
+        action="store_true",
+        help="also score current+redecode (InferenceConfig.rgb_redecode)",
+    )
     args = ap.parse_args()
     if args.checkpoint and not (Path(args.checkpoint) / "config.json").is_file():
         print(f"error: --checkpoint {args.checkpoint!r} has no config.json", file=sys.stderr)
@@ -157,7 +172,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     per_window = open(args.per_window, "w") if args.per_window else None  # noqa: SIM115
     init = (args.device, args.points, args.steps, 1 if args.jobs > 1 else None, settings,
-            args.checkpoint)  # fmt: skip
+            args.checkpoint, args.redecode)  # fmt: skip
     pool = None
     if args.jobs > 1:
         pool = multiprocessing.get_context("spawn").Pool(args.jobs, _start_worker, init)
@@ -168,6 +183,8 @@ def main() -> int:
             tasks = [(seed, V) for seed in range(first, last + 1)]
             results = pool.map(score_window, tasks) if pool else map(score_window, tasks)
             rows = {name: [] for name in settings}
+            if args.redecode:
+                rows["current+redecode"] = []
             for window in results:
                 for rec in window:
                     rows[rec["setting"]].append(rec)

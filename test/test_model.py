@@ -352,3 +352,34 @@ def test_unposed_rgbd_poses_are_refined_against_depth_on_real_frames():
     assert rec.stats["views_refined"] == 1 and rec.stats["views_rejected"] == 0
     assert errors[True][0] < 2.0 and errors[True][1] < 0.03, errors
     assert errors[True][1] < errors[False][1], errors
+
+
+def test_rgb_only_poses_decoded_again_at_the_refined_poses():
+    """rgb_redecode: a second decode at the refined poses, then a second refinement."""
+    from nova3r_ros.eval.metrics import pairwise_pose_errors
+    from nova3r_ros.eval.run import strip_inputs
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
+    from nova3r_ros.model.inference import redecode_rgb
+    from nova3r_ros.synth.config import benchmark_config
+    from nova3r_ros.synth.generate import generate_window
+
+    win, gt = generate_window(1_500_102, benchmark_config(2, family="tabletop", height=192,
+                                                          width=256))  # fmt: skip
+    inputs = strip_inputs(win, depth=True, poses=True)
+    model = load_checkpoint(PACKAGED_CHECKPOINT, "cpu")
+    once = infer(model, inputs, InferenceConfig(1024, 4))
+    twice = infer(model, inputs, InferenceConfig(1024, 4, rgb_redecode=True))
+    assert "rgb_redecoded" not in once.stats and twice.stats["rgb_redecoded"] == 1
+    assert twice.scale_mode == "normalized" and len(twice) == 1024
+    assert np.all(np.isfinite(twice.points)) and twice.stats["pose_ok_1"] == 1
+    np.testing.assert_allclose(twice.T_ref_cam[0], np.eye(4), atol=1e-9)
+    rot, trans = pairwise_pose_errors(twice.T_ref_cam, list(gt.T_world_cam))
+    assert rot[0] < 3 and trans[0] < 5, (rot, trans)
+    # the second decode differs from the first: it saw the refined poses as inputs
+    assert not np.allclose(once.points, twice.points)
+    # the helper gives infer's poses from the first refinement's output
+    T, again, poses = redecode_rgb(model, inputs, np.stack(once.T_ref_cam),
+                                   InferenceConfig(1024, 4))  # fmt: skip
+    np.testing.assert_allclose(T, np.stack(twice.T_ref_cam), atol=1e-9)
+    np.testing.assert_allclose(again.points, twice.points, atol=1e-6)
+    assert poses.ok.all()

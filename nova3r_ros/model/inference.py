@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from nova3r_ros.core.types import Reconstruction, Window
+from nova3r_ros.core.types import Reconstruction, View, Window
 from nova3r_ros.model.batch import prepare, to_reference_frame
 from nova3r_ros.model.depth_consistency import (
     DepthConsistency,
@@ -74,6 +74,10 @@ class InferenceConfig:
         publish: with depth, return the published cloud (observed surfaces + confident
             completed points, :mod:`nova3r_ros.model.published_cloud`); None = the
             decoder's points (after depth consistency when that is on).
+        rgb_redecode: without depth and pose inputs, after the images refined the head's
+            poses, decode the window again with those poses as inputs and refine once more
+            from them over the new points (:func:`redecode_rgb`); the output holds the
+            second decode's points. Off by default: it doubles the decode and refinement.
         world_z_up: the window's poses are in a gravity-aligned, z-up world (the node's
             ``world_frame`` from TF, synthetic scenes): a model with a levelled canonical
             frame takes gravity from it; otherwise from view 0's support plane
@@ -92,6 +96,7 @@ class InferenceConfig:
     publish: PublishConfig | None = field(default_factory=PublishConfig)
     refine_poses: bool = True
     place_by_images: bool = True
+    rgb_redecode: bool = False
     world_z_up: bool = False
 
     def __post_init__(self) -> None:
@@ -302,6 +307,11 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         rgb_poses = refine_rgb_views(T_ref, [v.image for v in window.views], K.numpy(),
                                      raw_dev.float().cpu().numpy())  # fmt: skip
         T_ref, stats = rgb_poses.T_ref_cam, rgb_poses.stats()
+        if config.rgb_redecode:
+            T_ref, again, rgb_poses = redecode_rgb(model, window, T_ref, config)
+            stats = {**rgb_poses.stats(), "rgb_redecoded": 1.0}
+            raw_dev = pts_dev = torch.from_numpy(again.points).to(dev)
+            observed_dev = torch.from_numpy(again.observed).to(dev)
     if consistent and decode:
         T_rel = placed_views(window)
         placed = len(T_rel)
@@ -353,3 +363,29 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         },
         stats={**stats, "graph_captures": graphs_new},
     )
+
+
+def redecode_rgb(model: Nova3r, window: Window, T_ref: np.ndarray, config: InferenceConfig):
+    """Decode an RGB-only window again at its refined poses, then refine from them.
+
+    Args:
+        model, window: as :func:`infer` (no depth, no poses).
+        T_ref: (V, 4, 4) camera-to-view-0 poses refined from the images, the first decode's
+            scale.
+        config: :func:`infer`'s options (the second decode takes no publishing, no depth
+            consistency and no refinement of its own).
+
+    Returns:
+        (T_ref (V, 4, 4) refined again over the second decode's points, the second
+        decode's :class:`Reconstruction` (points in view 0's frame, same scale), the second
+        refinement's :class:`~nova3r_ros.model.pose_rgb.RgbViewPoses`).
+    """
+    T = np.linalg.inv(T_ref[0]) @ np.asarray(T_ref, np.float64)  # view 0 at the origin
+    posed = Window([View(v.image, None, v.K, T[i], v.stamp, v.frame_id, v.camera)
+                    for i, v in enumerate(window.views)])  # fmt: skip
+    again = infer(model, posed, replace(config, rgb_redecode=False, refine_poses=False,
+                                        publish=None, depth_consistency=None))  # fmt: skip
+    K = np.stack([v.K for v in window.views])
+    poses = refine_rgb_views(T, [v.image for v in window.views], K,
+                             again.points.astype(np.float64))  # fmt: skip
+    return poses.T_ref_cam, again, poses
