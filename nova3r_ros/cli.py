@@ -130,6 +130,7 @@ def _eval(args: argparse.Namespace) -> int:
             voxel_snap_m=args.voxel_snap,
             behind_cut_from_m=None if args.behind_cut is None else args.behind_cut[0],
             behind_cut_to_m=None if args.behind_cut is None else args.behind_cut[1],
+            rgb_redecode=args.rgb_redecode,
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -337,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model: a gated window's completed points between FROM and TO (m) "
                     "behind a measured surface are left out; TO <= FROM = off (default: "
                     "PublishConfig's)")  # fmt: skip
+    ev.add_argument("--rgb-redecode", action="store_true",
+                    help="model, without depth (--no-depth --unposed): decode again at the "
+                    "refined poses and refine once more (twice the time)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

@@ -119,6 +119,8 @@ class ModelBackendConfig:
             distances (m) behind a measured surface are left out (model.behind_cut; off
             where to <= from); None = the PublishConfig defaults.
         refine_poses: refine estimated poses against the depth (model.pose_refine).
+        rgb_redecode: without depth, decode again at the refined poses and refine once more
+            (``InferenceConfig.rgb_redecode``; off: twice the time).
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
 
@@ -159,6 +161,7 @@ class ModelBackendConfig:
     behind_cut_from_m: float | None = None
     behind_cut_to_m: float | None = None
     refine_poses: bool = True
+    rgb_redecode: bool = False
     world_z_up: bool = False
 
     def publish_config(self):
@@ -249,7 +252,7 @@ def reconstruct(window: Window, backend: str = "depth", config=None) -> Reconstr
                 world_frame=config.world_frame,
                 depth_consistency=DepthConsistency() if config.depth_consistency else None,
                 publish=config.publish_config(), refine_poses=config.refine_poses,
-                world_z_up=config.world_z_up,
+                rgb_redecode=config.rgb_redecode, world_z_up=config.world_z_up,
             ))  # fmt: skip
         except InferenceError as exc:
             raise PipelineError(str(exc)) from exc

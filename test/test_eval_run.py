@@ -88,3 +88,17 @@ def test_every_scene_family_has_a_grid_band():
     from nova3r_ros.synth.config import FAMILIES
 
     assert set(GRID_BAND) == set(FAMILIES)  # --target full scores grid IoU for any family
+
+
+def test_nova3r_eval_rgb_redecode_reaches_the_model(tmp_path):
+    """--rgb-redecode: the RGB-only windows are decoded again (twice the model's work)."""
+    args = ["eval", "--data", "synthetic:1500102-1500102", "--views", "2", "--no-depth",
+            "--unposed", "--method", "model", "--device", "cpu", "--points", "512", "--steps",
+            "2"]  # fmt: skip
+    seen = {}
+    for name, extra in (("once", []), ("twice", ["--rgb-redecode"])):
+        out = tmp_path / name
+        assert main([*args, *extra, "--out", str(out)]) == 0
+        seen[name] = json.loads((out / "metrics.json").read_text())["model"]
+    assert seen["once"]["fscore@0.05n"] != seen["twice"]["fscore@0.05n"]  # another cloud
+    assert seen["twice"]["rra@15"] == 1.0 and seen["twice"]["rta@15"] == 1.0
