@@ -85,14 +85,20 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     runs = list(_WORKER["settings"].items())
     if _WORKER["redecode"]:
         runs.append(("current+redecode", None))
+    done = {}  # setting -> (its refinement, seconds)
     for name, setting in runs:
         t0 = time.perf_counter()
         if setting is None:  # the defaults, then decoded again at their poses (infer's option)
-            out = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig())
-            out = redecode_rgb(_WORKER["model"], inputs, out.T_ref_cam, _WORKER["cfg"])[2]
+            first, first_secs = done.get("defaults") or (None, 0.0)
+            if first is None:
+                first = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig())
+            out = redecode_rgb(_WORKER["model"], inputs, first.T_ref_cam, _WORKER["cfg"])[2]
+            secs = first_secs + time.perf_counter() - t0  # the option's whole cost
         else:
             out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
-        secs = time.perf_counter() - t0
+            secs = time.perf_counter() - t0
+            if setting == RgbPoseConfig():
+                done["defaults"] = out, secs
         rot, trans = metrics.pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
         score = metrics.pose_metrics_from_errors(rot, trans)
         records.append({"seed": seed, "views": V, "setting": name, "seconds": round(secs, 3),
