@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from nova3r_ros.core.transforms import sim3_scale, umeyama
 from nova3r_ros.core.types import Window
 from nova3r_ros.eval import metrics
 from nova3r_ros.eval.run import strip_inputs
@@ -31,30 +32,25 @@ from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray):
-    """(s, R, t) minimising |s R src + t - dst|^2."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    U, S, Vt = np.linalg.svd(xd.T @ xs / len(src))
-    D = np.eye(3)
-    D[2, 2] = np.sign(np.linalg.det(U @ Vt))
-    R = U @ D @ Vt
-    s = (S * np.diag(D)).sum() / (xs**2).sum(1).mean()
-    return s, R, mu_d - s * R @ mu_s
-
-
 def icp_sim3(src: np.ndarray, dst: np.ndarray, T0: np.ndarray, iters: int = 30,
              trim: float = 0.7):  # fmt: skip
-    """Trimmed Sim(3) ICP from ``T0``: (T (4, 4) rigid part, scale, trimmed mean residual)."""
+    """Trimmed Sim(3) ICP from ``T0``: (T (4, 4) rigid part, scale, trimmed mean residual).
+
+    A registration that collapses the cloud (degenerate for ``umeyama``) returns scale 0.
+    """
     tree = cKDTree(dst)
-    s, R, t = 1.0, T0[:3, :3], T0[:3, 3]
+    S = np.asarray(T0, np.float64)  # Sim(3): [[s R, t], [0, 1]]
     for _ in range(iters):
-        d, j = tree.query(s * src @ R.T + t)
+        d, j = tree.query(src @ S[:3, :3].T + S[:3, 3])
         keep = d <= np.quantile(d, trim)
-        s, R, t = umeyama(src[keep], dst[j[keep]])
-    d, _ = tree.query(s * src @ R.T + t)
+        try:
+            S = umeyama(src[keep], dst[j[keep]])
+        except ValueError:  # collapsed onto a point or a line: a scale of 0, dropped
+            return np.eye(4), 0.0, float("inf")
+    d, _ = tree.query(src @ S[:3, :3].T + S[:3, 3])
+    s = sim3_scale(S)
     T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
+    T[:3, :3], T[:3, 3] = S[:3, :3] / s, S[:3, 3]
     return T, s, float(np.sort(d)[: int(trim * len(d))].mean())
 
 
