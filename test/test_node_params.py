@@ -69,6 +69,8 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("voxel_snap", 0.5, "out of range"),
         ("hidden_completion", "no", "type"),
         ("publish_completion", "no", "type"),
+        ("rgb_redecode", "yes", "type"),
+        ("rgb_redecode", 1, "type"),
         ("backend", "nerf", "must be one of"),
         ("device", "tpu", "must be one of"),
         ("qos.reliability", "sometimes", "must be one of"),
@@ -86,6 +88,25 @@ def test_bad_values_are_rejected(node, name, value, reason):
     assert not result.successful
     assert reason in result.reason, result.reason
     assert node.get_parameter(name).value == before
+
+
+def test_rgb_redecode_reaches_the_model_backend_config():
+    """Off by default at configure; set to true, the next configure's backend config has it."""
+    overrides = [Parameter(n, value=v) for n, v in (("backend", "model"), ("device", "cpu"),
+                 ("n_points", 256), ("ode_steps", 2), ("backend_process", False))]  # fmt: skip
+    h = Harness()
+    try:
+        node = h.add(ReconstructionNode(context=h.context, parameter_overrides=overrides))
+        assert node.trigger_configure() == SUCCESS, node.last_error
+        if node.backend.fallback:
+            pytest.skip(f"the model cannot run here: {node.backend.fallback}")
+        assert node.backend.config.rgb_redecode is False
+        assert node.trigger_cleanup() == SUCCESS
+        assert node.set_parameters([Parameter("rgb_redecode", value=True)])[0].successful
+        assert node.trigger_configure() == SUCCESS, node.last_error
+        assert node.backend.name == "model" and node.backend.config.rgb_redecode is True
+    finally:
+        h.close()
 
 
 def test_cross_parameter_check_uses_current_values(node):
@@ -129,6 +150,7 @@ def test_yaml_files_load(special):
             assert get("silhouette_depth_m") == get("open_hole_share") == -1.0
             assert get("fusion_sigmas") == -1.0
             assert get("behind_cut_from") == get("behind_cut_to") == -1.0
+            assert get("rgb_redecode") is False
             assert node.trigger_configure() == SUCCESS  # the packaged model (or its fallback)
     finally:
         h.close()

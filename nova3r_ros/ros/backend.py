@@ -116,6 +116,7 @@ class Backend:
                 voxel_snap_m=_or_default(values["voxel_snap"]),
                 behind_cut_from_m=_or_default(values["behind_cut_from"]),
                 behind_cut_to_m=_or_default(values["behind_cut_to"]),
+                rgb_redecode=bool(values["rgb_redecode"]),
             )
 
     @property

@@ -70,6 +70,9 @@ PARAMETERS: tuple[Param, ...] = (
       "0 = the node's own priority (a machine with cores to spare)", 0, 19),
     P("n_points", 16384, "points the model decodes per window", 256, 1_000_000),
     P("ode_steps", 25, "flow-matching ODE steps of the model's point decoder", 1, 1000),
+    P("rgb_redecode", False, "model backend, RGB-only windows without poses (no depth, no TF): "
+      "after the images refined the poses, decode the window again with them as the model's pose "
+      "inputs and refine once more (about twice the time); no effect with depth or known poses"),
     P("depth_consistency", True, "model backend with depth: snap decoded points onto the "
       "observed depth and its dominant plane, drop points in seen free space"),
     P("output_spacing", 0.01, "model backend with depth: spacing (m) of the published observed "
