@@ -88,6 +88,9 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     head = args.voxel_head
     if head and head != "none" and not (Path(head) / "voxel_head.json").is_file():
         raise ValueError(f"--voxel-head {head}: no voxel_head.json there")
+    net = args.rgb_matcher
+    if net and net != "none" and not (Path(net) / "matcher.json").is_file():
+        raise ValueError(f"--rgb-matcher {net}: no matcher.json there")
     band = args.behind_cut
     if band is not None and not all(0.0 <= m <= 10.0 for m in band):
         raise ValueError(f"--behind-cut FROM TO must be in [0, 10] m, got {band}")
@@ -131,6 +134,7 @@ def _eval(args: argparse.Namespace) -> int:
             behind_cut_from_m=None if args.behind_cut is None else args.behind_cut[0],
             behind_cut_to_m=None if args.behind_cut is None else args.behind_cut[1],
             rgb_redecode=args.rgb_redecode,
+            rgb_matcher=args.rgb_matcher or "",
             world_z_up=args.data.startswith("synthetic"),  # synthetic worlds are z-up
         )  # fmt: skip
         variants = {
@@ -341,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rgb-redecode", action="store_true",
                     help="model, without depth (--no-depth --unposed): decode again at the "
                     "refined poses and refine once more (twice the time)")  # fmt: skip
+    ev.add_argument("--rgb-matcher", default=None,
+                    help="model, without depth: a learned matcher directory (python -m "
+                    "nova3r_ros.train.matcher_train) whose matches the pose refinement uses "
+                    "beside SIFT's, or 'none' (default: the checkpoint's own, if any; the "
+                    "packaged one has none)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

@@ -121,6 +121,9 @@ class ModelBackendConfig:
         refine_poses: refine estimated poses against the depth (model.pose_refine).
         rgb_redecode: without depth, decode again at the refined poses and refine once more
             (``InferenceConfig.rgb_redecode``; off: twice the time).
+        rgb_matcher: the learned matcher (model.matcher) the RGB-only pose refinement uses
+            beside SIFT: "" = the checkpoint's own, if it has one (the packaged one has
+            none); "none" = none; else its directory.
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
 
@@ -162,6 +165,7 @@ class ModelBackendConfig:
     behind_cut_to_m: float | None = None
     refine_poses: bool = True
     rgb_redecode: bool = False
+    rgb_matcher: str = ""
     world_z_up: bool = False
 
     def publish_config(self):
@@ -198,6 +202,7 @@ def load_model(config: ModelBackendConfig):
         PACKAGED_CHECKPOINT,
         CheckpointError,
         attach_hidden_head,
+        attach_matcher,
         attach_voxel_head,
         load_checkpoint,
     )
@@ -208,7 +213,7 @@ def load_model(config: ModelBackendConfig):
     if device == "cuda" and not torch.cuda.is_available():
         raise PipelineError("device 'cuda' requested but no CUDA device is available")
     path = config.checkpoint or str(PACKAGED_CHECKPOINT)
-    key = (path, device, config.hidden_head, config.voxel_head)
+    key = (path, device, config.hidden_head, config.voxel_head, config.rgb_matcher)
     if key not in _MODELS:
         try:
             model = load_checkpoint(path, device)
@@ -218,6 +223,9 @@ def load_model(config: ModelBackendConfig):
             if config.voxel_head:
                 head = None if config.voxel_head == "none" else config.voxel_head
                 attach_voxel_head(model, head, device)
+            if config.rgb_matcher:
+                net = None if config.rgb_matcher == "none" else config.rgb_matcher
+                attach_matcher(model, net, device)
             _MODELS[key] = model
         except CheckpointError as exc:
             raise PipelineError(f"cannot load the model: {exc}") from exc

@@ -15,7 +15,9 @@ search for every pair that needs it: before the direct alignment).
 ``--settings`` picks which to run; ``--define NAME=JSON`` adds a setting of
 :class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g. ``nojoint={"joint_iters":
 []}``). ``--redecode`` adds ``current+redecode``: the defaults, then the window decoded
-again at those poses and refined once more (``InferenceConfig.rgb_redecode``). ``--jobs N``
+again at those poses and refined once more (``InferenceConfig.rgb_redecode``);
+``--matcher DIR`` adds ``current+matcher``: the defaults with a learned matcher's matches
+beside SIFT's (:mod:`nova3r_ros.model.pose_rgb_learned`). ``--jobs N``
 spreads the windows over N worker processes (each loads the model on ``--device`` and runs
 one CPU thread); ``--per-window FILE`` writes one JSON line per
 window and setting (seed, views, setting, the metrics, seconds, the views' checks with their
@@ -27,7 +29,7 @@ the head's and the refined rotation and translation-direction errors, in degrees
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST-LAST
            [--views 2 4] [--points 1024] [--steps 4] [--device cpu] [--jobs 1]
            [--per-window FILE] [--settings current pairs previous] [--define NAME=JSON]
-           [--checkpoint DIR] [--redecode]
+           [--checkpoint DIR] [--redecode] [--matcher DIR]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from nova3r_ros.eval import metrics
 from nova3r_ros.eval.run import strip_inputs
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer, redecode_rgb
+from nova3r_ros.model.matcher_files import load_matcher
 from nova3r_ros.model.pose_rgb import ECC_ONLY, PAIRS_ONLY, RgbPoseConfig, refine_rgb_views
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
@@ -56,9 +59,10 @@ _WORKER: dict = {}
 
 
 def _start_worker(device, points, steps, threads, settings, checkpoint=None,
-                  redecode=False) -> None:  # fmt: skip
+                  redecode=False, matcher=None) -> None:  # fmt: skip
     """Load the model once per process (``threads``: CPU threads of torch and OpenCV)."""
     _WORKER["settings"], _WORKER["redecode"] = settings, redecode
+    _WORKER["matcher"] = None if matcher is None else load_matcher(matcher, device)[0]
     if threads is not None:
         import cv2
         import torch
@@ -85,6 +89,8 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     runs = list(_WORKER["settings"].items())
     if _WORKER["redecode"]:
         runs.append(("current+redecode", None))
+    if _WORKER["matcher"] is not None:
+        runs.append(("current+matcher", "matcher"))
     done = {}  # setting -> (its refinement, seconds)
     for name, setting in runs:
         t0 = time.perf_counter()
@@ -94,6 +100,10 @@ def score_window(task: tuple[int, int]) -> list[dict]:
                 first = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig())
             out = redecode_rgb(_WORKER["model"], inputs, first.T_ref_cam, _WORKER["cfg"])[2]
             secs = first_secs + time.perf_counter() - t0  # the option's whole cost
+        elif setting == "matcher":
+            out = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig(),
+                                   matcher=_WORKER["matcher"])  # fmt: skip
+            secs = time.perf_counter() - t0
         else:
             out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
             secs = time.perf_counter() - t0
@@ -135,7 +145,15 @@ def main() -> int:
         action="store_true",
         help="also score current+redecode (InferenceConfig.rgb_redecode)",
     )
+    ap.add_argument(
+        "--matcher",
+        default=None,
+        help="also score current+matcher: the defaults with this learned matcher",
+    )
     args = ap.parse_args()
+    if args.matcher and not (Path(args.matcher) / "matcher.json").is_file():
+        print(f"error: --matcher {args.matcher!r} has no matcher.json", file=sys.stderr)
+        return 2
     if args.checkpoint and not (Path(args.checkpoint) / "config.json").is_file():
         print(f"error: --checkpoint {args.checkpoint!r} has no config.json", file=sys.stderr)
         return 2
@@ -178,7 +196,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     per_window = open(args.per_window, "w") if args.per_window else None  # noqa: SIM115
     init = (args.device, args.points, args.steps, 1 if args.jobs > 1 else None, settings,
-            args.checkpoint, args.redecode)  # fmt: skip
+            args.checkpoint, args.redecode, args.matcher)  # fmt: skip
     pool = None
     if args.jobs > 1:
         pool = multiprocessing.get_context("spawn").Pool(args.jobs, _start_worker, init)
@@ -191,6 +209,8 @@ def main() -> int:
             rows = {name: [] for name in settings}
             if args.redecode:
                 rows["current+redecode"] = []
+            if args.matcher:
+                rows["current+matcher"] = []
             for window in results:
                 for rec in window:
                     rows[rec["setting"]].append(rec)

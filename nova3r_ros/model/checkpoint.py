@@ -140,11 +140,14 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     attach_hidden_head(model, directory if own else None, device)
     own = (Path(directory) / VOXEL_HEAD_FILE).is_file()
     attach_voxel_head(model, directory if own else None, device)
+    own = (Path(directory) / MATCHER_FILE).is_file()
+    attach_matcher(model, directory if own else None, device)
     return model.to(device).eval()
 
 
 HIDDEN_HEAD_FILE = "hidden_head.json"
 VOXEL_HEAD_FILE = "voxel_head.json"
+MATCHER_FILE = "matcher.json"
 
 
 def _attach(model: Nova3r, name: str, load, directory: str | Path | None, device) -> None:
@@ -181,3 +184,14 @@ def attach_voxel_head(model: Nova3r, directory: str | Path | None, device) -> No
     from nova3r_ros.model.voxel_files import load_voxel_head
 
     _attach(model, "voxel_head", load_voxel_head, directory, device)
+
+
+def attach_matcher(model: Nova3r, directory: str | Path | None, device) -> None:
+    """Give ``model`` the learned matcher saved in ``directory`` (None: none).
+
+    Kept outside the model's modules like the heads: ``model.matcher``; the RGB-only pose
+    refinement uses it beside SIFT (:mod:`nova3r_ros.model.pose_rgb_learned`).
+    """
+    from nova3r_ros.model.matcher_files import load_matcher
+
+    _attach(model, "matcher", lambda d, dev: load_matcher(d, dev)[0], directory, device)

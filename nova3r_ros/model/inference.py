@@ -305,7 +305,8 @@ def infer(model: Nova3r, window: Window, config: InferenceConfig | None = None) 
         raw_dev = pts_dev = observed_dev = None
     if not has_depth and not posed and config.refine_poses and len(window) > 1 and decode:
         rgb_poses = refine_rgb_views(T_ref, [v.image for v in window.views], K.numpy(),
-                                     raw_dev.float().cpu().numpy())  # fmt: skip
+                                     raw_dev.float().cpu().numpy(),
+                                     matcher=getattr(model, "matcher", None))  # fmt: skip
         T_ref, stats = rgb_poses.T_ref_cam, rgb_poses.stats()
         if config.rgb_redecode:
             T_ref, again, rgb_poses = redecode_rgb(model, window, T_ref, config)
@@ -387,5 +388,6 @@ def redecode_rgb(model: Nova3r, window: Window, T_ref: np.ndarray, config: Infer
                                         publish=None, depth_consistency=None))  # fmt: skip
     K = np.stack([v.K for v in window.views])
     poses = refine_rgb_views(T, [v.image for v in window.views], K,
-                             again.points.astype(np.float64))  # fmt: skip
+                             again.points.astype(np.float64),
+                             matcher=getattr(model, "matcher", None))  # fmt: skip
     return poses.T_ref_cam, again, poses

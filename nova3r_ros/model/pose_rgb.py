@@ -99,6 +99,7 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     triangulate,
 )
 from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss, refine_joint
+from nova3r_ros.model.pose_rgb_learned import LearnedMatches
 
 __all__ = ["ECC_ONLY", "PAIRS_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane",
            "point_depth", "refine_rgb_views"]  # fmt: skip
@@ -151,6 +152,7 @@ def refine_rgb_views(
     K: np.ndarray,
     points: np.ndarray | None = None,
     config: RgbPoseConfig | None = None,
+    matcher=None,
 ) -> RgbViewPoses:
     """Place each view by feature matches, scaled by the decoded points (module docstring).
 
@@ -160,6 +162,9 @@ def refine_rgb_views(
         K: (V, 3, 3) intrinsics at the images' size.
         points: (M, 3) decoded points in view 0's frame, same scale (None: head lengths).
         config: :class:`RgbPoseConfig` (defaults if None).
+        matcher: a learned :class:`~nova3r_ros.model.matcher.MatchNet`, or None: each
+            pair's essential matrix is also fitted to its matches, and where that has more
+            inliers than SIFT's it stands for the pair's matches (start, checks, scale).
 
     Returns:
         :class:`RgbViewPoses`.
@@ -190,6 +195,7 @@ def refine_rgb_views(
                         fx=f_ecc, fy=f_ecc, interpolation=cv2.INTER_AREA).astype(np.float32)
              for im in images]  # fmt: skip
     plane = None if points is None else dominant_plane(points)
+    learned = None if matcher is None else LearnedMatches(matcher, images, K)
     tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
     edges = {}  # (a, b): (score, T_b_a) of every pair that aligned
     kept, put_back = False, 0
@@ -197,7 +203,8 @@ def refine_rgb_views(
         best = None
         for a in np.flatnonzero(ok & ~tried[b]) if not ok[b] else []:
             tried[b, a] = True
-            cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg)
+            cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg,
+                               learned)  # fmt: skip
             if cand is not None:
                 edges[(int(a), b)] = cand[0], cand[2]
                 best = cand if best is None or cand[0] > best[0] else best
@@ -218,7 +225,7 @@ def refine_rgb_views(
                         kept, put_back)  # fmt: skip
 
 
-def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
+def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned=None):
     """Pose of view b in view a (``x_b = R x_a + t``, model scale) and its support, or None.
 
     Returns (score, a, T_b_a, inliers, inlier share, placed by the plane homography).
@@ -228,16 +235,16 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
     focal = float(np.mean([K[a][0, 0], K[a][1, 1]]))  # px per normalised unit
     thr = cfg.threshold_px / focal
     m = match(feats[a][1], feats[b][1], cfg.ratio)
-    x_a = normalise(feats[a][0][m[:, 0]], K[a])
+    px_a = feats[a][0][m[:, 0]]
+    x_a = normalise(px_a, K[a])
     x_b = normalise(feats[b][0][m[:, 1]], K[b])
-    pose = None
-    if len(m) >= cfg.min_inliers:
-        pose = pair_pose(x_a, x_b, T_head[:3, :3], T_head[:3, 3], thr)
-        k = 0 if pose is None else int(pose.inliers.sum())
-        if pose is not None and (k < cfg.min_inliers or (
-                pose.disagree_deg > cfg.max_disagree_deg
-                and pose.inliers.mean() < cfg.min_share_disagree)):  # fmt: skip
-            pose = None
+    pose = _pair_pose(x_a, x_b, T_head, thr, cfg)
+    if learned is not None:  # the learned matches stand in where their E is better supported
+        l_px, l_a, l_b, l_thr = learned(a, b)
+        l_pose = _pair_pose(l_a, l_b, T_head, l_thr, cfg)
+        k_l = 0 if l_pose is None else int(l_pose.inliers.sum())
+        if k_l >= cfg.learned_min_inliers and (pose is None or k_l > pose.inliers.sum()):
+            pose, px_a, x_a, x_b, thr = l_pose, l_px, l_a, l_b, l_thr
     # 1. the dominant plane's homography, aligned from the head's guess and from E's pose;
     # failing those, from the wider search's starts about the head's guess
     if plane is not None and plane[2] >= cfg.min_plane_share:
@@ -261,7 +268,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
         weak = best is not None and best[2] < cfg.recheck_below_ecc and cfg.recheck_share > 0
         if weak:  # the matches are counted only for a low correlation
             n_best = explained(best[0], best[1], x_a, x_b, re_thr)
-            weak = n_best < cfg.recheck_share * len(m)
+            weak = n_best < cfg.recheck_share * len(x_a)
         if best is None and d_a > 0 and not confident_e:
             wide = orbit_hypotheses(T_head, n_a, d_a, cfg.wide_orbit_deg, cfg.wide_roll_deg)
             best = align_plane(a, b, wide, n_a, d_a, T_head, greys, S, K, cfg.wide_min_ecc,
@@ -288,12 +295,24 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg):
     if points is not None and len(points):
         inl = pose.inliers
         z_tri = triangulate(pose.R, pose.t, x_a[inl], x_b[inl])[:, 2]
-        z_pts = point_depth(points, out[a], K[a], feats[a][0][m[inl, 0]], cfg.grid_px)
+        z_pts = point_depth(points, out[a], K[a], px_a[inl], cfg.grid_px)
         good = np.isfinite(z_pts) & (z_tri > 0) & np.isfinite(z_tri)
         if good.sum() >= cfg.min_scale_points:
             length, by_points = float(np.median(z_pts[good] / z_tri[good])), True
     score = min(1.0, k / (5 * cfg.min_inliers))
     return score, a, se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
+
+
+def _pair_pose(x_a, x_b, T_head, thr, cfg):
+    """Return the pair's E pose from normalised matches, or None without support."""
+    if len(x_a) < cfg.min_inliers:
+        return None
+    pose = pair_pose(x_a, x_b, T_head[:3, :3], T_head[:3, 3], thr)
+    if pose is None or pose.inliers.sum() < cfg.min_inliers or (
+            pose.disagree_deg > cfg.max_disagree_deg
+            and pose.inliers.mean() < cfg.min_share_disagree):  # fmt: skip
+        return None
+    return pose
 
 
 def _recheck(best, n_best, a, b, starts, n_a, d_a, T_head, greys, S, K, x_a, x_b, thr, extra,

@@ -85,6 +85,9 @@ class RgbPoseConfig:
         multi_joint_alt_iters: in a window of 3 or more views the joint refinement also
             descends on these levels, and the result with the lower loss at full size is
             kept (before views are put back); empty: one descent.
+        learned_min_inliers: with a learned matcher (:mod:`.pose_rgb_learned`), the
+            inliers its essential matrix needs to stand for the pair's matches (fewer:
+            SIFT's alone, as without it).
 
     """
 
@@ -133,6 +136,7 @@ class RgbPoseConfig:
     reseat_rounds: int = 6
     reseat_polish_iters: tuple[int, ...] = (10, 10)
     multi_joint_alt_iters: tuple[int, ...] = ()
+    learned_min_inliers: int = 50
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone

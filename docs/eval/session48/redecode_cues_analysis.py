@@ -27,12 +27,12 @@ def score(pairs: list[tuple[float, float]]) -> str:
 
 
 def pairs_of(err: dict) -> list[tuple[float, float]]:
-    """The (rotation, translation) error pairs of one pose's record."""
+    """Return the (rotation, translation) error pairs of one pose's record."""
     return list(zip(err["rot"], err["trans"], strict=True))
 
 
 def worst(err: dict) -> float:
-    """The window's largest pairwise error (degrees)."""
+    """Return the window's largest pairwise error (degrees)."""
     return max(max(err["rot"]), max(err["trans"]))
 
 
@@ -56,7 +56,10 @@ RULES = {
 
 def main() -> int:
     """Print the table for the files given."""
-    recs = [json.loads(line) for path in sys.argv[1:] for line in open(path)]
+    recs = []
+    for path in sys.argv[1:]:
+        with open(path) as f:
+            recs += [json.loads(line) for line in f]
     if not recs:
         print("error: no records", file=sys.stderr)
         return 2

@@ -1,0 +1,66 @@
+"""The learned matcher's files: ``matcher.safetensors`` + ``matcher.json``.
+
+:func:`save_matcher` writes a :class:`~nova3r_ros.model.matcher.MatchNet` (float16 when
+``half``) with its configuration and training metadata; :func:`load_matcher` reads it
+back and checks every part (weights via safetensors only, never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from nova3r_ros.model.matcher import MatchNet
+
+FORMAT = "nova3r-matcher-1"
+MAX_FILE_BYTES = 15 * 2**20
+
+
+def save_matcher(directory: str | Path, net: MatchNet, meta: dict | None = None,
+                 half: bool = False) -> Path:  # fmt: skip
+    """Write the matcher; returns the directory."""
+    from safetensors.torch import save_file
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().to(dtype).cpu().contiguous() for k, v in net.state_dict().items()}
+    if sum(t.numel() * t.element_size() for t in state.values()) > MAX_FILE_BYTES:
+        raise ValueError("the matcher's weights exceed one 15 MiB file")
+    save_file(state, str(out / "matcher.safetensors"))
+    doc = {"format": FORMAT, "channels": list(net.channels), "dim": net.dim,
+           "meta": meta or {}}  # fmt: skip
+    (out / "matcher.json").write_text(json.dumps(doc, indent=1))
+    return out
+
+
+def load_matcher(directory: str | Path, device="cpu") -> tuple[MatchNet, dict]:
+    """Read a matcher (float32 on ``device``) and its metadata; ValueError on a bad file."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    meta_path, weights = d / "matcher.json", d / "matcher.safetensors"
+    if not meta_path.is_file() or not weights.is_file():
+        raise ValueError(f"{d} has no matcher.json and matcher.safetensors")
+    if weights.stat().st_size > MAX_FILE_BYTES + 2**16:
+        raise ValueError(f"{weights} is larger than a matcher can be")
+    try:
+        doc = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{meta_path}: not JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"{meta_path}: format must be {FORMAT!r}")
+    channels, dim = doc.get("channels"), doc.get("dim")
+    if (not isinstance(channels, list) or len(channels) != 5
+            or not all(isinstance(c, int) and 1 <= c <= 512 for c in channels)
+            or not isinstance(dim, int) or not 1 <= dim <= 512):  # fmt: skip
+        raise ValueError(f"{meta_path}: channels must be 5 ints in 1-512 and dim an int 1-512")
+    net = MatchNet(tuple(channels), dim)
+    state = load_file(str(weights))
+    try:
+        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{weights}: weights do not fit the config ({e})") from None
+    return net.to(device).eval(), doc.get("meta", {})

@@ -1,0 +1,119 @@
+"""The learned matcher: its targets, files, matching, training CLI and place in the RGB poses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nova3r_ros.cli import main as cli_main
+from nova3r_ros.eval.run import strip_inputs
+from nova3r_ros.model.matcher import MatchNet, cell_to_px, dense_matches
+from nova3r_ros.model.matcher_files import load_matcher, save_matcher
+from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
+from nova3r_ros.model.pose_rgb_learned import LearnedMatches
+from nova3r_ros.synth.config import benchmark_config
+from nova3r_ros.synth.generate import generate_batch, generate_window
+from nova3r_ros.train.matcher_train import cell_targets, cell_targets_px
+from nova3r_ros.train.matcher_train import main as train_main
+
+CFG4 = benchmark_config(4, family="tabletop", height=192, width=256)
+
+
+def test_cell_targets_follow_the_true_depth_and_poses():
+    b = generate_batch([5], config=CFG4, image_dtype="float32")
+    d, K, T = b["depth"], b["K"], b["T_world_cam"]
+    same = cell_targets(d[:, 0], K[:, 0], T[:, 0], d[:, 0], K[:, 0], T[:, 0])[0]
+    valid = same >= 0
+    assert 0.2 < valid.float().mean() < 1.0  # the table and objects, not the background
+    assert torch.equal(same[valid], torch.arange(same.numel())[valid])  # each cell itself
+    other = cell_targets(d[:, 0], K[:, 0], T[:, 0], d[:, 1], K[:, 1], T[:, 1])[0]
+    cells = torch.nonzero(other >= 0).flatten()
+    assert len(cells) > 100
+    window, _ = generate_window(5, CFG4)  # the same window, in numpy
+    wc = 256 // 4
+    xa = np.stack([cell_to_px((cells % wc).float(), 1.0).numpy(),
+                   cell_to_px((cells // wc).float(), 1.0).numpy()], 1)  # fmt: skip
+    truth = cell_targets_px(window.views[0], window.views[1], xa)
+    t = other[cells]
+    xb = np.stack([cell_to_px((t % wc).float(), 1.0).numpy(),
+                   cell_to_px((t // wc).float(), 1.0).numpy()], 1)  # fmt: skip
+    assert np.nanmax(np.abs(truth - xb)) <= 2.0 + 1e-4  # within half a 4-px cell
+
+
+def test_files_round_trip_and_bad_files_are_refused(tmp_path):
+    net = MatchNet((8, 8, 8, 8, 8), 16).eval()
+    save_matcher(tmp_path / "m", net, {"step": 3}, half=True)
+    back, meta = load_matcher(tmp_path / "m")
+    assert meta == {"step": 3} and back.channels == (8, 8, 8, 8, 8) and back.dim == 16
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.allclose(net(x), back(x), atol=2e-2)  # float16 weights
+    doc = json.loads((tmp_path / "m" / "matcher.json").read_text())
+    for bad in ({**doc, "format": "other"}, {**doc, "channels": [8, 8]}, {**doc, "dim": 32}):
+        (tmp_path / "m" / "matcher.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError):
+            load_matcher(tmp_path / "m")
+    (tmp_path / "m" / "matcher.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not JSON"):
+        load_matcher(tmp_path / "m")
+    with pytest.raises(ValueError, match="no matcher.json"):
+        load_matcher(tmp_path / "empty")
+
+
+def test_dense_matches_are_in_the_original_images_pixels():
+    torch.manual_seed(0)
+    net = MatchNet().eval()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (384, 512, 3), dtype=np.uint8)
+    xa, xb, prob = dense_matches(net, image, image, min_probability=0.0)
+    assert len(xa) > 0.5 * 64 * 48  # identical images: most cells are their own best match
+    assert xa[:, 0].min() >= 0 and xa[:, 0].max() < 512 and xa[:, 1].max() < 384
+    assert np.median(np.linalg.norm(xa - xb, axis=1)) < 1.0  # each cell onto itself
+    assert np.all((prob >= 0) & (prob <= 1))
+
+
+def test_training_writes_a_loadable_best_matcher_and_refuses_bad_arguments(tmp_path):
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--minutes", "0.02", "--device", "cpu", "--batch", "1",
+            "--pairs", "1", "--queries", "16", "--val-windows", "2", "--val-every", "5"]  # fmt: skip
+    assert train_main(args) == 0
+    lines = [json.loads(s) for s in (out / "log.jsonl").read_text().splitlines()]
+    scored = [r for r in lines if "auc@30" in r]
+    assert scored and {"rra@15", "rta@15", "match_precision@4px"} <= set(scored[-1])
+    net, meta = load_matcher(out / "best")
+    assert isinstance(net, MatchNet) and meta["step"] >= 1
+    assert train_main([*args[:2], "--minutes", "0"]) == 2
+    assert train_main([*args[:4], "--pairs", "7"]) == 2
+
+
+def test_refinement_with_a_matcher_below_its_support_is_the_refinement_without():
+    window, _ = generate_window(1500102, benchmark_config(2, family="tabletop", height=192,
+                                                          width=256))  # fmt: skip
+    inputs = strip_inputs(window, depth=True, poses=True)
+    images = [v.image for v in inputs.views]
+    K = np.stack([v.K for v in inputs.views])
+    head = np.stack([np.eye(4), np.eye(4)])
+    head[1, :3, 3] = [0.3, 0.0, 0.0]
+    torch.manual_seed(0)
+    net = MatchNet().eval()
+    learned = LearnedMatches(net, images, K)
+    px_a, x_a, x_b, thr = learned(0, 1)
+    back = learned(1, 0)  # the same pair's matches, the other way round
+    assert np.array_equal(back[2], x_a) and np.array_equal(back[1], x_b)
+    assert len(px_a) == len(x_a) and 0 < thr < 0.05
+    never = RgbPoseConfig(learned_min_inliers=10**9)
+    plain = refine_rgb_views(head, images, K, None, never)
+    with_net = refine_rgb_views(head, images, K, None, never, matcher=net)
+    assert np.allclose(plain.T_ref_cam, with_net.T_ref_cam)
+    assert np.array_equal(plain.ok, with_net.ok)
+
+
+def test_nova3r_eval_refuses_a_matcher_directory_without_its_files(tmp_path, capsys):
+    code = cli_main(["eval", "--data", "synthetic:1500102-1500102", "--views", "2",
+                     "--no-depth", "--unposed", "--method", "model", "--rgb-matcher",
+                     str(tmp_path), "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 2
+    assert "no matcher.json" in capsys.readouterr().err
