@@ -59,7 +59,7 @@ def test_files_round_trip_and_bad_files_are_refused(tmp_path):
     (tmp_path / "m" / "matcher.json").write_text("{not json")
     with pytest.raises(ValueError, match="not JSON"):
         load_matcher(tmp_path / "m")
-    with pytest.raises(ValueError, match="no matcher.json"):
+    with pytest.raises(ValueError, match=r"no matcher\.json"):
         load_matcher(tmp_path / "empty")
 
 
@@ -78,7 +78,8 @@ def test_dense_matches_are_in_the_original_images_pixels():
 def test_training_writes_a_loadable_best_matcher_and_refuses_bad_arguments(tmp_path):
     out = tmp_path / "run"
     args = ["--out", str(out), "--minutes", "0.02", "--device", "cpu", "--batch", "1",
-            "--pairs", "1", "--queries", "16", "--val-windows", "2", "--val-every", "5"]  # fmt: skip
+            "--pairs", "1", "--queries", "16", "--val-windows", "2",
+            "--val-every", "5"]  # fmt: skip
     assert train_main(args) == 0
     lines = [json.loads(s) for s in (out / "log.jsonl").read_text().splitlines()]
     scored = [r for r in lines if "auc@30" in r]

@@ -40,6 +40,9 @@ from the views placed after it) by :func:`refine_rgb_views`:
    compared, by inlier count, with the head's own pose refined on the same matches. Its
    translation length is the median ratio of the decoded points' depth (z-buffered per
    ``grid_px`` cell) to the inliers' triangulated depth; with too few, the head's length.
+   With a learned matcher (``matcher``, :mod:`.pose_rgb_learned`), its matches fit an
+   essential matrix the same way; where that has ``learned_min_inliers`` or more inliers
+   and more than SIFT's, its matches stand for the pair's (start, checks, scale).
 3. Checks: a candidate more than ``max_disagree_deg`` from the head's rotation is
    rejected (unless its E inliers are at least ``min_share_disagree`` of the matches); a
    view with no candidate keeps the head's guess and is not ``ok``. Confidence: ``share *
@@ -92,10 +95,10 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     explained,
     match,
     normalise,
-    pair_pose,
     relative_pose,
     se3,
     sift_features,
+    supported_pair_pose,
     triangulate,
 )
 from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss, refine_joint
@@ -238,10 +241,10 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
     px_a = feats[a][0][m[:, 0]]
     x_a = normalise(px_a, K[a])
     x_b = normalise(feats[b][0][m[:, 1]], K[b])
-    pose = _pair_pose(x_a, x_b, T_head, thr, cfg)
+    pose = supported_pair_pose(x_a, x_b, T_head, thr, cfg)
     if learned is not None:  # the learned matches stand in where their E is better supported
         l_px, l_a, l_b, l_thr = learned(a, b)
-        l_pose = _pair_pose(l_a, l_b, T_head, l_thr, cfg)
+        l_pose = supported_pair_pose(l_a, l_b, T_head, l_thr, cfg)
         k_l = 0 if l_pose is None else int(l_pose.inliers.sum())
         if k_l >= cfg.learned_min_inliers and (pose is None or k_l > pose.inliers.sum()):
             pose, px_a, x_a, x_b, thr = l_pose, l_px, l_a, l_b, l_thr
@@ -301,18 +304,6 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
             length, by_points = float(np.median(z_pts[good] / z_tri[good])), True
     score = min(1.0, k / (5 * cfg.min_inliers))
     return score, a, se3(pose.R, pose.t * length), k, float(pose.inliers.mean()), by_points
-
-
-def _pair_pose(x_a, x_b, T_head, thr, cfg):
-    """Return the pair's E pose from normalised matches, or None without support."""
-    if len(x_a) < cfg.min_inliers:
-        return None
-    pose = pair_pose(x_a, x_b, T_head[:3, :3], T_head[:3, 3], thr)
-    if pose is None or pose.inliers.sum() < cfg.min_inliers or (
-            pose.disagree_deg > cfg.max_disagree_deg
-            and pose.inliers.mean() < cfg.min_share_disagree):  # fmt: skip
-        return None
-    return pose
 
 
 def _recheck(best, n_best, a, b, starts, n_a, d_a, T_head, greys, S, K, x_a, x_b, thr, extra,

@@ -187,3 +187,22 @@ def pair_pose(x_a, x_b, R_head, t_head, threshold: float) -> PairPose | None:
         cands.append(_local_opt(R, t, x_a, x_b, threshold))
     R, t, inl = max(cands, key=lambda c: int(c[2].sum()))
     return PairPose(R, t, inl, angle_deg(R @ R_head.T))
+
+
+def supported_pair_pose(x_a, x_b, T_head, thr, cfg):
+    """Return the pair's E pose (:func:`pair_pose`) from its matches, or None without support.
+
+    ``x_a``, ``x_b`` (N, 2) normalised matches; ``T_head`` the head's (4, 4) pose of view a
+    in view b; ``thr`` the epipolar threshold (normalised units); ``cfg`` an
+    :class:`~.pose_rgb_config.RgbPoseConfig`. No support: fewer than ``min_inliers``
+    matches or inliers, or more than ``max_disagree_deg`` from the head's rotation with
+    under ``min_share_disagree`` of the matches as inliers.
+    """
+    if len(x_a) < cfg.min_inliers:
+        return None
+    pose = pair_pose(x_a, x_b, T_head[:3, :3], T_head[:3, 3], thr)
+    if pose is None or pose.inliers.sum() < cfg.min_inliers or (
+            pose.disagree_deg > cfg.max_disagree_deg
+            and pose.inliers.mean() < cfg.min_share_disagree):  # fmt: skip
+        return None
+    return pose
