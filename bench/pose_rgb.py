@@ -15,13 +15,15 @@ per window the median of ``--repeats`` runs after ``--warmup``, then the mean ov
   every level, no check against the essential matrix's matches, the wider search for
   every pair that needs it);
 - ``no_recheck_ms``: the defaults without the second look at weak alignments
-  (``recheck_share=0``).
+  (``recheck_share=0``);
+- with ``--matcher DIR``, ``matcher_ms``: the defaults with that learned matcher (its
+  matching included; :mod:`nova3r_ros.model.pose_rgb_learned`).
 
 Target: refinement <= 0.5 s for 2 views on the 2-core CPU. Prints ratio lines and
 ``name=value`` lines, with the poses' rotation errors (informative only).
 
 Usage: PYTHONPATH=bench:. python bench/pose_rgb.py [--views N] [--windows N] [--data DIR]
-           [--points N] [--steps N] [--warmup N] [--repeats N] [--threads N]
+           [--points N] [--steps N] [--warmup N] [--repeats N] [--threads N] [--matcher DIR]
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from nova3r_ros.eval import metrics
 from nova3r_ros.eval.run import strip_inputs
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
+from nova3r_ros.model.matcher_files import load_matcher
 from nova3r_ros.model.pose_rgb import ECC_ONLY, RgbPoseConfig, refine_rgb_views
 
 TARGET_MS = 500.0  # 2 views on the 2-core CPU
@@ -73,10 +76,14 @@ def time_window(model, window, T_true, head_cfg, args) -> dict[str, float]:
     row = {"head_ms": median_ms(lambda: infer(model, window, head_cfg), 0, args.repeats)}
     settings = (("refine_ms", RgbPoseConfig()), ("previous_ms", ECC_ONLY),
                 ("no_recheck_ms", RgbPoseConfig(recheck_share=0.0)))  # fmt: skip
+    if args.net is not None:
+        settings += (("matcher_ms", RgbPoseConfig()),)
     for name, cfg in settings:
-        row[name] = median_ms(lambda c=cfg: refine_rgb_views(T_head, images, K, points, c),
+        net = args.net if name == "matcher_ms" else None
+        row[name] = median_ms(lambda c=cfg, n=net: refine_rgb_views(T_head, images, K, points,
+                                                                    c, matcher=n),
                               args.warmup, args.repeats)  # fmt: skip
-        out = refine_rgb_views(T_head, images, K, points, cfg)
+        out = refine_rgb_views(T_head, images, K, points, cfg, matcher=net)
         r, _ = metrics.pairwise_pose_errors(list(out.T_ref_cam), T_true)
         row[name.replace("_ms", "_rot_err_deg")] = float(np.mean(r))
     return row
@@ -93,9 +100,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
+    ap.add_argument("--matcher", default=None, help="also time the defaults with this matcher")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    args.net = None if args.matcher is None else load_matcher(args.matcher, "cpu")[0]
     model = load_checkpoint(PACKAGED_CHECKPOINT, "cpu")
     head_cfg = InferenceConfig(n_points=args.points, steps=args.steps, seed=0, refine_poses=False)
     rows = [time_window(model, w, T, head_cfg, args) for w, T in windows(args.views, args.windows,
@@ -111,6 +120,10 @@ def main() -> None:
     nore = mean["no_recheck_ms"]
     print(f"ratio: refinement / without the second look at weak alignments = "
           f"{ref / nore:.2f} ({nore:.1f} ms)")  # fmt: skip
+    if "matcher_ms" in mean:
+        mat = mean["matcher_ms"]
+        print(f"ratio: refinement with the learned matcher / without = {mat / ref:.2f}"
+              f" ({mat:.1f} ms)")  # fmt: skip
     target = f"<= {TARGET_MS:.0f} ms for 2 views: " + ("met" if ref <= TARGET_MS else "not met")
     print(f"# target {target}" if args.views == 2 else "# target is for 2 views")
     for k, v in mean.items():
