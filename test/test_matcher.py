@@ -86,6 +86,7 @@ def test_training_writes_a_loadable_best_matcher_and_refuses_bad_arguments(tmp_p
     assert scored and {"rra@15", "rta@15", "match_precision@4px"} <= set(scored[-1])
     net, meta = load_matcher(out / "best")
     assert isinstance(net, MatchNet) and meta["step"] >= 1
+    assert not (out / "last").exists()  # only with --keep-last
     assert train_main([*args[:2], "--minutes", "0"]) == 2
     assert train_main([*args[:4], "--pairs", "7"]) == 2
 

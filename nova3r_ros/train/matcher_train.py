@@ -10,11 +10,13 @@ ways. Validation (every ``--val-every`` minutes and at the end): on 2-view windo
 seeds 1,650,000+ (the camera head's pose validation seeds, never trained on), the pose
 from the matches alone (essential matrix, MAGSAC, 2 px) against the truth: RRA@15,
 RTA@15, AUC@30, and the share of matches within 4 px of where the truth puts them. The
-best step by AUC@30 is kept in ``OUT/best``.
+best step by AUC@30 is kept in ``OUT/best`` (and with ``--keep-last`` the last validated
+step in ``OUT/last``: off by default, so that a device call's ``$OUT`` stays within the
+files that come back).
 
 Usage: python -m nova3r_ros.train.matcher_train --out DIR --minutes M [--device cuda]
            [--batch 12] [--pairs 3] [--queries 384] [--lr 1e-3] [--val-windows 64]
-           [--val-every 2] [--init DIR]
+           [--val-every 2] [--init DIR] [--keep-last]
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-every", type=float, default=2.0)
     ap.add_argument("--init", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep-last", action="store_true", help="also save OUT/last")
     a = ap.parse_args(argv)
     ok = 0 < a.minutes <= 600 and 1 <= a.batch <= 256 and 1 <= a.pairs <= 6
     if not (ok and 8 <= a.queries <= 3072 and 0 < a.lr < 1 and 1 <= a.val_windows <= 1024):
@@ -188,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
-            save_matcher(out / "last", net, {"step": step, **score})
+            if a.keep_last:
+                save_matcher(out / "last", net, {"step": step, **score})
             if score["auc@30"] > best:
                 best = score["auc@30"]
                 save_matcher(out / "best", net, {"step": step, **score})
