@@ -67,11 +67,13 @@ class MatchNet(nn.Module):
         return F.normalize(self.out(y), dim=1)
 
 
-def prepare_image(image: np.ndarray, width: int, device) -> tuple[torch.Tensor, float]:
-    """(1, 3, h, w) float image resized to ``width`` (sides multiples of 32) and its scale.
+def prepare_image(
+    image: np.ndarray, width: int, device
+) -> tuple[torch.Tensor, tuple[float, float]]:
+    """(1, 3, h, w) float image resized to ``width`` (sides multiples of 32) and its scales.
 
-    ``image``: (H, W, 3) uint8 RGB. Returns the tensor and the factor (new px / old px)
-    applied to x; y uses h / H (the aspect ratio is kept to within a multiple of 32).
+    ``image``: (H, W, 3) uint8 RGB. Returns the tensor and the factors (new px / old px)
+    along x (w / W) and y (h / H); the aspect ratio is kept to within a multiple of 32.
     """
     H, W = image.shape[:2]
     w = max(MULTIPLE, round(width / MULTIPLE) * MULTIPLE)
@@ -103,6 +105,17 @@ def dual_softmax(d_a: torch.Tensor, d_b: torch.Tensor, temperature: float) -> to
 
 
 @torch.no_grad()
+def describe(
+    net: MatchNet, image: np.ndarray, width: int = 256
+) -> tuple[torch.Tensor, tuple[float, float]]:
+    """(dim, h / 4, w / 4) descriptors of one RGB image and its scales (:func:`prepare_image`).
+
+    The image is resized to ``width`` (the matcher's training width) for the network.
+    """
+    t, scale = prepare_image(image, width, next(net.parameters()).device)
+    return net(t)[0], scale
+
+
 def dense_matches(
     net: MatchNet,
     image_a: np.ndarray,
@@ -113,13 +126,29 @@ def dense_matches(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Match two RGB images: (x_a (N, 2), x_b (N, 2) px, probability (N,)).
 
-    Both images are resized to ``width`` (the matcher's training width) for the network;
-    the coordinates are in each image's own pixels.
+    :func:`describe` of each, then :func:`match_descriptors`; the coordinates are in each
+    image's own pixels.
     """
-    dev = next(net.parameters()).device
-    ta, (sxa, sya) = prepare_image(image_a, width, dev)
-    tb, (sxb, syb) = prepare_image(image_b, width, dev)
-    da, db = net(ta)[0], net(tb)[0]
+    return match_descriptors(*describe(net, image_a, width), *describe(net, image_b, width),
+                             temperature, min_probability)  # fmt: skip
+
+
+@torch.no_grad()
+def match_descriptors(
+    da: torch.Tensor,
+    scale_a: tuple[float, float],
+    db: torch.Tensor,
+    scale_b: tuple[float, float],
+    temperature: float = 0.05,
+    min_probability: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Match two images' :func:`describe` outputs: (x_a (N, 2), x_b (N, 2) px, probability).
+
+    Mutual best cells of the dual softmax with probability >= ``min_probability``, refined
+    to sub-cell precision in b (module docstring); pixels of each original image.
+    """
+    (sxa, sya), (sxb, syb) = scale_a, scale_b
+    dev = da.device
     hb, wb = db.shape[-2:]
     wa = da.shape[-1]
     P = dual_softmax(da.flatten(1), db.flatten(1), temperature)
