@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from nova3r_ros.eval import metrics
 from nova3r_ros.model.matcher import STRIDE, MatchNet, cell_to_px, dense_matches, px_to_cell
 from nova3r_ros.model.matcher_files import load_matcher, save_matcher
+from nova3r_ros.model.measurement import pixel_rays, projected_pixel
 from nova3r_ros.model.pose_rgb_epipolar import normalise, pair_pose
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_batch, generate_window
@@ -52,20 +53,15 @@ def cell_targets(depth_a, K_a, T_a, depth_b, K_b, T_b) -> torch.Tensor:
     H, W = depth_a.shape[1:]
     hc, wc = H // STRIDE, W // STRIDE
     dev = depth_a.device
-    yc, xc = torch.meshgrid(torch.arange(hc, device=dev), torch.arange(wc, device=dev),
-                            indexing="ij")  # fmt: skip
-    u = cell_to_px(xc.float(), 1.0).flatten()
-    v = cell_to_px(yc.float(), 1.0).flatten()
-    iu, iv = (u + 0.5).long().clamp(0, W - 1), (v + 0.5).long().clamp(0, H - 1)
-    z = depth_a[:, iv, iu]  # (N, C)
-    x = (u[None] - K_a[:, 0, 2:3]) / K_a[:, 0, 0:1] * z
-    y = (v[None] - K_a[:, 1, 2:3]) / K_a[:, 1, 1:2] * z
-    p = torch.stack([x, y, z], -1)  # (N, C, 3) in a
+    rows = cell_to_px(torch.arange(hc, device=dev, dtype=torch.float32), 1.0)
+    cols = cell_to_px(torch.arange(wc, device=dev, dtype=torch.float32), 1.0)
+    iv, iu = (rows + 0.5).long().clamp(0, H - 1), (cols + 0.5).long().clamp(0, W - 1)
+    z = depth_a[:, iv[:, None], iu[None, :]].flatten(1)  # (N, C), the cells' centre pixels
+    rx, ry = pixel_rays(K_a, rows, cols)
+    p = torch.stack([rx.flatten(1) * z, ry.flatten(1) * z, z], -1)  # (N, C, 3) in a
     T = torch.linalg.inv(T_b) @ T_a
     q = p @ T[:, :3, :3].transpose(1, 2) + T[:, None, :3, 3]
-    zb = q[..., 2].clamp_min(1e-6)
-    ub = K_b[:, 0, 0:1] * q[..., 0] / zb + K_b[:, 0, 2:3]
-    vb = K_b[:, 1, 1:2] * q[..., 1] / zb + K_b[:, 1, 2:3]
+    ub, vb = projected_pixel(q, K_b)
     inside = (z > 0) & (q[..., 2] > 0.05) & (ub > -0.5) & (ub < W - 0.5) & (vb > -0.5) & (
         vb < H - 0.5)  # fmt: skip
     jb = (ub + 0.5).long().clamp(0, W - 1)
