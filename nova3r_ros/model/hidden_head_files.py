@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from nova3r_ros.model.hidden_head import DEFAULT_MIN_PROBABILITY, HiddenHead, HiddenHeadConfig
+from nova3r_ros.model.weight_files import save_weights
 
 FORMAT = "nova3r-hidden-head-2"
-MAX_FILE_BYTES = 15 * 2**20
 
 
 def save_head(
@@ -36,8 +36,6 @@ def save_head(
     which the published cloud uses unless told otherwise; ``single_view_min_probability``
     the one for windows of one view (None: ``min_probability`` there too).
     """
-    from safetensors.torch import save_file
-
     for name, p in (
         ("min_probability", min_probability),
         ("single_view_min_probability", single_view_min_probability),
@@ -46,11 +44,7 @@ def save_head(
             raise ValueError(f"{name} must be in [0, 1], got {p}")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to(dtype).cpu().contiguous() for k, v in head.state_dict().items()}
-    if sum(t.numel() * t.element_size() for t in state.values()) > MAX_FILE_BYTES:
-        raise ValueError("the hidden head's weights exceed one 15 MiB file")
-    save_file(state, str(out / "hidden_head.safetensors"))
+    save_weights(head.state_dict(), out / "hidden_head.safetensors", half, "the hidden head")
     cfg = asdict(head.config)
     doc = {"format": FORMAT, "config": cfg, "meta": meta or {}}
     if min_probability is not None:

@@ -10,26 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from nova3r_ros.model.matcher import MatchNet
+from nova3r_ros.model.weight_files import MAX_FILE_BYTES, save_weights
 
 FORMAT = "nova3r-matcher-1"
-MAX_FILE_BYTES = 15 * 2**20
 
 
 def save_matcher(directory: str | Path, net: MatchNet, meta: dict | None = None,
                  half: bool = False) -> Path:  # fmt: skip
     """Write the matcher; returns the directory."""
-    from safetensors.torch import save_file
-
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to(dtype).cpu().contiguous() for k, v in net.state_dict().items()}
-    if sum(t.numel() * t.element_size() for t in state.values()) > MAX_FILE_BYTES:
-        raise ValueError("the matcher's weights exceed one 15 MiB file")
-    save_file(state, str(out / "matcher.safetensors"))
+    save_weights(net.state_dict(), out / "matcher.safetensors", half, "the matcher")
     doc = {"format": FORMAT, "channels": list(net.channels), "dim": net.dim,
            "meta": meta or {}}  # fmt: skip
     (out / "matcher.json").write_text(json.dumps(doc, indent=1))

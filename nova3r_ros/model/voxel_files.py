@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from nova3r_ros.model.voxel_completion import VoxelConfig, VoxelHead
+from nova3r_ros.model.weight_files import save_weights
 
 FORMAT = "nova3r-voxel-head-1"
-MAX_FILE_BYTES = 15 * 2**20
 JSON_NAME, WEIGHTS_NAME = "voxel_head.json", "voxel_head.safetensors"
 
 
@@ -35,18 +35,12 @@ def save_voxel_head(directory: str | Path, head: VoxelHead, meta: dict | None = 
     ``half`` stores float16 (loaded back as float32); ``min_probability`` (None: the
     head's own) is the threshold the published cloud uses unless told otherwise.
     """
-    from safetensors.torch import save_file
-
     p = head.min_probability if min_probability is None else min_probability
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
         raise ValueError(f"min_probability must be in [0, 1], got {p!r}")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to(dtype).cpu().contiguous() for k, v in _float_state(head).items()}
-    if sum(t.numel() * t.element_size() for t in state.values()) > MAX_FILE_BYTES:
-        raise ValueError("the voxel head's weights exceed one 15 MiB file")
-    save_file(state, str(out / WEIGHTS_NAME))
+    save_weights(_float_state(head), out / WEIGHTS_NAME, half, "the voxel head")
     doc = {"format": FORMAT, "config": asdict(head.config), "min_probability": float(p),
            "meta": meta or {}}  # fmt: skip
     (out / JSON_NAME).write_text(json.dumps(doc, indent=1))
