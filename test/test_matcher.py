@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -16,7 +17,7 @@ from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
 from nova3r_ros.model.pose_rgb_learned import LearnedMatches
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_batch, generate_window
-from nova3r_ros.train.matcher_train import cell_targets, cell_targets_px
+from nova3r_ros.train.matcher_train import cell_targets, cell_targets_px, lr_factor
 from nova3r_ros.train.matcher_train import main as train_main
 
 CFG4 = benchmark_config(4, family="tabletop", height=192, width=256)
@@ -89,6 +90,16 @@ def test_training_writes_a_loadable_best_matcher_and_refuses_bad_arguments(tmp_p
     assert not (out / "last").exists()  # only with --keep-last
     assert train_main([*args[:2], "--minutes", "0"]) == 2
     assert train_main([*args[:4], "--pairs", "7"]) == 2
+
+
+def test_cosine_decay_runs_from_the_full_rate_to_a_twentieth_over_the_minutes():
+    assert lr_factor("none", 50.0, 60.0) == 1.0
+    assert lr_factor("cosine", 0.0, 60.0) == pytest.approx(1.0)
+    assert lr_factor("cosine", 30.0, 60.0) == pytest.approx(0.525)
+    assert lr_factor("cosine", 60.0, 60.0) == pytest.approx(0.05)
+    assert lr_factor("cosine", 90.0, 60.0) == pytest.approx(0.05)  # past the end: held
+    f = [lr_factor("cosine", t, 60.0) for t in range(0, 61, 5)]
+    assert all(x > y for x, y in itertools.pairwise(f))
 
 
 def test_refinement_with_a_matcher_below_its_support_is_the_refinement_without():

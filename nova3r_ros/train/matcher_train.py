@@ -16,7 +16,11 @@ files that come back).
 
 Usage: python -m nova3r_ros.train.matcher_train --out DIR --minutes M [--device cuda]
            [--batch 12] [--pairs 3] [--queries 384] [--lr 1e-3] [--val-windows 64]
-           [--val-every 2] [--init DIR] [--keep-last]
+           [--val-every 2] [--init DIR] [--keep-last] [--decay cosine]
+
+``--decay cosine`` lowers the learning rate over the run's wall time (``--minutes``) from
+``--lr`` to a twentieth of it along a half cosine (after the 100-step warm-up); the run is
+timed, not counted in steps, so the schedule follows the clock.
 """
 
 from __future__ import annotations
@@ -141,6 +145,14 @@ def cell_targets_px(a, b, xa: np.ndarray) -> np.ndarray:
     return out
 
 
+def lr_factor(decay: str, elapsed_s: float, total_s: float) -> float:
+    """Return the learning rate's factor at ``elapsed_s`` of a ``total_s`` run (``--decay``)."""
+    if decay == "none":
+        return 1.0
+    f = min(max(elapsed_s / total_s, 0.0), 1.0)
+    return 0.05 + 0.95 * 0.5 * (1.0 + float(np.cos(np.pi * f)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train; exit code 2 on a bad argument."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -156,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep-last", action="store_true", help="also save OUT/last")
+    ap.add_argument("--decay", choices=("none", "cosine"), default="none")
     a = ap.parse_args(argv)
     ok = 0 < a.minutes <= 600 and 1 <= a.batch <= 256 and 1 <= a.pairs <= 6
     if not (ok and 8 <= a.queries <= 3072 and 0 < a.lr < 1 and 1 <= a.val_windows <= 1024):
@@ -177,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     step, best, next_val = 0, -1.0, a.val_every * 60
     total_s = a.minutes * 60
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * lr_factor(a.decay, time.time() - t0, total_s)
+    )
     while True:
         elapsed = time.time() - t0
         done = elapsed >= total_s
