@@ -17,7 +17,9 @@ search for every pair that needs it: before the direct alignment).
 []}``). ``--redecode`` adds ``current+redecode``: the defaults, then the window decoded
 again at those poses and refined once more (``InferenceConfig.rgb_redecode``);
 ``--matcher DIR`` adds ``current+matcher``: the defaults with a learned matcher's matches
-beside SIFT's (:mod:`nova3r_ros.model.pose_rgb_learned`). ``--jobs N``
+beside SIFT's (:mod:`nova3r_ros.model.pose_rgb_learned`); several directories add a row
+``current+matcher:LABEL`` each (LABEL: the directory's name, or its parent's for a run's
+``best`` / ``last``). ``--jobs N``
 spreads the windows over N worker processes (each loads the model on ``--device`` and runs
 one CPU thread); ``--per-window FILE`` writes one JSON line per
 window and setting (seed, views, setting, the metrics, seconds, the views' checks with their
@@ -29,7 +31,7 @@ the head's and the refined rotation and translation-direction errors, in degrees
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST-LAST
            [--views 2 4] [--points 1024] [--steps 4] [--device cpu] [--jobs 1]
            [--per-window FILE] [--settings current pairs previous] [--define NAME=JSON]
-           [--checkpoint DIR] [--redecode] [--matcher DIR]
+           [--checkpoint DIR] [--redecode] [--matcher DIR [DIR ...]]
 """
 
 from __future__ import annotations
@@ -58,11 +60,30 @@ KEYS = ("rra@15", "rta@15", "auc@30")
 _WORKER: dict = {}
 
 
+def matcher_rows(dirs: list[str]) -> dict[str, str]:
+    """Row name -> matcher directory: ``current+matcher`` for one, else ``...:LABEL`` each.
+
+    LABEL is the directory's name (its parent's where it is a run's ``best`` or ``last``).
+    """
+    if len(dirs) == 1:
+        return {"current+matcher": dirs[0]}
+    rows = {}
+    for d in dirs:
+        p = Path(d)
+        label = p.parent.name if p.name in ("best", "last") else p.name
+        rows[f"current+matcher:{label}"] = d
+    return rows
+
+
 def _start_worker(device, points, steps, threads, settings, checkpoint=None,
-                  redecode=False, matcher=None) -> None:  # fmt: skip
-    """Load the model once per process (``threads``: CPU threads of torch and OpenCV)."""
+                  redecode=False, matchers=None) -> None:  # fmt: skip
+    """Load the model once per process (``threads``: CPU threads of torch and OpenCV).
+
+    ``matchers``: row name -> learned matcher directory (:func:`matcher_rows`).
+    """
     _WORKER["settings"], _WORKER["redecode"] = settings, redecode
-    _WORKER["matcher"] = None if matcher is None else load_matcher(matcher, device)[0]
+    _WORKER["matchers"] = {name: load_matcher(d, device)[0]
+                           for name, d in (matchers or {}).items()}  # fmt: skip
     if threads is not None:
         import cv2
         import torch
@@ -86,23 +107,23 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     apart = metrics.pairwise_pose_errors([np.eye(4)] * V, list(gt.T_world_cam))[0]
     head_score = metrics.pose_metrics_from_errors(head_rot, head_trans)
     records = []
-    runs = list(_WORKER["settings"].items())
+    # (row name, kind, RgbPoseConfig or matcher): kind "setting", "redecode" or "matcher"
+    runs = [(name, "setting", cfg) for name, cfg in _WORKER["settings"].items()]
     if _WORKER["redecode"]:
-        runs.append(("current+redecode", None))
-    if _WORKER["matcher"] is not None:
-        runs.append(("current+matcher", "matcher"))
+        runs.append(("current+redecode", "redecode", None))
+    runs += [(name, "matcher", net) for name, net in _WORKER["matchers"].items()]
     done = {}  # setting -> (its refinement, seconds)
-    for name, setting in runs:
+    for name, kind, setting in runs:
         t0 = time.perf_counter()
-        if setting is None:  # the defaults, then decoded again at their poses (infer's option)
+        if kind == "redecode":  # the defaults, then decoded again at their poses (infer's option)
             first, first_secs = done.get("defaults") or (None, 0.0)
             if first is None:
                 first = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig())
             out = redecode_rgb(_WORKER["model"], inputs, first.T_ref_cam, _WORKER["cfg"])[2]
             secs = first_secs + time.perf_counter() - t0  # the option's whole cost
-        elif setting == "matcher":
+        elif kind == "matcher":
             out = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig(),
-                                   matcher=_WORKER["matcher"])  # fmt: skip
+                                   matcher=setting)  # fmt: skip
             secs = time.perf_counter() - t0
         else:
             out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
@@ -147,12 +168,19 @@ def main() -> int:
     )
     ap.add_argument(
         "--matcher",
-        default=None,
-        help="also score current+matcher: the defaults with this learned matcher",
+        nargs="+",
+        default=[],
+        help="also score the defaults with each of these learned matchers (current+matcher,"
+        " or current+matcher:LABEL for several)",
     )
     args = ap.parse_args()
-    if args.matcher and not (Path(args.matcher) / "matcher.json").is_file():
-        print(f"error: --matcher {args.matcher!r} has no matcher.json", file=sys.stderr)
+    for d in args.matcher:
+        if not (Path(d) / "matcher.json").is_file():
+            print(f"error: --matcher {d!r} has no matcher.json", file=sys.stderr)
+            return 2
+    matchers = matcher_rows(args.matcher) if args.matcher else {}
+    if len(matchers) < len(args.matcher):
+        print("error: --matcher directories need distinct names", file=sys.stderr)
         return 2
     if args.checkpoint and not (Path(args.checkpoint) / "config.json").is_file():
         print(f"error: --checkpoint {args.checkpoint!r} has no config.json", file=sys.stderr)
@@ -196,7 +224,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     per_window = open(args.per_window, "w") if args.per_window else None  # noqa: SIM115
     init = (args.device, args.points, args.steps, 1 if args.jobs > 1 else None, settings,
-            args.checkpoint, args.redecode, args.matcher)  # fmt: skip
+            args.checkpoint, args.redecode, matchers)  # fmt: skip
     pool = None
     if args.jobs > 1:
         pool = multiprocessing.get_context("spawn").Pool(args.jobs, _start_worker, init)
@@ -209,8 +237,7 @@ def main() -> int:
             rows = {name: [] for name in settings}
             if args.redecode:
                 rows["current+redecode"] = []
-            if args.matcher:
-                rows["current+matcher"] = []
+            rows.update({name: [] for name in matchers})
             for window in results:
                 for rec in window:
                     rows[rec["setting"]].append(rec)

@@ -11,7 +11,13 @@ import torch
 
 from nova3r_ros.cli import main as cli_main
 from nova3r_ros.eval.run import strip_inputs
-from nova3r_ros.model.matcher import MatchNet, cell_to_px, dense_matches
+from nova3r_ros.model.matcher import (
+    MatchNet,
+    cell_to_px,
+    dense_matches,
+    dual_softmax,
+    sqrt_dual_softmax,
+)
 from nova3r_ros.model.matcher_files import load_matcher, save_matcher
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
 from nova3r_ros.model.pose_rgb_learned import LearnedMatches
@@ -130,3 +136,15 @@ def test_nova3r_eval_refuses_a_matcher_directory_without_its_files(tmp_path, cap
                      str(tmp_path), "--out", str(tmp_path / "o")])  # fmt: skip
     assert code == 2
     assert "no matcher.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("temperature", [0.05, 0.1, 0.01])
+def test_the_one_exponential_dual_softmax_is_the_square_root_of_the_two_softmaxes(temperature):
+    g = torch.Generator().manual_seed(3)
+    d_a = torch.nn.functional.normalize(torch.randn(16, 300, generator=g), dim=0)
+    d_b = torch.nn.functional.normalize(torch.randn(16, 200, generator=g), dim=0)
+    P = dual_softmax(d_a, d_b, temperature)
+    R = sqrt_dual_softmax(d_a, d_b, temperature)
+    assert R.shape == (300, 200)
+    torch.testing.assert_close(R.square(), P, atol=1e-6, rtol=1e-4)
+    assert torch.equal(R.argmax(1), P.argmax(1)) and torch.equal(R.argmax(0), P.argmax(0))

@@ -41,3 +41,21 @@ def test_bad_settings_exit_2_with_one_line(extra):
                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_matchers_need_their_files_and_distinct_names(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    dirs = []
+    for parent in ("x", "y"):
+        d = tmp_path / parent / "run" / "best"
+        d.mkdir(parents=True)
+        (d / "matcher.json").write_text("{}")
+        dirs.append(str(d))
+    for extra, message in (
+        ([str(tmp_path / "none")], "has no matcher.json"),
+        (dirs, "error: --matcher directories need distinct names"),
+    ):
+        out = subprocess.run([sys.executable, str(SCRIPT), "--seeds", "1-2", "--matcher", *extra],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        assert out.returncode == 2, out.stderr
+        assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
