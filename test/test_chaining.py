@@ -157,7 +157,8 @@ def test_a_view_whose_pose_fails_gets_no_tf_and_is_counted():
                   voxel_min_probability=-1.0, voxel_far=-1.0, voxel_points_per_cell=-1,
                   voxel_snap=-1.0,
                   behind_cut_from=-1.0,
-                  behind_cut_to=-1.0, rgb_redecode=False, max_depth=0.0)  # fmt: skip
+                  behind_cut_to=-1.0, rgb_redecode=False, rgb_matcher="",
+                  max_depth=0.0)  # fmt: skip
     backend = open_backend(values, "map")
     if backend.fallback:
         pytest.skip(f"the model cannot run here: {backend.fallback}")

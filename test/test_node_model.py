@@ -222,3 +222,46 @@ def test_a_voxel_head_given_by_folder_completes_the_window(ros, tmp_path):
     assert stats["voxel_points"] > 0  # every unseen cell in the region: occupied
     arrays = pointcloud2_to_arrays(cloud)
     assert int((arrays["observed"] == 0.0).sum()) >= stats["voxel_points"]
+
+
+def _matcher_node(ros, folder: str):
+    return ros.add(ReconstructionNode(context=ros.context, parameter_overrides=eager_params(
+        **TINY_MODEL, rgb_matcher=folder, backend_process=False)))  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["missing", "broken"])
+def test_a_matcher_folder_that_is_not_one_fails_configure(ros, tmp_path, kind):
+    folder = tmp_path / "matcher"
+    if kind == "broken":  # a packaged checkpoint would fall back; a given matcher never does
+        folder.mkdir()
+        (folder / "matcher.json").write_text("{not json")
+    node = _matcher_node(ros, str(folder))
+    assert node.trigger_configure() == FAILURE
+    assert node.state == "unconfigured" and node.backend is None
+    assert str(folder) in node.last_error and "matcher" in node.last_error
+
+
+def test_a_matcher_given_by_folder_reaches_the_rgb_only_refinement(ros, tmp_path):
+    """The node's backend runs an RGB-only window (no depth, no poses) with the matcher."""
+    from nova3r_ros.eval.run import strip_inputs
+    from nova3r_ros.model.matcher import MatchNet
+    from nova3r_ros.model.matcher_files import save_matcher
+    from nova3r_ros.synth.config import benchmark_config
+    from nova3r_ros.synth.generate import generate_window
+
+    save_matcher(tmp_path / "matcher", MatchNet())
+    node = _matcher_node(ros, str(tmp_path / "matcher"))
+    assert node.trigger_configure() == SUCCESS, node.last_error
+    if node.backend.fallback:
+        pytest.skip(f"the model cannot run here: {node.backend.fallback}")
+    assert node.backend.config.rgb_matcher == str(tmp_path / "matcher")
+    window, _ = generate_window(1_500_000, benchmark_config(2, family="tabletop", height=192,
+                                                              width=256))  # fmt: skip
+    r = node.backend.run(strip_inputs(window, depth=True, poses=True))
+    assert r.stats["pose_rgb"] == 1.0 and "pose_learned_pairs" in r.stats, r.stats
+    assert node.trigger_cleanup() == SUCCESS
+    # 'none' switches it off: the same window refines without it
+    assert node.set_parameters([Parameter("rgb_matcher", value="none")])[0].successful
+    assert node.trigger_configure() == SUCCESS, node.last_error
+    r = node.backend.run(strip_inputs(window, depth=True, poses=True))
+    assert r.stats["pose_rgb"] == 1.0 and "pose_learned_pairs" not in r.stats

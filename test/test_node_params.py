@@ -71,6 +71,7 @@ def test_every_parameter_is_declared_with_description_and_range(node):
         ("publish_completion", "no", "type"),
         ("rgb_redecode", "yes", "type"),
         ("rgb_redecode", 1, "type"),
+        ("rgb_matcher", 1, "type"),
         ("backend", "nerf", "must be one of"),
         ("device", "tpu", "must be one of"),
         ("qos.reliability", "sometimes", "must be one of"),

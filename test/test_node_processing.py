@@ -331,6 +331,7 @@ def test_model_parameters_reach_the_backend_config():
         behind_cut_from=0.1,
         behind_cut_to=0.4,
         rgb_redecode=True,
+        rgb_matcher="none",
         voxel_size=0.01,
         depth_stride=2,
         max_depth=0.0,
@@ -346,7 +347,7 @@ def test_model_parameters_reach_the_backend_config():
         assert (c.output_spacing, c.min_confidence, c.force_gate, c.publish) == (
             0.02, 0.7, True, True)  # fmt: skip
         assert (c.n_points, c.steps, c.device) == (256, 2, "cpu")
-        assert c.rgb_redecode is True
+        assert c.rgb_redecode is True and c.rgb_matcher == "none"
         assert c.plane_completion is False and c.publish_config().plane_closing_m == 0
         assert c.hidden_head == "none" and c.publish_config().hidden_min_probability == 0.6
         snap = c.publish_config()

@@ -123,6 +123,8 @@ class RgbViewPoses:
         time_s: seconds spent.
         joint_kept: the joint refinement (step 5) ran and passed its check.
         views_put_back: views put back after it (step 6) in the kept result.
+        learned_pairs: view pairs tried whose learned matches stood in for SIFT's (-1: no
+            matcher given).
 
     """
 
@@ -136,6 +138,7 @@ class RgbViewPoses:
     time_s: float = 0.0
     joint_kept: bool = False
     views_put_back: int = 0
+    learned_pairs: int = -1
 
     def stats(self) -> dict[str, float]:
         """Return flat numbers for ``Reconstruction.stats`` (keys as :mod:`.pose_views`)."""
@@ -143,6 +146,8 @@ class RgbViewPoses:
                "views_pose_failed": float((~self.ok).sum()), "pose_refine_s": self.time_s,
                "pose_rgb": 1.0, "pose_joint_kept": float(self.joint_kept),
                "pose_views_put_back": float(self.views_put_back)}  # fmt: skip
+        if self.learned_pairs >= 0:
+            out["pose_learned_pairs"] = float(self.learned_pairs)
         for name in ("confidence", "ok", "inlier_share", "inliers"):
             for i, x in enumerate(getattr(self, name)):
                 out[f"pose_{name}_{i}"] = float(x)
@@ -225,7 +230,7 @@ def refine_rgb_views(
     conf[0] = 1.0
     n_in[0] = 0.0
     return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0,
-                        kept, put_back)  # fmt: skip
+                        kept, put_back, -1 if learned is None else learned.stood_in)  # fmt: skip
 
 
 def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned=None):
@@ -248,6 +253,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
         k_l = 0 if l_pose is None else int(l_pose.inliers.sum())
         if k_l >= cfg.learned_min_inliers and (pose is None or k_l > pose.inliers.sum()):
             pose, px_a, x_a, x_b, thr = l_pose, l_px, l_a, l_b, l_thr
+            learned.stood_in += 1
     # 1. the dominant plane's homography, aligned from the head's guess and from E's pose;
     # failing those, from the wider search's starts about the head's guess
     if plane is not None and plane[2] >= cfg.min_plane_share:

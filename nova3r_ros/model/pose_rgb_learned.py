@@ -26,6 +26,7 @@ class LearnedMatches:
         self.net, self.images, self.K, self.threshold_px = net, images, K, threshold_px
         self._views: dict[int, tuple] = {}  # view -> its descriptors and scales
         self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.stood_in = 0  # pairs whose matches the refinement took instead of SIFT's
 
     def __call__(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(pixels in a, normalised x_a, normalised x_b, threshold) for the pair (a, b)."""

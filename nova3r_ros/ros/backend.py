@@ -9,8 +9,8 @@ Fallback rule (:func:`open_backend`, at configure): the ``model`` backend become
 run on this machine: torch or the model cannot be imported, ``device`` 'cuda' has no
 CUDA device, or the *packaged* checkpoint (``checkpoint`` '') is missing or cannot be
 loaded. A ``checkpoint`` path given explicitly that is missing or not a checkpoint of
-this model is an error (configure fails), and so is a ``voxel_head`` folder that is
-missing or not a voxel head: a typo is never silently replaced.
+this model is an error (configure fails), and so is a ``voxel_head`` or ``rgb_matcher``
+folder that is missing or not one: a typo is never silently replaced.
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ class Backend:
                 behind_cut_from_m=_or_default(values["behind_cut_from"]),
                 behind_cut_to_m=_or_default(values["behind_cut_to"]),
                 rgb_redecode=bool(values["rgb_redecode"]),
+                rgb_matcher=str(values["rgb_matcher"]),
             )
 
     @property
@@ -258,6 +259,11 @@ def open_backend(
     if explicit_head and not (Path(voxel_head).expanduser() / "voxel_head.json").is_file():
         raise PipelineError(f"voxel_head {voxel_head!r} is not a voxel head directory "
                             "(no voxel_head.json)")  # fmt: skip
+    matcher = str(values["rgb_matcher"])
+    explicit_matcher = matcher not in ("", "none")
+    if explicit_matcher and not (Path(matcher).expanduser() / "matcher.json").is_file():
+        raise PipelineError(f"rgb_matcher {matcher!r} is not a matcher directory "
+                            "(no matcher.json)")  # fmt: skip
     reason = _model_unavailable(values)
     if not reason:
         try:
@@ -265,7 +271,7 @@ def open_backend(
             backend.load()
             return backend
         except PipelineError as exc:
-            if not is_packaged(path) or explicit_head:
+            if not is_packaged(path) or explicit_head or explicit_matcher:
                 raise
             reason = str(exc)
     backend = Backend("depth", values, world_frame)
