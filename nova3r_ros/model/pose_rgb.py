@@ -204,6 +204,14 @@ def refine_rgb_views(
              for im in images]  # fmt: skip
     plane = None if points is None else dominant_plane(points)
     learned = None if matcher is None else LearnedMatches(matcher, images, K)
+    cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def sift_matches(a: int, b: int) -> np.ndarray:
+        """Return the ordered pair's ratio-test matches (:func:`match`), computed once."""
+        if (a, b) not in cache:
+            cache[(a, b)] = match(feats[a][1], feats[b][1], cfg.ratio)
+        return cache[(a, b)]
+
     tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
     edges = {}  # (a, b): (score, T_b_a) of every pair that aligned
     kept, put_back = False, 0
@@ -212,7 +220,7 @@ def refine_rgb_views(
         for a in np.flatnonzero(ok & ~tried[b]) if not ok[b] else []:
             tried[b, a] = True
             cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg,
-                               learned)  # fmt: skip
+                               learned, sift_matches)  # fmt: skip
             if cand is not None:
                 edges[(int(a), b)] = cand[0], cand[2]
                 best = cand if best is None or cand[0] > best[0] else best
@@ -225,7 +233,8 @@ def refine_rgb_views(
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
     placed = ok.sum() >= max(2, cfg.joint_min_views)
     if cfg.joint_iters and placed and plane is not None and plane[2] >= cfg.min_plane_share:
-        out, kept, put_back = _joint(out, ok, feats, greys, S, K, plane, points, edges, cfg)
+        out, kept, put_back = _joint(out, ok, feats, greys, S, K, plane, points, edges, cfg,
+                                     sift_matches)  # fmt: skip
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0
@@ -233,7 +242,7 @@ def refine_rgb_views(
                         kept, put_back, -1 if learned is None else learned.stood_in)  # fmt: skip
 
 
-def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned=None):
+def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned, sift_matches):
     """Pose of view b in view a (``x_b = R x_a + t``, model scale) and its support, or None.
 
     Returns (score, a, T_b_a, inliers, inlier share, placed by the plane homography).
@@ -242,7 +251,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
     length = float(np.linalg.norm(T_head[:3, 3]))
     focal = float(np.mean([K[a][0, 0], K[a][1, 1]]))  # px per normalised unit
     thr = cfg.threshold_px / focal
-    m = match(feats[a][1], feats[b][1], cfg.ratio)
+    m = sift_matches(int(a), int(b))
     px_a = feats[a][0][m[:, 0]]
     x_a = normalise(px_a, K[a])
     x_b = normalise(feats[b][0][m[:, 1]], K[b])
@@ -330,7 +339,7 @@ def _recheck(best, n_best, a, b, starts, n_a, d_a, T_head, greys, S, K, x_a, x_b
     return found
 
 
-def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
+def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg, sift_matches):
     """Return (poses, kept, views put back): the poses refined jointly with the normal.
 
     Steps 5 and 6. ``P`` itself (kept False) where the refinement loses the pairs'
@@ -339,7 +348,7 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg):
     """
     checks = []  # (a, b, normalised x_a, x_b, threshold, matches P explains) per pair
     for a, b in itertools.combinations(np.flatnonzero(ok), 2):
-        m = match(feats[a][1], feats[b][1], cfg.ratio)
+        m = sift_matches(int(a), int(b))
         if len(m) >= cfg.min_inliers:
             x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
             thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
