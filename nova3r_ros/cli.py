@@ -89,7 +89,7 @@ def _check_hidden_head(args: argparse.Namespace) -> None:
     if head and head != "none" and not (Path(head) / "voxel_head.json").is_file():
         raise ValueError(f"--voxel-head {head}: no voxel_head.json there")
     net = args.rgb_matcher
-    if net and net != "none" and not (Path(net) / "matcher.json").is_file():
+    if net and net not in ("none", "own") and not (Path(net) / "matcher.json").is_file():
         raise ValueError(f"--rgb-matcher {net}: no matcher.json there")
     band = args.behind_cut
     if band is not None and not all(0.0 <= m <= 10.0 for m in band):
@@ -348,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rgb-matcher", default=None,
                     help="model, without depth: a learned matcher directory (python -m "
                     "nova3r_ros.train.matcher_train) whose matches the pose refinement uses "
-                    "beside SIFT's, or 'none' (default: the checkpoint's own, if any; the "
-                    "packaged one has none)")  # fmt: skip
+                    "beside SIFT's; 'own': the checkpoint's own on any device; 'none' "
+                    "(default: the checkpoint's own where its file lists the device: the "
+                    "packaged one on CUDA only)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

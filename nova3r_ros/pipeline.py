@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -122,8 +123,9 @@ class ModelBackendConfig:
         rgb_redecode: without depth, decode again at the refined poses and refine once more
             (``InferenceConfig.rgb_redecode``; off: twice the time).
         rgb_matcher: the learned matcher (model.matcher) the RGB-only pose refinement uses
-            beside SIFT: "" = the checkpoint's own, if it has one (the packaged one has
-            none); "none" = none; else its directory.
+            beside SIFT: "" = the checkpoint's own where its file lists this device (the
+            packaged one: CUDA only; model.matcher_files.default_devices); "own" = the
+            checkpoint's own on any device; "none" = none; else its directory.
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.
 
@@ -224,7 +226,10 @@ def load_model(config: ModelBackendConfig):
                 head = None if config.voxel_head == "none" else config.voxel_head
                 attach_voxel_head(model, head, device)
             if config.rgb_matcher:
-                net = None if config.rgb_matcher == "none" else config.rgb_matcher
+                net = {"none": None, "own": path}.get(config.rgb_matcher, config.rgb_matcher)
+                if net is not None and not (Path(net) / "matcher.json").is_file():
+                    raise PipelineError(f"rgb_matcher {config.rgb_matcher!r}: no matcher.json in"
+                                        f" {net}")  # fmt: skip
                 attach_matcher(model, net, device)
             _MODELS[key] = model
         except CheckpointError as exc:

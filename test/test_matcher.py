@@ -148,3 +148,44 @@ def test_the_one_exponential_dual_softmax_is_the_square_root_of_the_two_softmaxe
     assert R.shape == (300, 200)
     torch.testing.assert_close(R.square(), P, atol=1e-6, rtol=1e-4)
     assert torch.equal(R.argmax(1), P.argmax(1)) and torch.equal(R.argmax(0), P.argmax(0))
+
+
+def test_default_devices_round_trip_and_the_packaged_matcher_is_cuda_only(tmp_path):
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, matcher_by_default
+    from nova3r_ros.model.matcher_files import default_devices
+
+    save_matcher(tmp_path / "all", MatchNet())
+    save_matcher(tmp_path / "gpu", MatchNet(), default_devices=["cuda"])
+    assert default_devices(tmp_path / "all") is None
+    assert default_devices(tmp_path / "gpu") == ("cuda",)
+    assert matcher_by_default(tmp_path / "gpu", "cuda") and not matcher_by_default(
+        tmp_path / "gpu", "cpu")  # fmt: skip
+    assert matcher_by_default(tmp_path / "all", "cpu")
+    with pytest.raises(ValueError, match="default_devices"):
+        save_matcher(tmp_path / "bad", MatchNet(), default_devices=["tpu"])
+    doc = json.loads((tmp_path / "gpu" / "matcher.json").read_text())
+    for bad in ("cuda", ["cuda", "tpu"]):
+        (tmp_path / "gpu" / "matcher.json").write_text(json.dumps({**doc, "default_devices": bad}))
+        with pytest.raises(ValueError, match="default_devices"):
+            default_devices(tmp_path / "gpu")
+    assert default_devices(PACKAGED_CHECKPOINT) == ("cuda",)
+    assert load_matcher(PACKAGED_CHECKPOINT)[1]["step"] == 2774
+
+
+def test_the_packaged_matcher_runs_on_cuda_or_when_asked_for(tmp_path):
+    """On the CPU the packaged checkpoint loads without it; 'own' gives it on any device."""
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
+    from nova3r_ros.pipeline import ModelBackendConfig, PipelineError, load_model
+
+    assert load_checkpoint(PACKAGED_CHECKPOINT, "cpu").matcher is None
+    own = load_model(ModelBackendConfig(device="cpu", rgb_matcher="own"))
+    assert isinstance(own.matcher, MatchNet)
+    bare = tmp_path / "bare"  # the packaged checkpoint without its matcher
+    bare.mkdir()
+    for f in PACKAGED_CHECKPOINT.iterdir():
+        if not f.name.startswith("matcher"):
+            (bare / f.name).symlink_to(f)
+    with pytest.raises(PipelineError, match=r"no matcher\.json"):
+        load_model(ModelBackendConfig(device="cpu", checkpoint=str(bare), rgb_matcher="own"))
+    if torch.cuda.is_available():
+        assert isinstance(load_checkpoint(PACKAGED_CHECKPOINT, "cuda").matcher, MatchNet)

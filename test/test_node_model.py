@@ -242,7 +242,11 @@ def test_a_matcher_folder_that_is_not_one_fails_configure(ros, tmp_path, kind):
 
 
 def test_a_matcher_given_by_folder_reaches_the_rgb_only_refinement(ros, tmp_path):
-    """The node's backend runs an RGB-only window (no depth, no poses) with the matcher."""
+    """The node's backend runs an RGB-only window (no depth, no poses) with the matcher.
+
+    A folder and 'own' (the packaged checkpoint's, CUDA-only by default) give it on the
+    CPU; '' (the default: the packaged one only on CUDA) and 'none' do not.
+    """
     from nova3r_ros.eval.run import strip_inputs
     from nova3r_ros.model.matcher import MatchNet
     from nova3r_ros.model.matcher_files import save_matcher
@@ -251,17 +255,17 @@ def test_a_matcher_given_by_folder_reaches_the_rgb_only_refinement(ros, tmp_path
 
     save_matcher(tmp_path / "matcher", MatchNet())
     node = _matcher_node(ros, str(tmp_path / "matcher"))
-    assert node.trigger_configure() == SUCCESS, node.last_error
-    if node.backend.fallback:
-        pytest.skip(f"the model cannot run here: {node.backend.fallback}")
-    assert node.backend.config.rgb_matcher == str(tmp_path / "matcher")
     window, _ = generate_window(1_500_000, benchmark_config(2, family="tabletop", height=192,
                                                               width=256))  # fmt: skip
-    r = node.backend.run(strip_inputs(window, depth=True, poses=True))
-    assert r.stats["pose_rgb"] == 1.0 and "pose_learned_pairs" in r.stats, r.stats
-    assert node.trigger_cleanup() == SUCCESS
-    # 'none' switches it off: the same window refines without it
-    assert node.set_parameters([Parameter("rgb_matcher", value="none")])[0].successful
-    assert node.trigger_configure() == SUCCESS, node.last_error
-    r = node.backend.run(strip_inputs(window, depth=True, poses=True))
-    assert r.stats["pose_rgb"] == 1.0 and "pose_learned_pairs" not in r.stats
+    rgb_only = strip_inputs(window, depth=True, poses=True)
+    for value, used in ((str(tmp_path / "matcher"), True), ("own", True), ("", False),
+                        ("none", False)):  # fmt: skip
+        assert node.set_parameters([Parameter("rgb_matcher", value=value)])[0].successful
+        assert node.trigger_configure() == SUCCESS, node.last_error
+        if node.backend.fallback:
+            pytest.skip(f"the model cannot run here: {node.backend.fallback}")
+        assert node.backend.config.rgb_matcher == value
+        r = node.backend.run(rgb_only)
+        assert r.stats["pose_rgb"] == 1.0, r.stats
+        assert ("pose_learned_pairs" in r.stats) is used, (value, r.stats)
+        assert node.trigger_cleanup() == SUCCESS

@@ -26,3 +26,11 @@ def test_wheel_ships_the_checkpoint(tmp_path):
     assert "config.json" in shipped and any(n.endswith(".safetensors") for n in shipped)
     for name in shipped:
         assert f"nova3r_ros/model/checkpoints/base/{name}" in names, name
+
+
+def test_the_packaged_checkpoint_keeps_the_weight_budget():
+    """Each file under 16 MiB (what a device call can bring back), 32 MiB in all."""
+    files = [p for p in CHECKPOINT.iterdir() if p.is_file()]
+    sizes = {p.name: p.stat().st_size for p in files}
+    assert all(n < 16 * 2**20 for n in sizes.values()), sizes
+    assert sum(sizes.values()) <= 32 * 2**20, sum(sizes.values())

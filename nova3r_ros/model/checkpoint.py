@@ -141,7 +141,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     own = (Path(directory) / VOXEL_HEAD_FILE).is_file()
     attach_voxel_head(model, directory if own else None, device)
     own = (Path(directory) / MATCHER_FILE).is_file()
-    attach_matcher(model, directory if own else None, device)
+    attach_matcher(model, directory if own and matcher_by_default(directory, device) else None,
+                   device)  # fmt: skip
     return model.to(device).eval()
 
 
@@ -184,6 +185,23 @@ def attach_voxel_head(model: Nova3r, directory: str | Path | None, device) -> No
     from nova3r_ros.model.voxel_files import load_voxel_head
 
     _attach(model, "voxel_head", load_voxel_head, directory, device)
+
+
+def matcher_by_default(directory: str | Path, device) -> bool:
+    """Return True when the matcher in ``directory`` runs on ``device`` without being named.
+
+    Its ``matcher.json`` may list ``default_devices`` (:mod:`.matcher_files`); the
+    packaged checkpoint's lists CUDA only. CheckpointError on a bad file.
+    """
+    import torch
+
+    from nova3r_ros.model.matcher_files import default_devices
+
+    try:
+        devices = default_devices(directory)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+    return devices is None or torch.device(device).type in devices
 
 
 def attach_matcher(model: Nova3r, directory: str | Path | None, device) -> None:

@@ -260,8 +260,9 @@ def open_backend(
         raise PipelineError(f"voxel_head {voxel_head!r} is not a voxel head directory "
                             "(no voxel_head.json)")  # fmt: skip
     matcher = str(values["rgb_matcher"])
-    explicit_matcher = matcher not in ("", "none")
-    if explicit_matcher and not (Path(matcher).expanduser() / "matcher.json").is_file():
+    explicit_matcher = matcher not in ("", "none")  # 'own' too: it must exist
+    folder = explicit_matcher and matcher != "own"
+    if folder and not (Path(matcher).expanduser() / "matcher.json").is_file():
         raise PipelineError(f"rgb_matcher {matcher!r} is not a matcher directory "
                             "(no matcher.json)")  # fmt: skip
     reason = _model_unavailable(values)

@@ -75,10 +75,12 @@ PARAMETERS: tuple[Param, ...] = (
       "inputs and refine once more (about twice the time); no effect with depth or known poses"),
     P("rgb_matcher", "", "model backend, RGB-only windows without poses: a learned dense "
       "matcher whose matches the pose refinement uses beside SIFT's where they fit an essential "
-      "matrix better; '' = the checkpoint's own (none if its folder has no matcher.json; the "
-      "packaged one has none), 'none' = off, else a folder holding matcher.json + "
-      "matcher.safetensors (trained by python -m nova3r_ros.train.matcher_train). A folder "
-      "given here that is missing or not a matcher fails configure"),
+      "matrix better; '' = the checkpoint's own where its matcher.json lists the device (the "
+      "packaged one: CUDA only, as it costs ~1.4x the refinement's time on a small CPU), "
+      "'own' = the checkpoint's own on any device, 'none' = off, else a folder holding "
+      "matcher.json + matcher.safetensors (trained by python -m "
+      "nova3r_ros.train.matcher_train). A folder given here that is missing or not a "
+      "matcher, or 'own' for a checkpoint without one, fails configure"),
     P("depth_consistency", True, "model backend with depth: snap decoded points onto the "
       "observed depth and its dominant plane, drop points in seen free space"),
     P("output_spacing", 0.01, "model backend with depth: spacing (m) of the published observed "
