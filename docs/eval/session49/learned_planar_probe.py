@@ -7,7 +7,8 @@ error (pair_pose from the head's guess, as the refinement fits it), its inliers,
 matches, and the inliers of a homography fitted to the same matches (RANSAC, the same
 threshold). One JSON line per window.
 
-Usage: PYTHONPATH=. python docs/eval/session49/learned_planar_probe.py MATCHER_DIR FIRST-LAST OUT.jsonl
+Usage: PYTHONPATH=. python docs/eval/session49/learned_planar_probe.py MATCHER_DIR FIRST-LAST \
+           OUT.jsonl
 """
 
 import json
@@ -30,6 +31,7 @@ from nova3r_ros.synth.generate import generate_window
 
 
 def rot_err(Ra, Rb) -> float:
+    """Return the angle (degrees) between rotations Ra and Rb."""
     return float(np.degrees(np.arccos(np.clip((np.trace(Ra.T @ Rb) - 1) / 2, -1, 1))))
 
 
@@ -39,7 +41,7 @@ def fit(x_a, x_b, thr, T_head, R_true):
     if n < 8:
         return None, 0, n, 0
     pose = pair_pose(x_a, x_b, T_head[:3, :3], T_head[:3, 3], thr)
-    H, mask = cv2.findHomography(x_a, x_b, cv2.RANSAC, thr)
+    _, mask = cv2.findHomography(x_a, x_b, cv2.RANSAC, thr)
     h_in = 0 if mask is None else int(mask.sum())
     if pose is None:
         return None, 0, n, h_in
@@ -47,6 +49,7 @@ def fit(x_a, x_b, thr, T_head, R_true):
 
 
 def main() -> None:
+    """Write one JSON line per window (module docstring)."""
     torch.set_num_threads(1)
     net = load_matcher(sys.argv[1], "cpu")[0]
     first, last = (int(x) for x in sys.argv[2].split("-"))
