@@ -227,7 +227,8 @@ def load_model(config: ModelBackendConfig):
                 attach_voxel_head(model, head, device)
             if config.rgb_matcher:
                 net = {"none": None, "own": path}.get(config.rgb_matcher, config.rgb_matcher)
-                if net is not None and not (Path(net) / "matcher.json").is_file():
+                net = None if net is None else Path(net).expanduser()
+                if net is not None and not (net / "matcher.json").is_file():
                     raise PipelineError(f"rgb_matcher {config.rgb_matcher!r}: no matcher.json in"
                                         f" {net}")  # fmt: skip
                 attach_matcher(model, net, device)
