@@ -194,15 +194,21 @@ def _voxel_node(ros, head: str):
 
 
 @pytest.mark.parametrize("kind", ["missing", "broken"])
-def test_a_voxel_head_folder_that_is_not_one_fails_configure(ros, tmp_path, kind):
-    folder = tmp_path / "voxel"
-    if kind == "broken":  # a packaged checkpoint would fall back; a given head never does
+@pytest.mark.parametrize(
+    ("name", "marker", "word"),
+    [("voxel_head", "voxel_head.json", "voxel"), ("rgb_matcher", "matcher.json", "matcher")],
+)
+def test_a_head_or_matcher_folder_that_is_not_one_fails_configure(ros, tmp_path, kind, name,
+                                                                  marker, word):  # fmt: skip
+    folder = tmp_path / word
+    if kind == "broken":  # a packaged checkpoint would fall back; a given folder never does
         folder.mkdir()
-        (folder / "voxel_head.json").write_text("{not json")
-    node = _voxel_node(ros, str(folder))
+        (folder / marker).write_text("{not json")
+    node = ros.add(ReconstructionNode(context=ros.context, parameter_overrides=eager_params(
+        **TINY_MODEL, **{name: str(folder)})))  # fmt: skip
     assert node.trigger_configure() == FAILURE
     assert node.state == "unconfigured" and node.backend is None
-    assert str(folder) in node.last_error and "voxel" in node.last_error
+    assert str(folder) in node.last_error and word in node.last_error
 
 
 def test_a_voxel_head_given_by_folder_completes_the_window(ros, tmp_path):
@@ -227,18 +233,6 @@ def test_a_voxel_head_given_by_folder_completes_the_window(ros, tmp_path):
 def _matcher_node(ros, folder: str):
     return ros.add(ReconstructionNode(context=ros.context, parameter_overrides=eager_params(
         **TINY_MODEL, rgb_matcher=folder, backend_process=False)))  # fmt: skip
-
-
-@pytest.mark.parametrize("kind", ["missing", "broken"])
-def test_a_matcher_folder_that_is_not_one_fails_configure(ros, tmp_path, kind):
-    folder = tmp_path / "matcher"
-    if kind == "broken":  # a packaged checkpoint would fall back; a given matcher never does
-        folder.mkdir()
-        (folder / "matcher.json").write_text("{not json")
-    node = _matcher_node(ros, str(folder))
-    assert node.trigger_configure() == FAILURE
-    assert node.state == "unconfigured" and node.backend is None
-    assert str(folder) in node.last_error and "matcher" in node.last_error
 
 
 def test_a_matcher_given_by_folder_reaches_the_rgb_only_refinement(ros, tmp_path):

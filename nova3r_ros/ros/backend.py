@@ -233,6 +233,21 @@ def _model_unavailable(values: dict[str, Any]) -> str:
     return ""
 
 
+def _asked_for(values: dict[str, Any], name: str, marker: str, what: str,
+               words: tuple[str, ...] = ()) -> bool:  # fmt: skip
+    """Return True when parameter ``name`` asks for something ('' and 'none' do not).
+
+    A value that is not one of ``words`` names a folder, which must hold ``marker``
+    (PipelineError otherwise: a typo is never silently replaced).
+    """
+    value = str(values[name])
+    if value in ("", "none"):
+        return False
+    if value not in words and not (Path(value).expanduser() / marker).is_file():
+        raise PipelineError(f"{name} {value!r} is not a {what} directory (no {marker})")
+    return True
+
+
 def open_backend(
     values: dict[str, Any], world_frame: str, backend_class: type[Backend] = Backend
 ) -> Backend:
@@ -254,17 +269,8 @@ def open_backend(
     path = str(values["checkpoint"])
     if not is_packaged(path) and not (Path(path).expanduser() / "config.json").is_file():
         raise PipelineError(f"checkpoint {path!r} is not a checkpoint directory (no config.json)")
-    voxel_head = str(values["voxel_head"])
-    explicit_head = voxel_head not in ("", "none")
-    if explicit_head and not (Path(voxel_head).expanduser() / "voxel_head.json").is_file():
-        raise PipelineError(f"voxel_head {voxel_head!r} is not a voxel head directory "
-                            "(no voxel_head.json)")  # fmt: skip
-    matcher = str(values["rgb_matcher"])
-    explicit_matcher = matcher not in ("", "none")  # 'own' too: it must exist
-    folder = explicit_matcher and matcher != "own"
-    if folder and not (Path(matcher).expanduser() / "matcher.json").is_file():
-        raise PipelineError(f"rgb_matcher {matcher!r} is not a matcher directory "
-                            "(no matcher.json)")  # fmt: skip
+    explicit_head = _asked_for(values, "voxel_head", "voxel_head.json", "voxel head")
+    explicit_matcher = _asked_for(values, "rgb_matcher", "matcher.json", "matcher", ("own",))
     reason = _model_unavailable(values)
     if not reason:
         try:
