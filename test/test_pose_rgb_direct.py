@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nova3r_ros.model.pose_rgb_align import angle_deg, dominant_plane
-from nova3r_ros.model.pose_rgb_direct import DirectConfig, align_direct, inverse_depth
+from nova3r_ros.model.pose_rgb_direct import DirectConfig, RayCells, align_direct, inverse_depth
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
@@ -85,6 +85,31 @@ def test_inverse_depth_takes_the_objects_nearer_than_the_plane():
     assert inverse_depth(up, *floor, points, 0.1, 0.05) == pytest.approx([-0.3, 0.2])
     box = np.array([[0.0, -0.6, 2.0]])  # in the first ray's cell, 2 m ahead
     assert inverse_depth(up, *floor, box, 0.1, 0.05) == pytest.approx([0.5, 0.2])
+
+
+def test_ray_cells_computed_once_give_the_same_inverse_depth():
+    """The rays' cells kept between calls (the joint refinement's many planes) change nothing.
+
+    Tilted planes and decoded objects that cover some cells: the values with the kept
+    :class:`RayCells` equal those computed afresh, bit for bit; the grid spans the rays'
+    cells only (columns, rows) and every ray's flat index lies inside it.
+    """
+    rng = np.random.default_rng(3)
+    ys, xs = np.mgrid[0:36, 0:52]
+    rays = np.stack([(xs.ravel() - 25.3) / 40.0, (ys.ravel() - 17.8) / 40.0,
+                     np.ones(36 * 52)], 1)  # fmt: skip
+    cell = 6 / 40.0
+    cells = RayCells(rays, cell)
+    k = np.floor(rays[:, :2] / cell).astype(np.int64)
+    assert (cells.lo == k.min(0)).all() and (cells.shape == k.max(0) - k.min(0) + 1).all()
+    assert cells.flat.min() == 0 and cells.flat.max() < cells.shape.prod()
+    for _ in range(5):
+        n = np.array([*rng.normal(0, 0.3, 2), 1.0])
+        n /= np.linalg.norm(n)
+        points = np.column_stack([rng.uniform(-0.4, 0.4, (40, 2)), rng.uniform(0.5, 1.5, 40)])
+        fresh = inverse_depth(rays, n, 2.0, points, cell, 0.05)
+        kept = inverse_depth(rays, n, 2.0, points, cell, 0.05, cells)
+        assert np.array_equal(fresh, kept) and (fresh != rays @ n / 2.0).any()
 
 
 def test_inverse_depth_ignores_points_off_the_rays_and_non_finite_points():

@@ -48,29 +48,46 @@ class DirectConfig:
     tol: float = 1e-4
 
 
+class RayCells:
+    """Normalised rays' cells on a grid of ``cell`` units, computed once for many planes.
+
+    ``rays``: (N, 3), z = 1. ``lo`` (2,) the lowest cell, ``shape`` (2,) the grid's size
+    in cells (columns, rows): the rays' cells only; ``flat`` (N,) each ray's cell index.
+    """
+
+    def __init__(self, rays: np.ndarray, cell: float):
+        k = np.floor(rays[:, :2] / cell).astype(np.int64)
+        kx, ky = k[:, 0], k[:, 1]  # contiguous copies reduce faster than k.min(0)
+        self.cell = cell
+        self.lo = np.array([kx.min(), ky.min()])
+        self.shape = np.array([kx.max(), ky.max()]) - self.lo + 1
+        self.flat = (ky - self.lo[1]) * self.shape[0] + (kx - self.lo[0])
+
+
 def inverse_depth(rays: np.ndarray, n: np.ndarray, d: float, points: np.ndarray | None,
-                  cell: float, margin: float) -> np.ndarray:  # fmt: skip
+                  cell: float, margin: float,
+                  cells: RayCells | None = None) -> np.ndarray:  # fmt: skip
     """Return the inverse depth (N,) of normalised ``rays`` (N, 3; z = 1) in camera a.
 
     ``n . X = d``: the plane (camera a's frame, d > 0); ``points``: (M, 3) decoded points
     in camera a's frame or None. Rays that miss the plane ahead get the homography's
     (negative) value, as ECC warps them. A ray whose ``cell``-sized grid cell (normalised
     units) holds a point nearer than the plane by more than ``margin`` gets that point's.
+    ``cells``: the rays' :class:`RayCells` at ``cell`` if already computed.
     """
     q = rays @ n / d
     if points is None or not len(points):
         return q
-    k = np.floor(rays[:, :2] / cell).astype(np.int64)
-    lo = k.min(0)
-    shape = k.max(0) - lo + 1  # the rays' cells only: a point that projects elsewhere is out
+    if cells is None:
+        cells = RayCells(rays, cell)
+    lo, shape = cells.lo, cells.shape  # a point that projects off the rays' cells is out
     P = points[points[:, 2] > 1e-6]
     key = np.floor(P[:, :2] / P[:, 2:] / cell)
     inside = np.all((key >= lo) & (key < lo + shape), axis=1)
     key, P = key[inside].astype(np.int64) - lo, P[inside]
     zbuf = np.zeros(int(shape[0] * shape[1]))
     np.maximum.at(zbuf, key[:, 1] * shape[0] + key[:, 0], 1.0 / P[:, 2])
-    k -= lo
-    q_obj = zbuf[k[:, 1] * shape[0] + k[:, 0]]
+    q_obj = zbuf[cells.flat]
     return np.where(q_obj > np.maximum(q, 0.0) * (1.0 + margin), q_obj, q)
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nova3r_ros.model.pose_rgb_direct import _level, inverse_depth
+from nova3r_ros.model.pose_rgb_direct import RayCells, _level, inverse_depth
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,13 @@ class _View:
         self.grey = grey
         self.gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
         self.gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+        self._cells: RayCells | None = None
+
+    def cells(self, cell: float) -> RayCells:
+        """Return the rays' :class:`.RayCells` at ``cell`` (kept for the next call)."""
+        if self._cells is None or self._cells.cell != cell:
+            self._cells = RayCells(self.rays, cell)
+        return self._cells
 
 
 class _Problem:
@@ -174,7 +181,9 @@ class _Problem:
         if self.points is not None and len(self.points):
             T_a = np.linalg.inv(T[a])
             pts = self.points @ T_a[:3, :3].T + T_a[:3, 3]
-            keep &= inverse_depth(Va.rays, n_a, d_a, pts, cell, cfg.object_margin) == q
+            keep &= (
+                inverse_depth(Va.rays, n_a, d_a, pts, cell, cfg.object_margin, Va.cells(cell)) == q
+            )
         Y = Va.rays @ R.T + q[:, None] * t
         z = np.where(Y[:, 2] > 1e-6, Y[:, 2], 1.0)
         u = Vb.K[0, 0] * Y[:, 0] / z + Vb.K[0, 2]
