@@ -19,7 +19,8 @@ again at those poses and refined once more (``InferenceConfig.rgb_redecode``);
 ``--matcher DIR`` adds ``current+matcher``: the defaults with a learned matcher's matches
 beside SIFT's (:mod:`nova3r_ros.model.pose_rgb_learned`); several directories add a row
 ``current+matcher:LABEL`` each (LABEL: the directory's name, or its parent's for a run's
-``best`` / ``last``). ``--jobs N``
+``best`` / ``last``); ``--matcher-with NAME ...`` scores those settings with each matcher
+instead of the defaults alone (rows ``NAME+matcher[:LABEL]``). ``--jobs N``
 spreads the windows over N worker processes (each loads the model on ``--device`` and runs
 one CPU thread); ``--per-window FILE`` writes one JSON line per
 window and setting (seed, views, setting, the metrics, seconds, the views' checks with their
@@ -32,6 +33,7 @@ Usage: NOVA3R_CACHE=dir PYTHONPATH=. python scripts/rgb_pose_ab.py --seeds FIRST
            [--views 2 4] [--points 1024] [--steps 4] [--device cpu] [--jobs 1]
            [--per-window FILE] [--settings current pairs previous] [--define NAME=JSON]
            [--checkpoint DIR] [--redecode] [--matcher DIR [DIR ...]]
+           [--matcher-with NAME [NAME ...]]
 """
 
 from __future__ import annotations
@@ -60,18 +62,18 @@ KEYS = ("rra@15", "rta@15", "auc@30")
 _WORKER: dict = {}
 
 
-def matcher_rows(dirs: list[str]) -> dict[str, str]:
-    """Row name -> matcher directory: ``current+matcher`` for one, else ``...:LABEL`` each.
+def matcher_rows(dirs: list[str], settings: tuple[str, ...] = ("current",)) -> dict:
+    """Row name -> (setting name, matcher directory), for each setting and directory.
 
-    LABEL is the directory's name (its parent's where it is a run's ``best`` or ``last``).
+    Rows ``SETTING+matcher`` for one directory, else ``SETTING+matcher:LABEL`` each; LABEL
+    is the directory's name (its parent's where it is a run's ``best`` or ``last``).
     """
-    if len(dirs) == 1:
-        return {"current+matcher": dirs[0]}
     rows = {}
-    for d in dirs:
-        p = Path(d)
-        label = p.parent.name if p.name in ("best", "last") else p.name
-        rows[f"current+matcher:{label}"] = d
+    for name in settings:
+        for d in dirs:
+            p = Path(d)
+            label = p.parent.name if p.name in ("best", "last") else p.name
+            rows[f"{name}+matcher" + ("" if len(dirs) == 1 else f":{label}")] = name, d
     return rows
 
 
@@ -79,11 +81,11 @@ def _start_worker(device, points, steps, threads, settings, checkpoint=None,
                   redecode=False, matchers=None) -> None:  # fmt: skip
     """Load the model once per process (``threads``: CPU threads of torch and OpenCV).
 
-    ``matchers``: row name -> learned matcher directory (:func:`matcher_rows`).
+    ``matchers``: row name -> (RgbPoseConfig, learned matcher directory).
     """
     _WORKER["settings"], _WORKER["redecode"] = settings, redecode
-    _WORKER["matchers"] = {name: load_matcher(d, device)[0]
-                           for name, d in (matchers or {}).items()}  # fmt: skip
+    nets = {d: load_matcher(d, device)[0] for _, d in (matchers or {}).values()}
+    _WORKER["matchers"] = {name: (cfg, nets[d]) for name, (cfg, d) in (matchers or {}).items()}
     if threads is not None:
         import cv2
         import torch
@@ -111,7 +113,7 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     runs = [(name, "setting", cfg) for name, cfg in _WORKER["settings"].items()]
     if _WORKER["redecode"]:
         runs.append(("current+redecode", "redecode", None))
-    runs += [(name, "matcher", net) for name, net in _WORKER["matchers"].items()]
+    runs += [(name, "matcher", cfg_net) for name, cfg_net in _WORKER["matchers"].items()]
     done = {}  # setting -> (its refinement, seconds)
     for name, kind, setting in runs:
         t0 = time.perf_counter()
@@ -122,8 +124,8 @@ def score_window(task: tuple[int, int]) -> list[dict]:
             out = redecode_rgb(_WORKER["model"], inputs, first.T_ref_cam, _WORKER["cfg"])[2]
             secs = first_secs + time.perf_counter() - t0  # the option's whole cost
         elif kind == "matcher":
-            out = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig(),
-                                   matcher=setting)  # fmt: skip
+            out = refine_rgb_views(T, images, np.stack(head.K), pts, setting[0],
+                                   matcher=setting[1])  # fmt: skip
             secs = time.perf_counter() - t0
         else:
             out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
@@ -173,13 +175,19 @@ def main() -> int:
         help="also score the defaults with each of these learned matchers (current+matcher,"
         " or current+matcher:LABEL for several)",
     )
+    ap.add_argument(
+        "--matcher-with",
+        nargs="+",
+        default=["current"],
+        help="the settings (of --settings' names and --define's) scored with each matcher",
+    )
     args = ap.parse_args()
     for d in args.matcher:
         if not (Path(d) / "matcher.json").is_file():
             print(f"error: --matcher {d!r} has no matcher.json", file=sys.stderr)
             return 2
-    matchers = matcher_rows(args.matcher) if args.matcher else {}
-    if len(matchers) < len(args.matcher):
+    names = matcher_rows(args.matcher) if args.matcher else {}
+    if len(names) < len(args.matcher):
         print("error: --matcher directories need distinct names", file=sys.stderr)
         return 2
     if args.checkpoint and not (Path(args.checkpoint) / "config.json").is_file():
@@ -202,6 +210,12 @@ def main() -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     settings = {name: known[name] for name in args.settings}
+    if not set(args.matcher_with) <= set(known):
+        print(f"error: --matcher-with must be among {sorted(known)}, got {args.matcher_with}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    matchers = {row: (known[name], d) for row, (name, d) in
+                matcher_rows(args.matcher, tuple(args.matcher_with)).items()}  # fmt: skip
     try:
         first, last = (int(x) for x in args.seeds.split("-"))
     except ValueError:

@@ -59,3 +59,34 @@ def test_matchers_need_their_files_and_distinct_names(tmp_path):
                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
         assert out.returncode == 2, out.stderr
         assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_matcher_with_names_a_known_setting_and_rows_per_setting(tmp_path):
+    """``--matcher-with`` takes the settings' and ``--define``'s names only; rows per pair.
+
+    An unknown name exits 2 with one line; the rows are ``SETTING+matcher`` for one
+    directory and ``SETTING+matcher:LABEL`` for several, for each setting named.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "matcher.json").write_text("{}")
+    out = subprocess.run([sys.executable, str(SCRIPT), "--seeds", "1-2", "--matcher", str(d),
+                          "--matcher-with", "current", "nope"],
+                         capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "--matcher-with must be among" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from rgb_pose_ab import matcher_rows
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert matcher_rows(["a/best"]) == {"current+matcher": ("current", "a/best")}
+    rows = matcher_rows(["r1/best", "r2"], ("current", "mp5"))
+    assert rows == {
+        "current+matcher:r1": ("current", "r1/best"),
+        "current+matcher:r2": ("current", "r2"),
+        "mp5+matcher:r1": ("mp5", "r1/best"),
+        "mp5+matcher:r2": ("mp5", "r2"),
+    }
