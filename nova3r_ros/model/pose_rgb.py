@@ -234,7 +234,7 @@ def refine_rgb_views(
     placed = ok.sum() >= max(2, cfg.joint_min_views)
     if cfg.joint_iters and placed and plane is not None and plane[2] >= cfg.min_plane_share:
         out, kept, put_back = _joint(out, ok, feats, greys, S, K, plane, points, edges, cfg,
-                                     sift_matches)  # fmt: skip
+                                     sift_matches, learned)  # fmt: skip
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0
@@ -339,22 +339,29 @@ def _recheck(best, n_best, a, b, starts, n_a, d_a, T_head, greys, S, K, x_a, x_b
     return found
 
 
-def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg, sift_matches):
+def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg, sift_matches, learned=None):
     """Return (poses, kept, views put back): the poses refined jointly with the normal.
 
     Steps 5 and 6. ``P`` itself (kept False) where the refinement loses the pairs'
-    matches, or, with 2 views, where their poses explain ``joint_skip_matches`` feature
-    matches (not run).
+    matches (SIFT's; with 2 views placed, a learned matcher's too where one is given), or,
+    with 2 views, where their poses explain ``joint_skip_matches`` feature matches (not
+    run).
     """
-    checks = []  # (a, b, normalised x_a, x_b, threshold, matches P explains) per pair
+    checks = []  # (a, b, normalised x_a, x_b, threshold, matches P explains, least) per pair
     for a, b in itertools.combinations(np.flatnonzero(ok), 2):
         m = sift_matches(int(a), int(b))
         if len(m) >= cfg.min_inliers:
             x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
             thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
-            checks.append((a, b, x_a, x_b, thr, explained(*relative_pose(P, a, b), x_a, x_b, thr)))
-    if ok.sum() == 2 and any(c[-1] >= cfg.joint_skip_matches for c in checks):
+            checks.append((a, b, x_a, x_b, thr, explained(*relative_pose(P, a, b), x_a, x_b, thr),
+                           cfg.min_inliers))  # fmt: skip
+    if ok.sum() == 2 and any(c[-2] >= cfg.joint_skip_matches for c in checks):
         return P, False, 0
+    if learned is not None and cfg.pair_learned_check_min > 0 and ok.sum() == 2:
+        for a, b in itertools.combinations(np.flatnonzero(ok), 2):
+            _, x_a, x_b, thr = learned(int(a), int(b))
+            k = explained(*relative_pose(P, a, b), x_a, x_b, thr)
+            checks.append((a, b, x_a, x_b, thr, k, cfg.pair_learned_check_min))
     Ks = np.array([S @ k for k in K])
     jcfg = JointConfig(tuple(cfg.joint_iters), cfg.joint_prior_weight,
                        object_cells=cfg.object_cells,
@@ -373,9 +380,9 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg, sift_matches):
     if cfg.reseat_polish_iters and moved:
         polish = replace(jcfg, iters=tuple(cfg.reseat_polish_iters))
         T = refine_joint(T, greys, Ks, refined, points, ok, polish).T_ref_cam
-    for a, b, x_a, x_b, thr, before in checks:
+    for a, b, x_a, x_b, thr, before, least in checks:
         after = explained(*relative_pose(T, a, b), x_a, x_b, thr)
-        if before >= cfg.min_inliers and after < cfg.joint_min_match_ratio * before:
+        if before >= least and after < cfg.joint_min_match_ratio * before:
             return P, False, 0
     return T, True, moved
 

@@ -88,7 +88,13 @@ class RgbPoseConfig:
         learned_min_inliers: with a learned matcher (:mod:`.pose_rgb_learned`), the
             inliers its essential matrix needs to stand for the pair's matches (fewer:
             SIFT's alone, as without it).
-
+        pair_learned_check_min: with a learned matcher and 2 views placed, the joint
+            refinement must also keep ``joint_min_match_ratio`` of the learned matches
+            the pair's poses explained before it, where they explained at least this
+            many (0: not checked). On small synthetic views its matches are fewer but more
+            often right than SIFT's, and one pair's images alone can slide the joint step
+            12 degrees off, losing half of them; with more views the others outvote that
+            (there the check cost more windows than it saved, on tuning seeds).
     """
 
     max_width: int = 512
@@ -137,6 +143,7 @@ class RgbPoseConfig:
     reseat_polish_iters: tuple[int, ...] = (10, 10)
     multi_joint_alt_iters: tuple[int, ...] = ()
     learned_min_inliers: int = 50
+    pair_learned_check_min: int = 8
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
