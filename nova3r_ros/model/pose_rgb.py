@@ -62,8 +62,10 @@ from the views placed after it) by :func:`refine_rgb_views`:
    the normal, ``pair_joint_prior_weight``; with 3 or more on one more, coarser pyramid
    level, ``multi_joint_iters``), kept only where every pair of placed views still
    explains ``joint_min_match_ratio`` of the feature matches its earlier poses explained
-   (on real images the decoded plane can be far off, and the matches are many). With 2
-   views it is skipped where their matches fix the pair.
+   (on real images the decoded plane can be far off, and the matches are many); with 2
+   views placed and a learned matcher, also of its matches (``pair_learned_check_min``:
+   on small views the joint step can slide a right pair along the table). With 2 views
+   it is skipped where their matches fix the pair.
 6. Descending coarse to fine, step 5 can carry a view into a worse minimum of its own
    loss; a view is put back at its pose from steps 1-4, or at its placement through
    another aligned pair, where that lowers the loss at full size (``reseat_rounds``),

@@ -95,6 +95,7 @@ class RgbPoseConfig:
             often right than SIFT's, and one pair's images alone can slide the joint step
             12 degrees off, losing half of them; with more views the others outvote that
             (there the check cost more windows than it saved, on tuning seeds).
+
     """
 
     max_width: int = 512

@@ -57,7 +57,7 @@ class RayCells:
 
     def __init__(self, rays: np.ndarray, cell: float):
         k = np.floor(rays[:, :2] / cell).astype(np.int64)
-        kx, ky = k[:, 0], k[:, 1]  # contiguous copies reduce faster than k.min(0)
+        kx, ky = k[:, 0], k[:, 1]
         self.cell = cell
         self.lo = np.array([kx.min(), ky.min()])
         self.shape = np.array([kx.max(), ky.max()]) - self.lo + 1
