@@ -62,19 +62,21 @@ KEYS = ("rra@15", "rta@15", "auc@30")
 _WORKER: dict = {}
 
 
+def matcher_label(directory: str) -> str:
+    """Return a matcher directory's row label: its name (its parent's for best / last)."""
+    p = Path(directory)
+    return p.parent.name if p.name in ("best", "last") else p.name
+
+
 def matcher_rows(dirs: list[str], settings: tuple[str, ...] = ("current",)) -> dict:
     """Row name -> (setting name, matcher directory), for each setting and directory.
 
-    Rows ``SETTING+matcher`` for one directory, else ``SETTING+matcher:LABEL`` each; LABEL
-    is the directory's name (its parent's where it is a run's ``best`` or ``last``).
+    Rows ``SETTING+matcher`` for one directory, else ``SETTING+matcher:LABEL`` each
+    (:func:`matcher_label`).
     """
-    rows = {}
-    for name in settings:
-        for d in dirs:
-            p = Path(d)
-            label = p.parent.name if p.name in ("best", "last") else p.name
-            rows[f"{name}+matcher" + ("" if len(dirs) == 1 else f":{label}")] = name, d
-    return rows
+    one = len(dirs) == 1
+    return {f"{name}+matcher" + ("" if one else f":{matcher_label(d)}"): (name, d)
+            for name in settings for d in dirs}  # fmt: skip
 
 
 def _start_worker(device, points, steps, threads, settings, checkpoint=None,
@@ -186,8 +188,7 @@ def main() -> int:
         if not (Path(d) / "matcher.json").is_file():
             print(f"error: --matcher {d!r} has no matcher.json", file=sys.stderr)
             return 2
-    names = matcher_rows(args.matcher) if args.matcher else {}
-    if len(names) < len(args.matcher):
+    if len({matcher_label(d) for d in args.matcher}) < len(args.matcher):
         print("error: --matcher directories need distinct names", file=sys.stderr)
         return 2
     if args.checkpoint and not (Path(args.checkpoint) / "config.json").is_file():
