@@ -16,6 +16,7 @@ from nova3r_ros.model.matcher import (
     cell_to_px,
     dense_matches,
     dual_softmax,
+    match_descriptors,
     sqrt_dual_softmax,
 )
 from nova3r_ros.model.matcher_files import load_matcher, save_matcher
@@ -148,6 +149,25 @@ def test_the_one_exponential_dual_softmax_is_the_square_root_of_the_two_softmaxe
     assert R.shape == (300, 200)
     torch.testing.assert_close(R.square(), P, atol=1e-6, rtol=1e-4)
     assert torch.equal(R.argmax(1), P.argmax(1)) and torch.equal(R.argmax(0), P.argmax(0))
+
+
+@pytest.mark.parametrize("noise", [0.2, 0.5, 1.0])
+def test_mutual_matches_by_column_maxima_are_the_mutual_argmaxes_ties_included(noise):
+    g = torch.Generator().manual_seed(5)
+    da = torch.nn.functional.normalize(torch.randn(16, 12, 16, generator=g), dim=0)
+    db = torch.nn.functional.normalize(da + noise * torch.randn(16, 12, 16, generator=g), dim=0)
+    db[:, :3, :4] = db[:, :1, :1]  # cells of b tied exactly
+    da[:, 5, :3] = da[:, 5, :1]  # and of a
+    R = sqrt_dual_softmax(da.flatten(1), db.flatten(1), 0.05)
+    best_b, best_a = R.argmax(1), R.argmax(0)
+    ia = torch.arange(R.shape[0])
+    keep = (best_a[best_b] == ia) & (R[ia, best_b].square() >= 0.2)
+    px_a, px_b, prob = match_descriptors(da, (1.0, 1.0), db, (1.0, 1.0))
+    want = torch.stack([cell_to_px(ia[keep] % 16, 1.0), cell_to_px(ia[keep] // 16, 1.0)], 1)
+    assert len(px_a) == int(keep.sum()) > 0
+    np.testing.assert_array_equal(px_a, want.numpy())
+    np.testing.assert_allclose(prob, R[ia[keep], best_b[keep]].square().numpy())
+    assert len(px_b) == len(px_a)
 
 
 def test_default_devices_round_trip_and_the_packaged_matcher_is_cuda_only(tmp_path):
