@@ -105,6 +105,11 @@ from nova3r_ros.model.pose_rgb_epipolar import (
 )
 from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss, refine_joint
 from nova3r_ros.model.pose_rgb_learned import LearnedMatches
+from nova3r_ros.model.pose_rgb_polish import (
+    PolishConfig,
+    placed_pairs,
+    polish_on_matches,
+)
 
 __all__ = ["ECC_ONLY", "PAIRS_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane",
            "point_depth", "refine_rgb_views"]  # fmt: skip
@@ -127,6 +132,8 @@ class RgbViewPoses:
         views_put_back: views put back after it (step 6) in the kept result.
         learned_pairs: view pairs tried whose learned matches stood in for SIFT's (-1: no
             matcher given).
+        polished: the poses were polished on the learned matches and kept
+            (:mod:`.pose_rgb_polish`).
 
     """
 
@@ -141,6 +148,7 @@ class RgbViewPoses:
     joint_kept: bool = False
     views_put_back: int = 0
     learned_pairs: int = -1
+    polished: bool = False
 
     def stats(self) -> dict[str, float]:
         """Return flat numbers for ``Reconstruction.stats`` (keys as :mod:`.pose_views`)."""
@@ -150,6 +158,7 @@ class RgbViewPoses:
                "pose_views_put_back": float(self.views_put_back)}  # fmt: skip
         if self.learned_pairs >= 0:
             out["pose_learned_pairs"] = float(self.learned_pairs)
+            out["pose_polished"] = float(self.polished)
         for name in ("confidence", "ok", "inlier_share", "inliers"):
             for i, x in enumerate(getattr(self, name)):
                 out[f"pose_{name}_{i}"] = float(x)
@@ -237,11 +246,24 @@ def refine_rgb_views(
     if cfg.joint_iters and placed and plane is not None and plane[2] >= cfg.min_plane_share:
         out, kept, put_back = _joint(out, ok, feats, greys, S, K, plane, points, edges, cfg,
                                      sift_matches, learned)  # fmt: skip
+    polished = False
+    if learned is not None and cfg.polish_scales_px and ok.sum() >= 2 and plane is not None:
+        pcfg = PolishConfig(scales_px=tuple(cfg.polish_scales_px), min_gain=cfg.polish_min_gain,
+                            min_total=cfg.polish_min_total)  # fmt: skip
+        T_p, polished, _, _, n_p = polish_on_matches(out, ok, placed_pairs(ok, learned),
+                                                     plane[:2], pcfg)  # fmt: skip
+        if polished and cfg.polish_max_loss_ratio > 0:  # the images must agree about as well
+            jcfg = JointConfig(object_cells=cfg.object_cells, object_margin=cfg.object_margin)
+            score = WindowLoss(greys, np.array([S @ k for k in K]), points, ok, jcfg)
+            was, now = score(out, plane[:2]), score(T_p, (n_p, plane[1]))
+            polished = now[1] >= was[1] and now[0] <= cfg.polish_max_loss_ratio * was[0]
+        out = T_p if polished else out
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0
     return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0,
-                        kept, put_back, -1 if learned is None else learned.stood_in)  # fmt: skip
+                        kept, put_back, -1 if learned is None else learned.stood_in,
+                        polished)  # fmt: skip
 
 
 def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned, sift_matches):

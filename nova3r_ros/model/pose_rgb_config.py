@@ -95,6 +95,14 @@ class RgbPoseConfig:
             often right than SIFT's, and one pair's images alone can slide the joint step
             12 degrees off, losing half of them; with more views the others outvote that
             (there the check cost more windows than it saved, on tuning seeds).
+        polish_scales_px: with a learned matcher, the placed views' poses are polished
+            last on the learned matches of every placed pair, the Cauchy scales (px) in
+            turn (:mod:`.pose_rgb_polish`); empty: not polished.
+        polish_min_gain: the polish is kept where it explains this share more matches,
+            and at least ``polish_min_total`` in all.
+        polish_max_loss_ratio: and where its poses' photometric loss over the polished
+            plane (:class:`.pose_rgb_joint.WindowLoss`) is at most this times the loss
+            before over the decoded plane, with no pair lost (0: not checked).
 
     """
 
@@ -145,6 +153,10 @@ class RgbPoseConfig:
     multi_joint_alt_iters: tuple[int, ...] = ()
     learned_min_inliers: int = 50
     pair_learned_check_min: int = 8
+    polish_scales_px: tuple[float, ...] = (16.0, 8.0, 4.0, 2.0)
+    polish_min_gain: float = 0.15
+    polish_min_total: int = 0
+    polish_max_loss_ratio: float = 0.0
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
