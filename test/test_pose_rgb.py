@@ -542,3 +542,25 @@ def test_four_views_off_their_learned_matches_are_polished_onto_them():
     # without a matcher nothing is polished
     plain = refine_rgb_views(T, images, K, pts)
     assert not plain.polished and "pose_polished" not in plain.stats()
+
+
+def test_a_polish_the_images_disagree_with_is_not_kept():
+    """Seed 1,500,121, 4 views: the learned matches are few (5-30 a pair) and pull wrong.
+
+    Polished on them the poses explain more of them yet end farther off (a pair 10 -> 32
+    degrees); their photometric loss over the polished plane is higher than before, so
+    with ``polish_max_loss_ratio`` (default 1) the polish is not kept
+    (``test/data/decoded_rgb_4views_1500121.npz``: the packaged model's CPU decode).
+    """
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
+    from nova3r_ros.model.matcher_files import load_matcher
+
+    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    images, gt, T, pts, K = _decoded_window(1_500_121, views=4)
+    none = refine_rgb_views(T, images, K, pts, RgbPoseConfig(polish_scales_px=()), net)
+    unguarded = refine_rgb_views(T, images, K, pts, RgbPoseConfig(polish_max_loss_ratio=0.0), net)
+    guarded = refine_rgb_views(T, images, K, pts, RgbPoseConfig(), net)
+    r_none = pairwise_pose_errors(list(none.T_ref_cam), list(gt.T_world_cam))[0]
+    r_off = pairwise_pose_errors(list(unguarded.T_ref_cam), list(gt.T_world_cam))[0]
+    assert unguarded.polished and max(r_off) > max(r_none) + 5.0
+    assert not guarded.polished and np.array_equal(guarded.T_ref_cam, none.T_ref_cam)

@@ -74,8 +74,9 @@ def test_views_several_degrees_off_and_a_tilted_normal_are_brought_back_by_the_m
     T, (n, d), pairs = _scene()
     start = _perturbed(T, 6.0)
     ok = np.ones(4, bool)
-    out, kept, before, after, _ = polish_on_matches(start, ok, pairs, (_tilted(n, 4.0), d))
+    out, kept, before, after, normal = polish_on_matches(start, ok, pairs, (_tilted(n, 4.0), d))
     assert kept and after > 2 * before
+    assert np.degrees(np.arccos(min(1.0, float(normal @ n)))) < 0.3  # the tilt is undone
     for a in range(4):
         for b in range(a + 1, 4):
             truth = np.linalg.inv(T[b]) @ T[a]
@@ -110,6 +111,6 @@ def test_no_scales_or_no_placed_pair_is_no_polish():
     T, plane, pairs = _scene(V=2)
     start = _perturbed(T, 6.0)
     off = polish_on_matches(start, np.ones(2, bool), pairs, plane, PolishConfig(scales_px=()))
-    assert not off[1] and np.array_equal(off[0], start)
+    assert not off[1] and np.array_equal(off[0], start) and np.array_equal(off[4], plane[0])
     alone = polish_on_matches(start, np.array([True, False]), pairs, plane)
     assert not alone[1] and np.array_equal(alone[0], start)

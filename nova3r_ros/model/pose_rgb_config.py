@@ -156,7 +156,7 @@ class RgbPoseConfig:
     polish_scales_px: tuple[float, ...] = (16.0, 8.0, 4.0, 2.0)
     polish_min_gain: float = 0.15
     polish_min_total: int = 0
-    polish_max_loss_ratio: float = 0.0
+    polish_max_loss_ratio: float = 1.0
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
