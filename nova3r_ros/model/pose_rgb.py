@@ -105,11 +105,7 @@ from nova3r_ros.model.pose_rgb_epipolar import (
 )
 from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss, refine_joint
 from nova3r_ros.model.pose_rgb_learned import LearnedMatches
-from nova3r_ros.model.pose_rgb_polish import (
-    PolishConfig,
-    placed_pairs,
-    polish_on_matches,
-)
+from nova3r_ros.model.pose_rgb_polish import polish_window
 
 __all__ = ["ECC_ONLY", "PAIRS_ONLY", "RgbPoseConfig", "RgbViewPoses", "dominant_plane",
            "point_depth", "refine_rgb_views"]  # fmt: skip
@@ -248,16 +244,8 @@ def refine_rgb_views(
                                      sift_matches, learned)  # fmt: skip
     polished = False
     if learned is not None and cfg.polish_scales_px and ok.sum() >= 2 and plane is not None:
-        pcfg = PolishConfig(scales_px=tuple(cfg.polish_scales_px), min_gain=cfg.polish_min_gain,
-                            min_total=cfg.polish_min_total)  # fmt: skip
-        T_p, polished, _, _, n_p = polish_on_matches(out, ok, placed_pairs(ok, learned),
-                                                     plane[:2], pcfg)  # fmt: skip
-        if polished and cfg.polish_max_loss_ratio > 0:  # the images must agree about as well
-            jcfg = JointConfig(object_cells=cfg.object_cells, object_margin=cfg.object_margin)
-            score = WindowLoss(greys, np.array([S @ k for k in K]), points, ok, jcfg)
-            was, now = score(out, plane[:2]), score(T_p, (n_p, plane[1]))
-            polished = now[1] >= was[1] and now[0] <= cfg.polish_max_loss_ratio * was[0]
-        out = T_p if polished else out
+        Ks = np.array([S @ k for k in K])
+        out, polished = polish_window(out, ok, learned, plane, greys, Ks, points, cfg)
     conf = np.where(ok, share * np.minimum(1.0, n_in / (5 * cfg.min_inliers)), 0.0)
     conf[0] = 1.0
     n_in[0] = 0.0

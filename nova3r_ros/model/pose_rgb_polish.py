@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from nova3r_ros.model.pose_rgb_epipolar import explained, relative_pose
+from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss
 
 
 @dataclass(frozen=True)
@@ -194,3 +195,25 @@ def placed_pairs(ok: np.ndarray, learned) -> list[PairMatches]:
         _, x_a, x_b, thr = learned(int(a), int(b))
         out.append(PairMatches(int(a), int(b), x_a, x_b, learned.threshold_px / thr))
     return out
+
+
+def polish_window(T, ok, learned, plane, greys, K_grey, points, cfg):
+    """Return (poses, kept): ``T`` polished on the learned matches of its placed pairs.
+
+    ``learned``: the window's :class:`.pose_rgb_learned.LearnedMatches`; ``plane``: the
+    decoded (normal, offset, share) in view 0's frame; ``greys`` / ``K_grey``: the grey
+    images and their intrinsics (V, 3, 3) as the joint step scores them; ``points``: the
+    decoded points (view 0's frame) or None; ``cfg``: the
+    :class:`.pose_rgb_config.RgbPoseConfig` (``polish_*``). With ``polish_max_loss_ratio``
+    the polish is kept only where the joint step's photometric loss over the polished
+    plane is at most that times the loss before over the decoded plane, no pair lost.
+    """
+    pcfg = PolishConfig(scales_px=tuple(cfg.polish_scales_px), min_gain=cfg.polish_min_gain,
+                        min_total=cfg.polish_min_total)  # fmt: skip
+    T_p, kept, _, _, n_p = polish_on_matches(T, ok, placed_pairs(ok, learned), plane[:2], pcfg)
+    if kept and cfg.polish_max_loss_ratio > 0:  # the images must agree at least as well
+        jcfg = JointConfig(object_cells=cfg.object_cells, object_margin=cfg.object_margin)
+        score = WindowLoss(greys, K_grey, points, ok, jcfg)
+        was, now = score(T, plane[:2]), score(T_p, (n_p, plane[1]))
+        kept = now[1] >= was[1] and now[0] <= cfg.polish_max_loss_ratio * was[0]
+    return (T_p, True) if kept else (T, False)
