@@ -82,12 +82,34 @@ class JointResult:
     pairs: int
 
 
-def _tangent(n: np.ndarray) -> np.ndarray:
+def tangent_basis(n: np.ndarray) -> np.ndarray:
     """Return a (3, 2) orthonormal basis of the plane perpendicular to unit ``n``."""
     a = np.array([1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     u = np.cross(n, a)
     u /= np.linalg.norm(u)
     return np.stack([u, np.cross(n, u)], 1)
+
+
+def unpack_window(T0, free, n0, basis, theta) -> tuple[np.ndarray, np.ndarray]:
+    """Return (poses (V, 4, 4), unit normal) of the window's parameters ``theta``.
+
+    ``theta``: the normal's step along ``basis`` (2; :func:`tangent_basis` of ``n0``), then
+    6 per view of ``free``: ``T_v <- T0_v exp(xi)``, rotation vector then translation in
+    camera v's frame. ``T0``: (V, 4, 4) camera-to-view-0 poses at ``theta = 0``.
+    """
+    T = T0.copy()
+    for k, v in enumerate(free):
+        xi = theta[2 + 6 * k : 8 + 6 * k]
+        E = np.eye(4)
+        E[:3, :3], E[:3, 3] = cv2.Rodrigues(xi[:3])[0], xi[3:]
+        T[v] = T0[v] @ E
+    n = n0 + basis @ theta[:2]
+    return T, n / np.linalg.norm(n)
+
+
+def pair_plane(T, n, d, a, b) -> tuple[np.ndarray, np.ndarray, float]:
+    """Return pair (a, b)'s ``T_b_a`` and the plane ``n . X = d`` (view 0) in camera a."""
+    return np.linalg.inv(T[b]) @ T[a], T[a][:3, :3].T @ n, d - n @ T[a][:3, 3]
 
 
 def _small_log(R: np.ndarray) -> np.ndarray:
@@ -129,22 +151,15 @@ class _Problem:
         self.T0, self.n0, self.d, self.free = T0, n0, d, free
         self.points, self.cfg = points, config
         self.P = 2 + 6 * len(free)
-        self.basis = _tangent(n0)
+        self.basis = tangent_basis(n0)
 
     def unpack(self, theta):
         """Return (poses (V, 4, 4), unit normal) at parameters ``theta``."""
-        T = self.T0.copy()
-        for k, v in enumerate(self.free):
-            xi = theta[2 + 6 * k : 8 + 6 * k]
-            E = np.eye(4)
-            E[:3, :3], E[:3, 3] = cv2.Rodrigues(xi[:3])[0], xi[3:]
-            T[v] = self.T0[v] @ E
-        n = self.n0 + self.basis @ theta[:2]
-        return T, n / np.linalg.norm(n)
+        return unpack_window(self.T0, self.free, self.n0, self.basis, theta)
 
     def local(self, T, n, a, b):
         """Return pair (a, b)'s ``T_b_a``, and the plane (n_a, d_a) in camera a."""
-        return np.linalg.inv(T[b]) @ T[a], T[a][:3, :3].T @ n, self.d - n @ T[a][:3, 3]
+        return pair_plane(T, n, self.d, a, b)
 
     def chain(self, theta, a, b):
         """Return (10, P): pair (a, b)'s local parameters' derivative in ``theta``."""

@@ -27,11 +27,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from nova3r_ros.model.pose_rgb_epipolar import explained, relative_pose
-from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss
+from nova3r_ros.model.pose_rgb_joint import (
+    JointConfig,
+    WindowLoss,
+    pair_plane,
+    tangent_basis,
+    unpack_window,
+)
 
 
 @dataclass(frozen=True)
@@ -76,43 +81,27 @@ class PairMatches:
     focal: float
 
 
-def _tangent(n: np.ndarray) -> np.ndarray:
-    """Return (3, 2): two unit vectors orthogonal to ``n`` and to each other."""
-    a = np.array([1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    u = np.cross(n, a)
-    u /= np.linalg.norm(u)
-    return np.stack([u, np.cross(n, u)], 1)
-
-
 class _Problem:
     """Parameters: the normal's tangent step (2), then 6 per free view (module docstring)."""
 
     def __init__(self, T, free, pairs, n0, d, prior_px_per_rad):
         self.T, self.free, self.pairs = T, free, pairs
-        self.n0, self.d, self.basis = n0, d, _tangent(n0)
+        self.n0, self.d, self.basis = n0, d, tangent_basis(n0)
         self.prior = prior_px_per_rad
         self.rays = [np.column_stack([p.x_a, np.ones(len(p.x_a))]) for p in pairs]
 
     def unpack(self, theta):
         """Return (poses (V, 4, 4), unit normal) at ``theta``."""
-        out = self.T.copy()
-        for k, v in enumerate(self.free):
-            xi = theta[2 + 6 * k : 8 + 6 * k]
-            E = np.eye(4)
-            E[:3, :3], E[:3, 3] = cv2.Rodrigues(xi[:3])[0], xi[3:]
-            out[v] = self.T[v] @ E
-        n = self.n0 + self.basis @ theta[:2]
-        return out, n / np.linalg.norm(n)
+        return unpack_window(self.T, self.free, self.n0, self.basis, theta)
 
     def residuals(self, theta):
         """Return every match's plane transfer error a -> b (px, 2 each), then the prior's."""
         T, n = self.unpack(theta)
         res = []
         for p, ray in zip(self.pairs, self.rays, strict=True):
-            n_a, d_a = T[p.a][:3, :3].T @ n, self.d - n @ T[p.a][:3, 3]
+            T_ba, n_a, d_a = pair_plane(T, n, self.d, p.a, p.b)
             q = ray @ n_a
             X_a = ray * (d_a / np.where(np.abs(q) > 1e-9, q, 1e-9))[:, None]
-            T_ba = np.linalg.inv(T[p.b]) @ T[p.a]
             X_b = X_a @ T_ba[:3, :3].T + T_ba[:3, 3]
             z = X_b[:, 2]
             good = (q * d_a > 0) & (z > 1e-6)
