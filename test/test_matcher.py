@@ -97,6 +97,18 @@ def test_training_writes_a_loadable_best_matcher_and_refuses_bad_arguments(tmp_p
     assert not (out / "last").exists()  # only with --keep-last
     assert train_main([*args[:2], "--minutes", "0"]) == 2
     assert train_main([*args[:4], "--pairs", "7"]) == 2
+    assert train_main([*args, "--p-robot", "1.5"]) == 2
+    assert train_main([*args, "--p-sensor", "-0.1"]) == 2
+
+
+def test_training_on_the_robot_mix_with_degraded_images_takes_steps(tmp_path):
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--minutes", "0.05", "--device", "cpu", "--batch", "4",
+            "--pairs", "1", "--queries", "16", "--val-windows", "1", "--val-every", "5",
+            "--p-robot", "1", "--p-sensor", "1"]  # fmt: skip
+    assert train_main(args) == 0
+    _, meta = load_matcher(out / "best")
+    assert meta["step"] >= 1  # robot-mix batches (one window each here) trained
 
 
 def test_cosine_decay_runs_from_the_full_rate_to_a_twentieth_over_the_minutes():

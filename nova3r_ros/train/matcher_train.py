@@ -16,7 +16,16 @@ files that come back).
 
 Usage: python -m nova3r_ros.train.matcher_train --out DIR --minutes M [--device cuda]
            [--batch 12] [--pairs 3] [--queries 384] [--lr 1e-3] [--val-windows 64]
-           [--val-every 2] [--init DIR] [--keep-last] [--decay cosine]
+           [--val-every 2] [--init DIR] [--keep-last] [--decay cosine] [--p-robot 0.5]
+           [--p-sensor 0.7]
+
+``--p-robot P``: that share of the batches comes from the robot scene mix instead
+(:func:`~nova3r_ros.synth.training_mix.training_config` with 4 views: clutter, shelves,
+counters, furnished rooms, wide cameras; procedural objects, no mesh files), a quarter of
+``--batch`` windows each (their layout costs about ten times a tabletop's). ``--p-sensor
+P``: that share of the windows has its images degraded by a random colour-camera model
+(:func:`~nova3r_ros.synth.sensor.degrade_batch`: blur, exposure, white balance, shot and
+read noise, gamma, JPEG); the targets always come from the true depth.
 
 ``--decay cosine`` lowers the learning rate over the run's wall time (``--minutes``) from
 ``--lr`` to a twentieth of it along a half cosine (after the 100-step warm-up); the run is
@@ -42,6 +51,8 @@ from nova3r_ros.model.measurement import pixel_rays, projected_pixel
 from nova3r_ros.model.pose_rgb_epipolar import normalise, pair_pose
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_batch, generate_window
+from nova3r_ros.synth.sensor import degrade_batch
+from nova3r_ros.synth.training_mix import training_config
 
 VAL_SEED = 1_650_000
 TEMPERATURE = 0.05
@@ -169,11 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep-last", action="store_true", help="also save OUT/last")
     ap.add_argument("--decay", choices=("none", "cosine"), default="none")
+    ap.add_argument("--p-robot", type=float, default=0.0, help="share of robot-mix batches")
+    ap.add_argument("--p-sensor", type=float, default=0.0, help="share of degraded images")
     a = ap.parse_args(argv)
     ok = 0 < a.minutes <= 600 and 1 <= a.batch <= 256 and 1 <= a.pairs <= 6
+    ok = ok and 0 <= a.p_robot <= 1 and 0 <= a.p_sensor <= 1
     if not (ok and 8 <= a.queries <= 3072 and 0 < a.lr < 1 and 1 <= a.val_windows <= 1024):
         print("error: --minutes (0, 600], --batch 1-256, --pairs 1-6, --queries 8-3072,"
-              " --lr (0, 1), --val-windows 1-1024", file=sys.stderr)  # fmt: skip
+              " --lr (0, 1), --val-windows 1-1024, --p-robot and --p-sensor [0, 1]",
+              file=sys.stderr)  # fmt: skip
         return 2
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,12 +226,18 @@ def main(argv: list[str] | None = None) -> int:
         if done:
             break
         seeds = rng.integers(0, 1_000_000, a.batch).tolist()
+        synth = cfg
+        if a.p_robot > 0 and rng.random() < a.p_robot:  # a quarter of the windows: slow layout
+            synth = training_config(rng, 4, height=192, width=256, device=a.device)
+            seeds = seeds[: max(1, a.batch // 4)]
         with torch.no_grad():
-            batch = generate_batch(seeds, config=cfg, image_dtype="float32")
+            batch = generate_batch(seeds, config=synth, image_dtype="float32")
+            if a.p_sensor > 0:
+                batch = degrade_batch(batch, gen, p_clean=1.0 - a.p_sensor)
         images = augment(batch["images"].flatten(0, 1), gen)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             desc = net(images).float()
-        desc = desc.view(a.batch, 4, *desc.shape[1:])
+        desc = desc.view(len(seeds), 4, *desc.shape[1:])
         loss = 0.0
         for _ in range(a.pairs):
             i, j = PAIRS4[int(rng.integers(len(PAIRS4)))]
