@@ -97,6 +97,7 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     explained,
     match,
     normalise,
+    planar_twin,
     relative_pose,
     se3,
     sift_features,
@@ -275,6 +276,9 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
         if k_l >= cfg.learned_min_inliers and (pose is None or k_l > pose.inliers.sum()):
             pose, px_a, x_a, x_b, thr = l_pose, l_px, l_a, l_b, l_thr
             learned.stood_in += 1
+    if pose is not None and plane is not None and plane[2] >= cfg.min_plane_share:
+        n_a = out[a][:3, :3].T @ plane[0]  # the decoded plane tells the planar twins apart
+        pose, _ = planar_twin(pose, x_a, x_b, thr, n_a, T_head[:3, :3], cfg)
     # 1. the dominant plane's homography, aligned from the head's guess and from E's pose;
     # failing those, from the wider search's starts about the head's guess
     if plane is not None and plane[2] >= cfg.min_plane_share:

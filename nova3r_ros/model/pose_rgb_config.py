@@ -103,6 +103,10 @@ class RgbPoseConfig:
         polish_max_loss_ratio: and where its poses' photometric loss over the polished
             plane (:class:`.pose_rgb_joint.WindowLoss`) is at most this times the loss
             before over the decoded plane, with no pair lost (0: not checked).
+        twin_min_gain_deg, twin_max_normal_deg, twin_min_plane_share, twin_min_share:
+            a pair's essential-matrix pose gives way to its planar twin where the decoded
+            plane's normal prefers the twin (:func:`.pose_rgb_epipolar.planar_twin`);
+            ``twin_min_gain_deg`` 0: off.
 
     """
 
@@ -157,6 +161,10 @@ class RgbPoseConfig:
     polish_min_gain: float = 0.15
     polish_min_total: int = 0
     polish_max_loss_ratio: float = 1.0
+    twin_min_gain_deg: float = 10.0
+    twin_max_normal_deg: float = 15.0
+    twin_min_plane_share: float = 0.5
+    twin_min_share: float = 0.8
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
@@ -165,7 +173,7 @@ class RgbPoseConfig:
 #: placement (:mod:`.pose_rgbd`) uses them; the benchmark and the A/B script compare
 #: against them.
 ECC_ONLY = RgbPoseConfig(direct_iters=(), min_match_share=0.0, wide_skip_inliers=2**31,
-                         recheck_share=0.0, joint_iters=())  # fmt: skip
+                         recheck_share=0.0, joint_iters=(), twin_min_gain_deg=0.0)  # fmt: skip
 
 #: The pairwise placement alone, without the joint refinement (session 19's settings).
 PAIRS_ONLY = RgbPoseConfig(joint_iters=())

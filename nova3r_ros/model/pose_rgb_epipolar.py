@@ -3,7 +3,8 @@
 Matches are normalised image coordinates (N, 2) of views a and b; a relative pose is
 ``x_b = R x_a + t`` (camera a's points into camera b) with unit ``t``. Ratio-test SIFT
 matching, Sampson distances, triangulation, the essential matrix by MAGSAC++ with the
-decomposition nearest the camera head's rotation, and its Gauss-Newton refinement.
+decomposition nearest the camera head's rotation, and its Gauss-Newton refinement, and
+the planar twin of a pose (:func:`planar_twin`).
 """
 
 from __future__ import annotations
@@ -206,3 +207,47 @@ def supported_pair_pose(x_a, x_b, T_head, thr, cfg):
             and pose.inliers.mean() < cfg.min_share_disagree):  # fmt: skip
         return None
     return pose
+
+
+def _normal_deg(n: np.ndarray, m: np.ndarray) -> float:
+    """Return the angle (deg) between two plane normals, signed (orientation counts)."""
+    c = float(n @ m) / max(float(np.linalg.norm(n) * np.linalg.norm(m)), 1e-12)
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def planar_twin(pose: PairPose, x_a, x_b, thr: float, n_a: np.ndarray, R_head: np.ndarray,
+                cfg) -> tuple[PairPose, bool]:  # fmt: skip
+    """Return (``pose`` or its planar twin, whether the twin replaced it).
+
+    Where most of a pair's matches lie on one plane (a table), two poses explain them
+    equally well: the homography of the plane decomposes into two (R, t, n), and the
+    essential matrix can pick either. The decoded plane tells them apart. A homography is
+    fitted to the E pose's inliers (RANSAC, ``thr``); where it holds ``cfg.twin_min_plane_share``
+    of them, its decompositions are compared: the one nearest the E pose in rotation
+    (the E pose's own plane normal) against the one whose normal is nearest the decoded
+    normal ``n_a`` (camera a's frame, ``n_a . X = d`` with d > 0). The latter, refined
+    on the matches (:func:`_local_opt`), replaces the E pose where it is a different pose
+    (more than 2 degrees of rotation), its normal lies within ``cfg.twin_max_normal_deg``
+    of the decoded one and ``cfg.twin_min_gain_deg`` nearer than the E pose's, and it
+    explains at least ``cfg.twin_min_share`` as many matches. ``twin_min_gain_deg`` 0:
+    off. Matches: normalised (N, 2); ``R_head``: the head's rotation (disagreement).
+    """
+    inl = pose.inliers
+    if cfg.twin_min_gain_deg <= 0 or inl.sum() < 8:
+        return pose, False
+    H, mask = cv2.findHomography(x_a[inl], x_b[inl], cv2.RANSAC, thr)
+    if H is None or mask is None or mask.mean() < cfg.twin_min_plane_share:
+        return pose, False
+    _, Rs, ts, ns = cv2.decomposeHomographyMat(H, np.eye(3))
+    sols = [(R, t.ravel(), n.ravel()) for R, t, n in zip(Rs, ts, ns, strict=True)]
+    own = min(sols, key=lambda s: angle_deg(s[0] @ pose.R.T))
+    twin = min(sols, key=lambda s: _normal_deg(s[2], n_a))
+    near = _normal_deg(twin[2], n_a)
+    if (angle_deg(twin[0] @ own[0].T) <= 2.0 or near > cfg.twin_max_normal_deg
+            or _normal_deg(own[2], n_a) - near < cfg.twin_min_gain_deg):  # fmt: skip
+        return pose, False
+    t = twin[1] / max(float(np.linalg.norm(twin[1])), 1e-12)
+    R, t, inl_twin = _local_opt(twin[0], t, x_a, x_b, thr)
+    if inl_twin.sum() < cfg.twin_min_share * inl.sum():
+        return pose, False
+    return PairPose(R, t, inl_twin, angle_deg(R @ R_head.T)), True
