@@ -93,8 +93,11 @@ def window(seed):
     if pose is None:
         return row
     inl = pose.inliers
-    row.update(e_rot=_angle(pose.R @ true[:3, :3].T), e_inliers=int(inl.sum()),
-               e_explains=explained(pose.R, pose.t, x_a, x_b, thr))
+    row.update(
+        e_rot=_angle(pose.R @ true[:3, :3].T),
+        e_inliers=int(inl.sum()),
+        e_explains=explained(pose.R, pose.t, x_a, x_b, thr),
+    )
     H, mask = cv2.findHomography(x_a[inl], x_b[inl], cv2.RANSAC, thr)
     if H is None:
         return row
