@@ -269,6 +269,8 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
     x_a = normalise(px_a, K[a])
     x_b = normalise(feats[b][0][m[:, 1]], K[b])
     pose = supported_pair_pose(x_a, x_b, T_head, thr, cfg)
+    has_plane = plane is not None and plane[2] >= cfg.min_plane_share
+    n_a = out[a][:3, :3].T @ plane[0] if has_plane else None  # tells planar twins apart
     if learned is not None:  # the learned matches stand in where their E is better supported
         l_px, l_a, l_b, l_thr = learned(a, b)
         l_pose = supported_pair_pose(l_a, l_b, T_head, l_thr, cfg)
@@ -276,13 +278,11 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
         if k_l >= cfg.learned_min_inliers and (pose is None or k_l > pose.inliers.sum()):
             pose, px_a, x_a, x_b, thr = l_pose, l_px, l_a, l_b, l_thr
             learned.stood_in += 1
-    if pose is not None and plane is not None and plane[2] >= cfg.min_plane_share:
-        n_a = out[a][:3, :3].T @ plane[0]  # the decoded plane tells the planar twins apart
+    if pose is not None and has_plane:
         pose, _ = planar_twin(pose, x_a, x_b, thr, n_a, T_head[:3, :3], cfg)
     # 1. the dominant plane's homography, aligned from the head's guess and from E's pose;
     # failing those, from the wider search's starts about the head's guess
-    if plane is not None and plane[2] >= cfg.min_plane_share:
-        n_a = out[a][:3, :3].T @ plane[0]
+    if has_plane:
         d_a = plane[1] - plane[0] @ out[a][:3, 3]
         inits = [T_head] + ([se3(pose.R, pose.t * length)] if pose is not None else [])
         direct, levels, pts_a = None, cfg.ecc_levels, None
