@@ -56,6 +56,12 @@ def test_the_twin_the_decoded_plane_prefers_replaces_the_essential_pose():
     n_off = cv2.Rodrigues(np.radians([6.0, 0.0, 0.0]))[0] @ n
     out, used = planar_twin(PairPose(R2, t2, inl2, 0.0), x_a, x_b, THR, n_off, head, cfg)
     assert used and angle_deg(out.R @ R.T) < 0.5
+    # an E pose that is neither of the plane's poses gives way where the twin explains as
+    # many matches
+    R_off = cv2.Rodrigues(np.radians([0.0, 12.0, 0.0]))[0] @ R
+    inl = np.ones(len(x_a), bool)
+    out, used = planar_twin(PairPose(R_off, t, inl, 0.0), x_a, x_b, THR, n, head, cfg)
+    assert used and angle_deg(out.R @ R.T) < 0.5
     # the right pose stays
     inl = np.ones(len(x_a), bool)
     out, used = planar_twin(PairPose(R, t, inl, 0.0), x_a, x_b, THR, n, head, cfg)

@@ -103,7 +103,8 @@ class RgbPoseConfig:
         polish_max_loss_ratio: and where its poses' photometric loss over the polished
             plane (:class:`.pose_rgb_joint.WindowLoss`) is at most this times the loss
             before over the decoded plane, with no pair lost (0: not checked).
-        twin_min_gain_deg, twin_max_normal_deg, twin_min_plane_share, twin_min_share:
+        twin_min_gain_deg, twin_max_normal_deg, twin_min_plane_share, twin_min_share,
+        twin_on_plane_deg:
             a pair's essential-matrix pose gives way to its planar twin where the decoded
             plane's normal prefers the twin (:func:`.pose_rgb_epipolar.planar_twin`);
             ``twin_min_gain_deg`` 0: off.
@@ -165,6 +166,7 @@ class RgbPoseConfig:
     twin_max_normal_deg: float = 15.0
     twin_min_plane_share: float = 0.5
     twin_min_share: float = 0.8
+    twin_on_plane_deg: float = 5.0
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone

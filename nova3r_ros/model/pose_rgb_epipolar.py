@@ -222,15 +222,17 @@ def planar_twin(pose: PairPose, x_a, x_b, thr: float, n_a: np.ndarray, R_head: n
     Where most of a pair's matches lie on one plane (a table), two poses explain them
     equally well: the homography of the plane decomposes into two (R, t, n), and the
     essential matrix can pick either. The decoded plane tells them apart. A homography is
-    fitted to the E pose's inliers (RANSAC, ``thr``); where it holds ``cfg.twin_min_plane_share``
-    of them, its decompositions are compared: the one nearest the E pose in rotation
-    (the E pose's own plane normal) against the one whose normal is nearest the decoded
-    normal ``n_a`` (camera a's frame, ``n_a . X = d`` with d > 0). The latter, refined
-    on the matches (:func:`_local_opt`), replaces the E pose where it is a different pose
-    (more than 2 degrees of rotation), its normal lies within ``cfg.twin_max_normal_deg``
-    of the decoded one and ``cfg.twin_min_gain_deg`` nearer than the E pose's, and it
-    explains at least ``cfg.twin_min_share`` as many matches. ``twin_min_gain_deg`` 0:
-    off. Matches: normalised (N, 2); ``R_head``: the head's rotation (disagreement).
+    fitted to the E pose's inliers (RANSAC, ``thr``); where it holds
+    ``cfg.twin_min_plane_share`` of them, the decomposition whose normal is nearest the
+    decoded normal ``n_a`` (camera a's frame, ``n_a . X = d`` with d > 0), refined on the
+    matches (:func:`_local_opt`), replaces the E pose where it is a different pose (more
+    than 2 degrees of rotation), its normal lies within ``cfg.twin_max_normal_deg`` of
+    the decoded one, and either the E pose is one of the decompositions (within
+    ``cfg.twin_on_plane_deg``), whose normal lies ``cfg.twin_min_gain_deg`` farther from
+    the decoded one, and the twin explains at least ``cfg.twin_min_share`` as many
+    matches, or the E pose is none of them and the twin explains at least as many.
+    ``twin_min_gain_deg`` 0: off. Matches: normalised (N, 2); ``R_head``: the head's
+    rotation (for the disagreement).
     """
     inl = pose.inliers
     if cfg.twin_min_gain_deg <= 0 or inl.sum() < 8:
@@ -243,11 +245,13 @@ def planar_twin(pose: PairPose, x_a, x_b, thr: float, n_a: np.ndarray, R_head: n
     own = min(sols, key=lambda s: angle_deg(s[0] @ pose.R.T))
     twin = min(sols, key=lambda s: _normal_deg(s[2], n_a))
     near = _normal_deg(twin[2], n_a)
-    if (angle_deg(twin[0] @ own[0].T) <= 2.0 or near > cfg.twin_max_normal_deg
-            or _normal_deg(own[2], n_a) - near < cfg.twin_min_gain_deg):  # fmt: skip
+    if angle_deg(twin[0] @ pose.R.T) <= 2.0 or near > cfg.twin_max_normal_deg:
+        return pose, False
+    on_plane = angle_deg(own[0] @ pose.R.T) <= cfg.twin_on_plane_deg
+    if on_plane and _normal_deg(own[2], n_a) - near < cfg.twin_min_gain_deg:
         return pose, False
     t = twin[1] / max(float(np.linalg.norm(twin[1])), 1e-12)
     R, t, inl_twin = _local_opt(twin[0], t, x_a, x_b, thr)
-    if inl_twin.sum() < cfg.twin_min_share * inl.sum():
+    if inl_twin.sum() < (cfg.twin_min_share if on_plane else 1.0) * inl.sum():
         return pose, False
     return PairPose(R, t, inl_twin, angle_deg(R @ R_head.T)), True
