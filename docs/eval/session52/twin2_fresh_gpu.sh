@@ -6,7 +6,7 @@
 set -uo pipefail
 export PYTHONPATH=. NOVA3R_CACHE=/tmp/nc OMP_NUM_THREADS=1
 nvidia-smi -L
-for spec in "2 1512000-1512383" "4 1512400-1512559"; do
+for spec in "2 1512000-1512383" "4 1512400-1512527"; do
   set -- $spec
   timeout 285 python scripts/rgb_pose_ab.py --seeds "$2" --views "$1" --device cuda --jobs 16 \
     --settings current --define 'notwin={"twin_min_gain_deg": 0.0}' \
