@@ -223,11 +223,16 @@ def refine_rgb_views(
     tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
     edges = {}  # (a, b): (score, T_b_a) of every pair that aligned
     kept, put_back = False, 0
-    for b in [*range(1, V), *range(1, V)]:  # the second pass: failed views from later ones
+    passes = [(b, cfg) for b in [*range(1, V), *range(1, V)]]  # 2nd: from later views too
+    if learned is not None and cfg.learned_fallback_min_inliers:  # 3rd: weaker learned E
+        weak = replace(cfg, learned_min_inliers=cfg.learned_fallback_min_inliers)
+        passes += [(b, weak) for b in range(1, V)]
+    for b, pass_cfg in passes:
         best = None
-        for a in np.flatnonzero(ok & ~tried[b]) if not ok[b] else []:
+        last = pass_cfg is not cfg
+        for a in np.flatnonzero(ok & (~tried[b] | last)) if not ok[b] else []:
             tried[b, a] = True
-            cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg,
+            cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, pass_cfg,
                                learned, sift_matches)  # fmt: skip
             if cand is not None:
                 edges[(int(a), b)] = cand[0], cand[2]

@@ -108,6 +108,9 @@ class RgbPoseConfig:
             a pair's essential-matrix pose gives way to its planar twin where the decoded
             plane's normal prefers the twin (:func:`.pose_rgb_epipolar.planar_twin`);
             ``twin_min_gain_deg`` 0: off.
+        learned_fallback_min_inliers: with a learned matcher, a view that no pair placed
+            is tried once more from every placed view with ``learned_min_inliers`` lowered
+            to this (0: not).
 
     """
 
@@ -167,6 +170,7 @@ class RgbPoseConfig:
     twin_min_plane_share: float = 0.5
     twin_min_share: float = 0.8
     twin_on_plane_deg: float = 5.0
+    learned_fallback_min_inliers: int = 0
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone
