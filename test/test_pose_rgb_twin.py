@@ -85,3 +85,13 @@ def test_no_twin_where_the_plane_does_not_decide_or_the_step_is_off():
     inl = np.ones(len(x_a), bool)
     out, used = planar_twin(PairPose(R, t, inl, 0.0), x_a, x_b, THR, n, head, RgbPoseConfig())
     assert not used
+
+
+def test_degenerate_matches_leave_the_pose_as_it_is():
+    R, t, _, _, n = _pair()
+    line = np.column_stack([np.linspace(-0.3, 0.3, 40), np.zeros(40)])  # collinear
+    same = np.zeros((40, 2))  # every match on one point
+    pose = PairPose(R, t, np.ones(40, bool), 0.0)
+    for x_a, x_b in ((line, line * 1.1), (same, same), (line, np.full((40, 2), np.nan))):
+        out, used = planar_twin(pose, x_a, x_b, THR, n, np.eye(3), RgbPoseConfig())
+        assert not used and out is pose

@@ -229,8 +229,8 @@ def refine_rgb_views(
         passes += [(b, weak) for b in range(1, V)]
     for b, pass_cfg in passes:
         best = None
-        last = pass_cfg is not cfg
-        for a in np.flatnonzero(ok & (~tried[b] | last)) if not ok[b] else []:
+        fallback = pass_cfg is not cfg  # tries the pairs tried before again
+        for a in np.flatnonzero(ok & (~tried[b] | fallback)) if not ok[b] else []:
             tried[b, a] = True
             cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, pass_cfg,
                                learned, sift_matches)  # fmt: skip

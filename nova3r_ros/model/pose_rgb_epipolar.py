@@ -238,7 +238,8 @@ def planar_twin(pose: PairPose, x_a, x_b, thr: float, n_a: np.ndarray, R_head: n
     if cfg.twin_min_gain_deg <= 0 or inl.sum() < 8:
         return pose, False
     H, mask = cv2.findHomography(x_a[inl], x_b[inl], cv2.RANSAC, thr)
-    if H is None or mask is None or mask.mean() < cfg.twin_min_plane_share:
+    if H is None or mask is None or not np.isfinite(H).all() or (
+            mask.mean() < cfg.twin_min_plane_share):  # fmt: skip
         return pose, False
     _, Rs, ts, ns = cv2.decomposeHomographyMat(H, np.eye(3))
     sols = [(R, t.ravel(), n.ravel()) for R, t, n in zip(Rs, ts, ns, strict=True)]
