@@ -381,11 +381,14 @@ def test_a_pair_slid_along_striped_table_is_placed_from_a_coarser_level():
     ``scripts/rgb_pose_ab.py`` decodes it (CPU, 1,024 points, 4 steps, seed 0), stored in
     ``test/data/decoded_rgb_pair_1500463.npz`` so that the test does not depend on how a
     CPU rounds the decoder; with one coarser level (the 2-view default) the table's edge
-    and objects place the pair.
+    and objects place the pair. (The planar-twin step, off in the 3-level run here, also
+    brings that run's translation to 7 degrees: SIFT's E pose there is neither of the
+    table's two poses, and the one the decoded plane prefers explains as many matches.)
     """
     images, gt, T, pts, K = _decoded_window(1_500_463)
     out = refine_rgb_views(T, images, K, pts)
-    flat = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_direct_iters=()))
+    three_levels = RgbPoseConfig(pair_direct_iters=(), twin_min_gain_deg=0.0)
+    flat = refine_rgb_views(T, images, K, pts, three_levels)
     r, t = pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
     t_flat = pairwise_pose_errors(list(flat.T_ref_cam), list(gt.T_world_cam))[1]
     assert out.ok[1] and flat.ok[1]  # both pass their checks: the slide is not caught there
