@@ -588,6 +588,7 @@ def test_a_pair_placed_on_the_planar_twin_of_its_matches_is_moved_by_the_decoded
     r, t = pairwise_pose_errors(list(on.T_ref_cam), list(gt.T_world_cam))
     assert off.ok.all() and r_off[0] > 20.0
     assert on.ok.all() and r[0] < 4.0 and t[0] < 5.0
+    assert on.stats()["pose_planar_twins"] >= 1.0 and off.stats()["pose_planar_twins"] == 0.0
 
 
 def test_a_view_no_pair_places_takes_a_weaker_learned_pose_with_the_fallback():

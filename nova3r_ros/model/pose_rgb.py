@@ -131,6 +131,8 @@ class RgbViewPoses:
             matcher given).
         polished: the poses were polished on the learned matches and kept
             (:mod:`.pose_rgb_polish`).
+        planar_twins: pairs tried whose essential-matrix pose gave way to its planar twin
+            (:func:`.pose_rgb_epipolar.planar_twin`).
 
     """
 
@@ -146,13 +148,15 @@ class RgbViewPoses:
     views_put_back: int = 0
     learned_pairs: int = -1
     polished: bool = False
+    planar_twins: int = 0
 
     def stats(self) -> dict[str, float]:
         """Return flat numbers for ``Reconstruction.stats`` (keys as :mod:`.pose_views`)."""
         out = {"views_refined": float(self.ok[1:].sum()),
                "views_pose_failed": float((~self.ok).sum()), "pose_refine_s": self.time_s,
                "pose_rgb": 1.0, "pose_joint_kept": float(self.joint_kept),
-               "pose_views_put_back": float(self.views_put_back)}  # fmt: skip
+               "pose_views_put_back": float(self.views_put_back),
+               "pose_planar_twins": float(self.planar_twins)}  # fmt: skip
         if self.learned_pairs >= 0:
             out["pose_learned_pairs"] = float(self.learned_pairs)
             out["pose_polished"] = float(self.polished)
@@ -223,6 +227,7 @@ def refine_rgb_views(
     tried = np.zeros((V, V), bool)  # (b, a): the pair was tried with a placed
     edges = {}  # (a, b): (score, T_b_a) of every pair that aligned
     kept, put_back = False, 0
+    twins = [0]  # pairs whose E pose gave way to its planar twin (_place_pair counts)
     passes = [(b, cfg) for b in [*range(1, V), *range(1, V)]]  # 2nd: from later views too
     if learned is not None and cfg.learned_fallback_min_inliers:  # 3rd: weaker learned E
         weak = replace(cfg, learned_min_inliers=cfg.learned_fallback_min_inliers)
@@ -233,7 +238,7 @@ def refine_rgb_views(
         for a in np.flatnonzero(ok & (~tried[b] | fallback)) if not ok[b] else []:
             tried[b, a] = True
             cand = _place_pair(a, b, head, out, feats, greys, S, K, plane, points, pass_cfg,
-                               learned, sift_matches)  # fmt: skip
+                               learned, sift_matches, twins)  # fmt: skip
             if cand is not None:
                 edges[(int(a), b)] = cand[0], cand[2]
                 best = cand if best is None or cand[0] > best[0] else best
@@ -257,13 +262,15 @@ def refine_rgb_views(
     n_in[0] = 0.0
     return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0,
                         kept, put_back, -1 if learned is None else learned.stood_in,
-                        polished)  # fmt: skip
+                        polished, twins[0])  # fmt: skip
 
 
-def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned, sift_matches):
+def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned, sift_matches,
+                twins):  # fmt: skip
     """Pose of view b in view a (``x_b = R x_a + t``, model scale) and its support, or None.
 
     Returns (score, a, T_b_a, inliers, inlier share, placed by the plane homography).
+    ``twins``: a one-item list, raised by one where the E pose gives way to its twin.
     """
     T_head = np.linalg.inv(head[b]) @ head[a]
     length = float(np.linalg.norm(T_head[:3, 3]))
@@ -284,7 +291,8 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
             pose, px_a, x_a, x_b, thr = l_pose, l_px, l_a, l_b, l_thr
             learned.stood_in += 1
     if pose is not None and has_plane:
-        pose, _ = planar_twin(pose, x_a, x_b, thr, n_a, T_head[:3, :3], cfg)
+        pose, swapped = planar_twin(pose, x_a, x_b, thr, n_a, T_head[:3, :3], cfg)
+        twins[0] += int(swapped)
     # 1. the dominant plane's homography, aligned from the head's guess and from E's pose;
     # failing those, from the wider search's starts about the head's guess
     if has_plane:
