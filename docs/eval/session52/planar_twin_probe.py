@@ -24,7 +24,7 @@ from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
 from nova3r_ros.model.matcher_files import load_matcher
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
-from nova3r_ros.model.pose_rgb_align import dominant_plane
+from nova3r_ros.model.pose_rgb_align import angle_deg, dominant_plane
 from nova3r_ros.model.pose_rgb_epipolar import (
     explained,
     match,
@@ -37,10 +37,6 @@ from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
 W: dict = {}
-
-
-def _angle(R):
-    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
 
 
 def _nangle(n1, n2):
@@ -86,15 +82,15 @@ def window(seed):
     src = "sift"
     if k_l >= cfg.learned_min_inliers and (pose is None or k_l > pose.inliers.sum()):
         pose, x_a, x_b, thr, src = l_pose, l_a, l_b, l_thr, "learned"
-    row = {"seed": seed, "refined_rot": _angle(est[:3, :3] @ true[:3, :3].T),
-           "head_rot": _angle(T_head[:3, :3] @ true[:3, :3].T), "source": src,
+    row = {"seed": seed, "refined_rot": angle_deg(est[:3, :3] @ true[:3, :3].T),
+           "head_rot": angle_deg(T_head[:3, :3] @ true[:3, :3].T), "source": src,
            "decoded_vs_true_normal": _nangle(n_dec, n_true), "n_matches": len(x_a),
            "truth_explains": explained(true[:3, :3], true[:3, 3], x_a, x_b, thr)}  # fmt: skip
     if pose is None:
         return row
     inl = pose.inliers
     row.update(
-        e_rot=_angle(pose.R @ true[:3, :3].T),
+        e_rot=angle_deg(pose.R @ true[:3, :3].T),
         e_inliers=int(inl.sum()),
         e_explains=explained(pose.R, pose.t, x_a, x_b, thr),
     )
@@ -107,8 +103,8 @@ def window(seed):
     for R, t, n in zip(Rs, ts, ns, strict=True):
         n = n.ravel()
         front = float(((np.c_[x_a[inl], np.ones(inl.sum())] @ n) > 0).mean())
-        sols.append({"rot": round(_angle(R @ true[:3, :3].T), 1),
-                     "vs_e": round(_angle(R @ pose.R.T), 1),
+        sols.append({"rot": round(angle_deg(R @ true[:3, :3].T), 1),
+                     "vs_e": round(angle_deg(R @ pose.R.T), 1),
                      "n_vs_decoded": round(_nangle(n, n_dec), 1),
                      "n_vs_true": round(_nangle(n, n_true), 1), "front": round(front, 2),
                      "explains": explained(R, t.ravel(), x_a, x_b, thr)})  # fmt: skip
