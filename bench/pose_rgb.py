@@ -16,6 +16,8 @@ per window the median of ``--repeats`` runs after ``--warmup``, then the mean ov
   every pair that needs it);
 - ``no_recheck_ms``: the defaults without the second look at weak alignments
   (``recheck_share=0``);
+- ``serial_ms``: the defaults on one thread (:mod:`nova3r_ros.model.cpu_threads` off: SIFT
+  per view and the alignment starts one after another; the same poses);
 - with ``--matcher DIR``, ``matcher_ms``: the defaults with that learned matcher (its
   matching included; :mod:`nova3r_ros.model.pose_rgb_learned`).
 
@@ -37,6 +39,7 @@ from _timing import median_ms
 
 from nova3r_ros.eval import metrics
 from nova3r_ros.eval.run import strip_inputs
+from nova3r_ros.model import cpu_threads
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
 from nova3r_ros.model.matcher_files import load_matcher
@@ -44,6 +47,7 @@ from nova3r_ros.model.pose_rgb import ECC_ONLY, RgbPoseConfig, refine_rgb_views
 
 TARGET_MS = 500.0  # 2 views on the 2-core CPU
 SEED = 1_500_000  # validation seeds (the benchmark's are 1,000,000-1,000,099)
+THREADS_CAP = cpu_threads.MAX_THREADS  # the threads the defaults may use
 STRIDE = 10  # positions in the dev sequence (every 2nd recorded frame): 20 frames apart
 
 
@@ -75,15 +79,18 @@ def time_window(model, window, T_true, head_cfg, args) -> dict[str, float]:
     images, K = [v.image for v in window.views], np.stack(head.K)
     row = {"head_ms": median_ms(lambda: infer(model, window, head_cfg), 0, args.repeats)}
     settings = (("refine_ms", RgbPoseConfig()), ("previous_ms", ECC_ONLY),
-                ("no_recheck_ms", RgbPoseConfig(recheck_share=0.0)))  # fmt: skip
+                ("no_recheck_ms", RgbPoseConfig(recheck_share=0.0)),
+                ("serial_ms", RgbPoseConfig()))  # fmt: skip
     if args.net is not None:
         settings += (("matcher_ms", RgbPoseConfig()),)
     for name, cfg in settings:
         net = args.net if name == "matcher_ms" else None
+        cpu_threads.MAX_THREADS = 1 if name == "serial_ms" else THREADS_CAP
         row[name] = median_ms(lambda c=cfg, n=net: refine_rgb_views(T_head, images, K, points,
                                                                     c, matcher=n),
                               args.warmup, args.repeats)  # fmt: skip
         out = refine_rgb_views(T_head, images, K, points, cfg, matcher=net)
+        cpu_threads.MAX_THREADS = THREADS_CAP
         r, _ = metrics.pairwise_pose_errors(list(out.T_ref_cam), T_true)
         row[name.replace("_ms", "_rot_err_deg")] = float(np.mean(r))
     return row
@@ -117,6 +124,8 @@ def main() -> None:
     ref, head, prev = mean["refine_ms"], mean["head_ms"], mean["previous_ms"]
     print(f"ratio: refinement {ref:.1f} ms = {ref / head:.2f} x the head alone ({head:.1f} ms)")
     print(f"ratio: refinement / previous settings = {ref / prev:.2f} ({prev:.1f} ms)")
+    ser = mean["serial_ms"]
+    print(f"ratio: refinement / the same on one thread = {ref / ser:.2f} ({ser:.1f} ms)")
     nore = mean["no_recheck_ms"]
     print(f"ratio: refinement / without the second look at weak alignments = "
           f"{ref / nore:.2f} ({nore:.1f} ms)")  # fmt: skip

@@ -521,6 +521,27 @@ def test_a_pair_the_joint_step_slides_off_its_learned_matches_keeps_its_placemen
     assert np.allclose(plain.T_ref_cam, refine_rgb_views(T, images, K, pts).T_ref_cam)
 
 
+def test_a_stricter_learned_check_refuses_a_joint_step_that_keeps_half_the_matches():
+    """Seed 1,512,329 (stored CPU decode): the joint step's 27 degrees pass the default check.
+
+    The pair is placed within 2 degrees; the joint refinement ends 27 degrees off and still
+    explains half the learned matches the placement explained, so the default check
+    (``joint_min_match_ratio`` 0.5) keeps it; ``pair_learned_check_ratio`` 0.85 (an option,
+    off by default: on fresh windows it moved AUC@30 by -0.000 to +0.004) refuses it.
+    """
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
+    from nova3r_ros.model.matcher_files import load_matcher
+
+    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    images, gt, T, pts, K = _decoded_window(1_512_329)
+    loose = refine_rgb_views(T, images, K, pts, RgbPoseConfig(), net)
+    strict = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_learned_check_ratio=0.85), net)
+    r_loose = pairwise_pose_errors(list(loose.T_ref_cam), list(gt.T_world_cam))[0]
+    assert loose.joint_kept and r_loose[0] > 20.0
+    r, t = pairwise_pose_errors(list(strict.T_ref_cam), list(gt.T_world_cam))
+    assert not strict.joint_kept and r[0] < 3.0 and t[0] < 5.0
+
+
 def test_four_views_off_their_learned_matches_are_polished_onto_them():
     """Seed 1,500,120, 4 views: placed 5-10 degrees off, polished within one degree.
 

@@ -81,6 +81,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from nova3r_ros.model.cpu_threads import thread_map
 from nova3r_ros.model.pose_rgb_align import (
     align_plane,
     consistent_tree,
@@ -104,6 +105,7 @@ from nova3r_ros.model.pose_rgb_epipolar import (
     supported_pair_pose,
     triangulate,
 )
+from nova3r_ros.model.pose_rgb_fallback import place_by_learned_plane
 from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss, refine_joint
 from nova3r_ros.model.pose_rgb_learned import LearnedMatches
 from nova3r_ros.model.pose_rgb_polish import polish_window
@@ -133,6 +135,8 @@ class RgbViewPoses:
             (:mod:`.pose_rgb_polish`).
         planar_twins: pairs tried whose essential-matrix pose gave way to its planar twin
             (:func:`.pose_rgb_epipolar.planar_twin`).
+        learned_plane_views: views no pair placed that a plane pose of their learned
+            matches placed last (:mod:`.pose_rgb_fallback`).
 
     """
 
@@ -149,6 +153,7 @@ class RgbViewPoses:
     learned_pairs: int = -1
     polished: bool = False
     planar_twins: int = 0
+    learned_plane_views: int = 0
 
     def stats(self) -> dict[str, float]:
         """Return flat numbers for ``Reconstruction.stats`` (keys as :mod:`.pose_views`)."""
@@ -156,7 +161,8 @@ class RgbViewPoses:
                "views_pose_failed": float((~self.ok).sum()), "pose_refine_s": self.time_s,
                "pose_rgb": 1.0, "pose_joint_kept": float(self.joint_kept),
                "pose_views_put_back": float(self.views_put_back),
-               "pose_planar_twins": float(self.planar_twins)}  # fmt: skip
+               "pose_planar_twins": float(self.planar_twins),
+               "pose_learned_plane_views": float(self.learned_plane_views)}  # fmt: skip
         if self.learned_pairs >= 0:
             out["pose_learned_pairs"] = float(self.learned_pairs)
             out["pose_polished"] = float(self.polished)
@@ -207,8 +213,8 @@ def refine_rgb_views(
     n_in, share = np.zeros(V), np.zeros(V)
     anchor, from_pts = np.full(V, -1), np.zeros(V, bool)
     n_in[0], share[0], anchor[0] = np.inf, 1.0, 0
-    feats = [sift_features(im, cfg.max_width, cfg.min_width, cfg.n_features, cfg.contrast)
-             for im in images]  # fmt: skip
+    feats = thread_map(lambda im: sift_features(im, cfg.max_width, cfg.min_width,
+                                                cfg.n_features, cfg.contrast), images)  # fmt: skip
     f_ecc = min(1.0, cfg.ecc_width / images[0].shape[1])
     S = np.diag([f_ecc, f_ecc, 1.0])
     greys = [cv2.resize(cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY), None,
@@ -216,6 +222,8 @@ def refine_rgb_views(
              for im in images]  # fmt: skip
     plane = None if points is None else dominant_plane(points)
     learned = None if matcher is None else LearnedMatches(matcher, images, K)
+    if learned is not None:
+        learned.describe_all()  # here rather than after numpy's BLAS work: faster on a CPU
     cache: dict[tuple[int, int], np.ndarray] = {}
 
     def sift_matches(a: int, b: int) -> np.ndarray:
@@ -247,6 +255,17 @@ def refine_rgb_views(
         _, a, T_b_a, k, s, by_plane = best
         out[b] = out[a] @ np.linalg.inv(T_b_a)
         ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, by_plane
+    by_learned_plane = 0  # last: views no pair placed, by a plane pose of learned matches
+    if learned is not None and cfg.learned_plane_min_share and plane is not None:
+        for b in np.flatnonzero(~ok):
+            found = place_by_learned_plane(b, ok, out, head, learned, plane, points, greys, S,
+                                           K, cfg)  # fmt: skip
+            if found is not None:
+                a, T_b_a, k, s = found
+                edges[(a, int(b))] = min(1.0, k / (5 * cfg.min_inliers)), T_b_a
+                out[b] = out[a] @ np.linalg.inv(T_b_a)
+                ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, True
+                by_learned_plane += 1
     if V >= 3 and cfg.consistency_deg > 0:
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
     placed = ok.sum() >= max(2, cfg.joint_min_views)
@@ -262,7 +281,7 @@ def refine_rgb_views(
     n_in[0] = 0.0
     return RgbViewPoses(out, ok, conf, n_in, share, anchor, from_pts, time.perf_counter() - t0,
                         kept, put_back, -1 if learned is None else learned.stood_in,
-                        polished, twins[0])  # fmt: skip
+                        polished, twins[0], by_learned_plane)  # fmt: skip
 
 
 def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned, sift_matches,
@@ -376,21 +395,23 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg, sift_matches, l
     with 2 views, where their poses explain ``joint_skip_matches`` feature matches (not
     run).
     """
-    checks = []  # (a, b, normalised x_a, x_b, threshold, matches P explains, least) per pair
+    checks = []  # (a, b, x_a, x_b, threshold, matches P explains, least, ratio kept) per pair
     for a, b in itertools.combinations(np.flatnonzero(ok), 2):
         m = sift_matches(int(a), int(b))
         if len(m) >= cfg.min_inliers:
             x_a, x_b = normalise(feats[a][0][m[:, 0]], K[a]), normalise(feats[b][0][m[:, 1]], K[b])
             thr = cfg.threshold_px / float(np.mean([K[a][0, 0], K[a][1, 1]]))
             checks.append((a, b, x_a, x_b, thr, explained(*relative_pose(P, a, b), x_a, x_b, thr),
-                           cfg.min_inliers))  # fmt: skip
-    if ok.sum() == 2 and any(c[-2] >= cfg.joint_skip_matches for c in checks):
+                           cfg.min_inliers, cfg.joint_min_match_ratio))  # fmt: skip
+    if ok.sum() == 2 and any(c[5] >= cfg.joint_skip_matches for c in checks):
         return P, False, 0
     if learned is not None and cfg.pair_learned_check_min > 0 and ok.sum() == 2:
+        ratio = cfg.pair_learned_check_ratio
+        ratio = cfg.joint_min_match_ratio if ratio is None else ratio
         for a, b in itertools.combinations(np.flatnonzero(ok), 2):
             _, x_a, x_b, thr = learned(int(a), int(b))
             k = explained(*relative_pose(P, a, b), x_a, x_b, thr)
-            checks.append((a, b, x_a, x_b, thr, k, cfg.pair_learned_check_min))
+            checks.append((a, b, x_a, x_b, thr, k, cfg.pair_learned_check_min, ratio))
     Ks = np.array([S @ k for k in K])
     jcfg = JointConfig(tuple(cfg.joint_iters), cfg.joint_prior_weight,
                        object_cells=cfg.object_cells,
@@ -409,9 +430,9 @@ def _joint(P, ok, feats, greys, S, K, plane, points, edges, cfg, sift_matches, l
     if cfg.reseat_polish_iters and moved:
         polish = replace(jcfg, iters=tuple(cfg.reseat_polish_iters))
         T = refine_joint(T, greys, Ks, refined, points, ok, polish).T_ref_cam
-    for a, b, x_a, x_b, thr, before, least in checks:
+    for a, b, x_a, x_b, thr, before, least, ratio in checks:
         after = explained(*relative_pose(T, a, b), x_a, x_b, thr)
-        if before >= least and after < cfg.joint_min_match_ratio * before:
+        if before >= least and after < ratio * before:
             return P, False, 0
     return T, True, moved
 

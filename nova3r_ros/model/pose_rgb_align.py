@@ -14,6 +14,7 @@ import math
 import cv2
 import numpy as np
 
+from nova3r_ros.model.cpu_threads import thread_map
 from nova3r_ros.model.pose_rgb_direct import align_direct, direct_levels
 
 
@@ -200,7 +201,8 @@ def plane_alignments(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_de
     S_inv = np.linalg.inv(S)
     args = (greys[a], greys[b], S @ K[a], S @ K[b])
     pyramid = None if direct is None else direct_levels(*args, (n_a, d_a), points_a, direct)
-    for T0 in inits:
+
+    def one(T0):
         R, t, rho = T0[:3, :3], T0[:3, 3], -1.0
         if direct is not None:
             T, rho = align_direct(*args, T0, (n_a, d_a), points_a, direct, pyramid)
@@ -214,7 +216,9 @@ def plane_alignments(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_de
             if agree > 0.9 and al[1] >= rho:
                 R, t, rho, H = R_h, t_h, al[1], H_ecc
         counts = (agree > 0.9 or rho >= direct_min_ecc) and rho >= min_ecc
-        yield (R, t, rho, H) if counts and angle_deg(R @ T_head[:3, :3].T) <= max_deg else None
+        return (R, t, rho, H) if counts and angle_deg(R @ T_head[:3, :3].T) <= max_deg else None
+
+    yield from thread_map(one, inits)  # the starts side by side on a multi-core CPU
 
 
 def pair_placements(edges: dict) -> dict[int, list[tuple[int, np.ndarray, float]]]:

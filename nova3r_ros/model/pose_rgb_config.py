@@ -95,6 +95,8 @@ class RgbPoseConfig:
             often right than SIFT's, and one pair's images alone can slide the joint step
             12 degrees off, losing half of them; with more views the others outvote that
             (there the check cost more windows than it saved, on tuning seeds).
+        pair_learned_check_ratio: the share of those learned matches the joint result must
+            keep (None: ``joint_min_match_ratio``).
         polish_scales_px: with a learned matcher, the placed views' poses are polished
             last on the learned matches of every placed pair, the Cauchy scales (px) in
             turn (:mod:`.pose_rgb_polish`); empty: not polished.
@@ -111,6 +113,11 @@ class RgbPoseConfig:
         learned_fallback_min_inliers: with a learned matcher, a view that no pair placed
             is tried once more from every placed view with ``learned_min_inliers`` lowered
             to this (0: not).
+        learned_plane_min_share, learned_plane_min_matches: with a learned matcher and a
+            decoded plane (any share of the points), a view that no pair placed is placed
+            last by a plane pose that explains this share of a pair's learned matches, and
+            at least this many (:mod:`.pose_rgb_fallback`; share 0: off);
+            learned_plane_min_fit: the share of them the homography candidate must fit.
 
     """
 
@@ -161,6 +168,7 @@ class RgbPoseConfig:
     multi_joint_alt_iters: tuple[int, ...] = ()
     learned_min_inliers: int = 50
     pair_learned_check_min: int = 8
+    pair_learned_check_ratio: float | None = None
     polish_scales_px: tuple[float, ...] = (16.0, 8.0, 4.0, 2.0)
     polish_min_gain: float = 0.15
     polish_min_total: int = 0
@@ -171,6 +179,9 @@ class RgbPoseConfig:
     twin_min_share: float = 0.8
     twin_on_plane_deg: float = 5.0
     learned_fallback_min_inliers: int = 0
+    learned_plane_min_share: float = 0.75
+    learned_plane_min_matches: int = 15
+    learned_plane_min_fit: float = 0.4
 
 
 #: The settings before the direct alignment (session 19): the plane homography by ECC alone

@@ -28,6 +28,12 @@ class LearnedMatches:
         self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.stood_in = 0  # pairs whose matches the refinement took instead of SIFT's
 
+    def describe_all(self) -> None:
+        """Describe every view now (the refinement calls it between its OpenCV stages)."""
+        for i in range(len(self.images)):
+            if i not in self._views:
+                self._views[i] = describe(self.net, self.images[i])
+
     def __call__(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(pixels in a, normalised x_a, normalised x_b, threshold) for the pair (a, b)."""
         key = (min(a, b), max(a, b))
