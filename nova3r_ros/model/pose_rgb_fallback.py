@@ -7,9 +7,9 @@ per pair on 256x192 synthetic views) but mostly right, and mostly on the table: 
 and too planar for an essential matrix, enough for two plane poses:
 
 1. the homography of the pair's learned matches (RANSAC; ``learned_plane_min_fit`` of them
-   fit it), decomposed, the decomposition
-   whose plane normal is nearest the decoded plane's (within ``twin_max_normal_deg``),
-   its translation scaled by the decoded plane's distance from camera a;
+   fit it), decomposed, the decomposition whose plane normal is nearest the decoded
+   plane's (within ``twin_max_normal_deg``), its translation scaled by the decoded plane's
+   distance from camera a;
 2. the photometric alignment over the decoded plane from the head's guess
    (:func:`.pose_rgb_align.align_plane`), counted at the plain ``min_ecc`` whatever the
    normal of its ECC homography (the placement's first pass asks ``direct_min_ecc`` of
@@ -30,12 +30,7 @@ import numpy as np
 
 from nova3r_ros.model.pose_rgb_align import align_plane
 from nova3r_ros.model.pose_rgb_direct import DirectConfig
-from nova3r_ros.model.pose_rgb_epipolar import explained, se3
-
-
-def _normal_deg(n: np.ndarray, m: np.ndarray) -> float:
-    c = float(n @ m) / max(float(np.linalg.norm(n) * np.linalg.norm(m)), 1e-12)
-    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+from nova3r_ros.model.pose_rgb_epipolar import _normal_deg, explained, se3
 
 
 def homography_pose(x_a, x_b, thr: float, n_a: np.ndarray, d_a: float, cfg) -> np.ndarray | None:
