@@ -91,3 +91,58 @@ def test_the_rgb_pose_refinement_places_a_pair_the_same_on_one_and_on_two_thread
     assert np.array_equal(serial.T_ref_cam, threaded.T_ref_cam)
     assert np.array_equal(serial.ok, threaded.ok) and serial.ok[1]
     assert np.array_equal(serial.confidence, threaded.confidence)
+
+
+def test_numpy_s_blas_runs_on_one_thread_inside_the_refinement_and_is_restored_after():
+    from nova3r_ros.model.cpu_threads import one_blas_thread, openblas_threads_api
+
+    api = openblas_threads_api()
+    if api is None:
+        pytest.skip("this numpy has no OpenBLAS of its own")
+    set_threads, get_threads = api
+    before = int(get_threads())
+    set_threads(2)
+    try:
+        seen = []
+
+        @one_blas_thread
+        def inner():
+            seen.append(int(get_threads()))
+
+        @one_blas_thread
+        def outer(fail: bool):
+            seen.append(int(get_threads()))
+            inner()  # nested: still one thread after the inner call returns
+            seen.append(int(get_threads()))
+            if fail:
+                raise RuntimeError("backend failure")
+
+        outer(False)
+        assert seen == [1, 1, 1] and int(get_threads()) == 2
+        with pytest.raises(RuntimeError, match="backend failure"):
+            outer(True)
+        assert int(get_threads()) == 2  # restored after an exception too
+    finally:
+        set_threads(before)
+
+
+def test_the_node_s_thread_limit_reaches_torch_opencv_and_numpy_s_blas(torch_threads):
+    import cv2
+
+    from nova3r_ros.model.cpu_threads import openblas_threads_api
+    from nova3r_ros.ros.backend import set_threads
+
+    api = openblas_threads_api()
+    cv_before = cv2.getNumThreads()
+    blas_before = None if api is None else int(api[1]())
+    try:
+        done = set_threads(1)
+        assert {"torch", "opencv"} <= set(done) and torch.get_num_threads() == 1
+        assert cv2.getNumThreads() == 1
+        if api is not None:
+            assert "openblas" in done and int(api[1]()) == 1
+        assert set_threads(0) == []  # 0: leaves every library as it is
+    finally:
+        cv2.setNumThreads(cv_before)
+        if api is not None:
+            api[0](blas_before)

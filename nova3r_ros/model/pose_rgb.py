@@ -81,7 +81,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from nova3r_ros.model.cpu_threads import thread_map
+from nova3r_ros.model.cpu_threads import one_blas_thread, thread_map
 from nova3r_ros.model.pose_rgb_align import (
     align_plane,
     consistent_tree,
@@ -172,6 +172,7 @@ class RgbViewPoses:
         return out
 
 
+@one_blas_thread
 def refine_rgb_views(
     T_ref_head: np.ndarray,
     images: list[np.ndarray],
@@ -213,6 +214,9 @@ def refine_rgb_views(
     n_in, share = np.zeros(V), np.zeros(V)
     anchor, from_pts = np.full(V, -1), np.zeros(V, bool)
     n_in[0], share[0], anchor[0] = np.inf, 1.0, 0
+    learned = None if matcher is None else LearnedMatches(matcher, images, K)
+    if learned is not None:
+        learned.describe_all()  # first: torch's threads run alone
     feats = thread_map(lambda im: sift_features(im, cfg.max_width, cfg.min_width,
                                                 cfg.n_features, cfg.contrast), images)  # fmt: skip
     f_ecc = min(1.0, cfg.ecc_width / images[0].shape[1])
@@ -221,9 +225,6 @@ def refine_rgb_views(
                         fx=f_ecc, fy=f_ecc, interpolation=cv2.INTER_AREA).astype(np.float32)
              for im in images]  # fmt: skip
     plane = None if points is None else dominant_plane(points)
-    learned = None if matcher is None else LearnedMatches(matcher, images, K)
-    if learned is not None:
-        learned.describe_all()  # here rather than after numpy's BLAS work: faster on a CPU
     cache: dict[tuple[int, int], np.ndarray] = {}
 
     def sift_matches(a: int, b: int) -> np.ndarray:

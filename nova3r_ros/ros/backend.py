@@ -15,7 +15,6 @@ folder that is missing or not one: a typo is never silently replaced.
 
 from __future__ import annotations
 
-import ctypes
 from pathlib import Path
 from typing import Any
 
@@ -194,20 +193,12 @@ def set_threads(n: int) -> list[str]:
         done.append("opencv")
     except ImportError:
         pass
-    import numpy
+    from nova3r_ros.model.cpu_threads import openblas_threads_api
 
-    libs = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
-    for lib in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
-        try:
-            handle = ctypes.CDLL(str(lib))
-        except OSError:
-            continue
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(handle, name, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                done.append("openblas")
-                break
+    api = openblas_threads_api()
+    if api is not None:
+        api[0](n)
+        done.append("openblas")
     return done
 
 
