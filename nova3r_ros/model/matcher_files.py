@@ -5,7 +5,7 @@
 back and checks every part (weights via safetensors only, never pickle).
 
 A checkpoint's own matcher may name the devices it runs on without being asked for
-(``default_devices``, e.g. ``["cuda"]``: the packaged one, which costs about 1.4 times the
+(``default_devices``, e.g. ``["cuda"]``: the packaged one, which costs about 1.3 times the
 RGB-only refinement's time on a small CPU); :func:`default_devices` reads that list
 (None: every device).
 """
