@@ -75,22 +75,27 @@ def test_a_nested_map_runs_serially_inside_a_pool_thread(torch_threads):
 
 
 def test_the_rgb_pose_refinement_places_a_pair_the_same_on_one_and_on_two_threads(torch_threads):
-    """Seed 1,500,552's stored decode (``test/data``): the serial run's poses, bit for bit.
+    """Seeds 1,500,552 and 1,500,751 (stored decodes): the serial run's poses, bit for bit.
 
-    SIFT per view and the alignment starts run side by side on two threads.
+    SIFT per view, the alignment starts and the joint step's view pairs run side by side on
+    two threads.
     """
     from test_pose_rgb import _decoded_window
 
     from nova3r_ros.model.pose_rgb import refine_rgb_views
 
-    images, _, T, pts, K = _decoded_window(1_500_552)
-    torch.set_num_threads(1)
-    serial = refine_rgb_views(T, images, K, pts)
-    torch.set_num_threads(2)
-    threaded = refine_rgb_views(T, images, K, pts)
-    assert np.array_equal(serial.T_ref_cam, threaded.T_ref_cam)
-    assert np.array_equal(serial.ok, threaded.ok) and serial.ok[1]
-    assert np.array_equal(serial.confidence, threaded.confidence)
+    joint = []
+    for seed in (1_500_552, 1_500_751):
+        images, _, T, pts, K = _decoded_window(seed)
+        torch.set_num_threads(1)
+        serial = refine_rgb_views(T, images, K, pts)
+        torch.set_num_threads(2)
+        threaded = refine_rgb_views(T, images, K, pts)
+        assert np.array_equal(serial.T_ref_cam, threaded.T_ref_cam)
+        assert np.array_equal(serial.ok, threaded.ok) and serial.ok[1]
+        assert np.array_equal(serial.confidence, threaded.confidence)
+        joint.append(threaded.joint_kept)
+    assert all(joint)  # the joint step ran and was kept in both
 
 
 def test_numpy_s_blas_runs_on_one_thread_inside_the_refinement_and_is_restored_after():

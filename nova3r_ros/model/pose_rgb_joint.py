@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from nova3r_ros.model.cpu_threads import thread_map
 from nova3r_ros.model.pose_rgb_direct import RayCells, _level, inverse_depth
 
 
@@ -278,8 +279,9 @@ def refine_joint(T_ref_cam: np.ndarray, greys: list[np.ndarray], K: np.ndarray,
             T, n = prob.unpack(th)
             total, count = cfg.prior_weight * float(th[:2] @ th[:2]) / sigma2, 0
             H, g = np.zeros((prob.P, prob.P)), np.zeros(prob.P)
-            for a, b in pairs:
-                res = prob.pair(views[a], views[b], T, n, a, b, cell, jac)
+            found = thread_map(lambda ab: prob.pair(views[ab[0]], views[ab[1]], T, n, *ab, cell,
+                                                    jac), pairs)  # fmt: skip
+            for (a, b), res in zip(pairs, found, strict=True):  # summed in the pairs' order
                 if res is None:
                     continue
                 count += 1
@@ -335,8 +337,9 @@ class WindowLoss:
         n = np.asarray(plane[0], np.float64) / np.linalg.norm(plane[0])
         prob = _Problem(T, n, float(plane[1]), free, self.points, self.cfg)
         total, count = 0.0, 0
-        for a, b in itertools.permutations([0, *free], 2):
-            res = prob.pair(self.views[a], self.views[b], T, n, a, b, self.cell, False)
+        pairs = list(itertools.permutations([0, *free], 2))
+        for res in thread_map(lambda ab: prob.pair(self.views[ab[0]], self.views[ab[1]], T, n,
+                                                   *ab, self.cell, False), pairs):  # fmt: skip
             if res is not None:
                 total, count = total + res[0], count + 1
         return total / max(count, 1), count
