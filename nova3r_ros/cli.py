@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "nova3r_ros.train.matcher_train) whose matches the pose refinement uses "
                     "beside SIFT's; 'own': the checkpoint's own on any device; 'none' "
                     "(default: the checkpoint's own where its file lists the device: the "
-                    "packaged one on CUDA only)")  # fmt: skip
+                    "packaged one on CUDA and the CPU)")  # fmt: skip
     ev.add_argument("--output-spacing", type=float, default=0.01,
                     help="spacing (m) of the published observed points")  # fmt: skip
     ev.set_defaults(func=_eval)

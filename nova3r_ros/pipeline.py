@@ -124,7 +124,7 @@ class ModelBackendConfig:
             (``InferenceConfig.rgb_redecode``; off: twice the time).
         rgb_matcher: the learned matcher (model.matcher) the RGB-only pose refinement uses
             beside SIFT: "" = the checkpoint's own where its file lists this device (the
-            packaged one: CUDA only; model.matcher_files.default_devices); "own" = the
+            packaged one: CUDA and the CPU; model.matcher_files.default_devices); "own" = the
             checkpoint's own on any device; "none" = none; else its directory.
         world_z_up: the windows' poses are in a z-up world (synthetic scenes; a ROS
             world frame from TF); see model.inference.InferenceConfig.

@@ -182,7 +182,7 @@ def test_mutual_matches_by_column_maxima_are_the_mutual_argmaxes_ties_included(n
     assert len(px_b) == len(px_a)
 
 
-def test_default_devices_round_trip_and_the_packaged_matcher_is_cuda_only(tmp_path):
+def test_default_devices_round_trip_and_the_packaged_matcher_runs_on_cuda_and_the_cpu(tmp_path):
     from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, matcher_by_default
     from nova3r_ros.model.matcher_files import default_devices
 
@@ -200,18 +200,30 @@ def test_default_devices_round_trip_and_the_packaged_matcher_is_cuda_only(tmp_pa
         (tmp_path / "gpu" / "matcher.json").write_text(json.dumps({**doc, "default_devices": bad}))
         with pytest.raises(ValueError, match="default_devices"):
             default_devices(tmp_path / "gpu")
-    assert default_devices(PACKAGED_CHECKPOINT) == ("cuda",)
+    assert default_devices(PACKAGED_CHECKPOINT) == ("cuda", "cpu")
     assert load_matcher(PACKAGED_CHECKPOINT)[1]["step"] == 2774
 
 
-def test_the_packaged_matcher_runs_on_cuda_or_when_asked_for(tmp_path):
-    """On the CPU the packaged checkpoint loads without it; 'own' gives it on any device."""
+def test_a_checkpoint_s_matcher_runs_where_its_file_lists_the_device_or_when_asked_for(tmp_path):
+    """The packaged one loads with its matcher on the CPU; a copy listing CUDA only does not.
+
+    'own' gives the copy's matcher on the CPU anyway; 'none' gives none.
+    """
     from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
     from nova3r_ros.pipeline import ModelBackendConfig, PipelineError, load_model
 
-    assert load_checkpoint(PACKAGED_CHECKPOINT, "cpu").matcher is None
-    own = load_model(ModelBackendConfig(device="cpu", rgb_matcher="own"))
+    assert isinstance(load_checkpoint(PACKAGED_CHECKPOINT, "cpu").matcher, MatchNet)
+    gpu_only = tmp_path / "gpu_only"  # the packaged checkpoint, its matcher for CUDA only
+    gpu_only.mkdir()
+    for f in PACKAGED_CHECKPOINT.iterdir():
+        if f.name != "matcher.json":
+            (gpu_only / f.name).symlink_to(f)
+    doc = json.loads((PACKAGED_CHECKPOINT / "matcher.json").read_text())
+    (gpu_only / "matcher.json").write_text(json.dumps({**doc, "default_devices": ["cuda"]}))
+    assert load_checkpoint(gpu_only, "cpu").matcher is None
+    own = load_model(ModelBackendConfig(device="cpu", checkpoint=str(gpu_only), rgb_matcher="own"))
     assert isinstance(own.matcher, MatchNet)
+    assert load_model(ModelBackendConfig(device="cpu", rgb_matcher="none")).matcher is None
     bare = tmp_path / "bare"  # the packaged checkpoint without its matcher
     bare.mkdir()
     for f in PACKAGED_CHECKPOINT.iterdir():

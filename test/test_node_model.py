@@ -238,8 +238,8 @@ def _matcher_node(ros, folder: str):
 def test_a_matcher_given_by_folder_reaches_the_rgb_only_refinement(ros, tmp_path):
     """The node's backend runs an RGB-only window (no depth, no poses) with the matcher.
 
-    A folder and 'own' (the packaged checkpoint's, CUDA-only by default) give it on the
-    CPU; '' (the default: the packaged one only on CUDA) and 'none' do not.
+    A folder, 'own' and '' (the default: the packaged checkpoint's, whose file lists CUDA
+    and the CPU) give it on the CPU; 'none' does not.
     """
     from nova3r_ros.eval.run import strip_inputs
     from nova3r_ros.model.matcher import MatchNet
@@ -252,7 +252,7 @@ def test_a_matcher_given_by_folder_reaches_the_rgb_only_refinement(ros, tmp_path
     window, _ = generate_window(1_500_000, benchmark_config(2, family="tabletop", height=192,
                                                               width=256))  # fmt: skip
     rgb_only = strip_inputs(window, depth=True, poses=True)
-    for value, used in ((str(tmp_path / "matcher"), True), ("own", True), ("", False),
+    for value, used in ((str(tmp_path / "matcher"), True), ("own", True), ("", True),
                         ("none", False)):  # fmt: skip
         assert node.set_parameters([Parameter("rgb_matcher", value=value)])[0].successful
         assert node.trigger_configure() == SUCCESS, node.last_error

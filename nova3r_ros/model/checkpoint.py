@@ -191,7 +191,7 @@ def matcher_by_default(directory: str | Path, device) -> bool:
     """Return True when the matcher in ``directory`` runs on ``device`` without being named.
 
     Its ``matcher.json`` may list ``default_devices`` (:mod:`.matcher_files`); the
-    packaged checkpoint's lists CUDA only. CheckpointError on a bad file.
+    packaged checkpoint's lists CUDA and the CPU. CheckpointError on a bad file.
     """
     import torch
 

@@ -76,7 +76,7 @@ PARAMETERS: tuple[Param, ...] = (
     P("rgb_matcher", "", "model backend, RGB-only windows without poses: a learned dense "
       "matcher whose matches the pose refinement uses beside SIFT's where they fit an essential "
       "matrix better; '' = the checkpoint's own where its matcher.json lists the device (the "
-      "packaged one: CUDA only, as it costs ~1.3x the refinement's time on a small CPU), "
+      "packaged one: CUDA and CPU; on a small CPU it costs ~1.25x the refinement's time), "
       "'own' = the checkpoint's own on any device, 'none' = off, else a folder holding "
       "matcher.json + matcher.safetensors (trained by python -m "
       "nova3r_ros.train.matcher_train). A folder given here that is missing or not a "
