@@ -145,7 +145,7 @@ def main() -> None:
         print(f"ratio: refinement with the learned matcher / without = {mat / ref:.2f}"
               f" ({mat:.1f} ms)")  # fmt: skip
     judged = mean[args.judged]
-    what = "with the packaged matcher, the default" if args.judged == "matcher_ms" else "no matcher"
+    what = "the packaged matcher, the default" if args.judged == "matcher_ms" else "no matcher"
     target = (f"<= {TARGET_MS:.0f} ms for 2 views ({what}: {judged:.1f} ms): "
               + ("met" if judged <= TARGET_MS else "not met"))  # fmt: skip
     print(f"# target {target}" if args.views == 2 else "# target is for 2 views")
