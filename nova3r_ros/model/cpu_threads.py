@@ -57,30 +57,27 @@ def thread_map(fn: Callable, items: Iterable) -> list:
     return list(_pool(n).map(fn, items))
 
 
-_blas: list = []  # [(set, get)] once looked up; [None] where numpy has no OpenBLAS of its own
 _blas_users = 0
 _blas_saved = 0
 _blas_lock = Lock()
 
 
+@functools.cache
 def openblas_threads_api() -> tuple[Callable, Callable] | None:
     """Return (set_num_threads, get_num_threads) of numpy's bundled OpenBLAS, or None."""
-    if not _blas:
-        _blas.append(None)
-        libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-        for lib in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
-            try:
-                handle = ctypes.CDLL(str(lib))
-            except OSError:
-                continue
-            for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "")):
-                set_fn = getattr(handle, f"{prefix}set_num_threads{suffix}", None)
-                get_fn = getattr(handle, f"{prefix}get_num_threads{suffix}", None)
-                if set_fn is not None and get_fn is not None:
-                    get_fn.restype = ctypes.c_int
-                    _blas[0] = (lambda n, f=set_fn: f(ctypes.c_int(n)), get_fn)
-                    return _blas[0]
-    return _blas[0]
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for lib in sorted(libs.glob("libscipy_openblas*.so*")) if libs.is_dir() else []:
+        try:
+            handle = ctypes.CDLL(str(lib))
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "")):
+            set_fn = getattr(handle, f"{prefix}set_num_threads{suffix}", None)
+            get_fn = getattr(handle, f"{prefix}get_num_threads{suffix}", None)
+            if set_fn is not None and get_fn is not None:
+                get_fn.restype = ctypes.c_int
+                return (lambda n, f=set_fn: f(ctypes.c_int(n))), get_fn
+    return None
 
 
 def one_blas_thread(fn: Callable) -> Callable:

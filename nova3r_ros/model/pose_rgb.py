@@ -85,6 +85,7 @@ from nova3r_ros.model.cpu_threads import one_blas_thread, thread_map
 from nova3r_ros.model.pose_rgb_align import (
     align_plane,
     consistent_tree,
+    direct_inputs,
     dominant_plane,
     guided_matches,
     orbit_hypotheses,
@@ -93,7 +94,6 @@ from nova3r_ros.model.pose_rgb_align import (
     point_depth,
 )
 from nova3r_ros.model.pose_rgb_config import ECC_ONLY, PAIRS_ONLY, RgbPoseConfig
-from nova3r_ros.model.pose_rgb_direct import DirectConfig
 from nova3r_ros.model.pose_rgb_epipolar import (
     explained,
     match,
@@ -241,6 +241,12 @@ def refine_rgb_views(
     if learned is not None and cfg.learned_fallback_min_inliers:  # 3rd: weaker learned E
         weak = replace(cfg, learned_min_inliers=cfg.learned_fallback_min_inliers)
         passes += [(b, weak) for b in range(1, V)]
+
+    def place(b, a, T_b_a, k, s, by_plane) -> None:
+        """Place view b from view a (``T_b_a``: b in a), with its support."""
+        out[b] = out[a] @ np.linalg.inv(T_b_a)
+        ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, by_plane
+
     for b, pass_cfg in passes:
         best = None
         fallback = pass_cfg is not cfg  # tries the pairs tried before again
@@ -253,9 +259,7 @@ def refine_rgb_views(
                 best = cand if best is None or cand[0] > best[0] else best
         if best is None:
             continue
-        _, a, T_b_a, k, s, by_plane = best
-        out[b] = out[a] @ np.linalg.inv(T_b_a)
-        ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, by_plane
+        place(b, *best[1:])
     by_learned_plane = 0  # last: views no pair placed, by a plane pose of learned matches
     if learned is not None and cfg.learned_plane_min_share and plane is not None:
         for b in np.flatnonzero(~ok):
@@ -264,8 +268,7 @@ def refine_rgb_views(
             if found is not None:
                 a, T_b_a, k, s = found
                 edges[(a, int(b))] = min(1.0, k / (5 * cfg.min_inliers)), T_b_a
-                out[b] = out[a] @ np.linalg.inv(T_b_a)
-                ok[b], n_in[b], share[b], anchor[b], from_pts[b] = True, k, s, a, True
+                place(b, a, T_b_a, k, s, True)
                 by_learned_plane += 1
     if V >= 3 and cfg.consistency_deg > 0:
         out, anchor = consistent_tree(edges, out, anchor, cfg.consistency_deg)
@@ -318,14 +321,7 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
     if has_plane:
         d_a = plane[1] - plane[0] @ out[a][:3, 3]
         inits = [T_head] + ([se3(pose.R, pose.t * length)] if pose is not None else [])
-        direct, levels, pts_a = None, cfg.ecc_levels, None
-        if cfg.direct_iters:
-            direct = DirectConfig(tuple(cfg.direct_iters), cfg.object_cells, cfg.object_margin)
-            levels = cfg.polish_levels
-            if points is not None:
-                T_a_ref = np.linalg.inv(out[a])
-                pts_a = points @ T_a_ref[:3, :3].T + T_a_ref[:3, 3]
-        extra = (levels, pts_a, direct, cfg.direct_min_ecc)
+        extra = (*direct_inputs(cfg, out[a], points), cfg.direct_min_ecc)
         # a pair whose E pose is well supported skips the wider search: its E pose was a
         # start, and a plane pose must explain its matches anyway
         confident_e = pose is not None and pose.inliers.sum() >= cfg.wide_skip_inliers

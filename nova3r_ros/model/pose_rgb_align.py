@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from nova3r_ros.model.cpu_threads import thread_map
-from nova3r_ros.model.pose_rgb_direct import align_direct, direct_levels
+from nova3r_ros.model.pose_rgb_direct import DirectConfig, align_direct, direct_levels
 
 
 def angle_deg(R: np.ndarray) -> float:
@@ -165,6 +165,24 @@ def guided_matches(px_a, d_a, px_b, d_b, H, radius: float) -> np.ndarray:
     jb = np.argmin(dist, 1)
     keep = np.isfinite(dist[ia, jb]) & (np.argmin(dist, 0)[jb] == ia)
     return np.column_stack([ia[keep], jb[keep]])
+
+
+def direct_inputs(cfg, T_ref_a: np.ndarray, points: np.ndarray | None):
+    """Return (ECC levels, decoded points in camera a or None, DirectConfig or None).
+
+    What :func:`align_plane` takes from a :class:`.pose_rgb_config.RgbPoseConfig`: without
+    ``direct_iters`` no direct step and ``ecc_levels``; with it ``polish_levels`` and the
+    decoded points (M, 3, view 0's frame) moved into camera a (``T_ref_a``: its
+    camera-to-view-0 pose).
+    """
+    if not cfg.direct_iters:
+        return cfg.ecc_levels, None, None
+    direct = DirectConfig(tuple(cfg.direct_iters), cfg.object_cells, cfg.object_margin)
+    pts_a = None
+    if points is not None:
+        T_a_ref = np.linalg.inv(T_ref_a)
+        pts_a = points @ T_a_ref[:3, :3].T + T_a_ref[:3, 3]
+    return cfg.polish_levels, pts_a, direct
 
 
 def align_plane(a, b, inits, n_a, d_a, T_head, greys, S, K, min_ecc, max_deg, levels,

@@ -215,6 +215,27 @@ def _normal_deg(n: np.ndarray, m: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
+def plane_decompositions(x_a, x_b, thr: float, min_fit: float) -> list | None:
+    """Return the decompositions [(R, t, n), ...] of the matches' homography, or None.
+
+    RANSAC homography of normalised matches (N, 2) with threshold ``thr``; None where it
+    fails, is not finite or fits under ``min_fit`` of the matches. ``x_b = R x_a + t``
+    with ``t`` over the plane's distance, ``n`` the plane's normal in camera a
+    (``cv2.decomposeHomographyMat``).
+    """
+    H, mask = cv2.findHomography(x_a, x_b, cv2.RANSAC, thr)
+    if H is None or mask is None or not np.isfinite(H).all() or mask.mean() < min_fit:
+        return None
+    _, Rs, ts, ns = cv2.decomposeHomographyMat(H, np.eye(3))
+    return [(R, t.ravel(), n.ravel()) for R, t, n in zip(Rs, ts, ns, strict=True)]
+
+
+def nearest_normal(sols: list, n_a: np.ndarray) -> tuple[tuple, float]:
+    """Return the decomposition whose normal is nearest ``n_a`` and that angle (deg)."""
+    best = min(sols, key=lambda s: _normal_deg(s[2], n_a))
+    return best, _normal_deg(best[2], n_a)
+
+
 def planar_twin(pose: PairPose, x_a, x_b, thr: float, n_a: np.ndarray, R_head: np.ndarray,
                 cfg) -> tuple[PairPose, bool]:  # fmt: skip
     """Return (``pose`` or its planar twin, whether the twin replaced it).
@@ -237,15 +258,11 @@ def planar_twin(pose: PairPose, x_a, x_b, thr: float, n_a: np.ndarray, R_head: n
     inl = pose.inliers
     if cfg.twin_min_gain_deg <= 0 or inl.sum() < 8:
         return pose, False
-    H, mask = cv2.findHomography(x_a[inl], x_b[inl], cv2.RANSAC, thr)
-    if H is None or mask is None or not np.isfinite(H).all() or (
-            mask.mean() < cfg.twin_min_plane_share):  # fmt: skip
+    sols = plane_decompositions(x_a[inl], x_b[inl], thr, cfg.twin_min_plane_share)
+    if sols is None:
         return pose, False
-    _, Rs, ts, ns = cv2.decomposeHomographyMat(H, np.eye(3))
-    sols = [(R, t.ravel(), n.ravel()) for R, t, n in zip(Rs, ts, ns, strict=True)]
     own = min(sols, key=lambda s: angle_deg(s[0] @ pose.R.T))
-    twin = min(sols, key=lambda s: _normal_deg(s[2], n_a))
-    near = _normal_deg(twin[2], n_a)
+    twin, near = nearest_normal(sols, n_a)
     if angle_deg(twin[0] @ pose.R.T) <= 2.0 or near > cfg.twin_max_normal_deg:
         return pose, False
     on_plane = angle_deg(own[0] @ pose.R.T) <= cfg.twin_on_plane_deg

@@ -25,12 +25,15 @@ model's scale); the plane is ``n . X = d`` in view 0's frame (``d > 0``).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from nova3r_ros.model.pose_rgb_align import align_plane
-from nova3r_ros.model.pose_rgb_direct import DirectConfig
-from nova3r_ros.model.pose_rgb_epipolar import _normal_deg, explained, se3
+from nova3r_ros.model.pose_rgb_align import align_plane, direct_inputs
+from nova3r_ros.model.pose_rgb_epipolar import (
+    explained,
+    nearest_normal,
+    plane_decompositions,
+    se3,
+)
 
 
 def homography_pose(x_a, x_b, thr: float, n_a: np.ndarray, d_a: float, cfg) -> np.ndarray | None:
@@ -42,16 +45,13 @@ def homography_pose(x_a, x_b, thr: float, n_a: np.ndarray, d_a: float, cfg) -> n
     """
     if len(x_a) < 8:
         return None
-    H, mask = cv2.findHomography(x_a, x_b, cv2.RANSAC, thr)
-    if H is None or mask is None or not np.isfinite(H).all():
+    sols = plane_decompositions(x_a, x_b, thr, cfg.learned_plane_min_fit)
+    if sols is None:
         return None
-    if mask.mean() < cfg.learned_plane_min_fit:
+    (R, t, _), deg = nearest_normal(sols, n_a)
+    if deg > cfg.twin_max_normal_deg:
         return None
-    _, Rs, ts, ns = cv2.decomposeHomographyMat(H, np.eye(3))
-    k = min(range(len(Rs)), key=lambda i: _normal_deg(ns[i].ravel(), n_a))
-    if _normal_deg(ns[k].ravel(), n_a) > cfg.twin_max_normal_deg:
-        return None
-    return se3(Rs[k], ts[k].ravel() * d_a)  # H = R + t n^T / d: t is over the distance
+    return se3(R, t * d_a)  # H = R + t n^T / d: t is over the distance
 
 
 def place_by_learned_plane(b, ok, out, head, learned, plane, points, greys, S, K, cfg):
@@ -76,13 +76,8 @@ def place_by_learned_plane(b, ok, out, head, learned, plane, points, greys, S, K
         T_head = np.linalg.inv(head[b]) @ head[a]
         cands = [homography_pose(x_a, x_b, thr, n_a, d_a, cfg)]
         if cfg.direct_iters:
-            direct = DirectConfig(tuple(cfg.direct_iters), cfg.object_cells, cfg.object_margin)
-            pts_a = None
-            if points is not None:
-                T_a_ref = np.linalg.inv(out[a])
-                pts_a = points @ T_a_ref[:3, :3].T + T_a_ref[:3, 3]
             found = align_plane(a, b, [T_head], n_a, d_a, T_head, greys, S, K, cfg.min_ecc,
-                                cfg.max_disagree_deg, cfg.polish_levels, pts_a, direct,
+                                cfg.max_disagree_deg, *direct_inputs(cfg, out[a], points),
                                 cfg.min_ecc)  # fmt: skip
             cands.append(None if found is None else se3(found[0], found[1]))
         for T in cands:

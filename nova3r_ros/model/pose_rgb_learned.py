@@ -28,20 +28,22 @@ class LearnedMatches:
         self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.stood_in = 0  # pairs whose matches the refinement took instead of SIFT's
 
+    def _describe(self, i: int) -> tuple:
+        """Return view ``i``'s descriptors and scales, computed once."""
+        if i not in self._views:
+            self._views[i] = describe(self.net, self.images[i])
+        return self._views[i]
+
     def describe_all(self) -> None:
-        """Describe every view now (the refinement calls it between its OpenCV stages)."""
+        """Describe every view now (the refinement calls it before its OpenCV stages)."""
         for i in range(len(self.images)):
-            if i not in self._views:
-                self._views[i] = describe(self.net, self.images[i])
+            self._describe(i)
 
     def __call__(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(pixels in a, normalised x_a, normalised x_b, threshold) for the pair (a, b)."""
         key = (min(a, b), max(a, b))
         if key not in self._cache:
-            for i in key:
-                if i not in self._views:
-                    self._views[i] = describe(self.net, self.images[i])
-            px_0, px_1, _ = match_descriptors(*self._views[key[0]], *self._views[key[1]])
+            px_0, px_1, _ = match_descriptors(*self._describe(key[0]), *self._describe(key[1]))
             self._cache[key] = px_0, px_1
         px_a, px_b = self._cache[key] if a < b else self._cache[key][::-1]
         focal = float(np.mean([self.K[a][0, 0], self.K[a][1, 1]]))
