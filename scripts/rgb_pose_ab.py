@@ -14,8 +14,10 @@ search for every pair that needs it: before the direct alignment).
 
 ``--settings`` picks which to run; ``--define NAME=JSON`` adds a setting of
 :class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g. ``nojoint={"joint_iters":
-[]}``). ``--redecode`` adds ``current+redecode``: the defaults, then the window decoded
-again at those poses and refined once more (``InferenceConfig.rgb_redecode``);
+[]}``). ``--redecode`` adds ``current+own`` (the defaults with the model's own matcher,
+as ``infer`` refines: the packaged one where it runs by default) and ``current+redecode``:
+that refinement, then the window decoded again at its poses and refined once more
+(``InferenceConfig.rgb_redecode``);
 ``--matcher DIR`` adds ``current+matcher``: the defaults with a learned matcher's matches
 beside SIFT's (:mod:`nova3r_ros.model.pose_rgb_learned`); several directories add a row
 ``current+matcher:LABEL`` each (LABEL: the directory's name, or its parent's for a run's
@@ -114,15 +116,18 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     # (row name, kind, RgbPoseConfig or matcher): kind "setting", "redecode" or "matcher"
     runs = [(name, "setting", cfg) for name, cfg in _WORKER["settings"].items()]
     if _WORKER["redecode"]:
-        runs.append(("current+redecode", "redecode", None))
+        runs += [("current+own", "own", None), ("current+redecode", "redecode", None)]
     runs += [(name, "matcher", cfg_net) for name, cfg_net in _WORKER["matchers"].items()]
     done = {}  # setting -> (its refinement, seconds)
     for name, kind, setting in runs:
         t0 = time.perf_counter()
-        if kind == "redecode":  # the defaults, then decoded again at their poses (infer's option)
-            first, first_secs = done.get("defaults") or (None, 0.0)
-            if first is None:
-                first = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig())
+        if kind == "own":  # the defaults with the model's own matcher, as infer refines
+            out = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig(),
+                                   matcher=getattr(_WORKER["model"], "matcher", None))  # fmt: skip
+            secs = time.perf_counter() - t0
+            done["own"] = out, secs
+        elif kind == "redecode":  # the own refinement, then decoded again at its poses
+            first, first_secs = done["own"]
             out = redecode_rgb(_WORKER["model"], inputs, first.T_ref_cam, _WORKER["cfg"])[2]
             secs = first_secs + time.perf_counter() - t0  # the option's whole cost
         elif kind == "matcher":
@@ -132,8 +137,6 @@ def score_window(task: tuple[int, int]) -> list[dict]:
         else:
             out = refine_rgb_views(T, images, np.stack(head.K), pts, setting)
             secs = time.perf_counter() - t0
-            if setting == RgbPoseConfig():
-                done["defaults"] = out, secs
         rot, trans = metrics.pairwise_pose_errors(list(out.T_ref_cam), list(gt.T_world_cam))
         score = metrics.pose_metrics_from_errors(rot, trans)
         records.append({"seed": seed, "views": V, "setting": name, "seconds": round(secs, 3),
@@ -168,7 +171,8 @@ def main() -> int:
     ap.add_argument(
         "--redecode",
         action="store_true",
-        help="also score current+redecode (InferenceConfig.rgb_redecode)",
+        help="also score current+own (the model's own matcher) and current+redecode"
+        " (InferenceConfig.rgb_redecode)",
     )
     ap.add_argument(
         "--matcher",
@@ -251,7 +255,7 @@ def main() -> int:
             results = pool.map(score_window, tasks) if pool else map(score_window, tasks)
             rows = {name: [] for name in settings}
             if args.redecode:
-                rows["current+redecode"] = []
+                rows["current+own"], rows["current+redecode"] = [], []
             rows.update({name: [] for name in matchers})
             for window in results:
                 for rec in window:

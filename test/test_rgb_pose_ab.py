@@ -90,3 +90,25 @@ def test_matcher_with_names_a_known_setting_and_rows_per_setting(tmp_path):
         "mp5+matcher:r1": ("mp5", "r1/best"),
         "mp5+matcher:r2": ("mp5", "r2"),
     }
+
+
+def test_redecode_scores_the_own_matcher_then_the_second_decode(tmp_path):
+    """``--redecode`` adds ``current+own`` and ``current+redecode`` rows on the same window.
+
+    ``current+own`` refines with the model's own matcher (the packaged one runs on the
+    CPU by default), as ``infer`` does; the second decode's row counts that refinement's
+    time as well, so it takes longer.
+    """
+    import json
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    per = tmp_path / "w.jsonl"
+    out = subprocess.run([sys.executable, str(SCRIPT), "--seeds", "1500100-1500100", "--views",
+                          "2", "--device", "cpu", "--settings", "current", "--redecode",
+                          "--per-window", str(per)],
+                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "| 2 | current+own |" in out.stdout and "| 2 | current+redecode |" in out.stdout
+    recs = {r["setting"]: r for r in map(json.loads, per.read_text().splitlines())}
+    assert set(recs) == {"current", "current+own", "current+redecode"}
+    assert recs["current+redecode"]["seconds"] > recs["current+own"]["seconds"]
