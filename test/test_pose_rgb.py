@@ -339,6 +339,31 @@ def test_a_pair_that_its_matches_fix_skips_the_joint_refinement():
     assert t_forced > t_out + 5.0
 
 
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
+@pytest.mark.parametrize("frames", [[61, 71], [65, 75]])
+def test_sifts_well_supported_pose_holds_against_more_learned_inliers(frames):
+    """Real frames 10 apart, the packaged matcher: SIFT's E (about 115 inliers) holds.
+
+    The learned matches' E counts about 590 inliers (cells, a wider threshold) with the
+    translation 23-24 degrees off; with no limit (``learned_max_sift_inliers`` 0) it stands
+    in for SIFT's, with the default it does not and SIFT's pose is within 8 degrees.
+    """
+    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
+    from nova3r_ros.model.matcher_files import load_matcher
+
+    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    images, K, P, T_true, head = real_frames(frames, 0.0)
+    loose = refine_rgb_views(head, images, K, P, RgbPoseConfig(learned_max_sift_inliers=0),
+                             matcher=net)  # fmt: skip
+    out = refine_rgb_views(head, images, K, P, matcher=net)
+    assert loose.stats()["pose_learned_pairs"] == 1.0 and loose.inliers[1] > 400
+    assert out.stats()["pose_learned_pairs"] == 0.0
+    assert RgbPoseConfig().learned_max_sift_inliers <= out.inliers[1] < 400
+    t_loose = pairwise_pose_errors(list(loose.T_ref_cam), list(T_true))[1][0]
+    r, t = pairwise_pose_errors(list(out.T_ref_cam), list(T_true))
+    assert t_loose > 15.0 and t[0] < 8.0 and r[0] < 2.5
+
+
 def test_two_synthetic_views_are_refined_jointly_with_the_plane():
     """Two rendered views, a plane tilted 5 degrees: step 5 runs with 2 views and is kept."""
     window, gt = generate_window(1_500_001, benchmark_config(2, height=192, width=256))

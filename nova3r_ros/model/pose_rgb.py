@@ -42,7 +42,8 @@ from the views placed after it) by :func:`refine_rgb_views`:
    ``grid_px`` cell) to the inliers' triangulated depth; with too few, the head's length.
    With a learned matcher (``matcher``, :mod:`.pose_rgb_learned`), its matches fit an
    essential matrix the same way; where that has ``learned_min_inliers`` or more inliers
-   and more than SIFT's, its matches stand for the pair's (start, checks, scale).
+   and more than SIFT's, and SIFT's has fewer than ``learned_max_sift_inliers``, its
+   matches stand for the pair's (start, checks, scale).
 3. Checks: a candidate more than ``max_disagree_deg`` from the head's rotation is
    rejected (unless its E inliers are at least ``min_share_disagree`` of the matches); a
    view with no candidate keeps the head's guess and is not ``ok``. Confidence: ``share *
@@ -310,7 +311,9 @@ def _place_pair(a, b, head, out, feats, greys, S, K, plane, points, cfg, learned
         l_px, l_a, l_b, l_thr = learned(a, b)
         l_pose = supported_pair_pose(l_a, l_b, T_head, l_thr, cfg)
         k_l = 0 if l_pose is None else int(l_pose.inliers.sum())
-        if k_l >= cfg.learned_min_inliers and (pose is None or k_l > pose.inliers.sum()):
+        k_s = 0 if pose is None else int(pose.inliers.sum())
+        sift_holds = 0 < cfg.learned_max_sift_inliers <= k_s  # SIFT's E is well supported
+        if k_l >= cfg.learned_min_inliers and k_l > k_s and not sift_holds:
             pose, px_a, x_a, x_b, thr = l_pose, l_px, l_a, l_b, l_thr
             learned.stood_in += 1
     if pose is not None and has_plane:

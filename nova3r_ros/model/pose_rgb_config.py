@@ -88,6 +88,10 @@ class RgbPoseConfig:
         learned_min_inliers: with a learned matcher (:mod:`.pose_rgb_learned`), the
             inliers its essential matrix needs to stand for the pair's matches (fewer:
             SIFT's alone, as without it).
+        learned_max_sift_inliers: but not where SIFT's essential matrix has this many
+            inliers or more (0: no limit): on real images the learned matches (cell
+            precision, a wider threshold) can count several times SIFT's inliers with the
+            translation 20-30 degrees off where SIFT's is within 5-7.
         pair_learned_check_min: with a learned matcher and 2 views placed, the joint
             refinement must also keep ``joint_min_match_ratio`` of the learned matches
             the pair's poses explained before it, where they explained at least this
@@ -167,6 +171,7 @@ class RgbPoseConfig:
     reseat_polish_iters: tuple[int, ...] = (10, 10)
     multi_joint_alt_iters: tuple[int, ...] = ()
     learned_min_inliers: int = 50
+    learned_max_sift_inliers: int = 100
     pair_learned_check_min: int = 8
     pair_learned_check_ratio: float | None = None
     polish_scales_px: tuple[float, ...] = (16.0, 8.0, 4.0, 2.0)
