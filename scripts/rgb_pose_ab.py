@@ -113,12 +113,12 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     apart = metrics.pairwise_pose_errors([np.eye(4)] * V, list(gt.T_world_cam))[0]
     head_score = metrics.pose_metrics_from_errors(head_rot, head_trans)
     records = []
-    # (row name, kind, RgbPoseConfig or matcher): kind "setting", "redecode" or "matcher"
+    # (row name, kind, RgbPoseConfig or matcher): kind "setting", "own", "redecode", "matcher"
     runs = [(name, "setting", cfg) for name, cfg in _WORKER["settings"].items()]
     if _WORKER["redecode"]:
         runs += [("current+own", "own", None), ("current+redecode", "redecode", None)]
     runs += [(name, "matcher", cfg_net) for name, cfg_net in _WORKER["matchers"].items()]
-    done = {}  # setting -> (its refinement, seconds)
+    done = {}  # "own" -> (its refinement, seconds), the second decode's start
     for name, kind, setting in runs:
         t0 = time.perf_counter()
         if kind == "own":  # the defaults with the model's own matcher, as infer refines

@@ -25,14 +25,17 @@ def load(path):
         return [json.loads(line) for line in f]
 
 
-def trees(r, rule, max_deg=5.0):
-    """Return the poses placed along the tree ``rule`` prefers (shipped: the package's)."""
+def spanning_trees(r):
+    """Yield (parent, poses, depth) of every tree from view 0 through the recorded pairs.
+
+    ``parent``: view -> (other view, T_view_other, score); no tree where no view was placed.
+    """
     V = r["V"]
     P = np.array(r["P"]) if r["P"] else np.array(r["final"])
     anchor = r["anchor"] or r["anchor_final"]
-    edges = {(a, b): (s, np.array(M)) for a, b, s, M in r["edges"]}
     both = {}
-    for (a, b), (s, T) in edges.items():
+    for a, b, s, M in r["edges"]:
+        T = np.array(M)
         both.setdefault(b, []).append((a, T, s))
         both.setdefault(a, []).append((b, np.linalg.inv(T), s))
     placed = {0} | {v for v in range(1, V) if anchor[v] >= 0}
@@ -40,10 +43,7 @@ def trees(r, rule, max_deg=5.0):
         v: [o for o in both.get(v, []) if o[0] in placed] for v in range(1, V) if anchor[v] >= 0
     }
     views = sorted(opts)
-    if not views:
-        return P
-    best = None
-    for choice in itertools.product(*[opts[v] for v in views]):
+    for choice in itertools.product(*[opts[v] for v in views]) if views else []:
         parent = dict(zip(views, choice, strict=True))
         Q, depth = P.copy(), {0: 0}
         for _ in views:
@@ -51,8 +51,22 @@ def trees(r, rule, max_deg=5.0):
                 if v not in depth and parent[v][0] in depth:
                     Q[v] = Q[parent[v][0]] @ np.linalg.inv(parent[v][1])
                     depth[v] = depth[parent[v][0]] + 1
-        if len(depth) <= len(views):
-            continue
+        if len(depth) > len(views):  # else a cycle
+            yield parent, Q, depth
+
+
+def start_poses(r):
+    """Return the poses before the tree step (the final ones where none was recorded)."""
+    return np.array(r["P"]) if r["P"] else np.array(r["final"])
+
+
+def trees(r, rule, max_deg=5.0):
+    """Return the poses placed along the tree ``rule`` prefers (shipped: the package's)."""
+    anchor = r["anchor"] or r["anchor_final"]
+    edges = {(a, b): (s, np.array(M)) for a, b, s, M in r["edges"]}
+    best = None
+    for parent, Q, depth in spanning_trees(r):
+        views = sorted(parent)
         good = sum(
             ang((np.linalg.inv(Q[b]) @ Q[a])[:3, :3] @ T[:3, :3].T) <= max_deg
             for (a, b), (_, T) in edges.items()
@@ -60,9 +74,7 @@ def trees(r, rule, max_deg=5.0):
         n_full = sum(parent[v][2] >= 1.0 for v in views)
         ssum = sum(parent[v][2] for v in views)
         smin = min(parent[v][2] for v in views)
-        rot = sum(
-            ang(parent[v][1][:3, :3]) for v in views
-        )  # total rotation carried by the tree's edges
+        rot = sum(ang(parent[v][1][:3, :3]) for v in views)  # rotation the tree's edges carry
         dep = -sum(depth.values())
         same = all(parent[v][0] == anchor[v] for v in views)
         if rule == "shipped":
@@ -79,7 +91,7 @@ def trees(r, rule, max_deg=5.0):
             key = (good, ssum, n_full, dep)
         if best is None or key > best[0]:
             best = key, Q
-    return best[1]
+    return start_poses(r) if best is None else best[1]
 
 
 def score(Q, G):
@@ -94,40 +106,15 @@ def score(Q, G):
     return np.array(e)
 
 
-# oracle: the tree with the fewest pairs past 15 degrees
 def oracle(r):
     """Return the poses of the tree with the most pairs within 15 degrees of the truth."""
-    V = r["V"]
-    P = np.array(r["P"]) if r["P"] else np.array(r["final"])
-    anchor = r["anchor"] or r["anchor_final"]
     G = [np.array(g) for g in r["G"]]
-    edges = {(a, b): (s, np.array(M)) for a, b, s, M in r["edges"]}
-    both = {}
-    for (a, b), (s, T) in edges.items():
-        both.setdefault(b, []).append((a, T, s))
-        both.setdefault(a, []).append((b, np.linalg.inv(T), s))
-    placed = {0} | {v for v in range(1, V) if anchor[v] >= 0}
-    opts = {
-        v: [o for o in both.get(v, []) if o[0] in placed] for v in range(1, V) if anchor[v] >= 0
-    }
-    views = sorted(opts)
     best = None
-    if not views:
-        return P
-    for choice in itertools.product(*[opts[v] for v in views]):
-        parent = dict(zip(views, choice, strict=True))
-        Q, depth = P.copy(), {0: 0}
-        for _ in views:
-            for v in views:
-                if v not in depth and parent[v][0] in depth:
-                    Q[v] = Q[parent[v][0]] @ np.linalg.inv(parent[v][1])
-                    depth[v] = depth[parent[v][0]] + 1
-        if len(depth) <= len(views):
-            continue
+    for _, Q, _ in spanning_trees(r):
         k = (score(Q, G) <= 15).sum()
         if best is None or k > best[0]:
             best = k, Q
-    return best[1]
+    return start_poses(r) if best is None else best[1]
 
 
 def summary(rows):
