@@ -61,6 +61,8 @@ from nova3r_ros.synth.generate import generate_window
 
 SETTINGS = {"current": RgbPoseConfig(), "pairs": PAIRS_ONLY, "previous": ECC_ONLY}
 KEYS = ("rra@15", "rta@15", "auc@30")
+#: --redecode's rows (row name, kind), in the order they run: the second starts from the first
+REDECODE_ROWS = (("current+own", "own"), ("current+redecode", "redecode"))
 _WORKER: dict = {}
 
 
@@ -116,18 +118,18 @@ def score_window(task: tuple[int, int]) -> list[dict]:
     # (row name, kind, RgbPoseConfig or matcher): kind "setting", "own", "redecode", "matcher"
     runs = [(name, "setting", cfg) for name, cfg in _WORKER["settings"].items()]
     if _WORKER["redecode"]:
-        runs += [("current+own", "own", None), ("current+redecode", "redecode", None)]
+        runs += [(name, kind, None) for name, kind in REDECODE_ROWS]
     runs += [(name, "matcher", cfg_net) for name, cfg_net in _WORKER["matchers"].items()]
-    done = {}  # "own" -> (its refinement, seconds), the second decode's start
+    own = None  # (the own refinement, its seconds): where the second decode starts
     for name, kind, setting in runs:
         t0 = time.perf_counter()
         if kind == "own":  # the defaults with the model's own matcher, as infer refines
             out = refine_rgb_views(T, images, np.stack(head.K), pts, RgbPoseConfig(),
                                    matcher=getattr(_WORKER["model"], "matcher", None))  # fmt: skip
             secs = time.perf_counter() - t0
-            done["own"] = out, secs
+            own = out, secs
         elif kind == "redecode":  # the own refinement, then decoded again at its poses
-            first, first_secs = done["own"]
+            first, first_secs = own
             out = redecode_rgb(_WORKER["model"], inputs, first.T_ref_cam, _WORKER["cfg"])[2]
             secs = first_secs + time.perf_counter() - t0  # the option's whole cost
         elif kind == "matcher":
@@ -255,7 +257,7 @@ def main() -> int:
             results = pool.map(score_window, tasks) if pool else map(score_window, tasks)
             rows = {name: [] for name in settings}
             if args.redecode:
-                rows["current+own"], rows["current+redecode"] = [], []
+                rows.update({name: [] for name, _ in REDECODE_ROWS})
             rows.update({name: [] for name in matchers})
             for window in results:
                 for rec in window:
