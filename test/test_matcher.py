@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -24,10 +27,16 @@ from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
 from nova3r_ros.model.pose_rgb_learned import LearnedMatches
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_batch, generate_window
-from nova3r_ros.train.matcher_train import cell_targets, cell_targets_px, lr_factor
+from nova3r_ros.train.matcher_train import (
+    cell_targets,
+    cell_targets_px,
+    lr_factor,
+    sevenscenes_pairs,
+)
 from nova3r_ros.train.matcher_train import main as train_main
 
 CFG4 = benchmark_config(4, family="tabletop", height=192, width=256)
+DEV = Path(__file__).resolve().parents[2] / "shared/data/7scenes-redkitchen-dev"
 
 
 def test_cell_targets_follow_the_true_depth_and_poses():
@@ -109,6 +118,37 @@ def test_training_on_the_robot_mix_with_degraded_images_takes_steps(tmp_path):
     assert train_main(args) == 0
     _, meta = load_matcher(out / "best")
     assert meta["step"] >= 1  # robot-mix batches (one window each here) trained
+
+
+def test_photo_textured_training_validates_on_real_colour_pairs_and_picks_by_the_mean(tmp_path):
+    dev = tmp_path / "dev"  # the dev frames' colour and poses only, as they travel to a GPU
+    dev.mkdir()
+    for f in sorted(DEV.glob("frame-00000*")) + sorted(DEV.glob("frame-0000[1-2]*")):
+        if not f.name.endswith(".depth.png"):
+            shutil.copy(f, dev / f.name)
+    shutil.copy(DEV / "camera-intrinsics.txt", dev)
+    pairs = sevenscenes_pairs(str(dev), gap=10)
+    assert len(pairs) == 5 and all(a.depth is None for a, _ in pairs)
+    assert pairs[0][1].stamp - pairs[0][0].stamp == 20 * 33_333_333  # 20 recorded frames
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(bank / f"{i}.png"), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--minutes", "0.03", "--device", "cpu", "--batch", "1",
+            "--pairs", "1", "--queries", "16", "--val-windows", "1", "--val-every", "5",
+            "--photo-textures", str(bank), "--p-photo", "1", "--val-7scenes", str(dev),
+            "--val-criterion", "mean"]  # fmt: skip
+    assert train_main(args) == 0
+    rec = [json.loads(s) for s in (out / "log.jsonl").read_text().splitlines()][-1]
+    assert {"auc@30", "real_rra@15", "real_auc@30"} <= set(rec)
+    assert "real_match_precision@4px" not in rec  # no depth came along
+    _, meta = load_matcher(out / "best")
+    assert meta["real_auc@30"] == rec["real_auc@30"]
+    assert train_main([*args[:12], "--val-criterion", "real"]) == 2  # no --val-7scenes
+    assert train_main([*args[:12], "--photo-textures", str(tmp_path / "none")]) == 2
+    assert train_main([*args[:12], "--photo-textures", str(bank), "--p-photo", "2"]) == 2
 
 
 def test_cosine_decay_runs_from_the_full_rate_to_a_twentieth_over_the_minutes():

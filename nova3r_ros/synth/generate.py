@@ -18,6 +18,7 @@ import torch
 from nova3r_ros.core.types import GroundTruth, View, Window
 from nova3r_ros.synth.config import MAX_WITNESSES, SynthConfig
 from nova3r_ros.synth.meshes import MeshLibrary
+from nova3r_ros.synth.photo_textures import PhotoTextures
 from nova3r_ros.synth.primitives import contains
 from nova3r_ros.synth.procedural import ShapeSource
 from nova3r_ros.synth.render import render
@@ -231,7 +232,8 @@ def _witnessed(built, scenes, pts, vis, config: SynthConfig, device, view_chunk)
     return vis | visibility(pts, depth, K, T, config.vis_tol_abs, config.vis_tol_rel)
 
 
-def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, built=None):
+def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, built=None,
+         photo=None):  # fmt: skip
     if built is None:
         built = [build_scene(s, config) for s in seeds]
     elif len(built) != len(seeds):
@@ -243,7 +245,7 @@ def _run(seeds: Sequence[int], config: SynthConfig, device, view_chunk=None, bui
     T64 = np.stack([b[2] for b in built])
     K = torch.as_tensor(K64, dtype=torch.float32, device=device)
     T = torch.as_tensor(T64, dtype=torch.float32, device=device)
-    out = render(scenes, K, T, config.height, config.width, view_chunk)
+    out = render(scenes, K, T, config.height, config.width, view_chunk, photo)
     keys = torch.tensor([scene_key(int(s)) for s in seeds], dtype=torch.int64, device=device)
     pts = sample_surface(scenes, config.n_gt_points, keys)
     vis = visibility(pts, out["depth"], K, T, config.vis_tol_abs, config.vis_tol_rel)
@@ -309,6 +311,7 @@ def generate_batch(
     image_dtype: str = "uint8",
     view_chunk: int | None = None,
     built: Sequence | None = None,
+    photo: PhotoTextures | None = None,
 ) -> dict[str, torch.Tensor]:
     """Generate a batch of windows as tensors for training.
 
@@ -322,6 +325,8 @@ def generate_batch(
         built: the scenes of ``seeds`` already built with ``config`` (``build_scene``'s
             results in seed order, e.g. from :class:`.scene_pool.ScenePool`); None builds
             them here.
+        photo: photographic textures for a share of the objects (training only; the
+            geometry, depth and ground truth do not change, only the images).
 
     Returns:
         Dict on ``device``: ``images`` (B, V, 3, H, W) uint8/float32 RGB; ``depth`` float32
@@ -345,7 +350,7 @@ def generate_batch(
     if image_dtype not in ("uint8", "float32"):
         raise ValueError(f"image_dtype must be 'uint8' or 'float32', got {image_dtype!r}")
     device = torch.device(device if device is not None else config.device)
-    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk, built)
+    out, pts, vis, K, T, _, _, _ = _run(seeds, config, device, view_chunk, built, photo)
     images = out["image"].permute(0, 1, 4, 2, 3).contiguous()
     if image_dtype == "float32":
         images = images.to(torch.float32) / 255.0

@@ -7,7 +7,8 @@ once (shape (N, V, H*W)); the nearest hit per pixel is a min over primitives (a
 (Moller-Trumbore written as one matrix product of ray features with per-face vectors, on
 the rays of all views that enter the instance's bounding box, in chunks). Shading is
 Lambertian with a directional light plus ambient; procedural textures (checker, stripes,
-value noise), evaluated in object-local coordinates, modulate the albedo.
+value noise), evaluated in object-local coordinates, modulate the albedo; for training, a
+share of the objects can take photographic textures instead (``photo``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from nova3r_ros.synth.intersect import EPS, HIT, INF, normals
+from nova3r_ros.synth.photo_textures import PhotoTextures
 from nova3r_ros.synth.primitives import KINDS, MeshBatch, PrimBatch, SceneBatch
 from nova3r_ros.synth.sampling import hash_uniform
 
@@ -216,8 +218,22 @@ def _rotz(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
     return torch.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1], v[:, 2]], 1)
 
 
-def _surface(scenes: SceneBatch, p: torch.Tensor, g: torch.Tensor, face: torch.Tensor):
-    """World normals (n, 3), texture coordinates (n, 3) and attribute rows of hit points."""
+def _planar_uv(local: torch.Tensor, nrm_local: torch.Tensor) -> torch.Tensor:
+    """(n, 2) surface coordinates: the two local axes across the normal's dominant one."""
+    axis = nrm_local.abs().argmax(1)
+    u = torch.where(axis == 0, local[:, 1], local[:, 0])
+    v = torch.where(axis == 2, local[:, 1], local[:, 2])
+    return torch.stack([u, v], 1)
+
+
+def _surface(scenes: SceneBatch, p: torch.Tensor, g: torch.Tensor, face: torch.Tensor,
+             with_uv: bool = False):  # fmt: skip
+    """World normals (n, 3), texture coordinates (n, 3) and attribute rows of hit points.
+
+    With ``with_uv`` the attributes also hold ``uv`` (n, 2): metres along the surface in
+    object-local axes (a rectangle's own axes; elsewhere the local plane across the
+    normal's dominant axis), for :mod:`nova3r_ros.synth.photo_textures`.
+    """
     batches = [scenes.prims[k] for k in KINDS if k in scenes.prims]
     mesh = scenes.mesh
     n_prims = sum(len(pb) for pb in batches)
@@ -232,6 +248,7 @@ def _surface(scenes: SceneBatch, p: torch.Tensor, g: torch.Tensor, face: torch.T
     pos, yaw = cat("pos")[gid], cat("yaw")[gid]
     local = _rotz(p - pos, -yaw)
     nrm = torch.zeros_like(local)
+    uv = torch.zeros_like(local[:, :2]) if with_uv else None
     off = 0
     for pb in batches:
         sel = torch.nonzero((gid >= off) & (gid < off + len(pb))).squeeze(1)
@@ -240,6 +257,8 @@ def _surface(scenes: SceneBatch, p: torch.Tensor, g: torch.Tensor, face: torch.T
         if pb.kind == "mesh":
             fn = torch.linalg.cross(mesh.e1[face[sel]], mesh.e2[face[sel]])
             nrm[sel] = fn / fn.norm(dim=1, keepdim=True).clamp(min=1e-20)
+            if uv is not None:
+                uv[sel] = _planar_uv(local[sel], _rotz(nrm[sel], -yaw[sel]))
             continue
         params = tuple(pb.params[rows].unbind(1))
         if pb.kind == "rect":  # world-frame axes; texture coordinates along them
@@ -249,10 +268,18 @@ def _surface(scenes: SceneBatch, p: torch.Tensor, g: torch.Tensor, face: torch.T
                 [(rel * u).sum(1), (rel * v).sum(1), torch.zeros_like(rel[:, 0])], 1
             )
             nrm[sel] = normals("rect", *local[sel].unbind(1), params)
+            if uv is not None:
+                uv[sel] = local[sel, :2]
         else:
-            nrm[sel] = _rotz(normals(pb.kind, *local[sel].unbind(1), params), yaw[sel])
+            n_local = normals(pb.kind, *local[sel].unbind(1), params)
+            nrm[sel] = _rotz(n_local, yaw[sel])
+            if uv is not None:
+                uv[sel] = _planar_uv(local[sel], n_local)
     names = ("color", "color2", "tex", "tex_scale", "obj_id")
-    return nrm, local, {name: cat(name)[gid] for name in names}
+    at = {name: cat(name)[gid] for name in names}
+    if uv is not None:
+        at["uv"] = uv
+    return nrm, local, at
 
 
 def render(
@@ -262,6 +289,7 @@ def render(
     height: int,
     width: int,
     view_chunk: int | None = None,
+    photo: PhotoTextures | None = None,
 ) -> dict[str, torch.Tensor]:
     """Render every view of every scene.
 
@@ -272,6 +300,8 @@ def render(
         height: H (px).
         width: W (px).
         view_chunk: render this many views at a time (bounds memory; None = all).
+        photo: photographic textures for a share of the objects (training only; None,
+            the default, renders the procedural textures alone, as the benchmarks do).
 
     Returns:
         ``image`` uint8 (B, V, H, W, 3) RGB, ``depth`` float32 (B, V, H, W) z-depth in
@@ -283,8 +313,8 @@ def render(
     T = T_world_cam.to(dev, torch.float32)
     V = K.shape[1]
     if view_chunk is not None and view_chunk < V:
-        outs = [render(scenes, K[:, i : i + view_chunk], T[:, i : i + view_chunk], height, width)
-                for i in range(0, V, view_chunk)]  # fmt: skip
+        outs = [render(scenes, K[:, i : i + view_chunk], T[:, i : i + view_chunk], height, width,
+                       photo=photo) for i in range(0, V, view_chunk)]  # fmt: skip
         return {k: torch.cat([o[k] for o in outs], 1) for k in outs[0]}
     B, P = scenes.n_scenes, height * width
     o, dirs, zscale = camera_rays(K, T, height, width)
@@ -295,14 +325,19 @@ def render(
     b = idx // (V * P)
     d = dirs.reshape(-1, 3)[idx]
     p = o.reshape(-1, 3)[idx // P] + t.reshape(-1)[idx, None] * d
-    nrm, local, at = _surface(scenes, p, prim.reshape(-1)[idx], face.reshape(-1)[idx])
+    nrm, local, at = _surface(scenes, p, prim.reshape(-1)[idx], face.reshape(-1)[idx],
+                              with_uv=photo is not None)  # fmt: skip
     key = at["obj_id"] * 7919 + (at["color"][:, 0] * 1048576.0).long()
     tval = texture(at["tex"], at["tex_scale"], key, local)
     c1, c2, obj = at["color"], at["color2"], at["obj_id"]
     nrm = torch.where(((nrm * d).sum(1) > 0)[:, None], -nrm, nrm)
     lam = (nrm * scenes.light[b]).sum(1).clamp(min=0.0)
     amb = scenes.ambient[b]
-    rgb = (c1 + tval[:, None] * (c2 - c1)) * (amb + (1 - amb) * lam)[:, None]
+    albedo = c1 + tval[:, None] * (c2 - c1)
+    if photo is not None:
+        sel = torch.nonzero(photo.pick(key)).squeeze(1)
+        albedo[sel] = photo.albedo(key[sel], at["uv"][sel], c1[sel])
+    rgb = albedo * (amb + (1 - amb) * lam)[:, None]
     rows = torch.arange(height, device=dev, dtype=torch.float32).repeat_interleave(width)
     grad = 0.8 + 0.2 * (1.0 - rows / max(height - 1, 1))
     img = (scenes.background[:, None, None, :] * grad[None, None, :, None]).expand(B, V, P, 3)

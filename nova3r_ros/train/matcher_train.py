@@ -17,7 +17,8 @@ files that come back).
 Usage: python -m nova3r_ros.train.matcher_train --out DIR --minutes M [--device cuda]
            [--batch 12] [--pairs 3] [--queries 384] [--lr 1e-3] [--val-windows 64]
            [--val-every 2] [--init DIR] [--keep-last] [--decay cosine] [--p-robot 0.5]
-           [--p-sensor 0.7]
+           [--p-sensor 0.7] [--photo-textures DIR --p-photo 0.5]
+           [--val-7scenes DIR --val-criterion synthetic|real|mean]
 
 ``--p-robot P``: that share of the batches comes from the robot scene mix instead
 (:func:`~nova3r_ros.synth.training_mix.training_config` with 4 views: clutter, shelves,
@@ -26,6 +27,14 @@ counters, furnished rooms, wide cameras; procedural objects, no mesh files), a q
 P``: that share of the windows has its images degraded by a random colour-camera model
 (:func:`~nova3r_ros.synth.sensor.degrade_batch`: blur, exposure, white balance, shot and
 read noise, gamma, JPEG); the targets always come from the true depth.
+``--photo-textures DIR``: a share ``--p-photo`` of the objects (tables included) takes a
+photographic texture from the bank in DIR (:mod:`nova3r_ros.synth.photo_textures`) instead
+of its procedural one.
+
+``--val-7scenes DIR``: each validation also scores the pose from the matches alone on the
+folder's view pairs 10 positions apart (colour and recorded poses only; validation frames,
+never trained on), logged as ``real_*``; ``--val-criterion real`` or ``mean`` picks
+``OUT/best`` by that AUC@30 or by the mean of both.
 
 ``--decay cosine`` lowers the learning rate over the run's wall time (``--minutes``) from
 ``--lr`` to a twentieth of it along a half cosine (after the 100-step warm-up); the run is
@@ -51,6 +60,7 @@ from nova3r_ros.model.measurement import pixel_rays, projected_pixel
 from nova3r_ros.model.pose_rgb_epipolar import normalise, pair_pose
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_batch, generate_window
+from nova3r_ros.synth.photo_textures import PhotoTextures
 from nova3r_ros.synth.sensor import degrade_batch
 from nova3r_ros.synth.training_mix import training_config
 
@@ -112,21 +122,40 @@ def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (images * gain + bias + noise).clamp(0, 1)
 
 
+def sevenscenes_pairs(path: str, gap: int = 10) -> list:
+    """View pairs ``gap`` positions apart of a 7-Scenes folder (validation, never training).
+
+    Colour and the recorded poses only (no depth: the folder may travel without its depth
+    images), every position that has a partner; ``gap`` 10 is ``nova3r eval --stride 10``'s
+    spacing of the dev frames (20 recorded frames).
+    """
+    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+    seq = SevenScenesSequence(path)
+    views = [seq.view(i, with_depth=False, known_pose=True) for i in range(len(seq))]
+    return [(views[i], views[i + gap]) for i in range(len(seq) - gap)]
+
+
 def validate(net: MatchNet, windows: list) -> dict[str, float]:
-    """Pose from the matches alone on the validation windows (module docstring)."""
+    """Pose from the matches alone on the validation windows or view pairs (module docstring).
+
+    ``windows``: ``(Window, GroundTruth)`` of 2 views, or ``(View, View)`` pairs with
+    known poses; ``match_precision@4px`` only where the first views have depth.
+    """
     net.eval()
-    rot, trans, good, total = [], [], 0, 0
-    for window, _ in windows:
-        a, b = window.views
+    rot, trans, good, total, with_depth = [], [], 0, 0, False
+    for item in windows:
+        a, b = item[0].views if hasattr(item[0], "views") else item
         xa, xb, _ = dense_matches(net, a.image, b.image)
-        if len(xa):
+        with_depth = with_depth or a.depth is not None
+        if len(xa) and a.depth is not None:
             t = cell_targets_px(a, b, xa)
             ok = np.isfinite(t[:, 0])
             good += int((np.linalg.norm(t[ok] - xb[ok], axis=1) < 4).sum())
             total += int(ok.sum())
         pose = None
         if len(xa) >= 8:
-            thr = 2.0 / float(a.K[0, 0])
+            thr = 2.0 * a.image.shape[1] / 256 / float(a.K[0, 0])  # 2 px at the net's width
             pose = pair_pose(normalise(xa, a.K), normalise(xb, b.K), np.eye(3), np.zeros(3), thr)
         T_rel = np.eye(4)
         if pose is not None:
@@ -137,8 +166,10 @@ def validate(net: MatchNet, windows: list) -> dict[str, float]:
         trans.append(t_[0])
     net.train()
     score = metrics.pose_metrics_from_errors(np.array(rot), np.array(trans))
-    return {"rra@15": score["rra@15"], "rta@15": score["rta@15"], "auc@30": score["auc@30"],
-            "match_precision@4px": good / max(total, 1)}  # fmt: skip
+    out = {"rra@15": score["rra@15"], "rta@15": score["rta@15"], "auc@30": score["auc@30"]}
+    if with_depth:
+        out["match_precision@4px"] = good / max(total, 1)
+    return out
 
 
 def cell_targets_px(a, b, xa: np.ndarray) -> np.ndarray:
@@ -182,17 +213,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decay", choices=("none", "cosine"), default="none")
     ap.add_argument("--p-robot", type=float, default=0.0, help="share of robot-mix batches")
     ap.add_argument("--p-sensor", type=float, default=0.0, help="share of degraded images")
+    ap.add_argument(
+        "--photo-textures",
+        default=None,
+        help="a photo bank folder (nova3r_ros.synth.photo_textures)",
+    )
+    ap.add_argument(
+        "--p-photo",
+        type=float,
+        default=0.5,
+        help="share of objects that take a photo texture (with --photo-textures)",
+    )
+    ap.add_argument(
+        "--val-7scenes",
+        default=None,
+        help="7-Scenes folder: also validate on its pairs 10 positions apart",
+    )
+    ap.add_argument(
+        "--val-criterion",
+        choices=("synthetic", "real", "mean"),
+        default="synthetic",
+        help="AUC@30 that picks OUT/best",
+    )
     a = ap.parse_args(argv)
     ok = 0 < a.minutes <= 600 and 1 <= a.batch <= 256 and 1 <= a.pairs <= 6
-    ok = ok and 0 <= a.p_robot <= 1 and 0 <= a.p_sensor <= 1
+    ok = ok and 0 <= a.p_robot <= 1 and 0 <= a.p_sensor <= 1 and 0 <= a.p_photo <= 1
+    ok = ok and (a.val_7scenes is not None or a.val_criterion == "synthetic")
     if not (ok and 8 <= a.queries <= 3072 and 0 < a.lr < 1 and 1 <= a.val_windows <= 1024):
-        print("error: --minutes (0, 600], --batch 1-256, --pairs 1-6, --queries 8-3072,"
-              " --lr (0, 1), --val-windows 1-1024, --p-robot and --p-sensor [0, 1]",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "error: --minutes (0, 600], --batch 1-256, --pairs 1-6, --queries 8-3072,"
+            " --lr (0, 1), --val-windows 1-1024, --p-robot, --p-sensor and --p-photo"
+            " [0, 1]; --val-criterion real|mean needs --val-7scenes",
+            file=sys.stderr,
+        )
+        return 2
+    dev = torch.device(a.device)
+    try:
+        photo = PhotoTextures.load(a.photo_textures, dev, a.p_photo) if a.photo_textures else None
+        real = sevenscenes_pairs(a.val_7scenes) if a.val_7scenes else None
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    dev = torch.device(a.device)
     net = load_matcher(a.init, dev)[0] if a.init else MatchNet().to(dev)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
@@ -213,14 +276,21 @@ def main(argv: list[str] | None = None) -> int:
         done = elapsed >= total_s
         if elapsed >= next_val or done:
             score = validate(net, val)
+            if real is not None:
+                score.update({f"real_{k}": v for k, v in validate(net, real).items()})
             rec = {"step": step, "minutes": round(elapsed / 60, 2), **score}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
             if a.keep_last:
                 save_matcher(out / "last", net, {"step": step, **score})
-            if score["auc@30"] > best:
-                best = score["auc@30"]
+            crit = {
+                "synthetic": score["auc@30"],
+                "real": score.get("real_auc@30"),
+                "mean": (score["auc@30"] + score.get("real_auc@30", 0.0)) / 2,
+            }[a.val_criterion]
+            if crit > best:
+                best = crit
                 save_matcher(out / "best", net, {"step": step, **score})
             next_val += a.val_every * 60
         if done:
@@ -231,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             synth = training_config(rng, 4, height=192, width=256, device=a.device)
             seeds = seeds[: max(1, a.batch // 4)]
         with torch.no_grad():
-            batch = generate_batch(seeds, config=synth, image_dtype="float32")
+            batch = generate_batch(seeds, config=synth, image_dtype="float32", photo=photo)
             if a.p_sensor > 0:
                 batch = degrade_batch(batch, gen, p_clean=1.0 - a.p_sensor)
         images = augment(batch["images"].flatten(0, 1), gen)
