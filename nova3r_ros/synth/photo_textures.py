@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from nova3r_ros.synth.sampling import hash_uniform
+from nova3r_ros.synth.sevenscenes import read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 BANK_SIZE = 128
@@ -57,14 +58,12 @@ def read_gimp_pattern(path: str | Path) -> np.ndarray:
 
 
 def _read_image(path: Path) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of an image or GIMP pattern file; ``ValueError`` if unreadable."""
     import cv2
 
     if path.suffix.lower() == ".pat":
         return read_gimp_pattern(path)
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{path}: unreadable image")
-    return bgr[..., ::-1].copy()
+    return read_image(path, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
 def square_crops(image: np.ndarray, n: int, size: int, rng: np.random.Generator) -> list:

@@ -55,7 +55,8 @@ def _read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return m
 
 
-def _read_image(path: Path, flags: int) -> np.ndarray:
+def read_image(path: Path, flags: int) -> np.ndarray:
+    """Decode an image file with OpenCV ``flags``; ``SequenceError`` if missing or undecodable."""
     import cv2
 
     data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
@@ -128,10 +129,10 @@ class SevenScenesSequence:
         import cv2
 
         frame = self.frames[i]
-        bgr = _read_image(frame.color, cv2.IMREAD_COLOR)
+        bgr = read_image(frame.color, cv2.IMREAD_COLOR)
         depth = None
         if with_depth:
-            raw = _read_image(frame.depth, cv2.IMREAD_UNCHANGED)
+            raw = read_image(frame.depth, cv2.IMREAD_UNCHANGED)
             if raw.dtype != np.uint16 or raw.ndim != 2:
                 raise SequenceError(f"{frame.depth}: expected 16-bit single-channel depth")
             if raw.shape != bgr.shape[:2]:

@@ -136,16 +136,15 @@ def sevenscenes_pairs(path: str, gap: int = 10) -> list:
     return [(views[i], views[i + gap]) for i in range(len(seq) - gap)]
 
 
-def validate(net: MatchNet, windows: list) -> dict[str, float]:
-    """Pose from the matches alone on the validation windows or view pairs (module docstring).
+def validate(net: MatchNet, pairs: list) -> dict[str, float]:
+    """Pose from the matches alone on validation view pairs (module docstring).
 
-    ``windows``: ``(Window, GroundTruth)`` of 2 views, or ``(View, View)`` pairs with
-    known poses; ``match_precision@4px`` only where the first views have depth.
+    ``pairs``: ``(View, View)`` with known poses; ``match_precision@4px`` only where the
+    first views have depth.
     """
     net.eval()
     rot, trans, good, total, with_depth = [], [], 0, 0, False
-    for item in windows:
-        a, b = item[0].views if hasattr(item[0], "views") else item
+    for a, b in pairs:
         xa, xb, _ = dense_matches(net, a.image, b.image)
         with_depth = with_depth or a.depth is not None
         if len(xa) and a.depth is not None:
@@ -261,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     cfg = benchmark_config(4, family="tabletop", height=192, width=256, device=a.device)
     val_cfg = benchmark_config(2, family="tabletop", height=192, width=256)
-    val = [generate_window(VAL_SEED + i, val_cfg) for i in range(a.val_windows)]
+    val = [tuple(generate_window(VAL_SEED + i, val_cfg)[0].views) for i in range(a.val_windows)]
     gen = torch.Generator(device=dev).manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     log = open(out / "log.jsonl", "a")  # noqa: SIM115

@@ -65,7 +65,7 @@ def main() -> int:
     windows = [generate_window(s, cfg) for s in range(first, last + 1)]
     net, meta = load_matcher(a.matcher, a.device)
     print(json.dumps({"method": "matcher", "seeds": a.seeds, "meta_step": meta.get("step"),
-                      **validate(net, windows)}))  # fmt: skip
+                      **validate(net, [tuple(w.views) for w, _ in windows])}))  # fmt: skip
     print(json.dumps({"method": "sift", "seeds": a.seeds, **sift_pose_scores(windows)}))
     return 0
 
