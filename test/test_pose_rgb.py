@@ -13,6 +13,9 @@ from nova3r_ros.model.pose_rgb_align import angle_deg, consistent_tree, orbit_hy
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
 
+# session 48's learned matcher (packaged until session 56): the rules' cases below were
+# found with its matches, so their tests keep it
+SESSION48_MATCHER = Path(__file__).parent / "data" / "matcher_session48"
 SEED = 1_500_008  # a validation seed (the benchmark uses 1,000,000-1,000,099)
 
 
@@ -342,7 +345,7 @@ def test_a_pair_that_its_matches_fix_skips_the_joint_refinement():
 @pytest.mark.skipif(not DEV.is_dir(), reason=f"{DEV} not present")
 @pytest.mark.parametrize("frames", [[61, 71], [65, 75]])
 def test_sifts_well_supported_pose_holds_against_more_learned_inliers(frames):
-    """Real frames 10 apart, the packaged matcher: SIFT's E (about 115 inliers) holds.
+    """Real frames 10 apart, session 48's matcher: SIFT's E (about 115 inliers) holds.
 
     The learned matches' E counts about 590 inliers (cells, a wider threshold) with the
     translation 23-24 degrees off; with no limit (``learned_max_sift_inliers`` 0) it stands
@@ -351,7 +354,7 @@ def test_sifts_well_supported_pose_holds_against_more_learned_inliers(frames):
     from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
     from nova3r_ros.model.matcher_files import load_matcher
 
-    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    net = load_matcher(SESSION48_MATCHER, "cpu")[0]
     images, K, P, T_true, head = real_frames(frames, 0.0)
     loose = refine_rgb_views(head, images, K, P, RgbPoseConfig(learned_max_sift_inliers=0),
                              matcher=net)  # fmt: skip
@@ -362,6 +365,10 @@ def test_sifts_well_supported_pose_holds_against_more_learned_inliers(frames):
     t_loose = pairwise_pose_errors(list(loose.T_ref_cam), list(T_true))[1][0]
     r, t = pairwise_pose_errors(list(out.T_ref_cam), list(T_true))
     assert t_loose > 15.0 and t[0] < 8.0 and r[0] < 2.5
+    # the packaged matcher (session 56's) keeps SIFT's pose with the defaults too
+    now = refine_rgb_views(head, images, K, P, matcher=load_matcher(PACKAGED_CHECKPOINT)[0])
+    r, t = pairwise_pose_errors(list(now.T_ref_cam), list(T_true))
+    assert now.stats()["pose_learned_pairs"] == 0.0 and t[0] < 8.0 and r[0] < 2.5
 
 
 def test_two_synthetic_views_are_refined_jointly_with_the_plane():
@@ -526,14 +533,13 @@ def test_a_pair_the_joint_step_slides_off_its_learned_matches_keeps_its_placemen
 
     The head's poses and decoded points are the packaged model's for this window, stored as
     for seed 1,500,463 (``test/data/decoded_rgb_pair_1500163.npz``). SIFT finds too few
-    matches to check the joint refinement, which ends 13 degrees off; the packaged learned
+    matches to check the joint refinement, which ends 13 degrees off; session 48's learned
     matcher's matches explained by the pair's placement are lost there, and with
     ``pair_learned_check_min`` the placement is kept.
     """
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
     from nova3r_ros.model.matcher_files import load_matcher
 
-    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    net = load_matcher(SESSION48_MATCHER, "cpu")[0]
     images, gt, T, pts, K = _decoded_window(1_500_163)
     slid = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_learned_check_min=0), net)
     kept = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_learned_check_min=8), net)
@@ -554,10 +560,9 @@ def test_a_stricter_learned_check_refuses_a_joint_step_that_keeps_half_the_match
     (``joint_min_match_ratio`` 0.5) keeps it; ``pair_learned_check_ratio`` 0.85 (an option,
     off by default: on fresh windows it moved AUC@30 by -0.000 to +0.004) refuses it.
     """
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
     from nova3r_ros.model.matcher_files import load_matcher
 
-    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    net = load_matcher(SESSION48_MATCHER, "cpu")[0]
     images, gt, T, pts, K = _decoded_window(1_512_329)
     loose = refine_rgb_views(T, images, K, pts, RgbPoseConfig(), net)
     strict = refine_rgb_views(T, images, K, pts, RgbPoseConfig(pair_learned_check_ratio=0.85), net)
@@ -572,14 +577,13 @@ def test_four_views_off_their_learned_matches_are_polished_onto_them():
 
     The head's poses and decoded points are the packaged model's CPU decode of this window
     (``test/data/decoded_rgb_4views_1500120.npz``). Over the decoded plane, whose normal is
-    a few degrees off, every pair ends 5-10 degrees from the truth; the packaged learned
+    a few degrees off, every pair ends 5-10 degrees from the truth; session 48's learned
     matcher's matches, transferred through the plane while its normal is freed, bring every
     pair within one degree (:mod:`nova3r_ros.model.pose_rgb_polish`), and the stats say so.
     """
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
     from nova3r_ros.model.matcher_files import load_matcher
 
-    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    net = load_matcher(SESSION48_MATCHER, "cpu")[0]
     images, gt, T, pts, K = _decoded_window(1_500_120, views=4)
     before = refine_rgb_views(T, images, K, pts, RgbPoseConfig(polish_scales_px=()), net)
     after = refine_rgb_views(T, images, K, pts, RgbPoseConfig(), net)
@@ -601,10 +605,9 @@ def test_a_polish_the_images_disagree_with_is_not_kept():
     with ``polish_max_loss_ratio`` (default 1) the polish is not kept
     (``test/data/decoded_rgb_4views_1500121.npz``: the packaged model's CPU decode).
     """
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
     from nova3r_ros.model.matcher_files import load_matcher
 
-    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    net = load_matcher(SESSION48_MATCHER, "cpu")[0]
     images, gt, T, pts, K = _decoded_window(1_500_121, views=4)
     none = refine_rgb_views(T, images, K, pts, RgbPoseConfig(polish_scales_px=()), net)
     unguarded = refine_rgb_views(T, images, K, pts, RgbPoseConfig(polish_max_loss_ratio=0.0), net)
@@ -623,10 +626,9 @@ def test_a_pair_placed_on_the_planar_twin_of_its_matches_is_moved_by_the_decoded
     the true pose 335. The decomposition of their homography whose normal is nearest the
     decoded plane's is the true pose (:func:`.pose_rgb_epipolar.planar_twin`).
     """
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
     from nova3r_ros.model.matcher_files import load_matcher
 
-    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    net = load_matcher(SESSION48_MATCHER, "cpu")[0]
     images, gt, T, pts, K = _decoded_window(1_510_414)
     off = refine_rgb_views(T, images, K, pts, RgbPoseConfig(twin_min_gain_deg=0.0), net)
     on = refine_rgb_views(T, images, K, pts, RgbPoseConfig(), net)
@@ -646,10 +648,9 @@ def test_a_view_no_pair_places_takes_a_weaker_learned_pose_with_the_fallback():
     (40 inliers, under ``learned_min_inliers``) is within 3 degrees; with
     ``learned_fallback_min_inliers`` 20 a third pass places the view from it.
     """
-    from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
     from nova3r_ros.model.matcher_files import load_matcher
 
-    net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    net = load_matcher(SESSION48_MATCHER, "cpu")[0]
     images, gt, T, pts, K = _decoded_window(1_510_243)
     plain = refine_rgb_views(T, images, K, pts, RgbPoseConfig(), net)
     weak = refine_rgb_views(T, images, K, pts, RgbPoseConfig(learned_fallback_min_inliers=20),

@@ -8,10 +8,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from test_pose_rgb import _decoded_window
+from test_pose_rgb import SESSION48_MATCHER, _decoded_window
 
 from nova3r_ros.eval.metrics import pairwise_pose_errors
-from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT
 from nova3r_ros.model.matcher_files import load_matcher
 from nova3r_ros.model.pose_rgb import RgbPoseConfig, refine_rgb_views
 from nova3r_ros.model.pose_rgb_align import angle_deg
@@ -23,8 +22,8 @@ OFF = RgbPoseConfig(learned_plane_min_share=0.0)
 
 @pytest.fixture(scope="module")
 def matcher():
-    """Return the packaged learned matcher on the CPU."""
-    return load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
+    """Return session 48's learned matcher (packaged until session 56) on the CPU."""
+    return load_matcher(SESSION48_MATCHER, "cpu")[0]
 
 
 def _plane_pair(seed: int = 0, n_points: int = 60):
