@@ -22,7 +22,7 @@ OFF = RgbPoseConfig(learned_plane_min_share=0.0)
 
 @pytest.fixture(scope="module")
 def matcher():
-    """Return session 48's learned matcher (packaged until session 56) on the CPU."""
+    """Return session 48's learned matcher, packaged until session 56, on the CPU."""
     return load_matcher(SESSION48_MATCHER, "cpu")[0]
 
 
