@@ -10,6 +10,7 @@
 # Carry .device_data/photo_textures, .device_data/7scenes-dev-colour, .device_data/s54m_f16,
 # .device_data/s55B_f16. Back in $OUT: C.tar, D.tar (best/, last/, log.jsonl each).
 #   MINUTES=8.5 OUT=$OUT bash docs/eval/session56/matcher_mix_gpu.sh
+# INIT_C / INIT_D replace the two starting matchers (carry their folders).
 set -uo pipefail
 export OMP_NUM_THREADS=4 PYTHONPATH=.
 nvidia-smi -L
@@ -19,9 +20,9 @@ COMMON=(--minutes "${MINUTES:-8.5}" --device cuda --decay cosine --val-windows 9
   --val-criterion mean)
 W=/tmp/w; mkdir -p $W
 timeout 580 python -m nova3r_ros.train.matcher_train --out $W/C "${COMMON[@]}" \
-  --init .device_data/s54m_f16 --p-photo 0.8 --seed 61 > $W/C.txt 2>&1 &
+  --init "${INIT_C:-.device_data/s54m_f16}" --p-photo 0.8 --seed 61 > $W/C.txt 2>&1 &
 timeout 580 python -m nova3r_ros.train.matcher_train --out $W/D "${COMMON[@]}" \
-  --init .device_data/s55B_f16 --p-photo 0.5 --seed 62 > $W/D.txt 2>&1 &
+  --init "${INIT_D:-.device_data/s55B_f16}" --p-photo 0.5 --seed 62 > $W/D.txt 2>&1 &
 wait
 for r in C D; do
   echo "== $r"; grep -v '"loss"' $W/$r/log.jsonl | cut -c 1-330; tail -3 $W/$r.txt
