@@ -167,7 +167,7 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--per-window", default=None, help="JSON-lines file, one line per window")
-    ap.add_argument("--settings", nargs="+", default=list(SETTINGS))
+    ap.add_argument("--settings", nargs="*", default=list(SETTINGS))
     ap.add_argument("--define", action="append", default=[], help='NAME={"field": value}')
     ap.add_argument("--checkpoint", default=None, help="model directory (default: packaged)")
     ap.add_argument(
@@ -223,6 +223,9 @@ def main() -> int:
         return 2
     matchers = {row: (known[name], d) for row, (name, d) in
                 matcher_rows(args.matcher, tuple(args.matcher_with)).items()}  # fmt: skip
+    if not settings and not matchers and not args.redecode:
+        print("error: no rows: give --settings, --matcher or --redecode", file=sys.stderr)
+        return 2
     try:
         first, last = (int(x) for x in args.seeds.split("-"))
     except ValueError:
@@ -264,7 +267,8 @@ def main() -> int:
                     rows[rec["setting"]].append(rec)
                     if per_window:
                         per_window.write(json.dumps(rec) + "\n")
-            head = [np.mean([r["head"][k] for r in rows[args.settings[0]]]) for k in KEYS]
+            first_row = next(iter(rows.values()))  # every row holds the same head poses
+            head = [np.mean([r["head"][k] for r in first_row]) for k in KEYS]
             print(f"| {V} | head alone | " + " | ".join(f"{x:.3f}" for x in head) + " | - |")
             for name, recs in rows.items():
                 m = [np.mean([r[k] for r in recs]) for k in KEYS]

@@ -32,7 +32,7 @@ def test_a_bad_job_count_exits_2_with_one_line():
 
 
 @pytest.mark.parametrize("extra", [["--define", "x={\"no_such_field\": 1}"],
-                                   ["--define", "x=[1]"], ["--settings", "nope"],
+                                   ["--define", "x=[1]"], ["--settings", "nope"], ["--settings"],
                                    ["--views", "3"], ["--views", "1", "4"],
                                    ["--checkpoint", "/nonexistent/model"]])  # fmt: skip
 def test_bad_settings_exit_2_with_one_line(extra):

@@ -1,0 +1,74 @@
+"""Probe (session 57): what the consistency vote (``pose_rgb_align.consistent_tree``) sees.
+
+For each synthetic RGB-only 4-view window (tabletop, as ``scripts/rgb_pose_ab.py`` renders
+it), the defaults with the packaged matcher run with the vote wrapped: every aligned pair
+(edge) is printed with its score and its rotation error against the true relative pose,
+and the greedy placement (each view from its best-scoring pair) and the vote's tree with
+the rotation error of every view pair after each (degrees, ``metrics.pairwise_pose_errors``
+order). Diagnosis only.
+
+Usage: NOVA3R_CACHE=dir PYTHONPATH=. python docs/eval/session57/tree_probe.py FIRST LAST
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from nova3r_ros.eval import metrics
+from nova3r_ros.eval.run import strip_inputs
+from nova3r_ros.model import pose_rgb
+from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
+from nova3r_ros.model.inference import InferenceConfig, infer
+from nova3r_ros.synth.config import benchmark_config
+from nova3r_ros.synth.generate import generate_window
+
+
+def angle_deg(R: np.ndarray) -> float:
+    """Return the rotation angle of ``R`` (3, 3) in degrees."""
+    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
+
+
+def main() -> None:
+    """Print the vote's inputs and outcome per window."""
+    first, last = int(sys.argv[1]), int(sys.argv[2])
+    model = load_checkpoint(PACKAGED_CHECKPOINT, "cpu")
+    cfg = InferenceConfig(n_points=1024, steps=4, seed=0, refine_poses=False)
+    seen = {}
+    inner = pose_rgb.consistent_tree
+
+    def wrapped(edges, P, anchor, max_deg):
+        seen["edges"], seen["P"], seen["anchor"] = dict(edges), P.copy(), anchor.copy()
+        Q, new = inner(edges, P, anchor, max_deg)
+        seen["Q"], seen["new"] = Q.copy(), new.copy()
+        return Q, new
+
+    pose_rgb.consistent_tree = wrapped
+    for seed in range(first, last + 1):
+        window, gt = generate_window(seed, benchmark_config(4, family="tabletop", height=192,
+                                                            width=256))  # fmt: skip
+        inputs = strip_inputs(window, depth=True, poses=True)
+        head = infer(model, inputs, cfg)
+        seen.clear()
+        out = pose_rgb.refine_rgb_views(np.stack(head.T_ref_cam), [v.image for v in inputs.views],
+                                        np.stack(head.K), head.points.astype(np.float64),
+                                        matcher=model.matcher)  # fmt: skip
+        G = list(gt.T_world_cam)
+        final = metrics.pairwise_pose_errors(list(out.T_ref_cam), G)[0]
+        if "edges" not in seen:
+            print(f"{seed} no vote; final {np.round(final, 1).tolist()}")
+            continue
+        greedy = metrics.pairwise_pose_errors(list(seen["P"]), G)[0]
+        tree = metrics.pairwise_pose_errors(list(seen["Q"]), G)[0]
+        print(f"{seed} anchors {seen['anchor'].tolist()} -> {seen['new'].tolist()}")
+        for (a, b), (s, T) in seen["edges"].items():
+            true = np.linalg.inv(G[b]) @ G[a]
+            err = angle_deg(T[:3, :3] @ true[:3, :3].T)
+            print(f"   edge {a}-{b} score {s:.3f} rot err {err:.1f}")
+        print(f"   greedy {np.round(greedy, 1).tolist()}  tree {np.round(tree, 1).tolist()}"
+              f"  final {np.round(final, 1).tolist()}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
