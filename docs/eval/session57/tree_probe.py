@@ -7,6 +7,9 @@ and the greedy placement (each view from its best-scoring pair) and the vote's t
 the rotation error of every view pair after each (degrees, ``metrics.pairwise_pose_errors``
 order). Diagnosis only.
 
+The joint refinement (step 5-6) and the polish on the learned matches are wrapped too:
+the pair errors after each, and whether it was kept.
+
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python docs/eval/session57/tree_probe.py FIRST LAST
 """
 
@@ -45,6 +48,19 @@ def main() -> None:
         return Q, new
 
     pose_rgb.consistent_tree = wrapped
+    joint, polish = pose_rgb._joint, pose_rgb.polish_window
+
+    def joint_wrapped(*args, **kwargs):
+        res = joint(*args, **kwargs)
+        seen["joint"] = res[0].copy(), res[1]
+        return res
+
+    def polish_wrapped(*args, **kwargs):
+        res = polish(*args, **kwargs)
+        seen["polish"] = res[0].copy(), res[1]
+        return res
+
+    pose_rgb._joint, pose_rgb.polish_window = joint_wrapped, polish_wrapped
     for seed in range(first, last + 1):
         window, gt = generate_window(seed, benchmark_config(4, family="tabletop", height=192,
                                                             width=256))  # fmt: skip
@@ -68,6 +84,10 @@ def main() -> None:
             print(f"   edge {a}-{b} score {s:.3f} rot err {err:.1f}")
         print(f"   greedy {np.round(greedy, 1).tolist()}  tree {np.round(tree, 1).tolist()}"
               f"  final {np.round(final, 1).tolist()}")  # fmt: skip
+        for step in ("joint", "polish"):
+            if step in seen:
+                err = metrics.pairwise_pose_errors(list(seen[step][0]), G)[0]
+                print(f"   after {step} (kept {seen[step][1]}) {np.round(err, 1).tolist()}")
 
 
 if __name__ == "__main__":
