@@ -12,7 +12,8 @@ refinement of all views and the plane's normal: session 19's settings) and ``pre
 (ECC alone on every level, no check against the essential matrix's matches, the wider
 search for every pair that needs it: before the direct alignment).
 
-``--settings`` picks which to run; ``--define NAME=JSON`` adds a setting of
+``--settings`` picks which to run (none: only the matchers' rows); ``--define NAME=JSON``
+adds a setting of
 :class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g. ``nojoint={"joint_iters":
 []}``). ``--redecode`` adds ``current+own`` (the defaults with the model's own matcher,
 as ``infer`` refines: the packaged one where it runs by default) and ``current+redecode``:
