@@ -13,12 +13,11 @@ refinement of all views and the plane's normal: session 19's settings) and ``pre
 search for every pair that needs it: before the direct alignment).
 
 ``--settings`` picks which to run (none: only the matchers' rows); ``--define NAME=JSON``
-adds a setting of
-:class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g. ``nojoint={"joint_iters":
-[]}``). ``--redecode`` adds ``current+own`` (the defaults with the model's own matcher,
-as ``infer`` refines: the packaged one where it runs by default) and ``current+redecode``:
-that refinement, then the window decoded again at its poses and refined once more
-(``InferenceConfig.rgb_redecode``);
+adds a setting of :class:`~nova3r_ros.model.pose_rgb.RgbPoseConfig` fields (e.g.
+``nojoint={"joint_iters": []}``). ``--redecode`` adds ``current+own`` (the defaults with
+the model's own matcher, as ``infer`` refines: the packaged one where it runs by default)
+and ``current+redecode``: that refinement, then the window decoded again at its poses and
+refined once more (``InferenceConfig.rgb_redecode``);
 ``--matcher DIR`` adds ``current+matcher``: the defaults with a learned matcher's matches
 beside SIFT's (:mod:`nova3r_ros.model.pose_rgb_learned`); several directories add a row
 ``current+matcher:LABEL`` each (LABEL: the directory's name, or its parent's for a run's

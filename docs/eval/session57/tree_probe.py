@@ -24,13 +24,9 @@ from nova3r_ros.eval.run import strip_inputs
 from nova3r_ros.model import pose_rgb
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
+from nova3r_ros.model.pose_rgb_align import angle_deg
 from nova3r_ros.synth.config import benchmark_config
 from nova3r_ros.synth.generate import generate_window
-
-
-def angle_deg(R: np.ndarray) -> float:
-    """Return the rotation angle of ``R`` (3, 3) in degrees."""
-    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
 
 
 def main() -> None:
