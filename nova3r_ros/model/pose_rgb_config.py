@@ -109,6 +109,12 @@ class RgbPoseConfig:
         polish_max_loss_ratio: and where its poses' photometric loss over the polished
             plane (:class:`.pose_rgb_joint.WindowLoss`) is at most this times the loss
             before over the decoded plane, with no pair lost (0: not checked).
+        joint_undo_gain: with a learned matcher, in a window of 3 or more views where the
+            joint refinement (steps 5-6) was kept, the poses from before it are polished
+            too, and they replace its polished result where they explain this factor
+            more matches: the product of the two ratios of the learned and of the SIFT
+            matches explained over the placed pairs (each count plus one;
+            :func:`.pose_rgb_polish.undo_joint`); 0: off.
         twin_min_gain_deg, twin_max_normal_deg, twin_min_plane_share, twin_min_share,
         twin_on_plane_deg:
             a pair's essential-matrix pose gives way to its planar twin where the decoded
@@ -178,6 +184,7 @@ class RgbPoseConfig:
     polish_min_gain: float = 0.15
     polish_min_total: int = 0
     polish_max_loss_ratio: float = 1.0
+    joint_undo_gain: float = 1.1
     twin_min_gain_deg: float = 10.0
     twin_max_normal_deg: float = 15.0
     twin_min_plane_share: float = 0.5

@@ -206,3 +206,29 @@ def polish_window(T, ok, learned, plane, greys, K_grey, points, cfg):
         was, now = score(T, plane[:2]), score(T_p, (n_p, plane[1]))
         kept = now[1] >= was[1] and now[0] <= cfg.polish_max_loss_ratio * was[0]
     return (T_p, True) if kept else (T, False)
+
+
+def undo_joint(joint, before, ok, learned, sift, plane, greys, K_grey, points, cfg):
+    """Return (poses, polished, undone): the joint step's polished result, or the poses before.
+
+    The joint refinement (steps 5-6 of :mod:`.pose_rgb`) descends coarse to fine on the
+    images alone and can carry a view placed within a few degrees 15-25 degrees off while
+    every pair keeps half its matches (synthetic tables give few SIFT matches). The poses
+    from before it (``before``, (V, 4, 4)) are polished as its result was
+    (:func:`polish_window`) and replace that result (``joint``: (poses, polished)) where
+    they explain ``cfg.joint_undo_gain`` times as many matches: the product of the ratios
+    of learned matches (``learned``, a ``LearnedMatches``) and of SIFT matches (``sift``,
+    the placed pairs' :class:`PairMatches` within ``cfg.threshold_px``) explained over
+    the placed pairs, each count plus one. Other arguments as :func:`polish_window`'s.
+    """
+    alt, alt_polished = polish_window(before, ok, learned, plane, greys, K_grey, points, cfg)
+    pairs = placed_pairs(ok, learned)
+    sift = [p for p in sift if ok[p.a] and ok[p.b] and len(p.x_a)]
+
+    def support(T: np.ndarray) -> float:
+        return ((sum(_counts(T, pairs, learned.threshold_px)) + 1.0)
+                * (sum(_counts(T, sift, cfg.threshold_px)) + 1.0))  # fmt: skip
+
+    if support(alt) >= cfg.joint_undo_gain * support(joint[0]):
+        return alt, alt_polished, True
+    return joint[0], joint[1], False
