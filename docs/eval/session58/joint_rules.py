@@ -25,6 +25,12 @@ def _ratio_drop(f: dict, a: dict, least: int, ratio: float) -> bool:
                for k_f, k_a in zip(f["learned"], a["learned"], strict=True))  # fmt: skip
 
 
+def _product_gain(f: dict, a: dict) -> float:
+    """Return alt's support over final's: the product of learned and SIFT ratios (+1 each)."""
+    return ((sum(a["learned"]) + 1) / (sum(f["learned"]) + 1)
+            * (sum(a["sift"]) + 1) / (sum(f["sift"]) + 1))  # fmt: skip
+
+
 RULES = {
     "default": lambda f, a: False,
     "oracle": None,
@@ -37,6 +43,9 @@ RULES = {
     "pair drop 20/0.7": lambda f, a: _ratio_drop(f, a, 20, 0.7),
     "pair drop 10/0.7": lambda f, a: _ratio_drop(f, a, 10, 0.7),
     "min pair learned": lambda f, a: min(a["learned"]) > min(f["learned"]),
+    "learned x sift >= 1.05": lambda f, a: _product_gain(f, a) >= 1.05,
+    "learned x sift >= 1.1 (shipped)": lambda f, a: _product_gain(f, a) >= 1.1,
+    "learned x sift >= 1.2": lambda f, a: _product_gain(f, a) >= 1.2,
 }
 
 
@@ -70,7 +79,7 @@ def main() -> None:
             worse += pick["rra@15"] < base["rra@15"]
             tot += [pick[k] for k in keys]
         m = tot / len(recs)
-        print(f"{name:20s} {m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f}  better {better} worse {worse}")
+        print(f"{name:32s} {m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f}  better {better} worse {worse}")
 
 
 if __name__ == "__main__":
