@@ -166,6 +166,7 @@ def _eval(args: argparse.Namespace) -> int:
         height=args.height, width=args.width,
         rgb_only=not args.depth, unposed=args.unposed, mesh_dir=args.mesh_dir,
         mesh_names=args.mesh_names, out=args.out, model_fn=model_fn,
+        pose_reference=args.pose_reference, pose_reference_sequence=args.pose_reference_sequence,
     )  # fmt: skip
     result = evaluate(cfg, log=lambda msg: print(msg, file=sys.stderr))
     if args.out:
@@ -242,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--height", type=int, default=192, help="image height (px)")
     ev.add_argument("--width", type=int, default=256, help="image width (px)")
     ev.add_argument("--unposed", action="store_true", help="methods get no camera poses")
+    ev.add_argument(
+        "--pose-reference",
+        default=None,
+        metavar="FILE",
+        help="7scenes data: score the poses against this file's poses of the same "
+        "frames instead of the recorded ones (lines 'NAME qw qx qy qz tx ty tz [f]', "
+        "world-to-camera, as Brachmann et al.'s pseudo ground truth)",
+    )
+    ev.add_argument(
+        "--pose-reference-sequence",
+        default=None,
+        metavar="SEQ",
+        help="which sequence of --pose-reference (e.g. seq-01; default: its only one)",
+    )
     ev.add_argument("--mesh-dir", default=None, help="OBJ meshes for the scenes")
     ev.add_argument("--mesh-names", nargs="*", default=None, help="which meshes to use")
     ev.add_argument("--out", default=None, help="directory for metrics.json")

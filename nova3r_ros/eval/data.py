@@ -89,12 +89,7 @@ def sevenscenes_windows(
     for i in range(len(seq)):
         view = seq.view(i)
         frames.append((view.depth, Camera(view.K, seq.pose(i), view.height, view.width, 0.0)))
-    span = (n_views - 1) * stride
-    if span >= len(seq):
-        raise ValueError(f"{n_views} views {stride} apart need more than the {len(seq)} frames")
-    starts = np.linspace(0, len(seq) - 1 - span, windows).astype(int)
-    for start in starts:
-        idx = [int(start) + i * stride for i in range(n_views)]
+    for idx in window_indices(len(seq), n_views, windows, stride):
         window, gt = seq.window(idx, known_poses=True)
         yield EvalItem(
             window,
@@ -102,6 +97,30 @@ def sevenscenes_windows(
             False,
             frames,
         )
+
+
+def window_indices(n_frames: int, n_views: int, windows: int, stride: int) -> list[list[int]]:
+    """Positions (in the sorted frame list) of :func:`sevenscenes_windows`' windows' views."""
+    span = (n_views - 1) * stride
+    if span >= n_frames:
+        raise ValueError(f"{n_views} views {stride} apart need more than the {n_frames} frames")
+    starts = np.linspace(0, n_frames - 1 - span, windows).astype(int)
+    return [[int(start) + i * stride for i in range(n_views)] for start in starts]
+
+
+def sevenscenes_pose_truths(path: str, n_views: int, windows: int, stride: int,
+                            poses: dict[int, np.ndarray]) -> list[list[np.ndarray]]:  # fmt: skip
+    """Another reference's camera-to-world poses of :func:`sevenscenes_windows`' views.
+
+    ``poses``: frame number -> pose (:func:`.pose_reference.load_pose_reference`); one list
+    per window, in the same order. Raises ValueError where a view's frame has none.
+    """
+    from nova3r_ros.eval.pose_reference import window_poses
+    from nova3r_ros.synth.sevenscenes import SevenScenesSequence
+
+    seq = SevenScenesSequence(path)
+    return [window_poses(poses, [seq.frames[i].index for i in idx])
+            for idx in window_indices(len(seq), n_views, windows, stride)]  # fmt: skip
 
 
 def bag_windows(path: str, n_views: int) -> Iterator[EvalItem]:

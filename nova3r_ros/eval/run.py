@@ -23,6 +23,10 @@ stripped. Methods:
     ``model_snapped``  the decoder's points after depth consistency (the published cloud of
                        the sessions before the frustum protocol)
 
+With ``pose_reference`` (7scenes data) the pose metrics are scored against another
+reference's poses of the same frames (:mod:`nova3r_ros.eval.pose_reference`; each row then
+names the file under ``pose_reference``), the geometry against the recorded poses.
+
 Targets: ``frustum`` (default; :mod:`nova3r_ros.eval.frustum`) or ``full`` (the whole
 ground-truth surface, the protocol of the first sessions). ``metrics.json`` maps each
 method to one flat dict of DESIGN.md's keys, averaged over windows (NaN entries, e.g.
@@ -37,7 +41,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +52,7 @@ from nova3r_ros.eval.data import (
     EvalItem,
     bag_windows,
     parse_data,
+    sevenscenes_pose_truths,
     sevenscenes_windows,
     synthetic_windows,
 )
@@ -83,6 +88,10 @@ class EvalConfig:
         unposed: methods see no camera poses (the model must estimate them).
         mesh_dir: optional OBJ directory for the scenes; mesh_names: which of them.
         out: directory for ``metrics.json`` and ``per_window.json``.
+        pose_reference: 7scenes data only: a file of other reference poses for the
+            sequence (:mod:`.pose_reference`); the pose metrics are scored against them,
+            the geometry against the recorded poses. pose_reference_sequence: which of
+            its sequences (None: its only one).
 
     """
 
@@ -102,6 +111,8 @@ class EvalConfig:
     mesh_dir: str | None = None
     mesh_names: Sequence[str] | None = None
     out: str | None = None
+    pose_reference: str | None = None
+    pose_reference_sequence: str | None = None
     model_fn: Callable[[Window, str], Reconstruction] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +133,9 @@ class EvalConfig:
         if self.reference == "measured" and self.source.kind != "7scenes":
             raise ValueError("reference 'measured' needs 7scenes: data (synthetic and bag "
                              "data have their own surface)")  # fmt: skip
+        if self.pose_reference is not None and self.source.kind != "7scenes":
+            raise ValueError("--pose-reference needs 7scenes: data (synthetic and bag windows "
+                             "have exact poses)")  # fmt: skip
         wanted = sorted(set(self.methods) & set(MODEL_METHODS))
         if wanted and self.model_fn is None:
             raise ValueError(f"method {wanted[0]!r} needs a model (checkpoint) to run")
@@ -167,11 +181,14 @@ def _pose_method(method: str, window: Window, inputs: Window, gt: GroundTruth, c
     return cfg.model_fn(inputs, method).T_ref_cam
 
 
-def evaluate_window(item: EvalItem, cfg: EvalConfig, calibration: list | None = None) -> dict:
+def evaluate_window(item: EvalItem, cfg: EvalConfig, calibration: list | None = None,
+                    pose_truth: list[np.ndarray] | None = None) -> dict:  # fmt: skip
     """Run every configured method on one window; return method -> metrics (+ seconds).
 
     ``calibration``, if given, collects (confidence, correct) arrays of the model's
     completed points (pooled into ``confidence_ece@5cm`` by :func:`evaluate`).
+    ``pose_truth``: the views' camera-to-world poses in another reference, which the pose
+    metrics are scored against (``cfg.pose_reference``); None: the window's own.
     """
     window, gt, complete, judge_frames = item
     t0 = time.perf_counter()
@@ -181,10 +198,11 @@ def evaluate_window(item: EvalItem, cfg: EvalConfig, calibration: list | None = 
     cameras = scoring.region_cameras(window, gt) if frustum_target else None
     inputs = strip_inputs(window, depth=cfg.rgb_only, poses=cfg.unposed)
     results: dict[str, dict] = {}
+    pose_gt = gt if pose_truth is None else replace(gt, T_world_cam=pose_truth)
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method in POSE_METHODS:
-            m = scoring.pose_metrics(_pose_method(method, window, inputs, gt, cfg), gt)
+            m = scoring.pose_metrics(_pose_method(method, window, inputs, gt, cfg), pose_gt)
             m["scale_mode"] = "normalized"
         else:
             rec = oracle if method == "oracle" else _run_method(method, window, inputs, gt, cfg)
@@ -194,13 +212,15 @@ def evaluate_window(item: EvalItem, cfg: EvalConfig, calibration: list | None = 
             else:
                 m = scoring.geometry_metrics(rec, gt, oracle.points, cfg.family, complete)
             if method in MODEL_METHODS and not inputs.has_poses:  # known poses would score 1
-                m.update(scoring.pose_metrics(rec.T_ref_cam, gt))
+                m.update(scoring.pose_metrics(rec.T_ref_cam, pose_gt))
             m.update({k: float(rec.stats[k]) for k in STAT_KEYS if k in rec.stats})
             if (method == "model" and calibration is not None and frustum_target
                     and rec.scale_mode == "metric"):  # fmt: skip
                 frames = None if complete else judge_frames
                 calibration.append(scoring.confidence_samples(rec, gt, cameras, frames))
             m["scale_mode"] = rec.scale_mode
+        if pose_truth is not None:
+            m["pose_reference"] = str(cfg.pose_reference)
         m["seconds"] = time.perf_counter() - t0 + (oracle_seconds if method == "oracle" else 0)
         results[method] = m
     return results
@@ -227,6 +247,7 @@ def average(per_window: list[dict[str, dict]]) -> dict[str, dict]:
 def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, dict]:
     """Evaluate every method on the windows of ``cfg.data``; write and return the metrics."""
     src = cfg.source
+    truths = None  # another reference's poses per window (cfg.pose_reference)
     if src.kind == "synthetic":
         from nova3r_ros.synth.config import benchmark_config
 
@@ -237,6 +258,12 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
         )  # fmt: skip
         source, total = synthetic_windows(src, synth_cfg), src.last - src.first + 1
     elif src.kind == "7scenes":
+        if cfg.pose_reference is not None:  # checked before the reference surface is built
+            from nova3r_ros.eval.pose_reference import load_pose_reference
+
+            poses = load_pose_reference(cfg.pose_reference, cfg.pose_reference_sequence)
+            truths = sevenscenes_pose_truths(src.path, cfg.n_views, cfg.windows, cfg.stride,
+                                             poses)  # fmt: skip
         source = sevenscenes_windows(src.path, cfg.n_views, cfg.windows, cfg.stride, log=log,
                                      reference=cfg.reference)  # fmt: skip
         total = cfg.windows
@@ -244,7 +271,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
         source, total = bag_windows(src.path, cfg.n_views), None
     per_window, examples, calibration = [], [], []
     for i, item in enumerate(source):
-        per_window.append(evaluate_window(item, cfg, calibration))
+        per_window.append(evaluate_window(item, cfg, calibration, truths[i] if truths else None))
         if i == 0 and cfg.out:
             examples.append((item.window, item.gt))
         if total and (i + 1) % max(1, total // 10) == 0:
