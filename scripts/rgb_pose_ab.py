@@ -257,7 +257,8 @@ def main() -> int:
     try:
         for V in args.views:
             tasks = [(seed, V) for seed in range(first, last + 1)]
-            results = pool.map(score_window, tasks) if pool else map(score_window, tasks)
+            # in order, as they come: a run cut short keeps the windows done (--per-window)
+            results = pool.imap(score_window, tasks) if pool else map(score_window, tasks)
             rows = {name: [] for name in settings}
             if args.redecode:
                 rows.update({name: [] for name, _ in REDECODE_ROWS})
@@ -267,6 +268,8 @@ def main() -> int:
                     rows[rec["setting"]].append(rec)
                     if per_window:
                         per_window.write(json.dumps(rec) + "\n")
+                if per_window:
+                    per_window.flush()
             first_row = next(iter(rows.values()))  # every row holds the same head poses
             head = [np.mean([r["head"][k] for r in first_row]) for k in KEYS]
             print(f"| {V} | head alone | " + " | ".join(f"{x:.3f}" for x in head) + " | - |")

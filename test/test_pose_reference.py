@@ -154,6 +154,8 @@ def test_the_command_line_refuses_a_bad_reference_with_exit_code_2(sequence, tmp
                  "--pose-reference", str(short)]  # fmt: skip
     assert main(synthetic) == 2
     assert "needs 7scenes: data" in capsys.readouterr().err
+    assert main([*args, "--pose-reference-sequence", "seq-01"]) == 2
+    assert "--pose-reference-sequence needs --pose-reference" in capsys.readouterr().err
     good = write_reference(tmp_path / "good.txt", {0: RECORDED[0], 2: RECORDED[1], 4: RECORDED[2]})
     assert main([*args, "--pose-reference", str(good), "--pose-reference-sequence", "seq-01"]) == 0
 

@@ -133,6 +133,8 @@ class EvalConfig:
         if self.reference == "measured" and self.source.kind != "7scenes":
             raise ValueError("reference 'measured' needs 7scenes: data (synthetic and bag "
                              "data have their own surface)")  # fmt: skip
+        if self.pose_reference_sequence is not None and self.pose_reference is None:
+            raise ValueError("--pose-reference-sequence needs --pose-reference")
         if self.pose_reference is not None and self.source.kind != "7scenes":
             raise ValueError("--pose-reference needs 7scenes: data (synthetic and bag windows "
                              "have exact poses)")  # fmt: skip
