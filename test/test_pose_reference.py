@@ -75,6 +75,11 @@ def test_a_reference_file_round_trips_to_camera_to_world_poses(tmp_path):
     assert sequences(tmp_path / "two.txt") == ["seq-01", "seq-02"]
     assert sorted(load_pose_reference(tmp_path / "two.txt", "seq-02")) == [0]
     assert np.allclose(window_poses(loaded, [4, 0])[0], RECORDED[2])
+    # Windows line ends and a byte-order mark read the same
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(b"\xef\xbb\xbf" + path.read_text().replace("\n", "\r\n").encode())
+    again = load_pose_reference(crlf, "seq-01")
+    assert sorted(again) == [0, 2, 4] and np.allclose(again[2], loaded[2])
 
 
 @pytest.mark.parametrize(

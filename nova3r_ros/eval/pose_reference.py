@@ -43,7 +43,7 @@ def _lines(path: Path):
         raise ValueError(f"--pose-reference {path}: no such file")
     if path.stat().st_size > MAX_BYTES:
         raise ValueError(f"--pose-reference {path}: larger than {MAX_BYTES // 2**20} MB")
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:  # a BOM is dropped
         for n, line in enumerate(f, 1):
             parts = line.split()
             if not parts or parts[0].startswith("#"):
