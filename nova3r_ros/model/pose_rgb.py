@@ -74,8 +74,10 @@ from the views placed after it) by :func:`refine_rgb_views`:
 7. With a learned matcher, the placed views are polished on its matches
    (:mod:`.pose_rgb_polish`); in a window of 3 or more views, the poses from before step 5
    are polished too, and replace its result where they explain clearly more of the learned
-   and SIFT matches (``joint_undo_gain``; :func:`.pose_rgb_polish.undo_joint`): step 5
-   can carry views placed within a few degrees 15-25 degrees off and still pass its check.
+   and SIFT matches (``joint_undo_gain``) and some view's rotation differs between the two
+   by ``joint_undo_min_deg`` or more (:func:`.pose_rgb_polish.undo_joint`): step 5 can
+   carry views placed within a few degrees 15-25 degrees off and still pass its check;
+   between close views the matches alone cannot fix the translation's direction.
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ class RgbPoseConfig:
             too, and they replace its polished result where they explain this factor
             more matches: the product of the two ratios of the learned and of the SIFT
             matches explained over the placed pairs (each count plus one;
-            :func:`.pose_rgb_polish.undo_joint`); 0: off.
+            :func:`.pose_rgb_polish.undo_joint`); 0: off. joint_undo_min_deg: and where
+            some view's rotation differs between the two by at least this (degrees).
         twin_min_gain_deg, twin_max_normal_deg, twin_min_plane_share, twin_min_share,
         twin_on_plane_deg:
             a pair's essential-matrix pose gives way to its planar twin where the decoded
@@ -185,6 +186,7 @@ class RgbPoseConfig:
     polish_min_total: int = 0
     polish_max_loss_ratio: float = 1.0
     joint_undo_gain: float = 1.1
+    joint_undo_min_deg: float = 3.0
     twin_min_gain_deg: float = 10.0
     twin_max_normal_deg: float = 15.0
     twin_min_plane_share: float = 0.5

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nova3r_ros.core.transforms import rotation_angle_deg
 from nova3r_ros.model.pose_rgb_epipolar import explained, relative_pose
 from nova3r_ros.model.pose_rgb_joint import (
     JointConfig,
@@ -219,9 +220,17 @@ def undo_joint(joint, before, ok, learned, sift, plane, greys, K_grey, points, c
     they explain ``cfg.joint_undo_gain`` times as many matches: the product of the ratios
     of learned matches (``learned``, a ``LearnedMatches``) and of SIFT matches (``sift``,
     the placed pairs' :class:`PairMatches` within ``cfg.threshold_px``) explained over
-    the placed pairs, each count plus one. Other arguments as :func:`polish_window`'s.
+    the placed pairs, each count plus one, and where some view's rotation differs between
+    the two by at least ``cfg.joint_undo_min_deg``: between close views (a handheld
+    camera's consecutive frames) the matches hardly fix the translation's direction, and
+    poses 30 degrees off in it can explain more of them. Other arguments as
+    :func:`polish_window`'s.
     """
     alt, alt_polished = polish_window(before, ok, learned, plane, greys, K_grey, points, cfg)
+    moved = max(rotation_angle_deg(alt[v][:3, :3].T @ joint[0][v][:3, :3])
+                for v in np.flatnonzero(ok))  # fmt: skip
+    if moved < cfg.joint_undo_min_deg:
+        return joint[0], joint[1], False
     pairs = placed_pairs(ok, learned)
     sift = [p for p in sift if ok[p.a] and ok[p.b] and len(p.x_a)]
 
