@@ -10,7 +10,8 @@ wrapped. Where the joint step was kept, the polish also runs from the poses befo
 and translation-direction errors (degrees, ``metrics.pairwise_pose_errors`` order), the
 learned and SIFT matches its poses explain per placed pair, and the joint step's
 photometric loss at full size over the decoded plane (``WindowLoss``: mean, pairs).
-One JSON line per window. Diagnosis only.
+One JSON line per window. Diagnosis only. Step 7 (``joint_undo_gain``, which this probe
+led to) is off here, so that ``final`` is the joint step's polished result as before it.
 
 Usage: NOVA3R_CACHE=dir PYTHONPATH=. python docs/eval/session58/joint_probe.py FIRST LAST
            OUT.jsonl [--views 4] [--jobs 2] [--device cpu]
@@ -30,6 +31,7 @@ from nova3r_ros.eval.run import strip_inputs
 from nova3r_ros.model import pose_rgb
 from nova3r_ros.model.checkpoint import PACKAGED_CHECKPOINT, load_checkpoint
 from nova3r_ros.model.inference import InferenceConfig, infer
+from nova3r_ros.model.pose_rgb_config import RgbPoseConfig
 from nova3r_ros.model.pose_rgb_epipolar import explained, normalise, relative_pose
 from nova3r_ros.model.pose_rgb_joint import JointConfig, WindowLoss
 from nova3r_ros.synth.config import benchmark_config
@@ -100,6 +102,7 @@ def probe(seed_views: tuple[int, int]) -> dict:
     seen.clear()
     out = pose_rgb.refine_rgb_views(np.stack(head.T_ref_cam), [v.image for v in inputs.views],
                                     np.stack(head.K), head.points.astype(np.float64),
+                                    RgbPoseConfig(joint_undo_gain=0.0),
                                     matcher=model.matcher)  # fmt: skip
     G = list(gt.T_world_cam)
     rec = {
