@@ -630,10 +630,11 @@ def test_close_handheld_views_keep_the_joint_step(tmp_path):
     """A handheld camera's 3-view window (bag seed 1,200,000, window 8; stored CPU decode).
 
     The joint step leaves every pair within 1 degree and 8 degrees of translation
-    direction; the poses before it, polished, explain 1.1 times as many matches but are
-    30-40 degrees off in translation (between close views the matches hardly fix its
-    direction) and differ from it by under 3 degrees of rotation. With
-    ``joint_undo_min_deg`` 0 step 7 takes them; by default it keeps the joint step.
+    direction; the poses before it, polished, explain 1.1-1.2 times as many matches (the
+    product of step 7) but are 30-40 degrees off in translation (between close views the
+    matches hardly fix its direction) and differ from it by under 3 degrees of rotation.
+    Without the rotation condition (and with a gain of 1.02, clear of that product) step 7
+    takes them; by default it keeps the joint step.
     """
     from nova3r_ros.cli import main
     from nova3r_ros.eval.bag_eval import bag_sequence, node_windows
@@ -648,7 +649,8 @@ def test_close_handheld_views_keep_the_joint_step(tmp_path):
         T, pts, K = f["T_ref_head"], f["points"].astype(np.float64), f["K"]
     images = [v.image for v in item.window.views]
     net = load_matcher(PACKAGED_CHECKPOINT, "cpu")[0]
-    loose = refine_rgb_views(T, images, K, pts, RgbPoseConfig(joint_undo_min_deg=0.0), net)
+    loose_cfg = RgbPoseConfig(joint_undo_min_deg=0.0, joint_undo_gain=1.02)
+    loose = refine_rgb_views(T, images, K, pts, loose_cfg, net)
     kept = refine_rgb_views(T, images, K, pts, RgbPoseConfig(), net)
     _, t_loose = pairwise_pose_errors(list(loose.T_ref_cam), list(item.gt.T_world_cam))
     r, t = pairwise_pose_errors(list(kept.T_ref_cam), list(item.gt.T_world_cam))
