@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nova3r_ros.core.transforms import pose_to_matrix, se3_inverse
+
 #: Larger files are refused (Brachmann et al.'s largest 7-Scenes file is under 1 MB).
 MAX_BYTES = 64 * 2**20
 _FRAME = re.compile(r"frame-(\d+)")
@@ -61,21 +63,6 @@ def _lines(path: Path):
             yield parts[0], values
 
 
-def _world_to_camera(values: np.ndarray) -> np.ndarray:
-    """Return the 4x4 world-to-camera transform of ``qw qx qy qz tx ty tz`` (unit q)."""
-    w, x, y, z = values[:4]
-    R = np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, values[4:7]
-    return T
-
-
 def load_pose_reference(path: str | Path, sequence: str | None = None) -> dict[int, np.ndarray]:
     """Return frame number -> 4x4 float64 camera-to-world pose of one sequence of a file.
 
@@ -103,12 +90,11 @@ def load_pose_reference(path: str | Path, sequence: str | None = None) -> dict[i
         if abs(norm - 1.0) > 1e-2:
             raise ValueError(f"--pose-reference {path}: {name!r}: quaternion of length "
                              f"{norm:.4f}, not a rotation")  # fmt: skip
-        values = values.copy()
-        values[:4] /= norm
         frame = int(match.group(1))
         if frame in poses:
             raise ValueError(f"--pose-reference {path}: frame {frame} listed twice")
-        poses[frame] = np.linalg.inv(_world_to_camera(values))
+        w, x, y, z = values[:4]  # quat_to_matrix normalises it
+        poses[frame] = se3_inverse(pose_to_matrix(values[4:7], [x, y, z, w]))
     if not poses:
         raise ValueError(f"--pose-reference {path}: no line of sequence {sequence!r} "
                          f"(it holds {sequences(path)})")  # fmt: skip

@@ -232,7 +232,6 @@ def undo_joint(joint, before, ok, learned, sift, plane, greys, K_grey, points, c
     if moved < cfg.joint_undo_min_deg:
         return joint[0], joint[1], False
     pairs = placed_pairs(ok, learned)
-    sift = [p for p in sift if ok[p.a] and ok[p.b] and len(p.x_a)]
 
     def support(T: np.ndarray) -> float:
         return ((sum(_counts(T, pairs, learned.threshold_px)) + 1.0)
