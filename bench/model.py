@@ -10,7 +10,9 @@ included). Baseline in the same process: the pixel-aligned depth backend
 
 Headline cases: on CUDA, 8 views x 16,384 points with the quality and the fast
 preset (targets <= 100 ms, <= 30 ms, <= 4 GB); on the CPU, 2 views x 4,096 points
-with the fast preset (target <= 3 s). Then a table over 1/2/4/8/16 views x 4k/16k/64k
+with the fast preset (target <= 3 s), malloc tuned as ``pipeline.load_model`` tunes it on a
+CPU (:mod:`nova3r_ros.model.cpu_memory`; ``bench/cpu_memory.py`` times that against glibc's
+defaults). Then a table over 1/2/4/8/16 views x 4k/16k/64k
 points with the quality preset (on the CPU only ``CPU_TABLE`` unless ``--full``).
 Ends with ``name=value`` lines.
 
@@ -31,6 +33,7 @@ from _timing import median_ms
 
 from nova3r_ros.model.checkpoint import load_checkpoint
 from nova3r_ros.model.config import CONFIGS
+from nova3r_ros.model.cpu_memory import keep_freed_memory
 from nova3r_ros.model.inference import InferenceConfig, infer
 from nova3r_ros.model.network import Nova3r
 from nova3r_ros.pipeline import DepthBackendConfig, reconstruct
@@ -100,6 +103,7 @@ def main() -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    kept = keep_freed_memory() if not cuda else False  # as pipeline.load_model does on a CPU
     warmup = args.warmup if args.warmup is not None else (3 if cuda else 1)
     repeats = args.repeats or (10 if cuda else 3)
     presets = {"quality": (args.quality_steps, args.quality_sampler),
@@ -121,6 +125,8 @@ def main() -> None:
     print(f"# windows: {WIDTH}x{HEIGHT} RGB-D, known K and poses, seed {args.seed}; "
           f"median of {repeats} after {warmup} warm-up")  # fmt: skip
     print(f"# load average at start: {os.getloadavg()[0]:.2f} (other load skews CPU timings)")
+    if not cuda:
+        print(f"# malloc keeps freed memory (model.cpu_memory, as the product on a CPU): {kept}")
 
     windows: dict[int, object] = {}
     depth_ms: dict[int, float] = {}

@@ -208,12 +208,15 @@ def load_model(config: ModelBackendConfig):
         attach_voxel_head,
         load_checkpoint,
     )
+    from nova3r_ros.model.cpu_memory import keep_freed_memory
 
     device = config.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise PipelineError("device 'cuda' requested but no CUDA device is available")
+    if device == "cpu":  # the decoder's large temporaries reuse pages instead of faulting
+        keep_freed_memory()
     path = config.checkpoint or str(PACKAGED_CHECKPOINT)
     key = (path, device, config.hidden_head, config.voxel_head, config.rgb_matcher)
     if key not in _MODELS:
