@@ -32,7 +32,7 @@ _applied = False
 
 
 def glibc():
-    """Return the process's C library if it is glibc (it has mallopt), else None."""
+    """Return the process's C library where that is GNU libc with mallopt, else None."""
     if not sys.platform.startswith("linux"):
         return None
     try:
