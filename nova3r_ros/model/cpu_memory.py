@@ -3,10 +3,11 @@
 Each decoder step on the CPU allocates and frees tensors of several MB to tens of MB.
 With glibc's defaults the largest of them are mmapped and unmapped again (and the heap
 is trimmed back after them), so every step faults fresh zeroed pages in from the kernel:
-on the 2-core EPYC, 90,000-410,000 page faults and 0.4-1.4 s of system time per 2-view
+on the 2-core EPYC, 40,000-470,000 page faults and 0.4-1.7 s of system time per 2-view
 window with the fast preset (docs/eval/session59). :func:`keep_freed_memory` has malloc
-serve every allocation from its heap and never give freed memory back below 1 GiB, so
-the pages stay mapped and are reused: the faults go to almost none. The process's
+serve every allocation from its heap and give freed memory back to the system only when
+more than 1 GiB lies free at the heap's top, so the pages stay mapped and are reused: the
+faults go to almost none. The process's
 resident memory then stays at its peak (the largest window's working set) instead of
 falling back after each window.
 
