@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Session 59: bench/model.py and bench/synth.py --cases train of today's code against session 37's
 # (8af435b, whose bench/model.py gave 24.5 ms fast / 76.3 ms quality on an H200), interleaved on one machine.
-# The baseline's code travels as an untracked tar (git archive 8af435b nova3r_ros bench, no checkpoints)
+# The baseline's code travels as an untracked tar, made with: git archive 8af435b nova3r_ros bench ':!nova3r_ros/model/checkpoints' -o s59_base37.tar
 # and uses today's packaged checkpoint (the decoder's weights have not changed since).
 set -u  # ROUNDS=N (default 2) rounds of bench/model.py; NO_SYNTH=1 skips bench/synth.py
 export OMP_NUM_THREADS=1 NOVA3R_CACHE=/tmp/nc
